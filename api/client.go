@@ -1,0 +1,299 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// DefaultAddr is where the CLI looks for a manager when neither --addr nor
+// BERTH_ADDR says otherwise.
+const DefaultAddr = "http://127.0.0.1:7700"
+
+// ErrNotFound is matched (errors.Is) by a 404 answer.
+var ErrNotFound = errors.New("not found")
+
+// Error is an error answer of the API.
+type Error struct {
+	Status  int
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is(err, ErrNotFound) true for 404 answers.
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
+
+// QueryOptions make a list call a blocking query.
+type QueryOptions struct {
+	Index uint64        // answer only once the store is past this index
+	Wait  time.Duration // but no later than this (server caps it at 5m)
+}
+
+// QueryMeta comes back with every list answer.
+type QueryMeta struct {
+	Index uint64
+}
+
+// TaskQuery filters ListTasks.
+type TaskQuery struct {
+	App     string
+	Service string
+	Node    string
+	QueryOptions
+}
+
+// Client talks to one manager.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for a manager at addr ("http://host:port" or
+// "host:port").
+func NewClient(addr string) *Client {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}}
+}
+
+// Addr is the manager address the client uses.
+func (c *Client) Addr() string { return c.base }
+
+// Status asks the manager who it is.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	_, err := c.do(ctx, http.MethodGet, PathStatus, nil, nil, &s)
+	return &s, err
+}
+
+// SubmitApp creates or updates an app.
+func (c *Client) SubmitApp(ctx context.Context, app *types.App) (*SubmitResponse, error) {
+	var r SubmitResponse
+	_, err := c.do(ctx, http.MethodPut, fill(PathApp, app.Name), nil, app, &r)
+	return &r, err
+}
+
+// GetApp returns one app; errors.Is(err, ErrNotFound) when there is none.
+func (c *Client) GetApp(ctx context.Context, name string) (*types.App, error) {
+	var a types.App
+	_, err := c.do(ctx, http.MethodGet, fill(PathApp, name), nil, nil, &a)
+	return &a, err
+}
+
+// ListApps returns every app.
+func (c *Client) ListApps(ctx context.Context) ([]*types.App, error) {
+	var as []*types.App
+	_, err := c.do(ctx, http.MethodGet, PathApps, nil, nil, &as)
+	return as, err
+}
+
+// DeleteApp asks for an app's removal (`down`); removal completes
+// asynchronously, when GetApp answers ErrNotFound.
+func (c *Client) DeleteApp(ctx context.Context, name string, volumes bool) error {
+	q := url.Values{}
+	if volumes {
+		q.Set("volumes", "true")
+	}
+	_, err := c.do(ctx, http.MethodDelete, fill(PathApp, name), q, nil, nil)
+	return err
+}
+
+// Scale sets a replicated service's replica count.
+func (c *Client) Scale(ctx context.Context, app, service string, replicas int) error {
+	_, err := c.do(ctx, http.MethodPost, fill(PathScale, app, service), nil, ScaleRequest{Replicas: replicas}, nil)
+	return err
+}
+
+// ListTasks lists tasks, optionally as a blocking query.
+func (c *Client) ListTasks(ctx context.Context, q TaskQuery) ([]*types.Task, QueryMeta, error) {
+	v := q.values()
+	if q.App != "" {
+		v.Set("app", q.App)
+	}
+	if q.Service != "" {
+		v.Set("service", q.Service)
+	}
+	if q.Node != "" {
+		v.Set("node", q.Node)
+	}
+	var ts []*types.Task
+	meta, err := c.do(ctx, http.MethodGet, PathTasks, v, nil, &ts)
+	return ts, meta, err
+}
+
+// GetTask returns one task.
+func (c *Client) GetTask(ctx context.Context, id string) (*types.Task, error) {
+	var t types.Task
+	_, err := c.do(ctx, http.MethodGet, fill(PathTask, id), nil, nil, &t)
+	return &t, err
+}
+
+// TaskLogs streams a task's output (stdout and stderr merged, line by line).
+// The caller closes the stream; with Follow it ends when ctx is done.
+func (c *Client) TaskLogs(ctx context.Context, taskID string, o LogOptions) (io.ReadCloser, error) {
+	return c.stream(ctx, fill(PathTaskLogs, taskID), o.values())
+}
+
+// ListNodes lists the cluster's nodes.
+func (c *Client) ListNodes(ctx context.Context) ([]*types.Node, error) {
+	var ns []*types.Node
+	_, err := c.do(ctx, http.MethodGet, PathNodes, nil, nil, &ns)
+	return ns, err
+}
+
+// RegisterNode announces an agent (first start or restart).
+func (c *Client) RegisterNode(ctx context.Context, n types.Node) (*RegisterResponse, error) {
+	var r RegisterResponse
+	_, err := c.do(ctx, http.MethodPost, PathNodeRegister, nil, RegisterRequest{Node: n}, &r)
+	return &r, err
+}
+
+// Heartbeat tells the manager the node is alive.
+func (c *Client) Heartbeat(ctx context.Context, nodeID string) error {
+	_, err := c.do(ctx, http.MethodPost, fill(PathHeartbeat, nodeID), nil, struct{}{}, nil)
+	return err
+}
+
+// NodeTasks returns what a node must run, as a blocking query.
+func (c *Client) NodeTasks(ctx context.Context, nodeID string, q QueryOptions) (*NodeTasks, QueryMeta, error) {
+	var nt NodeTasks
+	meta, err := c.do(ctx, http.MethodGet, fill(PathNodeTasks, nodeID), q.values(), nil, &nt)
+	return &nt, meta, err
+}
+
+// ReportStatus sends a batch of observed task states.
+func (c *Client) ReportStatus(ctx context.Context, nodeID string, statuses []types.TaskStatus) error {
+	_, err := c.do(ctx, http.MethodPost, fill(PathNodeStatus, nodeID), nil, StatusReport{Tasks: statuses}, nil)
+	return err
+}
+
+// ReportTeardown says the node removed an app's networks (and volumes).
+func (c *Client) ReportTeardown(ctx context.Context, nodeID, app string) error {
+	_, err := c.do(ctx, http.MethodPost, fill(PathTeardown, nodeID), nil, TeardownDone{App: app}, nil)
+	return err
+}
+
+func (q QueryOptions) values() url.Values {
+	v := url.Values{}
+	if q.Index > 0 {
+		v.Set("index", strconv.FormatUint(q.Index, 10))
+	}
+	if q.Wait > 0 {
+		v.Set("wait", q.Wait.String())
+	}
+	return v
+}
+
+func (o LogOptions) values() url.Values {
+	v := url.Values{}
+	if o.Follow {
+		v.Set("follow", "true")
+	}
+	if o.Tail > 0 {
+		v.Set("tail", strconv.Itoa(o.Tail))
+	}
+	if o.Timestamps {
+		v.Set("timestamps", "true")
+	}
+	return v
+}
+
+// fill replaces the {placeholders} of a route with escaped values, in order.
+func fill(route string, vals ...string) string {
+	for _, v := range vals {
+		i := strings.IndexByte(route, '{')
+		j := strings.IndexByte(route, '}')
+		if i < 0 || j < i {
+			break
+		}
+		route = route[:i] + url.PathEscape(v) + route[j+1:]
+	}
+	return route
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (QueryMeta, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return QueryMeta{}, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return QueryMeta{}, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return QueryMeta{}, err
+	}
+	defer resp.Body.Close()
+	meta := QueryMeta{}
+	meta.Index, _ = strconv.ParseUint(resp.Header.Get(HeaderIndex), 10, 64)
+	if resp.StatusCode >= 300 {
+		return meta, decodeError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return meta, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return meta, fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return meta, nil
+}
+
+func (c *Client) stream(ctx context.Context, path string, q url.Values) (io.ReadCloser, error) {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp.Body, nil
+}
+
+func decodeError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var eb ErrorBody
+	if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
+		eb.Error = strings.TrimSpace(string(b))
+		if eb.Error == "" {
+			eb.Error = resp.Status
+		}
+	}
+	return &Error{Status: resp.StatusCode, Message: eb.Error, Field: eb.Field}
+}

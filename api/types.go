@@ -1,0 +1,127 @@
+package api
+
+import (
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Routes, in one place so server and client cannot drift apart.
+const (
+	PathStatus       = "/v1/status"
+	PathApps         = "/v1/apps"                                 // GET list
+	PathApp          = "/v1/apps/{name}"                          // PUT submit, GET, DELETE (?volumes=true)
+	PathScale        = "/v1/apps/{name}/services/{service}/scale" // POST ScaleRequest
+	PathTasks        = "/v1/tasks"                                // GET ?app=&service=&node= (blocking)
+	PathTask         = "/v1/tasks/{id}"                           // GET
+	PathTaskLogs     = "/v1/tasks/{id}/logs"                      // GET ?follow=&tail=&timestamps= (stream, proxied to the agent)
+	PathNodes        = "/v1/nodes"                                // GET list
+	PathNode         = "/v1/nodes/{id}"                           // GET
+	PathNodeRegister = "/v1/nodes/register"                       // POST RegisterRequest (agents)
+	PathHeartbeat    = "/v1/nodes/{id}/heartbeat"                 // POST (agents)
+	PathNodeTasks    = "/v1/nodes/{id}/tasks"                     // GET NodeTasks (agents, blocking)
+	PathNodeStatus   = "/v1/nodes/{id}/status"                    // POST StatusReport (agents)
+	PathTeardown     = "/v1/nodes/{id}/teardown"                  // POST TeardownDone (agents)
+	PathMetrics      = "/metrics"
+
+	// Agent's own API, for the manager to proxy logs.
+	PathAgentTaskLogs = "/v1/agent/tasks/{id}/logs"
+
+	// HeaderIndex carries the store index an answer reflects.
+	HeaderIndex = "X-Berth-Index"
+)
+
+// Request size limits, enforced by the server.
+const (
+	MaxAppBytes     = 16 << 20 // one app with its secrets and configs
+	MaxRequestBytes = 1 << 20  // every other request
+)
+
+// Status describes the manager that answered.
+type Status struct {
+	Version  string `json:"version"`
+	NodeName string `json:"node_name"`
+	Leader   bool   `json:"leader"`
+	LeaderID string `json:"leader_id,omitempty"`
+	Index    uint64 `json:"index"`
+	DataDir  string `json:"data_dir,omitempty"`
+	// Dev is true for `berth server --dev` (manager and agent in one process).
+	Dev bool `json:"dev"`
+	PID int  `json:"pid"`
+}
+
+// SubmitResponse answers PUT /v1/apps/{name}.
+type SubmitResponse struct {
+	App *types.App `json:"app"`
+	// Changed lists the services whose spec changed (their tasks are
+	// replaced); Unchanged those left as they run; Removed those no longer in
+	// the app.
+	Changed   []string `json:"changed,omitempty"`
+	Unchanged []string `json:"unchanged,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Index     uint64   `json:"index"`
+}
+
+// ScaleRequest is the body of a scale call.
+type ScaleRequest struct {
+	Replicas int `json:"replicas"`
+}
+
+// RegisterRequest is an agent announcing itself. ID is empty on first start;
+// a restarted agent sends the ID it was given, and keeps it.
+type RegisterRequest struct {
+	Node types.Node `json:"node"`
+}
+
+// RegisterResponse gives the agent its node ID and heartbeat period.
+type RegisterResponse struct {
+	NodeID       string        `json:"node_id"`
+	HeartbeatTTL time.Duration `json:"heartbeat_ttl"`
+}
+
+// NodeTasks is what an agent must run: its tasks, the current spec of each
+// service they belong to, and the resources of their apps. A task whose
+// ServiceVersion differs from its service's Version is an old one that will
+// be shut down; its spec is not sent.
+type NodeTasks struct {
+	Tasks    []*types.Task             `json:"tasks"`
+	Services map[string]*types.Service `json:"services"` // by types.ServiceID(app, name)
+	Apps     map[string]*AppResources  `json:"apps"`     // by app name
+}
+
+// AppResources are the parts of an app an agent needs besides service specs.
+// Deleting is set once `down` was asked: when the agent has no container of
+// the app left it removes the app's networks (and, with RemoveVolumes, its
+// named volumes) and posts TeardownDone.
+type AppResources struct {
+	Networks      map[string]*types.Network `json:"networks,omitempty"`
+	Volumes       map[string]*types.Volume  `json:"volumes,omitempty"`
+	Secrets       map[string]*types.Secret  `json:"secrets,omitempty"`
+	Configs       map[string]*types.Secret  `json:"configs,omitempty"`
+	Deleting      bool                      `json:"deleting,omitempty"`
+	RemoveVolumes bool                      `json:"remove_volumes,omitempty"`
+}
+
+// StatusReport is a batch of task states from one agent.
+type StatusReport struct {
+	Tasks []types.TaskStatus `json:"tasks"`
+}
+
+// TeardownDone tells the manager an agent removed an app's networks (and
+// volumes, if asked).
+type TeardownDone struct {
+	App string `json:"app"`
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// LogOptions select what TaskLogs streams.
+type LogOptions struct {
+	Follow     bool
+	Tail       int // 0: all
+	Timestamps bool
+}

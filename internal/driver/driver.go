@@ -1,0 +1,92 @@
+// Package driver defines how an agent runs a task, whatever runs it: a Docker
+// container (driver/docker), a host process (driver/exec) or a simulation
+// (driver/sim). Drivers know nothing of Raft or the manager; the agent hands
+// them a TaskConfig and asks what became of it.
+//
+// Contract for callers (the agent):
+//   - Start is idempotent per task ID: if the task already exists (the agent
+//     restarted), Start adopts it and returns its status instead of starting
+//     a second copy. Start returns once the task runs or failed to start.
+//   - List returns every task this driver holds for this node, running or
+//     exited, so a restarted agent re-attaches instead of duplicating work.
+//   - Stop stops a task with its stop signal and grace period, then kills it;
+//     Remove deletes what is left (container, files). Both succeed on a task
+//     that is already gone.
+//   - Events delivers a Status whenever a task exits or its health changes;
+//     the agent also polls List, so a missed event costs latency only.
+package driver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// ErrNotFound is returned for a task the driver does not hold.
+var ErrNotFound = errors.New("task not found in driver")
+
+// ErrImageNotFound is returned (wrapped) when a task's image is missing on
+// the node and cannot be pulled.
+var ErrImageNotFound = errors.New("image not found")
+
+// TaskConfig is everything a driver needs to run one task.
+type TaskConfig struct {
+	Task    *types.Task
+	Service *types.Service
+	NodeID  string
+	// Resources of the task's app that the service refers to.
+	Networks map[string]*types.Network
+	Volumes  map[string]*types.Volume
+	Secrets  map[string]*types.Secret
+	Configs  map[string]*types.Secret
+}
+
+// State of a task inside a driver.
+type State string
+
+const (
+	StateCreated State = "created" // exists, not started
+	StateRunning State = "running"
+	StateExited  State = "exited"
+)
+
+// Status is what a driver observes of one task.
+type Status struct {
+	TaskID      string
+	App         string
+	Service     string
+	State       State
+	Health      types.Health
+	ExitCode    int
+	Error       string
+	ContainerID string // container ID or "pid:<n>"
+	StartedAt   time.Time
+	FinishedAt  time.Time
+}
+
+// LogOptions select what Logs writes.
+type LogOptions struct {
+	Follow     bool
+	Tail       int // 0: all
+	Timestamps bool
+}
+
+// Driver runs tasks on one node.
+type Driver interface {
+	Name() string
+	Start(ctx context.Context, cfg *TaskConfig) (*Status, error)
+	Stop(ctx context.Context, taskID string, grace time.Duration, signal string) error
+	Remove(ctx context.Context, taskID string) error
+	Inspect(ctx context.Context, taskID string) (*Status, error)
+	List(ctx context.Context) ([]*Status, error)
+	// Events streams status changes until ctx is done.
+	Events(ctx context.Context) (<-chan *Status, error)
+	// Logs writes the task's stdout and stderr, merged, as lines to w.
+	Logs(ctx context.Context, taskID string, o LogOptions, w io.Writer) error
+	// RemoveApp removes what the driver made for an app on this node besides
+	// tasks: networks, and named volumes when volumes is true.
+	RemoveApp(ctx context.Context, app string, volumes bool) error
+}

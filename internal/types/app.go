@@ -1,0 +1,73 @@
+package types
+
+import (
+	"time"
+)
+
+// App is one deployed Compose project: the unit of `berth up` and `berth down`.
+type App struct {
+	Name     string              `json:"name"`
+	Services []*Service          `json:"services"`
+	Networks map[string]*Network `json:"networks,omitempty"`
+	Volumes  map[string]*Volume  `json:"volumes,omitempty"`
+	Secrets  map[string]*Secret  `json:"secrets,omitempty"`
+	Configs  map[string]*Secret  `json:"configs,omitempty"`
+
+	// Deleting is set by `down`: every task is shut down, then each agent
+	// removes the app's networks (and named volumes with RemoveVolumes) and
+	// says so; the app leaves the store when all have.
+	Deleting      bool     `json:"deleting,omitempty"`
+	RemoveVolumes bool     `json:"remove_volumes,omitempty"`
+	TornDownOn    []string `json:"torn_down_on,omitempty"` // node IDs
+
+	// Version counts the accepted submissions of this app that changed it.
+	Version     uint64    `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	CreateIndex uint64    `json:"create_index"`
+	ModifyIndex uint64    `json:"modify_index"`
+}
+
+// Service returns the named service, or nil.
+func (a *App) Service(name string) *Service {
+	for _, s := range a.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Network is a Compose network: on the docker driver, one Docker network per
+// app and network name, named "<app>_<network>" unless External.
+type Network struct {
+	Name     string            `json:"name"`
+	Driver   string            `json:"driver,omitempty"`
+	Internal bool              `json:"internal,omitempty"`
+	External bool              `json:"external,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Volume is a Compose named volume: a Docker volume "<app>_<volume>" unless
+// External. Named volumes outlive `down` unless `down -v`.
+type Volume struct {
+	Name       string            `json:"name"`
+	Driver     string            `json:"driver,omitempty"`
+	DriverOpts map[string]string `json:"driver_opts,omitempty"`
+	External   bool              `json:"external,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+// Secret is a secret or a config: content read by the CLI from the user's
+// file (or environment) and mounted as a file in the task. Data is never
+// printed by the CLI or logged by the manager.
+type Secret struct {
+	Name string `json:"name"`
+	Data []byte `json:"data,omitempty"`
+	// External secrets must already exist in the cluster (not supported yet;
+	// the compose loader reports them).
+	External bool `json:"external,omitempty"`
+}
+
+// MaxSecretSize bounds one secret or config, as Swarm does (500 KiB).
+const MaxSecretSize = 500 * 1024

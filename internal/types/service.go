@@ -1,0 +1,222 @@
+package types
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Service modes.
+const (
+	ModeReplicated = "replicated"
+	ModeGlobal     = "global"
+)
+
+// Driver names.
+const (
+	DriverDocker = "docker"
+	DriverExec   = "exec"
+	DriverSim    = "sim"
+)
+
+// Service is one Compose service: the template for its tasks.
+type Service struct {
+	Name string `json:"name"`
+	// Driver runs the tasks: "docker" (default) or "exec" (x-berth-driver).
+	Driver string `json:"driver,omitempty"`
+
+	Image string `json:"image,omitempty"`
+	// ImageID is the local image ID the CLI resolved after a build, so a
+	// rebuilt image under the same tag changes the spec and rolls the service.
+	ImageID    string            `json:"image_id,omitempty"`
+	Build      *Build            `json:"build,omitempty"`
+	Command    []string          `json:"command,omitempty"`
+	Entrypoint []string          `json:"entrypoint,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	User       string            `json:"user,omitempty"`
+	Hostname   string            `json:"hostname,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"` // container labels
+	// DeployLabels are deploy.labels: labels of the service, not its containers.
+	DeployLabels map[string]string `json:"deploy_labels,omitempty"`
+
+	Ports  []Port   `json:"ports,omitempty"`
+	Expose []string `json:"expose,omitempty"`
+
+	Mode     string `json:"mode"`     // ModeReplicated or ModeGlobal
+	Replicas int    `json:"replicas"` // replicated mode only
+
+	Resources     Resources     `json:"resources"`
+	RestartPolicy RestartPolicy `json:"restart_policy"`
+	Healthcheck   *Healthcheck  `json:"healthcheck,omitempty"`
+	DependsOn     []Dependency  `json:"depends_on,omitempty"`
+	Placement     Placement     `json:"placement"`
+
+	Mounts   []Mount             `json:"mounts,omitempty"`
+	Secrets  []FileRef           `json:"secrets,omitempty"`
+	Configs  []FileRef           `json:"configs,omitempty"`
+	Networks []NetworkAttachment `json:"networks,omitempty"`
+
+	StopGracePeriod time.Duration `json:"stop_grace_period,omitempty"`
+	StopSignal      string        `json:"stop_signal,omitempty"`
+
+	// Container options passed through to the docker driver as they are.
+	Tty        bool              `json:"tty,omitempty"`
+	StdinOpen  bool              `json:"stdin_open,omitempty"`
+	Privileged bool              `json:"privileged,omitempty"`
+	Init       bool              `json:"init,omitempty"`
+	ReadOnly   bool              `json:"read_only,omitempty"`
+	CapAdd     []string          `json:"cap_add,omitempty"`
+	CapDrop    []string          `json:"cap_drop,omitempty"`
+	ExtraHosts []string          `json:"extra_hosts,omitempty"` // "host:ip"
+	DNS        []string          `json:"dns,omitempty"`
+	Tmpfs      []string          `json:"tmpfs,omitempty"`
+	ShmSize    int64             `json:"shm_size,omitempty"`
+	Sysctls    map[string]string `json:"sysctls,omitempty"`
+
+	// Version is the spec version, bumped by the manager when SpecHash changes.
+	Version  uint64 `json:"version"`
+	SpecHash string `json:"spec_hash,omitempty"`
+}
+
+// Build is a Compose build section. The CLI builds on its local engine; the
+// manager never sees a build context.
+type Build struct {
+	Context    string            `json:"context"`
+	Dockerfile string            `json:"dockerfile,omitempty"`
+	Args       map[string]string `json:"args,omitempty"`
+	Target     string            `json:"target,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+// Port is one published or exposed port.
+type Port struct {
+	Target    uint16 `json:"target"`
+	Published uint16 `json:"published,omitempty"` // 0: not published on the host
+	Protocol  string `json:"protocol"`            // "tcp" or "udp"
+	HostIP    string `json:"host_ip,omitempty"`
+}
+
+// Resources are CPU in nano-CPUs (1e9 = one core) and memory in bytes.
+type Resources struct {
+	Limits       ResourceAmounts `json:"limits"`
+	Reservations ResourceAmounts `json:"reservations"`
+}
+
+// ResourceAmounts is an amount of CPU and memory; zero means none given.
+type ResourceAmounts struct {
+	NanoCPUs    int64 `json:"nano_cpus,omitempty"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	Pids        int64 `json:"pids,omitempty"`
+}
+
+// Add returns the sum of two amounts.
+func (r ResourceAmounts) Add(o ResourceAmounts) ResourceAmounts {
+	return ResourceAmounts{NanoCPUs: r.NanoCPUs + o.NanoCPUs, MemoryBytes: r.MemoryBytes + o.MemoryBytes, Pids: r.Pids + o.Pids}
+}
+
+// Restart conditions, as deploy.restart_policy.condition names them.
+const (
+	RestartNone      = "none"
+	RestartOnFailure = "on-failure"
+	RestartAny       = "any"
+)
+
+// RestartPolicy says when a finished task is replaced. The default (nothing
+// given in the Compose file) is on-failure: a crashed or killed task comes
+// back, a one-shot task that exits 0 is done.
+type RestartPolicy struct {
+	Condition   string        `json:"condition"`
+	Delay       time.Duration `json:"delay,omitempty"`
+	MaxAttempts int           `json:"max_attempts,omitempty"` // 0: unlimited
+	Window      time.Duration `json:"window,omitempty"`
+}
+
+// Healthcheck is a Compose healthcheck. Test is in Compose form:
+// ["CMD", args...], ["CMD-SHELL", "cmd"] or ["NONE"].
+type Healthcheck struct {
+	Test          []string      `json:"test,omitempty"`
+	Interval      time.Duration `json:"interval,omitempty"`
+	Timeout       time.Duration `json:"timeout,omitempty"`
+	StartPeriod   time.Duration `json:"start_period,omitempty"`
+	StartInterval time.Duration `json:"start_interval,omitempty"`
+	Retries       int           `json:"retries,omitempty"`
+	Disable       bool          `json:"disable,omitempty"`
+}
+
+// depends_on conditions.
+const (
+	ConditionStarted   = "service_started"
+	ConditionHealthy   = "service_healthy"
+	ConditionCompleted = "service_completed_successfully"
+)
+
+// Dependency is one depends_on entry.
+type Dependency struct {
+	Service   string `json:"service"`
+	Condition string `json:"condition"`
+	Required  bool   `json:"required"`
+}
+
+// Placement holds deploy.placement and max_replicas_per_node.
+type Placement struct {
+	Constraints        []string `json:"constraints,omitempty"` // "node.labels.zone==a"
+	Preferences        []string `json:"preferences,omitempty"` // spread descriptors: "node.labels.zone"
+	MaxReplicasPerNode int      `json:"max_replicas_per_node,omitempty"`
+}
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is one volumes entry of a service. For MountVolume, Source names a
+// volume of the App (or is empty for an anonymous volume).
+type Mount struct {
+	Type     string `json:"type"`
+	Source   string `json:"source,omitempty"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// FileRef mounts a secret or config of the App as a file in the task.
+type FileRef struct {
+	Source string `json:"source"`
+	Target string `json:"target"` // absolute path in the container
+	UID    string `json:"uid,omitempty"`
+	GID    string `json:"gid,omitempty"`
+	Mode   uint32 `json:"mode,omitempty"` // 0: 0444
+}
+
+// NetworkAttachment joins a service to an App network. The service name is
+// always an alias; Aliases adds more.
+type NetworkAttachment struct {
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// ComputeSpecHash hashes what decides whether running tasks must be replaced:
+// everything but Replicas, Version and SpecHash, plus the content of the
+// secrets and configs the service mounts (a changed secret rolls the service).
+func (s *Service) ComputeSpecHash(app *App) string {
+	c := *s
+	c.Replicas, c.Version, c.SpecHash = 0, 0, ""
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(&c)
+	for _, ref := range s.Secrets {
+		if sec := app.Secrets[ref.Source]; sec != nil {
+			h.Write([]byte("secret:" + ref.Source + ":"))
+			h.Write(sec.Data)
+		}
+	}
+	for _, ref := range s.Configs {
+		if cfg := app.Configs[ref.Source]; cfg != nil {
+			h.Write([]byte("config:" + ref.Source + ":"))
+			h.Write(cfg.Data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
