@@ -1,0 +1,165 @@
+// Command app is berth's test workload: a static HTTP server small enough to
+// live in a FROM scratch image, with endpoints that let tests probe naming,
+// reachability, secrets, health and exit codes from inside a task.
+//
+// Environment: PORT (default 8080), MESSAGE (echoed by /), UNHEALTHY_FILE
+// (/health fails while it exists), MODE=oneshot with EXIT_CODE (print a line
+// and exit). "app healthcheck" probes /health for images without a shell.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck())
+	}
+	if os.Getenv("MODE") == "oneshot" {
+		fmt.Println("oneshot: done")
+		code, _ := strconv.Atoi(os.Getenv("EXIT_CODE"))
+		os.Exit(code)
+	}
+	if err := serve(); err != nil {
+		fmt.Fprintln(os.Stderr, "app:", err)
+		os.Exit(1)
+	}
+}
+
+func port() string {
+	if p := os.Getenv("PORT"); p != "" {
+		return p
+	}
+	return "8080"
+}
+
+// serve runs the HTTP server until SIGTERM or SIGINT, then exits 0 so tests
+// can tell a graceful stop from a kill (137).
+func serve() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv := &http.Server{Addr: ":" + port(), Handler: routes(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	fmt.Println("listening on :" + port())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		fmt.Println("signal received, shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	}
+}
+
+func routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", handleRoot)
+	mux.HandleFunc("/health", handleHealth)
+	mux.HandleFunc("/lookup", handleLookup)
+	mux.HandleFunc("/get", handleGet)
+	mux.HandleFunc("/file", handleFile)
+	mux.HandleFunc("/exit", handleExit)
+	return mux
+}
+
+func handleRoot(w http.ResponseWriter, _ *http.Request) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "%s %s\n", host, os.Getenv("MESSAGE"))
+}
+
+func handleHealth(w http.ResponseWriter, _ *http.Request) {
+	if f := os.Getenv("UNHEALTHY_FILE"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			http.Error(w, "unhealthy", http.StatusInternalServerError)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func handleLookup(w http.ResponseWriter, r *http.Request) {
+	addrs, err := net.DefaultResolver.LookupHost(r.Context(), r.URL.Query().Get("host"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(addrs)
+}
+
+func handleGet(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL.Query().Get("url"), nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+func handleFile(w http.ResponseWriter, r *http.Request) {
+	b, err := os.ReadFile(r.URL.Query().Get("path"))
+	if errors.Is(err, os.ErrNotExist) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+// handleExit answers first, then exits, so the caller sees the request
+// succeed and the task's exit code is the one asked for.
+func handleExit(w http.ResponseWriter, r *http.Request) {
+	code, err := strconv.Atoi(r.URL.Query().Get("code"))
+	if err != nil {
+		http.Error(w, "code must be an integer", http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "exiting with %d\n", code)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the response reach the client
+		os.Exit(code)
+	}()
+}
+
+func healthcheck() int {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + port() + "/health")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "health:", resp.Status)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,15 @@
+// Package testimage gives tests across berth a real workload: the static Go
+// program in ./app, as a FROM scratch Docker image (Ensure) or as a host
+// binary for the exec driver (AppBinary).
+//
+// Both are built from the app's source embedded in this package and cached
+// under a name derived from a hash of that source, so the first test pays
+// for the build and later ones (and later runs) reuse it:
+//
+//	img, err := testimage.Ensure(ctx) // "berth-test/app:<hash>"
+//	bin, err := testimage.AppBinary(ctx)
+//
+// See app/main.go for the endpoints and environment the app understands.
+// Building needs the go command (on PATH or in GOROOT) and, for Ensure, a
+// Docker engine; nothing is fetched from the network.
+package testimage
