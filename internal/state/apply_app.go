@@ -1,0 +1,148 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func (c UpsertApp) apply(w *writeTxn) (any, error) {
+	if c.App == nil || c.App.Name == "" {
+		return nil, errors.New("upsert app: the app has no name")
+	}
+	app := cloneApp(c.App)
+	// Teardown state belongs to `down`, never to a submission.
+	app.Deleting, app.RemoveVolumes, app.TornDownOn = false, false, nil
+	old := getApp(w.txn, app.Name)
+	if old != nil && old.Deleting {
+		return nil, fmt.Errorf("app %s is being removed; wait for `berth down` to finish", app.Name)
+	}
+	res := &UpsertResult{App: app}
+	versionServices(app, old, res)
+	if old == nil {
+		app.Version, app.CreatedAt, app.UpdatedAt = 1, c.Now, c.Now
+		app.CreateIndex, app.ModifyIndex = w.index, w.index
+		return res, w.insert(TableApps, app)
+	}
+	if !appChanged(old, app) {
+		res.App = old // nothing to write: watchers are not woken
+		return res, nil
+	}
+	app.Version, app.CreatedAt, app.UpdatedAt = old.Version+1, old.CreatedAt, c.Now
+	app.CreateIndex, app.ModifyIndex = old.CreateIndex, w.index
+	return res, w.insert(TableApps, app)
+}
+
+// versionServices sets each service's SpecHash and Version from the stored
+// app old (nil if new) and fills in the lists of res. A service whose hash
+// is unchanged keeps its version, so its tasks are left alone.
+func versionServices(app, old *types.App, res *UpsertResult) {
+	for _, svc := range app.Services {
+		svc.SpecHash = svc.ComputeSpecHash(app)
+		var prev *types.Service
+		if old != nil {
+			prev = old.Service(svc.Name)
+		}
+		switch {
+		case prev == nil:
+			svc.Version = 1
+			res.Changed = append(res.Changed, svc.Name)
+		case prev.SpecHash == svc.SpecHash:
+			svc.Version = prev.Version
+			res.Unchanged = append(res.Unchanged, svc.Name)
+		default:
+			svc.Version = prev.Version + 1
+			res.Changed = append(res.Changed, svc.Name)
+		}
+	}
+	if old == nil {
+		return
+	}
+	for _, svc := range old.Services {
+		if app.Service(svc.Name) == nil {
+			res.Removed = append(res.Removed, svc.Name)
+		}
+	}
+}
+
+// appChanged reports whether the submitted app differs from the stored one
+// in anything a user wrote (replicas included), ignoring the bookkeeping
+// fields the store sets.
+func appChanged(old, app *types.App) bool {
+	a, b := cloneApp(old), cloneApp(app)
+	for _, x := range []*types.App{a, b} {
+		x.Version, x.CreateIndex, x.ModifyIndex = 0, 0, 0
+		x.CreatedAt, x.UpdatedAt = zeroTime, zeroTime
+		x.Deleting, x.RemoveVolumes, x.TornDownOn = false, false, nil
+	}
+	return !jsonEqual(a, b)
+}
+
+func (c DeleteApp) apply(w *writeTxn) (any, error) {
+	old := getApp(w.txn, c.Name)
+	if old == nil {
+		return nil, fmt.Errorf("app %s: %w", c.Name, ErrNotFound)
+	}
+	app := cloneApp(old)
+	app.Deleting = true
+	// Once asked to remove volumes, a later plain `down` does not undo it.
+	app.RemoveVolumes = old.RemoveVolumes || c.Volumes
+	app.UpdatedAt, app.ModifyIndex = c.Now, w.index
+	return app, w.insert(TableApps, app)
+}
+
+func (c PurgeApp) apply(w *writeTxn) (any, error) {
+	app := getApp(w.txn, c.Name)
+	if app == nil {
+		return nil, fmt.Errorf("app %s: %w", c.Name, ErrNotFound)
+	}
+	for _, t := range listTasks(w.txn, TaskFilter{App: c.Name}) {
+		if err := w.delete(TableTasks, t); err != nil {
+			return nil, err
+		}
+	}
+	return nil, w.delete(TableApps, app)
+}
+
+func (c TeardownDone) apply(w *writeTxn) (any, error) {
+	old := getApp(w.txn, c.App)
+	if old == nil {
+		return nil, fmt.Errorf("app %s: %w", c.App, ErrNotFound)
+	}
+	if slices.Contains(old.TornDownOn, c.NodeID) {
+		return old, nil
+	}
+	app := cloneApp(old)
+	app.TornDownOn = append(app.TornDownOn, c.NodeID)
+	app.ModifyIndex = w.index
+	return app, w.insert(TableApps, app)
+}
+
+func (c ScaleService) apply(w *writeTxn) (any, error) {
+	if c.Replicas < 0 {
+		return nil, fmt.Errorf("scale %s/%s: replicas must be 0 or more, not %d", c.App, c.Service, c.Replicas)
+	}
+	old := getApp(w.txn, c.App)
+	if old == nil {
+		return nil, fmt.Errorf("app %s: %w", c.App, ErrNotFound)
+	}
+	if old.Deleting {
+		return nil, fmt.Errorf("app %s is being removed; it cannot be scaled", c.App)
+	}
+	svc := old.Service(c.Service)
+	switch {
+	case svc == nil:
+		return nil, fmt.Errorf("service %s of app %s: %w", c.Service, c.App, ErrNotFound)
+	case svc.Mode == types.ModeGlobal:
+		return nil, fmt.Errorf("service %s of app %s is global (one task per node); it cannot be scaled", c.Service, c.App)
+	case svc.Replicas == c.Replicas:
+		return old, nil
+	}
+	app := cloneApp(old)
+	app.Service(c.Service).Replicas = c.Replicas
+	app.Version++
+	app.UpdatedAt, app.ModifyIndex = c.Now, w.index
+	return app, w.insert(TableApps, app)
+}

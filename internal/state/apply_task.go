@@ -1,0 +1,174 @@
+package state
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func (c TaskUpdates) apply(w *writeTxn) (any, error) {
+	steps := []func(*writeTxn) error{c.create, c.assign, c.setPending, c.setDesired, c.delete}
+	for _, step := range steps {
+		if err := step(w); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// create inserts new tasks. A task whose ID exists already is skipped (a
+// plan applied twice is harmless), and so is a task of an app that is gone
+// or being removed: the plan was made before `down` and is stale.
+func (c TaskUpdates) create(w *writeTxn) error {
+	for _, in := range c.Create {
+		if in == nil || in.ID == "" || getTask(w.txn, in.ID) != nil {
+			continue
+		}
+		if app := getApp(w.txn, in.App); app == nil || app.Deleting {
+			continue
+		}
+		t := cloneTask(in)
+		t.State = cmp.Or(t.State, types.TaskPending)
+		t.DesiredState = cmp.Or(t.DesiredState, types.DesiredRunning)
+		if t.CreatedAt.IsZero() {
+			t.CreatedAt = c.Now
+		}
+		t.CreateIndex, t.ModifyIndex = w.index, w.index
+		if err := w.insert(TableTasks, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// assign places pending tasks; a task that is no longer pending was placed
+// or stopped since the plan was made, and is skipped.
+func (c TaskUpdates) assign(w *writeTxn) error {
+	for _, a := range c.Assign {
+		err := updateTask(w, a.TaskID, func(t *types.Task) bool {
+			if t.State != types.TaskPending || a.NodeID == "" {
+				return false
+			}
+			t.NodeID, t.State, t.PendingReason = a.NodeID, types.TaskAssigned, ""
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c TaskUpdates) setPending(w *writeTxn) error {
+	for _, id := range slices.Sorted(maps.Keys(c.Pending)) {
+		reason := c.Pending[id]
+		err := updateTask(w, id, func(t *types.Task) bool {
+			if t.State != types.TaskPending || t.PendingReason == reason {
+				return false
+			}
+			t.PendingReason = reason
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setDesired sets desired states. A task told to shut down before it was
+// placed has no agent to report it, so it moves to shutdown here.
+func (c TaskUpdates) setDesired(w *writeTxn) error {
+	for _, id := range slices.Sorted(maps.Keys(c.Desired)) {
+		desired := c.Desired[id]
+		err := updateTask(w, id, func(t *types.Task) bool {
+			changed := t.DesiredState != desired
+			t.DesiredState = desired
+			if desired == types.DesiredShutdown && t.State == types.TaskPending {
+				t.State, t.PendingReason, t.FinishedAt = types.TaskShutdown, "", c.Now
+				changed = true
+			}
+			return changed
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c TaskUpdates) delete(w *writeTxn) error {
+	for _, id := range c.Delete {
+		if t := getTask(w.txn, id); t != nil {
+			if err := w.delete(TableTasks, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c TaskStatusUpdate) apply(w *writeTxn) (any, error) {
+	for _, st := range c.Statuses {
+		err := updateTask(w, st.TaskID, func(t *types.Task) bool {
+			return c.NodeID != "" && t.NodeID == c.NodeID && applyStatus(t, st)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// applyStatus copies an agent's report into t and reports whether t changed.
+// Observed state only moves forward: a report of an earlier state is stale
+// and ignored, and a terminal state is final.
+func applyStatus(t *types.Task, st types.TaskStatus) bool {
+	if !knownState(st.State) || t.State.Terminal() || st.State.Rank() < t.State.Rank() {
+		return false
+	}
+	before := cloneTask(t)
+	t.State = st.State
+	if st.Health != types.HealthNone {
+		t.Health = st.Health
+	}
+	if st.ExitCode != nil {
+		code := *st.ExitCode
+		t.ExitCode = &code
+	}
+	t.Error = cmp.Or(st.Error, t.Error)
+	t.ContainerID = cmp.Or(st.ContainerID, t.ContainerID)
+	if !st.StartedAt.IsZero() {
+		t.StartedAt = st.StartedAt
+	}
+	if !st.FinishedAt.IsZero() {
+		t.FinishedAt = st.FinishedAt
+	}
+	return !jsonEqual(before, t)
+}
+
+func knownState(s types.TaskState) bool {
+	switch s {
+	case types.TaskPending, types.TaskAssigned, types.TaskStarting, types.TaskRunning,
+		types.TaskComplete, types.TaskFailed, types.TaskShutdown, types.TaskRejected, types.TaskLost:
+		return true
+	}
+	return false
+}
+
+// updateTask applies change to a copy of the task with the given ID and
+// stores the copy if change reports a change. A missing task is skipped.
+func updateTask(w *writeTxn, id string, change func(*types.Task) bool) error {
+	old := getTask(w.txn, id)
+	if old == nil {
+		return nil
+	}
+	t := cloneTask(old)
+	if !change(t) {
+		return nil
+	}
+	t.ModifyIndex = w.index
+	return w.insert(TableTasks, t)
+}

@@ -1,0 +1,179 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// ErrNotFound is wrapped by the errors of commands whose target is missing.
+var ErrNotFound = errors.New("not found")
+
+// Command is one state change carried in a Raft log entry. The command types
+// below are its only implementations; pass them to Encode, by value or by
+// pointer.
+type Command interface {
+	kind() commandKind
+	// apply makes the change in w. It must be deterministic: it reads only
+	// the command, the store and w.index, never the clock or randomness.
+	apply(w *writeTxn) (any, error)
+}
+
+// commandKind is the first byte of an encoded command. Values are stored in
+// Raft logs and snapshots of running clusters: never renumber them.
+type commandKind byte
+
+const (
+	kindUpsertApp commandKind = iota + 1
+	kindDeleteApp
+	kindPurgeApp
+	kindTeardownDone
+	kindScaleService
+	kindTaskUpdates
+	kindTaskStatusUpdate
+	kindUpsertNode
+	kindSetNodeStatus
+)
+
+// UpsertApp submits an app (`berth up`). Result: *UpsertResult.
+type UpsertApp struct {
+	App *types.App `json:"app"`
+	Now time.Time  `json:"now"`
+}
+
+// UpsertResult tells what an UpsertApp changed. Changed lists services whose
+// spec version was bumped (or that are new), Unchanged those left as they
+// were, Removed those no longer in the app.
+type UpsertResult struct {
+	App                         *types.App
+	Changed, Unchanged, Removed []string
+}
+
+// DeleteApp starts removing an app (`berth down`): it marks the app
+// Deleting. Result: the updated *types.App.
+type DeleteApp struct {
+	Name    string    `json:"name"`
+	Volumes bool      `json:"volumes"`
+	Now     time.Time `json:"now"`
+}
+
+// PurgeApp removes an app and all its tasks, once its teardown is done.
+// Result: nil.
+type PurgeApp struct {
+	Name string `json:"name"`
+}
+
+// TeardownDone records that a node removed an app's networks (and volumes).
+// Result: the updated *types.App.
+type TeardownDone struct {
+	App    string `json:"app"`
+	NodeID string `json:"node_id"`
+}
+
+// ScaleService sets the replicas of a replicated service (`berth scale`).
+// Result: the updated *types.App.
+type ScaleService struct {
+	App      string    `json:"app"`
+	Service  string    `json:"service"`
+	Replicas int       `json:"replicas"`
+	Now      time.Time `json:"now"`
+}
+
+// Assignment places a pending task on a node.
+type Assignment struct {
+	TaskID string `json:"task_id"`
+	NodeID string `json:"node_id"`
+}
+
+// TaskUpdates is one plan or controller batch, committed as one Raft entry.
+// The parts apply in field order: Create, Assign, Pending, Desired, Delete.
+// Result: nil.
+type TaskUpdates struct {
+	Create  []*types.Task              `json:"create,omitempty"`
+	Assign  []Assignment               `json:"assign,omitempty"`
+	Pending map[string]string          `json:"pending,omitempty"` // task ID -> reason
+	Desired map[string]types.TaskState `json:"desired,omitempty"` // task ID -> desired state
+	Delete  []string                   `json:"delete,omitempty"`
+	Now     time.Time                  `json:"now"`
+}
+
+// TaskStatusUpdate is one batch of an agent's task reports. Result: nil.
+type TaskStatusUpdate struct {
+	NodeID   string             `json:"node_id"`
+	Statuses []types.TaskStatus `json:"statuses"`
+	Now      time.Time          `json:"now"`
+}
+
+// UpsertNode registers a node or updates its description. Result: the
+// stored *types.Node.
+type UpsertNode struct {
+	Node *types.Node `json:"node"`
+}
+
+// SetNodeStatus records a node's status change. Result: nil.
+type SetNodeStatus struct {
+	ID     string           `json:"id"`
+	Status types.NodeStatus `json:"status"`
+}
+
+func (UpsertApp) kind() commandKind        { return kindUpsertApp }
+func (DeleteApp) kind() commandKind        { return kindDeleteApp }
+func (PurgeApp) kind() commandKind         { return kindPurgeApp }
+func (TeardownDone) kind() commandKind     { return kindTeardownDone }
+func (ScaleService) kind() commandKind     { return kindScaleService }
+func (TaskUpdates) kind() commandKind      { return kindTaskUpdates }
+func (TaskStatusUpdate) kind() commandKind { return kindTaskStatusUpdate }
+func (UpsertNode) kind() commandKind       { return kindUpsertNode }
+func (SetNodeStatus) kind() commandKind    { return kindSetNodeStatus }
+
+// Encode serialises a command for raft: one kind byte, then JSON.
+func Encode(cmd Command) ([]byte, error) {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", cmd, err)
+	}
+	return append([]byte{byte(cmd.kind())}, body...), nil
+}
+
+// decode is the inverse of Encode.
+func decode(data []byte) (Command, error) {
+	if len(data) == 0 {
+		return nil, errors.New("decode command: empty log entry")
+	}
+	cmd, err := newCommand(commandKind(data[0]))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data[1:], cmd); err != nil {
+		return nil, fmt.Errorf("decode command %T: %w", cmd, err)
+	}
+	return cmd, nil
+}
+
+// newCommand returns a pointer to a zero command of kind k.
+func newCommand(k commandKind) (Command, error) {
+	switch k {
+	case kindUpsertApp:
+		return &UpsertApp{}, nil
+	case kindDeleteApp:
+		return &DeleteApp{}, nil
+	case kindPurgeApp:
+		return &PurgeApp{}, nil
+	case kindTeardownDone:
+		return &TeardownDone{}, nil
+	case kindScaleService:
+		return &ScaleService{}, nil
+	case kindTaskUpdates:
+		return &TaskUpdates{}, nil
+	case kindTaskStatusUpdate:
+		return &TaskStatusUpdate{}, nil
+	case kindUpsertNode:
+		return &UpsertNode{}, nil
+	case kindSetNodeStatus:
+		return &SetNodeStatus{}, nil
+	}
+	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
+}

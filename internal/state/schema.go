@@ -1,0 +1,62 @@
+package state
+
+import (
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// Table names, as given to Index and WaitForChange.
+const (
+	TableApps  = "apps"
+	TableTasks = "tasks"
+	TableNodes = "nodes"
+)
+
+// tableIndex is the memdb table that records, per table, the Raft index of
+// the last write that modified it. Blocking queries wait on its entries.
+const tableIndex = "index"
+
+// allTables are the tables Index and WaitForChange consider when given none.
+var allTables = []string{TableApps, TableTasks, TableNodes}
+
+// indexEntry is one row of tableIndex.
+type indexEntry struct {
+	Table string `json:"table"`
+	Index uint64 `json:"index"`
+}
+
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		TableApps: {
+			Name: TableApps,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+			},
+		},
+		TableTasks: {
+			Name: TableTasks,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id":  {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"app": {Name: "app", Indexer: &memdb.StringFieldIndex{Field: "App"}},
+				"service": {Name: "service", Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+					&memdb.StringFieldIndex{Field: "App"},
+					&memdb.StringFieldIndex{Field: "Service"},
+				}}},
+				// Pending tasks have no node yet.
+				"node": {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
+			},
+		},
+		TableNodes: {
+			Name: TableNodes,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"name": {Name: "name", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+			},
+		},
+		tableIndex: {
+			Name: tableIndex,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Table"}},
+			},
+		},
+	}}
+}

@@ -1,0 +1,178 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// Store is berth's in-memory state: apps, tasks and nodes in indexed tables.
+// Only the FSM writes to it (through Raft); everyone else reads through a
+// View and waits for changes with WaitForChange.
+//
+// Objects read from a Store are shared with every other reader and must be
+// treated as read-only: every write stores fresh copies and never mutates an
+// object already in the store, so a reader's pointers stay consistent.
+type Store struct {
+	mu sync.RWMutex
+	db *memdb.MemDB
+	// abandon is closed when Restore replaces db, so that waiters watching
+	// the old database wake up and look again.
+	abandon chan struct{}
+}
+
+// NewStore returns an empty store.
+func NewStore() (*Store, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("create state store: %w", err)
+	}
+	return &Store{db: db, abandon: make(chan struct{})}, nil
+}
+
+// current returns the database and the channel closed when it is replaced.
+func (s *Store) current() (*memdb.MemDB, <-chan struct{}) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db, s.abandon
+}
+
+// View returns a consistent read snapshot of the whole store. It is cheap
+// (no copy is made) and may be kept as long as needed; later writes do not
+// show through it.
+func (s *Store) View() *View {
+	db, _ := s.current()
+	return &View{txn: db.Txn(false)}
+}
+
+// WaitForChange returns the highest last-modified index of the given tables
+// (all tables if none) as soon as it is greater than after. Until then it
+// blocks; when ctx is done first it returns the current index and ctx.Err().
+func (s *Store) WaitForChange(ctx context.Context, tables []string, after uint64) (uint64, error) {
+	if len(tables) == 0 {
+		tables = allTables
+	}
+	for {
+		db, abandon := s.current()
+		ws := memdb.NewWatchSet()
+		ws.Add(abandon)
+		idx, err := maxIndex(db.Txn(false), tables, ws)
+		if err != nil {
+			return 0, err
+		}
+		if idx > after {
+			return idx, nil
+		}
+		if err := ws.WatchCtx(ctx); err != nil {
+			return idx, ctx.Err()
+		}
+	}
+}
+
+// Stats counts the objects in the store, for metrics.
+type Stats struct {
+	Apps, Tasks, Nodes int
+}
+
+// Stats returns the current object counts.
+func (s *Store) Stats() Stats {
+	v := s.View()
+	return Stats{
+		Apps:  count(v.txn, TableApps),
+		Tasks: count(v.txn, TableTasks),
+		Nodes: count(v.txn, TableNodes),
+	}
+}
+
+func count(txn *memdb.Txn, table string) int {
+	it, err := txn.Get(table, "id")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		n++
+	}
+	return n
+}
+
+// maxIndex returns the highest last-modified index of tables, adding a
+// watch for each of their index entries to ws when ws is not nil.
+func maxIndex(txn *memdb.Txn, tables []string, ws memdb.WatchSet) (uint64, error) {
+	var highest uint64
+	for _, t := range tables {
+		ch, obj, err := txn.FirstWatch(tableIndex, "id", t)
+		if err != nil {
+			return 0, fmt.Errorf("read index of table %q: %w", t, err)
+		}
+		if ws != nil {
+			ws.Add(ch)
+		}
+		if e, ok := obj.(*indexEntry); ok && e.Index > highest {
+			highest = e.Index
+		}
+	}
+	return highest, nil
+}
+
+// write runs fn in one write transaction stamped with the Raft index. If fn
+// fails nothing is committed; otherwise the index of every table fn touched
+// is set to index.
+func (s *Store) write(index uint64, fn func(w *writeTxn) (any, error)) (any, error) {
+	db, _ := s.current()
+	w := &writeTxn{txn: db.Txn(true), index: index, touched: map[string]bool{}}
+	defer w.txn.Abort() // no-op after Commit
+	res, err := fn(w)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// replace swaps in db as the store's contents and wakes every waiter.
+func (s *Store) replace(db *memdb.MemDB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.db = db
+	close(s.abandon)
+	s.abandon = make(chan struct{})
+}
+
+// writeTxn is a memdb write transaction that remembers which tables it
+// modified, so that commit can bump their indexes.
+type writeTxn struct {
+	txn     *memdb.Txn
+	index   uint64
+	touched map[string]bool
+}
+
+func (w *writeTxn) insert(table string, obj any) error {
+	w.touched[table] = true
+	if err := w.txn.Insert(table, obj); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+func (w *writeTxn) delete(table string, obj any) error {
+	w.touched[table] = true
+	if err := w.txn.Delete(table, obj); err != nil {
+		return fmt.Errorf("delete from %s: %w", table, err)
+	}
+	return nil
+}
+
+func (w *writeTxn) commit() error {
+	for t := range w.touched {
+		if err := w.txn.Insert(tableIndex, &indexEntry{Table: t, Index: w.index}); err != nil {
+			return fmt.Errorf("update index of %s: %w", t, err)
+		}
+	}
+	w.txn.Commit()
+	return nil
+}
