@@ -14,10 +14,11 @@ import (
 var ErrImageNotFound = errors.New("image not found")
 
 // NewClient connects to the engine at host, or to the one the environment
-// names (DOCKER_HOST, else the local socket) when host is empty, negotiating
-// the API version so engines as old as 20.10 work.
+// names (DOCKER_HOST, else the local socket) when host is empty. The client
+// negotiates the API version on first use (the default in moby client v0.6),
+// so engines as old as 20.10 (API 1.41) work.
 func NewClient(host string) (*client.Client, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	opts := []client.Opt{client.FromEnv}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	}

@@ -10,6 +10,6 @@
 //	bin, err := testimage.AppBinary(ctx)
 //
 // See app/main.go for the endpoints and environment the app understands.
-// Building needs the go command (on PATH or in GOROOT) and, for Ensure, a
+// Building needs the go command on PATH and, for Ensure, a
 // Docker engine; nothing is fetched from the network.
 package testimage

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 
 	"github.com/berth-dev/berth/internal/imagebuild"
 )
@@ -136,7 +135,11 @@ func buildApp(ctx context.Context, out string) error {
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(mod), 0o644); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, goCommand(), "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("build test app: the go command is not on PATH: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, gocmd, "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=", "GOTOOLCHAIN=local")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -160,11 +163,4 @@ func copySource(dst string) error {
 		}
 	}
 	return nil
-}
-
-func goCommand() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
