@@ -1,0 +1,64 @@
+package scheduler
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// portKey names a published host port.
+type portKey struct {
+	proto string
+	port  uint16
+}
+
+func (k portKey) String() string { return strconv.Itoa(int(k.port)) + "/" + k.proto }
+
+// hostPort is one published port in the form the filters compare.
+type hostPort struct {
+	key    portKey
+	hostIP string // "" means every address
+}
+
+// publishedPorts keeps only the ports a task binds on its node's host.
+func publishedPorts(ports []types.Port) []hostPort {
+	var out []hostPort
+	for _, p := range ports {
+		if p.Published == 0 {
+			continue
+		}
+		proto := strings.ToLower(p.Protocol)
+		if proto == "" {
+			proto = "tcp"
+		}
+		out = append(out, hostPort{key: portKey{proto, p.Published}, hostIP: wildcardIP(p.HostIP)})
+	}
+	return out
+}
+
+// wildcardIP folds the spellings of "every address" into "".
+func wildcardIP(ip string) string {
+	switch ip {
+	case "0.0.0.0", "::", "[::]":
+		return ""
+	}
+	return ip
+}
+
+// portSet records the host addresses already bound per published port.
+type portSet map[portKey][]string
+
+// conflicts reports whether p clashes with a port already bound: the same
+// port and protocol clash unless both sides name different specific
+// addresses.
+func (s portSet) conflicts(p hostPort) bool {
+	for _, ip := range s[p.key] {
+		if ip == "" || p.hostIP == "" || ip == p.hostIP {
+			return true
+		}
+	}
+	return false
+}
+
+func (s portSet) add(p hostPort) { s[p.key] = append(s[p.key], p.hostIP) }

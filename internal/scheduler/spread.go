@@ -1,0 +1,78 @@
+package scheduler
+
+import (
+	"strings"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// spreadTree counts one service's tasks per group of nodes sharing label
+// values, for each level of the service's spread preferences. Level k groups
+// nodes by the values of the first k+1 preference labels, so spreading over
+// "zone" then "rack" balances racks within the emptiest zone. A node
+// without a label is in the group of the empty value.
+//
+// Groups count the service's tasks on every node of the cluster, eligible or
+// not, so spreading reflects where the service actually runs.
+type spreadTree struct {
+	labels []string
+	ids    []map[string]int32 // per level: joined label values -> group id
+	counts [][]int32          // per level: tasks of the service per group id
+}
+
+func newSpreadTree(labels []string) *spreadTree {
+	t := &spreadTree{
+		labels: labels,
+		ids:    make([]map[string]int32, len(labels)),
+		counts: make([][]int32, len(labels)),
+	}
+	for k := range labels {
+		t.ids[k] = map[string]int32{}
+	}
+	return t
+}
+
+// path returns the node's group id at each level, creating groups on first
+// sight.
+func (t *spreadTree) path(n *types.Node) []int32 {
+	path := make([]int32, len(t.labels))
+	var key strings.Builder
+	for k, label := range t.labels {
+		if k > 0 {
+			key.WriteByte(0)
+		}
+		key.WriteString(n.Labels[label])
+		id, ok := t.ids[k][key.String()]
+		if !ok {
+			id = int32(len(t.counts[k]))
+			t.ids[k][key.String()] = id
+			t.counts[k] = append(t.counts[k], 0)
+		}
+		path[k] = id
+	}
+	return path
+}
+
+// add records delta tasks in every group on the path.
+func (t *spreadTree) add(path []int32, delta int32) {
+	for k, id := range path {
+		t.counts[k][id] += delta
+	}
+}
+
+// unchanged reports whether the groups on path still hold the counts stored.
+func (t *spreadTree) unchanged(stored []int32, path []int32) bool {
+	for k, id := range path {
+		if stored[k] != t.counts[k][id] {
+			return false
+		}
+	}
+	return true
+}
+
+// stamp copies the current counts of the groups on path into dst.
+func (t *spreadTree) stamp(dst []int32, path []int32) {
+	for k, id := range path {
+		dst[k] = t.counts[k][id]
+	}
+}
