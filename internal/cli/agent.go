@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/agent"
+	"github.com/spf13/cobra"
+)
+
+type agentOptions struct {
+	join    string
+	name    string
+	dataDir string
+	labels  []string
+	listen  string
+	drivers []string
+}
+
+func newAgentCommand(e *env) *cobra.Command {
+	var o agentOptions
+	cmd := &cobra.Command{
+		Use:   "agent --join ADDR",
+		Short: "Run a node agent that joins a cluster",
+		Long: `Run a node agent: it joins the manager at --join, heartbeats, and runs the
+tasks the scheduler places on this node. It keeps its identity and task state
+in --data-dir, so a restarted agent keeps its node ID and adopts the
+containers still running.`,
+		Example: "  berth agent --join 10.0.0.5:7700 --label zone=a --listen 10.0.0.7:7710",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.agent(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.join, "join", "", "address of a manager to join (required)")
+	f.StringVar(&o.name, "name", "", "node name (default: the hostname)")
+	f.StringVar(&o.dataDir, "data-dir", "", "directory of the agent's state (default: $XDG_STATE_HOME/berth/agent)")
+	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE, for placement constraints (repeatable)")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:7710", "address of the agent's own API (managers fetch logs there)")
+	f.StringSliceVar(&o.drivers, "driver", nil, "drivers to offer: docker, exec (default: exec, plus docker when an engine answers)")
+	_ = cmd.MarkFlagRequired("join")
+	return cmd
+}
+
+func (e *env) agent(ctx context.Context, o agentOptions) error {
+	labels, err := parseLabels(o.labels)
+	if err != nil {
+		return err
+	}
+	dataDir := o.dataDir
+	if dataDir == "" {
+		if dataDir, err = e.stateDir("agent"); err != nil {
+			return err
+		}
+	}
+	ag, err := agent.New(agent.Config{
+		ManagerAddr: o.join, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
+		Labels: labels, Drivers: o.drivers, Version: Version(),
+		Logger: slog.New(slog.NewTextHandler(e.stderr, nil)),
+	})
+	if err != nil {
+		return fmt.Errorf("start the agent: %w", err)
+	}
+	return ag.Run(ctx)
+}
+
+// parseLabels turns KEY=VALUE flags into a map; an error names the bad one.
+func parseLabels(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid --label %q: want KEY=VALUE, e.g. zone=a", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/spf13/cobra"
+)
+
+// env is everything a command touches outside its own flags: where it
+// writes, the process environment, and the collaborators that do I/O. Tests
+// build one with fakes; Run builds the real one.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	environ        func() []string
+	project        projectLoader
+	images         imageBuilder
+	now            func() time.Time
+	// spawn starts a detached local cluster with its data in dir, listening
+	// on addr (host:port).
+	spawn func(ctx context.Context, e *env, dir, addr string) error
+	// defAddr is the manager address used when neither --addr nor
+	// BERTH_ADDR names one.
+	defAddr string
+	// isTTY reports whether w is a terminal (progress redraws, colors).
+	isTTY func(w io.Writer) bool
+	// exitWait bounds how long `server stop` waits for the process to go.
+	exitWait time.Duration
+
+	global globalOptions
+}
+
+const defaultAddr = api.DefaultAddr
+
+const defaultExitWait = 60 * time.Second
+
+func timeNow() time.Time { return time.Now() }
+
+// globalOptions are the persistent flags, valid before or after the verb.
+type globalOptions struct {
+	addr       string
+	files      []string
+	project    string
+	projectDir string
+	profiles   []string
+	envFiles   []string
+	json       bool
+
+	// addrExplicit is set once flags are parsed: the user chose the
+	// manager, so berth never starts one on its own.
+	addrExplicit bool
+}
+
+func (g *globalOptions) register(root *cobra.Command, e *env) {
+	f := root.PersistentFlags()
+	f.StringVar(&g.addr, "addr", "", "address of a berth manager (default $BERTH_ADDR, else "+e.defAddr+")")
+	f.StringArrayVarP(&g.files, "file", "f", nil, "Compose file (repeatable; later files override earlier ones)")
+	f.StringVarP(&g.project, "project-name", "p", "", "project (app) name (default: from the Compose file or its directory)")
+	f.StringVar(&g.projectDir, "project-directory", "", "directory relative paths in the Compose file start from")
+	f.StringArrayVar(&g.profiles, "profile", nil, "Compose profile to enable (repeatable)")
+	f.StringArrayVar(&g.envFiles, "env-file", nil, "file of environment variables for interpolation (repeatable)")
+	f.BoolVar(&g.json, "json", false, "print JSON instead of tables, where a command prints data")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		g.resolveAddr(cmd, e)
+		return nil
+	}
+}
+
+// resolveAddr applies the precedence --addr, then BERTH_ADDR, then the default.
+func (g *globalOptions) resolveAddr(cmd *cobra.Command, e *env) {
+	if cmd.Flags().Changed("addr") {
+		g.addrExplicit = true
+		return
+	}
+	if v := strings.TrimSpace(e.getenv("BERTH_ADDR")); v != "" {
+		g.addr, g.addrExplicit = v, true
+		return
+	}
+	g.addr = e.defAddr
+}
+
+// client returns an API client for the chosen manager.
+func (e *env) client() *api.Client { return api.NewClient(e.global.addr) }
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

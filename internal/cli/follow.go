@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// stallGrace is how long only unplaceable tasks may be left before the
+// deploy fails: the scheduler gets a few rounds to find room.
+const stallGrace = 5 * time.Second
+
+// blockingWait bounds one blocking query while following a deploy.
+const blockingWait = 30 * time.Second
+
+// followDeploy waits until app's services converge (see evaluate), showing
+// progress on stdout. It fails with the reason when a service cannot
+// converge, or when timeout passes.
+func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	disp := newProgressDisplay(e.stdout, e.isTTY(e.stdout))
+	var (
+		index        uint64
+		last         progress
+		stalledSince time.Time
+	)
+	for {
+		wait := blockingWait
+		if !stalledSince.IsZero() {
+			wait = max(stallGrace-e.now().Sub(stalledSince), 100*time.Millisecond)
+		}
+		tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name, QueryOptions: api.QueryOptions{Index: index, Wait: wait}})
+		if err != nil {
+			return deployWaitError(ctx, err, last, timeout)
+		}
+		last = evaluate(app, tasks)
+		disp.update(last)
+		switch last.State {
+		case deployDone:
+			return nil
+		case deployFailed:
+			return errors.New(last.Reason)
+		case deployStalled:
+			if stalledSince.IsZero() {
+				stalledSince = e.now()
+			} else if e.now().Sub(stalledSince) >= stallGrace {
+				return errors.New(last.Reason)
+			}
+		default:
+			stalledSince = time.Time{}
+		}
+		if err := pace(ctx, &index, meta.Index); err != nil {
+			return deployWaitError(ctx, err, last, timeout)
+		}
+	}
+}
+
+// pace advances the blocking-query index. A manager that gives no index
+// cannot block, so the loop then polls at a modest pace instead of spinning.
+func pace(ctx context.Context, index *uint64, got uint64) error {
+	if got > 0 {
+		*index = got
+		return nil
+	}
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// deployWaitError names the first unfinished service when the wait ran out.
+func deployWaitError(ctx context.Context, err error, last progress, timeout time.Duration) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	for _, s := range last.Services {
+		if !s.Done {
+			return fmt.Errorf("service %s did not converge within %s: %s", s.Name, timeout, s.summary())
+		}
+	}
+	return fmt.Errorf("the deploy did not converge within %s", timeout)
+}

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+	"github.com/spf13/cobra"
+)
+
+type logsOptions struct {
+	follow     bool
+	tail       int
+	timestamps bool
+}
+
+func newLogsCommand(e *env) *cobra.Command {
+	var o logsOptions
+	cmd := &cobra.Command{
+		Use:   "logs [SERVICE...]",
+		Short: "Print the output of the app's replicas",
+		Long: `Print the output of every replica (the latest task of each), all at once,
+each line prefixed with the replica's name as docker compose does. With -f,
+keep following, and attach to replicas that start later.`,
+		Example: "  berth logs\n  berth logs -f web\n  berth logs --tail 20 -t web worker",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.logs(cmd.Context(), args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new output")
+	f.IntVarP(&o.tail, "tail", "n", 0, "print only the last N lines of each replica (0: all)")
+	f.BoolVarP(&o.timestamps, "timestamps", "t", false, "show timestamps")
+	return cmd
+}
+
+func (e *env) logs(ctx context.Context, services []string, o logsOptions) error {
+	name, err := e.appName(ctx)
+	if err != nil {
+		return err
+	}
+	c := e.client()
+	tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: name})
+	if err != nil {
+		return err
+	}
+	nodes, err := c.ListNodes(ctx)
+	if err != nil {
+		return err
+	}
+	ls := &logSession{
+		e: e, c: c, opts: o, nodes: nodeNames(nodes),
+		out:      newPrefixWriter(e.stdout, e.isTTY(e.stdout)),
+		attached: map[string]bool{},
+	}
+	ls.attach(ctx, logTasks(tasks, services))
+	if o.follow {
+		err = ls.followNew(ctx, name, services, meta.Index)
+	}
+	ls.wg.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if n := ls.failedCount(); n > 0 {
+		return fmt.Errorf("the logs of %d tasks could not be read (see above)", n)
+	}
+	return nil
+}
+
+// logTasks picks the latest task of each replica of the named services
+// (every service when none is named).
+func logTasks(tasks []*types.Task, services []string) []*types.Task {
+	latest := map[string]*types.Task{}
+	for _, t := range tasks {
+		if len(services) > 0 && !slices.Contains(services, t.Service) {
+			continue
+		}
+		k := t.Service + "/" + slotKey(t)
+		if cur, ok := latest[k]; !ok || newer(t, cur) {
+			latest[k] = t
+		}
+	}
+	out := make([]*types.Task, 0, len(latest))
+	for _, t := range latest {
+		out = append(out, t)
+	}
+	sortTasks(out)
+	return out
+}
+
+// logSession owns the goroutines streaming each task's output; wg waits
+// for all of them.
+type logSession struct {
+	e     *env
+	c     *api.Client
+	opts  logsOptions
+	nodes map[string]string
+	out   *prefixWriter
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	attached map[string]bool // task IDs
+	failed   int
+}
+
+func (ls *logSession) attach(ctx context.Context, tasks []*types.Task) {
+	for _, t := range tasks {
+		ls.out.grow(logPrefix(t))
+	}
+	for _, t := range tasks {
+		ls.mu.Lock()
+		seen := ls.attached[t.ID]
+		ls.attached[t.ID] = true
+		ls.mu.Unlock()
+		if seen {
+			continue
+		}
+		ls.wg.Add(1)
+		go func() {
+			defer ls.wg.Done()
+			ls.stream(ctx, t)
+		}()
+	}
+}
+
+func (ls *logSession) stream(ctx context.Context, t *types.Task) {
+	rc, err := ls.c.TaskLogs(ctx, t.ID, api.LogOptions{Follow: ls.opts.follow, Tail: ls.opts.tail, Timestamps: ls.opts.timestamps})
+	if err == nil {
+		err = ls.out.copyLines(logPrefix(t), rc)
+		rc.Close()
+	}
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	ls.mu.Lock()
+	ls.failed++
+	ls.mu.Unlock()
+	fmt.Fprintf(ls.e.stderr, "warning: cannot read the logs of %s on node %s: %s\n",
+		t.Name(), nodeName(t.NodeID, ls.nodes), describeError(err, ls.e))
+}
+
+func (ls *logSession) failedCount() int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.failed
+}
+
+// followNew attaches to tasks that appear after the first listing (new
+// replicas, restarts) until ctx is done.
+func (ls *logSession) followNew(ctx context.Context, app string, services []string, index uint64) error {
+	for {
+		tasks, meta, err := ls.c.ListTasks(ctx, api.TaskQuery{App: app, QueryOptions: api.QueryOptions{Index: index, Wait: blockingWait}})
+		if err != nil {
+			return err
+		}
+		var fresh []*types.Task
+		for _, t := range logTasks(tasks, services) {
+			if !t.State.Terminal() {
+				fresh = append(fresh, t)
+			}
+		}
+		ls.attach(ctx, fresh)
+		if err := pace(ctx, &index, meta.Index); err != nil {
+			return err
+		}
+	}
+}
+
+// logPrefix names a replica as docker compose does: "web-1", or
+// "web-<node>" for a global service.
+func logPrefix(t *types.Task) string {
+	if t.Slot == 0 {
+		return t.Service + "-" + t.NodeID[:min(len(t.NodeID), 8)]
+	}
+	return fmt.Sprintf("%s-%d", t.Service, t.Slot)
+}

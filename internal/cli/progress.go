@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+)
+
+// progressDisplay shows a deploy converging. On a terminal it redraws one
+// line per service in place; elsewhere (logs, CI) it prints a line only
+// when a service's counts change, so the output stays readable as a file.
+type progressDisplay struct {
+	w     io.Writer
+	tty   bool
+	last  map[string]string
+	drawn int // lines drawn by the last redraw
+}
+
+func newProgressDisplay(w io.Writer, tty bool) *progressDisplay {
+	return &progressDisplay{w: w, tty: tty, last: map[string]string{}}
+}
+
+func (d *progressDisplay) update(p progress) {
+	width := 0
+	for _, s := range p.Services {
+		width = max(width, len(s.Name))
+	}
+	if d.tty {
+		d.redraw(p, width)
+		return
+	}
+	for _, s := range p.Services {
+		line := s.summary()
+		if d.last[s.Name] == line {
+			continue
+		}
+		d.last[s.Name] = line
+		fmt.Fprintf(d.w, "%-*s  %s\n", width, s.Name, line)
+	}
+}
+
+func (d *progressDisplay) redraw(p progress, width int) {
+	if d.drawn > 0 {
+		fmt.Fprintf(d.w, "\x1b[%dA", d.drawn) // back to the first line
+	}
+	for _, s := range p.Services {
+		fmt.Fprintf(d.w, "\x1b[2K%-*s  %s\n", width, s.Name, s.summary())
+	}
+	d.drawn = len(p.Services)
+}

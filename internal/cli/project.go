@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/berth-dev/berth/internal/compose"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// projectLoader turns Compose files into an App.
+type projectLoader interface {
+	Load(ctx context.Context, o compose.Options) (*types.App, []compose.Warning, error)
+	Render(w io.Writer, app *types.App) error
+}
+
+// composeLoader is the projectLoader of internal/compose.
+type composeLoader struct{}
+
+func (composeLoader) Load(ctx context.Context, o compose.Options) (*types.App, []compose.Warning, error) {
+	return compose.Load(ctx, o)
+}
+
+func (composeLoader) Render(w io.Writer, app *types.App) error { return compose.Render(w, app) }
+
+// loadApp loads the Compose project the global flags describe and prints
+// every warning (keys berth does not honour) on stderr, so none is silent.
+func (e *env) loadApp(ctx context.Context) (*types.App, error) {
+	g := &e.global
+	app, warnings, err := e.project.Load(ctx, compose.Options{
+		Files:       g.files,
+		ProjectName: g.project,
+		WorkDir:     g.projectDir,
+		Profiles:    g.profiles,
+		EnvFiles:    g.envFiles,
+		Environ:     e.environ(),
+	})
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "warning: %s: %s\n", w.Path, w.Message)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// appName is the project name for commands that only need the name: -p when
+// given (no Compose file needed, as with docker compose), else the name the
+// Compose file yields.
+func (e *env) appName(ctx context.Context) (string, error) {
+	if e.global.project != "" {
+		return e.global.project, nil
+	}
+	app, err := e.loadApp(ctx)
+	if err != nil {
+		return "", err
+	}
+	return app.Name, nil
+}

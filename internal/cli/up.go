@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+	"github.com/spf13/cobra"
+)
+
+type upOptions struct {
+	detach  bool
+	timeout time.Duration
+	noBuild bool
+	build   bool
+}
+
+func newUpCommand(e *env) *cobra.Command {
+	var o upOptions
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Deploy the Compose app and wait until it runs",
+		Long: `Deploy the Compose app: build images that need building, submit the app, and
+follow the deploy until every replica runs (and is healthy, where the service
+has a healthcheck) or a service cannot converge.
+
+When no --addr or BERTH_ADDR is given and no manager answers at the default
+address, up starts a local one-node cluster first.`,
+		Example: "  berth up\n  berth up -f compose.yaml -f compose.prod.yaml -d\n  berth up --build --timeout 10m",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.up(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.detach, "detach", "d", false, "return once the app is submitted, without waiting")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the deploy to converge")
+	f.BoolVar(&o.noBuild, "no-build", false, "do not build images, even missing ones")
+	f.BoolVar(&o.build, "build", false, "build images even when they exist")
+	cmd.MarkFlagsMutuallyExclusive("build", "no-build")
+	return cmd
+}
+
+func (e *env) up(ctx context.Context, o upOptions) error {
+	app, err := e.loadApp(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := e.ensureManager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.buildImages(ctx, app, o); err != nil {
+		return err
+	}
+	before, err := c.GetApp(ctx, app.Name)
+	if errors.Is(err, api.ErrNotFound) {
+		before, err = nil, nil
+	}
+	if err != nil {
+		return fmt.Errorf("read app %s: %w", app.Name, err)
+	}
+	resp, err := c.SubmitApp(ctx, app)
+	if err != nil {
+		return err
+	}
+	e.printSubmitted(app.Name, before, resp)
+	if o.detach {
+		return nil
+	}
+	return e.followDeploy(ctx, c, resp.App, o.timeout)
+}
+
+// printSubmitted says what the submission did to each service.
+func (e *env) printSubmitted(name string, before *types.App, resp *api.SubmitResponse) {
+	fmt.Fprintf(e.stdout, "App %s submitted (version %d)\n", name, resp.App.Version)
+	width := 0
+	for _, s := range resp.App.Services {
+		width = max(width, len(s.Name))
+	}
+	for _, n := range resp.Removed {
+		width = max(width, len(n))
+	}
+	for _, s := range resp.App.Services {
+		fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, s.Name, submitVerdict(s.Name, before, resp))
+	}
+	for _, n := range resp.Removed {
+		fmt.Fprintf(e.stdout, "  %-*s  removed\n", width, n)
+	}
+}
+
+func submitVerdict(name string, before *types.App, resp *api.SubmitResponse) string {
+	switch {
+	case before == nil || before.Service(name) == nil:
+		return "created"
+	case slices.Contains(resp.Changed, name):
+		return "changed"
+	case slices.Contains(resp.Unchanged, name):
+		return "unchanged"
+	}
+	return "updated" // e.g. only its replica count moved
+}
