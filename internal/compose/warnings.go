@@ -1,0 +1,253 @@
+package compose
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	ctypes "github.com/compose-spec/compose-go/v2/types"
+)
+
+// Warning names one key of the Compose files that berth does not honour.
+type Warning struct {
+	Path    string `json:"path"`    // e.g. "services.web.deploy.update_config"
+	Message string `json:"message"` // e.g. "not supported by berth yet, ignored"
+}
+
+func (w Warning) String() string { return w.Path + ": " + w.Message }
+
+const msgIgnored = "not supported by berth yet, ignored"
+
+// honoured lists the key paths of the loaded project that the conversion
+// reads. "*" matches any one segment: a map key chosen by the user (service,
+// network, volume names) or a list index. A path honours its whole subtree.
+// An entry with a value is honoured only when the key holds that value.
+//
+// Every other key that holds something is reported, so a key berth starts to
+// honour must be added here, and a key compose-go learns is reported until
+// then: nothing the user wrote is dropped silently.
+var honoured = []struct{ path, only string }{
+	{path: "name"},
+	// Resolved by compose-go itself before conversion.
+	{path: "services.*.profiles"}, {path: "services.*.extends"},
+	{path: "services.*.env_file"}, {path: "services.*.label_file"},
+
+	{path: "services.*.image"},
+	{path: "services.*.build.context"}, {path: "services.*.build.dockerfile"},
+	{path: "services.*.build.args"}, {path: "services.*.build.target"},
+	{path: "services.*.build.labels"},
+	{path: "services.*.command"}, {path: "services.*.entrypoint"},
+	{path: "services.*.environment"}, {path: "services.*.working_dir"},
+	{path: "services.*.user"}, {path: "services.*.hostname"},
+	{path: "services.*.labels"},
+	{path: "services.*.ports.*.target"}, {path: "services.*.ports.*.published"},
+	{path: "services.*.ports.*.protocol"}, {path: "services.*.ports.*.host_ip"},
+	{path: "services.*.ports.*.mode", only: "ingress"},
+	{path: "services.*.expose"},
+	{path: "services.*.scale"},
+	{path: "services.*.deploy.mode"}, {path: "services.*.deploy.replicas"},
+	{path: "services.*.deploy.labels"},
+	{path: "services.*.deploy.resources.limits.cpus"},
+	{path: "services.*.deploy.resources.limits.memory"},
+	{path: "services.*.deploy.resources.limits.pids"},
+	{path: "services.*.deploy.resources.reservations.cpus"},
+	{path: "services.*.deploy.resources.reservations.memory"},
+	{path: "services.*.deploy.resources.reservations.pids"},
+	{path: "services.*.deploy.restart_policy.condition"},
+	{path: "services.*.deploy.restart_policy.delay"},
+	{path: "services.*.deploy.restart_policy.max_attempts"},
+	{path: "services.*.deploy.restart_policy.window"},
+	{path: "services.*.deploy.placement.constraints"},
+	{path: "services.*.deploy.placement.preferences.*.spread"},
+	{path: "services.*.deploy.placement.max_replicas_per_node"},
+	{path: "services.*.restart"},
+	{path: "services.*.healthcheck.test"}, {path: "services.*.healthcheck.interval"},
+	{path: "services.*.healthcheck.timeout"}, {path: "services.*.healthcheck.start_period"},
+	{path: "services.*.healthcheck.start_interval"}, {path: "services.*.healthcheck.retries"},
+	{path: "services.*.healthcheck.disable"},
+	{path: "services.*.depends_on.*.condition"}, {path: "services.*.depends_on.*.required"},
+	{path: "services.*.volumes.*.type"}, {path: "services.*.volumes.*.source"},
+	{path: "services.*.volumes.*.target"}, {path: "services.*.volumes.*.read_only"},
+	{path: "services.*.secrets.*.source"}, {path: "services.*.secrets.*.target"},
+	{path: "services.*.secrets.*.uid"}, {path: "services.*.secrets.*.gid"},
+	{path: "services.*.secrets.*.mode"},
+	{path: "services.*.configs.*.source"}, {path: "services.*.configs.*.target"},
+	{path: "services.*.configs.*.uid"}, {path: "services.*.configs.*.gid"},
+	{path: "services.*.configs.*.mode"},
+	{path: "services.*.networks.*.aliases"},
+	{path: "services.*.stop_grace_period"}, {path: "services.*.stop_signal"},
+	{path: "services.*.tty"}, {path: "services.*.stdin_open"},
+	{path: "services.*.privileged"}, {path: "services.*.init"},
+	{path: "services.*.read_only"}, {path: "services.*.cap_add"},
+	{path: "services.*.cap_drop"}, {path: "services.*.extra_hosts"},
+	{path: "services.*.dns"}, {path: "services.*.tmpfs"},
+	{path: "services.*.shm_size"}, {path: "services.*.sysctls"},
+
+	{path: "networks.*.driver"}, {path: "networks.*.internal"},
+	{path: "networks.*.external"}, {path: "networks.*.labels"},
+	{path: "volumes.*.driver"}, {path: "volumes.*.driver_opts"},
+	{path: "volumes.*.external"}, {path: "volumes.*.labels"},
+	{path: "secrets.*.file"}, {path: "secrets.*.environment"},
+	{path: "secrets.*.external"},
+	{path: "configs.*.file"}, {path: "configs.*.environment"},
+	{path: "configs.*.content"}, {path: "configs.*.external"},
+}
+
+// unhonouredKeys walks the loaded project as a generic tree and returns a
+// Warning for every non-empty key that is not in honoured, sorted by path.
+func unhonouredKeys(p *ctypes.Project) ([]Warning, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("inspect compose project %s: %w", p.Name, err)
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, fmt.Errorf("inspect compose project %s: %w", p.Name, err)
+	}
+	dropDefaultNames(p, tree)
+	var warnings []Warning
+	walkTree(nil, nil, tree, func(path string) {
+		warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
+	})
+	return warnings, nil
+}
+
+// dropDefaultNames removes the `name` compose-go fills in for every
+// top-level resource ("<project>_<key>"). A name the user chose is kept,
+// and so reported, except on external networks and volumes, where berth
+// uses it to find the existing resource.
+func dropDefaultNames(p *ctypes.Project, tree map[string]any) {
+	for _, kind := range []string{"networks", "volumes", "secrets", "configs"} {
+		entries, _ := tree[kind].(map[string]any)
+		for key, v := range entries {
+			entry, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			external, _ := entry["external"].(bool)
+			keepable := kind == "networks" || kind == "volumes"
+			if entry["name"] == p.Name+"_"+key || (external && keepable) {
+				delete(entry, "name")
+			}
+		}
+	}
+}
+
+// walkTree visits v at path (pattern holds the same segments with list
+// indexes as "*") and calls report for each unhonoured non-empty key.
+func walkTree(path, pattern []string, v any, report func(string)) {
+	covered, partial := matchHonoured(pattern, v)
+	if covered {
+		return
+	}
+	if !partial {
+		if nonEmpty(v) {
+			report(displayPath(path))
+		}
+		return
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			walkTree(append(clip(path), k), append(clip(pattern), k), t[k], report)
+		}
+	case []any:
+		for i, e := range t {
+			walkTree(append(clip(path), "["+strconv.Itoa(i)+"]"), append(clip(pattern), "*"), e, report)
+		}
+	}
+	// A scalar where honoured keys go below is read by the conversion as a
+	// whole (a network attachment given as null, say): nothing to report.
+}
+
+// matchHonoured says whether pattern is covered by an honoured path, or is
+// a strict prefix of one (so its children must be walked).
+func matchHonoured(pattern []string, v any) (covered, partial bool) {
+	for _, h := range honouredPaths {
+		n := min(len(h.segs), len(pattern))
+		if !segmentsMatch(h.segs[:n], pattern[:n]) {
+			continue
+		}
+		if len(h.segs) > len(pattern) {
+			partial = true
+			continue
+		}
+		if h.only == "" || v == h.only {
+			return true, false
+		}
+	}
+	return false, partial
+}
+
+type honouredPath struct {
+	segs []string
+	only string
+}
+
+var honouredPaths = func() []honouredPath {
+	out := make([]honouredPath, len(honoured))
+	for i, h := range honoured {
+		out[i] = honouredPath{segs: strings.Split(h.path, "."), only: h.only}
+	}
+	return out
+}()
+
+func segmentsMatch(h, p []string) bool {
+	for i := range h {
+		if h[i] != "*" && h[i] != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// nonEmpty says whether v holds anything: zero values, nulls and containers
+// of only empty things are what compose-go leaves for keys never written.
+func nonEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case string:
+		return t != ""
+	case bool:
+		return t
+	case float64:
+		return t != 0
+	case map[string]any:
+		for _, e := range t {
+			if nonEmpty(e) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		for _, e := range t {
+			if nonEmpty(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func displayPath(path []string) string {
+	var b strings.Builder
+	for i, s := range path {
+		if i > 0 && !strings.HasPrefix(s, "[") {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// clip returns s with no spare capacity, so appends never share memory.
+func clip(s []string) []string { return s[:len(s):len(s)] }
