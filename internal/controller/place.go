@@ -1,0 +1,82 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/berth-dev/berth/internal/scheduler"
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// place asks the scheduler to place every pending task whose dependencies
+// are met, on a fresh view (after this pass's own commit), and hands the plan
+// to the applier. Tasks held back by depends_on get that as their reason.
+func (r *Reconciler) place(ctx context.Context) error {
+	view := r.store.View()
+	var reqs []scheduler.Request
+	held := map[string]string{}
+	for _, app := range view.Apps() {
+		if app.Deleting {
+			continue
+		}
+		for _, svc := range app.Services {
+			reqs = appendPending(reqs, held, view, app, svc)
+		}
+	}
+	if len(reqs) == 0 && len(held) == 0 {
+		return nil
+	}
+	cluster := scheduler.NewCluster(view.Nodes(), placedTasks(view), Services(view))
+	plan := cluster.Place(reqs)
+	for id, reason := range held {
+		plan.Failures = append(plan.Failures, scheduler.Failure{TaskID: id, Reason: reason})
+	}
+	if err := r.applier.ApplyPlan(ctx, plan); err != nil {
+		return fmt.Errorf("apply plan: %w", err)
+	}
+	return nil
+}
+
+func appendPending(reqs []scheduler.Request, held map[string]string, view *state.View, app *types.App, svc *types.Service) []scheduler.Request {
+	var block string
+	checked := false
+	for _, t := range view.Tasks(taskFilter(app.Name, svc.Name)) {
+		if t.State != types.TaskPending || t.DesiredState != types.DesiredRunning || t.ServiceVersion != svc.Version {
+			continue
+		}
+		if !checked {
+			block, checked = depsBlock(view, app, svc), true
+		}
+		if block != "" {
+			if t.PendingReason != block {
+				held[t.ID] = block
+			}
+			continue
+		}
+		reqs = append(reqs, scheduler.Request{Task: t, Service: svc})
+	}
+	return reqs
+}
+
+// placedTasks are the tasks that hold resources on a node.
+func placedTasks(view *state.View) []*types.Task {
+	var out []*types.Task
+	for _, t := range view.Tasks(state.TaskFilter{}) {
+		if t.NodeID != "" && t.State != types.TaskPending && !t.State.Terminal() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Services indexes every service of every app by types.ServiceID.
+func Services(view *state.View) map[string]*types.Service {
+	m := map[string]*types.Service{}
+	for _, app := range view.Apps() {
+		for _, svc := range app.Services {
+			m[types.ServiceID(app.Name, svc.Name)] = svc
+		}
+	}
+	return m
+}

@@ -1,0 +1,192 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/berth-dev/berth/internal/scheduler"
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Clock is the time source; tests drive a fake one.
+type Clock interface{ Now() time.Time }
+
+// RealClock reads the system clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Store is what controllers read.
+type Store interface {
+	View() *state.View
+	WaitForChange(ctx context.Context, tables []string, after uint64) (uint64, error)
+}
+
+// Committer commits one command through Raft and returns the FSM's result.
+type Committer interface {
+	Commit(ctx context.Context, cmd state.Command) (any, error)
+}
+
+// PlanApplier re-checks a scheduler plan against fresh state and commits it.
+type PlanApplier interface {
+	ApplyPlan(ctx context.Context, p scheduler.Plan) error
+}
+
+// Reconciler keeps tasks in line with apps. See the package doc.
+type Reconciler struct {
+	store   Store
+	commit  Committer
+	applier PlanApplier
+	clock   Clock
+	log     *slog.Logger
+	// HistoryPerSlot is how many finished tasks a slot keeps for ps -a and logs.
+	HistoryPerSlot int
+	// NewID makes task IDs; tests may make them predictable.
+	NewID func() string
+}
+
+// NewReconciler builds a Reconciler.
+func NewReconciler(store Store, commit Committer, applier PlanApplier, clock Clock, log *slog.Logger) *Reconciler {
+	if clock == nil {
+		clock = RealClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{store: store, commit: commit, applier: applier, clock: clock, log: log, HistoryPerSlot: 3, NewID: NewTaskID}
+}
+
+var watchedTables = []string{state.TableApps, state.TableTasks, state.TableNodes}
+
+// Run reconciles after every store change and at every due restart, until
+// ctx is done. A failed pass is logged and retried after a short pause.
+func (r *Reconciler) Run(ctx context.Context) error {
+	var after uint64
+	for {
+		seen := r.store.View().Index(watchedTables...)
+		wake, err := r.Step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.log.Warn("reconcile failed; retrying", "err", err)
+			wake = r.clock.Now().Add(500 * time.Millisecond)
+		}
+		after = seen
+		if err := r.wait(ctx, after, wake); err != nil {
+			return nil
+		}
+	}
+}
+
+// wait returns on the next store change past after, at wake (if set), or
+// with an error when ctx is done.
+func (r *Reconciler) wait(ctx context.Context, after uint64, wake time.Time) error {
+	wctx := ctx
+	if !wake.IsZero() {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, max(time.Until(wake), time.Millisecond))
+		defer cancel()
+	}
+	_, err := r.store.WaitForChange(wctx, watchedTables, after)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil // woken some other way; reconcile anyway
+	}
+	return nil
+}
+
+// Step runs one reconcile pass: desired-state changes first, then placement
+// of pending tasks. It returns when the next time-based action is due (zero:
+// none).
+func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
+	now := r.clock.Now()
+	view := r.store.View()
+	p := newPass(view, now, r.NewID)
+	for _, app := range view.Apps() {
+		if app.Deleting {
+			if purge := p.teardown(app); purge {
+				if _, err := r.commit.Commit(ctx, &state.PurgeApp{Name: app.Name}); err != nil {
+					return time.Time{}, fmt.Errorf("purge app %s: %w", app.Name, err)
+				}
+			}
+			continue
+		}
+		p.app(app)
+	}
+	p.gc(r.HistoryPerSlot)
+	if !emptyUpdates(p.upd) {
+		if _, err := r.commit.Commit(ctx, p.upd); err != nil {
+			return time.Time{}, fmt.Errorf("commit task updates: %w", err)
+		}
+	}
+	if err := r.place(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return p.wake, nil
+}
+
+// NewTaskID returns a random 16-hex-digit task ID.
+func NewTaskID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// pass is the working state of one Step: the view it reads, the updates it
+// collects and the earliest time something is due.
+type pass struct {
+	view  *state.View
+	now   time.Time
+	newID func() string
+	upd   *state.TaskUpdates
+	wake  time.Time
+}
+
+func newPass(view *state.View, now time.Time, newID func() string) *pass {
+	return &pass{view: view, now: now, newID: newID, upd: &state.TaskUpdates{
+		Pending: map[string]string{},
+		Desired: map[string]types.TaskState{},
+		Now:     now,
+	}}
+}
+
+func (p *pass) wakeAt(t time.Time) {
+	if p.wake.IsZero() || t.Before(p.wake) {
+		p.wake = t
+	}
+}
+
+func (p *pass) shutdown(t *types.Task) {
+	if t.DesiredState != types.DesiredShutdown {
+		p.upd.Desired[t.ID] = types.DesiredShutdown
+	}
+}
+
+func (p *pass) create(app string, svc *types.Service, slot int, nodeID string, attempt int) {
+	p.upd.Create = append(p.upd.Create, &types.Task{
+		ID:             p.newID(),
+		App:            app,
+		Service:        svc.Name,
+		Slot:           slot,
+		ServiceVersion: svc.Version,
+		NodeID:         nodeID,
+		DesiredState:   types.DesiredRunning,
+		State:          types.TaskPending,
+		Attempt:        attempt,
+		CreatedAt:      p.now,
+	})
+}
+
+func emptyUpdates(u *state.TaskUpdates) bool {
+	return len(u.Create) == 0 && len(u.Assign) == 0 && len(u.Pending) == 0 && len(u.Desired) == 0 && len(u.Delete) == 0
+}

@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"sort"
+
+	"github.com/berth-dev/berth/internal/scheduler"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// app reconciles every service of a live app, and shuts down the tasks of
+// services the app no longer has.
+func (p *pass) app(app *types.App) {
+	tasks := p.view.Tasks(taskFilter(app.Name, ""))
+	byService := map[string][]*types.Task{}
+	for _, t := range tasks {
+		byService[t.Service] = append(byService[t.Service], t)
+	}
+	for name, ts := range byService {
+		if app.Service(name) == nil {
+			for _, t := range ts {
+				p.shutdown(t)
+			}
+		}
+	}
+	for _, svc := range app.Services {
+		ts := byService[svc.Name]
+		if svc.Mode == types.ModeGlobal {
+			p.global(app, svc, ts)
+		} else {
+			p.replicated(app, svc, ts)
+		}
+	}
+}
+
+// replicated keeps slots 1..Replicas each with one wanted task and shuts
+// down every task in a higher slot (scale down).
+func (p *pass) replicated(app *types.App, svc *types.Service, tasks []*types.Task) {
+	slots := groupBy(tasks, func(t *types.Task) int { return t.Slot })
+	for slot, ts := range slots {
+		if slot > svc.Replicas {
+			for _, t := range ts {
+				p.shutdown(t)
+			}
+		}
+	}
+	for slot := 1; slot <= svc.Replicas; slot++ {
+		p.slot(app, svc, slots[slot], slot, "")
+	}
+}
+
+// global keeps one wanted task on each eligible node and shuts down tasks on
+// nodes that are no longer eligible.
+func (p *pass) global(app *types.App, svc *types.Service, tasks []*types.Task) {
+	cluster := scheduler.NewCluster(p.view.Nodes(), nil, nil)
+	eligible := map[string]bool{}
+	for _, id := range cluster.EligibleNodes(svc) {
+		eligible[id] = true
+	}
+	byNode := groupBy(tasks, func(t *types.Task) string { return t.NodeID })
+	for node, ts := range byNode {
+		if !eligible[node] {
+			for _, t := range ts {
+				p.shutdown(t)
+			}
+		}
+	}
+	for node := range eligible {
+		p.slot(app, svc, byNode[node], 0, node)
+	}
+}
+
+// slot reconciles one replica: a slot number, or a node in global mode.
+// history holds every task the slot still has, in any state.
+func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, slot int, nodeID string) {
+	cur := current(history)
+	switch {
+	case cur == nil:
+		p.create(app.Name, svc, slot, nodeID, 0)
+	case cur.ServiceVersion != svc.Version:
+		// Spec changed: replace (all at once; rolling updates come later).
+		p.shutdown(cur)
+		p.create(app.Name, svc, slot, nodeID, 0)
+	case cur.State.Terminal() || cur.Health == types.HealthUnhealthy:
+		d := decideRestart(svc.RestartPolicy, cur, history, p.now)
+		switch {
+		case d.now:
+			p.shutdown(cur)
+			p.create(app.Name, svc, slot, nodeID, cur.Attempt+1)
+		case !d.at.IsZero():
+			p.wakeAt(d.at)
+		}
+	}
+}
+
+// current is the slot's newest task that is still wanted (desired running),
+// or nil.
+func current(history []*types.Task) *types.Task {
+	var cur *types.Task
+	for _, t := range history {
+		if t.DesiredState != types.DesiredRunning {
+			continue
+		}
+		if cur == nil || t.CreateIndex > cur.CreateIndex {
+			cur = t
+		}
+	}
+	return cur
+}
+
+func groupBy[K comparable](tasks []*types.Task, key func(*types.Task) K) map[K][]*types.Task {
+	m := map[K][]*types.Task{}
+	for _, t := range tasks {
+		k := key(t)
+		m[k] = append(m[k], t)
+	}
+	for _, ts := range m {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].CreateIndex < ts[j].CreateIndex })
+	}
+	return m
+}
