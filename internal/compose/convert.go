@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"fmt"
 	"sort"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
@@ -31,7 +30,7 @@ func convertProject(p *ctypes.Project) (*types.App, error) {
 	for _, name := range names {
 		svc, err := convertService(p, p.Services[name])
 		if err != nil {
-			return nil, fmt.Errorf("services.%s: %w", name, err)
+			return nil, atKey("services."+name, err)
 		}
 		app.Services = append(app.Services, svc)
 	}

@@ -48,26 +48,26 @@ func modeAndReplicas(d *ctypes.DeployConfig, scale *int) (string, int, error) {
 			return types.ModeReplicated, 1, nil
 		}
 		if *replicas < 0 {
-			return "", 0, fmt.Errorf("deploy.replicas: %d is negative", *replicas)
+			return "", 0, atKey("deploy.replicas", fmt.Errorf("%d is negative", *replicas))
 		}
 		return types.ModeReplicated, *replicas, nil
 	case types.ModeGlobal:
 		if replicas != nil {
-			return "", 0, errors.New("deploy.replicas: a global service runs one task per node and takes no replicas or scale; remove them or use mode replicated")
+			return "", 0, atKey("deploy.replicas", errors.New("a global service runs one task per node and takes no replicas or scale; remove them or use mode replicated"))
 		}
 		return types.ModeGlobal, 0, nil
 	}
-	return "", 0, fmt.Errorf("deploy.mode: %q is not supported by berth; use %q or %q", d.Mode, types.ModeReplicated, types.ModeGlobal)
+	return "", 0, atKey("deploy.mode", fmt.Errorf("%q is not supported by berth; use %q or %q", d.Mode, types.ModeReplicated, types.ModeGlobal))
 }
 
 func convertResources(r ctypes.Resources) (types.Resources, error) {
 	limits, err := convertResource(r.Limits)
 	if err != nil {
-		return types.Resources{}, fmt.Errorf("deploy.resources.limits: %w", err)
+		return types.Resources{}, atKey("deploy.resources.limits", err)
 	}
 	reservations, err := convertResource(r.Reservations)
 	if err != nil {
-		return types.Resources{}, fmt.Errorf("deploy.resources.reservations: %w", err)
+		return types.Resources{}, atKey("deploy.resources.reservations", err)
 	}
 	return types.Resources{Limits: limits, Reservations: reservations}, nil
 }
@@ -112,11 +112,11 @@ func restartPolicy(restart string, rp *ctypes.RestartPolicy) (types.RestartPolic
 	case strings.HasPrefix(restart, "on-failure:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(restart, "on-failure:"))
 		if err != nil || n < 0 {
-			return types.RestartPolicy{}, fmt.Errorf("restart: %q has no valid retry count; use on-failure:N with N >= 0", restart)
+			return types.RestartPolicy{}, atKey("restart", fmt.Errorf("%q has no valid retry count; use on-failure:N with N >= 0", restart))
 		}
 		return types.RestartPolicy{Condition: types.RestartOnFailure, MaxAttempts: n}, nil
 	}
-	return types.RestartPolicy{}, fmt.Errorf("restart: %q is not one of no, always, unless-stopped, on-failure[:N]", restart)
+	return types.RestartPolicy{}, atKey("restart", fmt.Errorf("%q is not one of no, always, unless-stopped, on-failure[:N]", restart))
 }
 
 func deployRestartPolicy(rp *ctypes.RestartPolicy) (types.RestartPolicy, error) {
@@ -130,16 +130,16 @@ func deployRestartPolicy(rp *ctypes.RestartPolicy) (types.RestartPolicy, error) 
 		out.Condition = types.RestartAny // Swarm's default for a given policy
 	case types.RestartNone, types.RestartOnFailure, types.RestartAny:
 	default:
-		return types.RestartPolicy{}, fmt.Errorf("deploy.restart_policy.condition: %q is not one of none, on-failure, any", rp.Condition)
+		return types.RestartPolicy{}, atKey("deploy.restart_policy.condition", fmt.Errorf("%q is not one of none, on-failure, any", rp.Condition))
 	}
 	if rp.MaxAttempts != nil {
 		if *rp.MaxAttempts > math.MaxInt32 {
-			return types.RestartPolicy{}, fmt.Errorf("deploy.restart_policy.max_attempts: %d is too large", *rp.MaxAttempts)
+			return types.RestartPolicy{}, atKey("deploy.restart_policy.max_attempts", fmt.Errorf("%d is too large", *rp.MaxAttempts))
 		}
 		out.MaxAttempts = int(*rp.MaxAttempts)
 	}
 	if out.Delay < 0 || out.Window < 0 {
-		return types.RestartPolicy{}, errors.New("deploy.restart_policy: delay and window must not be negative")
+		return types.RestartPolicy{}, atKey("deploy.restart_policy", errors.New("delay and window must not be negative"))
 	}
 	return out, nil
 }
@@ -156,4 +156,3 @@ func convertPlacement(p ctypes.Placement) types.Placement {
 	}
 	return out
 }
-

@@ -24,7 +24,7 @@ func convertSecrets(p *ctypes.Project) (map[string]*types.Secret, error) {
 	for key, s := range p.Secrets {
 		sec, err := readFileObject(p, ctypes.FileObjectConfig(s), key)
 		if err != nil {
-			return nil, fmt.Errorf("secrets.%s: %w", key, err)
+			return nil, atKey("secrets."+key, err)
 		}
 		out[key] = sec
 	}
@@ -39,7 +39,7 @@ func convertConfigs(p *ctypes.Project) (map[string]*types.Secret, error) {
 	for key, c := range p.Configs {
 		cfg, err := readFileObject(p, ctypes.FileObjectConfig(c), key)
 		if err != nil {
-			return nil, fmt.Errorf("configs.%s: %w", key, err)
+			return nil, atKey("configs."+key, err)
 		}
 		out[key] = cfg
 	}
@@ -56,12 +56,12 @@ func readFileObject(p *ctypes.Project, o ctypes.FileObjectConfig, key string) (*
 	case o.File != "":
 		var err error
 		if data, err = readLimited(o.File); err != nil {
-			return nil, err
+			return nil, atKey("file", err)
 		}
 	case o.Environment != "":
 		v, ok := p.Environment[o.Environment]
 		if !ok {
-			return nil, fmt.Errorf("environment variable %s is not set; set it or use file:", o.Environment)
+			return nil, atKey("environment", fmt.Errorf("variable %s is not set; set it or use file:", o.Environment))
 		}
 		data = []byte(v)
 	case o.Content != "":
@@ -80,7 +80,7 @@ func readFileObject(p *ctypes.Project, o ctypes.FileObjectConfig, key string) (*
 func readLimited(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("read file: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, types.MaxSecretSize+1))
@@ -125,7 +125,7 @@ func convertFileRefs(in []ctypes.FileReferenceConfig, dir string) ([]types.FileR
 		ref := types.FileRef{Source: r.Source, Target: target, UID: r.UID, GID: r.GID}
 		if r.Mode != nil {
 			if *r.Mode < 0 || *r.Mode > 0o7777 {
-				return nil, fmt.Errorf("[%d].mode: %s is not a file mode", i, r.Mode.String())
+				return nil, atKey(fmt.Sprintf("[%d].mode", i), fmt.Errorf("%s is not a file mode", r.Mode.String()))
 			}
 			ref.Mode = uint32(*r.Mode)
 		}

@@ -15,7 +15,7 @@ func convertMounts(p *ctypes.Project, in []ctypes.ServiceVolumeConfig) ([]types.
 	for i, v := range in {
 		m, err := convertMount(p, v)
 		if err != nil {
-			return nil, fmt.Errorf("volumes[%d]: %w", i, err)
+			return nil, atKey(fmt.Sprintf("volumes[%d]", i), err)
 		}
 		out = append(out, m)
 	}

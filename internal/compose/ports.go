@@ -19,7 +19,7 @@ func convertPorts(in []ctypes.ServicePortConfig) ([]types.Port, error) {
 	for i, p := range in {
 		port, err := convertPort(p)
 		if err != nil {
-			return nil, fmt.Errorf("ports[%d]: %w", i, err)
+			return nil, atKey(fmt.Sprintf("ports[%d]", i), err)
 		}
 		out = append(out, port)
 	}

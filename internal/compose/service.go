@@ -22,34 +22,34 @@ func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, 
 		return nil, err
 	}
 	out := &types.Service{
-		Name:         s.Name,
-		Driver:       driver,
-		Image:        s.Image,
-		Build:        convertBuild(s.Build),
-		Command:      commandOrNil(s.Command),
-		Entrypoint:   commandOrNil(s.Entrypoint),
-		Env:          resolvedMap(s.Environment),
-		WorkingDir:   s.WorkingDir,
-		User:         s.User,
-		Hostname:     s.Hostname,
-		Labels:       copyMap(s.Labels),
-		Expose:       slices.Clone([]string(s.Expose)),
-		Healthcheck:  convertHealthcheck(s.HealthCheck),
-		DependsOn:    convertDependsOn(s.DependsOn),
-		Networks:     convertAttachments(s.Networks),
-		StopSignal:   s.StopSignal,
-		Tty:          s.Tty,
-		StdinOpen:    s.StdinOpen,
-		Privileged:   s.Privileged,
-		Init:         s.Init != nil && *s.Init,
-		ReadOnly:     s.ReadOnly,
-		CapAdd:       slices.Clone(s.CapAdd),
-		CapDrop:      slices.Clone(s.CapDrop),
-		ExtraHosts:   extraHosts(s.ExtraHosts),
-		DNS:          slices.Clone([]string(s.DNS)),
-		Tmpfs:        slices.Clone([]string(s.Tmpfs)),
-		ShmSize:      int64(s.ShmSize),
-		Sysctls:      copyMap(s.Sysctls),
+		Name:        s.Name,
+		Driver:      driver,
+		Image:       s.Image,
+		Build:       convertBuild(s.Build),
+		Command:     commandOrNil(s.Command),
+		Entrypoint:  commandOrNil(s.Entrypoint),
+		Env:         resolvedMap(s.Environment),
+		WorkingDir:  s.WorkingDir,
+		User:        s.User,
+		Hostname:    s.Hostname,
+		Labels:      copyMap(s.Labels),
+		Expose:      slices.Clone([]string(s.Expose)),
+		Healthcheck: convertHealthcheck(s.HealthCheck),
+		DependsOn:   convertDependsOn(s.DependsOn),
+		Networks:    convertAttachments(s.Networks),
+		StopSignal:  s.StopSignal,
+		Tty:         s.Tty,
+		StdinOpen:   s.StdinOpen,
+		Privileged:  s.Privileged,
+		Init:        s.Init != nil && *s.Init,
+		ReadOnly:    s.ReadOnly,
+		CapAdd:      slices.Clone(s.CapAdd),
+		CapDrop:     slices.Clone(s.CapDrop),
+		ExtraHosts:  extraHosts(s.ExtraHosts),
+		DNS:         slices.Clone([]string(s.DNS)),
+		Tmpfs:       slices.Clone([]string(s.Tmpfs)),
+		ShmSize:     int64(s.ShmSize),
+		Sysctls:     copyMap(s.Sysctls),
 	}
 	if out.Image == "" && s.Build != nil {
 		// As Compose v2 names the images it builds.
@@ -68,10 +68,10 @@ func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, 
 		return nil, err
 	}
 	if out.Secrets, err = convertFileRefs(secretRefs(s.Secrets), "/run/secrets"); err != nil {
-		return nil, fmt.Errorf("secrets%w", err)
+		return nil, atKey("secrets", err)
 	}
 	if out.Configs, err = convertFileRefs(configRefs(s.Configs), "/"); err != nil {
-		return nil, fmt.Errorf("configs%w", err)
+		return nil, atKey("configs", err)
 	}
 	return out, nil
 }
@@ -86,7 +86,7 @@ func serviceDriver(s ctypes.ServiceConfig) (string, error) {
 	case types.DriverDocker, types.DriverExec:
 		return name, nil
 	}
-	return "", fmt.Errorf("%s: driver %v is not one of %q or %q", driverExtension, v, types.DriverDocker, types.DriverExec)
+	return "", atKey(driverExtension, fmt.Errorf("driver %v is not one of %q or %q", v, types.DriverDocker, types.DriverExec))
 }
 
 func convertBuild(b *ctypes.BuildConfig) *types.Build {
