@@ -21,6 +21,9 @@ type Store struct {
 	// abandon is closed when Restore replaces db, so that waiters watching
 	// the old database wake up and look again.
 	abandon chan struct{}
+	// onWait, when set by a test, is called each time WaitForChange is about
+	// to block, so the test knows the waiter is really waiting.
+	onWait func()
 }
 
 // NewStore returns an empty store.
@@ -64,6 +67,9 @@ func (s *Store) WaitForChange(ctx context.Context, tables []string, after uint64
 		}
 		if idx > after {
 			return idx, nil
+		}
+		if s.onWait != nil {
+			s.onWait()
 		}
 		if err := ws.WatchCtx(ctx); err != nil {
 			return idx, ctx.Err()

@@ -1,0 +1,148 @@
+package state
+
+import (
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func TestTaskUpdates(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(TaskUpdates{Create: []*types.Task{
+		testTask("t1", "api", 1), testTask("t2", "api", 2), testTask("t3", "db", 1), testTask("t4", "db", 2),
+		{ID: "ghost", App: "gone", Service: "x", Slot: 1}, // app missing: skipped
+	}, Now: t0})
+
+	v := h.store.View()
+	if v.Task("ghost") != nil {
+		t.Error("a task of a missing app was created")
+	}
+	t1 := v.Task("t1")
+	if t1.State != types.TaskPending || t1.DesiredState != types.DesiredRunning || !t1.CreatedAt.Equal(t0) || t1.CreateIndex != 2 {
+		t.Errorf("created task = %+v, want pending, desired running, created at t0, index 2", t1)
+	}
+
+	h.mustApply(TaskUpdates{
+		Assign:  []Assignment{{TaskID: "t1", NodeID: "n1"}, {TaskID: "t2", NodeID: "n2"}},
+		Pending: map[string]string{"t3": "no node has 4 CPUs free"},
+		Now:     t0,
+	})
+	// t1 is assigned now: a second, stale assignment must not move it.
+	h.mustApply(TaskUpdates{
+		Assign:  []Assignment{{TaskID: "t1", NodeID: "n9"}, {TaskID: "t3", NodeID: "n1"}},
+		Desired: map[string]types.TaskState{"t2": types.DesiredShutdown, "t4": types.DesiredShutdown},
+		Delete:  []string{"missing"},
+		Now:     t0,
+	})
+	h.mustApply(TaskUpdates{Create: []*types.Task{{ID: "t1", App: "web", Service: "api", Slot: 7}}, Now: t0})
+
+	tests := []struct {
+		id             string
+		node           string
+		state, desired types.TaskState
+		pendingReason  string
+		modifyIndex    uint64
+	}{
+		{id: "t1", node: "n1", state: types.TaskAssigned, desired: types.DesiredRunning, modifyIndex: 3},
+		{id: "t2", node: "n2", state: types.TaskAssigned, desired: types.DesiredShutdown, modifyIndex: 4},
+		{id: "t3", node: "n1", state: types.TaskAssigned, desired: types.DesiredRunning, modifyIndex: 4},
+		// Never placed, then told to stop: nobody else would finish it.
+		{id: "t4", state: types.TaskShutdown, desired: types.DesiredShutdown, modifyIndex: 4},
+	}
+	v = h.store.View()
+	for _, tt := range tests {
+		got := v.Task(tt.id)
+		if got.NodeID != tt.node || got.State != tt.state || got.DesiredState != tt.desired ||
+			got.PendingReason != tt.pendingReason || got.ModifyIndex != tt.modifyIndex {
+			t.Errorf("task %s = node %q state %s desired %s reason %q index %d; want %q %s %s %q %d", tt.id,
+				got.NodeID, got.State, got.DesiredState, got.PendingReason, got.ModifyIndex,
+				tt.node, tt.state, tt.desired, tt.pendingReason, tt.modifyIndex)
+		}
+	}
+	if v.Task("t1").Slot != 1 {
+		t.Error("creating an existing task ID replaced the task")
+	}
+
+	h.mustApply(TaskUpdates{Delete: []string{"t2"}})
+	if h.store.View().Task("t2") != nil {
+		t.Error("deleted task still there")
+	}
+}
+
+func TestTaskUpdatesPendingReason(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1)}, Now: t0})
+	h.mustApply(TaskUpdates{Pending: map[string]string{"t1": "no node with label zone=b"}})
+	if got := h.store.View().Task("t1").PendingReason; got != "no node with label zone=b" {
+		t.Errorf("pending reason = %q", got)
+	}
+	// Assigning clears the reason.
+	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}}})
+	if got := h.store.View().Task("t1").PendingReason; got != "" {
+		t.Errorf("pending reason after assignment = %q, want none", got)
+	}
+}
+
+func TestTaskStatusUpdate(t *testing.T) {
+	started := t0.Add(time.Second)
+	tests := []struct {
+		name    string
+		from    types.TaskState // the task's state before the report
+		node    string          // the reporting node; the task is on n1
+		status  types.TaskStatus
+		want    types.TaskState
+		changed bool
+	}{
+		{name: "assigned to starting", from: types.TaskAssigned, node: "n1",
+			status: types.TaskStatus{State: types.TaskStarting}, want: types.TaskStarting, changed: true},
+		{name: "starting to running with details", from: types.TaskStarting, node: "n1",
+			status: types.TaskStatus{State: types.TaskRunning, ContainerID: "c1", StartedAt: started, Health: types.HealthStarting},
+			want:   types.TaskRunning, changed: true},
+		{name: "health change while running", from: types.TaskRunning, node: "n1",
+			status: types.TaskStatus{State: types.TaskRunning, Health: types.HealthHealthy}, want: types.TaskRunning, changed: true},
+		{name: "same state, nothing new", from: types.TaskRunning, node: "n1",
+			status: types.TaskStatus{State: types.TaskRunning}, want: types.TaskRunning},
+		{name: "running back to starting is ignored", from: types.TaskRunning, node: "n1",
+			status: types.TaskStatus{State: types.TaskStarting, Error: "stale"}, want: types.TaskRunning},
+		{name: "running to failed", from: types.TaskRunning, node: "n1",
+			status: types.TaskStatus{State: types.TaskFailed, ExitCode: ptr(3), Error: "exit 3"}, want: types.TaskFailed, changed: true},
+		{name: "terminal is final", from: types.TaskComplete, node: "n1",
+			status: types.TaskStatus{State: types.TaskFailed, ExitCode: ptr(1)}, want: types.TaskComplete},
+		{name: "report from the wrong node is ignored", from: types.TaskAssigned, node: "n2",
+			status: types.TaskStatus{State: types.TaskRunning}, want: types.TaskAssigned},
+		{name: "unknown state is ignored", from: types.TaskAssigned, node: "n1",
+			status: types.TaskStatus{State: "exploded"}, want: types.TaskAssigned},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.mustApply(UpsertApp{App: testApp(), Now: t0})
+			task := testTask("t1", "api", 1)
+			task.NodeID, task.State = "n1", tt.from
+			h.mustApply(TaskUpdates{Create: []*types.Task{task}, Now: t0})
+			before := *h.store.View().Task("t1")
+
+			tt.status.TaskID = "t1"
+			h.mustApply(TaskStatusUpdate{NodeID: tt.node, Statuses: []types.TaskStatus{tt.status, {TaskID: "missing", State: types.TaskRunning}}})
+			got := h.store.View().Task("t1")
+			if got.State != tt.want {
+				t.Errorf("state = %s, want %s", got.State, tt.want)
+			}
+			if changed := got.ModifyIndex != before.ModifyIndex; changed != tt.changed {
+				t.Errorf("task written = %v, want %v", changed, tt.changed)
+			}
+			if !tt.changed {
+				return
+			}
+			st := tt.status
+			if (st.ContainerID != "" && got.ContainerID != st.ContainerID) || (st.Health != "" && got.Health != st.Health) ||
+				(st.Error != "" && got.Error != st.Error) || (!st.StartedAt.IsZero() && !got.StartedAt.Equal(st.StartedAt)) ||
+				(st.ExitCode != nil && (got.ExitCode == nil || *got.ExitCode != *st.ExitCode)) {
+				t.Errorf("task %+v does not carry the reported details %+v", got, st)
+			}
+		})
+	}
+}

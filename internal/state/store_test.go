@@ -1,0 +1,301 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func TestTasksFilterAndOrder(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(UpsertApp{App: &types.App{Name: "aaa"}, Now: t0})
+	on := func(task *types.Task, node string) *types.Task { task.NodeID = node; return task }
+	h.mustApply(TaskUpdates{Create: []*types.Task{
+		on(testTask("d1", "db", 1), "n2"),
+		on(testTask("a2", "api", 2), "n1"),
+		on(testTask("a1b", "api", 1), "n2"),
+		testTask("a1a", "api", 1),
+		{ID: "x1", App: "aaa", Service: "api", Slot: 1, NodeID: "n1"},
+	}, Now: t0})
+
+	tests := []struct {
+		filter TaskFilter
+		want   []string
+	}{
+		{TaskFilter{}, []string{"x1", "a1a", "a1b", "a2", "d1"}},
+		{TaskFilter{App: "web"}, []string{"a1a", "a1b", "a2", "d1"}},
+		{TaskFilter{App: "web", Service: "api"}, []string{"a1a", "a1b", "a2"}},
+		{TaskFilter{Service: "api"}, []string{"x1", "a1a", "a1b", "a2"}},
+		{TaskFilter{NodeID: "n1"}, []string{"x1", "a2"}},
+		{TaskFilter{App: "web", NodeID: "n2"}, []string{"a1b", "d1"}},
+		{TaskFilter{App: "nope"}, nil},
+	}
+	v := h.store.View()
+	for _, tt := range tests {
+		var got []string
+		for _, task := range v.Tasks(tt.filter) {
+			got = append(got, task.ID)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Tasks(%+v) = %v, want %v", tt.filter, got, tt.want)
+		}
+	}
+	var apps []string
+	for _, a := range v.Apps() {
+		apps = append(apps, a.Name)
+	}
+	if !slices.Equal(apps, []string{"aaa", "web"}) {
+		t.Errorf("Apps() = %v, want sorted [aaa web]", apps)
+	}
+}
+
+// A pointer read before a write must not change: writes store copies.
+func TestWritesDoNotMutateReadObjects(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(UpsertNode{Node: testNode("n1")})
+	h.mustApply(TaskUpdates{Create: []*types.Task{on(testTask("t1", "api", 1), "n1")}, Now: t0})
+	old := h.store.View()
+	app, node, task := old.App("web"), old.Node("n1"), old.Task("t1")
+
+	h.mustApply(ScaleService{App: "web", Service: "api", Replicas: 9})
+	h.mustApply(TeardownDone{App: "web", NodeID: "n1"})
+	h.mustApply(SetNodeStatus{ID: "n1", Status: types.NodeDown})
+	h.mustApply(TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskFailed, ExitCode: ptr(2)}}})
+
+	if app.Service("api").Replicas != 2 || app.TornDownOn != nil || node.Status != types.NodeReady ||
+		task.State != types.TaskPending || task.ExitCode != nil {
+		t.Error("a write modified objects handed out earlier")
+	}
+	if old.App("web") != app || old.Task("t1").State != types.TaskPending {
+		t.Error("an old view sees later writes")
+	}
+	if h.store.View().Task("t1").State != types.TaskFailed {
+		t.Error("a new view does not see the write")
+	}
+}
+
+func on(task *types.Task, node string) *types.Task { task.NodeID = node; return task }
+
+func TestIndexes(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})                                         // 1
+	h.mustApply(UpsertNode{Node: testNode("n1")})                                           // 2
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1)}, Now: t0})      // 3
+	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "nope", NodeID: "n1"}}, Now: t0}) // 4: no change
+	v := h.store.View()
+	for _, tt := range []struct {
+		tables []string
+		want   uint64
+	}{
+		{[]string{TableApps}, 1}, {[]string{TableNodes}, 2}, {[]string{TableTasks}, 3},
+		{[]string{TableApps, TableNodes}, 2}, {nil, 3},
+	} {
+		if got := v.Index(tt.tables...); got != tt.want {
+			t.Errorf("Index(%v) = %d, want %d", tt.tables, got, tt.want)
+		}
+	}
+	if s := h.store.Stats(); s != (Stats{Apps: 1, Tasks: 1, Nodes: 1}) {
+		t.Errorf("Stats() = %+v", s)
+	}
+}
+
+func TestEncodeDecode(t *testing.T) {
+	cmds := []Command{
+		UpsertApp{App: testApp(), Now: t0}, &DeleteApp{Name: "web", Volumes: true}, PurgeApp{Name: "web"},
+		TeardownDone{App: "web", NodeID: "n1"}, ScaleService{App: "web", Service: "api", Replicas: 3},
+		TaskUpdates{Desired: map[string]types.TaskState{"t1": types.DesiredShutdown}},
+		TaskStatusUpdate{NodeID: "n1"}, UpsertNode{Node: testNode("n1")}, SetNodeStatus{ID: "n1"},
+	}
+	for _, cmd := range cmds {
+		b, err := Encode(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decode(b)
+		if err != nil {
+			t.Fatalf("decode %T: %v", cmd, err)
+		}
+		if got.kind() != cmd.kind() || !jsonEqual(got, cmd) {
+			t.Errorf("round trip of %T gave %T %+v", cmd, got, got)
+		}
+	}
+	for _, bad := range [][]byte{nil, {200, '{', '}'}, {byte(kindPurgeApp), '{'}} {
+		if _, err := decode(bad); err == nil {
+			t.Errorf("decode(%q) accepted bad input", bad)
+		}
+	}
+	h := newHarness(t)
+	if res := h.fsm.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: []byte{200}}); res == nil {
+		t.Error("FSM.Apply of an unknown command returned no error")
+	}
+}
+
+func populate(h *harness) {
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(UpsertNode{Node: testNode("n1")})
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1), testTask("t2", "db", 1)}, Now: t0})
+	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}}, Now: t0})
+	h.mustApply(TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskFailed, ExitCode: ptr(1)}}})
+}
+
+// dump renders everything a view shows, to compare two stores.
+func dump(t *testing.T, v *View) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"apps": v.Apps(), "tasks": v.Tasks(TaskFilter{}), "nodes": v.Nodes(),
+		"ia": v.Index(TableApps), "it": v.Index(TableTasks), "in": v.Index(TableNodes),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func snapshotOf(t *testing.T, f *FSM) *memSink {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	if !sink.closed {
+		t.Fatal("Persist did not close its sink")
+	}
+	return sink
+}
+
+func TestSnapshotRestoreRoundTrip(t *testing.T) {
+	src := newHarness(t)
+	populate(src)
+	snap, err := src.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, src.store.View())
+	src.mustApply(PurgeApp{Name: "web"}) // after the capture: not in it
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := newHarness(t)
+	dst.mustApply(UpsertNode{Node: testNode("stale")}) // replaced by the restore
+	if err := dst.fsm.Restore(ioNopCloser(sink)); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, dst.store.View()); got != want {
+		t.Errorf("restored state differs:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestSnapshotFailures(t *testing.T) {
+	h := newHarness(t)
+	populate(h)
+	snap, _ := h.fsm.Snapshot()
+	sink := &failSink{}
+	if err := snap.Persist(sink); err == nil || !sink.cancelled {
+		t.Errorf("Persist to a failing sink: err %v, cancelled %v; want an error and a cancelled sink", err, sink.cancelled)
+	}
+
+	good := snapshotOf(t, h.fsm).String()
+	before := dump(t, h.store.View())
+	for _, bad := range []string{"", `{"format":"berth-state-v9"}`, good[:len(good)-10]} {
+		if err := h.fsm.Restore(ioNopCloser(stringsReader(bad))); err == nil {
+			t.Errorf("Restore accepted a bad snapshot of %d bytes", len(bad))
+		}
+	}
+	if dump(t, h.store.View()) != before {
+		t.Error("a failed restore changed the store")
+	}
+}
+
+func TestWaitForChange(t *testing.T) {
+	h := newHarness(t)
+	populate(h) // index 5
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Already past: returns at once.
+	if idx, err := h.store.WaitForChange(ctx, []string{TableTasks}, 3); err != nil || idx != 5 {
+		t.Fatalf("WaitForChange after 3 = %d, %v; want 5, nil", idx, err)
+	}
+
+	t.Run("wakes on a write to a watched table only", func(t *testing.T) {
+		done := waitAsync(ctx, h.store, []string{TableNodes}, h.store.View().Index(TableNodes))
+		h.mustApply(TaskUpdates{Delete: []string{"t2"}}) // tasks only: no wake-up expected
+		h.mustApply(SetNodeStatus{ID: "n1", Status: types.NodeDown})
+		r := <-done
+		if r.err != nil || r.idx != h.index {
+			t.Errorf("woke with %d, %v; want %d, nil", r.idx, r.err, h.index)
+		}
+	})
+
+	t.Run("wakes on restore", func(t *testing.T) {
+		other := newHarness(t)
+		populate(other)
+		for range 10 {
+			other.mustApply(UpsertNode{Node: testNode("n2")})
+		}
+		sink := snapshotOf(t, other.fsm)
+		done := waitAsync(ctx, h.store, nil, h.store.View().Index())
+		if err := h.fsm.Restore(ioNopCloser(sink)); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || r.idx != other.index {
+			t.Errorf("woke with %d, %v; want %d, nil", r.idx, r.err, other.index)
+		}
+	})
+
+	t.Run("honours its context", func(t *testing.T) {
+		cctx, ccancel := context.WithCancel(ctx)
+		current := h.store.View().Index()
+		done := waitAsync(cctx, h.store, nil, current)
+		ccancel()
+		r := <-done
+		if !errors.Is(r.err, context.Canceled) || r.idx != current {
+			t.Errorf("cancelled wait returned %d, %v; want %d, context.Canceled", r.idx, r.err, current)
+		}
+	})
+}
+
+type waitResult struct {
+	idx uint64
+	err error
+}
+
+// waitAsync runs WaitForChange in a goroutine that ends when it returns,
+// and returns once that goroutine is blocked waiting, so that the caller's
+// next write really exercises the wake-up.
+func waitAsync(ctx context.Context, s *Store, tables []string, after uint64) <-chan waitResult {
+	blocked := make(chan struct{}, 1)
+	s.onWait = func() {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+	}
+	done := make(chan waitResult, 1)
+	go func() {
+		idx, err := s.WaitForChange(ctx, tables, after)
+		done <- waitResult{idx, err}
+	}()
+	select {
+	case <-blocked:
+	case <-ctx.Done():
+	}
+	return done
+}
