@@ -1,0 +1,213 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/internal/driver"
+)
+
+// Start creates and starts the task's container, or adopts the one a
+// previous agent made for the same task.
+func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Status, error) {
+	if cfg == nil || cfg.Task == nil || cfg.Service == nil {
+		return nil, errors.New("start: a task and its service are required")
+	}
+	t := cfg.Task
+	if id, err := d.find(ctx, t.ID); err == nil {
+		return d.adopt(ctx, id)
+	} else if !errors.Is(err, driver.ErrNotFound) {
+		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
+	}
+	image, err := d.ensureImage(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
+	}
+	if err := d.ensurer.prepare(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
+	}
+	files, err := d.files.write(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
+	}
+	id, err := d.create(ctx, cfg, image, files)
+	if cerrdefs.IsConflict(err) {
+		// Another Start of this task won the race for the name: adopt it.
+		if id, ferr := d.find(ctx, t.ID); ferr == nil {
+			return d.adopt(ctx, id)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
+	}
+	return d.adopt(ctx, id)
+}
+
+// create makes the container and joins it to the service's other networks.
+func (d *Driver) create(ctx context.Context, cfg *driver.TaskConfig, image string, files []fileMount) (string, error) {
+	opts, err := createOptions(cfg, d.nodeID, image, files)
+	if err != nil {
+		return "", err
+	}
+	res, err := d.cli.ContainerCreate(ctx, opts)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", opts.Name, err)
+	}
+	atts := cfg.Service.Networks
+	for i := 1; i < len(atts); i++ {
+		name := networkName(cfg.Task.App, cfg.Networks[atts[i].Name], atts[i].Name)
+		_, err := d.cli.NetworkConnect(ctx, name, client.NetworkConnectOptions{
+			Container:      res.ID,
+			EndpointConfig: endpoint(cfg.Service, atts[i]),
+		})
+		if err != nil {
+			return res.ID, fmt.Errorf("connect container %s to network %s: %w", opts.Name, name, err)
+		}
+	}
+	return res.ID, nil
+}
+
+// adopt starts a container that is only created and returns its status.
+func (d *Driver) adopt(ctx context.Context, id string) (*driver.Status, error) {
+	st, err := d.inspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st.State != driver.StateCreated {
+		return st, nil
+	}
+	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return nil, fmt.Errorf("start task %s: start container: %w", st.TaskID, err)
+	}
+	return d.inspect(ctx, id)
+}
+
+// ensureImage returns the image reference to create the container from:
+// the service's image ID when the engine has it (a build just made it),
+// else its image, pulled if missing.
+func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (string, error) {
+	s := cfg.Service
+	if s.ImageID != "" {
+		if _, err := d.cli.ImageInspect(ctx, s.ImageID); err == nil {
+			return s.ImageID, nil
+		}
+	}
+	if s.Image == "" {
+		return "", fmt.Errorf("service %s has no image: %w", s.Name, driver.ErrImageNotFound)
+	}
+	_, err := d.cli.ImageInspect(ctx, s.Image)
+	if err == nil {
+		return s.Image, nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("inspect image %s: %w", s.Image, err)
+	}
+	d.log.Info("pulling image", "image", s.Image)
+	pull, err := d.cli.ImagePull(ctx, s.Image, client.ImagePullOptions{})
+	if err == nil {
+		err = pull.Wait(ctx)
+	}
+	if err != nil {
+		return "", fmt.Errorf("image %s not found on node %s and could not be pulled: %w: %w", s.Image, d.nodeID, driver.ErrImageNotFound, err)
+	}
+	return s.Image, nil
+}
+
+// Stop sends the stop signal and kills the container after grace.
+func (d *Driver) Stop(ctx context.Context, taskID string, grace time.Duration, signal string) error {
+	id, err := d.find(ctx, taskID)
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop task %s: %w", taskID, err)
+	}
+	secs := int((grace + time.Second - 1) / time.Second)
+	_, err = d.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Signal: signal, Timeout: &secs})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stop task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// Remove deletes the container, its anonymous volumes and its files.
+func (d *Driver) Remove(ctx context.Context, taskID string) error {
+	id, err := d.find(ctx, taskID)
+	if err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return fmt.Errorf("remove task %s: %w", taskID, err)
+	}
+	if err == nil {
+		_, err = d.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove task %s: %w", taskID, err)
+		}
+	}
+	return d.files.remove(taskID)
+}
+
+// Inspect returns the task's status, or driver.ErrNotFound.
+func (d *Driver) Inspect(ctx context.Context, taskID string) (*driver.Status, error) {
+	id, err := d.find(ctx, taskID)
+	if err != nil {
+		return nil, fmt.Errorf("inspect task %s: %w", taskID, err)
+	}
+	return d.inspect(ctx, id)
+}
+
+// List returns every container of this node, running or not.
+func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
+	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: d.filters()})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]*driver.Status, 0, len(res.Items))
+	for _, c := range res.Items {
+		st, err := d.inspect(ctx, c.ID)
+		if errors.Is(err, driver.ErrNotFound) {
+			continue // removed since the list
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// RemoveApp removes the app's networks, and its named volumes if asked.
+func (d *Driver) RemoveApp(ctx context.Context, app string, volumes bool) error {
+	return d.ensurer.removeApp(ctx, app, volumes)
+}
+
+func (d *Driver) filters() client.Filters {
+	return make(client.Filters).Add("label", LabelNode+"="+d.nodeID)
+}
+
+// find returns the ID of the task's container on this node.
+func (d *Driver) find(ctx context.Context, taskID string) (string, error) {
+	f := d.filters().Add("label", LabelTask+"="+taskID)
+	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return "", fmt.Errorf("list containers: %w", err)
+	}
+	if len(res.Items) == 0 {
+		return "", driver.ErrNotFound
+	}
+	return res.Items[0].ID, nil
+}
+
+func (d *Driver) inspect(ctx context.Context, id string) (*driver.Status, error) {
+	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil, driver.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect container %s: %w", id, err)
+	}
+	return statusOf(res.Container), nil
+}

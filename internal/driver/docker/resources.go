@@ -1,0 +1,162 @@
+package docker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/internal/driver"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// resourceEnsurer creates the networks and volumes of apps on demand. Calls
+// for one name are serialized, so replicas started together create a network
+// once; engines before API 1.44 accept two networks of the same name, so a
+// race with another process is settled after the fact (see dedupNetwork).
+type resourceEnsurer struct {
+	cli   *client.Client
+	locks keyedMutex
+}
+
+func newResourceEnsurer(cli *client.Client) *resourceEnsurer {
+	return &resourceEnsurer{cli: cli}
+}
+
+// prepare makes every network and named volume the task needs.
+func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) error {
+	app := cfg.Task.App
+	for _, att := range cfg.Service.Networks {
+		n := cfg.Networks[att.Name]
+		name := networkName(app, n, att.Name)
+		if n != nil && n.External {
+			if _, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err != nil {
+				return fmt.Errorf("external network %s: %w", name, err)
+			}
+			continue
+		}
+		if err := r.network(ctx, app, name, n); err != nil {
+			return err
+		}
+	}
+	for _, m := range cfg.Service.Mounts {
+		if m.Type != types.MountVolume || m.Source == "" {
+			continue
+		}
+		v := cfg.Volumes[m.Source]
+		if v != nil && v.External {
+			continue // the engine reports a missing external volume at create
+		}
+		if err := r.volume(ctx, app, volumeName(app, v, m.Source), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *types.Network) error {
+	defer r.locks.lock("network/" + name)()
+	found, err := r.networksNamed(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		return nil
+	}
+	opts := client.NetworkCreateOptions{Driver: "bridge", Labels: appLabels(app, nil)}
+	if n != nil {
+		opts.Labels = appLabels(app, n.Labels)
+		opts.Internal = n.Internal
+		if n.Driver != "" {
+			opts.Driver = n.Driver
+		}
+	}
+	res, err := r.cli.NetworkCreate(ctx, name, opts)
+	if err != nil && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("create network %s: %w", name, err)
+	}
+	return r.dedupNetwork(ctx, name, res.ID)
+}
+
+// dedupNetwork keeps one network of a name when another process created it
+// at the same moment: every creator keeps the oldest and removes its own.
+func (r *resourceEnsurer) dedupNetwork(ctx context.Context, name, ours string) error {
+	found, err := r.networksNamed(ctx, name)
+	if err != nil || len(found) < 2 || ours == "" {
+		return err
+	}
+	slices.SortFunc(found, func(a, b network.Summary) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	if found[0].ID == ours {
+		return nil
+	}
+	if _, err := r.cli.NetworkRemove(ctx, ours, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove duplicate network %s: %w", name, err)
+	}
+	return nil
+}
+
+// networksNamed lists networks whose name is exactly name (the engine's
+// name filter matches substrings).
+func (r *resourceEnsurer) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+	res, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var out []network.Summary
+	for _, n := range res.Items {
+		if n.Name == name {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types.Volume) error {
+	defer r.locks.lock("volume/" + name)()
+	opts := client.VolumeCreateOptions{Name: name, Labels: appLabels(app, nil)}
+	if v != nil {
+		opts.Driver, opts.DriverOpts, opts.Labels = v.Driver, v.DriverOpts, appLabels(app, v.Labels)
+	}
+	// Creating an existing volume with the same driver is a no-op.
+	if _, err := r.cli.VolumeCreate(ctx, opts); err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeApp deletes the app's networks and, with volumes, its named volumes.
+// Only what carries the app's label goes: external resources never do.
+func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes bool) error {
+	f := make(client.Filters).Add("label", LabelApp+"="+app)
+	nets, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list networks of app %s: %w", app, err)
+	}
+	for _, n := range nets.Items {
+		unlock := r.locks.lock("network/" + n.Name)
+		_, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		unlock()
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove network %s of app %s: %w", n.Name, app, err)
+		}
+	}
+	if !volumes {
+		return nil
+	}
+	vols, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list volumes of app %s: %w", app, err)
+	}
+	for _, v := range vols.Items {
+		if _, err := r.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove volume %s of app %s: %w", v.Name, app, err)
+		}
+	}
+	return nil
+}
