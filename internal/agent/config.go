@@ -30,4 +30,40 @@ type Config struct {
 	HeartbeatEvery time.Duration
 	Version        string
 	Logger         *slog.Logger
+
+	// AdvertiseAddr is where the manager reaches the agent's API when it
+	// differs from the listener's address (a wildcard ListenAddr).
+	AdvertiseAddr string
+	Timing        Timing
+}
+
+// Timing knobs with defaults; tests shorten them.
+type Timing struct {
+	// PollEvery is how often the agent lists its drivers' tasks, to catch a
+	// change whose event was missed (default 3s).
+	PollEvery time.Duration
+	// ReportWait is how long a status change waits for others to join its
+	// batch (default 50ms); ReportMaxWait caps the wait of the first change
+	// of a batch (default 500ms).
+	ReportWait    time.Duration
+	ReportMaxWait time.Duration
+	// RetryEvery is the first delay before a failed call to the manager or
+	// a driver is tried again; it doubles up to 30 times this (default 500ms).
+	RetryEvery time.Duration
+}
+
+func (t Timing) withDefaults() Timing {
+	if t.PollEvery <= 0 {
+		t.PollEvery = 3 * time.Second
+	}
+	if t.ReportWait <= 0 {
+		t.ReportWait = 50 * time.Millisecond
+	}
+	if t.ReportMaxWait < t.ReportWait {
+		t.ReportMaxWait = max(500*time.Millisecond, t.ReportWait)
+	}
+	if t.RetryEvery <= 0 {
+		t.RetryEvery = 500 * time.Millisecond
+	}
+	return t
 }

@@ -1,0 +1,210 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/driver"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Agent runs the tasks the manager places on one node. Build it with New,
+// then call Run.
+type Agent struct {
+	cfg     Config
+	timing  Timing
+	log     *slog.Logger
+	client  *api.Client
+	drivers map[string]driver.Driver
+
+	// register asks the session to register again (a call got 404).
+	register chan struct{}
+	// resync tells the task loop that the manager may have forgotten what
+	// it was told, so every state must be reported again.
+	resync chan struct{}
+
+	// store is the local state, open while Run runs.
+	store *store
+
+	mu     sync.Mutex
+	nodeID string
+	addr   string
+}
+
+// New checks cfg, loads (or makes) the node's identity in cfg.DataDir and
+// sets up the drivers. It starts nothing; Run does.
+func New(cfg Config) (*Agent, error) {
+	if cfg.ManagerAddr == "" {
+		return nil, errors.New("agent needs a manager address; pass the address of a manager's API")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("agent needs a data dir to keep its identity and task state")
+	}
+	if cfg.Name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("find the hostname for the node name (or give a name): %w", err)
+		}
+		cfg.Name = host
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = "127.0.0.1:0"
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	id, err := loadNodeID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("component", "agent", "node", cfg.Name)
+	drivers, err := setupDrivers(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{
+		cfg:      cfg,
+		timing:   cfg.Timing.withDefaults(),
+		log:      log,
+		client:   api.NewClient(cfg.ManagerAddr),
+		drivers:  drivers,
+		register: make(chan struct{}, 1),
+		resync:   make(chan struct{}, 1),
+		nodeID:   id,
+	}, nil
+}
+
+// NodeID is the node's ID, kept in the data dir across restarts.
+func (a *Agent) NodeID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nodeID
+}
+
+// Addr is the address the agent's API listens on, once Run has started it
+// ("" before).
+func (a *Agent) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addr
+}
+
+// Run serves the agent API, registers with the manager and runs the node's
+// tasks until ctx is done. It returns nil on a clean shutdown. Tasks keep
+// running after Run returns: a restarted agent adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	st, err := openStore(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a.store = st
+	ln, err := net.Listen("tcp", a.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen for the agent API on %s (pick a free --listen address): %w", a.cfg.ListenAddr, err)
+	}
+	a.mu.Lock()
+	a.addr = ln.Addr().String()
+	a.mu.Unlock()
+
+	// Deferred in this order so goroutines are told to stop before they
+	// are waited for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.serveAPI(ctx, &wg, ln)
+
+	ttl, err := a.registerUntilDone(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	a.log.Info("agent registered", "node_id", a.NodeID(), "addr", a.Addr(), "drivers", a.driverNames())
+
+	rep := newReporter(a.sendStatus, a.timing, a.log)
+	l := newLoop(a, st, rep)
+	wg.Go(func() { a.heartbeat(ctx, ttl) })
+	wg.Go(func() { a.watch(ctx, l.desiredCh) })
+	for name, d := range a.drivers {
+		wg.Go(func() { a.forwardEvents(ctx, name, d, l.statusCh) })
+	}
+	wg.Go(func() { rep.Run(ctx) })
+	wg.Go(func() { l.run(ctx) })
+	<-ctx.Done()
+	a.log.Info("agent stopping; tasks keep running")
+	return nil
+}
+
+// serveAPI serves the agent API on ln until ctx is done.
+func (a *Agent) serveAPI(ctx context.Context, wg *sync.WaitGroup, ln net.Listener) {
+	srv := &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Requests end with the agent: a followed log stream stops too.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("agent API stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	})
+}
+
+// advertised is the address the manager should use to reach the agent API.
+func (a *Agent) advertised() string {
+	if a.cfg.AdvertiseAddr != "" {
+		return a.cfg.AdvertiseAddr
+	}
+	return a.Addr()
+}
+
+func (a *Agent) driverNames() []string {
+	names := make([]string, 0, len(a.drivers))
+	for n := range a.drivers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// node is what the agent registers.
+func (a *Agent) node() types.Node {
+	return types.Node{
+		ID:           a.NodeID(),
+		Name:         a.cfg.Name,
+		Address:      a.advertised(),
+		Role:         types.RoleWorker,
+		Labels:       a.cfg.Labels,
+		Capacity:     capacity(),
+		Drivers:      a.driverNames(),
+		AgentVersion: a.cfg.Version,
+	}
+}
+
+// signal does a non-blocking send on a 1-buffered channel: a signal already
+// pending is as good as a second one.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

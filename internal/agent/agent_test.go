@@ -1,0 +1,301 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/driver"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func TestRegistersAndHeartbeats(t *testing.T) {
+	m := newFakeManager(t)
+	m.ttl = 90 * time.Millisecond // heartbeats every 30ms
+	a, _ := runAgent(t, testConfig(t, m, newFakeDriver("fake")))
+
+	waitFor(t, "three heartbeats", func() bool {
+		n := 0
+		m.read(func() { n = m.heartbeats })
+		return n >= 3
+	})
+	var node types.Node
+	m.read(func() { node = m.nodes[a.NodeID()] })
+	if node.Name != "n1" || node.Address != a.Addr() || !node.HasDriver("fake") {
+		t.Errorf("registered node = %+v, want name n1, address %s, driver fake", node, a.Addr())
+	}
+	if node.Capacity.NanoCPUs <= 0 || node.Capacity.MemoryBytes <= 0 {
+		t.Errorf("capacity = %+v, want CPU and memory", node.Capacity)
+	}
+	if len(a.NodeID()) != 16 {
+		t.Errorf("node ID %q, want 16 hex digits", a.NodeID())
+	}
+
+	// A manager that forgot the node gets it registered again.
+	m.update(func() { delete(m.nodes, a.NodeID()) })
+	waitFor(t, "a second registration", func() bool { return m.known(a.NodeID()) })
+	m.read(func() {
+		if m.registrations != 2 {
+			t.Errorf("registrations = %d, want 2", m.registrations)
+		}
+	})
+}
+
+func TestStartsWithBoundedParallelism(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	gate := make(chan struct{})
+	fd.startHook = func(ctx context.Context, cfg *driver.TaskConfig) error {
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 20)
+
+	waitFor(t, "8 starts in flight", func() bool {
+		n := 0
+		fd.lock(func() { n = fd.inFlight })
+		return n == 8
+	})
+	// The loop is not blocked by the starts it waits for: a task not yet
+	// started is shut down meanwhile.
+	m.setDesired(types.DesiredShutdown, ids[19])
+	waitFor(t, "the waiting task reported shut down", func() bool { return m.inState(types.TaskShutdown, ids[19]) })
+	waitFor(t, "8 tasks reported starting", func() bool { return m.inState(types.TaskStarting, ids[:8]...) })
+
+	close(gate)
+	waitFor(t, "19 tasks running", func() bool { return m.inState(types.TaskRunning, ids[:19]...) })
+	fd.lock(func() {
+		if fd.maxInFlight != 8 {
+			t.Errorf("at most %d starts were in flight, want 8", fd.maxInFlight)
+		}
+		if fd.starts[ids[19]] != 0 {
+			t.Errorf("the task shut down before it started was started")
+		}
+	})
+	got := m.task(ids[0])
+	if got.ContainerID != "c-"+ids[0] || got.StartedAt.IsZero() {
+		t.Errorf("running task = %+v, want its container ID and start time", got)
+	}
+}
+
+func TestStartFailureIsRejected(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	fd.startHook = func(ctx context.Context, cfg *driver.TaskConfig) error {
+		if cfg.Service.Name == "web" {
+			return fmt.Errorf("no such image: %w", driver.ErrImageNotFound)
+		}
+		return nil
+	}
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	web := service("web", 1)
+	m.addService("app", web)
+	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
+
+	waitFor(t, "the task rejected", func() bool { return m.inState(types.TaskRejected, ids...) })
+	if got, want := m.task(ids[0]).Error, "image web:1 not found on node n1"; !strings.Contains(got, want) {
+		t.Errorf("error = %q, want it to contain %q", got, want)
+	}
+	// Another task's start proves the loop went round again without
+	// retrying the rejected one.
+	db := service("db", 1)
+	m.addService("app", db)
+	more := m.addTasks(a.NodeID(), "app", db, "db", 1)
+	waitFor(t, "the next task running", func() bool { return m.inState(types.TaskRunning, more...) })
+	if n := fd.startCount(ids[0]); n != 1 {
+		t.Errorf("rejected task started %d times, want 1", n)
+	}
+}
+
+func TestExitsAndHealthAreReported(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	svc := service("job", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "job", 4)
+	waitFor(t, "tasks running", func() bool { return m.inState(types.TaskRunning, ids...) })
+
+	fd.setHealth(ids[3], types.HealthUnhealthy)
+	waitFor(t, "unhealthy reported", func() bool { return m.task(ids[3]).Health == types.HealthUnhealthy })
+
+	tests := []struct {
+		id, reason string
+		code       int
+		state      types.TaskState
+		err        string
+	}{
+		{id: ids[0], code: 0, state: types.TaskComplete},
+		{id: ids[1], code: 1, state: types.TaskFailed, err: "exit code 1"},
+		{id: ids[2], code: 137, reason: "out of memory", state: types.TaskFailed, err: "exit code 137: out of memory"},
+	}
+	for _, tt := range tests {
+		fd.exit(tt.id, tt.code, tt.reason)
+	}
+	for _, tt := range tests {
+		waitFor(t, tt.id+" "+string(tt.state), func() bool { return m.inState(tt.state, tt.id) })
+		got := m.task(tt.id)
+		if got.ExitCode == nil || *got.ExitCode != tt.code || got.Error != tt.err {
+			t.Errorf("%s: exit code %v, error %q; want %d, %q", tt.id, got.ExitCode, got.Error, tt.code, tt.err)
+		}
+	}
+}
+
+func TestShutdownUsesRememberedGraceAndSignal(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	v1 := service("web", 1)
+	v1.StopGracePeriod, v1.StopSignal = 3*time.Second, "SIGINT"
+	m.addService("app", v1)
+	ids := m.addTasks(a.NodeID(), "app", v1, "web", 1)
+	waitFor(t, "v1 running", func() bool { return m.inState(types.TaskRunning, ids...) })
+
+	// A new version replaces the spec the manager sends; the old task is
+	// stopped with the settings it started with.
+	v2 := service("web", 2)
+	v2.StopGracePeriod = time.Second
+	m.addService("app", v2)
+	m.setDesired(types.DesiredShutdown, ids...)
+	waitFor(t, "v1 shut down", func() bool { return m.inState(types.TaskShutdown, ids...) })
+	fd.lock(func() {
+		want := []stopCall{{id: ids[0], grace: 3 * time.Second, signal: "SIGINT"}}
+		if fmt.Sprint(fd.stops) != fmt.Sprint(want) {
+			t.Errorf("stops = %v, want %v", fd.stops, want)
+		}
+	})
+}
+
+func TestTasksUnknownToTheManagerAreRemoved(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	fd.put(driver.Status{TaskID: "stray", App: "old", Service: "web", State: driver.StateRunning})
+	fd.put(driver.Status{TaskID: "done", App: "old", Service: "web", State: driver.StateExited, ExitCode: 0})
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 1)
+	waitFor(t, "the known task running", func() bool { return m.inState(types.TaskRunning, ids...) })
+	waitFor(t, "unknown tasks removed", func() bool { return !fd.has("stray") && !fd.has("done") })
+	fd.lock(func() {
+		if len(fd.stops) != 1 || fd.stops[0].id != "stray" || fd.stops[0].grace != defaultGrace {
+			t.Errorf("stops = %v, want the running stray stopped with the default grace", fd.stops)
+		}
+	})
+
+	// A task the manager drops after it ran is removed too.
+	m.dropTask(ids[0])
+	waitFor(t, "the dropped task removed", func() bool { return !fd.has(ids[0]) })
+}
+
+func TestRestartedAgentAdoptsItsTasks(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	cfg := testConfig(t, m, fd)
+	a1, stop1 := runAgent(t, cfg)
+	v1 := service("web", 1)
+	v1.StopGracePeriod, v1.StopSignal = 7*time.Second, "SIGQUIT"
+	m.addService("app", v1)
+	ids := m.addTasks(a1.NodeID(), "app", v1, "web", 3)
+	waitFor(t, "tasks running", func() bool { return m.inState(types.TaskRunning, ids...) })
+	stop1()
+
+	// While no agent runs, one task crashes and the service moves on to v2.
+	fd.exit(ids[0], 2, "")
+	m.addService("app", service("web", 2))
+
+	a2, _ := runAgent(t, cfg)
+	if a2.NodeID() != a1.NodeID() {
+		t.Fatalf("node ID after restart = %s, want %s", a2.NodeID(), a1.NodeID())
+	}
+	waitFor(t, "the crash reported", func() bool { return m.inState(types.TaskFailed, ids[0]) })
+	m.setDesired(types.DesiredShutdown, ids[1])
+	waitFor(t, "the old version shut down", func() bool { return m.inState(types.TaskShutdown, ids[1]) })
+	for _, id := range ids {
+		if n := fd.startCount(id); n != 1 {
+			t.Errorf("%s started %d times, want once", id, n)
+		}
+	}
+	fd.lock(func() {
+		want := []stopCall{{id: ids[1], grace: 7 * time.Second, signal: "SIGQUIT"}}
+		if fmt.Sprint(fd.stops) != fmt.Sprint(want) {
+			t.Errorf("stops = %v, want %v (settings kept across the restart)", fd.stops, want)
+		}
+	})
+	if !m.inState(types.TaskRunning, ids[2]) {
+		t.Errorf("adopted task state = %s, want running", m.task(ids[2]).State)
+	}
+}
+
+func TestStatusChangesAreBatched(t *testing.T) {
+	m := newFakeManager(t)
+	m.failReports = 2 // the first batches are refused and sent again
+	fd := newFakeDriver("fake")
+	cfg := testConfig(t, m, fd)
+	cfg.Parallel = 50
+	a, _ := runAgent(t, cfg)
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 50)
+	waitFor(t, "50 tasks running", func() bool { return m.inState(types.TaskRunning, ids...) })
+
+	// 100 changes (starting, running per task); a handful of calls.
+	if n := m.reportCalls(); n > 10 {
+		t.Errorf("%d ReportStatus calls for 100 changes, want a few batches", n)
+	}
+}
+
+func TestTeardownAfterDown(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 2)
+	waitFor(t, "tasks running", func() bool { return m.inState(types.TaskRunning, ids...) })
+
+	m.update(func() {
+		m.apps["app"].Deleting, m.apps["app"].RemoveVolumes = true, true
+		for _, id := range ids {
+			m.tasks[id].DesiredState = types.DesiredShutdown
+		}
+	})
+	waitFor(t, "the teardown reported", func() bool {
+		n := 0
+		m.read(func() { n = len(m.teardowns) })
+		return n > 0
+	})
+	if !m.inState(types.TaskShutdown, ids...) {
+		t.Errorf("tasks not reported shut down before the teardown")
+	}
+	for _, id := range ids {
+		if fd.has(id) {
+			t.Errorf("task %s left in the driver after teardown", id)
+		}
+	}
+	// Another app's task proves the loop went round again without a
+	// second teardown.
+	other := service("db", 1)
+	m.addService("other", other)
+	more := m.addTasks(a.NodeID(), "other", other, "db", 1)
+	waitFor(t, "the other app running", func() bool { return m.inState(types.TaskRunning, more...) })
+	m.read(func() {
+		if fmt.Sprint(m.teardowns) != "[app]" {
+			t.Errorf("teardowns = %v, want [app] once", m.teardowns)
+		}
+	})
+	fd.lock(func() {
+		if fmt.Sprint(fd.removedApps) != fmt.Sprint([]appCall{{app: "app", volumes: true}}) {
+			t.Errorf("RemoveApp calls = %v, want app with volumes once", fd.removedApps)
+		}
+	})
+}

@@ -1,0 +1,267 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// fakeManager serves the agent endpoints of the API from memory. Every
+// change bumps its index, which wakes blocking NodeTasks queries.
+type fakeManager struct {
+	srv *httptest.Server
+	ttl time.Duration
+
+	mu            sync.Mutex
+	index         uint64
+	changed       chan struct{} // closed and replaced on every change
+	nodes         map[string]types.Node
+	registrations int
+	heartbeats    int
+	order         []string // task IDs in creation order
+	tasks         map[string]*types.Task
+	services      map[string]*types.Service
+	apps          map[string]*api.AppResources
+	reports       [][]types.TaskStatus
+	teardowns     []string
+	failReports   int // answer this many ReportStatus calls with 500
+}
+
+func newFakeManager(t *testing.T) *fakeManager {
+	m := &fakeManager{
+		ttl:      300 * time.Millisecond,
+		index:    1,
+		changed:  make(chan struct{}),
+		nodes:    map[string]types.Node{},
+		tasks:    map[string]*types.Task{},
+		services: map[string]*types.Service{},
+		apps:     map[string]*api.AppResources{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.PathNodeRegister, m.register)
+	mux.HandleFunc("POST "+api.PathHeartbeat, m.heartbeat)
+	mux.HandleFunc("GET "+api.PathNodeTasks, m.nodeTasks)
+	mux.HandleFunc("POST "+api.PathNodeStatus, m.status)
+	mux.HandleFunc("POST "+api.PathTeardown, m.teardown)
+	m.srv = httptest.NewServer(mux)
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+// update changes the state under the lock and wakes blocking queries.
+func (m *fakeManager) update(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn()
+	m.index++
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+func (m *fakeManager) read(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn()
+}
+
+func (m *fakeManager) register(w http.ResponseWriter, r *http.Request) {
+	var req api.RegisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	m.update(func() {
+		m.registrations++
+		m.nodes[req.Node.ID] = req.Node
+	})
+	reply(w, api.RegisterResponse{NodeID: req.Node.ID, HeartbeatTTL: m.ttl})
+}
+
+func (m *fakeManager) known(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.nodes[id]
+	return ok
+}
+
+func (m *fakeManager) heartbeat(w http.ResponseWriter, r *http.Request) {
+	if !m.known(r.PathValue("id")) {
+		http.Error(w, `{"error":"no such node"}`, http.StatusNotFound)
+		return
+	}
+	m.read(func() { m.heartbeats++ })
+	w.WriteHeader(http.StatusOK)
+}
+
+func (m *fakeManager) nodeTasks(w http.ResponseWriter, r *http.Request) {
+	index, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		m.mu.Lock()
+		if m.index > index || wait == 0 {
+			nt := m.snapshotLocked()
+			w.Header().Set(api.HeaderIndex, strconv.FormatUint(m.index, 10))
+			m.mu.Unlock()
+			reply(w, nt)
+			return
+		}
+		changed := m.changed
+		m.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout.C:
+			wait = 0
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// snapshotLocked is the NodeTasks answer, with copies the agent may keep.
+func (m *fakeManager) snapshotLocked() *api.NodeTasks {
+	b, _ := json.Marshal(api.NodeTasks{Services: m.services, Apps: m.apps})
+	var nt api.NodeTasks
+	_ = json.Unmarshal(b, &nt)
+	for _, id := range m.order {
+		t := *m.tasks[id]
+		nt.Tasks = append(nt.Tasks, &t)
+	}
+	return &nt
+}
+
+func (m *fakeManager) status(w http.ResponseWriter, r *http.Request) {
+	var rep api.StatusReport
+	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	fail := false
+	m.read(func() {
+		fail = m.failReports > 0
+		if fail {
+			m.failReports--
+		}
+	})
+	if fail {
+		http.Error(w, `{"error":"injected failure"}`, http.StatusInternalServerError)
+		return
+	}
+	m.update(func() {
+		m.reports = append(m.reports, rep.Tasks)
+		for _, ts := range rep.Tasks {
+			m.applyLocked(ts)
+		}
+	})
+	w.WriteHeader(http.StatusOK)
+}
+
+// applyLocked records an observed state as a manager does: never backwards,
+// never past a terminal state.
+func (m *fakeManager) applyLocked(ts types.TaskStatus) {
+	t := m.tasks[ts.TaskID]
+	if t == nil || t.State.Terminal() || ts.State.Rank() < t.State.Rank() {
+		return
+	}
+	t.State, t.Health, t.ExitCode, t.Error = ts.State, ts.Health, ts.ExitCode, ts.Error
+	if ts.ContainerID != "" {
+		t.ContainerID = ts.ContainerID
+	}
+	t.StartedAt, t.FinishedAt = ts.StartedAt, ts.FinishedAt
+}
+
+func (m *fakeManager) teardown(w http.ResponseWriter, r *http.Request) {
+	var td api.TeardownDone
+	if err := json.NewDecoder(r.Body).Decode(&td); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	m.update(func() { m.teardowns = append(m.teardowns, td.App) })
+	w.WriteHeader(http.StatusOK)
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Helpers for tests.
+
+// addService adds (or replaces) a service spec and its app's resources.
+func (m *fakeManager) addService(app string, svc *types.Service) {
+	m.update(func() {
+		m.services[types.ServiceID(app, svc.Name)] = svc
+		if m.apps[app] == nil {
+			m.apps[app] = &api.AppResources{}
+		}
+	})
+}
+
+// addTasks places n tasks of a service on node, named "<prefix>-<i>".
+func (m *fakeManager) addTasks(node, app string, svc *types.Service, prefix string, n int) []string {
+	var ids []string
+	m.update(func() {
+		for i := 1; i <= n; i++ {
+			id := prefix + "-" + strconv.Itoa(i)
+			ids = append(ids, id)
+			m.order = append(m.order, id)
+			m.tasks[id] = &types.Task{
+				ID: id, App: app, Service: svc.Name, Slot: i, ServiceVersion: svc.Version, NodeID: node,
+				DesiredState: types.DesiredRunning, State: types.TaskAssigned,
+			}
+		}
+	})
+	return ids
+}
+
+func (m *fakeManager) setDesired(state types.TaskState, ids ...string) {
+	m.update(func() {
+		for _, id := range ids {
+			m.tasks[id].DesiredState = state
+		}
+	})
+}
+
+func (m *fakeManager) dropTask(id string) {
+	m.update(func() {
+		delete(m.tasks, id)
+		for i, o := range m.order {
+			if o == id {
+				m.order = append(m.order[:i], m.order[i+1:]...)
+				break
+			}
+		}
+	})
+}
+
+func (m *fakeManager) task(id string) types.Task {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return *m.tasks[id]
+}
+
+// inState reports whether every task given is in state.
+func (m *fakeManager) inState(state types.TaskState, ids ...string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		if m.tasks[id].State != state {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *fakeManager) reportCalls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.reports)
+}

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// defaultTTL is assumed when the manager does not say how long a node may
+// stay silent.
+const defaultTTL = 15 * time.Second
+
+// registerUntilDone registers the node, retrying with backoff until the
+// manager answers or ctx is done. It returns the heartbeat TTL.
+func (a *Agent) registerUntilDone(ctx context.Context) (time.Duration, error) {
+	retry := newBackoff(a.timing.RetryEvery)
+	for {
+		ttl, err := a.registerOnce(ctx)
+		if err == nil {
+			return ttl, nil
+		}
+		a.log.Warn("register with the manager failed; will retry", "manager", a.client.Addr(), "err", err)
+		if !sleepCtx(ctx, retry.Next()) {
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
+	resp, err := a.client.RegisterNode(ctx, a.node())
+	if err != nil {
+		return 0, err
+	}
+	if resp.NodeID != "" && resp.NodeID != a.NodeID() {
+		// The manager's word wins; the next start registers under it.
+		a.log.Warn("manager gave the node another ID", "old", a.NodeID(), "new", resp.NodeID)
+		if err := a.saveNodeID(resp.NodeID); err != nil {
+			return 0, err
+		}
+	}
+	if resp.HeartbeatTTL <= 0 {
+		return defaultTTL, nil
+	}
+	return resp.HeartbeatTTL, nil
+}
+
+func (a *Agent) saveNodeID(id string) error {
+	if err := a.store.SetNodeID(id); err != nil {
+		return fmt.Errorf("save node id: %w", err)
+	}
+	a.mu.Lock()
+	a.nodeID = id
+	a.mu.Unlock()
+	return nil
+}
+
+// heartbeat keeps the node alive at the manager every TTL/3 (or
+// cfg.HeartbeatEvery), and registers again when the manager has forgotten
+// the node or another call found it unknown.
+func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
+	t := time.NewTicker(a.heartbeatEvery(ttl))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.register:
+		case <-t.C:
+			err := a.client.Heartbeat(ctx, a.NodeID())
+			if err == nil || ctx.Err() != nil {
+				continue
+			}
+			if !errors.Is(err, api.ErrNotFound) {
+				a.log.Warn("heartbeat failed", "err", err)
+				continue
+			}
+			a.log.Warn("manager does not know this node; registering again")
+		}
+		ttl, err := a.registerUntilDone(ctx)
+		if err != nil {
+			return
+		}
+		t.Reset(a.heartbeatEvery(ttl))
+		signal(a.resync)
+	}
+}
+
+func (a *Agent) heartbeatEvery(ttl time.Duration) time.Duration {
+	if a.cfg.HeartbeatEvery > 0 {
+		return a.cfg.HeartbeatEvery
+	}
+	return max(ttl/3, 10*time.Millisecond)
+}
+
+// sendStatus is the reporter's way to the manager.
+func (a *Agent) sendStatus(ctx context.Context, statuses []types.TaskStatus) error {
+	err := a.client.ReportStatus(ctx, a.NodeID(), statuses)
+	if errors.Is(err, api.ErrNotFound) {
+		signal(a.register)
+	}
+	return err
+}

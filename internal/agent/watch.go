@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/driver"
+)
+
+// nodeTasksWait is how long one blocking query on the node's tasks waits.
+const nodeTasksWait = 30 * time.Second
+
+// watch follows the node's tasks with blocking queries and hands each
+// answer to the task loop through a mailbox that keeps only the newest.
+func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
+	var index uint64
+	retry := newBackoff(a.timing.RetryEvery)
+	for ctx.Err() == nil {
+		qctx, cancel := context.WithTimeout(ctx, nodeTasksWait+30*time.Second)
+		nt, meta, err := a.client.NodeTasks(qctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait})
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, api.ErrNotFound) {
+				signal(a.register)
+			}
+			a.log.Warn("fetch the node's tasks failed; will retry", "err", err)
+			sleepCtx(ctx, retry.Next())
+			continue
+		}
+		retry.Reset()
+		// An index that went backwards means the manager's state was reset:
+		// start over rather than wait for an index it will not reach soon.
+		index = meta.Index
+		deliverLatest(mailbox, nt)
+	}
+}
+
+// deliverLatest puts v in a 1-buffered mailbox, replacing an unread value.
+// It must have a single sender.
+func deliverLatest[T any](mailbox chan T, v T) {
+	select {
+	case mailbox <- v:
+		return
+	default:
+	}
+	select {
+	case <-mailbox:
+	default:
+	}
+	mailbox <- v
+}
+
+// driverStatus is a status change seen by a named driver.
+type driverStatus struct {
+	driver string
+	status *driver.Status
+}
+
+// forwardEvents hands a driver's events to the task loop until ctx is done.
+// A driver without events is still polled by the loop.
+func (a *Agent) forwardEvents(ctx context.Context, name string, d driver.Driver, out chan<- driverStatus) {
+	events, err := d.Events(ctx)
+	if err != nil {
+		a.log.Warn("driver events unavailable; relying on polling", "driver", name, "err", err)
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case st, ok := <-events:
+			if !ok {
+				return
+			}
+			select {
+			case out <- driverStatus{driver: name, status: st}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
