@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"container/heap"
+	"slices"
 )
 
 // candidates finds, for one service during one Place call, the best feasible
@@ -36,7 +37,9 @@ func newCandidates(c *Cluster, v *serviceView, svcID string) *candidates {
 		svcID:    svcID,
 		svcTasks: make([]int32, len(c.nodes)),
 		tree:     newSpreadTree(v.prefs),
-		paths:    make([][]int32, len(c.nodes)),
+	}
+	if len(v.prefs) > 0 {
+		k.paths = make([][]int32, len(c.nodes))
 	}
 	for idx, n := range c.usage[svcID] {
 		k.svcTasks[idx] = n
@@ -50,6 +53,11 @@ func newCandidates(c *Cluster, v *serviceView, svcID string) *candidates {
 // its spread group.
 func (k *candidates) buildGroups() {
 	byLeaf := map[int32]*group{}
+	if len(k.v.prefs) == 0 {
+		// One group holds every node: size its heap once.
+		k.groups = groupHeap{{nodes: make(nodeHeap, 0, len(k.c.nodes))}}
+		byLeaf[0] = k.groups[0]
+	}
 	for i, n := range k.c.nodes {
 		idx := int32(i)
 		if !k.v.staticReject(n.node).ok() {
@@ -68,6 +76,7 @@ func (k *candidates) buildGroups() {
 		}
 		g.nodes = append(g.nodes, k.score(idx))
 	}
+	k.groups = slices.DeleteFunc(k.groups, func(g *group) bool { return len(g.nodes) == 0 })
 	for _, g := range k.groups {
 		heap.Init(&g.nodes)
 		k.stamp(g)

@@ -1,8 +1,6 @@
 package scheduler
 
 import (
-	"strings"
-
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -36,16 +34,17 @@ func newSpreadTree(labels []string) *spreadTree {
 // sight.
 func (t *spreadTree) path(n *types.Node) []int32 {
 	path := make([]int32, len(t.labels))
-	var key strings.Builder
+	key := ""
 	for k, label := range t.labels {
-		if k > 0 {
-			key.WriteByte(0)
+		if k == 0 {
+			key = n.Labels[label] // the common case builds no string
+		} else {
+			key = key + "\x00" + n.Labels[label]
 		}
-		key.WriteString(n.Labels[label])
-		id, ok := t.ids[k][key.String()]
+		id, ok := t.ids[k][key]
 		if !ok {
 			id = int32(len(t.counts[k]))
-			t.ids[k][key.String()] = id
+			t.ids[k][key] = id
 			t.counts[k] = append(t.counts[k], 0)
 		}
 		path[k] = id
