@@ -1,0 +1,45 @@
+package raftnode
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+}
+
+// AddVoter adds a server (or updates its address) as a voter. Leader only.
+func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
+	f := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, enqueueTimeout(ctx))
+	if err := wait(ctx, f); err != nil {
+		return fmt.Errorf("add raft voter %s at %s: %w", id, addr, err)
+	}
+	return nil
+}
+
+// RemoveServer removes a server from the configuration. Leader only.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	if err := wait(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, enqueueTimeout(ctx))); err != nil {
+		return fmt.Errorf("remove raft server %s: %w", id, err)
+	}
+	return nil
+}
+
+// Servers returns the latest Raft configuration known to this server.
+func (n *Node) Servers(ctx context.Context) ([]Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := wait(ctx, f); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
