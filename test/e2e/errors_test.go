@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	h "github.com/berth-dev/berth/test/e2e/harness"
+)
+
+// TestUpMissingImage: up must fail, not hang, and name the service whose
+// image does not exist.
+func TestUpMissingImage(t *testing.T) {
+	h.RequireDocker(t)
+	const project = "e2e-noimage"
+	c := h.StartCluster(t, berthBin)
+	h.CleanupDocker(t, project)
+	dir := t.TempDir()
+	file := h.WriteFile(t, dir, "compose.yaml", `
+services:
+  ghost:
+    image: berth-e2e/does-not-exist:never
+`)
+	start := time.Now()
+	r := c.Run(dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	t.Logf("up ended after %s:\n%s", time.Since(start).Round(time.Second), r)
+	if r.Code == 0 {
+		t.Fatalf("up succeeded with a missing image:\n%s", r)
+	}
+	if !strings.Contains(r.Stderr, "ghost") {
+		t.Fatalf("up's error does not name the service ghost:\n%s", r)
+	}
+	c.MustRun(dir, "down", "-p", project)
+}
+
+// TestConfigReportsUnsupportedKeys: config prints the resolved app, with
+// variables interpolated, and names every key berth does not honour. It
+// needs no cluster.
+func TestConfigReportsUnsupportedKeys(t *testing.T) {
+	dir := t.TempDir()
+	file := h.WriteFile(t, dir, "compose.yaml", `
+name: e2e-config
+services:
+  web:
+    image: nginx:${NGINX_TAG:-1.25}
+    devices:
+      - /dev/null:/dev/null
+    deploy:
+      replicas: 2
+      update_config:
+        parallelism: 1
+`)
+	r := h.RunCLI(t, berthBin, dir, dir, []string{"NGINX_TAG=1.27"}, "config", "-f", file)
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	out := r.Stdout + r.Stderr
+	for _, want := range []string{"devices", "update_config", "nginx:1.27", "e2e-config"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output does not mention %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// CommandTimeout bounds one CLI invocation. Generous: `up` of an app whose
+// images must be built waits for the builds.
+const CommandTimeout = 15 * time.Minute
+
+// Result is what one CLI invocation did.
+type Result struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("berth %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
+}
+
+// RunCLI runs the berth binary bin with args in dir. Its environment is the
+// test's plus env ("KEY=value"), with HOME and XDG_STATE_HOME moved into
+// home so nothing the test runs reads or writes the user's own berth state.
+// A command that cannot be started, or outlives CommandTimeout, fails tb.
+func RunCLI(tb testing.TB, bin, dir, home string, env []string, args ...string) Result {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(isolatedEnv(home), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		r.Code = exitErr.ExitCode()
+	default:
+		tb.Fatalf("run berth %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		tb.Fatalf("berth %v did not finish within %s:\n%s", args, CommandTimeout, r)
+	}
+	return r
+}
+
+func isolatedEnv(home string) []string {
+	return append(os.Environ(),
+		"HOME="+home,
+		"XDG_STATE_HOME="+filepath.Join(home, "state"),
+	)
+}

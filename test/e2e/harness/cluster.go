@@ -1,0 +1,198 @@
+package harness
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Deadlines of a cluster's process. Generous: the machine may have two
+// cores busy starting containers.
+const (
+	serverStartTimeout = 60 * time.Second
+	serverStopTimeout  = 30 * time.Second
+)
+
+// Cluster is one `berth server --dev` process (manager and agent) with its
+// own data directory and ports, driven through the berth CLI.
+type Cluster struct {
+	// Addr is the manager's API, "http://127.0.0.1:PORT".
+	Addr string
+	// DataDir is the server's data directory; the CLI's HOME is inside it.
+	DataDir string
+
+	tb      testing.TB
+	bin     string
+	logPath string
+	proc    *exec.Cmd
+	exited  chan struct{} // closed once proc has been reaped
+}
+
+// StartCluster starts a dev server of the berth binary bin for tb, waits
+// until it leads and its node is ready, and stops it when tb ends (showing
+// the end of its log if tb failed).
+func StartCluster(tb testing.TB, bin string) *Cluster {
+	tb.Helper()
+	c := &Cluster{
+		Addr:    "http://127.0.0.1:" + strconv.Itoa(freePortPair(tb)),
+		DataDir: tb.TempDir(),
+		tb:      tb,
+		bin:     bin,
+	}
+	c.logPath = filepath.Join(c.DataDir, "server.log")
+	c.start()
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("end of the server log %s:\n%s", c.logPath, Tail(c.logPath, 80))
+		}
+		c.Stop(syscall.SIGTERM)
+	})
+	return c
+}
+
+// start runs the server process and waits until it is usable.
+func (c *Cluster) start() {
+	c.tb.Helper()
+	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		c.tb.Fatalf("open the server log: %v", err)
+	}
+	defer logFile.Close()
+	host := c.Addr[len("http://"):]
+	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = isolatedEnv(c.DataDir)
+	if err := cmd.Start(); err != nil {
+		c.tb.Fatalf("start berth server: %v", err)
+	}
+	c.proc = cmd
+	exited := make(chan struct{})
+	c.exited = exited
+	// The goroutine only reaps the process and ends with it; Stop waits
+	// for it.
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeout)
+	defer cancel()
+	if err := c.waitReady(ctx); err != nil {
+		c.tb.Fatalf("berth server at %s is not ready: %v\n%s", c.Addr, err, Tail(c.logPath, 40))
+	}
+}
+
+// waitReady waits until the manager leads and the dev server's own agent
+// has registered as a ready node, so a deploy right after can be placed.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	client := api.NewClient(c.Addr)
+	ready := func() bool {
+		st, err := client.Status(ctx)
+		if err != nil || !st.Leader {
+			return false
+		}
+		nodes, err := client.ListNodes(ctx)
+		if err != nil {
+			return false
+		}
+		for _, n := range nodes {
+			if n.Status == types.NodeReady {
+				return true
+			}
+		}
+		return false
+	}
+	for !ready() {
+		select {
+		case <-c.exited:
+			return errExited
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Stop sends sig to the server and waits until it has exited; SIGKILL
+// follows if it does not exit in time. Stopping a stopped cluster does
+// nothing.
+func (c *Cluster) Stop(sig syscall.Signal) {
+	c.tb.Helper()
+	if c.proc == nil {
+		return
+	}
+	_ = c.proc.Process.Signal(sig)
+	select {
+	case <-c.exited:
+	case <-time.After(serverStopTimeout):
+		c.tb.Errorf("berth server ignored %v for %s; killing it", sig, serverStopTimeout)
+		_ = c.proc.Process.Kill()
+		<-c.exited
+	}
+	c.proc = nil
+}
+
+// Restart stops the server with sig and starts it again on the same data
+// directory and address.
+func (c *Cluster) Restart(sig syscall.Signal) {
+	c.tb.Helper()
+	c.Stop(sig)
+	c.start()
+}
+
+// Run runs the berth CLI against this cluster (--addr is added) in dir.
+func (c *Cluster) Run(dir string, args ...string) Result {
+	c.tb.Helper()
+	return c.RunEnv(dir, nil, args...)
+}
+
+// RunEnv is Run with extra environment variables ("KEY=value").
+func (c *Cluster) RunEnv(dir string, env []string, args ...string) Result {
+	c.tb.Helper()
+	r := RunCLI(c.tb, c.bin, dir, c.DataDir, env, append([]string{"--addr", c.Addr}, args...)...)
+	r.Args = args
+	return r
+}
+
+// MustRun is Run that fails the test unless the command exits 0.
+func (c *Cluster) MustRun(dir string, args ...string) Result {
+	c.tb.Helper()
+	r := c.Run(dir, args...)
+	if r.Code != 0 {
+		c.tb.Fatalf("%s", r)
+	}
+	return r
+}
+
+// Log returns the end of the server's log, for failure messages.
+func (c *Cluster) Log(lines int) string { return Tail(c.logPath, lines) }
+
+// freePortPair returns a loopback port p such that p and p+1 were both free:
+// the server listens on p and, by default, on p+1 for Raft.
+func freePortPair(tb testing.TB) int {
+	tb.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("find a free port: %v", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	tb.Fatal("found no two adjacent free ports on 127.0.0.1")
+	return 0
+}
