@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/types"
@@ -109,8 +111,8 @@ func evaluateService(app string, svc *types.Service, tasks []*types.Task) servic
 
 // latestPerSlot returns the newest current-version task of each replica:
 // per slot in replicated mode (slots beyond Replicas are being removed),
-// per node in global mode.
-func latestPerSlot(app string, svc *types.Service, tasks []*types.Task) map[string]*types.Task {
+// per node in global mode, in slot order.
+func latestPerSlot(app string, svc *types.Service, tasks []*types.Task) []*types.Task {
 	latest := map[string]*types.Task{}
 	for _, t := range tasks {
 		if t.App != app || t.Service != svc.Name || t.ServiceVersion != svc.Version {
@@ -127,7 +129,9 @@ func latestPerSlot(app string, svc *types.Service, tasks []*types.Task) map[stri
 			latest[k] = t
 		}
 	}
-	return latest
+	out := slices.Collect(maps.Values(latest))
+	sortTasks(out)
+	return out
 }
 
 func slotKey(t *types.Task) string {
@@ -161,7 +165,7 @@ func classify(sp *serviceProgress, svc *types.Service, t *types.Task) {
 		sp.Pending++
 		sp.PendingReason = t.PendingReason
 	case types.TaskRejected:
-		sp.Failure = fmt.Sprintf("task %s was rejected: %s", t.Name(), orUnknown(t.Error))
+		sp.fail(fmt.Sprintf("task %s was rejected: %s", t.Name(), orUnknown(t.Error)))
 	case types.TaskComplete, types.TaskFailed, types.TaskLost, types.TaskShutdown:
 		classifyFinished(sp, svc, t)
 	default: // assigned, starting
@@ -176,13 +180,22 @@ func classifyFinished(sp *serviceProgress, svc *types.Service, t *types.Task) {
 		return
 	}
 	if t.State == types.TaskFailed && !restartComing(svc.RestartPolicy, t) {
-		sp.Failure = fmt.Sprintf("task %s failed%s: %s", t.Name(), exitSuffix(t), orUnknown(t.Error))
+		msg := fmt.Sprintf("task %s failed%s: %s", t.Name(), exitSuffix(t), orUnknown(t.Error))
 		if cond != types.RestartNone {
-			sp.Failure += fmt.Sprintf(" (gave up after %d restarts)", t.Attempt)
+			msg += fmt.Sprintf(" (gave up after %d restarts)", t.Attempt)
 		}
+		sp.fail(msg)
 		return
 	}
 	sp.Starting++ // a replacement task comes
+}
+
+// fail records why the service cannot converge; the first replica's
+// reason (in slot order) is the one reported.
+func (sp *serviceProgress) fail(msg string) {
+	if sp.Failure == "" {
+		sp.Failure = msg
+	}
 }
 
 // restartComing reports whether the restart policy replaces a failed task.

@@ -32,6 +32,10 @@ keep following, and attach to replicas that start later.`,
 		},
 	}
 	f := cmd.Flags()
+	// -f means --follow here, as in docker compose logs; the Compose file
+	// is still --file, or -f before the verb (see normalizeArgs). Declaring
+	// --file locally keeps cobra from merging the global -f shorthand.
+	f.StringArrayVar(&e.global.files, "file", nil, "Compose file (repeatable)")
 	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new output")
 	f.IntVarP(&o.tail, "tail", "n", 0, "print only the last N lines of each replica (0: all)")
 	f.BoolVarP(&o.timestamps, "timestamps", "t", false, "show timestamps")

@@ -21,7 +21,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // outside world (compose loader, image builder, clock, environment).
 func run(ctx context.Context, args []string, e *env) int {
 	root := newRootCommand(e)
-	root.SetArgs(args)
+	root.SetArgs(normalizeArgs(args))
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	err := root.ExecuteContext(ctx)
@@ -45,6 +45,7 @@ func newRootCommand(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	e.global = globalOptions{}
 	e.global.register(root, e)
 	root.AddCommand(
 		newUpCommand(e),

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// fakeManager is a small in-memory stand-in for a manager's API. It runs
+// every task it creates at once, so deploys converge on the next query.
+type fakeManager struct {
+	mu       sync.Mutex
+	index    uint64
+	apps     map[string]*types.App
+	tasks    []*types.Task
+	nodes    []*types.Node
+	logs     map[string]string // task ID -> output; missing: 502
+	deleted  map[string]int    // app -> GETs left before it is gone
+	scaled   []string          // "app/service=N"
+	volumes  bool              // last DELETE's ?volumes
+	startFor func(*types.Service) types.TaskState
+}
+
+func newFakeManager(t *testing.T) (*fakeManager, string) {
+	f := &fakeManager{
+		apps:    map[string]*types.App{},
+		deleted: map[string]int{},
+		logs:    map[string]string{},
+		nodes:   []*types.Node{{ID: "node1id0000", Name: "laptop"}},
+	}
+	srv := httptest.NewServer(f.handler())
+	t.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+func (f *fakeManager) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", f.status)
+	mux.HandleFunc("GET /v1/apps", f.listApps)
+	mux.HandleFunc("GET /v1/apps/{name}", f.getApp)
+	mux.HandleFunc("PUT /v1/apps/{name}", f.putApp)
+	mux.HandleFunc("DELETE /v1/apps/{name}", f.deleteApp)
+	mux.HandleFunc("POST /v1/apps/{name}/services/{service}/scale", f.scale)
+	mux.HandleFunc("GET /v1/tasks", f.listTasks)
+	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
+	mux.HandleFunc("GET /v1/nodes", f.listNodes)
+	return mux
+}
+
+func (f *fakeManager) reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set(api.HeaderIndex, strconv.FormatUint(f.index, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeManager) fail(w http.ResponseWriter, code int, msg string) {
+	f.reply(w, code, api.ErrorBody{Error: msg})
+}
+
+func (f *fakeManager) status(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index})
+}
+
+func (f *fakeManager) listApps(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []*types.App{}
+	for _, a := range f.apps {
+		out = append(out, a)
+	}
+	f.reply(w, 200, out)
+}
+
+func (f *fakeManager) getApp(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := r.PathValue("name")
+	a := f.apps[name]
+	if a != nil && a.Deleting {
+		if f.deleted[name] == 0 {
+			delete(f.apps, name)
+			a = nil
+		}
+		f.deleted[name]--
+	}
+	if a == nil {
+		f.fail(w, 404, "app "+name+" not found")
+		return
+	}
+	f.reply(w, 200, a)
+}
+
+func (f *fakeManager) putApp(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var a types.App
+	if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	resp := api.SubmitResponse{}
+	old := f.apps[a.Name]
+	for _, s := range a.Services {
+		s.Version = 1
+		if old != nil && old.Service(s.Name) != nil {
+			s.Version = old.Service(s.Name).Version
+			resp.Unchanged = append(resp.Unchanged, s.Name)
+			continue
+		}
+		resp.Changed = append(resp.Changed, s.Name)
+	}
+	a.Version = 1
+	f.apps[a.Name] = &a
+	f.reconcile(&a)
+	resp.App, resp.Index = &a, f.index
+	f.reply(w, 200, resp)
+}
+
+// reconcile gives every replica of every service a task, started per
+// startFor (running by default).
+func (f *fakeManager) reconcile(a *types.App) {
+	for _, s := range a.Services {
+		for slot := 1; slot <= s.Replicas; slot++ {
+			if f.hasTask(a.Name, s.Name, slot) {
+				continue
+			}
+			f.index++
+			state := types.TaskRunning
+			if f.startFor != nil {
+				state = f.startFor(s)
+			}
+			f.tasks = append(f.tasks, &types.Task{
+				ID: fmt.Sprintf("t%d", f.index), App: a.Name, Service: s.Name, Slot: slot,
+				ServiceVersion: s.Version, NodeID: "node1id0000", DesiredState: types.DesiredRunning,
+				State: state, CreateIndex: f.index,
+			})
+		}
+	}
+}
+
+func (f *fakeManager) hasTask(app, svc string, slot int) bool {
+	for _, t := range f.tasks {
+		if t.App == app && t.Service == svc && t.Slot == slot && !t.State.Terminal() {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeManager) deleteApp(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := r.PathValue("name")
+	a := f.apps[name]
+	if a == nil {
+		f.fail(w, 404, "app "+name+" not found")
+		return
+	}
+	f.index++
+	a.Deleting, f.volumes = true, r.URL.Query().Get("volumes") == "true"
+	f.deleted[name] = 1 // one more look before it is gone
+	for _, t := range f.tasks {
+		if t.App == name {
+			t.DesiredState, t.State = types.DesiredShutdown, types.TaskShutdown
+		}
+	}
+	f.reply(w, 200, struct{}{})
+}
+
+func (f *fakeManager) scale(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var req api.ScaleRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	a := f.apps[r.PathValue("name")]
+	if a == nil || a.Service(r.PathValue("service")) == nil {
+		f.fail(w, 404, "service "+r.PathValue("service")+" not found")
+		return
+	}
+	a.Service(r.PathValue("service")).Replicas = req.Replicas
+	f.scaled = append(f.scaled, fmt.Sprintf("%s/%s=%d", a.Name, r.PathValue("service"), req.Replicas))
+	f.reconcile(a)
+	f.reply(w, 200, struct{}{})
+}
+
+func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []*types.Task{}
+	for _, t := range f.tasks {
+		if app := r.URL.Query().Get("app"); app == "" || app == t.App {
+			out = append(out, t)
+		}
+	}
+	f.reply(w, 200, out)
+}
+
+func (f *fakeManager) listNodes(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply(w, 200, f.nodes)
+}
+
+func (f *fakeManager) taskLogs(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	out, ok := f.logs[r.PathValue("id")]
+	f.mu.Unlock()
+	if !ok {
+		f.fail(w, 502, "node laptop does not answer")
+		return
+	}
+	_, _ = io.Copy(w, strings.NewReader(out))
+}
