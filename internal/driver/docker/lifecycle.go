@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -116,23 +115,6 @@ func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (strin
 		return "", fmt.Errorf("image %s not found on node %s and could not be pulled: %w: %w", s.Image, d.nodeID, driver.ErrImageNotFound, err)
 	}
 	return s.Image, nil
-}
-
-// Stop sends the stop signal and kills the container after grace.
-func (d *Driver) Stop(ctx context.Context, taskID string, grace time.Duration, signal string) error {
-	id, err := d.find(ctx, taskID)
-	if errors.Is(err, driver.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stop task %s: %w", taskID, err)
-	}
-	secs := int((grace + time.Second - 1) / time.Second)
-	_, err = d.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Signal: signal, Timeout: &secs})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("stop task %s: %w", taskID, err)
-	}
-	return nil
 }
 
 // Remove deletes the container, its anonymous volumes and its files.
