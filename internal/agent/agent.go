@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -70,7 +71,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "agent", "node", cfg.Name)
-	drivers, err := setupDrivers(cfg, log)
+	drivers, err := setupDrivers(cfg, id, log)
 	if err != nil {
 		return nil, err
 	}
@@ -103,8 +104,10 @@ func (a *Agent) Addr() string {
 
 // Run serves the agent API, registers with the manager and runs the node's
 // tasks until ctx is done. It returns nil on a clean shutdown. Tasks keep
-// running after Run returns: a restarted agent adopts them.
+// running after Run returns: a restarted agent adopts them. Run may be
+// called once; it closes the drivers the agent built.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.closeDrivers()
 	st, err := openStore(a.cfg.DataDir)
 	if err != nil {
 		return err
@@ -175,6 +178,18 @@ func (a *Agent) advertised() string {
 		return a.cfg.AdvertiseAddr
 	}
 	return a.Addr()
+}
+
+// closeDrivers releases the drivers New built (not those passed in).
+func (a *Agent) closeDrivers() {
+	for name, d := range a.drivers {
+		if _, given := a.cfg.DriverOverrides[name]; given {
+			continue
+		}
+		if c, ok := d.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 func (a *Agent) driverNames() []string {

@@ -29,6 +29,7 @@ func testConfig(t *testing.T, m *fakeManager, fd *fakeDriver) Config {
 		ManagerAddr:     m.srv.URL,
 		Name:            "n1",
 		DataDir:         t.TempDir(),
+		Drivers:         []string{fd.name},
 		DriverOverrides: map[string]driver.Driver{fd.name: fd},
 		Timing: Timing{
 			PollEvery:     100 * time.Millisecond,

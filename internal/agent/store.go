@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // localTask is what the agent must remember of a task across restarts: the
@@ -42,7 +43,7 @@ func openStore(dataDir string) (*store, error) {
 	}
 	path := filepath.Join(dataDir, "agent.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: another agent is using this data dir; stop it or pick another --data-dir: %w", path, err)
 	}
 	if err != nil {
