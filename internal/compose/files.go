@@ -52,7 +52,7 @@ func readFileObject(p *ctypes.Project, o ctypes.FileObjectConfig, key string) (*
 	var data []byte
 	switch {
 	case bool(o.External):
-		return nil, errors.New("external secrets and configs are not supported by berth yet; give file:, environment: or content:")
+		return nil, errors.New("external secrets and configs are not supported by berth yet; give it a file, environment or content key instead")
 	case o.File != "":
 		var err error
 		if data, err = readLimited(o.File); err != nil {
@@ -61,13 +61,13 @@ func readFileObject(p *ctypes.Project, o ctypes.FileObjectConfig, key string) (*
 	case o.Environment != "":
 		v, ok := p.Environment[o.Environment]
 		if !ok {
-			return nil, atKey("environment", fmt.Errorf("variable %s is not set; set it or use file:", o.Environment))
+			return nil, atKey("environment", fmt.Errorf("variable %s is not set; set it, or use a file key instead", o.Environment))
 		}
 		data = []byte(v)
 	case o.Content != "":
 		data = []byte(o.Content)
 	default:
-		return nil, errors.New("no content: give file:, environment: or content:")
+		return nil, errors.New("no content: give it a file, environment or content key instead")
 	}
 	if len(data) > types.MaxSecretSize {
 		return nil, fmt.Errorf("%d bytes is %w: the limit is %d bytes", len(data), ErrSecretTooLarge, types.MaxSecretSize)

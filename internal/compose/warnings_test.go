@@ -1,0 +1,83 @@
+package compose
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestWalkTree(t *testing.T) {
+	tests := []struct {
+		name string
+		tree string // JSON of a project
+		want []string
+	}{
+		{
+			name: "honoured keys and empty values are not reported",
+			tree: `{"name":"p","services":{"web":{"image":"x","command":null,"pull_policy":"","privileged":false,"deploy":{"resources":{},"placement":{}}}}}`,
+		},
+		{
+			name: "unhonoured keys are reported at their own path",
+			tree: `{"services":{"web":{"image":"x","pull_policy":"always","deploy":{"update_config":{"parallelism":2}}}}}`,
+			want: []string{"services.web.deploy.update_config", "services.web.pull_policy"},
+		},
+		{
+			name: "list elements are named by index",
+			tree: `{"services":{"web":{"ports":[{"target":80,"mode":"ingress"},{"target":81,"app_protocol":"http"}]}}}`,
+			want: []string{"services.web.ports[1].app_protocol"},
+		},
+		{
+			name: "a value-restricted key is reported for any other value",
+			tree: `{"services":{"web":{"ports":[{"target":80,"mode":"host"}]}}}`,
+			want: []string{"services.web.ports[0].mode"},
+		},
+		{
+			name: "a container of empty things is empty",
+			tree: `{"networks":{"n":{"ipam":{"config":[],"options":{}}}},"services":{"a":{"ulimits":{}}}}`,
+		},
+		{
+			name: "unknown top-level sections are reported",
+			tree: `{"services":{},"models":{"m":{"model":"ai/x"}}}`,
+			want: []string{"models"},
+		},
+		{
+			name: "user-chosen names match the wildcard",
+			tree: `{"services":{"any-name":{"networks":{"front":{"aliases":["a"],"ipv4_address":"10.0.0.2"},"back":null}}}}`,
+			want: []string{"services.any-name.networks.front.ipv4_address"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tree any
+			if err := json.Unmarshal([]byte(tt.tree), &tree); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			walkTree(nil, nil, tree, func(p string) { got = append(got, p) })
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// A malformed entry in the honoured table would never match, and berth
+// would report a key it actually reads.
+func TestHonouredPathsAreWellFormed(t *testing.T) {
+	roots := map[string]bool{"services": true, "networks": true, "volumes": true, "secrets": true, "configs": true}
+	seen := map[string]bool{}
+	for _, h := range honouredPaths {
+		path := strings.Join(h.segs, ".")
+		if seen[path] {
+			t.Errorf("%s listed twice", path)
+		}
+		seen[path] = true
+		if path == "name" {
+			continue
+		}
+		if !roots[h.segs[0]] || len(h.segs) < 3 || h.segs[1] != "*" {
+			t.Errorf("%s: want <section>.*.<key>", path)
+		}
+	}
+}
