@@ -1,0 +1,226 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// startServer runs a real manager (Raft, store, controllers, HTTP) on
+// loopback with a fresh data dir, and returns a client for it.
+func startServer(t *testing.T) (*Server, *api.Client) {
+	t.Helper()
+	s, err := New(Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", HeartbeatTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with: %v", err)
+		}
+	})
+	c := api.NewClient(s.Addr())
+	waitFor(t, 10*time.Second, "leader", func() bool {
+		st, err := c.Status(context.Background())
+		return err == nil && st.Leader
+	})
+	return s, c
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAppLifecycleThroughAPI(t *testing.T) {
+	_, c := startServer(t)
+	ctx := context.Background()
+	reg, err := c.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"docker"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SubmitApp(ctx, validApp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changed) != 2 {
+		t.Fatalf("first submit changed %v, want both services", res.Changed)
+	}
+	got, err := c.GetApp(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Secrets["key"].Data) != 0 {
+		t.Fatalf("GET returned secret content")
+	}
+	// The agent's blocking query returns the placed tasks with their secrets.
+	var nt *api.NodeTasks
+	waitFor(t, 10*time.Second, "tasks placed on n1", func() bool {
+		nt, _, err = c.NodeTasks(ctx, reg.NodeID, api.QueryOptions{})
+		return err == nil && len(nt.Tasks) == 1 // web: published port, one node; job: exec not offered
+	})
+	if string(nt.Apps["shop"].Secrets["key"].Data) != "s3cret" {
+		t.Fatalf("agent did not get the secret its task mounts")
+	}
+	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{App: "shop", Service: "job"})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("job tasks: %v %v", tasks, err)
+	}
+	waitFor(t, 10*time.Second, "pending reason for job", func() bool {
+		tk, err := c.GetTask(ctx, tasks[0].ID)
+		return err == nil && strings.Contains(tk.PendingReason, "waiting for web")
+	})
+
+	// Resubmitting the same app changes nothing.
+	res, err = c.SubmitApp(ctx, validApp())
+	if err != nil || len(res.Changed) != 0 || len(res.Unchanged) != 2 {
+		t.Fatalf("resubmit: %+v %v", res, err)
+	}
+	if err := c.Scale(ctx, "shop", "web", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteApp(ctx, "shop", true); err != nil {
+		t.Fatal(err)
+	}
+	// Acting as the agent: the task stops, then the app's networks go.
+	for _, tk := range nt.Tasks {
+		if err := c.ReportStatus(ctx, reg.NodeID, []types.TaskStatus{{TaskID: tk.ID, State: types.TaskShutdown}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.GetApp(ctx, "shop"); err != nil {
+		t.Fatalf("app purged before its tasks stopped and the node tore down: %v", err)
+	}
+	if err := c.ReportTeardown(ctx, reg.NodeID, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "app purged", func() bool {
+		_, err := c.GetApp(ctx, "shop")
+		return errors.Is(err, api.ErrNotFound)
+	})
+}
+
+func TestBlockingQueryWaitsForChange(t *testing.T) {
+	_, c := startServer(t)
+	ctx := context.Background()
+	_, meta, err := c.ListTasks(ctx, api.TaskQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan uint64, 1)
+	go func() {
+		_, m, _ := c.ListTasks(ctx, api.TaskQuery{QueryOptions: api.QueryOptions{Index: max(meta.Index, 1), Wait: 20 * time.Second}})
+		got <- m.Index
+	}()
+	select {
+	case <-got:
+		t.Fatal("blocking query answered before any change")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := c.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"exec"}}); err != nil {
+		t.Fatal(err)
+	}
+	app := &types.App{Name: "a", Services: []*types.Service{{Name: "s", Driver: types.DriverExec, Command: []string{"sleep", "60"}, Replicas: 1}}}
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case idx := <-got:
+		if idx <= meta.Index {
+			t.Fatalf("answered with index %d, not past %d", idx, meta.Index)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("blocking query did not answer after a change")
+	}
+}
+
+func TestBadRequestsNameTheField(t *testing.T) {
+	s, _ := startServer(t)
+	base := "http://" + s.Addr()
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		field                    string
+	}{
+		{"invalid JSON", "PUT", "/v1/apps/a", `{"services": [`, 400, ""},
+		{"unknown field", "PUT", "/v1/apps/a", `{"services": [], "replicaz": 3}`, 400, "replicaz"},
+		{"wrong type", "PUT", "/v1/apps/a", `{"services": [{"name": "web", "replicas": "three"}]}`, 400, "services.replicas"},
+		{"name mismatch", "PUT", "/v1/apps/a", `{"name": "b", "services": []}`, 400, "name"},
+		{"empty body", "PUT", "/v1/apps/a", ``, 400, ""},
+		{"no image", "PUT", "/v1/apps/a", `{"services": [{"name": "web", "replicas": 1}]}`, 400, "services.web.image"},
+		{"negative scale", "POST", "/v1/apps/a/services/web/scale", `{"replicas": -2}`, 400, "replicas"},
+		{"unknown app", "GET", "/v1/apps/nope", ``, 404, ""},
+		{"bad index", "GET", "/v1/tasks?index=abc", ``, 400, "index"},
+		{"bad wait", "GET", "/v1/tasks?index=1&wait=forever", ``, 400, "wait"},
+		{"node without drivers", "POST", "/v1/nodes/register", `{"node": {"name": "n", "address": "127.0.0.1:1"}}`, 400, "node.drivers"},
+		{"status bad state", "POST", "/v1/nodes/x/status", `{"tasks": [{"task_id": "t", "state": "dancing"}]}`, 404, ""},
+		{"no such route", "GET", "/v1/nothing", ``, 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body api.ErrorBody
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tc.status || body.Field != tc.field || body.Error == "" {
+				t.Fatalf("got %d %+v, want %d naming %q", resp.StatusCode, body, tc.status, tc.field)
+			}
+		})
+	}
+}
+
+func TestRequestSizeLimit(t *testing.T) {
+	s, _ := startServer(t)
+	big := bytes.Repeat([]byte("a"), api.MaxRequestBytes+10)
+	body := `{"replicas": 1, "x": "` + string(big) + `"}`
+	resp, err := http.Post("http://"+s.Addr()+"/v1/apps/a/services/web/scale", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("got %d %s, want 413", resp.StatusCode, b)
+	}
+}
+
+func TestMetricsExposed(t *testing.T) {
+	s, c := startServer(t)
+	if _, err := c.ListApps(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`berth_tasks{state="running"}`, "berth_raft_apply_seconds_bucket", `berth_api_request_seconds_count{code="200",method="GET",route="GET /v1/apps"}`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

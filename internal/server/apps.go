@@ -1,0 +1,160 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	_, leaderID := s.raft.Leader()
+	writeJSON(w, http.StatusOK, api.Status{
+		Version:  s.cfg.Version,
+		NodeName: s.cfg.Name,
+		Leader:   s.raft.IsLeader(),
+		LeaderID: leaderID,
+		Index:    s.store.View().Index(),
+		DataDir:  s.cfg.DataDir,
+		Dev:      s.cfg.Dev,
+		PID:      os.Getpid(),
+	})
+	return nil
+}
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
+	idx, err := s.block(r, state.TableApps)
+	if err != nil {
+		return err
+	}
+	apps := s.store.View().Apps()
+	out := make([]*types.App, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, redact(a))
+	}
+	setIndex(w, idx)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
+	idx, err := s.block(r, state.TableApps)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	app := s.store.View().App(name)
+	if app == nil {
+		return notFound("app %q not found", name)
+	}
+	setIndex(w, idx)
+	writeJSON(w, http.StatusOK, redact(app))
+	return nil
+}
+
+func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
+	var app types.App
+	if err := decodeJSON(w, r, api.MaxAppBytes, &app); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if app.Name == "" {
+		app.Name = name
+	}
+	if app.Name != name {
+		return badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
+	}
+	if err := validateApp(&app); err != nil {
+		return err
+	}
+	if cur := s.store.View().App(name); cur != nil && cur.Deleting {
+		return &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
+	}
+	res, err := s.Commit(r.Context(), &state.UpsertApp{App: &app, Now: s.clock.Now()})
+	if err != nil {
+		return err
+	}
+	up := res.(*state.UpsertResult)
+	writeJSON(w, http.StatusOK, api.SubmitResponse{
+		App: redact(up.App), Changed: up.Changed, Unchanged: up.Unchanged, Removed: up.Removed, Index: up.App.ModifyIndex,
+	})
+	return nil
+}
+
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	volumes := false
+	switch v := r.URL.Query().Get("volumes"); v {
+	case "", "false", "0":
+	case "true", "1":
+		volumes = true
+	default:
+		return badRequest("volumes", "must be true or false, not %q", v)
+	}
+	if s.store.View().App(name) == nil {
+		return notFound("app %q not found", name)
+	}
+	if _, err := s.Commit(r.Context(), &state.DeleteApp{Name: name, Volumes: volumes, Now: s.clock.Now()}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, struct{}{})
+	return nil
+}
+
+func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
+	var req api.ScaleRequest
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
+		return err
+	}
+	if req.Replicas < 0 || req.Replicas > maxReplicas {
+		return badRequest("replicas", "must be between 0 and %d, not %d", maxReplicas, req.Replicas)
+	}
+	appName, svcName := r.PathValue("name"), r.PathValue("service")
+	app := s.store.View().App(appName)
+	if app == nil {
+		return notFound("app %q not found", appName)
+	}
+	svc := app.Service(svcName)
+	if svc == nil {
+		return notFound("app %s has no service %q", appName, svcName)
+	}
+	if svc.Mode == types.ModeGlobal {
+		return badRequest("replicas", "service %s is global (one task per node) and cannot be scaled", svcName)
+	}
+	if app.Deleting {
+		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
+	}
+	if _, err := s.Commit(r.Context(), &state.ScaleService{App: appName, Service: svcName, Replicas: req.Replicas, Now: s.clock.Now()}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// redact returns a copy of the app without secret and config content: reads
+// never return it; only the agents that run a task using it receive it.
+func redact(a *types.App) *types.App {
+	c := *a
+	c.Secrets = redactSecrets(a.Secrets)
+	c.Configs = redactSecrets(a.Configs)
+	return &c
+}
+
+func redactSecrets(in map[string]*types.Secret) map[string]*types.Secret {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]*types.Secret, len(in))
+	for k, v := range in {
+		out[k] = &types.Secret{Name: v.Name, External: v.External}
+	}
+	return out
+}
+
+func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), d)
+}

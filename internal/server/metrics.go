@@ -1,0 +1,81 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// metrics are the manager's Prometheus metrics, in a registry of its own
+// (no globals: two managers in one test process must not collide).
+type metrics struct {
+	reg          *prometheus.Registry
+	applySeconds prometheus.Histogram
+	apiSeconds   *prometheus.HistogramVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "berth_raft_apply_seconds",
+			Help:    "Time to commit one command through Raft and apply it to the state store.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		apiSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "berth_api_request_seconds",
+			Help:    "API request latency by route, method and status code (blocking queries included).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route", "method", "code"}),
+	}
+	m.reg.MustRegister(m.applySeconds, m.apiSeconds, &storeCollector{store: s.store},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// storeCollector reads counts from the store at scrape time, so no
+// bookkeeping happens on the write path.
+type storeCollector struct{ store *state.Store }
+
+var (
+	tasksDesc = prometheus.NewDesc("berth_tasks", "Tasks by observed state.", []string{"state"}, nil)
+	nodesDesc = prometheus.NewDesc("berth_nodes", "Nodes by status.", []string{"status"}, nil)
+	appsDesc  = prometheus.NewDesc("berth_apps", "Apps in the store.", nil, nil)
+	indexDesc = prometheus.NewDesc("berth_store_index", "Last Raft index applied to the state store.", nil, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tasksDesc
+	ch <- nodesDesc
+	ch <- appsDesc
+	ch <- indexDesc
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	view := c.store.View()
+	byState := map[types.TaskState]int{}
+	for _, t := range view.Tasks(state.TaskFilter{}) {
+		byState[t.State]++
+	}
+	for _, st := range []types.TaskState{types.TaskPending, types.TaskAssigned, types.TaskStarting, types.TaskRunning,
+		types.TaskComplete, types.TaskFailed, types.TaskShutdown, types.TaskRejected, types.TaskLost} {
+		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(byState[st]), string(st))
+	}
+	byStatus := map[types.NodeStatus]int{}
+	for _, n := range view.Nodes() {
+		byStatus[n.Status]++
+	}
+	for _, st := range []types.NodeStatus{types.NodeReady, types.NodeDown} {
+		ch <- prometheus.MustNewConstMetric(nodesDesc, prometheus.GaugeValue, float64(byStatus[st]), string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(appsDesc, prometheus.GaugeValue, float64(len(view.Apps())))
+	ch <- prometheus.MustNewConstMetric(indexDesc, prometheus.GaugeValue, float64(view.Index()))
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/controller"
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
+	idx, err := s.block(r, state.TableNodes)
+	if err != nil {
+		return err
+	}
+	nodes := s.store.View().Nodes()
+	out := make([]*types.Node, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, s.withBeat(n))
+	}
+	setIndex(w, idx)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
+	n := s.store.View().Node(r.PathValue("id"))
+	if n == nil {
+		return notFound("node %q not found", r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, s.withBeat(n))
+	return nil
+}
+
+func (s *Server) withBeat(n *types.Node) *types.Node {
+	c := *n
+	c.LastHeartbeat, _ = s.beats.Last(n.ID)
+	return &c
+}
+
+func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
+	var req api.RegisterRequest
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
+		return err
+	}
+	n := req.Node
+	if err := validateNode(&n); err != nil {
+		return err
+	}
+	if n.ID == "" {
+		n.ID = controller.NewTaskID()
+	}
+	n.Status = types.NodeReady
+	res, err := s.Commit(r.Context(), &state.UpsertNode{Node: &n})
+	if err != nil {
+		return err
+	}
+	stored := res.(*types.Node)
+	s.beats.Beat(stored.ID, s.clock.Now())
+	s.log.Info("node registered", "node", stored.Name, "id", stored.ID, "address", stored.Address, "drivers", stored.Drivers)
+	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: stored.ID, HeartbeatTTL: s.cfg.HeartbeatTTL})
+	return nil
+}
+
+// heartbeat refreshes the node's TTL in memory; it writes to Raft only when
+// a node that was down comes back.
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	n := s.store.View().Node(r.PathValue("id"))
+	if n == nil {
+		return notFound("node %q is not registered; register it again", r.PathValue("id"))
+	}
+	s.beats.Beat(n.ID, s.clock.Now())
+	if n.Status != types.NodeReady {
+		if _, err := s.Commit(r.Context(), &state.SetNodeStatus{ID: n.ID, Status: types.NodeReady}); err != nil {
+			return err
+		}
+		s.log.Info("node is back", "node", n.Name, "id", n.ID)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// nodeTasks answers an agent's blocking query for what it must run.
+func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if s.store.View().Node(id) == nil {
+		return notFound("node %q is not registered; register it again", id)
+	}
+	idx, err := s.block(r, state.TableTasks, state.TableApps)
+	if err != nil {
+		return err
+	}
+	setIndex(w, idx)
+	writeJSON(w, http.StatusOK, buildNodeTasks(s.store.View(), id))
+	return nil
+}
+
+// buildNodeTasks assembles a node's work: its placed tasks (not those of
+// apps being removed: the agent stops and removes containers whose task it
+// is no longer given), the current spec of their services, and the parts of
+// their apps they use. Apps being removed are listed as Deleting until the
+// node reports their teardown.
+func buildNodeTasks(view *state.View, nodeID string) *api.NodeTasks {
+	out := &api.NodeTasks{Tasks: []*types.Task{}, Services: map[string]*types.Service{}, Apps: map[string]*api.AppResources{}}
+	for _, t := range view.Tasks(state.TaskFilter{NodeID: nodeID}) {
+		app := view.App(t.App)
+		if app == nil || app.Deleting || t.State == types.TaskPending {
+			continue
+		}
+		out.Tasks = append(out.Tasks, t)
+		svc := app.Service(t.Service)
+		if svc == nil {
+			continue
+		}
+		out.Services[types.ServiceID(app.Name, svc.Name)] = svc
+		res := out.Apps[app.Name]
+		if res == nil {
+			res = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Secrets: map[string]*types.Secret{}, Configs: map[string]*types.Secret{}}
+			out.Apps[app.Name] = res
+		}
+		for _, ref := range svc.Secrets {
+			res.Secrets[ref.Source] = app.Secrets[ref.Source]
+		}
+		for _, ref := range svc.Configs {
+			res.Configs[ref.Source] = app.Configs[ref.Source]
+		}
+	}
+	for _, app := range view.Apps() {
+		if app.Deleting && !slices.Contains(app.TornDownOn, nodeID) {
+			out.Apps[app.Name] = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Deleting: true, RemoveVolumes: app.RemoveVolumes}
+		}
+	}
+	return out
+}
+
+func (s *Server) nodeStatus(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if s.store.View().Node(id) == nil {
+		return notFound("node %q is not registered; register it again", id)
+	}
+	var rep api.StatusReport
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &rep); err != nil {
+		return err
+	}
+	if err := validateStatuses(rep.Tasks); err != nil {
+		return err
+	}
+	s.beats.Beat(id, s.clock.Now())
+	if len(rep.Tasks) > 0 {
+		if _, err := s.Commit(r.Context(), &state.TaskStatusUpdate{NodeID: id, Statuses: rep.Tasks, Now: s.clock.Now()}); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func (s *Server) teardownDone(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var req api.TeardownDone
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
+		return err
+	}
+	if req.App == "" {
+		return badRequest("app", "required")
+	}
+	app := s.store.View().App(req.App)
+	if app == nil || !app.Deleting || slices.Contains(app.TornDownOn, id) {
+		writeJSON(w, http.StatusOK, struct{}{}) // already gone or recorded: nothing to do
+		return nil
+	}
+	if _, err := s.Commit(r.Context(), &state.TeardownDone{App: req.App, NodeID: id}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/controller"
+	"github.com/berth-dev/berth/internal/raftnode"
+	"github.com/berth-dev/berth/internal/state"
+)
+
+// DefaultHeartbeatTTL is how long a node may be silent before it is down.
+const DefaultHeartbeatTTL = 15 * time.Second
+
+// Server is one manager.
+type Server struct {
+	cfg     Config
+	id      string
+	log     *slog.Logger
+	store   *state.Store
+	raft    *raftnode.Node
+	ln      net.Listener
+	http    *http.Server
+	beats   *heartbeats
+	metrics *metrics
+	clock   controller.Clock
+	// applyMu serialises plan application so two plans never race on the
+	// same fresh state.
+	applyMu sync.Mutex
+}
+
+// New opens (or creates) the manager's data, starts Raft and binds the API
+// listener. Call Run to serve.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	id, err := loadOrCreateID(filepath.Join(cfg.DataDir, "server-id"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := state.NewStore()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{}}
+	s.metrics = newMetrics(s)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	s.ln = ln
+	s.raft, err = raftnode.New(raftnode.Config{
+		ID: id, DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr, Bootstrap: true, Logger: cfg.Logger,
+	}, state.NewFSM(store, cfg.Logger))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+func (c *Config) fill() error {
+	if c.DataDir == "" {
+		return errors.New("server: a data directory is required")
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:7700"
+	}
+	if c.RaftAddr == "" {
+		host, port, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("server: bad address %q: %w", c.HTTPAddr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p == 0 {
+			return fmt.Errorf("server: give --raft-addr when the API port is %q", port)
+		}
+		c.RaftAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
+	}
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.HeartbeatTTL <= 0 {
+		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return nil
+}
+
+// Addr is the API's address, "host:port".
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves the API and, while this manager leads, runs the controllers.
+// It returns when ctx is done, after shutting the API and Raft down.
+func (s *Server) Run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(s.ln) }()
+	s.log.Info("manager listening", "api", s.Addr(), "raft", s.cfg.RaftAddr, "data", s.cfg.DataDir)
+
+	leadDone := make(chan struct{})
+	go func() {
+		defer close(leadDone)
+		s.leadLoop(ctx)
+	}()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("api server stopped: %w", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(shutCtx)
+	<-leadDone
+	if rerr := s.raft.Shutdown(); rerr != nil && err == nil {
+		err = fmt.Errorf("stop raft: %w", rerr)
+	}
+	return err
+}
+
+// leadLoop runs the leader's duties for as long as this manager leads.
+func (s *Server) leadLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := s.raft.WaitLeader(ctx); err != nil {
+			return
+		}
+		if !s.raft.IsLeader() {
+			continue
+		}
+		s.lead(ctx)
+	}
+}
+
+// lead runs controllers until leadership is lost or ctx is done.
+func (s *Server) lead(ctx context.Context) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := s.raft.Barrier(lctx); err != nil {
+		s.log.Warn("raft barrier failed after election", "err", err)
+		return
+	}
+	s.log.Info("leading the cluster")
+	var wg sync.WaitGroup
+	rec := controller.NewReconciler(s.store, s, s, s.clock, s.log.With("component", "reconciler"))
+	mon := controller.NewNodeMonitor(s.store, s, s.beats, s.clock, s.cfg.HeartbeatTTL, s.log.With("component", "nodes"))
+	for _, run := range []func(context.Context) error{rec.Run, mon.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = run(lctx)
+		}()
+	}
+	for s.raft.IsLeader() && lctx.Err() == nil {
+		select {
+		case <-lctx.Done():
+		case <-s.raft.LeaderCh():
+		}
+	}
+	cancel()
+	wg.Wait()
+	s.log.Info("leadership ended")
+}
+
+// Commit encodes a state command, applies it through Raft and returns the
+// FSM's result (an error when the FSM rejected it).
+func (s *Server) Commit(ctx context.Context, cmd state.Command) (any, error) {
+	b, err := state.Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := s.raft.Apply(ctx, b)
+	s.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+func loadOrCreateID(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !os.IsNotExist(err) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return id, nil
+}
