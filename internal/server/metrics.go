@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berth-dev/berth/internal/state"
@@ -33,7 +34,7 @@ func newMetrics(s *Server) *metrics {
 		}, []string{"route", "method", "code"}),
 	}
 	m.reg.MustRegister(m.applySeconds, m.apiSeconds, &storeCollector{store: s.store},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -55,7 +55,9 @@ func TestValidateApp(t *testing.T) {
 		}, "services.web.depends_on"},
 		{"undefined network", func(a *types.App) { a.Services[0].Networks[0].Name = "back" }, "services.web.networks[0]"},
 		{"undefined volume", func(a *types.App) { a.Services[0].Mounts[0].Source = "logs" }, "services.web.volumes[0].source"},
-		{"relative bind", func(a *types.App) { a.Services[0].Mounts[0] = types.Mount{Type: types.MountBind, Source: "./x", Target: "/x"} }, "services.web.volumes[0].source"},
+		{"relative bind", func(a *types.App) {
+			a.Services[0].Mounts[0] = types.Mount{Type: types.MountBind, Source: "./x", Target: "/x"}
+		}, "services.web.volumes[0].source"},
 		{"relative target", func(a *types.App) { a.Services[0].Mounts[0].Target = "data" }, "services.web.volumes[0].target"},
 		{"undefined secret", func(a *types.App) { a.Services[0].Secrets[0].Source = "other" }, "services.web.secrets[0].source"},
 		{"secret too large", func(a *types.App) { a.Secrets["key"].Data = make([]byte, types.MaxSecretSize+1) }, "secrets.key"},
