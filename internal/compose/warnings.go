@@ -54,7 +54,6 @@ var honoured = []struct{ path, only string }{
 	{path: "services.*.deploy.resources.limits.pids"},
 	{path: "services.*.deploy.resources.reservations.cpus"},
 	{path: "services.*.deploy.resources.reservations.memory"},
-	{path: "services.*.deploy.resources.reservations.pids"},
 	{path: "services.*.deploy.restart_policy.condition"},
 	{path: "services.*.deploy.restart_policy.delay"},
 	{path: "services.*.deploy.restart_policy.max_attempts"},
@@ -98,6 +97,20 @@ var honoured = []struct{ path, only string }{
 // unhonouredKeys walks the loaded project as a generic tree and returns a
 // Warning for every non-empty key that is not in honoured, sorted by path.
 func unhonouredKeys(p *ctypes.Project) ([]Warning, error) {
+	tree, err := projectTree(p)
+	if err != nil {
+		return nil, err
+	}
+	var warnings []Warning
+	walker{report: func(path string) {
+		warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
+	}}.walk(nil, nil, tree)
+	return warnings, nil
+}
+
+// projectTree is the project as JSON would carry it, as generic maps, less
+// the names compose-go fills in.
+func projectTree(p *ctypes.Project) (map[string]any, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("inspect compose project %s: %w", p.Name, err)
@@ -107,11 +120,7 @@ func unhonouredKeys(p *ctypes.Project) ([]Warning, error) {
 		return nil, fmt.Errorf("inspect compose project %s: %w", p.Name, err)
 	}
 	dropDefaultNames(p, tree)
-	var warnings []Warning
-	walkTree(nil, nil, tree, func(path string) {
-		warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
-	})
-	return warnings, nil
+	return tree, nil
 }
 
 // dropDefaultNames removes the `name` compose-go fills in for every
@@ -135,16 +144,27 @@ func dropDefaultNames(p *ctypes.Project, tree map[string]any) {
 	}
 }
 
-// walkTree visits v at path (pattern holds the same segments with list
-// indexes as "*") and calls report for each unhonoured non-empty key.
-func walkTree(path, pattern []string, v any, report func(string)) {
-	covered, partial := matchHonoured(pattern, v)
-	if covered {
+// walker visits a project tree. report gets the path of each unhonoured
+// non-empty key; covered, when set, the index in honoured of each entry that
+// covered a key (the tests use it to prove the table is exercised).
+type walker struct {
+	report  func(path string)
+	covered func(entry int)
+}
+
+// walk visits v at path (pattern holds the same segments with list indexes
+// as "*").
+func (w walker) walk(path, pattern []string, v any) {
+	entry, partial := matchHonoured(pattern, v)
+	if entry >= 0 {
+		if w.covered != nil {
+			w.covered(entry)
+		}
 		return
 	}
 	if !partial {
 		if nonEmpty(v) {
-			report(displayPath(path))
+			w.report(displayPath(path))
 		}
 		return
 	}
@@ -156,21 +176,22 @@ func walkTree(path, pattern []string, v any, report func(string)) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			walkTree(append(clip(path), k), append(clip(pattern), k), t[k], report)
+			w.walk(append(clip(path), k), append(clip(pattern), k), t[k])
 		}
 	case []any:
 		for i, e := range t {
-			walkTree(append(clip(path), "["+strconv.Itoa(i)+"]"), append(clip(pattern), "*"), e, report)
+			w.walk(append(clip(path), "["+strconv.Itoa(i)+"]"), append(clip(pattern), "*"), e)
 		}
 	}
 	// A scalar where honoured keys go below is read by the conversion as a
 	// whole (a network attachment given as null, say): nothing to report.
 }
 
-// matchHonoured says whether pattern is covered by an honoured path, or is
-// a strict prefix of one (so its children must be walked).
-func matchHonoured(pattern []string, v any) (covered, partial bool) {
-	for _, h := range honouredPaths {
+// matchHonoured returns the index of the honoured entry that covers
+// pattern, or -1 and whether pattern is a strict prefix of some entry (so
+// its children must be walked).
+func matchHonoured(pattern []string, v any) (entry int, partial bool) {
+	for i, h := range honouredPaths {
 		n := min(len(h.segs), len(pattern))
 		if !segmentsMatch(h.segs[:n], pattern[:n]) {
 			continue
@@ -180,10 +201,10 @@ func matchHonoured(pattern []string, v any) (covered, partial bool) {
 			continue
 		}
 		if h.only == "" || v == h.only {
-			return true, false
+			return i, false
 		}
 	}
-	return false, partial
+	return -1, partial
 }
 
 type honouredPath struct {

@@ -1,7 +1,9 @@
 package compose
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,7 +56,7 @@ func TestWalkTree(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			walkTree(nil, nil, tree, func(p string) { got = append(got, p) })
+			walker{report: func(p string) { got = append(got, p) }}.walk(nil, nil, tree)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("got %q, want %q", got, tt.want)
 			}
@@ -78,6 +80,38 @@ func TestHonouredPathsAreWellFormed(t *testing.T) {
 		}
 		if !roots[h.segs[0]] || len(h.segs) < 3 || h.segs[1] != "*" {
 			t.Errorf("%s: want <section>.*.<key>", path)
+		}
+	}
+}
+
+// The kitchen-sink case must use every key berth honours (and so prove its
+// conversion in the golden file), except the ones that only lead to errors
+// and the ones compose-go consumes.
+func TestKitchenSinkCoversHonouredKeys(t *testing.T) {
+	exempt := map[string]bool{
+		"secrets.*.external": true, "configs.*.external": true, // errors
+		"services.*.extends": true, // compose-go merges it away
+	}
+	dir, err := filepath.Abs(filepath.Join("testdata", "kitchen_sink"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := loadProject(context.Background(), loadCaseOptions(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := projectTree(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hit := map[int]bool{}
+	walker{
+		report:  func(p string) { t.Errorf("kitchen sink uses unhonoured key %s", p) },
+		covered: func(i int) { hit[i] = true },
+	}.walk(nil, nil, tree)
+	for i, h := range honoured {
+		if !hit[i] && !exempt[h.path] {
+			t.Errorf("kitchen sink does not use honoured key %s", h.path)
 		}
 	}
 }
