@@ -98,7 +98,9 @@ func TestExecDriver(t *testing.T) {
 	})
 
 	t.Run("logs are prefixed", func(t *testing.T) {
-		r := c.MustRun(dir, "logs", "-p", project, "-f", file, "alpha")
+		// After `logs`, -f means follow (as in docker compose): the file
+		// goes before the verb.
+		r := c.MustRun(dir, "-f", file, "logs", "-p", project, "alpha")
 		want := regexp.MustCompile(`(?m)^\S*alpha\S*\s+\| listening on :` + strconv.Itoa(port) + `$`)
 		if !want.MatchString(r.Stdout) {
 			t.Fatalf("logs alpha: no line like %q in:\n%s", want, r.Stdout)

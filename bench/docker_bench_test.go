@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	h "github.com/berth-dev/berth/test/e2e/harness"
+)
+
+// The convergence benchmark deploys the same 100 replicas of the small
+// FROM scratch test image three ways in one run, on the local engine:
+//
+//   - berth: `berth up` of a 100-replica service against a dev server,
+//     timed until up returns, which is when every replica runs;
+//   - docker run: 100 `docker run -d`, 8 at a time;
+//   - docker-compose v1: `docker-compose up -d --scale app=100`.
+//
+// Each is cleaned up before the next starts, outside the timing. Run it with
+//
+//	go test -run '^$' -bench Converge100 -timeout 30m ./bench/
+const (
+	convergeReplicas = 100
+	dockerRunWorkers = 8
+	benchLabel       = "berth.bench=converge"
+)
+
+const convergeCompose = `
+services:
+  app:
+    image: {{image}}
+    labels:
+      berth.bench: converge
+    deploy:
+      replicas: {{replicas}}
+`
+
+func BenchmarkConverge100(b *testing.B) {
+	h.RequireDocker(b)
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		b.Fatalf("docker-compose (v1) is not installed: run scripts/setup.sh")
+	}
+	img := h.TestImage(b)
+	bin := buildBerth(b)
+	dir := b.TempDir()
+	file := h.WriteFile(b, dir, "compose.yaml", renderCompose(img, convergeReplicas))
+	h.RemoveLabelled(b, benchLabel) // what an interrupted earlier run left
+
+	var berth, run, compose time.Duration
+	b.ResetTimer()
+	for range b.N {
+		berth += timeBerth(b, bin, dir, file)
+		run += timeDockerRun(b, img)
+		compose += timeCompose(b, dir, file)
+	}
+	n := float64(b.N)
+	b.ReportMetric(berth.Seconds()/n, "berth-s")
+	b.ReportMetric(run.Seconds()/n, "docker-run-s")
+	b.ReportMetric(compose.Seconds()/n, "compose-s")
+	b.ReportMetric(berth.Seconds()/run.Seconds(), "berth/docker-run")
+	b.ReportMetric(berth.Seconds()/compose.Seconds(), "berth/compose")
+}
+
+// timeBerth times `berth up` of the 100 replicas against a fresh dev
+// server, then takes the app down (untimed).
+func timeBerth(b *testing.B, bin, dir, file string) time.Duration {
+	const project = "bench-berth"
+	b.StopTimer()
+	c := h.StartCluster(b, bin)
+	h.CleanupDocker(b, project)
+	b.StartTimer()
+	start := time.Now()
+	c.MustRun(dir, "up", "-p", project, "-f", file, "--timeout", "20m")
+	took := time.Since(start)
+	b.StopTimer()
+	tasks, err := c.PS(project)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := len(h.Running(tasks, "app")); n != convergeReplicas {
+		b.Fatalf("berth up returned with %d of %d replicas running: %s", n, convergeReplicas, h.Describe(tasks))
+	}
+	c.MustRun(dir, "down", "-p", project)
+	c.Stop(syscall.SIGTERM) // idle, but not to share the CPU with the others
+	h.RemoveLabelled(b, benchLabel)
+	b.StartTimer()
+	return took
+}
+
+// timeDockerRun times 100 `docker run -d`, 8 at a time, then removes the
+// containers (untimed).
+func timeDockerRun(b *testing.B, img string) time.Duration {
+	jobs := make(chan int)
+	errs := make(chan error, convergeReplicas)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range dockerRunWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				_, err := h.Docker("run", "-d", "--label", benchLabel, "--name", "bench-run-"+strconv.Itoa(i), img)
+				errs <- err
+			}
+		}()
+	}
+	for i := range convergeReplicas {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	b.StopTimer()
+	defer b.StartTimer()
+	for err := range errs {
+		if err != nil {
+			h.RemoveLabelled(b, benchLabel)
+			b.Fatal(err)
+		}
+	}
+	h.RemoveLabelled(b, benchLabel)
+	return took
+}
+
+// timeCompose times docker-compose v1 bringing up the same file scaled to
+// 100, then takes it down (untimed).
+func timeCompose(b *testing.B, dir, file string) time.Duration {
+	const project = "bench-compose"
+	start := time.Now()
+	if err := dockerCompose(dir, "-p", project, "-f", file, "up", "-d", "--scale", fmt.Sprintf("app=%d", convergeReplicas)); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	defer b.StartTimer()
+	if err := dockerCompose(dir, "-p", project, "-f", file, "down", "-v"); err != nil {
+		b.Error(err)
+	}
+	h.RemoveLabelled(b, benchLabel)
+	return took
+}
+
+func dockerCompose(dir string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker-compose", args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker-compose %v: %w\n%s", args, err, out)
+	}
+	return nil
+}
+
+func renderCompose(img string, replicas int) string {
+	return strings.NewReplacer("{{image}}", img, "{{replicas}}", strconv.Itoa(replicas)).Replace(convergeCompose)
+}
+
+// buildBerth builds the berth binary of this checkout for the benchmark.
+func buildBerth(b *testing.B) string {
+	b.Helper()
+	root, err := h.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(b.TempDir(), "berth")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := h.BuildBerth(ctx, root, bin); err != nil {
+		b.Fatal(err)
+	}
+	return bin
+}
