@@ -61,14 +61,27 @@ type driverStatus struct {
 	status *driver.Status
 }
 
-// forwardEvents hands a driver's events to the task loop until ctx is done.
-// A driver without events is still polled by the loop.
+// forwardEvents hands a driver's events to the task loop until ctx is done,
+// subscribing again when a stream ends (an engine restart). Events only
+// save latency: the loop also polls every driver.
 func (a *Agent) forwardEvents(ctx context.Context, name string, d driver.Driver, out chan<- driverStatus) {
-	events, err := d.Events(ctx)
-	if err != nil {
-		a.log.Warn("driver events unavailable; relying on polling", "driver", name, "err", err)
-		return
+	retry := newBackoff(a.timing.RetryEvery)
+	for {
+		events, err := d.Events(ctx)
+		if err != nil {
+			a.log.Warn("driver events unavailable; relying on polling", "driver", name, "err", err)
+		} else {
+			retry.Reset()
+			forward(ctx, name, events, out)
+		}
+		if !sleepCtx(ctx, retry.Next()) {
+			return
+		}
 	}
+}
+
+// forward copies one event stream until it ends or ctx is done.
+func forward(ctx context.Context, name string, events <-chan *driver.Status, out chan<- driverStatus) {
 	for {
 		select {
 		case <-ctx.Done():
