@@ -171,7 +171,7 @@ func TestNilEnvironUsesProcessEnvironment(t *testing.T) {
 
 func TestRenderHidesSecretContent(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
-		"compose.yaml": "name: r\nservices:\n  web:\n    image: nginx\n    secrets: [pw]\n    configs: [c]\n" +
+		"compose.yaml": "name: r\nservices:\n  web:\n    image: nginx\n    stop_grace_period: 1m30s\n    secrets: [pw]\n    configs: [c]\n" +
 			"secrets:\n  pw:\n    file: ./pw.txt\nconfigs:\n  c:\n    content: visible-config\n",
 		"pw.txt": "hunter2-secret",
 	})
@@ -189,7 +189,7 @@ func TestRenderHidesSecretContent(t *testing.T) {
 			t.Errorf("rendered output contains %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{"name: r\n", "data: <14 bytes>", "data: <14 bytes>\n", "image: nginx", "target: /run/secrets/pw"} {
+	for _, want := range []string{"name: r\n", "data: <14 bytes>", "data: <14 bytes>\n", "image: nginx", "target: /run/secrets/pw", "stop_grace_period: 1m30s\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rendered output lacks %q:\n%s", want, out)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v4"
 
@@ -49,6 +51,7 @@ func Render(w io.Writer, app *types.App) error {
 		return fmt.Errorf("render app %s: %w", app.Name, err)
 	}
 	blockStyle(&doc)
+	readableDurations(&doc)
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
@@ -74,5 +77,31 @@ func blockStyle(n *yaml.Node) {
 	n.Style = 0
 	for _, c := range n.Content {
 		blockStyle(c)
+	}
+}
+
+// durationKeys are the App fields that hold a time.Duration, which JSON
+// carries as nanoseconds.
+var durationKeys = map[string]bool{
+	"stop_grace_period": true, "delay": true, "window": true,
+	"interval": true, "timeout": true, "start_period": true, "start_interval": true,
+}
+
+// readableDurations rewrites the nanosecond counts of durationKeys as
+// durations ("20s"), as the user wrote them.
+func readableDurations(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			if !durationKeys[key.Value] || val.Kind != yaml.ScalarNode {
+				continue
+			}
+			if ns, err := strconv.ParseInt(val.Value, 10, 64); err == nil {
+				val.Value, val.Tag = time.Duration(ns).String(), "!!str"
+			}
+		}
+	}
+	for _, c := range n.Content {
+		readableDurations(c)
 	}
 }
