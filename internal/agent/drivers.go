@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/driver/docker"
+	execdriver "github.com/berth-dev/berth/internal/driver/exec"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -23,6 +24,10 @@ type driverFactory func(ctx context.Context, nodeID, dataDir string, log *slog.L
 // cannot build it itself.
 func factory(name string) driverFactory {
 	switch name {
+	case types.DriverExec:
+		return func(ctx context.Context, nodeID, dataDir string, log *slog.Logger) (driver.Driver, error) {
+			return execdriver.New(execdriver.Config{NodeID: nodeID, DataDir: filepath.Join(dataDir, "exec"), Logger: log})
+		}
 	case types.DriverDocker:
 		return func(ctx context.Context, nodeID, dataDir string, log *slog.Logger) (driver.Driver, error) {
 			return docker.New(ctx, docker.Config{NodeID: nodeID, DataDir: filepath.Join(dataDir, "docker"), Logger: log})
