@@ -1,0 +1,62 @@
+package execdriver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// procStart reads a process's start time (clock ticks since boot) and
+// whether it is a zombie, from /proc/<pid>/stat.
+func procStart(pid int) (start uint64, zombie bool, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields we want come after its last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false, errors.New("malformed /proc stat")
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is field 3 (state); starttime is field 22.
+	if len(fields) < 20 {
+		return 0, false, errors.New("short /proc stat")
+	}
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("parse /proc stat start time: %w", err)
+	}
+	return start, fields[0] == "Z", nil
+}
+
+// alive reports whether pid still runs the process that started at start.
+func alive(pid int, start uint64) bool {
+	got, zombie, err := procStart(pid)
+	return err == nil && !zombie && got == start
+}
+
+// parseSignal accepts "SIGTERM", "TERM", "sigterm" or a number; empty is SIGTERM.
+func parseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGTERM, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
