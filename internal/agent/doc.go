@@ -23,22 +23,25 @@
 //  3. Lists every driver's tasks before it acts, so tasks that a previous
 //     agent started are adopted rather than started again.
 //  4. Follows the node's tasks with blocking queries and reconciles on
-//     every answer, driver event and periodic listing:
-//     - a task wanted running that no driver holds is started, at most
-//       Config.Parallel at once, and reported starting, then running (or
-//       rejected with the driver's error). A task is never started twice:
-//       its start is recorded before the driver is called, and a started
-//       task that later vanishes from its driver is reported failed;
-//     - an exited task is reported complete (exit 0) or failed ("exit code
-//       137: ..."); health is reported, and restarts are the manager's call;
-//     - a task wanted shut down is stopped with the grace period and signal
-//       its service had when it started, and reported shutdown;
-//     - a task the manager no longer lists is stopped and removed;
-//     - once an app being deleted has no task left here, its networks (and
-//       volumes, if asked) are removed and the teardown is reported, once.
+//     every answer, driver event and periodic listing (below).
 //  5. Reports state changes in batches: a change waits a few tens of
 //     milliseconds for others, a batch the manager did not take is sent
 //     again, and only a task's latest state is sent.
+//
+// Reconciling moves each task one step towards what the manager wants:
+//
+//   - A task wanted running that no driver holds is started, at most
+//     Config.Parallel at once, and reported starting, then running (or
+//     rejected with the driver's error). A task is never started twice:
+//     its start is recorded before the driver is called, and a started task
+//     that later vanishes from its driver is reported failed.
+//   - An exited task is reported complete (exit 0) or failed ("exit code
+//     137: ..."). Health is reported; restarts are the manager's call.
+//   - A task wanted shut down is stopped with the grace period and signal
+//     its service had when it started, and reported shutdown.
+//   - A task the manager no longer lists is stopped and removed.
+//   - Once an app being deleted has no task left here, its networks (and
+//     volumes, if asked) are removed and the teardown is reported, once.
 //
 // One goroutine (the loop) owns all task state; driver calls run on worker
 // goroutines and hand their outcome back to it, so a slow start never
