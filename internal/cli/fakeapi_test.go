@@ -28,6 +28,7 @@ type fakeManager struct {
 	scaled   []string          // "app/service=N"
 	volumes  bool              // last DELETE's ?volumes
 	startFor func(*types.Service) types.TaskState
+	pid      int // reported by /v1/status
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -70,7 +71,7 @@ func (f *fakeManager) fail(w http.ResponseWriter, code int, msg string) {
 func (f *fakeManager) status(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index})
+	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index, PID: f.pid})
 }
 
 func (f *fakeManager) listApps(w http.ResponseWriter, _ *http.Request) {
@@ -225,4 +226,18 @@ func (f *fakeManager) taskLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.Copy(w, strings.NewReader(out))
+}
+
+// addTask adds a running task, as if the manager had just placed it.
+func (f *fakeManager) addTask(app, svc string, slot int, logs string) *types.Task {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index++
+	t := &types.Task{
+		ID: fmt.Sprintf("t%d", f.index), App: app, Service: svc, Slot: slot, ServiceVersion: 1,
+		NodeID: "node1id0000", DesiredState: types.DesiredRunning, State: types.TaskRunning, CreateIndex: f.index,
+	}
+	f.tasks = append(f.tasks, t)
+	f.logs[t.ID] = logs
+	return t
 }

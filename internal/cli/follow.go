@@ -60,10 +60,11 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 	}
 }
 
-// pace advances the blocking-query index. A manager that gives no index
-// cannot block, so the loop then polls at a modest pace instead of spinning.
+// pace advances the blocking-query index. An answer that did not move the
+// index (no blocking support, or the wait ran out) is followed by a short
+// pause, so the loop polls at a modest pace instead of spinning.
 func pace(ctx context.Context, index *uint64, got uint64) error {
-	if got > 0 {
+	if got > *index {
 		*index = got
 		return nil
 	}

@@ -111,15 +111,16 @@ func spawnLocalCluster(ctx context.Context, e *env, dir, addr string) error {
 	return nil
 }
 
-// waitForManager polls the manager's status until it answers, the process
-// exits, or the deadline passes.
+// waitForManager polls the manager's status until it answers as the
+// leader (before that it refuses writes), the process exits, or the
+// deadline passes.
 func waitForManager(ctx context.Context, c *api.Client, exited <-chan error, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, err := c.Status(ctx); err == nil {
+		if st, err := c.Status(ctx); err == nil && st.Leader {
 			return nil
 		}
 		select {

@@ -68,6 +68,9 @@ func (e *env) up(ctx context.Context, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	if resp.App == nil {
+		return fmt.Errorf("the manager accepted app %s but did not return it; run berth ps to see its state", app.Name)
+	}
 	e.printSubmitted(app.Name, before, resp)
 	if o.detach {
 		return nil
