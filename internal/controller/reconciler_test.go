@@ -195,7 +195,6 @@ func TestTeardownPurgesAfterNodesReport(t *testing.T) {
 		if tk.DesiredState != types.DesiredShutdown {
 			t.Fatalf("task %s still desired %s", tk.ID, tk.DesiredState)
 		}
-		w.report(tk.ID, types.TaskStatus{State: types.TaskShutdown})
 	}
 	w.step()
 	if w.store.View().App("a") == nil {

@@ -101,7 +101,7 @@ func TestAppLifecycleThroughAPI(t *testing.T) {
 	if err := c.DeleteApp(ctx, "shop", true); err != nil {
 		t.Fatal(err)
 	}
-	// Acting as the agent: the task stops, then the app's networks go.
+	// Acting as the agent: it stops the task it is no longer given, then removes the networks.
 	for _, tk := range nt.Tasks {
 		if err := c.ReportStatus(ctx, reg.NodeID, []types.TaskStatus{{TaskID: tk.ID, State: types.TaskShutdown}}); err != nil {
 			t.Fatal(err)
