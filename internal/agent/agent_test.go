@@ -14,8 +14,16 @@ import (
 func TestRegistersAndHeartbeats(t *testing.T) {
 	m := newFakeManager(t)
 	m.ttl = 90 * time.Millisecond // heartbeats every 30ms
-	a, _ := runAgent(t, testConfig(t, m, newFakeDriver("fake")))
+	m.refuseJoin = true           // no leader yet: the agent retries
+	fd := newFakeDriver("fake")
+	a, _ := runAgent(t, testConfig(t, m, fd))
 
+	waitFor(t, "two refused registrations", func() bool {
+		n := 0
+		m.read(func() { n = m.refused })
+		return n >= 2
+	})
+	m.update(func() { m.refuseJoin = false })
 	waitFor(t, "three heartbeats", func() bool {
 		n := 0
 		m.read(func() { n = m.heartbeats })
@@ -33,14 +41,54 @@ func TestRegistersAndHeartbeats(t *testing.T) {
 		t.Errorf("node ID %q, want 16 hex digits", a.NodeID())
 	}
 
-	// A manager that forgot the node gets it registered again.
-	m.update(func() { delete(m.nodes, a.NodeID()) })
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 1)
+	waitFor(t, "the task running", func() bool { return m.inState(types.TaskRunning, ids...) })
+
+	// A manager that forgot the node gets it registered again, and is told
+	// the state of its tasks anew.
+	m.update(func() {
+		delete(m.nodes, a.NodeID())
+		m.reports = nil
+	})
 	waitFor(t, "a second registration", func() bool { return m.known(a.NodeID()) })
+	waitFor(t, "the running task reported again", func() bool {
+		again := false
+		m.read(func() {
+			for _, b := range m.reports {
+				for _, ts := range b {
+					again = again || (ts.TaskID == ids[0] && ts.State == types.TaskRunning)
+				}
+			}
+		})
+		return again
+	})
 	m.read(func() {
 		if m.registrations != 2 {
 			t.Errorf("registrations = %d, want 2", m.registrations)
 		}
 	})
+}
+
+func TestVanishedTaskIsFailedNotRestarted(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	a, _ := runAgent(t, testConfig(t, m, fd))
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 1)
+	waitFor(t, "the task running", func() bool { return m.inState(types.TaskRunning, ids...) })
+
+	// Removed behind the agent's back, with no event: polling finds out.
+	fd.lock(func() { delete(fd.tasks, ids[0]) })
+	waitFor(t, "the task failed", func() bool { return m.inState(types.TaskFailed, ids...) })
+	if got := m.task(ids[0]).Error; got != vanishedError {
+		t.Errorf("error = %q, want %q", got, vanishedError)
+	}
+	if n := fd.startCount(ids[0]); n != 1 {
+		t.Errorf("started %d times, want once", n)
+	}
 }
 
 func TestStartsWithBoundedParallelism(t *testing.T) {

@@ -31,7 +31,9 @@ type fakeManager struct {
 	apps          map[string]*api.AppResources
 	reports       [][]types.TaskStatus
 	teardowns     []string
-	failReports   int // answer this many ReportStatus calls with 500
+	failReports   int  // answer this many ReportStatus calls with 500
+	refuseJoin    bool // answer registrations with 503
+	refused       int  // registrations answered so
 }
 
 func newFakeManager(t *testing.T) *fakeManager {
@@ -75,6 +77,17 @@ func (m *fakeManager) register(w http.ResponseWriter, r *http.Request) {
 	var req api.RegisterRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	refuse := false
+	m.read(func() {
+		refuse = m.refuseJoin
+		if refuse {
+			m.refused++
+		}
+	})
+	if refuse {
+		http.Error(w, `{"error":"no leader"}`, http.StatusServiceUnavailable)
 		return
 	}
 	m.update(func() {
