@@ -162,8 +162,8 @@ func TestExitCodeDeliveredAsEvent(t *testing.T) {
 					t.Fatalf("exit event: %s; want exit code 3 and a finish time", describe(st))
 				}
 				var buf strings.Builder
-				if err := d.Logs(e.ctx, cfg.Task.ID, driver.LogOptions{}, &buf); err != nil || !strings.Contains(buf.String(), "oneshot: done") {
-					t.Fatalf("logs = %q, %v", buf.String(), err)
+				if err := d.Logs(e.ctx, cfg.Task.ID, driver.LogOptions{Follow: true, Tail: 1}, &buf); err != nil || buf.String() != "oneshot: done\n" {
+					t.Fatalf("logs = %q, %v; want the one line", buf.String(), err)
 				}
 				return
 			}
@@ -286,5 +286,20 @@ func TestRemoveAppKeepsVolumesUnlessAsked(t *testing.T) {
 	}
 	if _, err := d.cli.VolumeInspect(e.ctx, vol, client.VolumeInspectOptions{}); err == nil {
 		t.Fatalf("volume %s survived RemoveApp with volumes", vol)
+	}
+}
+
+func TestStartPrefersImageID(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver("n1")
+	img, err := d.cli.ImageInspect(e.ctx, e.image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tag no longer exists (say, rebuilt elsewhere); the ID the CLI
+	// resolved at build time still runs the image that was built.
+	cfg := e.task("web", 1, func(s *types.Service) { s.Image, s.ImageID = "berth-test/retagged:gone", img.ID })
+	if st := e.start(d, cfg); st.State != driver.StateRunning {
+		t.Fatalf("status %s", describe(st))
 	}
 }
