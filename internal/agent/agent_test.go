@@ -303,33 +303,63 @@ func TestStatusChangesAreBatched(t *testing.T) {
 }
 
 func TestTeardownAfterDown(t *testing.T) {
+	tests := []struct {
+		name string
+		down func(m *fakeManager, ids []string)
+	}{
+		// berth's manager stops listing a deleted app's tasks.
+		{name: "tasks dropped", down: func(m *fakeManager, ids []string) {
+			m.update(func() { m.apps["app"].Deleting, m.apps["app"].RemoveVolumes = true, true })
+			for _, id := range ids {
+				m.dropTask(id)
+			}
+		}},
+		// A manager may also list them, to be shut down.
+		{name: "tasks shut down", down: func(m *fakeManager, ids []string) {
+			m.update(func() {
+				m.apps["app"].Deleting, m.apps["app"].RemoveVolumes = true, true
+				for _, id := range ids {
+					m.tasks[id].DesiredState = types.DesiredShutdown
+				}
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testTeardown(t, tt.down) })
+	}
+}
+
+func testTeardown(t *testing.T, down func(m *fakeManager, ids []string)) {
 	m := newFakeManager(t)
 	fd := newFakeDriver("fake")
 	a, _ := runAgent(t, testConfig(t, m, fd))
 	svc := service("web", 1)
+	svc.StopGracePeriod = 2 * time.Second
 	m.addService("app", svc)
 	ids := m.addTasks(a.NodeID(), "app", svc, "web", 2)
 	waitFor(t, "tasks running", func() bool { return m.inState(types.TaskRunning, ids...) })
 
-	m.update(func() {
-		m.apps["app"].Deleting, m.apps["app"].RemoveVolumes = true, true
-		for _, id := range ids {
-			m.tasks[id].DesiredState = types.DesiredShutdown
-		}
-	})
+	down(m, ids)
 	waitFor(t, "the teardown reported", func() bool {
 		n := 0
 		m.read(func() { n = len(m.teardowns) })
 		return n > 0
 	})
-	if !m.inState(types.TaskShutdown, ids...) {
-		t.Errorf("tasks not reported shut down before the teardown")
-	}
 	for _, id := range ids {
 		if fd.has(id) {
-			t.Errorf("task %s left in the driver after teardown", id)
+			t.Errorf("task %s left in the driver at teardown", id)
+		}
+		listed := false
+		m.read(func() { listed = m.tasks[id] != nil })
+		if listed && !m.inState(types.TaskShutdown, id) {
+			t.Errorf("task %s is %s at teardown, want its shutdown reported first", id, m.task(id).State)
 		}
 	}
+	fd.lock(func() {
+		if len(fd.stops) != 2 || fd.stops[0].grace != 2*time.Second {
+			t.Errorf("stops = %v, want both tasks stopped with their grace period", fd.stops)
+		}
+	})
 	// Another app's task proves the loop went round again without a
 	// second teardown.
 	other := service("db", 1)
