@@ -9,7 +9,9 @@
 //	img, err := testimage.Ensure(ctx) // "berth-test/app:<hash>"
 //	bin, err := testimage.AppBinary(ctx)
 //
-// See app/main.go for the endpoints and environment the app understands.
+// In the image the app is the entrypoint, ImageBinary ("/app"); the image
+// has no shell, so a healthcheck is ["CMD", "/app", "healthcheck"]. See
+// app/main.go for the endpoints and environment the app understands.
 // Building needs the go command on PATH and, for Ensure, a
 // Docker engine; nothing is fetched from the network.
 package testimage

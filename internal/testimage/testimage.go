@@ -21,6 +21,9 @@ var appSource embed.FS
 // Repo is the image repository test images are tagged in.
 const Repo = "berth-test/app"
 
+// ImageBinary is the app's path inside the image.
+const ImageBinary = "/app"
+
 const dockerfile = `FROM scratch
 COPY app /app
 ENTRYPOINT ["/app"]

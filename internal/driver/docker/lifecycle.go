@@ -42,6 +42,9 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		}
 	}
 	if err != nil {
+		if id == "" && !cerrdefs.IsConflict(err) {
+			_ = d.files.remove(t.ID) // no container holds them; Remove may never come
+		}
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
 	return d.adopt(ctx, id)

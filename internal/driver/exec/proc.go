@@ -38,7 +38,11 @@ func procStart(pid int) (start uint64, zombie bool, err error) {
 }
 
 // alive reports whether pid still runs the process that started at start.
+// A start of 0 (not readable when the task began) trusts the pid alone.
 func alive(pid int, start uint64) bool {
+	if start == 0 {
+		return syscall.Kill(pid, 0) == nil
+	}
 	got, zombie, err := procStart(pid)
 	return err == nil && !zombie && got == start
 }
