@@ -113,7 +113,8 @@ func newHarness(t *testing.T) *harness {
 			t.Error("a local cluster was started")
 			return nil
 		},
-		exitWait: time.Second,
+		exitWait:   time.Second,
+		stallGrace: defaultStallGrace,
 	}
 	return h
 }
@@ -302,6 +303,21 @@ func TestUpFailsOnRejectedTask(t *testing.T) {
 	}
 }
 
+func TestUpFailsWhenTasksCannotBePlaced(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.startFor = func(*types.Service) types.TaskState { return types.TaskPending }
+	f.pendingReason = "0/1 nodes available: 1 port 8080/tcp in use"
+	h := newHarness(t)
+	h.e.stallGrace = 0 // fail at the second look that finds the deploy stalled
+	if code := h.run(t, "up", "--addr", url); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	want := "error: service web: 2 of 2 replicas cannot be placed: 0/1 nodes available: 1 port 8080/tcp in use\n"
+	if !strings.HasSuffix(h.errOut.String(), want) {
+		t.Errorf("stderr = %q, want it to end with %q", h.errOut, want)
+	}
+}
+
 func TestUpTimeout(t *testing.T) {
 	f, url := newFakeManager(t)
 	f.startFor = func(*types.Service) types.TaskState { return types.TaskStarting }
@@ -414,7 +430,7 @@ func TestDown(t *testing.T) {
 	if !f.volumes {
 		t.Error("down -v did not ask for the volumes' removal")
 	}
-	want := "Removing app hello\n  0 tasks still stopping\nRemoved app hello\n"
+	want := "Removing app hello\n  3 tasks still stopping\nRemoved app hello\n"
 	if h.out.String() != want {
 		t.Errorf("stdout = %q, want %q", h.out, want)
 	}

@@ -69,7 +69,7 @@ func (e *env) down(ctx context.Context, o downOptions) error {
 // many tasks are still stopping whenever that number changes.
 func (e *env) waitRemoved(ctx context.Context, c *api.Client, name string) error {
 	var index uint64
-	lastLeft := -1
+	lastLeft := 0
 	for {
 		_, err := c.GetApp(ctx, name)
 		if errors.Is(err, api.ErrNotFound) {
@@ -88,10 +88,10 @@ func (e *env) waitRemoved(ctx context.Context, c *api.Client, name string) error
 				left++
 			}
 		}
-		if left != lastLeft {
+		if left != lastLeft && left > 0 {
 			fmt.Fprintf(e.stdout, "  %d tasks still stopping\n", left)
-			lastLeft = left
 		}
+		lastLeft = left
 		if err := pace(ctx, &index, meta.Index); err != nil {
 			return err
 		}

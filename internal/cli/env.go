@@ -29,6 +29,8 @@ type env struct {
 	defAddr string
 	// isTTY reports whether w is a terminal (progress redraws, colors).
 	isTTY func(w io.Writer) bool
+	// stallGrace is how long a deploy may stall (see deployStalled).
+	stallGrace time.Duration
 	// exitWait bounds how long `server stop` waits for the process to go.
 	exitWait time.Duration
 

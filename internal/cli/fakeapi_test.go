@@ -29,6 +29,8 @@ type fakeManager struct {
 	volumes  bool              // last DELETE's ?volumes
 	startFor func(*types.Service) types.TaskState
 	pid      int // reported by /v1/status
+	// pendingReason is given to the tasks startFor leaves pending.
+	pendingReason string
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -142,10 +144,14 @@ func (f *fakeManager) reconcile(a *types.App) {
 			if f.startFor != nil {
 				state = f.startFor(s)
 			}
+			reason := ""
+			if state == types.TaskPending {
+				reason = f.pendingReason
+			}
 			f.tasks = append(f.tasks, &types.Task{
 				ID: fmt.Sprintf("t%d", f.index), App: a.Name, Service: s.Name, Slot: slot,
 				ServiceVersion: s.Version, NodeID: "node1id0000", DesiredState: types.DesiredRunning,
-				State: state, CreateIndex: f.index,
+				State: state, CreateIndex: f.index, PendingReason: reason,
 			})
 		}
 	}
@@ -174,7 +180,7 @@ func (f *fakeManager) deleteApp(w http.ResponseWriter, r *http.Request) {
 	f.deleted[name] = 1 // one more look before it is gone
 	for _, t := range f.tasks {
 		if t.App == name {
-			t.DesiredState, t.State = types.DesiredShutdown, types.TaskShutdown
+			t.DesiredState = types.DesiredShutdown // stopped once listed (see listTasks)
 		}
 	}
 	f.reply(w, 200, struct{}{})
@@ -209,6 +215,12 @@ func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.reply(w, 200, out)
+	// Tasks asked to stop have stopped by the next look.
+	for _, t := range f.tasks {
+		if t.DesiredState == types.DesiredShutdown && !t.State.Terminal() {
+			t.State = types.TaskShutdown
+		}
+	}
 }
 
 func (f *fakeManager) listNodes(w http.ResponseWriter, _ *http.Request) {

@@ -10,9 +10,10 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// stallGrace is how long only unplaceable tasks may be left before the
-// deploy fails: the scheduler gets a few rounds to find room.
-const stallGrace = 5 * time.Second
+// defaultStallGrace is how long only unplaceable tasks may be left before
+// the deploy fails: the scheduler gets a few rounds to find room (and a
+// just-started agent the time to register).
+const defaultStallGrace = 5 * time.Second
 
 // blockingWait bounds one blocking query while following a deploy.
 const blockingWait = 30 * time.Second
@@ -32,7 +33,7 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 	for {
 		wait := blockingWait
 		if !stalledSince.IsZero() {
-			wait = max(stallGrace-e.now().Sub(stalledSince), 100*time.Millisecond)
+			wait = max(e.stallGrace-e.now().Sub(stalledSince), 100*time.Millisecond)
 		}
 		tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name, QueryOptions: api.QueryOptions{Index: index, Wait: wait}})
 		if err != nil {
@@ -48,7 +49,7 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 		case deployStalled:
 			if stalledSince.IsZero() {
 				stalledSince = e.now()
-			} else if e.now().Sub(stalledSince) >= stallGrace {
+			} else if e.now().Sub(stalledSince) >= e.stallGrace {
 				return errors.New(last.Reason)
 			}
 		default:

@@ -65,16 +65,17 @@ func newRootCommand(e *env) *cobra.Command {
 // newEnv is the real outside world.
 func newEnv(stdout, stderr io.Writer) *env {
 	return &env{
-		stdout:   stdout,
-		stderr:   stderr,
-		getenv:   os.Getenv,
-		environ:  os.Environ,
-		project:  composeLoader{},
-		images:   &dockerImages{},
-		now:      timeNow,
-		spawn:    spawnLocalCluster,
-		defAddr:  defaultAddr,
-		isTTY:    isTerminal,
-		exitWait: defaultExitWait,
+		stdout:     stdout,
+		stderr:     stderr,
+		getenv:     os.Getenv,
+		environ:    os.Environ,
+		project:    composeLoader{},
+		images:     &dockerImages{},
+		now:        timeNow,
+		spawn:      spawnLocalCluster,
+		defAddr:    defaultAddr,
+		isTTY:      isTerminal,
+		exitWait:   defaultExitWait,
+		stallGrace: defaultStallGrace,
 	}
 }

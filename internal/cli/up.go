@@ -33,6 +33,9 @@ address, up starts a local one-node cluster first.`,
 		Example: "  berth up\n  berth up -f compose.yaml -f compose.prod.yaml -d\n  berth up --build --timeout 10m",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.build && o.noBuild {
+				return errors.New("--build and --no-build cannot be used together; pick one")
+			}
 			return e.up(cmd.Context(), o)
 		},
 	}
@@ -41,7 +44,6 @@ address, up starts a local one-node cluster first.`,
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the deploy to converge")
 	f.BoolVar(&o.noBuild, "no-build", false, "do not build images, even missing ones")
 	f.BoolVar(&o.build, "build", false, "build images even when they exist")
-	cmd.MarkFlagsMutuallyExclusive("build", "no-build")
 	return cmd
 }
 
