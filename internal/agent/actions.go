@@ -50,16 +50,18 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 	l.workers.Go(func() {
 		st, err := d.Start(ctx, cfg)
 		if err != nil {
-			err = l.startError(svc, err)
+			err = l.startError(err)
 		}
 		l.send(ctx, outcome{taskID: t.ID, op: opStart, status: st, err: err})
 	})
 }
 
-// startError phrases a failed start for the user reading `berth ps`.
-func (l *loop) startError(svc *types.Service, err error) error {
+// startError phrases a failed start for the user reading `berth ps`. A
+// missing image is the common case, and drivers already name the image
+// and the node in it.
+func (l *loop) startError(err error) error {
 	if errors.Is(err, driver.ErrImageNotFound) {
-		return fmt.Errorf("image %s not found on node %s; build or load it there: %w", svc.Image, l.a.cfg.Name, err)
+		return err
 	}
 	return fmt.Errorf("start on node %s: %w", l.a.cfg.Name, err)
 }

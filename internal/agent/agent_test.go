@@ -2,8 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -140,7 +140,10 @@ func TestStartFailureIsRejected(t *testing.T) {
 	fd := newFakeDriver("fake")
 	fd.startHook = func(ctx context.Context, cfg *driver.TaskConfig) error {
 		if cfg.Service.Name == "web" {
-			return fmt.Errorf("no such image: %w", driver.ErrImageNotFound)
+			return fmt.Errorf("image web:1 not found on node n1 and could not be pulled: %w", driver.ErrImageNotFound)
+		}
+		if cfg.Service.Name == "db" {
+			return errors.New("port 5432 is taken")
 		}
 		return nil
 	}
@@ -150,17 +153,25 @@ func TestStartFailureIsRejected(t *testing.T) {
 	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
 
 	waitFor(t, "the task rejected", func() bool { return m.inState(types.TaskRejected, ids...) })
-	if got, want := m.task(ids[0]).Error, "image web:1 not found on node n1"; !strings.Contains(got, want) {
-		t.Errorf("error = %q, want it to contain %q", got, want)
+	if got, want := m.task(ids[0]).Error, "image web:1 not found on node n1 and could not be pulled: image not found"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
 	}
-	// Another task's start proves the loop went round again without
-	// retrying the rejected one.
 	db := service("db", 1)
 	m.addService("app", db)
-	more := m.addTasks(a.NodeID(), "app", db, "db", 1)
+	dbs := m.addTasks(a.NodeID(), "app", db, "db", 1)
+	waitFor(t, "the db rejected", func() bool { return m.inState(types.TaskRejected, dbs...) })
+	if got, want := m.task(dbs[0]).Error, "start on node n1: port 5432 is taken"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+
+	// Another task's start proves the loop went round again without
+	// retrying the rejected ones.
+	apiSvc := service("api", 1)
+	m.addService("app", apiSvc)
+	more := m.addTasks(a.NodeID(), "app", apiSvc, "api", 1)
 	waitFor(t, "the next task running", func() bool { return m.inState(types.TaskRunning, more...) })
-	if n := fd.startCount(ids[0]); n != 1 {
-		t.Errorf("rejected task started %d times, want 1", n)
+	if n, k := fd.startCount(ids[0]), fd.startCount(dbs[0]); n != 1 || k != 1 {
+		t.Errorf("rejected tasks started %d and %d times, want once each", n, k)
 	}
 }
 
