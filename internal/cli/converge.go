@@ -180,7 +180,10 @@ func classifyFinished(sp *serviceProgress, svc *types.Service, t *types.Task) {
 		return
 	}
 	if t.State == types.TaskFailed && !restartComing(svc.RestartPolicy, t) {
-		msg := fmt.Sprintf("task %s failed%s: %s", t.Name(), exitSuffix(t), orUnknown(t.Error))
+		msg := fmt.Sprintf("task %s failed%s", t.Name(), exitSuffix(t))
+		if detail := taskError(t); detail != "" {
+			msg += ": " + detail
+		}
 		if cond != types.RestartNone {
 			msg += fmt.Sprintf(" (gave up after %d restarts)", t.Attempt)
 		}
@@ -223,6 +226,15 @@ func exitSuffix(t *types.Task) string {
 		return ""
 	}
 	return fmt.Sprintf(" with exit code %d", *t.ExitCode)
+}
+
+// taskError is a finished task's error, unless it only repeats the exit
+// code shown beside it.
+func taskError(t *types.Task) string {
+	if t.ExitCode != nil && t.Error == fmt.Sprintf("exit code %d", *t.ExitCode) {
+		return ""
+	}
+	return t.Error
 }
 
 func orUnknown(s string) string {

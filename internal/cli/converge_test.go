@@ -58,7 +58,7 @@ func TestEvaluate(t *testing.T) {
 		services []*types.Service
 		tasks    []*types.Task
 		want     deployState
-		reason   string // substring of the reason, for failed and stalled
+		reason   string // the reason, for failed and stalled
 		summary  string // summary of the first service, when given
 	}{
 		{
@@ -129,6 +129,13 @@ func TestEvaluate(t *testing.T) {
 			services: []*types.Service{svc("web", 1, 1, withRestart(types.RestartOnFailure, 3))},
 			tasks:    []*types.Task{task("web", 1, 1, types.TaskFailed, withExit(1), withAttempt(2))},
 			want:     deployWaiting,
+		},
+		{
+			name:     "an error that only repeats the exit code is not shown twice",
+			services: []*types.Service{svc("job", 1, 1, withRestart(types.RestartNone, 0))},
+			tasks:    []*types.Task{task("job", 1, 1, types.TaskFailed, withExit(3), withError("exit code 3"))},
+			want:     deployFailed,
+			reason:   "service job: task hello-job-1 failed with exit code 3",
 		},
 		{
 			name:     "max attempts reached",
@@ -221,8 +228,8 @@ func TestEvaluate(t *testing.T) {
 			if p.State != tc.want {
 				t.Fatalf("state = %v (%q), want %v", p.State, p.Reason, tc.want)
 			}
-			if tc.reason != "" && !strings.Contains(p.Reason, tc.reason) {
-				t.Errorf("reason = %q, want it to contain %q", p.Reason, tc.reason)
+			if tc.reason != "" && p.Reason != tc.reason {
+				t.Errorf("reason = %q, want %q", p.Reason, tc.reason)
 			}
 			if tc.summary != "" {
 				if got := p.Services[0].summary(); got != tc.summary {

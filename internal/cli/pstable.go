@@ -88,8 +88,8 @@ func taskState(t *types.Task) string {
 			s += fmt.Sprintf(" (exit %d)", *t.ExitCode)
 		}
 	}
-	if t.Error != "" && t.State.Terminal() {
-		s += ": " + t.Error
+	if e := taskError(t); e != "" && t.State.Terminal() {
+		s += ": " + e
 	}
 	if t.DesiredState == types.DesiredShutdown && !t.State.Terminal() {
 		s += " -> shutdown"
