@@ -145,14 +145,18 @@ func (l *loop) remove(ctx context.Context, r *taskRecord) {
 
 // finish applies the outcome of a driver call.
 func (l *loop) finish(o outcome) {
+	if o.op == opStart {
+		l.starts--
+	} else {
+		l.stops--
+	}
 	r := l.tasks[o.taskID]
 	if r == nil {
-		return
+		return // records are dropped only when idle; nothing to apply
 	}
 	r.busy = opNone
 	switch o.op {
 	case opStart:
-		l.starts--
 		if o.err != nil {
 			r.startErr = o.err.Error()
 			l.a.log.Warn("task rejected", "task", r.id, "err", o.err)
@@ -165,14 +169,12 @@ func (l *loop) finish(o outcome) {
 		}
 		l.applyOutcomeStatus(r, o.status)
 	case opStop:
-		l.stops--
 		if l.failed(r, "stop", o.err) {
 			return
 		}
 		r.stopped = true
 		l.applyOutcomeStatus(r, o.status)
 	case opRemove:
-		l.stops--
 		if l.failed(r, "remove", o.err) {
 			return
 		}

@@ -45,8 +45,9 @@ func (l *loop) reconcileTask(ctx context.Context, t *types.Task, r *taskRecord) 
 		l.keepRunning(ctx, t, r)
 	}
 	// A deleted app's finished tasks are removed even while the manager
-	// still lists them: its teardown waits for them.
-	if l.appDeleting(t.App) && r.final && r.busy == opNone && r.status != nil &&
+	// still lists them (once it has, or is sent, their final state): its
+	// teardown waits for them.
+	if l.appDeleting(t.App) && (r.final || t.State.Terminal()) && r.busy == opNone && r.status != nil &&
 		(r.status.State == driver.StateExited || r.stopped) {
 		l.remove(ctx, r)
 	}

@@ -33,8 +33,8 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 			continue
 		}
 		retry.Reset()
-		// An index that went backwards means the manager's state was reset:
-		// start over rather than wait for an index it will not reach soon.
+		// Taken as it is, even if lower: a manager whose state was reset
+		// would otherwise make the agent wait for an index it has not reached.
 		index = meta.Index
 		deliverLatest(mailbox, nt)
 	}
