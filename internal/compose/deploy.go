@@ -27,11 +27,30 @@ func applyDeploy(out *types.Service, s ctypes.ServiceConfig) error {
 	if out.Resources, err = convertResources(d.Resources); err != nil {
 		return err
 	}
+	applyShortResources(&out.Resources, s)
 	if out.RestartPolicy, err = restartPolicy(s.Restart, d.RestartPolicy); err != nil {
 		return err
 	}
 	out.Placement = convertPlacement(d.Placement)
 	return nil
+}
+
+// applyShortResources honours the service-level cpus, mem_limit,
+// mem_reservation and pids_limit keys of Compose, where the deploy section
+// does not say otherwise (checkConsistency refuses the two disagreeing).
+func applyShortResources(r *types.Resources, s ctypes.ServiceConfig) {
+	if r.Limits.NanoCPUs == 0 && s.CPUS > 0 {
+		r.Limits.NanoCPUs = int64(float64(s.CPUS) * 1e9)
+	}
+	if r.Limits.MemoryBytes == 0 {
+		r.Limits.MemoryBytes = int64(s.MemLimit)
+	}
+	if r.Reservations.MemoryBytes == 0 {
+		r.Reservations.MemoryBytes = int64(s.MemReservation)
+	}
+	if r.Limits.Pids == 0 {
+		r.Limits.Pids = s.PidsLimit
+	}
 }
 
 // modeAndReplicas resolves deploy.mode, deploy.replicas and scale. compose-go

@@ -70,6 +70,9 @@ func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err e
 		cli.WithEnvFiles(o.EnvFiles...),
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(o.Profiles...),
+		// berth checks consistency itself (consistency.go): exec services
+		// need a command, not an image.
+		cli.WithConsistency(false),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("read compose options: %w", err)
@@ -93,6 +96,9 @@ func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err e
 	project, err = po.LoadProject(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load compose files: %w", err)
+	}
+	if err := checkConsistency(project); err != nil {
+		return nil, err
 	}
 	return project, nil
 }
