@@ -106,9 +106,10 @@ func newHarness(t *testing.T) *harness {
 		getenv:  func(k string) string { return h.envVars[k] },
 		environ: func() []string { return nil },
 		project: h.loader, images: h.images,
-		now:     func() time.Time { return time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) },
-		defAddr: "http://127.0.0.1:1", // nothing listens on port 1
-		isTTY:   func(io.Writer) bool { return false },
+		now:       func() time.Time { return time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) },
+		defAddr:   "http://127.0.0.1:1", // nothing listens on port 1
+		isTTY:     func(io.Writer) bool { return false },
+		termWidth: func(io.Writer) int { return 0 },
 		spawn: func(context.Context, *env, string, string) error {
 			t.Error("a local cluster was started")
 			return nil
@@ -468,6 +469,12 @@ func TestLogs(t *testing.T) {
 	}
 	if !strings.Contains(h.errOut.String(), "warning: cannot read the logs of hello-api-1 on node laptop: node laptop does not answer\n") {
 		t.Errorf("stderr %q does not name the unreadable task", h.errOut)
+	}
+
+	h = newHarness(t)
+	if code := h.run(t, "logs", "web", "nope", "--addr", url); code != 1 ||
+		!strings.HasSuffix(h.errOut.String(), "error: app hello has no service nope\n") {
+		t.Errorf("logs nope: exit %d, stderr %q", code, h.errOut)
 	}
 
 	h = newHarness(t)

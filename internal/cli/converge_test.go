@@ -249,7 +249,7 @@ func TestProgressDisplay(t *testing.T) {
 	}
 	t.Run("plain prints changes only", func(t *testing.T) {
 		var b strings.Builder
-		d := newProgressDisplay(&b, false)
+		d := newProgressDisplay(&b, false, 0)
 		for _, ts := range steps {
 			d.update(evaluate(app, ts))
 		}
@@ -262,10 +262,11 @@ func TestProgressDisplay(t *testing.T) {
 	})
 	t.Run("terminal redraws in place", func(t *testing.T) {
 		var b strings.Builder
-		d := newProgressDisplay(&b, true)
+		d := newProgressDisplay(&b, true, 20)
 		d.update(evaluate(app, steps[0]))
 		d.update(evaluate(app, steps[2]))
-		want := "\x1b[2Kweb  0/2 running  (2 starting)\n\x1b[2Kdb   1/1 running\n" +
+		// Lines are cut to the 20-column terminal, so none wraps.
+		want := "\x1b[2Kweb  0/2 running  (\n\x1b[2Kdb   1/1 running\n" +
 			"\x1b[2A\x1b[2Kweb  2/2 running\n\x1b[2Kdb   1/1 running\n"
 		if b.String() != want {
 			t.Errorf("output %q, want %q", b.String(), want)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // env is everything a command touches outside its own flags: where it
@@ -29,6 +30,8 @@ type env struct {
 	defAddr string
 	// isTTY reports whether w is a terminal (progress redraws, colors).
 	isTTY func(w io.Writer) bool
+	// termWidth is the width of terminal w in columns (0: unknown).
+	termWidth func(w io.Writer) int
 	// stallGrace is how long a deploy may stall (see deployStalled).
 	stallGrace time.Duration
 	// exitWait bounds how long `server stop` waits for the process to go.
@@ -88,6 +91,19 @@ func (g *globalOptions) resolveAddr(cmd *cobra.Command, e *env) {
 
 // client returns an API client for the chosen manager.
 func (e *env) client() *api.Client { return api.NewClient(e.global.addr) }
+
+// terminalWidth asks the kernel for the width of terminal w.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {

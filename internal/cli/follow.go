@@ -24,7 +24,7 @@ const blockingWait = 30 * time.Second
 func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	disp := newProgressDisplay(e.stdout, e.isTTY(e.stdout))
+	disp := newProgressDisplay(e.stdout, e.isTTY(e.stdout), e.termWidth(e.stdout))
 	var (
 		index        uint64
 		last         progress

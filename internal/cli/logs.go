@@ -48,6 +48,9 @@ func (e *env) logs(ctx context.Context, services []string, o logsOptions) error 
 		return err
 	}
 	c := e.client()
+	if err := checkServices(ctx, c, name, services); err != nil {
+		return err
+	}
 	tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: name})
 	if err != nil {
 		return err
@@ -71,6 +74,24 @@ func (e *env) logs(ctx context.Context, services []string, o logsOptions) error 
 	}
 	if n := ls.failedCount(); n > 0 {
 		return fmt.Errorf("the logs of %d tasks could not be read (see above)", n)
+	}
+	return nil
+}
+
+// checkServices fails when the app is not deployed or lacks a named
+// service, rather than printing nothing.
+func checkServices(ctx context.Context, c *api.Client, app string, services []string) error {
+	a, err := c.GetApp(ctx, app)
+	if errors.Is(err, api.ErrNotFound) {
+		return fmt.Errorf("app %s is not deployed; deploy it with berth up", app)
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range services {
+		if a.Service(s) == nil {
+			return fmt.Errorf("app %s has no service %s", app, s)
+		}
 	}
 	return nil
 }

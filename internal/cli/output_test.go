@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,7 +35,8 @@ func TestNormalizeArgs(t *testing.T) {
 }
 
 func TestLogsFileFlagBeforeVerb(t *testing.T) {
-	_, url := newFakeManager(t)
+	f, url := newFakeManager(t)
+	f.apps["hello"] = &types.App{Name: "hello"}
 	h := newHarness(t)
 	if code := h.run(t, "-f", "a.yaml", "logs", "--addr", url); code != 0 {
 		t.Fatalf("exit %d: %s", code, h.errOut)
@@ -134,6 +137,7 @@ func TestPrefixWriterColors(t *testing.T) {
 
 func TestLogsFollowAttachesNewTasks(t *testing.T) {
 	f, url := newFakeManager(t)
+	f.apps["hello"] = &types.App{Name: "hello"}
 	f.addTask("hello", "web", 1, "first\n")
 	h := newHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,5 +194,20 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRealEnvIsComplete guards against a collaborator added to env but not
+// wired into the real one (a nil func would panic only in production).
+func TestRealEnvIsComplete(t *testing.T) {
+	v := reflect.ValueOf(newEnv(io.Discard, io.Discard)).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Func, reflect.Interface:
+			if f.IsNil() {
+				t.Errorf("newEnv leaves env.%s nil", v.Type().Field(i).Name)
+			}
+		}
 	}
 }

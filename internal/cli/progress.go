@@ -11,12 +11,13 @@ import (
 type progressDisplay struct {
 	w     io.Writer
 	tty   bool
+	cols  int // terminal width; lines are cut to fit, or a wrapped line would break the redraw
 	last  map[string]string
 	drawn int // lines drawn by the last redraw
 }
 
-func newProgressDisplay(w io.Writer, tty bool) *progressDisplay {
-	return &progressDisplay{w: w, tty: tty, last: map[string]string{}}
+func newProgressDisplay(w io.Writer, tty bool, cols int) *progressDisplay {
+	return &progressDisplay{w: w, tty: tty, cols: cols, last: map[string]string{}}
 }
 
 func (d *progressDisplay) update(p progress) {
@@ -43,7 +44,11 @@ func (d *progressDisplay) redraw(p progress, width int) {
 		fmt.Fprintf(d.w, "\x1b[%dA", d.drawn) // back to the first line
 	}
 	for _, s := range p.Services {
-		fmt.Fprintf(d.w, "\x1b[2K%-*s  %s\n", width, s.Name, s.summary())
+		line := fmt.Sprintf("%-*s  %s", width, s.Name, s.summary())
+		if d.cols > 1 && len(line) >= d.cols {
+			line = line[:d.cols-1]
+		}
+		fmt.Fprintf(d.w, "\x1b[2K%s\n", line)
 	}
 	d.drawn = len(p.Services)
 }

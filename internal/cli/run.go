@@ -75,6 +75,7 @@ func newEnv(stdout, stderr io.Writer) *env {
 		spawn:      spawnLocalCluster,
 		defAddr:    defaultAddr,
 		isTTY:      isTerminal,
+		termWidth:  terminalWidth,
 		exitWait:   defaultExitWait,
 		stallGrace: defaultStallGrace,
 	}
