@@ -237,13 +237,16 @@ func TestMissingImage(t *testing.T) {
 	}
 }
 
+// Eight replicas start at once, half through each of two drivers sharing
+// the engine (two agents on one host): one network must come out of it.
 func TestConcurrentStartsShareOneNetwork(t *testing.T) {
 	e := newEnv(t)
-	d := e.driver("n1")
+	drivers := []*Driver{e.driver("n1"), e.driver("n2")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for slot := 1; slot <= 8; slot++ {
 		cfg := e.task("web", slot, nil)
+		d := drivers[slot%2]
 		wg.Go(func() {
 			if _, err := d.Start(e.ctx, cfg); err != nil {
 				errs <- err
@@ -255,9 +258,20 @@ func TestConcurrentStartsShareOneNetwork(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	nets, err := d.ensurer.networksNamed(e.ctx, e.app+"_default")
+	nets, err := drivers[0].ensurer.networksNamed(e.ctx, e.app+"_default")
 	if err != nil || len(nets) != 1 {
 		t.Fatalf("networks named %s_default: %d, %v; want 1", e.app, len(nets), err)
+	}
+	for _, d := range drivers {
+		list, err := d.List(e.ctx)
+		if err != nil || len(list) != 4 {
+			t.Fatalf("node %s runs %d tasks, %v; want 4", d.nodeID, len(list), err)
+		}
+		for _, st := range list {
+			if st.State != driver.StateRunning {
+				t.Errorf("task %s: %s", st.TaskID, describe(st))
+			}
+		}
 	}
 }
 

@@ -27,14 +27,15 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 	if err != nil {
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
-	if err := d.ensurer.prepare(ctx, cfg); err != nil {
+	netIDs, err := d.ensurer.prepare(ctx, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
 	files, err := d.files.write(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
-	id, err := d.create(ctx, cfg, image, files)
+	id, err := d.create(ctx, cfg, image, netIDs, files)
 	if cerrdefs.IsConflict(err) {
 		// Another Start of this task won the race for the name: adopt it.
 		if id, ferr := d.find(ctx, t.ID); ferr == nil {
@@ -51,8 +52,8 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 }
 
 // create makes the container and joins it to the service's other networks.
-func (d *Driver) create(ctx context.Context, cfg *driver.TaskConfig, image string, files []fileMount) (string, error) {
-	opts, err := createOptions(cfg, d.nodeID, image, files)
+func (d *Driver) create(ctx context.Context, cfg *driver.TaskConfig, image string, netIDs map[string]string, files []fileMount) (string, error) {
+	opts, err := createOptions(cfg, d.nodeID, image, netIDs, files)
 	if err != nil {
 		return "", err
 	}
@@ -62,7 +63,7 @@ func (d *Driver) create(ctx context.Context, cfg *driver.TaskConfig, image strin
 	}
 	atts := cfg.Service.Networks
 	for i := 1; i < len(atts); i++ {
-		name := networkName(cfg.Task.App, cfg.Networks[atts[i].Name], atts[i].Name)
+		name := networkRef(cfg, atts[i].Name, netIDs)
 		_, err := d.cli.NetworkConnect(ctx, name, client.NetworkConnectOptions{
 			Container:      res.ID,
 			EndpointConfig: endpoint(cfg.Service, atts[i]),

@@ -15,33 +15,43 @@ import (
 )
 
 // resourceEnsurer creates the networks and volumes of apps on demand. Calls
-// for one name are serialized, so replicas started together create a network
-// once; engines before API 1.44 accept two networks of the same name, so a
-// race with another process is settled after the fact (see dedupNetwork).
+// for one network name are serialized, in this process and (hostLocks)
+// across processes on the host, so replicas started together create it
+// once. Engines before API 1.44 accept two networks of the same name, so a
+// race with a process elsewhere (a remote engine) is settled after the fact
+// (see dedupNetwork).
 type resourceEnsurer struct {
 	cli   *client.Client
-	locks keyedMutex
+	locks keyedMutex // within this process
+	host  hostLocks  // across processes on this host
 }
 
 func newResourceEnsurer(cli *client.Client) *resourceEnsurer {
-	return &resourceEnsurer{cli: cli}
+	return &resourceEnsurer{cli: cli, host: newHostLocks()}
 }
 
-// prepare makes every network and named volume the task needs.
-func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) error {
+// prepare makes every network and named volume the task needs, and returns
+// the ID of each network by its Compose name. Containers join networks by
+// ID: a name can briefly match two networks while a race is settled.
+func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) (map[string]string, error) {
 	app := cfg.Task.App
+	ids := make(map[string]string, len(cfg.Service.Networks))
 	for _, att := range cfg.Service.Networks {
 		n := cfg.Networks[att.Name]
 		name := networkName(app, n, att.Name)
 		if n != nil && n.External {
-			if _, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err != nil {
-				return fmt.Errorf("external network %s: %w", name, err)
+			res, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("external network %s: %w", name, err)
 			}
+			ids[att.Name] = res.Network.ID
 			continue
 		}
-		if err := r.network(ctx, app, name, n); err != nil {
-			return err
+		id, err := r.network(ctx, app, name, n)
+		if err != nil {
+			return nil, err
 		}
+		ids[att.Name] = id
 	}
 	for _, m := range cfg.Service.Mounts {
 		if m.Type != types.MountVolume || m.Source == "" {
@@ -52,20 +62,26 @@ func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) e
 			continue // the engine reports a missing external volume at create
 		}
 		if err := r.volume(ctx, app, volumeName(app, v, m.Source), v); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return ids, nil
 }
 
-func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *types.Network) error {
+// network returns the ID of the app's network name, creating it if needed.
+func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *types.Network) (string, error) {
 	defer r.locks.lock("network/" + name)()
+	unlock, err := r.host.lock(ctx, "network-"+name)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	found, err := r.networksNamed(ctx, name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(found) > 0 {
-		return nil
+		return oldest(found).ID, nil
 	}
 	opts := client.NetworkCreateOptions{Driver: "bridge", Labels: appLabels(app, nil)}
 	if n != nil {
@@ -77,28 +93,37 @@ func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *type
 	}
 	res, err := r.cli.NetworkCreate(ctx, name, opts)
 	if err != nil && !cerrdefs.IsConflict(err) {
-		return fmt.Errorf("create network %s: %w", name, err)
+		return "", fmt.Errorf("create network %s: %w", name, err)
 	}
 	return r.dedupNetwork(ctx, name, res.ID)
 }
 
 // dedupNetwork keeps one network of a name when another process created it
-// at the same moment: every creator keeps the oldest and removes its own.
-func (r *resourceEnsurer) dedupNetwork(ctx context.Context, name, ours string) error {
+// at the same moment: every creator keeps the oldest, removes its own, and
+// returns the survivor's ID.
+func (r *resourceEnsurer) dedupNetwork(ctx context.Context, name, ours string) (string, error) {
 	found, err := r.networksNamed(ctx, name)
-	if err != nil || len(found) < 2 || ours == "" {
-		return err
+	if err != nil {
+		return "", err
 	}
-	slices.SortFunc(found, func(a, b network.Summary) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
-	})
-	if found[0].ID == ours {
-		return nil
+	if len(found) == 0 {
+		return "", fmt.Errorf("network %s vanished right after it was created", name)
+	}
+	keep := oldest(found)
+	if ours == "" || keep.ID == ours {
+		return keep.ID, nil
 	}
 	if _, err := r.cli.NetworkRemove(ctx, ours, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove duplicate network %s: %w", name, err)
+		return "", fmt.Errorf("remove duplicate network %s: %w", name, err)
 	}
-	return nil
+	return keep.ID, nil
+}
+
+// oldest is the network every creator agrees to keep.
+func oldest(ns []network.Summary) network.Summary {
+	return slices.MinFunc(ns, func(a, b network.Summary) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
 }
 
 // networksNamed lists networks whose name is exactly name (the engine's

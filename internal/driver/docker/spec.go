@@ -22,10 +22,11 @@ import (
 type fileMount struct{ host, target string }
 
 // createOptions turns a task into the engine's create request. image is the
-// reference to run (the service's image ID when the engine has it). Networks
-// after the first are joined with NetworkConnect before start, since engines
-// before API 1.44 accept only one network at create.
-func createOptions(cfg *driver.TaskConfig, nodeID, image string, files []fileMount) (client.ContainerCreateOptions, error) {
+// reference to run (the service's image ID when the engine has it); netIDs
+// maps Compose network names to Docker network IDs. Networks after the
+// first are joined with NetworkConnect before start, since engines before
+// API 1.44 accept only one network at create.
+func createOptions(cfg *driver.TaskConfig, nodeID, image string, netIDs map[string]string, files []fileMount) (client.ContainerCreateOptions, error) {
 	s := cfg.Service
 	hc, err := hostConfig(cfg, files)
 	if err != nil {
@@ -49,13 +50,21 @@ func createOptions(cfg *driver.TaskConfig, nodeID, image string, files []fileMou
 	}
 	opts := client.ContainerCreateOptions{Config: c, HostConfig: hc, Name: containerName(cfg.Task)}
 	if atts := s.Networks; len(atts) > 0 {
-		name := networkName(cfg.Task.App, cfg.Networks[atts[0].Name], atts[0].Name)
+		name := networkRef(cfg, atts[0].Name, netIDs)
 		hc.NetworkMode = container.NetworkMode(name)
 		opts.NetworkingConfig = &network.NetworkingConfig{
 			EndpointsConfig: map[string]*network.EndpointSettings{name: endpoint(s, atts[0])},
 		}
 	}
 	return opts, nil
+}
+
+// networkRef is the network's ID when known, else its Docker name.
+func networkRef(cfg *driver.TaskConfig, key string, netIDs map[string]string) string {
+	if id := netIDs[key]; id != "" {
+		return id
+	}
+	return networkName(cfg.Task.App, cfg.Networks[key], key)
 }
 
 func hostConfig(cfg *driver.TaskConfig, files []fileMount) (*container.HostConfig, error) {

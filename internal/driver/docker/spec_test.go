@@ -42,7 +42,7 @@ func specTask() *driver.TaskConfig {
 }
 
 func TestCreateOptions(t *testing.T) {
-	opts, err := createOptions(specTask(), "n1", "img:1", []fileMount{{host: "/run/berth/n1/secrets/x/0-db", target: "/run/secrets/db"}})
+	opts, err := createOptions(specTask(), "n1", "img:1", map[string]string{"back": "id-back"}, []fileMount{{host: "/run/berth/n1/secrets/x/0-db", target: "/run/secrets/db"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,7 @@ func TestCreateOptions(t *testing.T) {
 		{"dns", hc.DNS, []netip.Addr{netip.MustParseAddr("10.0.0.53")}},
 		{"tmpfs", hc.Tmpfs, map[string]string{"/run": "size=1m"}},
 		{"network mode", string(hc.NetworkMode), "shop_front"},
+		{"network by ID when known", networkRef(specTask(), "back", map[string]string{"back": "id-back"}), "id-back"},
 		{"aliases", opts.NetworkingConfig.EndpointsConfig["shop_front"].Aliases, []string{"web", "www"}},
 	}
 	for _, c := range checks {
@@ -110,7 +111,7 @@ func TestCreateOptionsRejectsBadAddresses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := specTask()
 			tt.mutate(cfg.Service)
-			if _, err := createOptions(cfg, "n1", "img", nil); err == nil {
+			if _, err := createOptions(cfg, "n1", "img", nil, nil); err == nil {
 				t.Fatal("createOptions accepted an invalid address")
 			}
 		})
