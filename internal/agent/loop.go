@@ -199,10 +199,10 @@ func (l *loop) forgetReports() {
 // holds a terminal state, the same status was queued, or it would move the
 // task backwards.
 func (l *loop) report(t *types.Task, r *taskRecord, ts types.TaskStatus) {
-	if r.final || t.State.Terminal() {
+	if r.final || t.State.Terminal() || rank(ts.State) < rank(t.State) {
 		return
 	}
-	if p := r.reported; p != nil && (sameStatus(*p, ts) || ts.State.Rank() < p.State.Rank()) {
+	if p := r.reported; p != nil && (sameStatus(*p, ts) || rank(ts.State) < rank(p.State)) {
 		return
 	}
 	ts.TaskID = t.ID

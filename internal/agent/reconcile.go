@@ -61,7 +61,7 @@ func (l *loop) keepRunning(ctx context.Context, t *types.Task, r *taskRecord) {
 	case r.startErr != "":
 		l.report(t, r, types.TaskStatus{State: types.TaskRejected, Error: r.startErr})
 	case r.removed || t.State.Terminal():
-	case r.local.Started || r.vanished || t.State.Rank() >= types.TaskRunning.Rank():
+	case r.local.Started || r.vanished || rank(t.State) >= types.TaskRunning.Rank():
 		// Started once already: never start it a second time.
 		l.report(t, r, types.TaskStatus{State: types.TaskFailed, Error: vanishedError})
 	case !l.appDeleting(t.App):

@@ -65,3 +65,12 @@ func sameStatus(a, b types.TaskStatus) bool {
 		a.Error == b.Error && a.ContainerID == b.ContainerID && codeEq &&
 		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt)
 }
+
+// rank is TaskState.Rank, reading a state the manager left empty as
+// assigned rather than as a terminal one.
+func rank(s types.TaskState) int {
+	if s == "" {
+		return types.TaskAssigned.Rank()
+	}
+	return s.Rank()
+}
