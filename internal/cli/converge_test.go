@@ -264,6 +264,7 @@ func TestProgressDisplay(t *testing.T) {
 		var b strings.Builder
 		d := newProgressDisplay(&b, true, 20)
 		d.update(evaluate(app, steps[0]))
+		d.update(evaluate(app, steps[1])) // unchanged: no redraw
 		d.update(evaluate(app, steps[2]))
 		// Lines are cut to the 20-column terminal, so none wraps.
 		want := "\x1b[2Kweb  0/2 running  (\n\x1b[2Kdb   1/1 running\n" +

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // progressDisplay shows a deploy converging. On a terminal it redraws one
@@ -13,7 +14,8 @@ type progressDisplay struct {
 	tty   bool
 	cols  int // terminal width; lines are cut to fit, or a wrapped line would break the redraw
 	last  map[string]string
-	drawn int // lines drawn by the last redraw
+	drawn int    // lines drawn by the last redraw
+	shown string // what the last redraw showed
 }
 
 func newProgressDisplay(w io.Writer, tty bool, cols int) *progressDisplay {
@@ -40,15 +42,20 @@ func (d *progressDisplay) update(p progress) {
 }
 
 func (d *progressDisplay) redraw(p progress, width int) {
-	if d.drawn > 0 {
-		fmt.Fprintf(d.w, "\x1b[%dA", d.drawn) // back to the first line
-	}
+	var b strings.Builder
 	for _, s := range p.Services {
 		line := fmt.Sprintf("%-*s  %s", width, s.Name, s.summary())
 		if d.cols > 1 && len(line) >= d.cols {
 			line = line[:d.cols-1]
 		}
-		fmt.Fprintf(d.w, "\x1b[2K%s\n", line)
+		fmt.Fprintf(&b, "\x1b[2K%s\n", line)
 	}
-	d.drawn = len(p.Services)
+	if b.String() == d.shown {
+		return
+	}
+	if d.drawn > 0 {
+		fmt.Fprintf(d.w, "\x1b[%dA", d.drawn) // back to the first line
+	}
+	io.WriteString(d.w, b.String())
+	d.shown, d.drawn = b.String(), len(p.Services)
 }
