@@ -375,3 +375,26 @@ func randID() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+func TestShellHealthcheckHonoursStartPeriod(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver()
+	events, _ := d.Events(e.ctx)
+	port, _ := serving(t)
+	const startPeriod = 600 * time.Millisecond
+	cfg := e.task(func(s *types.Service) {
+		port(s)
+		s.Healthcheck = &types.Healthcheck{
+			Test:     []string{"CMD-SHELL", "test -n \"$NEVER_SET\""},
+			Interval: 50 * time.Millisecond, Retries: 1, StartPeriod: startPeriod,
+		}
+	})
+	st := e.start(d, cfg)
+	got := waitEvent(t, events, cfg.Task.ID, func(st *driver.Status) bool { return st.Health == types.HealthUnhealthy })
+	if elapsed := time.Since(st.StartedAt); elapsed < startPeriod {
+		t.Fatalf("unhealthy after %v, inside the start period of %v", elapsed, startPeriod)
+	}
+	if got.State != driver.StateRunning {
+		t.Fatalf("unhealthy task state %s, want still running", got.State)
+	}
+}
