@@ -77,18 +77,18 @@ func timeBerth(b *testing.B, bin, dir, file string) time.Duration {
 	h.CleanupDocker(b, project)
 	b.StartTimer()
 	start := time.Now()
-	c.MustRun(dir, "up", "-p", project, "-f", file, "--timeout", "20m")
+	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--timeout", "20m")
 	took := time.Since(start)
 	b.StopTimer()
-	tasks, err := c.PS(project)
+	tasks, err := c.PS(b, project)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if n := len(h.Running(tasks, "app")); n != convergeReplicas {
 		b.Fatalf("berth up returned with %d of %d replicas running: %s", n, convergeReplicas, h.Describe(tasks))
 	}
-	c.MustRun(dir, "down", "-p", project)
-	c.Stop(syscall.SIGTERM) // idle, but not to share the CPU with the others
+	c.MustRun(b, dir, "down", "--timeout", "5m", "-p", project)
+	c.Stop(b, syscall.SIGTERM) // idle, but not to share the CPU with the others
 	h.RemoveLabelled(b, benchLabel)
 	b.StartTimer()
 	return took

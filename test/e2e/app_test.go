@@ -86,11 +86,11 @@ func TestDockerApp(t *testing.T) {
 	h.WriteFile(t, dir, "token.txt", "s3cret-token\n")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
-	up := c.MustRun(dir, "-f", file, "-p", project, "up")
+	up := c.MustRun(t, dir, "-f", file, "-p", project, "up")
 	t.Logf("up:\n%s%s", up.Stdout, up.Stderr)
-	h.WaitFor(t, time.Minute, "front running", c.ExpectRunning(project, "front", 1))
-	h.WaitFor(t, time.Minute, "three backs running", c.ExpectRunning(project, "back", 3))
-	h.WaitFor(t, time.Minute, "lonely running", c.ExpectRunning(project, "lonely", 1))
+	h.WaitFor(t, time.Minute, "front running", c.ExpectRunning(t, project, "front", 1))
+	h.WaitFor(t, time.Minute, "three backs running", c.ExpectRunning(t, project, "back", 3))
+	h.WaitFor(t, time.Minute, "lonely running", c.ExpectRunning(t, project, "lonely", 1))
 
 	t.Run("published port answers", func(t *testing.T) {
 		if body := h.HTTPGet(t, base+"/", 30*time.Second); !strings.Contains(body, "front") {
@@ -142,7 +142,7 @@ func TestDockerApp(t *testing.T) {
 
 	t.Run("second up touches nothing", func(t *testing.T) {
 		before := h.SnapshotContainers(t, project)
-		c.MustRun(dir, "up", "-f", file, "-p", project)
+		c.MustRun(t, dir, "up", "-f", file, "-p", project)
 		sameContainers(t, before, h.SnapshotContainers(t, project))
 	})
 
@@ -150,19 +150,19 @@ func TestDockerApp(t *testing.T) {
 		t.Run("manager restart after "+sig.String()+" restarts no container", func(t *testing.T) {
 			// lonely is left out: the test scales it to see the agent act.
 			before := withoutService(h.SnapshotContainers(t, project), "lonely")
-			c.Restart(sig)
+			c.Restart(t, sig)
 			// Scaling lonely proves the restarted agent has acted on its
 			// task list; only then can "nothing else was touched" be seen.
-			c.MustRun(dir, "scale", "-p", project, "lonely=2")
-			h.WaitFor(t, time.Minute, "two lonely replicas", c.ExpectRunning(project, "lonely", 2))
-			c.MustRun(dir, "scale", "-p", project, "lonely=1")
-			h.WaitFor(t, time.Minute, "one lonely replica", c.ExpectRunning(project, "lonely", 1))
+			c.MustRun(t, dir, "scale", "-p", project, "lonely=2")
+			h.WaitFor(t, time.Minute, "two lonely replicas", c.ExpectRunning(t, project, "lonely", 2))
+			c.MustRun(t, dir, "scale", "-p", project, "lonely=1")
+			h.WaitFor(t, time.Minute, "one lonely replica", c.ExpectRunning(t, project, "lonely", 1))
 			sameContainers(t, before, withoutService(h.SnapshotContainers(t, project), "lonely"))
 		})
 	}
 
 	t.Run("killed container is restarted", func(t *testing.T) {
-		tasks, err := c.PS(project)
+		tasks, err := c.PS(t, project)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestDockerApp(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.WaitFor(t, time.Minute, "back replaced after docker kill", func() error {
-			tasks, err := c.PS(project)
+			tasks, err := c.PS(t, project)
 			if err != nil {
 				return err
 			}
@@ -196,14 +196,14 @@ func TestDockerApp(t *testing.T) {
 		if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 1 {
 			t.Fatalf("want the app's one named volume before down, got %v", vols)
 		}
-		c.MustRun(dir, "down", "-p", project)
+		c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
 		expectNoContainersOrNetworks(t, project)
 		if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 1 {
 			t.Fatalf("down removed the named volume: left %v", vols)
 		}
-		c.MustRun(dir, "up", "-d", "-p", project, "-f", file)
-		h.WaitFor(t, time.Minute, "back running again", c.ExpectRunning(project, "back", 3))
-		c.MustRun(dir, "down", "-v", "-p", project)
+		c.MustRun(t, dir, "up", "-d", "-p", project, "-f", file)
+		h.WaitFor(t, time.Minute, "back running again", c.ExpectRunning(t, project, "back", 3))
+		c.MustRun(t, dir, "down", "--timeout", "2m", "-v", "-p", project)
 		expectNoContainersOrNetworks(t, project)
 		if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
 			t.Fatalf("down -v left volumes %v", vols)

@@ -22,7 +22,7 @@ services:
     image: berth-e2e/does-not-exist:never
 `)
 	start := time.Now()
-	r := c.Run(dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
 	t.Logf("up ended after %s:\n%s", time.Since(start).Round(time.Second), r)
 	if r.Code == 0 {
 		t.Fatalf("up succeeded with a missing image:\n%s", r)
@@ -30,7 +30,7 @@ services:
 	if !strings.Contains(r.Stderr, "ghost") {
 		t.Fatalf("up's error does not name the service ghost:\n%s", r)
 	}
-	c.MustRun(dir, "down", "-p", project)
+	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
 }
 
 // TestConfigReportsUnsupportedKeys: config prints the resolved app, with

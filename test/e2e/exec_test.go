@@ -15,16 +15,20 @@ import (
 	h "github.com/berth-dev/berth/test/e2e/harness"
 )
 
+// The exec services name an image only because compose-go's loader rejects
+// a service with neither image nor build; the exec driver ignores it.
 const execCompose = `
 services:
   alpha:
     x-berth-driver: exec
+    image: berth-test/unused-by-exec
     command: ["{{bin}}"]
     environment:
       PORT: "{{port}}"
       MESSAGE: alpha-says-hi
   worker:
     x-berth-driver: exec
+    image: berth-test/unused-by-exec
     command: ["{{bin}}"]
     environment:
       PORT: "0"        # any free port, so replicas never clash
@@ -45,10 +49,10 @@ func TestExecDriver(t *testing.T) {
 	file := h.WriteFile(t, dir, "compose.yaml", compose)
 
 	// -p and -f after the verb here, before it below: both must work.
-	up := c.MustRun(dir, "up", "-p", project, "-f", file)
+	up := c.MustRun(t, dir, "up", "-p", project, "-f", file)
 	t.Logf("up:\n%s%s", up.Stdout, up.Stderr)
-	h.WaitFor(t, time.Minute, "alpha running after up", c.ExpectRunning(project, "alpha", 1))
-	h.WaitFor(t, time.Minute, "two workers running after up", c.ExpectRunning(project, "worker", 2))
+	h.WaitFor(t, time.Minute, "alpha running after up", c.ExpectRunning(t, project, "alpha", 1))
+	h.WaitFor(t, time.Minute, "two workers running after up", c.ExpectRunning(t, project, "worker", 2))
 
 	t.Run("port answers", func(t *testing.T) {
 		body := h.HTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 30*time.Second)
@@ -58,14 +62,14 @@ func TestExecDriver(t *testing.T) {
 	})
 
 	t.Run("scale up and down", func(t *testing.T) {
-		c.MustRun(dir, "-p", project, "scale", "worker=4")
-		h.WaitFor(t, time.Minute, "four workers", c.ExpectRunning(project, "worker", 4))
-		c.MustRun(dir, "-p", project, "scale", "worker=1")
-		h.WaitFor(t, time.Minute, "one worker", c.ExpectRunning(project, "worker", 1))
+		c.MustRun(t, dir, "-p", project, "scale", "worker=4")
+		h.WaitFor(t, time.Minute, "four workers", c.ExpectRunning(t, project, "worker", 4))
+		c.MustRun(t, dir, "-p", project, "scale", "worker=1")
+		h.WaitFor(t, time.Minute, "one worker", c.ExpectRunning(t, project, "worker", 1))
 	})
 
 	t.Run("killed process is restarted", func(t *testing.T) {
-		tasks, err := c.PS(project)
+		tasks, err := c.PS(t, project)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +85,7 @@ func TestExecDriver(t *testing.T) {
 			t.Fatalf("kill -9 %d: %v", pid, err)
 		}
 		h.WaitFor(t, time.Minute, "alpha restarted after kill -9", func() error {
-			tasks, err := c.PS(project)
+			tasks, err := c.PS(t, project)
 			if err != nil {
 				return err
 			}
@@ -100,7 +104,7 @@ func TestExecDriver(t *testing.T) {
 	t.Run("logs are prefixed", func(t *testing.T) {
 		// After `logs`, -f means follow (as in docker compose): the file
 		// goes before the verb.
-		r := c.MustRun(dir, "-f", file, "logs", "-p", project, "alpha")
+		r := c.MustRun(t, dir, "-f", file, "logs", "-p", project, "alpha")
 		want := regexp.MustCompile(`(?m)^\S*alpha\S*\s+\| listening on :` + strconv.Itoa(port) + `$`)
 		if !want.MatchString(r.Stdout) {
 			t.Fatalf("logs alpha: no line like %q in:\n%s", want, r.Stdout)
@@ -111,7 +115,7 @@ func TestExecDriver(t *testing.T) {
 	})
 
 	t.Run("down stops every process", func(t *testing.T) {
-		tasks, err := c.PS(project)
+		tasks, err := c.PS(t, project)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +128,7 @@ func TestExecDriver(t *testing.T) {
 		if len(pids) == 0 {
 			t.Fatalf("no process IDs in ps: %s", h.Describe(tasks))
 		}
-		c.MustRun(dir, "-p", project, "down")
+		c.MustRun(t, dir, "-p", project, "down", "--timeout", "2m")
 		h.WaitFor(t, 30*time.Second, "processes gone after down", func() error {
 			for _, pid := range pids {
 				if h.ProcessAlive(pid) {
@@ -133,7 +137,7 @@ func TestExecDriver(t *testing.T) {
 			}
 			return nil
 		})
-		if r := c.Run(dir, "-p", project, "ps"); r.Code == 0 {
+		if r := c.Run(t, dir, "-p", project, "ps"); r.Code == 0 {
 			t.Fatalf("ps after down succeeded; want an error saying the app is not deployed:\n%s", r)
 		}
 	})

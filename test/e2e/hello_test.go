@@ -26,12 +26,12 @@ func TestHelloExample(t *testing.T) {
 
 	// --build: the images' tags do not change with the Dockerfiles, so
 	// rebuild (from cached layers, in seconds) to test what is committed.
-	up := c.RunEnv(repoRoot, env, "up", "--build", "-p", project, "-f", file, "--timeout", "15m")
+	up := c.RunEnv(t, repoRoot, env, "up", "--build", "-p", project, "-f", file, "--timeout", "15m")
 	t.Logf("up:\n%s%s", up.Stdout, up.Stderr)
 	if up.Code != 0 {
 		t.Fatalf("%s", up)
 	}
-	h.WaitFor(t, time.Minute, "three web replicas", c.ExpectRunning(project, "web", 3))
+	h.WaitFor(t, time.Minute, "three web replicas", c.ExpectRunning(t, project, "web", 3))
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	first := h.HTTPGet(t, url, time.Minute)
@@ -40,8 +40,8 @@ func TestHelloExample(t *testing.T) {
 	}
 
 	// lb re-resolves web every second, so new replicas come to answer.
-	c.MustRun(repoRoot, "scale", "-p", project, "web=5")
-	h.WaitFor(t, 2*time.Minute, "five web replicas", c.ExpectRunning(project, "web", 5))
+	c.MustRun(t, repoRoot, "scale", "-p", project, "web=5")
+	h.WaitFor(t, 2*time.Minute, "five web replicas", c.ExpectRunning(t, project, "web", 5))
 	seen := map[string]bool{}
 	h.WaitFor(t, time.Minute, "requests through lb reach several replicas", func() error {
 		body := h.HTTPGet(t, url, 30*time.Second)
@@ -54,7 +54,7 @@ func TestHelloExample(t *testing.T) {
 		return nil
 	})
 
-	c.MustRun(repoRoot, "down", "-v", "-p", project)
+	c.MustRun(t, repoRoot, "down", "--timeout", "2m", "-v", "-p", project)
 	expectNoContainersOrNetworks(t, project)
 	if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
 		t.Fatalf("down -v left volumes %v", vols)

@@ -23,14 +23,14 @@ const (
 )
 
 // Cluster is one `berth server --dev` process (manager and agent) with its
-// own data directory and ports, driven through the berth CLI.
+// own data directory and ports, driven through the berth CLI. Methods that
+// can fail take the testing.TB to fail: the test or subtest calling them.
 type Cluster struct {
 	// Addr is the manager's API, "http://127.0.0.1:PORT".
 	Addr string
 	// DataDir is the server's data directory; the CLI's HOME is inside it.
 	DataDir string
 
-	tb      testing.TB
 	bin     string
 	logPath string
 	proc    *exec.Cmd
@@ -45,26 +45,25 @@ func StartCluster(tb testing.TB, bin string) *Cluster {
 	c := &Cluster{
 		Addr:    "http://127.0.0.1:" + strconv.Itoa(freePortPair(tb)),
 		DataDir: tb.TempDir(),
-		tb:      tb,
 		bin:     bin,
 	}
 	c.logPath = filepath.Join(c.DataDir, "server.log")
-	c.start()
+	c.start(tb)
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			tb.Logf("end of the server log %s:\n%s", c.logPath, Tail(c.logPath, 80))
 		}
-		c.Stop(syscall.SIGTERM)
+		c.Stop(tb, syscall.SIGTERM)
 	})
 	return c
 }
 
 // start runs the server process and waits until it is usable.
-func (c *Cluster) start() {
-	c.tb.Helper()
+func (c *Cluster) start(tb testing.TB) {
+	tb.Helper()
 	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		c.tb.Fatalf("open the server log: %v", err)
+		tb.Fatalf("open the server log: %v", err)
 	}
 	defer logFile.Close()
 	host := c.Addr[len("http://"):]
@@ -72,7 +71,7 @@ func (c *Cluster) start() {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = isolatedEnv(c.DataDir)
 	if err := cmd.Start(); err != nil {
-		c.tb.Fatalf("start berth server: %v", err)
+		tb.Fatalf("start berth server: %v", err)
 	}
 	c.proc = cmd
 	exited := make(chan struct{})
@@ -86,7 +85,7 @@ func (c *Cluster) start() {
 	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeout)
 	defer cancel()
 	if err := c.waitReady(ctx); err != nil {
-		c.tb.Fatalf("berth server at %s is not ready: %v\n%s", c.Addr, err, Tail(c.logPath, 40))
+		tb.Fatalf("berth server at %s is not ready: %v\n%s", c.Addr, err, Tail(c.logPath, 40))
 	}
 }
 
@@ -125,8 +124,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // Stop sends sig to the server and waits until it has exited; SIGKILL
 // follows if it does not exit in time. Stopping a stopped cluster does
 // nothing.
-func (c *Cluster) Stop(sig syscall.Signal) {
-	c.tb.Helper()
+func (c *Cluster) Stop(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
 	if c.proc == nil {
 		return
 	}
@@ -134,7 +133,7 @@ func (c *Cluster) Stop(sig syscall.Signal) {
 	select {
 	case <-c.exited:
 	case <-time.After(serverStopTimeout):
-		c.tb.Errorf("berth server ignored %v for %s; killing it", sig, serverStopTimeout)
+		tb.Errorf("berth server ignored %v for %s; killing it", sig, serverStopTimeout)
 		_ = c.proc.Process.Kill()
 		<-c.exited
 	}
@@ -143,32 +142,32 @@ func (c *Cluster) Stop(sig syscall.Signal) {
 
 // Restart stops the server with sig and starts it again on the same data
 // directory and address.
-func (c *Cluster) Restart(sig syscall.Signal) {
-	c.tb.Helper()
-	c.Stop(sig)
-	c.start()
+func (c *Cluster) Restart(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	c.Stop(tb, sig)
+	c.start(tb)
 }
 
 // Run runs the berth CLI against this cluster (--addr is added) in dir.
-func (c *Cluster) Run(dir string, args ...string) Result {
-	c.tb.Helper()
-	return c.RunEnv(dir, nil, args...)
+func (c *Cluster) Run(tb testing.TB, dir string, args ...string) Result {
+	tb.Helper()
+	return c.RunEnv(tb, dir, nil, args...)
 }
 
 // RunEnv is Run with extra environment variables ("KEY=value").
-func (c *Cluster) RunEnv(dir string, env []string, args ...string) Result {
-	c.tb.Helper()
-	r := RunCLI(c.tb, c.bin, dir, c.DataDir, env, append([]string{"--addr", c.Addr}, args...)...)
+func (c *Cluster) RunEnv(tb testing.TB, dir string, env []string, args ...string) Result {
+	tb.Helper()
+	r := RunCLI(tb, c.bin, dir, c.DataDir, env, append([]string{"--addr", c.Addr}, args...)...)
 	r.Args = args
 	return r
 }
 
 // MustRun is Run that fails the test unless the command exits 0.
-func (c *Cluster) MustRun(dir string, args ...string) Result {
-	c.tb.Helper()
-	r := c.Run(dir, args...)
+func (c *Cluster) MustRun(tb testing.TB, dir string, args ...string) Result {
+	tb.Helper()
+	r := c.Run(tb, dir, args...)
 	if r.Code != 0 {
-		c.tb.Fatalf("%s", r)
+		tb.Fatalf("%s", r)
 	}
 	return r
 }

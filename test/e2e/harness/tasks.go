@@ -8,14 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 
 	"github.com/berth-dev/berth/internal/types"
 )
 
 // PS runs `berth ps --json` for project and decodes its tasks.
-func (c *Cluster) PS(project string) ([]*types.Task, error) {
-	c.tb.Helper()
-	r := c.Run(c.DataDir, "ps", "--json", "-p", project)
+func (c *Cluster) PS(tb testing.TB, project string) ([]*types.Task, error) {
+	tb.Helper()
+	r := c.Run(tb, c.DataDir, "ps", "--json", "-p", project)
 	if r.Code != 0 {
 		return nil, fmt.Errorf("%s", r)
 	}
@@ -29,9 +30,9 @@ func (c *Cluster) PS(project string) ([]*types.Task, error) {
 // ExpectRunning is a WaitFor condition: service has exactly n running tasks
 // (healthy, where it has a healthcheck) and no other task of it is still
 // meant to run or on its way.
-func (c *Cluster) ExpectRunning(project, service string, n int) func() error {
+func (c *Cluster) ExpectRunning(tb testing.TB, project, service string, n int) func() error {
 	return func() error {
-		tasks, err := c.PS(project)
+		tasks, err := c.PS(tb, project)
 		if err != nil {
 			return err
 		}
