@@ -43,7 +43,10 @@ func (n *Node) Leader() (addr, id string) {
 	return string(a), string(i)
 }
 
-// AppliedIndex is the index of the last entry applied to the FSM.
+// AppliedIndex is the index of the last entry raft handed to the FSM. Raft
+// updates it concurrently with the FSM's work, so for a moment it may differ
+// from what the FSM holds: use it for status and metrics, and the store's
+// own indexes for blocking queries.
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
 // Stats returns raft's own statistics (state, term, indexes, peers), for

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // ErrNotLeader is wrapped by the errors of calls that only the leader can
@@ -22,7 +23,11 @@ type Node struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	wal       *wal.WAL
-	logger    *slog.Logger
+	// meta is the WAL's metadata and stable store. WAL.Close leaves it
+	// open, so the node closes it, releasing its file lock for a restart.
+	meta   *metadb.BoltMetaDB
+	lock   *dirLock
+	logger *slog.Logger
 }
 
 // New opens (or creates) the node's Raft state under cfg.DataDir, starts
@@ -52,7 +57,11 @@ func (n *Node) start(cfg Config, fsm raft.FSM) error {
 		return fmt.Errorf("create raft directory: %w", err)
 	}
 	var err error
-	if n.wal, err = wal.Open(walDir, wal.WithLogger(hlog.Named("wal"))); err != nil {
+	if n.lock, err = lockDir(base); err != nil {
+		return err
+	}
+	n.meta = &metadb.BoltMetaDB{}
+	if n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), wal.WithLogger(hlog.Named("wal"))); err != nil {
 		return fmt.Errorf("open raft log in %s: %w", walDir, err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(base, snapshotsRetained, hlog.Named("snapshots"))
@@ -124,7 +133,7 @@ func (n *Node) Shutdown() error {
 	return errors.Join(errs...)
 }
 
-// close releases the transport and the log (what start may have opened).
+// close releases what start may have opened: transport, log, lock.
 func (n *Node) close() error {
 	var errs []error
 	if n.transport != nil {
@@ -137,5 +146,17 @@ func (n *Node) close() error {
 			errs = append(errs, fmt.Errorf("close raft log: %w", err))
 		}
 	}
+	if n.meta != nil {
+		if err := n.meta.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft metadata: %w", err))
+		}
+	}
+	if n.lock != nil {
+		errs = append(errs, n.lock.unlock())
+	}
 	return errors.Join(errs...)
 }
+
+// Addr is the Raft address other servers reach this one at (the bound
+// address when BindAddr asked for port 0).
+func (n *Node) Addr() string { return string(n.transport.LocalAddr()) }
