@@ -12,6 +12,9 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if c.App == nil || c.App.Name == "" {
 		return nil, errors.New("upsert app: the app has no name")
 	}
+	if err := validateServices(c.App); err != nil {
+		return nil, err
+	}
 	app := cloneApp(c.App)
 	// Teardown state belongs to `down`, never to a submission.
 	app.Deleting, app.RemoveVolumes, app.TornDownOn = false, false, nil
@@ -33,6 +36,23 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	app.Version, app.CreatedAt, app.UpdatedAt = old.Version+1, old.CreatedAt, c.Now
 	app.CreateIndex, app.ModifyIndex = old.CreateIndex, w.index
 	return res, w.insert(TableApps, app)
+}
+
+// validateServices rejects what would break versioning: a missing or
+// unnamed service, or two services of one name. The API validates apps in
+// full before they get here; this guards the FSM, which must never panic.
+func validateServices(app *types.App) error {
+	seen := map[string]bool{}
+	for i, svc := range app.Services {
+		switch {
+		case svc == nil || svc.Name == "":
+			return fmt.Errorf("upsert app %s: service %d has no name", app.Name, i+1)
+		case seen[svc.Name]:
+			return fmt.Errorf("upsert app %s: service %s is defined twice", app.Name, svc.Name)
+		}
+		seen[svc.Name] = true
+	}
+	return nil
 }
 
 // versionServices sets each service's SpecHash and Version from the stored

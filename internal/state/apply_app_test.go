@@ -143,6 +143,8 @@ func TestAppLifecycleErrors(t *testing.T) {
 		{"scale global service", ScaleService{App: "web", Service: "agent", Replicas: 2}, false, "global"},
 		{"scale to negative", ScaleService{App: "web", Service: "api", Replicas: -1}, false, "0 or more"},
 		{"upsert without name", UpsertApp{App: &types.App{}}, false, "no name"},
+		{"upsert with a nil service", UpsertApp{App: &types.App{Name: "x", Services: []*types.Service{nil}}}, false, "service 1 has no name"},
+		{"upsert with a duplicate service", UpsertApp{App: &types.App{Name: "x", Services: []*types.Service{{Name: "a"}, {Name: "a"}}}}, false, "defined twice"},
 		{"upsert node without ID", UpsertNode{Node: &types.Node{Name: "x"}}, false, "no ID"},
 		{"status of missing node", SetNodeStatus{ID: "nope", Status: types.NodeDown}, true, "node nope"},
 	}
