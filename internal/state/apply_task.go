@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -113,7 +114,7 @@ func (c TaskUpdates) delete(w *writeTxn) error {
 func (c TaskStatusUpdate) apply(w *writeTxn) (any, error) {
 	for _, st := range c.Statuses {
 		err := updateTask(w, st.TaskID, func(t *types.Task) bool {
-			return c.NodeID != "" && t.NodeID == c.NodeID && applyStatus(t, st)
+			return c.NodeID != "" && t.NodeID == c.NodeID && applyStatus(t, st, c.Now)
 		})
 		if err != nil {
 			return nil, err
@@ -124,8 +125,9 @@ func (c TaskStatusUpdate) apply(w *writeTxn) (any, error) {
 
 // applyStatus copies an agent's report into t and reports whether t changed.
 // Observed state only moves forward: a report of an earlier state is stale
-// and ignored, and a terminal state is final.
-func applyStatus(t *types.Task, st types.TaskStatus) bool {
+// and ignored, and a terminal state is final. When the agent gives no start
+// or finish time, the batch's time stands in for it.
+func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	if !knownState(st.State) || t.State.Terminal() || st.State.Rank() < t.State.Rank() {
 		return false
 	}
@@ -145,6 +147,12 @@ func applyStatus(t *types.Task, st types.TaskStatus) bool {
 	}
 	if !st.FinishedAt.IsZero() {
 		t.FinishedAt = st.FinishedAt
+	}
+	if t.State == types.TaskRunning && t.StartedAt.IsZero() {
+		t.StartedAt = now
+	}
+	if t.State.Terminal() && t.FinishedAt.IsZero() {
+		t.FinishedAt = now
 	}
 	return !jsonEqual(before, t)
 }

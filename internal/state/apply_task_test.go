@@ -122,11 +122,14 @@ func TestTaskStatusUpdate(t *testing.T) {
 			h.mustApply(UpsertApp{App: testApp(), Now: t0})
 			task := testTask("t1", "api", 1)
 			task.NodeID, task.State = "n1", tt.from
+			if tt.from == types.TaskRunning {
+				task.StartedAt = t0
+			}
 			h.mustApply(TaskUpdates{Create: []*types.Task{task}, Now: t0})
 			before := *h.store.View().Task("t1")
 
 			tt.status.TaskID = "t1"
-			h.mustApply(TaskStatusUpdate{NodeID: tt.node, Statuses: []types.TaskStatus{tt.status, {TaskID: "missing", State: types.TaskRunning}}})
+			h.mustApply(TaskStatusUpdate{NodeID: tt.node, Statuses: []types.TaskStatus{tt.status, {TaskID: "missing", State: types.TaskRunning}}, Now: t0.Add(time.Hour)})
 			got := h.store.View().Task("t1")
 			if got.State != tt.want {
 				t.Errorf("state = %s, want %s", got.State, tt.want)
@@ -136,6 +139,12 @@ func TestTaskStatusUpdate(t *testing.T) {
 			}
 			if !tt.changed {
 				return
+			}
+			if got.State == types.TaskRunning && got.StartedAt.IsZero() {
+				t.Error("a running task has no start time")
+			}
+			if got.State.Terminal() && !got.FinishedAt.Equal(t0.Add(time.Hour)) {
+				t.Errorf("finished at %v, want the batch time", got.FinishedAt)
 			}
 			st := tt.status
 			if (st.ContainerID != "" && got.ContainerID != st.ContainerID) || (st.Health != "" && got.Health != st.Health) ||

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -56,6 +57,11 @@ func (s *Store) View() *View {
 func (s *Store) WaitForChange(ctx context.Context, tables []string, after uint64) (uint64, error) {
 	if len(tables) == 0 {
 		tables = allTables
+	}
+	for _, t := range tables {
+		if !slices.Contains(allTables, t) {
+			return 0, fmt.Errorf("wait for changes: unknown table %q", t)
+		}
 	}
 	for {
 		db, abandon := s.current()

@@ -233,6 +233,10 @@ func TestWaitForChange(t *testing.T) {
 		t.Fatalf("WaitForChange after 3 = %d, %v; want 5, nil", idx, err)
 	}
 
+	if _, err := h.store.WaitForChange(ctx, []string{"jobs"}, 0); err == nil {
+		t.Error("WaitForChange accepted an unknown table")
+	}
+
 	t.Run("wakes on a write to a watched table only", func(t *testing.T) {
 		done := waitAsync(ctx, h.store, []string{TableNodes}, h.store.View().Index(TableNodes))
 		h.mustApply(TaskUpdates{Delete: []string{"t2"}}) // tasks only: no wake-up expected
