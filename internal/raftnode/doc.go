@@ -3,8 +3,8 @@
 // snapshots (DataDir/raft) and a TCP transport. It knows nothing of what
 // the FSM holds: it carries bytes to it and its answers back.
 //
-// The caller builds the FSM, then the Node, waits for a leader, and applies
-// commands on the leader only:
+// The caller builds the FSM, then the Node, and applies commands on the
+// leader only; WaitLeader returns once this server leads:
 //
 //	n, err := raftnode.New(raftnode.Config{ID: id, DataDir: dir, BindAddr: "127.0.0.1:7400", Bootstrap: true}, fsm)
 //	defer n.Shutdown()

@@ -7,8 +7,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// leaderPoll is how often WaitLeader looks for a leader.
-const leaderPoll = 20 * time.Millisecond
+// leaderRecheck bounds how long WaitLeader can miss a leadership change
+// (raft drops observations a slow observer has not taken).
+const leaderRecheck = time.Second
 
 // IsLeader reports whether this server is the leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
@@ -19,21 +20,41 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // current state. There is one channel per Node: one reader only.
 func (n *Node) LeaderCh() <-chan bool { return n.raft.LeaderCh() }
 
-// WaitLeader returns once the cluster has a leader known to this server
-// (this server or another; see IsLeader), or ctx's error.
+// WaitLeader returns once this server is the leader, or ctx's error. On a
+// follower it waits until an election makes this server the leader, so a
+// manager's leader loop can be: WaitLeader, lead until LeaderCh says false,
+// repeat. It does not consume LeaderCh.
 func (n *Node) WaitLeader(ctx context.Context) error {
-	t := time.NewTicker(leaderPoll)
-	defer t.Stop()
-	for {
-		if addr, _ := n.raft.LeaderWithID(); addr != "" {
-			return nil
+	changes := make(chan raft.Observation, 1)
+	obs := raft.NewObserver(changes, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
 		}
+		return false
+	})
+	// Register before the first check, so no change falls in between.
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	t := time.NewTicker(leaderRecheck)
+	defer t.Stop()
+	for !n.leads() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-changes:
 		case <-t.C:
 		}
 	}
+	return nil
+}
+
+// leads reports whether this server is the leader and knows it: raft sets
+// its state a moment before it records itself as leader, and callers of
+// WaitLeader expect Leader to name this server.
+func (n *Node) leads() bool {
+	_, id := n.raft.LeaderWithID()
+	return n.IsLeader() && id == n.id
 }
 
 // Leader returns the current leader's Raft address and ID, or empty

@@ -28,6 +28,7 @@ type Node struct {
 	meta   *metadb.BoltMetaDB
 	lock   *dirLock
 	logger *slog.Logger
+	id     raft.ServerID
 }
 
 // New opens (or creates) the node's Raft state under cfg.DataDir, starts
@@ -41,7 +42,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{logger: cfg.Logger}
+	n := &Node{logger: cfg.Logger, id: raft.ServerID(cfg.ID)}
 	if err := n.start(cfg, fsm); err != nil {
 		n.close()
 		return nil, err

@@ -243,6 +243,9 @@ func TestTwoServers(t *testing.T) {
 	if _, id := s2.node.Leader(); id != "m1" {
 		t.Errorf("the follower sees leader %q, want m1", id)
 	}
+	if err := s2.node.WaitLeader(ctxFor(t, 300*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitLeader on a follower: err %v, want deadline exceeded", err)
+	}
 	b, _ := state.Encode(state.PurgeApp{Name: "web"})
 	if _, err := s2.node.Apply(ctx, b); !errors.Is(err, ErrNotLeader) {
 		t.Errorf("Apply on the follower: err %v, want ErrNotLeader", err)
