@@ -91,7 +91,7 @@ func (s *memSink) ID() string    { return "mem" }
 func (s *memSink) Close() error  { s.closed = true; return nil }
 func (s *memSink) Cancel() error { s.cancelled = true; return nil }
 
-// failWriter fails every write, to test that Persist cancels its sink.
+// failSink fails every write, to test that Persist cancels its sink.
 type failSink struct{ memSink }
 
 func (s *failSink) Write([]byte) (int, error) { return 0, errors.New("disk full") }
