@@ -77,10 +77,12 @@ const (
 // networks or volumes, found by the label berth puts on each.
 func AppObjects(tb testing.TB, kind, app string) []string {
 	tb.Helper()
-	return objectsLabelled(tb, kind, dockerdrv.LabelApp+"="+app)
+	return ObjectsLabelled(tb, kind, dockerdrv.LabelApp+"="+app)
 }
 
-func objectsLabelled(tb testing.TB, kind, label string) []string {
+// ObjectsLabelled lists the sorted IDs of the containers (in any state),
+// networks or volumes with label ("key=value").
+func ObjectsLabelled(tb testing.TB, kind, label string) []string {
 	tb.Helper()
 	args := []string{kind, "ls", "-q", "--filter", "label=" + label}
 	if kind == KindContainer {
@@ -111,7 +113,7 @@ func RemoveLabelled(tb testing.TB, label string) {
 		KindVolume:    {"volume", "rm", "-f"},
 	}
 	for _, kind := range []string{KindContainer, KindNetwork, KindVolume} {
-		ids := objectsLabelled(tb, kind, label)
+		ids := ObjectsLabelled(tb, kind, label)
 		if len(ids) == 0 {
 			continue
 		}
