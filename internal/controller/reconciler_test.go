@@ -283,3 +283,47 @@ func TestNodeMonitorMarksSilentNodeDown(t *testing.T) {
 		t.Errorf("after node loss: %v, want 2 on n1", got)
 	}
 }
+
+func TestDrainMovesTasks(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	w.node("n2")
+	w.up(&types.App{Name: "a", Services: []*types.Service{service("web", 4)}})
+	w.step()
+	w.runAll("a", "web")
+	w.must(&state.SetNodeAvailability{ID: "n2", Availability: types.AvailabilityDrain})
+	w.step()
+	for _, tk := range w.tasks("a", "web") {
+		if tk.DesiredState == types.DesiredRunning && tk.NodeID != "n1" {
+			t.Errorf("wanted task %s is on %s after draining n2", tk.ID, tk.NodeID)
+		}
+		if tk.NodeID == "n2" && tk.DesiredState != types.DesiredShutdown {
+			t.Errorf("task %s on drained n2 not shut down", tk.ID)
+		}
+	}
+	if got := w.wanted("a", "web"); got[types.TaskRunning]+got[types.TaskAssigned] != 4 {
+		t.Fatalf("after drain: %v, want 4 on n1", got)
+	}
+	// Activating n2 again moves nothing back (rebalancing is explicit).
+	w.runAll("a", "web")
+	w.must(&state.SetNodeAvailability{ID: "n2", Availability: types.AvailabilityActive})
+	before := w.index
+	w.step()
+	if w.index != before {
+		t.Fatalf("activating a node moved tasks")
+	}
+}
+
+func TestRemovedNodeTasksReplaced(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	w.node("n2")
+	w.up(&types.App{Name: "a", Services: []*types.Service{service("web", 2)}})
+	w.step()
+	w.runAll("a", "web")
+	w.must(&state.DeleteNode{ID: "n2", Now: w.clock.Now()})
+	w.step()
+	if got := w.wanted("a", "web"); got[types.TaskRunning]+got[types.TaskAssigned] != 2 {
+		t.Fatalf("after removing n2: %v, want 2 on n1", got)
+	}
+}

@@ -76,6 +76,11 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 	switch {
 	case cur == nil:
 		p.create(app.Name, svc, slot, nodeID, 0)
+	case p.drained(cur):
+		// Its node is being drained: start a replacement elsewhere; the
+		// agent stops this one with its grace period.
+		p.shutdown(cur)
+		p.create(app.Name, svc, slot, nodeID, cur.Attempt)
 	case cur.ServiceVersion != svc.Version:
 		// Spec changed: replace (all at once; rolling updates come later).
 		p.shutdown(cur)
@@ -90,6 +95,16 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 			p.wakeAt(d.at)
 		}
 	}
+}
+
+// drained reports whether a task still runs (or is about to) on a node an
+// operator is draining.
+func (p *pass) drained(t *types.Task) bool {
+	if t.NodeID == "" || t.State == types.TaskPending || t.State.Terminal() {
+		return false
+	}
+	n := p.view.Node(t.NodeID)
+	return n != nil && n.Availability == types.AvailabilityDrain
 }
 
 // current is the slot's newest task that is still wanted (desired running),

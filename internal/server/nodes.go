@@ -26,9 +26,9 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
-	n := s.store.View().Node(r.PathValue("id"))
-	if n == nil {
-		return notFound("node %q not found", r.PathValue("id"))
+	n, err := resolveNode(s.store.View(), r.PathValue("id"))
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, s.withBeat(n))
 	return nil

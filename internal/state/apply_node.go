@@ -19,6 +19,9 @@ func (c UpsertNode) apply(w *writeTxn) (any, error) {
 	if old := first[types.Node](w.txn, TableNodes, "id", n.ID); old != nil {
 		n.CreateIndex = old.CreateIndex
 		n.Availability = cmp.Or(n.Availability, old.Availability)
+		// Labels an operator added survive the agent registering again;
+		// the agent's own (--label) overwrite theirs of the same key.
+		n.Labels = mergeLabels(old.Labels, n.Labels)
 		n.Status = cmp.Or(n.Status, old.Status)
 	} else {
 		n.CreateIndex = w.index
@@ -39,4 +42,85 @@ func (c SetNodeStatus) apply(w *writeTxn) (any, error) {
 	n := cloneNode(old)
 	n.Status, n.ModifyIndex = c.Status, w.index
 	return nil, w.insert(TableNodes, n)
+}
+
+func (c SetNodeAvailability) apply(w *writeTxn) (any, error) {
+	switch c.Availability {
+	case types.AvailabilityActive, types.AvailabilityDrain:
+	default:
+		return nil, fmt.Errorf("node %s: availability %q is not active or drain", c.ID, c.Availability)
+	}
+	return updateNode(w, c.ID, func(n *types.Node) bool {
+		if n.Availability == c.Availability {
+			return false
+		}
+		n.Availability = c.Availability
+		return true
+	})
+}
+
+func (c UpdateNodeLabels) apply(w *writeTxn) (any, error) {
+	return updateNode(w, c.ID, func(n *types.Node) bool {
+		labels := mergeLabels(n.Labels, c.Add)
+		for _, k := range c.Remove {
+			delete(labels, k)
+		}
+		if jsonEqual(labels, n.Labels) {
+			return false
+		}
+		n.Labels = labels
+		return true
+	})
+}
+
+func (c DeleteNode) apply(w *writeTxn) (any, error) {
+	n := first[types.Node](w.txn, TableNodes, "id", c.ID)
+	if n == nil {
+		return nil, fmt.Errorf("node %s: %w", c.ID, ErrNotFound)
+	}
+	for _, t := range listTasks(w.txn, TaskFilter{NodeID: c.ID}) {
+		err := updateTask(w, t.ID, func(t *types.Task) bool {
+			if t.State.Terminal() && t.DesiredState == types.DesiredShutdown {
+				return false
+			}
+			if !t.State.Terminal() {
+				t.State, t.Error, t.FinishedAt = types.TaskLost, "node "+n.Name+" was removed", c.Now
+			}
+			t.DesiredState = types.DesiredShutdown
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, w.delete(TableNodes, n)
+}
+
+// updateNode applies change to a copy of the node and stores it when change
+// reports a difference. Result: the node as stored.
+func updateNode(w *writeTxn, id string, change func(*types.Node) bool) (any, error) {
+	old := first[types.Node](w.txn, TableNodes, "id", id)
+	if old == nil {
+		return nil, fmt.Errorf("node %s: %w", id, ErrNotFound)
+	}
+	n := cloneNode(old)
+	if !change(n) {
+		return old, nil
+	}
+	n.ModifyIndex = w.index
+	return n, w.insert(TableNodes, n)
+}
+
+func mergeLabels(base, over map[string]string) map[string]string {
+	if len(base) == 0 && len(over) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
 }

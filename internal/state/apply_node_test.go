@@ -1,41 +1,93 @@
 package state
 
 import (
+	"errors"
+	"maps"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/types"
 )
 
-func TestUpsertNode(t *testing.T) {
+func TestNodeOperations(t *testing.T) {
+	cases := []struct {
+		name   string
+		cmd    Command
+		check  func(t *testing.T, n *types.Node)
+		errIs  error
+		errAny bool
+	}{
+		{"drain", &SetNodeAvailability{ID: "n1", Availability: types.AvailabilityDrain}, func(t *testing.T, n *types.Node) {
+			if n.Availability != types.AvailabilityDrain {
+				t.Errorf("availability %s", n.Availability)
+			}
+		}, nil, false},
+		{"bad availability", &SetNodeAvailability{ID: "n1", Availability: "pause"}, nil, nil, true},
+		{"drain unknown node", &SetNodeAvailability{ID: "nx", Availability: types.AvailabilityDrain}, nil, ErrNotFound, true},
+		{"labels add and remove", &UpdateNodeLabels{ID: "n1", Add: map[string]string{"disk": "ssd"}, Remove: []string{"zone"}}, func(t *testing.T, n *types.Node) {
+			if !maps.Equal(n.Labels, map[string]string{"disk": "ssd"}) {
+				t.Errorf("labels %v", n.Labels)
+			}
+		}, nil, false},
+		{"labels unknown node", &UpdateNodeLabels{ID: "nx", Add: map[string]string{"a": "b"}}, nil, ErrNotFound, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.mustApply(&UpsertNode{Node: testNode("n1")})
+			before := h.store.View().Index(TableNodes)
+			_, err := h.apply(tc.cmd)
+			if tc.errAny {
+				if err == nil || (tc.errIs != nil && !errors.Is(err, tc.errIs)) {
+					t.Fatalf("err = %v, want an error (%v)", err, tc.errIs)
+				}
+				if h.store.View().Index(TableNodes) != before {
+					t.Fatalf("a refused command changed the store")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, h.store.View().Node("n1"))
+		})
+	}
+}
+
+func TestOperatorLabelsSurviveReRegistration(t *testing.T) {
 	h := newHarness(t)
-	n := testNode("n1")
-	n.LastHeartbeat = t0
-	got := h.mustApply(UpsertNode{Node: n}).(*types.Node)
-	if got.Status != types.NodeReady || got.Availability != types.AvailabilityActive || got.CreateIndex != 1 {
-		t.Errorf("new node: status %s, availability %s, create index %d; want ready, active, 1", got.Status, got.Availability, got.CreateIndex)
+	h.mustApply(&UpsertNode{Node: testNode("n1")})
+	h.mustApply(&UpdateNodeLabels{ID: "n1", Add: map[string]string{"rack": "r7"}})
+	h.mustApply(&SetNodeAvailability{ID: "n1", Availability: types.AvailabilityDrain})
+	again := testNode("n1")
+	again.Labels = map[string]string{"zone": "b"}
+	h.mustApply(&UpsertNode{Node: again})
+	n := h.store.View().Node("n1")
+	if !maps.Equal(n.Labels, map[string]string{"zone": "b", "rack": "r7"}) || n.Availability != types.AvailabilityDrain {
+		t.Fatalf("after re-registration: labels %v availability %s", n.Labels, n.Availability)
 	}
-	if !got.LastHeartbeat.IsZero() {
-		t.Error("the heartbeat time was stored in Raft")
-	}
+}
 
-	h.mustApply(UpsertNode{Node: &types.Node{ID: "n1", Name: "node-n1", Availability: types.AvailabilityDrain}})
-	h.mustApply(SetNodeStatus{ID: "n1", Status: types.NodeDown})
-	update := testNode("n1")
-	update.Address = "127.0.0.2:7000"
-	h.mustApply(UpsertNode{Node: update}) // no availability or status given: both kept
-
+func TestDeleteNodeLosesItsTasks(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(&UpsertNode{Node: testNode("n1")})
+	h.mustApply(&UpsertApp{App: testApp()})
+	h.mustApply(&TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1), testTask("t2", "api", 2)}})
+	h.mustApply(&TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}, {TaskID: "t2", NodeID: "n1"}}})
+	h.mustApply(&TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskRunning}}})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.mustApply(&DeleteNode{ID: "n1", Now: now})
 	v := h.store.View()
-	got = v.Node("n1")
-	if got.Address != "127.0.0.2:7000" || got.Availability != types.AvailabilityDrain || got.Status != types.NodeDown ||
-		got.CreateIndex != 1 || got.ModifyIndex != 4 {
-		t.Errorf("updated node = %+v; want new address, drain, down, created at 1, modified at 4", got)
+	if v.Node("n1") != nil {
+		t.Fatalf("node still there")
 	}
-	if v.NodeByName("node-n1") != got || v.NodeByName("nope") != nil {
-		t.Error("NodeByName does not find the node by its name")
+	for _, id := range []string{"t1", "t2"} {
+		tk := v.Task(id)
+		if tk.State != types.TaskLost || tk.DesiredState != types.DesiredShutdown || !tk.FinishedAt.Equal(now) {
+			t.Errorf("task %s: state %s desired %s finished %v", id, tk.State, tk.DesiredState, tk.FinishedAt)
+		}
 	}
-
-	h.mustApply(SetNodeStatus{ID: "n1", Status: types.NodeDown})
-	if idx := h.store.View().Index(TableNodes); idx != 4 {
-		t.Errorf("a status that did not change was written: nodes index %d, want 4", idx)
+	if _, err := h.apply(&DeleteNode{ID: "n1"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
 	}
 }

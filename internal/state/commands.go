@@ -36,6 +36,9 @@ const (
 	kindTaskStatusUpdate
 	kindUpsertNode
 	kindSetNodeStatus
+	kindSetNodeAvailability
+	kindUpdateNodeLabels
+	kindDeleteNode
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -119,15 +122,40 @@ type SetNodeStatus struct {
 	Status types.NodeStatus `json:"status"`
 }
 
-func (UpsertApp) kind() commandKind        { return kindUpsertApp }
-func (DeleteApp) kind() commandKind        { return kindDeleteApp }
-func (PurgeApp) kind() commandKind         { return kindPurgeApp }
-func (TeardownDone) kind() commandKind     { return kindTeardownDone }
-func (ScaleService) kind() commandKind     { return kindScaleService }
-func (TaskUpdates) kind() commandKind      { return kindTaskUpdates }
-func (TaskStatusUpdate) kind() commandKind { return kindTaskStatusUpdate }
-func (UpsertNode) kind() commandKind       { return kindUpsertNode }
-func (SetNodeStatus) kind() commandKind    { return kindSetNodeStatus }
+// SetNodeAvailability drains or activates a node (`berth node drain`).
+// Result: the updated *types.Node.
+type SetNodeAvailability struct {
+	ID           string             `json:"id"`
+	Availability types.Availability `json:"availability"`
+}
+
+// UpdateNodeLabels adds (or overwrites) and removes node labels. Result: the
+// updated *types.Node.
+type UpdateNodeLabels struct {
+	ID     string            `json:"id"`
+	Add    map[string]string `json:"add,omitempty"`
+	Remove []string          `json:"remove,omitempty"`
+}
+
+// DeleteNode removes a node (`berth node rm`). Its unfinished tasks become
+// lost and unwanted, so controllers replace them elsewhere. Result: nil.
+type DeleteNode struct {
+	ID  string    `json:"id"`
+	Now time.Time `json:"now"`
+}
+
+func (UpsertApp) kind() commandKind           { return kindUpsertApp }
+func (DeleteApp) kind() commandKind           { return kindDeleteApp }
+func (PurgeApp) kind() commandKind            { return kindPurgeApp }
+func (TeardownDone) kind() commandKind        { return kindTeardownDone }
+func (ScaleService) kind() commandKind        { return kindScaleService }
+func (TaskUpdates) kind() commandKind         { return kindTaskUpdates }
+func (TaskStatusUpdate) kind() commandKind    { return kindTaskStatusUpdate }
+func (UpsertNode) kind() commandKind          { return kindUpsertNode }
+func (SetNodeStatus) kind() commandKind       { return kindSetNodeStatus }
+func (SetNodeAvailability) kind() commandKind { return kindSetNodeAvailability }
+func (UpdateNodeLabels) kind() commandKind    { return kindUpdateNodeLabels }
+func (DeleteNode) kind() commandKind          { return kindDeleteNode }
 
 // Encode serialises a command for raft: one kind byte, then JSON.
 func Encode(cmd Command) ([]byte, error) {
@@ -174,6 +202,12 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertNode{}, nil
 	case kindSetNodeStatus:
 		return &SetNodeStatus{}, nil
+	case kindSetNodeAvailability:
+		return &SetNodeAvailability{}, nil
+	case kindUpdateNodeLabels:
+		return &UpdateNodeLabels{}, nil
+	case kindDeleteNode:
+		return &DeleteNode{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }
