@@ -1,0 +1,113 @@
+package pki
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ServerTLS is the configuration of a node's listener: it presents the node's
+// certificate and verifies client certificates against the cluster CA.
+// clientAuth is tls.RequireAndVerifyClientCert between nodes, and
+// tls.VerifyClientCertIfGiven on a listener that also admits joining nodes
+// (which have no certificate yet) or token-authenticated users; such a server
+// authorises each request with PeerIdentity.
+func (id *Identity) ServerTLS(clientAuth tls.ClientAuthType) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{id.Cert},
+		ClientCAs:    id.Pool,
+		ClientAuth:   clientAuth,
+	}
+}
+
+// ClientTLS is the configuration for dialing another node: it presents the
+// node's certificate and accepts only a server whose certificate the cluster
+// CA issued for serverName. Dial by role, not by address:
+// ClientTLS(RoleManager.ServerName()) accepts managers and nothing else.
+func (id *Identity) ClientTLS(serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{id.Cert},
+		RootCAs:      id.Pool,
+		ServerName:   serverName,
+	}
+}
+
+// PinnedTLS is the configuration for a node that has no certificate yet and
+// dials a manager to join. It trusts no system root and no CA it is shown:
+// the manager must send the cluster CA certificate in its chain, that
+// certificate's SHA-256 must equal fingerprint (from the join token), and
+// the manager's certificate must verify against it, with the manager role's
+// name and server authentication.
+//
+// Go's own verification is switched off (InsecureSkipVerify) only because it
+// cannot take a root that arrives in the handshake; VerifyConnection does the
+// full chain verification instead, on every connection, resumed or not.
+func PinnedTLS(fingerprint string) *tls.Config {
+	want := strings.ToLower(fingerprint)
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         RoleManager.ServerName(),
+		InsecureSkipVerify: true,
+		VerifyConnection: func(state tls.ConnectionState) error {
+			return verifyPinned(state.PeerCertificates, want)
+		},
+	}
+}
+
+// ErrPinMismatch means the server a joining node dialed does not belong to
+// the cluster named by the join token's fingerprint.
+var ErrPinMismatch = errors.New("the server's CA does not match the join token's fingerprint")
+
+// verifyPinned verifies a server's chain against the CA certificate within
+// it whose fingerprint is want.
+func verifyPinned(chain []*x509.Certificate, want string) error {
+	if err := checkFingerprint(want); err != nil {
+		return err
+	}
+	if len(chain) == 0 {
+		return errors.New("the server presented no certificate")
+	}
+	leaf := chain[0]
+	if leaf.IsCA {
+		return fmt.Errorf("the server presented CA certificate %q as its own", leaf.Subject.CommonName)
+	}
+	roots := x509.NewCertPool()
+	intermediates := x509.NewCertPool()
+	pinned := false
+	for _, cert := range chain[1:] {
+		if cert.IsCA && Fingerprint(cert) == want {
+			roots.AddCert(cert)
+			pinned = true
+			continue
+		}
+		intermediates.AddCert(cert)
+	}
+	if !pinned {
+		return fmt.Errorf("%w: the server did not send CA certificate %s", ErrPinMismatch, want)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{
+		DNSName:       RoleManager.ServerName(),
+		Roots:         roots,
+		Intermediates: intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPinMismatch, err)
+	}
+	return nil
+}
+
+// checkFingerprint refuses a malformed pin, which would otherwise match
+// nothing and fail with a misleading mismatch.
+func checkFingerprint(fp string) error {
+	b, err := hex.DecodeString(fp)
+	if err != nil || len(b) != 32 {
+		return fmt.Errorf("CA fingerprint %q is not 64 hex digits (a SHA-256)", fp)
+	}
+	return nil
+}
