@@ -76,7 +76,7 @@ func parseLabels(kvs []string) (map[string]string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid --label %q: want KEY=VALUE, e.g. zone=a", kv)
+			return nil, fmt.Errorf("invalid label %q: want KEY=VALUE, e.g. zone=a", kv)
 		}
 		m[k] = v
 	}

@@ -57,6 +57,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newConfigCommand(e),
 		newServerCommand(e),
 		newAgentCommand(e),
+		newNodeCommand(e),
 		newVersionCommand(e),
 	)
 	return root

@@ -17,7 +17,7 @@ func TestParseLabels(t *testing.T) {
 		t.Errorf("parseLabels = %v, %v", got, err)
 	}
 	for _, bad := range []string{"zone", "=a"} {
-		if _, err := parseLabels([]string{bad}); err == nil || !strings.Contains(err.Error(), `invalid --label "`+bad+`"`) {
+		if _, err := parseLabels([]string{bad}); err == nil || !strings.Contains(err.Error(), `invalid label "`+bad+`"`) {
 			t.Errorf("parseLabels(%q) err = %v", bad, err)
 		}
 	}
