@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"time"
@@ -23,7 +24,15 @@ type Config struct {
 	// Bootstrap starts a new cluster with this server as its one voter when
 	// DataDir holds no Raft state yet. It is ignored otherwise.
 	Bootstrap bool
-	Logger    *slog.Logger
+	// TLS, when set, makes all Raft traffic mutual TLS. The one config
+	// serves both ends: Certificates (or GetCertificate and
+	// GetClientCertificate) is this server's certificate, ClientCAs with
+	// ClientAuth RequireAndVerifyClientCert admits only peers of the
+	// cluster's CA, and RootCAs verifies the peers this server dials. The
+	// name verified when dialling is ServerName if set, else the host of
+	// the peer's Raft address. Nil: plain TCP, for the loopback dev cluster.
+	TLS    *tls.Config
+	Logger *slog.Logger
 	// SnapshotThreshold and SnapshotInterval: how many new log entries, and
 	// how often checked, before Raft snapshots the FSM. Zero: Raft's default.
 	SnapshotThreshold uint64
@@ -54,6 +63,8 @@ func (c *Config) validate() error {
 		return errors.New("raft: a data directory is required")
 	case c.BindAddr == "":
 		return errors.New("raft: a bind address is required")
+	case c.TLS != nil:
+		return checkTLS(c.TLS)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ type Server struct {
 	ID      string `json:"id"`
 	Address string `json:"address"`
 	Voter   bool   `json:"voter"`
+	// Leader is true for the server this one believes leads now.
+	Leader bool `json:"leader"`
 }
 
 // AddVoter adds a server (or updates its address) as a voter. Leader only.
@@ -31,15 +33,21 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
-// Servers returns the latest Raft configuration known to this server.
+// Servers returns the latest Raft configuration known to this server, in
+// its order, marking the leader this server knows of. Any server can
+// answer; a follower's view may lag the leader's by a configuration change.
 func (n *Node) Servers(ctx context.Context) ([]Server, error) {
 	f := n.raft.GetConfiguration()
 	if err := wait(ctx, f); err != nil {
 		return nil, fmt.Errorf("read raft configuration: %w", err)
 	}
+	_, leader := n.raft.LeaderWithID()
 	var out []Server
 	for _, s := range f.Configuration().Servers {
-		out = append(out, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+		out = append(out, Server{
+			ID: string(s.ID), Address: string(s.Address),
+			Voter: s.Suffrage == raft.Voter, Leader: leader != "" && s.ID == leader,
+		})
 	}
 	return out, nil
 }

@@ -4,14 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // ErrNotLeader is wrapped by the errors of calls that only the leader can
@@ -22,13 +16,11 @@ var ErrNotLeader = errors.New("not the leader")
 type Node struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	wal       *wal.WAL
-	// meta is the WAL's metadata and stable store. WAL.Close leaves it
-	// open, so the node closes it, releasing its file lock for a restart.
-	meta   *metadb.BoltMetaDB
-	lock   *dirLock
-	logger *slog.Logger
-	id     raft.ServerID
+	stores    *stores
+	fsm       raft.FSM
+	dataDir   string
+	logger    *slog.Logger
+	id        raft.ServerID
 }
 
 // New opens (or creates) the node's Raft state under cfg.DataDir, starts
@@ -42,80 +34,48 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{logger: cfg.Logger, id: raft.ServerID(cfg.ID)}
-	if err := n.start(cfg, fsm); err != nil {
-		n.close()
+	n := &Node{fsm: fsm, dataDir: cfg.DataDir, logger: cfg.Logger, id: raft.ServerID(cfg.ID)}
+	if err := n.start(cfg); err != nil {
+		_ = n.close()
 		return nil, err
 	}
 	return n, nil
 }
 
-func (n *Node) start(cfg Config, fsm raft.FSM) error {
+func (n *Node) start(cfg Config) error {
 	hlog := newHCLogger(cfg.Logger, "raft")
-	base := filepath.Join(cfg.DataDir, "raft")
-	walDir := filepath.Join(base, "wal")
-	if err := os.MkdirAll(walDir, 0o700); err != nil {
-		return fmt.Errorf("create raft directory: %w", err)
-	}
 	var err error
-	if n.lock, err = lockDir(base); err != nil {
+	if n.stores, err = openStores(cfg.DataDir, hlog); err != nil {
 		return err
-	}
-	n.meta = &metadb.BoltMetaDB{}
-	if n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), wal.WithLogger(hlog.Named("wal"))); err != nil {
-		return fmt.Errorf("open raft log in %s: %w", walDir, err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(base, snapshotsRetained, hlog.Named("snapshots"))
-	if err != nil {
-		return fmt.Errorf("open raft snapshots in %s: %w", base, err)
 	}
 	if n.transport, err = newTransport(cfg, hlog); err != nil {
 		return err
 	}
 	rc := cfg.raftConfig()
 	if cfg.Bootstrap {
-		if err := n.bootstrap(rc, snaps); err != nil {
+		if err := n.bootstrap(rc); err != nil {
 			return err
 		}
 	}
-	if n.raft, err = raft.NewRaft(rc, fsm, n.wal, n.wal, snaps, n.transport); err != nil {
+	s := n.stores
+	if n.raft, err = raft.NewRaft(rc, n.fsm, s.wal, s.wal, s.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	return nil
 }
 
-// newTransport listens on cfg.BindAddr and advertises cfg.AdvertiseAddr,
-// or the bound address when none is given.
-func newTransport(cfg Config, hlog hclog.Logger) (*raft.NetworkTransport, error) {
-	var advertise net.Addr
-	if cfg.AdvertiseAddr != "" {
-		a, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
-		if err != nil {
-			return nil, fmt.Errorf("raft advertise address %q: %w", cfg.AdvertiseAddr, err)
-		}
-		advertise = a
-	}
-	t, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, maxPool, transportTimeout, hlog.Named("transport"))
-	if err != nil {
-		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.BindAddr, err)
-	}
-	return t, nil
-}
-
 // bootstrap makes this server the one voter of a new cluster, unless the
 // data directory already holds Raft state (a restart).
-func (n *Node) bootstrap(rc *raft.Config, snaps raft.SnapshotStore) error {
-	exists, err := raft.HasExistingState(n.wal, n.wal, snaps)
-	if err != nil {
-		return fmt.Errorf("read raft state: %w", err)
-	}
-	if exists {
-		return nil
+func (n *Node) bootstrap(rc *raft.Config) error {
+	exists, err := n.stores.hasState()
+	if err != nil || exists {
+		return err
 	}
 	conf := raft.Configuration{Servers: []raft.Server{{
 		Suffrage: raft.Voter, ID: rc.LocalID, Address: n.transport.LocalAddr(),
 	}}}
-	if err := raft.BootstrapCluster(rc, n.wal, n.wal, snaps, n.transport, conf); err != nil {
+	s := n.stores
+	if err := raft.BootstrapCluster(rc, s.wal, s.wal, s.snaps, n.transport, conf); err != nil {
 		return fmt.Errorf("bootstrap raft cluster: %w", err)
 	}
 	return nil
@@ -134,7 +94,7 @@ func (n *Node) Shutdown() error {
 	return errors.Join(errs...)
 }
 
-// close releases what start may have opened: transport, log, lock.
+// close releases what start may have opened: transport, stores, lock.
 func (n *Node) close() error {
 	var errs []error
 	if n.transport != nil {
@@ -142,18 +102,8 @@ func (n *Node) close() error {
 			errs = append(errs, fmt.Errorf("close raft transport: %w", err))
 		}
 	}
-	if n.wal != nil {
-		if err := n.wal.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close raft log: %w", err))
-		}
-	}
-	if n.meta != nil {
-		if err := n.meta.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close raft metadata: %w", err))
-		}
-	}
-	if n.lock != nil {
-		errs = append(errs, n.lock.unlock())
+	if n.stores != nil {
+		errs = append(errs, n.stores.close())
 	}
 	return errors.Join(errs...)
 }
