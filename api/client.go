@@ -58,17 +58,22 @@ type TaskQuery struct {
 
 // Client talks to one manager.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
 }
 
 // NewClient returns a client for a manager at addr ("http://host:port" or
 // "host:port").
-func NewClient(addr string) *Client {
+func NewClient(addr string, opts ...ClientOption) *Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}}
+	c := &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Addr is the manager address the client uses.
@@ -246,6 +251,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return QueryMeta{}, err
@@ -275,6 +281,7 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values) (io.Read
 	if err != nil {
 		return nil, err
 	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -284,6 +291,32 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values) (io.Read
 		return nil, decodeError(resp)
 	}
 	return resp.Body, nil
+}
+
+func (c *Client) authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set(HeaderAuthorization, "Bearer "+c.token)
+	}
+}
+
+// upload sends a raw body (a snapshot) with POST.
+func (c *Client) upload(ctx context.Context, path string, body io.Reader) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	c.authorize(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
 }
 
 func decodeError(resp *http.Response) error {

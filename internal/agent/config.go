@@ -9,8 +9,12 @@ import (
 
 // Config configures one node agent.
 type Config struct {
-	// ManagerAddr is the API of a manager ("http://127.0.0.1:7700").
+	// ManagerAddr is the cluster address (mutual TLS) of a manager,
+	// "127.0.0.1:7702".
 	ManagerAddr string
+	// JoinToken is the worker token; needed on first start only (the node
+	// keeps its certificate in DataDir/pki afterwards).
+	JoinToken string
 	// Name of the node (defaults to the hostname).
 	Name string
 	// DataDir holds the node's identity and local task state.

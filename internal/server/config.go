@@ -15,6 +15,17 @@ type Config struct {
 	HTTPAddr string
 	// RaftAddr is where Raft listens ("127.0.0.1:7701"); empty: HTTP port + 1.
 	RaftAddr string
+	// ClusterAddr is the mutual-TLS port for agents and other managers
+	// ("127.0.0.1:7702"); empty: API port + 2.
+	ClusterAddr string
+	// Join is the cluster address of a manager to join; empty: this
+	// manager bootstraps a new cluster (when it has no state yet).
+	Join string
+	// JoinToken is the manager token given with Join.
+	JoinToken string
+	// ForceNewCluster turns this manager's data into a one-manager cluster
+	// (after a permanent loss of quorum); apps and nodes are kept.
+	ForceNewCluster bool
 	// Dev marks `berth server --dev`; it changes nothing in the code paths.
 	Dev bool
 	// HeartbeatTTL is how long a node may stay silent before it is down.
