@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,45 @@ services:
 	if !strings.Contains(r.Stderr, "ghost") {
 		t.Fatalf("up's error does not name the service ghost:\n%s", r)
 	}
+	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+}
+
+// TestUpFixedPortReplicas: a fixed host port allows one replica per node,
+// so on one node up runs one and fails naming the service and the port that
+// keeps the others from being placed.
+func TestUpFixedPortReplicas(t *testing.T) {
+	h.RequireDocker(t)
+	const project = "e2e-fixedport"
+	img := h.TestImage(t)
+	c := h.StartCluster(t, berthBin)
+	h.CleanupDocker(t, project)
+	port := strconv.Itoa(h.FreePort(t))
+	dir := t.TempDir()
+	file := h.WriteFile(t, dir, "compose.yaml", `
+services:
+  web:
+    image: `+img+`
+    ports: ["127.0.0.1:`+port+`:8080"]
+    deploy:
+      replicas: 3
+`)
+	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	if r.Code == 0 {
+		t.Fatalf("up succeeded with 3 replicas on one fixed host port:\n%s", r)
+	}
+	if !strings.Contains(r.Stderr, "web") || !strings.Contains(r.Stderr, "port "+port) {
+		t.Fatalf("up's error does not name the service web and port %s:\n%s", port, r)
+	}
+	h.WaitFor(t, time.Minute, "one web replica running", func() error {
+		tasks, err := c.PS(t, project)
+		if err != nil {
+			return err
+		}
+		if n := len(h.Running(tasks, "web")); n != 1 {
+			return fmt.Errorf("%d web replicas running, want 1: %s", n, h.Describe(tasks))
+		}
+		return nil
+	})
 	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
 }
 
