@@ -39,6 +39,10 @@ const (
 	kindSetNodeAvailability
 	kindUpdateNodeLabels
 	kindDeleteNode
+	kindInitCluster
+	kindSetTokens
+	kindUpsertManager
+	kindRemoveManager
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -208,6 +212,14 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpdateNodeLabels{}, nil
 	case kindDeleteNode:
 		return &DeleteNode{}, nil
+	case kindInitCluster:
+		return &InitCluster{}, nil
+	case kindSetTokens:
+		return &SetTokens{}, nil
+	case kindUpsertManager:
+		return &UpsertManager{}, nil
+	case kindRemoveManager:
+		return &RemoveManager{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

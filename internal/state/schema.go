@@ -9,6 +9,8 @@ const (
 	TableApps  = "apps"
 	TableTasks = "tasks"
 	TableNodes = "nodes"
+	// TableCluster holds the one types.Cluster record.
+	TableCluster = "cluster"
 )
 
 // tableIndex is the memdb table that records, per table, the Raft index of
@@ -16,7 +18,7 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -50,6 +52,12 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 				"name": {Name: "name", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+			},
+		},
+		TableCluster: {
+			Name: TableCluster,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
 		tableIndex: {

@@ -23,10 +23,11 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	App   *types.App  `json:"app,omitempty"`
-	Task  *types.Task `json:"task,omitempty"`
-	Node  *types.Node `json:"node,omitempty"`
-	Index *indexEntry `json:"index,omitempty"`
+	App     *types.App     `json:"app,omitempty"`
+	Task    *types.Task    `json:"task,omitempty"`
+	Node    *types.Node    `json:"node,omitempty"`
+	Cluster *types.Cluster `json:"cluster,omitempty"`
+	Index   *indexEntry    `json:"index,omitempty"`
 }
 
 // snapshot is a point-in-time view of the store being persisted.
@@ -51,7 +52,7 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := enc.Encode(snapshotHeader{Format: snapshotFormat}); err != nil {
 		return err
 	}
-	for _, table := range []string{TableApps, TableTasks, TableNodes, tableIndex} {
+	for _, table := range []string{TableApps, TableTasks, TableNodes, TableCluster, tableIndex} {
 		it, err := s.txn.Get(table, "id")
 		if err != nil {
 			return err
@@ -73,6 +74,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Task: o}
 	case *types.Node:
 		return snapshotRecord{Node: o}
+	case *types.Cluster:
+		return snapshotRecord{Cluster: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -120,6 +123,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableTasks, rec.Task)
 	case rec.Node != nil:
 		return txn.Insert(TableNodes, rec.Node)
+	case rec.Cluster != nil:
+		return txn.Insert(TableCluster, rec.Cluster)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}

@@ -135,3 +135,8 @@ func list[T any](txn *memdb.Txn, table, index string, args ...any) []*T {
 	}
 	return out
 }
+
+// Cluster returns the cluster's identity record, or nil before bootstrap.
+func (v *View) Cluster() *types.Cluster {
+	return first[types.Cluster](v.txn, TableCluster, "id", clusterKey)
+}

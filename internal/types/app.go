@@ -64,6 +64,10 @@ type Volume struct {
 type Secret struct {
 	Name string `json:"name"`
 	Data []byte `json:"data,omitempty"`
+	// Digest is the SHA-256 of the plaintext, set by the manager, which
+	// stores Data sealed: spec hashes compare digests, so an unchanged
+	// secret does not roll its services although each sealing differs.
+	Digest string `json:"digest,omitempty"`
 	// External secrets must already exist in the cluster (not supported yet;
 	// the compose loader reports them).
 	External bool `json:"external,omitempty"`

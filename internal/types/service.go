@@ -209,14 +209,23 @@ func (s *Service) ComputeSpecHash(app *App) string {
 	for _, ref := range s.Secrets {
 		if sec := app.Secrets[ref.Source]; sec != nil {
 			h.Write([]byte("secret:" + ref.Source + ":"))
-			h.Write(sec.Data)
+			h.Write(sec.content())
 		}
 	}
 	for _, ref := range s.Configs {
 		if cfg := app.Configs[ref.Source]; cfg != nil {
 			h.Write([]byte("config:" + ref.Source + ":"))
-			h.Write(cfg.Data)
+			h.Write(cfg.content())
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// content is what identifies a secret's content: its digest when the
+// manager has sealed it, else the data itself.
+func (s *Secret) content() []byte {
+	if s.Digest != "" {
+		return []byte(s.Digest)
+	}
+	return s.Data
 }

@@ -1,0 +1,47 @@
+package state
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+func TestClusterRecord(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.apply(&SetTokens{WorkerSealed: []byte("w")}); err == nil {
+		t.Fatal("tokens set before the cluster exists")
+	}
+	h.mustApply(&InitCluster{Cluster: &types.Cluster{ID: "ignored", CACertPEM: []byte("ca"), WorkerTokenSealed: []byte("w1"), ManagerTokenSealed: []byte("m1")}})
+	if _, err := h.apply(&InitCluster{Cluster: &types.Cluster{}}); err == nil {
+		t.Fatal("cluster initialised twice")
+	}
+	h.mustApply(&SetTokens{WorkerSealed: []byte("w2")})
+	h.mustApply(&UpsertManager{Manager: types.Manager{ID: "m1", RaftAddr: "a:1"}})
+	h.mustApply(&UpsertManager{Manager: types.Manager{ID: "m2", RaftAddr: "b:1"}})
+	h.mustApply(&UpsertManager{Manager: types.Manager{ID: "m1", RaftAddr: "a:2"}})
+	h.mustApply(&RemoveManager{ID: "m2"})
+	cl := h.store.View().Cluster()
+	if string(cl.WorkerTokenSealed) != "w2" || string(cl.ManagerTokenSealed) != "m1" {
+		t.Fatalf("tokens %q %q", cl.WorkerTokenSealed, cl.ManagerTokenSealed)
+	}
+	if len(cl.Managers) != 1 || cl.Managers[0].RaftAddr != "a:2" {
+		t.Fatalf("managers %+v", cl.Managers)
+	}
+	// The record survives a snapshot round trip.
+	snap, err := h.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	h2 := newHarness(t)
+	if err := h2.fsm.Restore(ioNopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.store.View().Cluster(); got == nil || string(got.CACertPEM) != "ca" || len(got.Managers) != 1 {
+		t.Fatalf("after restore: %+v", got)
+	}
+}

@@ -1,0 +1,39 @@
+package types
+
+import "time"
+
+// Cluster is the cluster's identity and credentials, one per cluster, in
+// Raft. Nothing here is usable in plaintext: the CA key and the join tokens
+// are sealed with the managers' sealing key, the admin token is hashed.
+type Cluster struct {
+	ID          string `json:"id"`
+	CACertPEM   []byte `json:"ca_cert_pem"`
+	CAKeySealed []byte `json:"ca_key_sealed"`
+	// Join tokens, sealed, so managers can show them (`berth token`).
+	WorkerTokenSealed  []byte `json:"worker_token_sealed"`
+	ManagerTokenSealed []byte `json:"manager_token_sealed"`
+	// AdminTokenHash is the SHA-256 of the admin token shown at bootstrap.
+	AdminTokenHash string    `json:"admin_token_hash"`
+	Managers       []Manager `json:"managers,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	ModifyIndex    uint64    `json:"modify_index"`
+}
+
+// Manager is one manager's addresses, as other nodes dial them.
+type Manager struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	RaftAddr    string `json:"raft_addr"`
+	APIAddr     string `json:"api_addr"`
+	ClusterAddr string `json:"cluster_addr"`
+}
+
+// Manager returns the manager with the given ID, or nil.
+func (c *Cluster) Manager(id string) *Manager {
+	for i := range c.Managers {
+		if c.Managers[i].ID == id {
+			return &c.Managers[i]
+		}
+	}
+	return nil
+}
