@@ -1,0 +1,72 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// commandTimeout bounds one CLI invocation.
+const commandTimeout = 2 * time.Minute
+
+// Result is what one CLI invocation did.
+type Result struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("berth %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
+}
+
+// runCLI runs bin with args in dir, with HOME and XDG_* moved into home so
+// nothing the test runs reads or writes the user's own berth state. A
+// command that cannot be started, or outlives commandTimeout, fails tb.
+func runCLI(tb testing.TB, bin, dir, home string, args ...string) Result {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = isolatedEnv(home)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		tb.Fatalf("berth %v did not finish within %s:\n%s", args, commandTimeout, r)
+	case err == nil:
+	case errors.As(err, &exitErr):
+		r.Code = exitErr.ExitCode()
+	default:
+		tb.Fatalf("run berth %v: %v", args, err)
+	}
+	return r
+}
+
+// isolatedEnv is the test's environment with the user's berth state,
+// config and address moved out of the way.
+func isolatedEnv(home string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BERTH_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"HOME="+home,
+		"XDG_STATE_HOME="+filepath.Join(home, "state"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
+	)
+}

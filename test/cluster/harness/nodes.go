@@ -1,0 +1,238 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// callTimeout bounds one API call of the harness: a call to a frozen or
+// partitioned manager must not hang a test.
+const callTimeout = 5 * time.Second
+
+func callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}
+
+// Manager is one `berth server` process.
+type Manager struct {
+	*Process
+	// API, RaftAddr and ClusterAddr are host:port.
+	API, RaftAddr, ClusterAddr string
+}
+
+// URL is the manager's API as the CLI's --addr takes it.
+func (m *Manager) URL() string { return "http://" + m.API }
+
+// Client is an API client of this manager (plain HTTP: the API is on
+// loopback).
+func (m *Manager) Client() *api.Client { return api.NewClient(m.URL()) }
+
+func (m *Manager) expectAnswers() error {
+	if !m.Running() {
+		return fmt.Errorf("%s exited:\n%s", m.Name, m.Log(30))
+	}
+	ctx, cancel := callCtx()
+	defer cancel()
+	_, err := m.Client().Status(ctx)
+	return err
+}
+
+// Agent is one `berth agent` process.
+type Agent struct {
+	*Process
+	Listen string
+	Labels map[string]string
+}
+
+// Token returns the current join token for role ("worker" or "manager"),
+// as `berth token ROLE` prints it on m.
+func (c *Cluster) Token(tb testing.TB, m *Manager, role string) string {
+	tb.Helper()
+	r := c.MustRun(tb, m, "token", role)
+	if tok, ok := findToken(r.Stdout); ok {
+		return tok
+	}
+	tb.Fatalf("`berth token %s` printed no join token:\n%s", role, r)
+	return ""
+}
+
+// findToken picks the join token out of a command's output, whether it is
+// printed alone or inside a sentence.
+func findToken(out string) (string, bool) {
+	for _, f := range strings.Fields(out) {
+		if _, err := pki.ParseToken(f); err == nil {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// Members runs `berth server members --json` on m.
+func (c *Cluster) Members(tb testing.TB, m *Manager) ([]api.Member, error) {
+	tb.Helper()
+	r := c.Run(tb, m, "--json", "server", "members")
+	if r.Code != 0 {
+		return nil, fmt.Errorf("%s", r)
+	}
+	var ms []api.Member
+	if err := json.Unmarshal([]byte(r.Stdout), &ms); err != nil {
+		return nil, fmt.Errorf("decode server members --json: %w\n%s", err, r.Stdout)
+	}
+	return ms, nil
+}
+
+// Leader waits until every live manager names the same leader, itself live,
+// and returns it.
+func (c *Cluster) Leader(tb testing.TB, timeout time.Duration) *Manager {
+	tb.Helper()
+	var leader *Manager
+	WaitFor(tb, timeout, "one leader all live managers agree on", func() error {
+		var err error
+		leader, err = c.agreedLeader(tb)
+		return err
+	})
+	return leader
+}
+
+// agreedLeader asks every live manager who leads (by its members list).
+func (c *Cluster) agreedLeader(tb testing.TB) (*Manager, error) {
+	live := c.Live()
+	if len(live) == 0 {
+		return nil, errors.New("no manager is running")
+	}
+	var name string
+	for _, m := range live {
+		ms, err := c.Members(tb, m)
+		if err != nil {
+			return nil, fmt.Errorf("members on %s: %w", m.Name, err)
+		}
+		l := leaderOf(ms)
+		if l == "" {
+			return nil, fmt.Errorf("%s knows no leader: %+v", m.Name, ms)
+		}
+		if name != "" && l != name {
+			return nil, fmt.Errorf("managers disagree on the leader: %s and %s", name, l)
+		}
+		name = l
+	}
+	for _, m := range live {
+		if m.Name == name {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("the leader %s is not a live manager", name)
+}
+
+func leaderOf(ms []api.Member) string {
+	for _, m := range ms {
+		if m.Leader {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+// ExpectVoters is a WaitFor condition: m lists n members, all voters, one
+// of them the leader.
+func (c *Cluster) ExpectVoters(tb testing.TB, m *Manager, n int) func() error {
+	return func() error {
+		ms, err := c.Members(tb, m)
+		if err != nil {
+			return err
+		}
+		voters, leaders := 0, 0
+		for _, mb := range ms {
+			if mb.Voter {
+				voters++
+			}
+			if mb.Leader {
+				leaders++
+			}
+		}
+		if len(ms) != n || voters != n || leaders != 1 {
+			return fmt.Errorf("want %d voters and one leader, have %+v", n, ms)
+		}
+		return nil
+	}
+}
+
+// Nodes lists the nodes through m's API.
+func (c *Cluster) Nodes(m *Manager) ([]*types.Node, error) {
+	ctx, cancel := callCtx()
+	defer cancel()
+	return m.Client().ListNodes(ctx)
+}
+
+// ExpectNodesReady is a WaitFor condition: m lists at least n nodes of the
+// worker role, all ready, one per running agent name.
+func (c *Cluster) ExpectNodesReady(m *Manager, n int) func() error {
+	return func() error {
+		nodes, err := c.Nodes(m)
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, node := range nodes {
+			if node.Status == types.NodeReady {
+				ready++
+			}
+		}
+		if ready < n {
+			return fmt.Errorf("%d of %d nodes ready: %s", ready, n, DescribeNodes(nodes))
+		}
+		return nil
+	}
+}
+
+// NodeByName returns the ID of the node called name, as m knows it.
+func (c *Cluster) NodeByName(tb testing.TB, m *Manager, name string) *types.Node {
+	tb.Helper()
+	nodes, err := c.Nodes(m)
+	if err != nil {
+		tb.Fatalf("list nodes on %s: %v", m.Name, err)
+	}
+	for _, n := range nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	tb.Fatalf("no node %s on %s: %s", name, m.Name, DescribeNodes(nodes))
+	return nil
+}
+
+// DescribeNodes renders nodes on one line, for failure messages.
+func DescribeNodes(nodes []*types.Node) string {
+	parts := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s", n.Name, n.Status, n.Availability))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// killProcessesOf kills every process whose executable is bin: the tasks a
+// killed agent leaves running.
+func killProcessesOf(bin string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == bin {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
