@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,15 +16,25 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/driver"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
 )
 
 // Agent runs the tasks the manager places on one node. Build it with New,
 // then call Run.
 type Agent struct {
-	cfg     Config
-	timing  Timing
-	log     *slog.Logger
+	cfg    Config
+	timing Timing
+	log    *slog.Logger
+	// managerAddr is cfg.ManagerAddr as host:port.
+	managerAddr string
+	// identity is the node's certificate; nil until the node has joined,
+	// when token is what it joins with.
+	identity *pki.Identity
+	token    *pki.Token
+
+	// client and drivers are set by Run once the node's identity, and so
+	// its ID, is settled; they do not change afterwards.
 	client  *api.Client
 	drivers map[string]driver.Driver
 
@@ -41,11 +52,14 @@ type Agent struct {
 	addr   string
 }
 
-// New checks cfg, loads (or makes) the node's identity in cfg.DataDir and
-// sets up the drivers. It starts nothing; Run does.
+// New checks cfg and finds the node's credentials: the identity in
+// DataDir/pki when the node has joined a cluster, or else cfg.JoinToken,
+// which must be a worker token. It starts nothing and dials nothing; Run
+// joins (when needed), sets up the drivers and runs the node.
 func New(cfg Config) (*Agent, error) {
-	if cfg.ManagerAddr == "" {
-		return nil, errors.New("agent needs a manager address; pass the address of a manager's API")
+	managerAddr, err := managerHostPort(cfg.ManagerAddr)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("agent needs a data dir to keep its identity and task state")
@@ -66,28 +80,29 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	id, err := loadNodeID(cfg.DataDir)
+	identity, token, err := loadCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger.With("component", "agent", "node", cfg.Name)
-	drivers, err := setupDrivers(cfg, id, log)
-	if err != nil {
-		return nil, err
+	a := &Agent{
+		cfg:         cfg,
+		timing:      cfg.Timing.withDefaults(),
+		log:         cfg.Logger.With("component", "agent", "node", cfg.Name),
+		managerAddr: managerAddr,
+		identity:    identity,
+		token:       token,
+		register:    make(chan struct{}, 1),
+		resync:      make(chan struct{}, 1),
 	}
-	return &Agent{
-		cfg:      cfg,
-		timing:   cfg.Timing.withDefaults(),
-		log:      log,
-		client:   api.NewClient(cfg.ManagerAddr),
-		drivers:  drivers,
-		register: make(chan struct{}, 1),
-		resync:   make(chan struct{}, 1),
-		nodeID:   id,
-	}, nil
+	if identity != nil {
+		a.nodeID = identity.NodeID
+	}
+	return a, nil
 }
 
-// NodeID is the node's ID, kept in the data dir across restarts.
+// NodeID is the node's ID: the common name of its certificate, kept in the
+// data dir across restarts. It is "" before a node that has not joined yet
+// has joined, which Run does before Addr is set.
 func (a *Agent) NodeID() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -102,18 +117,30 @@ func (a *Agent) Addr() string {
 	return a.addr
 }
 
-// Run serves the agent API, registers with the manager and runs the node's
-// tasks until ctx is done. It returns nil on a clean shutdown. Tasks keep
+// Run joins the cluster if the node has not yet (retrying network failures
+// until ctx is done, giving up on a refusal), serves the agent API,
+// registers with the manager and runs the node's tasks until ctx is done. It returns nil on a clean shutdown. Tasks keep
 // running after Run returns: a restarted agent adopts them. Run may be
 // called once; it closes the drivers the agent built.
 func (a *Agent) Run(ctx context.Context) error {
-	defer a.closeDrivers()
 	st, err := openStore(a.cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	a.store = st
+	if err := a.settleIdentity(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	drivers, err := setupDrivers(a.cfg, a.NodeID(), a.log)
+	if err != nil {
+		return err
+	}
+	a.drivers = drivers
+	defer a.closeDrivers()
 	ln, err := net.Listen("tcp", a.cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen for the agent API on %s (pick a free --listen address): %w", a.cfg.ListenAddr, err)
@@ -153,16 +180,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// serveAPI serves the agent API on ln until ctx is done.
+// serveAPI serves the agent API over mutual TLS on ln until ctx is done.
 func (a *Agent) serveAPI(ctx context.Context, wg *sync.WaitGroup, ln net.Listener) {
 	srv := &http.Server{
-		Handler:           a.routes(),
+		Handler: requireManager(a.routes()),
+		// Only holders of a cluster certificate get past the handshake;
+		// requireManager then admits managers only.
+		TLSConfig:         a.identity.ServerTLS(tls.RequireAndVerifyClientCert),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Requests end with the agent: a followed log stream stops too.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("agent API stopped", "err", err)
 		}
 	})

@@ -39,8 +39,9 @@ func TestWithExecDriver(t *testing.T) {
 		t.Errorf("crasher: exit code %v, error %q; want 3, \"exit code 3\"", got.ExitCode, got.Error)
 	}
 	pid := m.task(sleepers[0]).ContainerID
+	c := managerHTTP(t, m)
 	waitFor(t, "the sleeper's output in its logs", func() bool {
-		return strings.Contains(fetchLogs(t, a1.Addr(), sleepers[0]), "hello from berth")
+		return strings.Contains(fetchLogs(t, c, a1.Addr(), sleepers[0]), "hello from berth")
 	})
 	stop1()
 
@@ -58,9 +59,9 @@ func TestWithExecDriver(t *testing.T) {
 	waitFor(t, "the first sleeper shut down", func() bool { return m.inState(types.TaskShutdown, sleepers[0]) })
 }
 
-func fetchLogs(t *testing.T, addr, id string) string {
+func fetchLogs(t *testing.T, c *http.Client, addr, id string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + strings.Replace(api.PathAgentTaskLogs, "{id}", id, 1))
+	resp, err := c.Get("https://" + addr + strings.Replace(api.PathAgentTaskLogs, "{id}", id, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

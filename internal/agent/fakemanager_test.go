@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -10,14 +14,21 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// fakeManager serves the agent endpoints of the API from memory. Every
-// change bumps its index, which wakes blocking NodeTasks queries.
+// fakeManager serves the cluster port of a manager from memory: the join
+// endpoint, and the agent endpoints over mutual TLS with the node ID taken
+// from the client certificate, as a real manager does. Every change bumps
+// its index, which wakes blocking NodeTasks queries.
 type fakeManager struct {
-	srv *httptest.Server
-	ttl time.Duration
+	srv   *httptest.Server
+	ttl   time.Duration
+	ca    *pki.CA
+	token string // the current worker token
+	// workerHash is the stored hash of the worker token's secret.
+	workerHash string
 
 	mu            sync.Mutex
 	index         uint64
@@ -31,30 +42,154 @@ type fakeManager struct {
 	apps          map[string]*api.AppResources
 	reports       [][]types.TaskStatus
 	teardowns     []string
-	failReports   int  // answer this many ReportStatus calls with 500
-	refuseJoin    bool // answer registrations with 503
-	refused       int  // registrations answered so
+	failReports   int    // answer this many ReportStatus calls with 500
+	refuseJoin    bool   // answer registrations with 503
+	refused       int    // registrations answered so
+	joins         int    // join requests received
+	failJoins     int    // answer this many join requests with 503
+	assignID      string // when set, joining nodes get this ID, not their CSR's CN
+	forbidden     int    // agent requests refused for their certificate
 }
 
 func newFakeManager(t *testing.T) *fakeManager {
+	t.Helper()
+	ca, err := pki.NewCA("test-cluster", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := pki.NewToken(ca.Fingerprint(), pki.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := &fakeManager{
-		ttl:      300 * time.Millisecond,
-		index:    1,
-		changed:  make(chan struct{}),
-		nodes:    map[string]types.Node{},
-		tasks:    map[string]*types.Task{},
-		services: map[string]*types.Service{},
-		apps:     map[string]*api.AppResources{},
+		ttl:        300 * time.Millisecond,
+		ca:         ca,
+		token:      token,
+		workerHash: pki.HashToken(mustParseToken(token).Secret),
+		index:      1,
+		changed:    make(chan struct{}),
+		nodes:      map[string]types.Node{},
+		tasks:      map[string]*types.Task{},
+		services:   map[string]*types.Service{},
+		apps:       map[string]*api.AppResources{},
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+api.PathNodeRegister, m.register)
-	mux.HandleFunc("POST "+api.PathHeartbeat, m.heartbeat)
-	mux.HandleFunc("GET "+api.PathNodeTasks, m.nodeTasks)
-	mux.HandleFunc("POST "+api.PathNodeStatus, m.status)
-	mux.HandleFunc("POST "+api.PathTeardown, m.teardown)
-	m.srv = httptest.NewServer(mux)
+	mux.HandleFunc("POST "+api.PathJoin, m.join)
+	mux.HandleFunc("POST "+api.PathNodeRegister, m.worker(m.register))
+	mux.HandleFunc("POST "+api.PathHeartbeat, m.worker(m.heartbeat))
+	mux.HandleFunc("GET "+api.PathNodeTasks, m.worker(m.nodeTasks))
+	mux.HandleFunc("POST "+api.PathNodeStatus, m.worker(m.status))
+	mux.HandleFunc("POST "+api.PathTeardown, m.worker(m.teardown))
+	m.srv = httptest.NewUnstartedServer(mux)
+	// Joining nodes have no certificate yet: the handshake admits them,
+	// and the agent routes check the certificate per request.
+	m.srv.TLS = m.issue(t, pki.RoleManager, "manager-1").ServerTLS(tls.VerifyClientCertIfGiven)
+	m.srv.StartTLS()
 	t.Cleanup(m.srv.Close)
 	return m
+}
+
+// addr is the manager's cluster address, host:port.
+func (m *fakeManager) addr() string { return m.srv.Listener.Addr().String() }
+
+// issue makes an identity of the fake cluster for node id with role.
+func (m *fakeManager) issue(t *testing.T, role pki.Role, id string) *pki.Identity {
+	t.Helper()
+	keyPEM, csrPEM, err := pki.NewKeyAndCSR(id, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := m.ca.SignCSR(csrPEM, id, role, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident, err := pki.NewIdentity(m.ca.CertPEM, certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ident
+}
+
+// join admits a node that presents the worker token, as a manager's
+// cluster port does: it signs the CSR for the CSR's CN as node ID.
+func (m *fakeManager) join(w http.ResponseWriter, r *http.Request) {
+	var req api.JoinRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	fail, assigned := false, ""
+	m.read(func() {
+		m.joins++
+		assigned = m.assignID
+		if fail = m.failJoins > 0; fail {
+			m.failJoins--
+		}
+	})
+	if fail {
+		replyError(w, http.StatusServiceUnavailable, "no leader")
+		return
+	}
+	tok, err := pki.ParseToken(req.Token)
+	if err == nil {
+		err = tok.Verify(m.ca.Fingerprint(), m.workerHash)
+	}
+	if err != nil {
+		replyError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	id := assigned
+	if id == "" {
+		if id, err = csrCommonName(req.CSR); err != nil {
+			replyError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	cert, err := m.ca.SignCSR(req.CSR, id, pki.RoleWorker, time.Now(), time.Hour)
+	if err != nil {
+		replyError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	reply(w, api.JoinResponse{NodeID: id, CertPEM: cert, CAPEM: m.ca.CertPEM})
+}
+
+func mustParseToken(s string) pki.Token {
+	tok, err := pki.ParseToken(s)
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+func csrCommonName(csrPEM []byte) (string, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		return "", errors.New("the CSR is not PEM encoded")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return "", err
+	}
+	return csr.Subject.CommonName, nil
+}
+
+// worker admits only a worker certificate of this cluster whose node ID is
+// the one in the path (or, to register, in the body's node).
+func (m *fakeManager) worker(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		node, role, err := pki.PeerIdentity(*r.TLS)
+		if err != nil {
+			m.read(func() { m.forbidden++ })
+			replyError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if id := r.PathValue("id"); role != pki.RoleWorker || (id != "" && id != node) {
+			m.read(func() { m.forbidden++ })
+			replyError(w, http.StatusForbidden, "node "+node+" may not act for node "+id)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // update changes the state under the lock and wakes blocking queries.
@@ -77,6 +212,11 @@ func (m *fakeManager) register(w http.ResponseWriter, r *http.Request) {
 	var req api.RegisterRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if node, _, _ := pki.PeerIdentity(*r.TLS); node != req.Node.ID {
+		m.read(func() { m.forbidden++ })
+		replyError(w, http.StatusForbidden, "node "+node+" may not register node "+req.Node.ID)
 		return
 	}
 	refuse := false
@@ -199,6 +339,12 @@ func (m *fakeManager) teardown(w http.ResponseWriter, r *http.Request) {
 	}
 	m.update(func() { m.teardowns = append(m.teardowns, td.App) })
 	w.WriteHeader(http.StatusOK)
+}
+
+func replyError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: msg})
 }
 
 func reply(w http.ResponseWriter, v any) {

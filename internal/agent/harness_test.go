@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/driver"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -26,7 +29,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // only driver.
 func testConfig(t *testing.T, m *fakeManager, fd *fakeDriver) Config {
 	return Config{
-		ManagerAddr:     m.srv.URL,
+		ManagerAddr:     m.addr(),
+		JoinToken:       m.token,
 		Name:            "n1",
 		DataDir:         t.TempDir(),
 		Drivers:         []string{fd.name},
@@ -70,6 +74,19 @@ func runAgent(t *testing.T, cfg Config) (*Agent, func()) {
 	t.Cleanup(stop)
 	waitFor(t, "the agent API to listen", func() bool { return a.Addr() != "" })
 	return a, stop
+}
+
+// managerHTTP is an HTTP client that dials agents as a manager of m's
+// cluster does: with a manager certificate, verifying the worker role.
+func managerHTTP(t *testing.T, m *fakeManager) *http.Client {
+	t.Helper()
+	return clientWith(t, m.issue(t, pki.RoleManager, "manager-1").ClientTLS(pki.RoleWorker.ServerName()))
+}
+
+func clientWith(t *testing.T, cfg *tls.Config) *http.Client {
+	tr := &http.Transport{TLSClientConfig: cfg}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 // service is a minimal service spec run by the fake driver.

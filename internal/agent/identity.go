@@ -13,24 +13,6 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// loadNodeID returns the node ID kept in dataDir, making one on first start.
-func loadNodeID(dataDir string) (string, error) {
-	st, err := openStore(dataDir)
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	id, err := st.NodeID()
-	if err != nil || id != "" {
-		return id, err
-	}
-	id = newNodeID()
-	if err := st.SetNodeID(id); err != nil {
-		return "", fmt.Errorf("save node id: %w", err)
-	}
-	return id, nil
-}
-
 // newNodeID returns 16 random hex digits.
 func newNodeID() string {
 	var b [8]byte

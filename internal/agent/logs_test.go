@@ -22,12 +22,13 @@ func TestLogsEndpointStreams(t *testing.T) {
 	m.addService("app", svc)
 	ids := m.addTasks(a.NodeID(), "app", svc, "t", 1) // task "t-1"
 	waitFor(t, "the task running", func() bool { return m.inState(types.TaskRunning, ids...) })
+	c := managerHTTP(t, m)
 	logsURL := func(id, query string) string {
-		return "http://" + a.Addr() + strings.Replace(api.PathAgentTaskLogs, "{id}", id, 1) + query
+		return "https://" + a.Addr() + strings.Replace(api.PathAgentTaskLogs, "{id}", id, 1) + query
 	}
 
 	t.Run("tail", func(t *testing.T) {
-		resp, err := http.Get(logsURL("t-1", "?tail=2&timestamps=true"))
+		resp, err := c.Get(logsURL("t-1", "?tail=2&timestamps=true"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestLogsEndpointStreams(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, logsURL("t-1", "?follow=true"), nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +64,7 @@ func TestLogsEndpointStreams(t *testing.T) {
 	})
 
 	t.Run("unknown task", func(t *testing.T) {
-		resp, err := http.Get(logsURL("nope", ""))
+		resp, err := c.Get(logsURL("nope", ""))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestLogsEndpointStreams(t *testing.T) {
 	})
 
 	t.Run("bad tail", func(t *testing.T) {
-		resp, err := http.Get(logsURL("t-1", "?tail=x"))
+		resp, err := c.Get(logsURL("t-1", "?tail=x"))
 		if err != nil {
 			t.Fatal(err)
 		}

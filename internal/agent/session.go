@@ -36,11 +36,9 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if resp.NodeID != "" && resp.NodeID != a.NodeID() {
-		// The manager's word wins; the next start registers under it.
-		a.log.Warn("manager gave the node another ID", "old", a.NodeID(), "new", resp.NodeID)
-		if err := a.saveNodeID(resp.NodeID); err != nil {
-			return 0, err
-		}
+		// Every call is authorised by the certificate's node ID, so no
+		// other ID can work; this is a manager bug, reported until fixed.
+		return 0, fmt.Errorf("manager registered this node as %s, but its certificate names it %s", resp.NodeID, a.NodeID())
 	}
 	if resp.HeartbeatTTL <= 0 {
 		return defaultTTL, nil
@@ -48,9 +46,20 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	return resp.HeartbeatTTL, nil
 }
 
-func (a *Agent) saveNodeID(id string) error {
-	if err := a.store.SetNodeID(id); err != nil {
-		return fmt.Errorf("save node id: %w", err)
+// setNodeID makes id the node's ID, saving it in the local state when it
+// differs from the one kept there.
+func (a *Agent) setNodeID(id string) error {
+	kept, err := a.store.NodeID()
+	if err != nil {
+		return fmt.Errorf("read node id: %w", err)
+	}
+	if kept != id {
+		if kept != "" {
+			a.log.Warn("the node's certificate names another node ID than its local state; the certificate wins", "old", kept, "new", id)
+		}
+		if err := a.store.SetNodeID(id); err != nil {
+			return fmt.Errorf("save node id: %w", err)
+		}
 	}
 	a.mu.Lock()
 	a.nodeID = id
