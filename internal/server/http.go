@@ -26,33 +26,62 @@ const (
 // that becomes a JSON error answer.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) routes() http.Handler {
+// routes builds one listener's handler. The user API and the cluster port
+// serve the same user routes, guarded differently: by a user credential on
+// the API (none on loopback), by a manager certificate on the cluster port
+// (requests other managers forward). Agent routes and join live on the
+// cluster port only. Writes on a follower go to the leader.
+func (s *Server) routes(clusterPort bool) http.Handler {
 	mux := http.NewServeMux()
-	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, fn)) }
-	h("GET "+api.PathStatus, s.getStatus)
-	h("GET "+api.PathApps, s.listApps)
-	h("PUT "+api.PathApp, s.putApp)
-	h("GET "+api.PathApp, s.getApp)
-	h("DELETE "+api.PathApp, s.deleteApp)
-	h("POST "+api.PathScale, s.scale)
-	h("GET "+api.PathTasks, s.listTasks)
-	h("GET "+api.PathTask, s.getTask)
-	h("GET "+api.PathTaskLogs, s.taskLogs)
-	h("GET "+api.PathNodes, s.listNodes)
-	h("GET "+api.PathNode, s.getNode)
-	h("DELETE "+api.PathNode, s.removeNode)
-	h("POST "+api.PathNodeAvailability, s.setAvailability)
-	h("POST "+api.PathNodeLabels, s.updateLabels)
-	h("POST "+api.PathNodeRegister, s.registerNode)
-	h("POST "+api.PathHeartbeat, s.heartbeat)
-	h("GET "+api.PathNodeTasks, s.nodeTasks)
-	h("POST "+api.PathNodeStatus, s.nodeStatus)
-	h("POST "+api.PathTeardown, s.teardownDone)
+	guard := s.requireUser
+	if clusterPort {
+		guard = s.requireManager
+	}
+	read := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, guard(s.reads(fn)))) }
+	write := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, guard(s.onLeader(fn)))) }
+	read("GET "+api.PathStatus, s.getStatus)
+	read("GET "+api.PathApps, s.listApps)
+	write("PUT "+api.PathApp, s.putApp)
+	read("GET "+api.PathApp, s.getApp)
+	write("DELETE "+api.PathApp, s.deleteApp)
+	write("POST "+api.PathScale, s.scale)
+	read("GET "+api.PathTasks, s.listTasks)
+	read("GET "+api.PathTask, s.getTask)
+	read("GET "+api.PathTaskLogs, s.taskLogs)
+	read("GET "+api.PathNodes, s.listNodes)
+	read("GET "+api.PathNode, s.getNode)
+	write("DELETE "+api.PathNode, s.removeNode)
+	write("POST "+api.PathNodeAvailability, s.setAvailability)
+	write("POST "+api.PathNodeLabels, s.updateLabels)
+	read("GET "+api.PathMembers, s.members)
+	write("DELETE "+api.PathMember, s.removeMember)
+	read("GET "+api.PathTokens, s.tokens)
+	write("POST "+api.PathTokenRotate, s.rotateToken)
+	read("GET "+api.PathSnapshot, s.saveSnapshot)
+	write("POST "+api.PathSnapshot, s.restoreSnapshot)
 	mux.Handle("GET "+api.PathMetrics, s.metrics.handler())
+	if clusterPort {
+		node := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, s.requireNode(fn))) }
+		node("POST "+api.PathNodeRegister, s.onLeader(s.registerNode))
+		node("POST "+api.PathHeartbeat, s.onLeader(s.heartbeat))
+		node("GET "+api.PathNodeTasks, s.reads(s.nodeTasks))
+		node("POST "+api.PathNodeStatus, s.onLeader(s.nodeStatus))
+		node("POST "+api.PathTeardown, s.onLeader(s.teardownDone))
+		mux.Handle("POST "+api.PathJoin, s.instrument(api.PathJoin, s.onLeader(s.join)))
+		mux.Handle("POST "+api.PathMembers, s.instrument(api.PathMembers, s.requireManager(s.onLeader(s.addMember))))
+	}
 	mux.Handle("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
 	}))
 	return mux
+}
+
+// reads marks answers with how stale they may be.
+func (s *Server) reads(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		s.staleness(w)
+		return next(w, r)
+	}
 }
 
 // instrument wraps a handler with a default body limit, panic recovery,

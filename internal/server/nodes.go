@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/berth-dev/berth/api"
-	"github.com/berth-dev/berth/internal/controller"
 	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -46,11 +45,10 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	n := req.Node
+	// The node is who its certificate says, whatever the body claims.
+	n.ID = peerOf(r.Context()).nodeID
 	if err := validateNode(&n); err != nil {
 		return err
-	}
-	if n.ID == "" {
-		n.ID = controller.NewTaskID()
 	}
 	n.Status = types.NodeReady
 	res, err := s.Commit(r.Context(), &state.UpsertNode{Node: &n})

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/controller"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/raftnode"
 	"github.com/berth-dev/berth/internal/state"
 )
@@ -31,8 +33,17 @@ type Server struct {
 	log     *slog.Logger
 	store   *state.Store
 	raft    *raftnode.Node
-	ln      net.Listener
+	creds   *credentials
+	ln      net.Listener // user API
+	cln     net.Listener // cluster port (mutual TLS)
 	http    *http.Server
+	chttp   *http.Server
+	// apiOpen: the user API listens on loopback only and needs no credential.
+	apiOpen bool
+	// managerTransport dials other managers, agentTransport agents, with
+	// this manager's certificate.
+	managerTransport *http.Transport
+	agentTransport   *http.Transport
 	beats   *heartbeats
 	metrics *metrics
 	clock   controller.Clock
@@ -41,8 +52,9 @@ type Server struct {
 	applyMu sync.Mutex
 }
 
-// New opens (or creates) the manager's data, starts Raft and binds the API
-// listener. Call Run to serve.
+// New opens (or creates) the manager's data and identity (bootstrapping a
+// new cluster, or joining one with cfg.Join), starts Raft over mutual TLS
+// and binds the API and cluster listeners. Call Run to serve.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -58,22 +70,74 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{}}
+	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{},
+		apiOpen: isLoopback(cfg.HTTPAddr)}
 	s.metrics = newMetrics(s)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if s.creds, err = s.prepareIdentity(ctx); err != nil {
+		return nil, err
 	}
-	s.ln = ln
-	s.raft, err = raftnode.New(raftnode.Config{
-		ID: id, DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr, Bootstrap: true, Logger: cfg.Logger,
-	}, state.NewFSM(store, cfg.Logger))
+	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.id.ClientTLS(pki.RoleManager.ServerName())}
+	s.agentTransport = &http.Transport{TLSClientConfig: s.creds.id.ClientTLS(pki.RoleWorker.ServerName())}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	if err := s.startRaft(); err != nil {
+		s.ln.Close()
+		s.cln.Close()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: s.routes(false), ReadHeaderTimeout: 10 * time.Second}
+	s.chttp = &http.Server{Handler: s.routes(true), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// listen binds the user API (HTTPS with credentials beyond loopback) and
+// the cluster port (always TLS; client certificates verified when given,
+// required per route).
+func (s *Server) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	if !s.apiOpen {
+		ln = tls.NewListener(ln, s.creds.id.ServerTLS(tls.VerifyClientCertIfGiven))
+	}
+	cln, err := net.Listen("tcp", s.cfg.ClusterAddr)
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("start raft: %w", err)
+		return fmt.Errorf("listen on the cluster address %s: %w", s.cfg.ClusterAddr, err)
 	}
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
-	return s, nil
+	s.ln, s.cln = ln, tls.NewListener(cln, s.creds.id.ServerTLS(tls.VerifyClientCertIfGiven))
+	return nil
+}
+
+func (s *Server) startRaft() error {
+	_, statErr := os.Stat(filepath.Join(s.cfg.DataDir, bootstrapFile))
+	rc := raftnode.Config{
+		ID: s.id, DataDir: s.cfg.DataDir, BindAddr: s.cfg.RaftAddr, Logger: s.cfg.Logger,
+		TLS: raftTLS(s.creds.id),
+		// Only the manager that made a new cluster starts Raft on its own;
+		// a joined one waits for the leader to add it.
+		Bootstrap: statErr == nil,
+	}
+	if s.cfg.ForceNewCluster {
+		scratch, err := state.NewStore()
+		if err != nil {
+			return err
+		}
+		if err := raftnode.ForceNewCluster(rc, state.NewFSM(scratch, s.log)); err != nil {
+			return fmt.Errorf("force a new cluster from %s: %w", s.cfg.DataDir, err)
+		}
+		s.log.Warn("this manager's data now forms a one-manager cluster; other managers must join it again")
+	}
+	var err error
+	s.raft, err = raftnode.New(rc, state.NewFSM(s.store, s.cfg.Logger))
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	return nil
 }
 
 func (c *Config) fill() error {
@@ -94,6 +158,14 @@ func (c *Config) fill() error {
 		}
 		c.RaftAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
 	}
+	if c.ClusterAddr == "" {
+		host, port, _ := net.SplitHostPort(c.HTTPAddr)
+		p, err := strconv.Atoi(port)
+		if err != nil || p == 0 {
+			return fmt.Errorf("server: give --cluster-addr when the API port is %q", port)
+		}
+		c.ClusterAddr = net.JoinHostPort(host, strconv.Itoa(p+2))
+	}
 	if c.Name == "" {
 		c.Name, _ = os.Hostname()
 	}
@@ -112,12 +184,23 @@ func (c *Config) fill() error {
 // Addr is the API's address, "host:port".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// ClusterAddr is the cluster port's address, where agents join and talk.
+func (s *Server) ClusterAddr() string { return s.cln.Addr().String() }
+
+// AdminToken is the admin token made when this run bootstrapped a new
+// cluster, to be shown once; "" otherwise.
+func (s *Server) AdminToken() string { return s.creds.adminToken }
+
 // Run serves the API and, while this manager leads, runs the controllers.
 // It returns when ctx is done, after shutting the API and Raft down.
 func (s *Server) Run(ctx context.Context) error {
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
-	s.log.Info("manager listening", "api", s.Addr(), "raft", s.cfg.RaftAddr, "data", s.cfg.DataDir)
+	go func() { serveErr <- s.chttp.Serve(s.cln) }()
+	s.log.Info("manager listening", "api", s.Addr(), "cluster", s.ClusterAddr(), "raft", s.cfg.RaftAddr, "data", s.cfg.DataDir)
+	if s.cfg.Join != "" {
+		go s.becomeVoter(ctx)
+	}
 
 	leadDone := make(chan struct{})
 	go func() {
@@ -134,6 +217,7 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(shutCtx)
+	_ = s.chttp.Shutdown(shutCtx)
 	<-leadDone
 	if rerr := s.raft.Shutdown(); rerr != nil && err == nil {
 		err = fmt.Errorf("stop raft: %w", rerr)
@@ -163,6 +247,9 @@ func (s *Server) lead(ctx context.Context) {
 		return
 	}
 	s.log.Info("leading the cluster")
+	if err := s.takeOffice(lctx); err != nil {
+		s.log.Warn("could not record this manager in the cluster", "err", err)
+	}
 	var wg sync.WaitGroup
 	rec := controller.NewReconciler(s.store, s, s, s.clock, s.log.With("component", "reconciler"))
 	mon := controller.NewNodeMonitor(s.store, s, s.beats, s.clock, s.cfg.HeartbeatTTL, s.log.With("component", "nodes"))

@@ -45,7 +45,7 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 	if n == nil {
 		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("task %s has not been placed on a node; it has no logs yet", t.Name())}
 	}
-	u := "http://" + n.Address + strings.Replace(api.PathAgentTaskLogs, "{id}", url.PathEscape(id), 1)
+	u := "https://" + n.Address + strings.Replace(api.PathAgentTaskLogs, "{id}", url.PathEscape(id), 1)
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
@@ -53,7 +53,7 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: s.agentTransport}).Do(req)
 	if err != nil {
 		return &apiError{status: http.StatusBadGateway, msg: fmt.Sprintf("node %s (%s) does not answer for the logs of %s: %v", n.Name, n.Address, t.Name(), err)}
 	}
