@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/raft"
 )
@@ -34,6 +36,10 @@ func ForceNewCluster(cfg Config, scratch raft.FSM) error {
 	}
 	if err := checkDialable(addr); err != nil {
 		return err
+	}
+	// Look before opening: opening creates the directories.
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft")); err != nil {
+		return fmt.Errorf("no raft state in %s to recover; is this the data directory of a manager? %w", cfg.DataDir, err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
