@@ -33,10 +33,13 @@
 //     on speaks only mutual TLS: Identity.ServerTLS to listen,
 //     Identity.ClientTLS(RoleManager.ServerName()) to dial a manager.
 //
-// Managers listen with tls.RequireAndVerifyClientCert between nodes. A
-// listener that also admits joining nodes or users with an admin token uses
-// tls.VerifyClientCertIfGiven and authorises each request with PeerIdentity,
-// which fails with ErrNoCertificate when no cluster certificate was shown.
+// A certificate from the cluster CA proves membership, not a role: a worker's
+// verifies as well as a manager's. Listeners that serve one role check it,
+// the Raft transport with Identity.ServerTLSFor(RoleManager). A listener that
+// also admits joining nodes, or users with an admin token (who dial with
+// CAClientTLS), uses Identity.ServerTLS(tls.VerifyClientCertIfGiven) and
+// authorises each request with PeerIdentity, which fails with
+// ErrNoCertificate when no cluster certificate was shown.
 //
 // # Tokens and secrets at rest
 //
