@@ -50,11 +50,12 @@ func ForceNewCluster(cfg Config, scratch raft.FSM) error {
 		return err
 	}
 	defer s.close()
-	if ok, err := s.hasState(); err != nil || !ok {
-		if err == nil {
-			err = fmt.Errorf("no raft state in %s to recover; is this the data directory of a manager?", cfg.DataDir)
-		}
+	ok, err := s.hasState()
+	if err != nil {
 		return err
+	}
+	if !ok {
+		return fmt.Errorf("no raft state in %s to recover; is this the data directory of a manager?", cfg.DataDir)
 	}
 	// No network is needed: the transport only names the server in the
 	// snapshot's metadata.
