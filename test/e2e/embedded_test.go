@@ -25,9 +25,11 @@ func TestEmbeddedDefault(t *testing.T) {
 	home := t.TempDir()
 	env := []string{"BERTH_ADDR="} // the test's own environment must not choose
 	berth := func(args ...string) h.Result { return h.RunCLI(t, berthBin, home, home, env, args...) }
+	bin := execAppBinary(t)
+	// Registered after execAppBinary, so it runs first: stop the manager,
+	// then kill what it left.
 	t.Cleanup(func() { stopDefaultManager(t, berth) })
 
-	bin := execAppBinary(t)
 	port := h.FreePort(t)
 	file := h.WriteFile(t, home, "compose.yaml", strings.NewReplacer("{{bin}}", bin, "{{port}}", strconv.Itoa(port)).Replace(`
 services:

@@ -41,8 +41,8 @@ services:
 // host processes: no Docker needed.
 func TestExecDriver(t *testing.T) {
 	const project = "e2e-exec"
+	bin := execAppBinary(t) // first: its cleanup runs after the server stops
 	c := h.StartCluster(t, berthBin)
-	bin := execAppBinary(t)
 	port := h.FreePort(t)
 	dir := t.TempDir()
 	compose := strings.NewReplacer("{{bin}}", bin, "{{port}}", strconv.Itoa(port)).Replace(execCompose)
