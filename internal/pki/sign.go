@@ -122,7 +122,10 @@ func checkIssue(nodeID string, role Role, ttl time.Duration) error {
 func certDNSNames(role Role, requested []string) ([]string, error) {
 	names := role.serverNames()
 	for _, name := range requested {
-		name = strings.ToLower(name)
+		name = strings.ToLower(strings.TrimSuffix(name, "."))
+		if !validHostname(name) {
+			return nil, fmt.Errorf("the request asks for name %q, which is not a plain host name (no wildcards)", name)
+		}
 		if slices.Contains(names, name) {
 			continue
 		}
@@ -132,6 +135,26 @@ func certDNSNames(role Role, requested []string) ([]string, error) {
 		names = append(names, name)
 	}
 	return names, nil
+}
+
+// validHostname accepts dot-separated labels of letters, digits and inner
+// hyphens. Wildcards are refused: today's verifiers would not let "*" stand
+// for "berth-manager", but the CA should not rely on that.
+func validHostname(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // reservedRole reports whether name is the server name of a role.

@@ -117,6 +117,14 @@ func TestSignCSRRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, wildcardCSR, err := NewKeyAndCSR("n1", nil, []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dottedCSR, err := NewKeyAndCSR("n1", nil, []string{"Berth-Manager."})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, adminNameCSR, err := NewKeyAndCSR("n1", nil, []string{"berth-admin"})
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +147,8 @@ func TestSignCSRRefuses(t *testing.T) {
 		{"worker asking for the manager name", managerNameCSR, "n1", RoleWorker, time.Hour, "reserved for a manager"},
 		{"manager asking for the admin name", adminNameCSR, "n1", RoleManager, time.Hour, "reserved for an admin"},
 		{"admin asking for the manager name", managerNameCSR, "n1", RoleAdmin, time.Hour, "reserved for a manager"},
+		{"wildcard name", wildcardCSR, "n1", RoleWorker, time.Hour, "not a plain host name"},
+		{"manager name with a trailing dot", dottedCSR, "n1", RoleWorker, time.Hour, "reserved for a manager"},
 		{"empty node ID", goodCSR, "", RoleWorker, time.Hour, "node ID is empty"},
 		{"unknown role", goodCSR, "n1", Role("root"), time.Hour, "not one of manager, worker or admin"},
 		{"zero validity", goodCSR, "n1", RoleWorker, 0, "not positive"},

@@ -73,11 +73,7 @@ func CAClientTLS(caPEM []byte, serverName string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	for _, ca := range cas {
-		pool.AddCert(ca)
-	}
-	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, ServerName: serverName}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: poolOf(cas), ServerName: serverName}, nil
 }
 
 // PinnedTLS is the configuration for a node that has no certificate yet and
