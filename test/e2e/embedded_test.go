@@ -35,7 +35,6 @@ func TestEmbeddedDefault(t *testing.T) {
 services:
   alpha:
     x-berth-driver: exec
-    image: berth-test/unused-by-exec
     command: ["{{bin}}"]
     environment:
       PORT: "{{port}}"
