@@ -10,6 +10,7 @@
 // key must never enter Raft: managers keep it in their data directories and
 // hand it to a joining manager over mutual TLS, so a leaked Raft snapshot or
 // log reveals neither the CA key nor any secret.
+//
 // Every node, manager or worker, holds ca.crt, node.crt and node.key (0600)
 // in its data directory (SaveIdentity, LoadIdentity). A node's certificate
 // names its node ID (CN) and role (OU) as the CA decided them; the role's
