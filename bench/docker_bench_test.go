@@ -73,8 +73,8 @@ func BenchmarkConverge100(b *testing.B) {
 func timeBerth(b *testing.B, bin, dir, file string) time.Duration {
 	const project = "bench-berth"
 	b.StopTimer()
+	h.CleanupDocker(b, project) // registered first: runs after the server stops
 	c := h.StartCluster(b, bin)
-	h.CleanupDocker(b, project)
 	b.StartTimer()
 	start := time.Now()
 	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--timeout", "20m")

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -39,25 +40,36 @@ func NewIdentity(caPEM, certPEM, keyPEM []byte) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node certificate and key do not form a pair: %w", err)
 	}
+	if pair.Leaf == nil { // GODEBUG=x509keypairleaf=0 leaves it unset
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("parse node certificate: %w", err)
+		}
+	}
 	issuer, err := issuerOf(pair.Leaf, cas)
 	if err != nil {
 		return nil, err
 	}
 	// Send the CA after the node certificate in every handshake: a joining
 	// node has only the CA's fingerprint, and pins the CA it finds here.
-	pair.Certificate = append(pair.Certificate, issuer.Raw)
+	if !bytes.Equal(pair.Certificate[len(pair.Certificate)-1], issuer.Raw) {
+		pair.Certificate = append(pair.Certificate, issuer.Raw)
+	}
 	nodeID, role, err := ParseIdentity(pair.Leaf)
 	if err != nil {
 		return nil, err
 	}
+	return &Identity{
+		CAPEM: caPEM, CertPEM: certPEM, KeyPEM: keyPEM,
+		Cert: pair, Pool: poolOf(cas), NodeID: nodeID, Role: role,
+	}, nil
+}
+
+func poolOf(cas []*x509.Certificate) *x509.CertPool {
 	pool := x509.NewCertPool()
 	for _, ca := range cas {
 		pool.AddCert(ca)
 	}
-	return &Identity{
-		CAPEM: caPEM, CertPEM: certPEM, KeyPEM: keyPEM,
-		Cert: pair, Pool: pool, NodeID: nodeID, Role: role,
-	}, nil
+	return pool
 }
 
 // issuerOf returns the CA that signed leaf. It checks the signature only, not

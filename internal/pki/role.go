@@ -41,9 +41,21 @@ func (r Role) Valid() bool {
 
 // ServerName is the DNS name every certificate of role r carries, and the name
 // to verify when dialing a peer that must hold role r: a client that dials a
-// manager uses ClientTLS(RoleManager.ServerName()).
+// manager uses ClientTLS(RoleManager.ServerName()). Manager certificates also
+// carry the worker's name, since managers can run tasks too.
 func (r Role) ServerName() string {
 	return serverNamePrefix + string(r)
+}
+
+// serverNames lists the role names a certificate of role r carries. A
+// manager carries the worker's name too: a manager may run tasks like any
+// worker, and is trusted with more than any worker, so a peer that dials a
+// worker may get a manager.
+func (r Role) serverNames() []string {
+	if r == RoleManager {
+		return []string{RoleManager.ServerName(), RoleWorker.ServerName()}
+	}
+	return []string{r.ServerName()}
 }
 
 // article returns "a" or "an" for the role, so errors read as sentences.

@@ -1,7 +1,11 @@
 package pki
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -20,8 +24,9 @@ import (
 // signature must verify, and its IP and DNS names, which are the requester's
 // claim. A CSR that asks for another role's name ("berth-manager" in a
 // worker's CSR) is refused, since peers verify roles by those names. Every
-// certificate carries its role's name and allows both client and server
-// authentication, because nodes both serve and dial.
+// certificate carries its role's name (a manager's also the worker's, see
+// Role.ServerName) and allows both client and server authentication, because
+// nodes both serve and dial.
 func (c *CA) SignCSR(csrPEM []byte, nodeID string, role Role, now time.Time, ttl time.Duration) ([]byte, error) {
 	csr, err := parseCSR(csrPEM)
 	if err != nil {
@@ -74,7 +79,29 @@ func parseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("certificate request signature does not verify: %w", err)
 	}
+	if err := checkPublicKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
 	return csr, nil
+}
+
+// checkPublicKey refuses keys too weak to put the cluster's name on.
+func checkPublicKey(pub any) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
+			return nil
+		}
+		return fmt.Errorf("certificate request key uses curve %s, want P-256 or P-384", k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		return nil
+	case *rsa.PublicKey:
+		if k.N.BitLen() >= 2048 {
+			return nil
+		}
+		return fmt.Errorf("certificate request key is %d-bit RSA, want at least 2048 bits", k.N.BitLen())
+	}
+	return fmt.Errorf("certificate request key is a %T, want ECDSA, Ed25519 or RSA", pub)
 }
 
 // checkIssue validates what the caller, not the requester, decides.
@@ -90,12 +117,15 @@ func checkIssue(nodeID string, role Role, ttl time.Duration) error {
 	return nil
 }
 
-// certDNSNames returns the role's own name followed by the CSR's DNS names,
+// certDNSNames returns the role's names followed by the CSR's DNS names,
 // without duplicates, and refuses names reserved for other roles.
 func certDNSNames(role Role, requested []string) ([]string, error) {
-	names := []string{role.ServerName()}
+	names := role.serverNames()
 	for _, name := range requested {
-		name = strings.ToLower(name)
+		name = strings.ToLower(strings.TrimSuffix(name, "."))
+		if !validHostname(name) {
+			return nil, fmt.Errorf("the request asks for name %q, which is not a plain host name (no wildcards)", name)
+		}
 		if slices.Contains(names, name) {
 			continue
 		}
@@ -105,6 +135,26 @@ func certDNSNames(role Role, requested []string) ([]string, error) {
 		names = append(names, name)
 	}
 	return names, nil
+}
+
+// validHostname accepts dot-separated labels of letters, digits and inner
+// hyphens. Wildcards are refused: today's verifiers would not let "*" stand
+// for "berth-manager", but the CA should not rely on that.
+func validHostname(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // reservedRole reports whether name is the server name of a role.

@@ -1,6 +1,11 @@
 package pki
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"net"
@@ -35,8 +40,8 @@ func TestSignCSR(t *testing.T) {
 		},
 		{
 			name: "manager asking for its own role name", role: RoleManager,
-			ips: []net.IP{net.ParseIP("127.0.1.1"), net.ParseIP("127.0.1.1")}, dns: []string{"BERTH-MANAGER", "m1"},
-			wantDNS: []string{"berth-manager", "m1"}, wantIPs: []string{"127.0.1.1"},
+			ips: []net.IP{net.ParseIP("127.0.1.1"), net.ParseIP("127.0.1.1")}, dns: []string{"BERTH-MANAGER", "m1", "berth-worker"},
+			wantDNS: []string{"berth-manager", "berth-worker", "m1"}, wantIPs: []string{"127.0.1.1"},
 			csrSubj: "claims-to-be-someone-else", ttl: time.Hour, wantLife: time.Hour,
 		},
 		{
@@ -112,7 +117,15 @@ func TestSignCSRRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, workerNameCSR, err := NewKeyAndCSR("n1", nil, []string{"berth-worker"})
+	_, wildcardCSR, err := NewKeyAndCSR("n1", nil, []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dottedCSR, err := NewKeyAndCSR("n1", nil, []string{"Berth-Manager."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, adminNameCSR, err := NewKeyAndCSR("n1", nil, []string{"berth-admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +145,10 @@ func TestSignCSRRefuses(t *testing.T) {
 		{"not PEM", []byte("csr"), "n1", RoleWorker, time.Hour, "not PEM"},
 		{"a certificate, not a CSR", ca.CertPEM, "n1", RoleWorker, time.Hour, "want \"CERTIFICATE REQUEST\""},
 		{"worker asking for the manager name", managerNameCSR, "n1", RoleWorker, time.Hour, "reserved for a manager"},
-		{"manager asking for the worker name", workerNameCSR, "n1", RoleManager, time.Hour, "reserved for a worker"},
+		{"manager asking for the admin name", adminNameCSR, "n1", RoleManager, time.Hour, "reserved for an admin"},
+		{"admin asking for the manager name", managerNameCSR, "n1", RoleAdmin, time.Hour, "reserved for a manager"},
+		{"wildcard name", wildcardCSR, "n1", RoleWorker, time.Hour, "not a plain host name"},
+		{"manager name with a trailing dot", dottedCSR, "n1", RoleWorker, time.Hour, "reserved for a manager"},
 		{"empty node ID", goodCSR, "", RoleWorker, time.Hour, "node ID is empty"},
 		{"unknown role", goodCSR, "n1", Role("root"), time.Hour, "not one of manager, worker or admin"},
 		{"zero validity", goodCSR, "n1", RoleWorker, 0, "not positive"},
@@ -162,5 +178,46 @@ func TestParseIdentityRefuses(t *testing.T) {
 	// The CA certificate has a CN but no role: it is nobody's identity.
 	if _, _, err := ParseIdentity(ca.Cert); err == nil {
 		t.Fatal("ParseIdentity accepted the CA certificate as a node identity")
+	}
+}
+
+func TestSignCSRKeyTypes(t *testing.T) {
+	ca := newTestCA(t, "c1")
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		key     crypto.Signer
+		wantErr string // "" means the CSR is signed
+	}{
+		{"P-384", p384, ""},
+		{"Ed25519", edKey, ""},
+		{"P-224", p224, "curve P-224"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, tt.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			csrPEM := pem.EncodeToMemory(&pem.Block{Type: pemCSR, Bytes: der})
+			_, err = ca.SignCSR(csrPEM, "n1", RoleWorker, time.Now(), time.Hour)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("SignCSR: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("SignCSR error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
 	}
 }

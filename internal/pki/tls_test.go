@@ -17,15 +17,20 @@ import (
 func TestMutualTLS(t *testing.T) {
 	ca := newTestCA(t, "c1")
 	manager := issue(t, ca, "m1", RoleManager)
+	manager2 := issue(t, ca, "m2", RoleManager)
 	worker := issue(t, ca, "w1", RoleWorker)
 	foreign := issue(t, newTestCA(t, "c2"), "intruder", RoleWorker)
-	noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: manager.Pool, ServerName: RoleManager.ServerName()}
+	noCert, err := CAClientTLS(ca.CertPEM, RoleManager.ServerName())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name          string
 		server        *tls.Config
 		client        *tls.Config
 		wantPeer      string // node ID the server sees; "" when none
+		wantRole      Role
 		wantServerErr string // "" means the handshake must succeed
 		wantClientErr string
 	}{
@@ -33,7 +38,25 @@ func TestMutualTLS(t *testing.T) {
 			name:     "worker dials manager",
 			server:   manager.ServerTLS(tls.RequireAndVerifyClientCert),
 			client:   worker.ClientTLS(RoleManager.ServerName()),
-			wantPeer: "w1",
+			wantPeer: "w1", wantRole: RoleWorker,
+		},
+		{
+			name:     "manager dials manager-only listener",
+			server:   manager.ServerTLSFor(RoleManager),
+			client:   manager2.ClientTLS(RoleManager.ServerName()),
+			wantPeer: "m2", wantRole: RoleManager,
+		},
+		{
+			name:          "worker dials manager-only listener",
+			server:        manager.ServerTLSFor(RoleManager),
+			client:        worker.ClientTLS(RoleManager.ServerName()),
+			wantServerErr: "node w1 is a worker, and this listener admits only [manager]",
+		},
+		{
+			name:     "a manager answers to the worker name",
+			server:   manager.ServerTLS(tls.RequireAndVerifyClientCert),
+			client:   worker.ClientTLS(RoleWorker.ServerName()),
+			wantPeer: "w1", wantRole: RoleWorker,
 		},
 		{
 			name:          "client certificate from another CA",
@@ -46,6 +69,12 @@ func TestMutualTLS(t *testing.T) {
 			server:        manager.ServerTLS(tls.VerifyClientCertIfGiven),
 			client:        foreignClient(foreign, manager),
 			wantServerErr: "unknown authority",
+		},
+		{
+			name:          "no client certificate for a manager-only listener",
+			server:        manager.ServerTLSFor(RoleManager),
+			client:        noCert,
+			wantServerErr: "client didn't provide a certificate",
 		},
 		{
 			name:          "no client certificate when required",
@@ -95,8 +124,8 @@ func TestMutualTLS(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || nodeID != tt.wantPeer || role != RoleWorker {
-				t.Errorf("PeerIdentity = %q %q %v, want %s worker", nodeID, role, err, tt.wantPeer)
+			if err != nil || nodeID != tt.wantPeer || role != tt.wantRole {
+				t.Errorf("PeerIdentity = %q %q %v, want %s %s", nodeID, role, err, tt.wantPeer, tt.wantRole)
 			}
 		})
 	}
@@ -132,11 +161,18 @@ func checkOK(t *testing.T, res handshakeResult) {
 	}
 }
 
+func TestCAClientTLSRefusesGarbage(t *testing.T) {
+	if _, err := CAClientTLS([]byte("not a CA"), RoleManager.ServerName()); err == nil {
+		t.Fatal("CAClientTLS accepted a CA file without a certificate")
+	}
+}
+
 func TestTLSMinimumVersion(t *testing.T) {
 	id := issue(t, newTestCA(t, "c1"), "n", RoleManager)
 	configs := map[string]*tls.Config{
 		"server": id.ServerTLS(tls.RequireAndVerifyClientCert),
 		"client": id.ClientTLS(RoleManager.ServerName()),
+		"roles":  id.ServerTLSFor(RoleManager),
 		"pinned": PinnedTLS(strings.Repeat("0", 64)),
 	}
 	for name, cfg := range configs {

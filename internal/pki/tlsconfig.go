@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -24,6 +25,33 @@ func (id *Identity) ServerTLS(clientAuth tls.ClientAuthType) *tls.Config {
 	}
 }
 
+// ErrRoleNotAdmitted means a peer has a valid cluster certificate, but for a
+// role the listener does not serve.
+var ErrRoleNotAdmitted = errors.New("the peer's role is not admitted here")
+
+// ServerTLSFor is ServerTLS(tls.RequireAndVerifyClientCert) that also admits
+// only peers of the given roles. A valid cluster certificate alone is not
+// enough where the role matters: the Raft transport between managers must
+// refuse a worker, whose certificate verifies against the same CA.
+func (id *Identity) ServerTLSFor(roles ...Role) *tls.Config {
+	cfg := id.ServerTLS(tls.RequireAndVerifyClientCert)
+	cfg.VerifyConnection = func(state tls.ConnectionState) error {
+		return admitRoles(state, roles)
+	}
+	return cfg
+}
+
+func admitRoles(state tls.ConnectionState, roles []Role) error {
+	nodeID, role, err := PeerIdentity(state)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(roles, role) {
+		return fmt.Errorf("%w: node %s is %s %s, and this listener admits only %v", ErrRoleNotAdmitted, nodeID, role.article(), role, roles)
+	}
+	return nil
+}
+
 // ClientTLS is the configuration for dialing another node: it presents the
 // node's certificate and accepts only a server whose certificate the cluster
 // CA issued for serverName. Dial by role, not by address:
@@ -35,6 +63,17 @@ func (id *Identity) ClientTLS(serverName string) *tls.Config {
 		RootCAs:      id.Pool,
 		ServerName:   serverName,
 	}
+}
+
+// CAClientTLS is the configuration for a client that trusts the cluster CA
+// but has no certificate: a user who authenticates with an admin token. It
+// accepts only a server whose certificate the CA issued for serverName.
+func CAClientTLS(caPEM []byte, serverName string) (*tls.Config, error) {
+	cas, err := parseCertsPEM(caPEM, "CA certificate")
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: poolOf(cas), ServerName: serverName}, nil
 }
 
 // PinnedTLS is the configuration for a node that has no certificate yet and

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -127,5 +128,32 @@ func TestFailoverKeepsAcknowledgedWrites(t *testing.T) {
 		if m.ID == "m1" || m.Leader != (m.ID == string(leader.node.id)) {
 			t.Errorf("member %+v: want m1 gone and only %s leading", m, leader.node.id)
 		}
+	}
+}
+
+func TestQuorumLossStopsWrites(t *testing.T) {
+	ctx := ctxFor(t, 30*time.Second)
+	servers := startCluster(t, ctx, 3, nil)
+	leader := servers[0]
+	apply(t, ctx, leader.node, upsertApp("before"))
+	for _, s := range servers[1:] {
+		if err := s.node.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The leader steps down once it has not heard from a majority for a
+	// lease; an apply in flight or after that fails as not-the-leader.
+	b, err := state.Encode(upsertApp("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.node.Apply(ctx, b); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("apply without a quorum: err %v, want ErrNotLeader", err)
+	}
+	if leader.node.IsLeader() {
+		t.Error("the server still says it leads without a quorum")
+	}
+	if leader.store.View().App("after") != nil || leader.store.View().App("before") == nil {
+		t.Error("without a quorum the store should hold the old state only")
 	}
 }

@@ -1,7 +1,8 @@
 // Package raftnode runs one server of berth's Raft cluster: hashicorp/raft
 // with raft-wal as its log and stable store (DataDir/raft/wal), file
-// snapshots (DataDir/raft) and a TCP transport. It knows nothing of what
-// the FSM holds: it carries bytes to it and its answers back.
+// snapshots (DataDir/raft) and a TCP transport, mutual TLS when Config.TLS
+// is set. It knows nothing of what the FSM holds: it carries bytes to it
+// and its answers back.
 //
 // The caller builds the FSM, then the Node, and applies commands on the
 // leader only; WaitLeader returns once this server leads:
@@ -11,14 +12,44 @@
 //	if err := n.WaitLeader(ctx); err != nil { ... }
 //	res, err := n.Apply(ctx, cmd) // errors.Is(err, raftnode.ErrNotLeader): forward to n.Leader()
 //
+// # Membership
+//
 // Bootstrap makes a server the first voter of a new cluster; it is ignored
 // when DataDir already holds Raft state, so it is safe to pass on every
-// start of the first manager. Other managers start without it and are added
-// by the leader with AddVoter.
+// start of the first manager. Other managers start without it: they wait,
+// as followers that know no leader, until the leader adds them with
+// AddVoter (it sends them its state), and leave with RemoveServer. Servers
+// lists the members and marks the leader. A cluster of three survives the
+// loss of one; on loopback a new leader is elected within about a second.
+//
+// # Mutual TLS
+//
+// With Config.TLS every Raft connection, in and out, is mutual TLS with
+// the one config: a server accepts only peers with a client certificate
+// from ClientCAs, and dials only peers whose certificate RootCAs verifies
+// for the name TLS.ServerName, or the host of the peer's Raft address when
+// ServerName is empty (then every manager's certificate must carry its
+// Raft IP). Being in the CA admits a peer to the transport; only AddVoter
+// makes it a member. Without TLS the transport is plain TCP, for the
+// loopback dev cluster.
+//
+// # Snapshots and recovery
 //
 // On a restart Raft restores the latest snapshot into the FSM, then, once a
 // leader commits, replays the log after it: the FSM must start empty, and
 // its Restore must replace its whole state.
+//
+// SaveSnapshot writes the FSM's state to a file of berth's own format (a
+// header with the index, term and size, the state, a SHA-256). Only the
+// leader restores one, with RestoreSnapshot: the file is verified whole,
+// and by the FSM when it is a SnapshotVerifier, before raft installs it on
+// every server. Raft panics if the FSM then fails to read it, so an FSM
+// whose Restore can refuse input should implement SnapshotVerifier.
+//
+// When a majority of the managers is lost for good, ForceNewCluster turns
+// one stopped survivor's data into a cluster of which it is the one voter;
+// started with New it elects itself, keeps every entry of its log, and
+// takes new members. The old members must not come back with their data.
 //
 // Apply returns the FSM's result. When the FSM's Apply returned an error
 // value, Apply returns it as its error, so a rejected command reads like any

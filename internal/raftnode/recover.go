@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/raft"
 )
@@ -35,6 +37,10 @@ func ForceNewCluster(cfg Config, scratch raft.FSM) error {
 	if err := checkDialable(addr); err != nil {
 		return err
 	}
+	// Look before opening: opening creates the directories.
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft")); err != nil {
+		return fmt.Errorf("no raft state in %s to recover; is this the data directory of a manager? %w", cfg.DataDir, err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -44,11 +50,12 @@ func ForceNewCluster(cfg Config, scratch raft.FSM) error {
 		return err
 	}
 	defer s.close()
-	if ok, err := s.hasState(); err != nil || !ok {
-		if err == nil {
-			err = fmt.Errorf("no raft state in %s to recover; is this the data directory of a manager?", cfg.DataDir)
-		}
+	ok, err := s.hasState()
+	if err != nil {
 		return err
+	}
+	if !ok {
+		return fmt.Errorf("no raft state in %s to recover; is this the data directory of a manager?", cfg.DataDir)
 	}
 	// No network is needed: the transport only names the server in the
 	// snapshot's metadata.

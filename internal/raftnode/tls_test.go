@@ -2,6 +2,9 @@ package raftnode
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +108,29 @@ func TestTLSConfigValidation(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestTLSSilentPeerIsDropped(t *testing.T) {
+	ca := newTestCA(t, "cluster")
+	stream, err := listenTLS("127.0.0.1:0", nil, ca.serverTLS(t, "m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.handshakeTimeout = 100 * time.Millisecond
+	trans := raft.NewNetworkTransportWithLogger(stream, 1, time.Second, hclog.NewNullLogger())
+	defer trans.Close()
+
+	conn, err := net.Dial("tcp", stream.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Say nothing; the server must give up on the handshake and hang up.
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("read from a server waiting for a handshake: err %v, want EOF (hung up)", err)
 	}
 }

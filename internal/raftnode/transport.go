@@ -50,6 +50,8 @@ type tlsStreamLayer struct {
 	net.Listener // the plain TCP listener
 	advertise    net.Addr
 	config       *tls.Config
+	// handshakeTimeout bounds each accepted connection's handshake.
+	handshakeTimeout time.Duration
 }
 
 var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
@@ -59,7 +61,7 @@ func listenTLS(bindAddr string, advertise net.Addr, config *tls.Config) (*tlsStr
 	if err != nil {
 		return nil, fmt.Errorf("listen for raft on %s: %w", bindAddr, err)
 	}
-	s := &tlsStreamLayer{Listener: ln, advertise: advertise, config: config}
+	s := &tlsStreamLayer{Listener: ln, advertise: advertise, config: config, handshakeTimeout: handshakeTimeout}
 	if a, ok := s.Addr().(*net.TCPAddr); !ok || a.IP.IsUnspecified() {
 		ln.Close()
 		return nil, fmt.Errorf("raft address %s cannot be dialled by other servers; set an advertise address", s.Addr())
@@ -75,7 +77,7 @@ func (s *tlsStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serverConn{Conn: tls.Server(c, s.config)}, nil
+	return &serverConn{Conn: tls.Server(c, s.config), timeout: s.handshakeTimeout}, nil
 }
 
 // Addr is the address other servers dial.
@@ -98,16 +100,17 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 }
 
 // serverConn is an accepted TLS connection whose handshake is bounded by
-// handshakeTimeout and whose failure names the peer.
+// timeout and whose failure names the peer.
 type serverConn struct {
 	*tls.Conn
-	once sync.Once
-	err  error
+	timeout time.Duration
+	once    sync.Once
+	err     error
 }
 
 func (c *serverConn) handshake() error {
 	c.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()
 		if err := c.HandshakeContext(ctx); err != nil {
 			c.err = fmt.Errorf("refused raft connection from %s: %w", c.RemoteAddr(), err)

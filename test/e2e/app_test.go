@@ -76,8 +76,8 @@ func TestDockerApp(t *testing.T) {
 	h.RequireDocker(t)
 	const project = "e2e-app"
 	img := h.TestImage(t)
+	h.CleanupDocker(t, project) // registered first: runs after the server stops
 	c := h.StartCluster(t, berthBin)
-	h.CleanupDocker(t, project)
 	port := h.FreePort(t)
 	dir := t.TempDir()
 	r := strings.NewReplacer("{{image}}", img, "{{port}}", strconv.Itoa(port), "{{tag}}", imageTag(img))

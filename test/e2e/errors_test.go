@@ -15,8 +15,8 @@ import (
 func TestUpMissingImage(t *testing.T) {
 	h.RequireDocker(t)
 	const project = "e2e-noimage"
+	h.CleanupDocker(t, project) // registered first: runs after the server stops
 	c := h.StartCluster(t, berthBin)
-	h.CleanupDocker(t, project)
 	dir := t.TempDir()
 	file := h.WriteFile(t, dir, "compose.yaml", `
 services:
@@ -42,8 +42,8 @@ func TestUpFixedPortReplicas(t *testing.T) {
 	h.RequireDocker(t)
 	const project = "e2e-fixedport"
 	img := h.TestImage(t)
+	h.CleanupDocker(t, project) // registered first: runs after the server stops
 	c := h.StartCluster(t, berthBin)
-	h.CleanupDocker(t, project)
 	port := strconv.Itoa(h.FreePort(t))
 	dir := t.TempDir()
 	file := h.WriteFile(t, dir, "compose.yaml", `

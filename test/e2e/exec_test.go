@@ -15,20 +15,16 @@ import (
 	h "github.com/berth-dev/berth/test/e2e/harness"
 )
 
-// The exec services name an image only because compose-go's loader rejects
-// a service with neither image nor build; the exec driver ignores it.
 const execCompose = `
 services:
   alpha:
     x-berth-driver: exec
-    image: berth-test/unused-by-exec
     command: ["{{bin}}"]
     environment:
       PORT: "{{port}}"
       MESSAGE: alpha-says-hi
   worker:
     x-berth-driver: exec
-    image: berth-test/unused-by-exec
     command: ["{{bin}}"]
     environment:
       PORT: "0"        # any free port, so replicas never clash
@@ -41,8 +37,8 @@ services:
 // host processes: no Docker needed.
 func TestExecDriver(t *testing.T) {
 	const project = "e2e-exec"
+	bin := execAppBinary(t) // first: its cleanup runs after the server stops
 	c := h.StartCluster(t, berthBin)
-	bin := execAppBinary(t)
 	port := h.FreePort(t)
 	dir := t.TempDir()
 	compose := strings.NewReplacer("{{bin}}", bin, "{{port}}", strconv.Itoa(port)).Replace(execCompose)

@@ -18,8 +18,8 @@ import (
 func TestHelloExample(t *testing.T) {
 	h.RequireDocker(t)
 	const project = "e2e-hello"
+	h.CleanupDocker(t, project) // registered first: runs after the server stops
 	c := h.StartCluster(t, berthBin)
-	h.CleanupDocker(t, project)
 	port := h.FreePort(t)
 	env := []string{"HELLO_PORT=" + strconv.Itoa(port)}
 	file := filepath.Join(repoRoot, "examples", "hello", "compose.yaml")

@@ -6,9 +6,10 @@
 // A test builds the binary once (BuildBerth, usually in TestMain), starts a
 // cluster per test, and waits for conditions with deadlines:
 //
-//	c := harness.StartCluster(t, bin)          // stopped when t ends
-//	c.MustRun(dir, "up", "-p", "e2e-x", "-f", file)
-//	harness.WaitFor(t, time.Minute, "web runs", c.ExpectRunning("e2e-x", "web", 3))
+//	harness.CleanupDocker(t, "e2e-x")          // removes leftovers at the end
+//	c := harness.StartCluster(t, bin)          // stopped when t ends, first
+//	c.MustRun(t, dir, "up", "-p", "e2e-x", "-f", file)
+//	harness.WaitFor(t, time.Minute, "web runs", c.ExpectRunning(t, "e2e-x", "web", 3))
 //
 // Nothing here sleeps to synchronise: every wait polls a condition until a
 // deadline and fails with the last reason the condition gave.

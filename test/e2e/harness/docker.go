@@ -98,7 +98,9 @@ func ObjectsLabelled(tb testing.TB, kind, label string) []string {
 }
 
 // CleanupDocker removes, when tb ends, whatever the app left in Docker, so a
-// failed test does not disturb the next run.
+// failed test does not disturb the next run. Call it before StartCluster:
+// cleanups run last-registered first, and a server still running would
+// replace what this removes.
 func CleanupDocker(tb testing.TB, app string) {
 	tb.Cleanup(func() { RemoveLabelled(tb, dockerdrv.LabelApp+"="+app) })
 }
