@@ -12,6 +12,7 @@ import (
 
 type agentOptions struct {
 	join    string
+	token   string
 	name    string
 	dataDir string
 	labels  []string
@@ -22,20 +23,26 @@ type agentOptions struct {
 func newAgentCommand(e *env) *cobra.Command {
 	var o agentOptions
 	cmd := &cobra.Command{
-		Use:   "agent --join ADDR",
+		Use:   "agent --join ADDR --token TOKEN",
 		Short: "Run a node agent that joins a cluster",
-		Long: `Run a node agent: it joins the manager at --join, heartbeats, and runs the
-tasks the scheduler places on this node. It keeps its identity and task state
-in --data-dir, so a restarted agent keeps its node ID and adopts the
-containers still running.`,
-		Example: "  berth agent --join 10.0.0.5:7700 --label zone=a --listen 10.0.0.7:7710",
-		Args:    cobra.NoArgs,
+		Long: `Run a node agent: it joins the cluster through the manager's cluster port at
+--join, heartbeats, and runs the tasks the scheduler places on this node.
+
+On first start it proves the worker token (berth token worker), which also
+tells it the fingerprint of the cluster CA, and gets a node certificate; it
+keeps the certificate, its node ID and its task state in --data-dir. A
+restarted agent needs no token, keeps its node ID and adopts the containers
+still running.`,
+		Example:     "  berth agent --join 10.0.0.5:7702 --token btw_... --label zone=a --listen 10.0.0.7:7710",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{noContextAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.agent(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.join, "join", "", "address of a manager to join (required)")
+	f.StringVar(&o.join, "join", "", "cluster address (host:port, port 7702 by default) of a manager (required)")
+	f.StringVar(&o.token, "token", "", "worker token (berth token worker); needed until the agent has joined once")
 	f.StringVar(&o.name, "name", "", "node name (default: the hostname)")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory of the agent's state (default: $XDG_STATE_HOME/berth/agent)")
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE, for placement constraints (repeatable)")
@@ -57,7 +64,7 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 		}
 	}
 	ag, err := agent.New(agent.Config{
-		ManagerAddr: o.join, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
+		ManagerAddr: o.join, JoinToken: o.token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
 		Labels: labels, Drivers: o.drivers, Version: Version(),
 		Logger: slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})

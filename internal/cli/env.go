@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -57,13 +58,23 @@ type globalOptions struct {
 	json       bool
 
 	// addrExplicit is set once flags are parsed: the user chose the
-	// manager, so berth never starts one on its own.
+	// manager (--addr, BERTH_ADDR or a context), so berth never starts one
+	// on its own.
 	addrExplicit bool
+	// contextName is the context the address came from ("" if none), and
+	// clientOpts its TLS and credential.
+	contextName string
+	clientOpts  []api.ClientOption
 }
+
+// noContextAnnotation marks commands that never use the current context:
+// those that run or stop a local process at --addr, and the context
+// commands themselves (which read the store on their own).
+const noContextAnnotation = "berth/no-context"
 
 func (g *globalOptions) register(root *cobra.Command, e *env) {
 	f := root.PersistentFlags()
-	f.StringVar(&g.addr, "addr", "", "address of a berth manager (default $BERTH_ADDR, else "+e.defAddr+")")
+	f.StringVar(&g.addr, "addr", "", "address of a berth manager (default $BERTH_ADDR, else the current context, else "+e.defAddr+")")
 	f.StringArrayVarP(&g.files, "file", "f", nil, "Compose file (repeatable; later files override earlier ones)")
 	f.StringVarP(&g.project, "project-name", "p", "", "project (app) name (default: from the Compose file or its directory)")
 	f.StringVar(&g.projectDir, "project-directory", "", "directory relative paths in the Compose file start from")
@@ -71,26 +82,48 @@ func (g *globalOptions) register(root *cobra.Command, e *env) {
 	f.StringArrayVar(&g.envFiles, "env-file", nil, "file of environment variables for interpolation (repeatable)")
 	f.BoolVar(&g.json, "json", false, "print JSON instead of tables, where a command prints data")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		g.resolveAddr(cmd, e)
-		return nil
+		return g.resolveAddr(cmd, e)
 	}
 }
 
-// resolveAddr applies the precedence --addr, then BERTH_ADDR, then the default.
-func (g *globalOptions) resolveAddr(cmd *cobra.Command, e *env) {
+// resolveAddr applies the precedence --addr, then BERTH_ADDR, then the
+// current context, then the default. An explicit address carries no
+// credential: it names a manager, not how to prove who you are to it.
+func (g *globalOptions) resolveAddr(cmd *cobra.Command, e *env) error {
 	if cmd.Flags().Changed("addr") {
 		g.addrExplicit = true
-		return
+		return nil
 	}
 	if v := strings.TrimSpace(e.getenv("BERTH_ADDR")); v != "" {
 		g.addr, g.addrExplicit = v, true
-		return
+		return nil
 	}
 	g.addr = e.defAddr
+	if cmd.Annotations[noContextAnnotation] != "" {
+		return nil
+	}
+	store, err := e.contextStore()
+	if err != nil {
+		return nil // no home: no contexts either, so the default stands
+	}
+	file, err := store.load()
+	if err != nil || file.Current == "" {
+		return err
+	}
+	c := file.Contexts[file.Current]
+	if c == nil {
+		return fmt.Errorf("the current context %q is not in %s; pick another with berth context use", file.Current, store.path)
+	}
+	opts, err := c.clientOptions()
+	if err != nil {
+		return fmt.Errorf("context %s: %w", file.Current, err)
+	}
+	g.addr, g.addrExplicit, g.contextName, g.clientOpts = c.Addr, true, file.Current, opts
+	return nil
 }
 
 // client returns an API client for the chosen manager.
-func (e *env) client() *api.Client { return api.NewClient(e.global.addr) }
+func (e *env) client() *api.Client { return api.NewClient(e.global.addr, e.global.clientOpts...) }
 
 // terminalWidth asks the kernel for the width of terminal w.
 func terminalWidth(w io.Writer) int {

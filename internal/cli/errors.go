@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"syscall"
+
+	"github.com/berth-dev/berth/api"
 )
 
 // errNoManager is returned when nothing listens at the manager address.
@@ -23,7 +27,10 @@ func (e *errNoManager) Unwrap() error { return e.err }
 // API errors keep the manager's phrasing (they name the field); callers
 // add context only where the manager's words would not say what failed.
 func describeError(err error, e *env) string {
-	var noMgr *errNoManager
+	var (
+		noMgr  *errNoManager
+		apiErr *api.Error
+	)
 	switch {
 	case errors.As(err, &noMgr):
 		return noMgr.Error()
@@ -31,8 +38,26 @@ func describeError(err error, e *env) string {
 		return (&errNoManager{addr: e.global.addr, err: err}).Error()
 	case errors.Is(err, context.Canceled):
 		return "interrupted"
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+		return describeUnauthorized(apiErr, e)
+	case errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "HTTP request to an HTTPS server"):
+		return fmt.Sprintf("the manager at %s speaks HTTPS: create a context with its address as https://..., "+
+			"the cluster CA and a credential (berth context create)", e.global.addr)
 	}
 	return err.Error()
+}
+
+// describeUnauthorized says what credential is missing and how to give
+// one; the manager's own words say what it checked.
+func describeUnauthorized(err *api.Error, e *env) string {
+	if e.global.contextName == "" {
+		return fmt.Sprintf("the manager at %s requires a credential (%s): create a context with --token or --cert "+
+			"(berth context create NAME --addr %s --ca ca.crt --token ADMIN_TOKEN) and select it with berth context use NAME",
+			e.global.addr, err.Message, e.global.addr)
+	}
+	return fmt.Sprintf("the manager at %s refused the credential of context %s (%s): the token may have been rotated "+
+		"or the certificate issued by another cluster; recreate the context (berth context rm %s, berth context create)",
+		e.global.addr, e.global.contextName, err.Message, e.global.contextName)
 }
 
 // isConnRefused reports whether err means no process listens at the address.

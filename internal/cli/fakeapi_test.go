@@ -31,6 +31,15 @@ type fakeManager struct {
 	pid      int // reported by /v1/status
 	// pendingReason is given to the tasks startFor leaves pending.
 	pendingReason string
+
+	// Cluster administration.
+	tokens   api.Tokens
+	members  []api.Member
+	snapshot []byte // served by GET /v1/snapshot; nil: 500
+	restored []byte // body of the last POST /v1/snapshot
+	// adminToken, when set, is the bearer token every request must carry.
+	adminToken string
+	gotToken   string // the last bearer token presented
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -56,7 +65,83 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET /v1/tasks", f.listTasks)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
-	return mux
+	mux.HandleFunc("GET "+api.PathTokens, f.getTokens)
+	mux.HandleFunc("POST "+api.PathTokenRotate, f.rotateToken)
+	mux.HandleFunc("GET "+api.PathMembers, f.listMembers)
+	mux.HandleFunc("GET "+api.PathSnapshot, f.saveSnapshot)
+	mux.HandleFunc("POST "+api.PathSnapshot, f.restoreSnapshot)
+	return f.authenticate(mux)
+}
+
+// authenticate answers 401 when adminToken is set and the request does
+// not carry it, as a manager off loopback does.
+func (f *fakeManager) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		want := f.adminToken
+		f.gotToken = strings.TrimPrefix(r.Header.Get(api.HeaderAuthorization), "Bearer ")
+		got := f.gotToken
+		f.mu.Unlock()
+		if want != "" && got != want {
+			f.fail(w, http.StatusUnauthorized, "no admin token or client certificate was presented")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (f *fakeManager) getTokens(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply(w, 200, f.tokens)
+}
+
+func (f *fakeManager) rotateToken(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var req api.RotateRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	switch req.Role {
+	case "worker":
+		f.tokens.Worker += "-rotated"
+	case "manager":
+		f.tokens.Manager += "-rotated"
+	default:
+		f.fail(w, 400, "role must be worker or manager")
+		return
+	}
+	f.reply(w, 200, f.tokens)
+}
+
+func (f *fakeManager) listMembers(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply(w, 200, f.members)
+}
+
+func (f *fakeManager) saveSnapshot(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.snapshot == nil {
+		f.fail(w, 500, "raft snapshot failed: disk full")
+		return
+	}
+	_, _ = w.Write(f.snapshot)
+}
+
+func (f *fakeManager) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	f.restored = b
+	f.reply(w, 200, struct{}{})
 }
 
 func (f *fakeManager) reply(w http.ResponseWriter, code int, v any) {

@@ -58,6 +58,9 @@ func newRootCommand(e *env) *cobra.Command {
 		newServerCommand(e),
 		newAgentCommand(e),
 		newNodeCommand(e),
+		newTokenCommand(e),
+		newSnapshotCommand(e),
+		newContextCommand(e),
 		newVersionCommand(e),
 	)
 	return root

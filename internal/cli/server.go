@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/server"
@@ -14,10 +15,14 @@ import (
 )
 
 type serverOptions struct {
-	dev      bool
-	dataDir  string
-	name     string
-	raftAddr string
+	dev             bool
+	dataDir         string
+	name            string
+	raftAddr        string
+	clusterAddr     string
+	join            string
+	token           string
+	forceNewCluster bool
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -26,14 +31,29 @@ func newServerCommand(e *env) *cobra.Command {
 		Use:   "server",
 		Short: "Run a manager (with --dev, a whole one-node cluster)",
 		Long: `Run a berth manager: the Raft-replicated state, the API, the controllers and
-the scheduler. It listens on --addr.
+the scheduler. It listens on three ports: the API on --addr (users), Raft on
+--raft-addr (managers) and the cluster port on --cluster-addr (agents and
+managers, mutual TLS).
+
+The first manager bootstraps a new cluster: its CA, join tokens and an admin
+token, printed once on stderr unless the API is on loopback. Further
+managers join it with --join and a manager token (berth token manager).
+After a permanent loss of quorum, --force-new-cluster turns one surviving
+manager's data into a one-manager cluster the others can join again.
 
 With --dev it also runs an agent in the same process, so one command gives a
 one-node cluster. Without --data-dir, a dev cluster keeps its data in a
 temporary directory removed on exit.`,
-		Example: "  berth server --dev\n  berth server --addr 10.0.0.5:7700 --data-dir /var/lib/berth --name m1",
-		Args:    cobra.NoArgs,
+		Example: "  berth server --dev\n" +
+			"  berth server --addr 10.0.0.5:7700 --data-dir /var/lib/berth --name m1\n" +
+			"  berth server --addr 10.0.0.6:7700 --data-dir /var/lib/berth --name m2 --join 10.0.0.5:7702 --token btm_...\n" +
+			"  berth server --addr 10.0.0.5:7700 --data-dir /var/lib/berth --force-new-cluster",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{noContextAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
 			return e.server(cmd.Context(), o)
 		},
 	}
@@ -42,8 +62,25 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.dataDir, "data-dir", "", "directory of the manager's state (default: $XDG_STATE_HOME/berth/server, or a temporary one with --dev)")
 	f.StringVar(&o.name, "name", "", "name of this manager (default: the hostname)")
 	f.StringVar(&o.raftAddr, "raft-addr", "", "address Raft listens on (default: the API port + 1)")
-	cmd.AddCommand(newServerStopCommand(e))
+	f.StringVar(&o.clusterAddr, "cluster-addr", "", "address of the mutual-TLS cluster port for agents and managers (default: the API port + 2)")
+	f.StringVar(&o.join, "join", "", "cluster address (host:port) of a manager of the cluster to join")
+	f.StringVar(&o.token, "token", "", "manager token to join with (berth token manager); needed with --join")
+	f.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "turn this manager's data into a one-manager cluster (after a permanent loss of quorum)")
+	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
+}
+
+// check refuses flag combinations that cannot mean anything.
+func (o serverOptions) check() error {
+	switch {
+	case o.token != "" && o.join == "":
+		return errors.New("--token is the manager token for --join; give the address of a manager to join with --join")
+	case o.join != "" && o.forceNewCluster:
+		return errors.New("--force-new-cluster starts a cluster from this manager's data and --join joins another; pick one")
+	case o.forceNewCluster && o.dev && o.dataDir == "":
+		return errors.New("--force-new-cluster needs the --data-dir of a manager to recover")
+	}
+	return nil
 }
 
 func (e *env) server(ctx context.Context, o serverOptions) error {
@@ -62,7 +99,8 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 		serverDir = filepath.Join(dataDir, "server")
 	}
 	srv, err := server.New(server.Config{
-		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr,
+		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
+		Join: o.join, JoinToken: o.token, ForceNewCluster: o.forceNewCluster,
 		Dev: o.dev, Version: Version(), Logger: log,
 	})
 	if err != nil {
@@ -72,21 +110,66 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	defer cancel()
 	done := make(chan error, 2)
 	go func() { done <- srv.Run(ctx) }()
-	running := 1
-	if o.dev {
-		ag, err := agent.New(agent.Config{
-			ManagerAddr: "http://" + srv.Addr(), Name: o.name, DataDir: filepath.Join(dataDir, "agent"),
-			ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log,
-		})
-		if err != nil {
-			cancel()
-			<-done
-			return fmt.Errorf("start the dev cluster's agent: %w", err)
-		}
-		go func() { done <- ag.Run(ctx) }()
-		running++
+	if !o.dev {
+		return waitAll(cancel, done, 1)
 	}
-	return waitAll(cancel, done, running)
+	if err := e.runDevAgent(ctx, srv, o, dataDir, log, done); err != nil {
+		cancel()
+		// The manager's own failure, if any, is the cause worth showing.
+		if serr := waitAll(cancel, done, 1); serr != nil || errors.Is(err, context.Canceled) {
+			return serr
+		}
+		return err
+	}
+	return waitAll(cancel, done, 2)
+}
+
+// runDevAgent starts the dev cluster's agent once the manager has a worker
+// token: it joins through the cluster port like any other agent. Its
+// result goes to done. A manager that stops first is reported as is.
+func (e *env) runDevAgent(ctx context.Context, srv *server.Server, o serverOptions, dataDir string, log *slog.Logger, done chan error) error {
+	token, err := waitWorkerToken(ctx, srv, done)
+	if err != nil {
+		return err
+	}
+	ag, err := agent.New(agent.Config{
+		ManagerAddr: srv.ClusterAddr(), JoinToken: token, Name: o.name, DataDir: filepath.Join(dataDir, "agent"),
+		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("start the dev cluster's agent: %w", err)
+	}
+	go func() { done <- ag.Run(ctx) }()
+	return nil
+}
+
+// devTokenTimeout bounds the wait for a new dev cluster to bootstrap.
+const devTokenTimeout = time.Minute
+
+// waitWorkerToken waits until the manager has bootstrapped (its worker
+// token exists). The server has no event for it, so it polls; should the
+// server stop meanwhile, its result is put back on done for waitAll.
+func waitWorkerToken(ctx context.Context, srv *server.Server, done chan error) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, devTokenTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if tok := srv.WorkerToken(); tok != "" {
+			return tok, nil
+		}
+		select {
+		case err := <-done:
+			done <- err
+			return "", errors.New("the manager stopped before the dev cluster's agent could join")
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return "", fmt.Errorf("the manager has no worker token %s after starting; see its log above", devTokenTimeout)
+			}
+			return "", ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // waitAll waits for n components reporting on done. The first to stop

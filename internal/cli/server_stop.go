@@ -18,8 +18,9 @@ func newServerStopCommand(e *env) *cobra.Command {
 		Long: `Stop a manager running on this machine, such as the local cluster berth up
 started: ask it for its process ID, send it SIGTERM, and wait until it is gone.
 Its data stays, so the next berth up finds the apps again.`,
-		Example: "  berth server stop\n  berth server stop --addr 127.0.0.1:7800",
-		Args:    cobra.NoArgs,
+		Example:     "  berth server stop\n  berth server stop --addr 127.0.0.1:7800",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{noContextAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.serverStop(cmd.Context())
 		},

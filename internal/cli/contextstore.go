@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// clusterContext is how the CLI reaches one cluster: the manager's API
+// address, the CA that signed its certificate, and the credential to show
+// it. The PEM blobs are copied in at creation, so a context keeps working
+// when the files it was made from move or go.
+type clusterContext struct {
+	Addr    string `json:"addr"`
+	CAPEM   string `json:"ca_pem,omitempty"`
+	Token   string `json:"token,omitempty"`
+	CertPEM string `json:"cert_pem,omitempty"`
+	KeyPEM  string `json:"key_pem,omitempty"`
+}
+
+// credential names what the context shows the manager, for listings.
+func (c *clusterContext) credential() string {
+	switch {
+	case c.Token != "":
+		return "token"
+	case c.CertPEM != "":
+		return "certificate"
+	}
+	return "none"
+}
+
+// contextFile is contexts.json: every context by name and the current one.
+type contextFile struct {
+	Current  string                     `json:"current,omitempty"`
+	Contexts map[string]*clusterContext `json:"contexts"`
+}
+
+// names returns the context names in order.
+func (f *contextFile) names() []string {
+	out := make([]string, 0, len(f.Contexts))
+	for n := range f.Contexts {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// defaultContextName stands for "no context": the address from --addr,
+// BERTH_ADDR or the built-in default, without a credential.
+const defaultContextName = "default"
+
+var contextNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func checkContextName(name string) error {
+	if name == defaultContextName {
+		return fmt.Errorf("context name %q is reserved (it means no context); pick another", name)
+	}
+	if !contextNameRE.MatchString(name) {
+		return fmt.Errorf("invalid context name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// contextStore reads and writes contexts.json. The file may hold an admin
+// token or a client key, so it is written 0600 in a 0700 directory.
+type contextStore struct {
+	path string
+}
+
+// contextStore returns the store at $XDG_CONFIG_HOME/berth/contexts.json,
+// else ~/.config/berth/contexts.json.
+func (e *env) contextStore() (*contextStore, error) {
+	dir := e.getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := e.getenv("HOME")
+		if home == "" {
+			return nil, errors.New("cannot find the contexts file: neither XDG_CONFIG_HOME nor HOME is set")
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return &contextStore{path: filepath.Join(dir, "berth", "contexts.json")}, nil
+}
+
+// load reads the file; a missing file is an empty store.
+func (s *contextStore) load() (*contextFile, error) {
+	f := &contextFile{Contexts: map[string]*clusterContext{}}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the contexts file: %w", err)
+	}
+	if err := json.Unmarshal(b, f); err != nil {
+		return nil, fmt.Errorf("the contexts file %s is damaged (%v); fix or remove it", s.path, err)
+	}
+	if f.Contexts == nil {
+		f.Contexts = map[string]*clusterContext{}
+	}
+	return f, nil
+}
+
+// save replaces the file atomically: a crash leaves the old file or the
+// new one, never half of one, and never a moment with looser permissions.
+func (s *contextStore) save(f *contextFile) (err error) {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode the contexts: %w", err)
+	}
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the directory of the contexts file: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".contexts-*.json") // mode 0600
+	if err != nil {
+		return fmt.Errorf("write the contexts file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write the contexts file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write the contexts file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write the contexts file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("replace the contexts file: %w", err)
+	}
+	return nil
+}
+
+// update loads the file, lets change modify it, and saves it.
+func (s *contextStore) update(change func(*contextFile) error) error {
+	f, err := s.load()
+	if err != nil {
+		return err
+	}
+	if err := change(f); err != nil {
+		return err
+	}
+	return s.save(f)
+}

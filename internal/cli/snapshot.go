@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func newSnapshotCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Save the cluster state to a file, or restore it from one",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	var force bool
+	save := &cobra.Command{
+		Use:   "save FILE",
+		Short: "Save a snapshot of the cluster state (apps, nodes, tokens) to FILE",
+		Long: `Save a snapshot of the Raft-replicated cluster state to FILE (mode 0600: it
+holds secrets sealed with the cluster key and token hashes). The snapshot is
+written to FILE.tmp and renamed when complete, so FILE is never half
+written. An existing FILE is kept unless --force.`,
+		Example: "  berth snapshot save backup.snap",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.snapshotSave(cmd.Context(), args[0], force)
+		},
+	}
+	save.Flags().BoolVar(&force, "force", false, "overwrite FILE if it exists")
+	restore := &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Replace the cluster state with a snapshot saved by berth snapshot save",
+		Long: `Replace the whole cluster state with the snapshot in FILE, on every manager.
+Apps, nodes and tokens become what they were when it was saved; the
+controllers then converge the running tasks to it.`,
+		Example: "  berth snapshot restore backup.snap",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.snapshotRestore(cmd.Context(), args[0])
+		},
+	}
+	cmd.AddCommand(save, restore)
+	return cmd
+}
+
+func (e *env) snapshotSave(ctx context.Context, path string, force bool) error {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s exists; choose another file or pass --force to overwrite it", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	n, err := e.writeSnapshot(ctx, tmp)
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("move the snapshot into place: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "Saved a snapshot of the cluster state to %s (%d bytes)\n", path, n)
+	return nil
+}
+
+// writeSnapshot streams the manager's snapshot into path and syncs it, so
+// the rename that follows publishes a complete file.
+func (e *env) writeSnapshot(ctx context.Context, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("create the snapshot file: %w", err)
+	}
+	cw := &countingWriter{w: f}
+	err = e.client().SaveSnapshot(ctx, cw)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write the snapshot file: %w", cerr)
+	}
+	if err == nil && cw.n == 0 {
+		err = fmt.Errorf("the manager at %s sent an empty snapshot", e.global.addr)
+	}
+	return cw.n, err
+}
+
+func (e *env) snapshotRestore(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open the snapshot: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open the snapshot: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Size() == 0 {
+		return fmt.Errorf("%s is not a snapshot file (empty or not a regular file)", path)
+	}
+	if err := e.client().RestoreSnapshot(ctx, f); err != nil {
+		return fmt.Errorf("restore the snapshot %s: %w", path, err)
+	}
+	fmt.Fprintf(e.stdout, "Restored the cluster state from %s\n", path)
+	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
