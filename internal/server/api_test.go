@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -19,7 +22,7 @@ import (
 // loopback with a fresh data dir, and returns a client for it.
 func startServer(t *testing.T) (*Server, *api.Client) {
 	t.Helper()
-	s, err := New(Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", HeartbeatTTL: time.Minute})
+	s, err := New(Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", HeartbeatTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,11 +36,38 @@ func startServer(t *testing.T) (*Server, *api.Client) {
 		}
 	})
 	c := api.NewClient(s.Addr())
-	waitFor(t, 10*time.Second, "leader", func() bool {
+	waitFor(t, 10*time.Second, "leader and cluster record", func() bool {
 		st, err := c.Status(context.Background())
-		return err == nil && st.Leader
+		return err == nil && st.Leader && s.WorkerToken() != ""
 	})
 	return s, c
+}
+
+// joinNode joins the cluster as a worker node, as an agent does (pinned
+// TLS, token, CSR), and returns a client that speaks mutual TLS with the
+// node certificate on the cluster port, and the node's ID.
+func joinNode(t *testing.T, s *Server, name string) (*api.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := pki.ParseToken(s.WorkerToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID := fmt.Sprintf("%016x", rand.Uint64())
+	keyPEM, csrPEM, err := pki.NewKeyAndCSR(nodeID, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := api.NewClient(s.ClusterAddr(), api.WithTLS(pki.PinnedTLS(tok.Fingerprint))).Join(ctx,
+		api.JoinRequest{Token: s.WorkerToken(), Role: "worker", Name: name, CSR: csrPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pki.NewIdentity(resp.CAPEM, resp.CertPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.NewClient(s.ClusterAddr(), api.WithTLS(id.ClientTLS(pki.RoleManager.ServerName()))), resp.NodeID
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -52,9 +82,10 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestAppLifecycleThroughAPI(t *testing.T) {
-	_, c := startServer(t)
+	s, c := startServer(t)
 	ctx := context.Background()
-	reg, err := c.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"docker"}})
+	nc, _ := joinNode(t, s, "n1")
+	reg, err := nc.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"docker"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +106,7 @@ func TestAppLifecycleThroughAPI(t *testing.T) {
 	// The agent's blocking query returns the placed tasks with their secrets.
 	var nt *api.NodeTasks
 	waitFor(t, 10*time.Second, "tasks placed on n1", func() bool {
-		nt, _, err = c.NodeTasks(ctx, reg.NodeID, api.QueryOptions{})
+		nt, _, err = nc.NodeTasks(ctx, reg.NodeID, api.QueryOptions{})
 		return err == nil && len(nt.Tasks) == 1 // web: published port, one node; job: exec not offered
 	})
 	if string(nt.Apps["shop"].Secrets["key"].Data) != "s3cret" {
@@ -103,14 +134,14 @@ func TestAppLifecycleThroughAPI(t *testing.T) {
 	}
 	// Acting as the agent: it stops the task it is no longer given, then removes the networks.
 	for _, tk := range nt.Tasks {
-		if err := c.ReportStatus(ctx, reg.NodeID, []types.TaskStatus{{TaskID: tk.ID, State: types.TaskShutdown}}); err != nil {
+		if err := nc.ReportStatus(ctx, reg.NodeID, []types.TaskStatus{{TaskID: tk.ID, State: types.TaskShutdown}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := c.GetApp(ctx, "shop"); err != nil {
 		t.Fatalf("app purged before its tasks stopped and the node tore down: %v", err)
 	}
-	if err := c.ReportTeardown(ctx, reg.NodeID, "shop"); err != nil {
+	if err := nc.ReportTeardown(ctx, reg.NodeID, "shop"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "app purged", func() bool {
@@ -120,7 +151,7 @@ func TestAppLifecycleThroughAPI(t *testing.T) {
 }
 
 func TestBlockingQueryWaitsForChange(t *testing.T) {
-	_, c := startServer(t)
+	s, c := startServer(t)
 	ctx := context.Background()
 	_, meta, err := c.ListTasks(ctx, api.TaskQuery{})
 	if err != nil {
@@ -136,7 +167,8 @@ func TestBlockingQueryWaitsForChange(t *testing.T) {
 		t.Fatal("blocking query answered before any change")
 	case <-time.After(200 * time.Millisecond):
 	}
-	if _, err := c.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"exec"}}); err != nil {
+	nc, _ := joinNode(t, s, "n1")
+	if _, err := nc.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"exec"}}); err != nil {
 		t.Fatal(err)
 	}
 	app := &types.App{Name: "a", Services: []*types.Service{{Name: "s", Driver: types.DriverExec, Command: []string{"sleep", "60"}, Replicas: 1}}}
@@ -171,8 +203,7 @@ func TestBadRequestsNameTheField(t *testing.T) {
 		{"unknown app", "GET", "/v1/apps/nope", ``, 404, ""},
 		{"bad index", "GET", "/v1/tasks?index=abc", ``, 400, "index"},
 		{"bad wait", "GET", "/v1/tasks?index=1&wait=forever", ``, 400, "wait"},
-		{"node without drivers", "POST", "/v1/nodes/register", `{"node": {"name": "n", "address": "127.0.0.1:1"}}`, 400, "node.drivers"},
-		{"status bad state", "POST", "/v1/nodes/x/status", `{"tasks": [{"task_id": "t", "state": "dancing"}]}`, 404, ""},
+		{"agent route not on the API port", "POST", "/v1/nodes/register", `{"node": {"name": "n", "address": "127.0.0.1:1"}}`, 404, ""},
 		{"no such route", "GET", "/v1/nothing", ``, 404, ""},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -69,6 +72,9 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
 	}
 	if err := validateApp(&app); err != nil {
+		return err
+	}
+	if err := s.sealSecrets(&app); err != nil {
 		return err
 	}
 	if cur := s.store.View().App(name); cur != nil && cur.Deleting {
@@ -157,4 +163,31 @@ func redactSecrets(in map[string]*types.Secret) map[string]*types.Secret {
 
 func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), d)
+}
+
+// sealSecrets replaces each secret's content with its sealed form before
+// it reaches Raft (and so the disk), keeping a digest of the plaintext so
+// an unchanged secret leaves its services alone.
+func (s *Server) sealSecrets(app *types.App) error {
+	for name, sec := range app.Secrets {
+		sum := sha256.Sum256(sec.Data)
+		sealed, err := s.creds.sealer.Seal(sec.Data, []byte(adSecret+app.Name+"/"+name))
+		if err != nil {
+			return fmt.Errorf("seal secret %s: %w", name, err)
+		}
+		app.Secrets[name] = &types.Secret{Name: sec.Name, Data: sealed, Digest: hex.EncodeToString(sum[:])}
+	}
+	return nil
+}
+
+// openSecret returns a secret's plaintext for the agent that mounts it.
+func (s *Server) openSecret(app string, name string, sec *types.Secret) (*types.Secret, error) {
+	if sec == nil {
+		return nil, nil
+	}
+	plain, err := s.creds.sealer.Open(sec.Data, []byte(adSecret+app+"/"+name))
+	if err != nil {
+		return nil, fmt.Errorf("unseal secret %s of app %s: %w", name, app, err)
+	}
+	return &types.Secret{Name: sec.Name, Data: plain, Digest: sec.Digest}, nil
 }

@@ -231,9 +231,10 @@ func (s *Server) addrIPs() []net.IP {
 }
 
 // raftTLS is mutual TLS between managers: our manager certificate, and only
-// peers holding one from our CA.
+// peers holding a manager certificate from our CA (a worker's would verify
+// against the same CA, so the role is checked too).
 func raftTLS(id *pki.Identity) *tls.Config {
-	c := id.ServerTLS(tls.RequireAndVerifyClientCert)
+	c := id.ServerTLSFor(pki.RoleManager)
 	c.RootCAs = id.Pool
 	c.ServerName = pki.RoleManager.ServerName()
 	return c

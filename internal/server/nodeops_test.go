@@ -11,11 +11,12 @@ import (
 )
 
 func TestNodeOperationsThroughAPI(t *testing.T) {
-	_, c := startServer(t)
+	s, c := startServer(t)
 	ctx := context.Background()
 	var ids []string
 	for _, name := range []string{"alpha", "beta"} {
-		reg, err := c.RegisterNode(ctx, types.Node{Name: name, Address: "127.0.0.1:1", Drivers: []string{"exec"}})
+		nc, _ := joinNode(t, s, name)
+		reg, err := nc.RegisterNode(ctx, types.Node{Name: name, Address: "127.0.0.1:1", Drivers: []string{"exec"}})
 		if err != nil {
 			t.Fatal(err)
 		}

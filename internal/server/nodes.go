@@ -90,8 +90,12 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	nt, err := s.buildNodeTasks(s.store.View(), id)
+	if err != nil {
+		return err
+	}
 	setIndex(w, idx)
-	writeJSON(w, http.StatusOK, buildNodeTasks(s.store.View(), id))
+	writeJSON(w, http.StatusOK, nt)
 	return nil
 }
 
@@ -100,7 +104,7 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 // is no longer given), the current spec of their services, and the parts of
 // their apps they use. Apps being removed are listed as Deleting until the
 // node reports their teardown.
-func buildNodeTasks(view *state.View, nodeID string) *api.NodeTasks {
+func (s *Server) buildNodeTasks(view *state.View, nodeID string) (*api.NodeTasks, error) {
 	out := &api.NodeTasks{Tasks: []*types.Task{}, Services: map[string]*types.Service{}, Apps: map[string]*api.AppResources{}}
 	for _, t := range view.Tasks(state.TaskFilter{NodeID: nodeID}) {
 		app := view.App(t.App)
@@ -119,7 +123,11 @@ func buildNodeTasks(view *state.View, nodeID string) *api.NodeTasks {
 			out.Apps[app.Name] = res
 		}
 		for _, ref := range svc.Secrets {
-			res.Secrets[ref.Source] = app.Secrets[ref.Source]
+			sec, err := s.openSecret(app.Name, ref.Source, app.Secrets[ref.Source])
+			if err != nil {
+				return nil, err
+			}
+			res.Secrets[ref.Source] = sec
 		}
 		for _, ref := range svc.Configs {
 			res.Configs[ref.Source] = app.Configs[ref.Source]
@@ -130,7 +138,7 @@ func buildNodeTasks(view *state.View, nodeID string) *api.NodeTasks {
 			out.Apps[app.Name] = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Deleting: true, RemoveVolumes: app.RemoveVolumes}
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (s *Server) nodeStatus(w http.ResponseWriter, r *http.Request) error {
