@@ -38,7 +38,9 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 		guard = s.requireManager
 	}
 	read := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, guard(s.reads(fn)))) }
-	write := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, guard(s.onLeader(fn)))) }
+	write := func(pattern string, fn handlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, guard(s.onLeader(fn))))
+	}
 	read("GET "+api.PathStatus, s.getStatus)
 	read("GET "+api.PathApps, s.listApps)
 	write("PUT "+api.PathApp, s.putApp)

@@ -33,7 +33,16 @@ func newMetrics(s *Server) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "method", "code"}),
 	}
-	m.reg.MustRegister(m.applySeconds, m.apiSeconds, &storeCollector{store: s.store},
+	snapshotBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "berth_raft_snapshot_bytes",
+		Help: "Size of the most recent Raft snapshot of the state store.",
+	}, func() float64 {
+		if s.raft == nil {
+			return 0
+		}
+		return float64(s.raft.LastSnapshotSize())
+	})
+	m.reg.MustRegister(m.applySeconds, m.apiSeconds, snapshotBytes, &storeCollector{store: s.store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

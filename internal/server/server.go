@@ -28,25 +28,25 @@ const DefaultHeartbeatTTL = 15 * time.Second
 
 // Server is one manager.
 type Server struct {
-	cfg     Config
-	id      string
-	log     *slog.Logger
-	store   *state.Store
-	raft    *raftnode.Node
-	creds   *credentials
-	ln      net.Listener // user API
-	cln     net.Listener // cluster port (mutual TLS)
-	http    *http.Server
-	chttp   *http.Server
+	cfg   Config
+	id    string
+	log   *slog.Logger
+	store *state.Store
+	raft  *raftnode.Node
+	creds *credentials
+	ln    net.Listener // user API
+	cln   net.Listener // cluster port (mutual TLS)
+	http  *http.Server
+	chttp *http.Server
 	// apiOpen: the user API listens on loopback only and needs no credential.
 	apiOpen bool
 	// managerTransport dials other managers, agentTransport agents, with
 	// this manager's certificate.
 	managerTransport *http.Transport
 	agentTransport   *http.Transport
-	beats   *heartbeats
-	metrics *metrics
-	clock   controller.Clock
+	beats            *heartbeats
+	metrics          *metrics
+	clock            controller.Clock
 	// applyMu serialises plan application so two plans never race on the
 	// same fresh state.
 	applyMu sync.Mutex

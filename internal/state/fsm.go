@@ -66,3 +66,10 @@ func (f *FSM) Restore(r io.ReadCloser) error {
 	f.store.replace(db)
 	return nil
 }
+
+// VerifySnapshot reads a snapshot fully without applying it, so a user's
+// restore of a damaged or foreign file is refused before Raft installs it.
+func (f *FSM) VerifySnapshot(r io.Reader) error {
+	_, err := readSnapshot(r)
+	return err
+}
