@@ -36,10 +36,15 @@ func startServer(t *testing.T) (*Server, *api.Client) {
 		}
 	})
 	c := api.NewClient(s.Addr())
-	waitFor(t, 10*time.Second, "leader and cluster record", func() bool {
+	waitFor(t, 10*time.Second, "leader", func() bool {
 		st, err := c.Status(context.Background())
-		return err == nil && st.Leader && s.WorkerToken() != ""
+		return err == nil && st.Leader
 	})
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if _, err := s.WaitWorkerToken(wctx); err != nil {
+		t.Fatal(err)
+	}
 	return s, c
 }
 

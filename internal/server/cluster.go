@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -258,4 +259,19 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("state restored from a snapshot")
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+// WaitWorkerToken returns the worker join token as soon as the cluster
+// record exists (a new cluster commits it on its first election), for the
+// dev cluster's in-process agent.
+func (s *Server) WaitWorkerToken(ctx context.Context) (string, error) {
+	for {
+		idx := s.store.View().Index(state.TableCluster)
+		if tok := s.WorkerToken(); tok != "" {
+			return tok, nil
+		}
+		if _, err := s.store.WaitForChange(ctx, []string{state.TableCluster}, idx); err != nil {
+			return "", fmt.Errorf("wait for the cluster to initialise: %w", err)
+		}
+	}
 }
