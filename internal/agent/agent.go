@@ -190,6 +190,9 @@ func (a *Agent) serveAPI(ctx context.Context, wg *sync.WaitGroup, ln net.Listene
 		ReadHeaderTimeout: 10 * time.Second,
 		// Requests end with the agent: a followed log stream stops too.
 		BaseContext: func(net.Listener) context.Context { return ctx },
+		// Refused handshakes (a scanner, a node of another cluster) are
+		// worth a line in the agent's log, not on bare stderr.
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	wg.Go(func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -53,6 +53,15 @@ type fakeManager struct {
 
 func newFakeManager(t *testing.T) *fakeManager {
 	t.Helper()
+	m := newUnstartedFakeManager(t)
+	m.srv.StartTLS()
+	return m
+}
+
+// newUnstartedFakeManager is a fake manager whose server is not started yet:
+// its CA and token exist, its listener is bound but does not accept.
+func newUnstartedFakeManager(t *testing.T) *fakeManager {
+	t.Helper()
 	ca, err := pki.NewCA("test-cluster", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +93,6 @@ func newFakeManager(t *testing.T) *fakeManager {
 	// Joining nodes have no certificate yet: the handshake admits them,
 	// and the agent routes check the certificate per request.
 	m.srv.TLS = m.issue(t, pki.RoleManager, "manager-1").ServerTLS(tls.VerifyClientCertIfGiven)
-	m.srv.StartTLS()
 	t.Cleanup(m.srv.Close)
 	return m
 }
@@ -423,4 +431,10 @@ func (m *fakeManager) reportCalls() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.reports)
+}
+
+func (m *fakeManager) joinCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.joins
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -142,7 +143,7 @@ func (a *Agent) finalJoinError(err error) error {
 		return fmt.Errorf("manager %s refused to let this node join: %s", a.managerAddr, apiErr.Message)
 	case errors.Is(err, pki.ErrPinMismatch):
 		return fmt.Errorf("manager %s is not part of the cluster the join token names (check the address and the token): %w", a.managerAddr, err)
-	case errors.As(err, &recErr):
+	case errors.As(err, &recErr), errors.Is(err, http.ErrSchemeMismatch):
 		return fmt.Errorf("manager address %s does not speak TLS: give a manager's cluster address (--cluster-addr), not its API address: %w", a.managerAddr, err)
 	case errors.As(err, &certErr), errors.As(err, &alert):
 		return fmt.Errorf("join the cluster through manager %s: the TLS handshake failed: %w", a.managerAddr, err)
