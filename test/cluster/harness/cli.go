@@ -33,7 +33,21 @@ func (r Result) String() string {
 // command that cannot be started, or outlives commandTimeout, fails tb.
 func runCLI(tb testing.TB, bin, dir, home string, args ...string) Result {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	r, err := runCLIWithin(tb, commandTimeout, bin, dir, home, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// errTimeout means a command was killed because it outlived its deadline.
+var errTimeout = errors.New("the command did not finish in time and was killed")
+
+// runCLIWithin is runCLI that returns errTimeout (with the output so far)
+// instead of failing tb when the command outlives timeout.
+func runCLIWithin(tb testing.TB, timeout time.Duration, bin, dir, home string, args ...string) (Result, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
@@ -45,14 +59,14 @@ func runCLI(tb testing.TB, bin, dir, home string, args ...string) Result {
 	var exitErr *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		tb.Fatalf("berth %v did not finish within %s:\n%s", args, commandTimeout, r)
+		return r, fmt.Errorf("berth %v: %w (after %s):\n%s", args, errTimeout, timeout, r)
 	case err == nil:
 	case errors.As(err, &exitErr):
 		r.Code = exitErr.ExitCode()
 	default:
 		tb.Fatalf("run berth %v: %v", args, err)
 	}
-	return r
+	return r, nil
 }
 
 // isolatedEnv is the test's environment with the user's berth state,

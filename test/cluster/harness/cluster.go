@@ -258,3 +258,30 @@ func (c *Cluster) processes() []*Process {
 	}
 	return ps
 }
+
+// RunWithin is Run bounded by timeout: a command that outlives it is killed
+// and reported as an error, for commands that must fail promptly.
+func (c *Cluster) RunWithin(tb testing.TB, timeout time.Duration, m *Manager, args ...string) (Result, error) {
+	tb.Helper()
+	r, err := runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
+	r.Args = args
+	return r, err
+}
+
+// RunBareWithin is RunBare bounded by timeout, as RunWithin.
+func (c *Cluster) RunBareWithin(tb testing.TB, timeout time.Duration, args ...string) (Result, error) {
+	tb.Helper()
+	return runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, args...)
+}
+
+// ServerHasFlag reports whether `berth server` accepts the flag name
+// ("--heartbeat-ttl"), for options a test uses when the binary offers them.
+func (c *Cluster) ServerHasFlag(tb testing.TB, name string) bool {
+	tb.Helper()
+	r := c.RunBare(tb, "server", "--help")
+	return strings.Contains(r.Stdout+r.Stderr, name+" ")
+}
+
+// AppProcesses counts the live processes of the cluster's app binary: the
+// exec tasks that really run on the "hosts", whatever the managers think.
+func (c *Cluster) AppProcesses() int { return len(processesOf(c.AppBin)) }

@@ -225,14 +225,57 @@ func DescribeNodes(nodes []*types.Node) string {
 // killProcessesOf kills every process whose executable is bin: the tasks a
 // killed agent leaves running.
 func killProcessesOf(bin string) {
+	for _, pid := range processesOf(bin) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// processesOf lists the live (not zombie) processes whose executable is bin.
+func processesOf(bin string) []int {
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == bin {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && exe == bin && ProcessAlive(pid) {
+			pids = append(pids, pid)
 		}
 	}
+	return pids
+}
+
+// Identity loads the certificate the agent was issued when it joined.
+func (a *Agent) Identity() (*pki.Identity, error) {
+	return pki.LoadIdentity(filepath.Join(a.DataDir, "pki"))
+}
+
+// WaitNewLeader waits until a live manager other than old says it leads,
+// polling every manager's status closely, and returns it with the time
+// since the call began (start it right after killing old).
+func (c *Cluster) WaitNewLeader(tb testing.TB, old *Manager, timeout time.Duration) (*Manager, time.Duration) {
+	tb.Helper()
+	began := time.Now()
+	deadline := began.Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, m := range c.Live() {
+			if m == old || !m.isLeader() {
+				continue
+			}
+			return m, time.Since(began)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("no manager other than %s leads after %s", old.Name, timeout)
+	return nil, 0
+}
+
+// isLeader asks m's API, briefly, whether m leads.
+func (m *Manager) isLeader() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	st, err := m.Client().Status(ctx)
+	return err == nil && st.Leader
 }
