@@ -26,6 +26,9 @@ type Config struct {
 	// ForceNewCluster turns this manager's data into a one-manager cluster
 	// (after a permanent loss of quorum); apps and nodes are kept.
 	ForceNewCluster bool
+	// SecureAPI serves the user API with TLS and credentials even on a
+	// loopback address (beyond loopback it always does).
+	SecureAPI bool
 	// Dev marks `berth server --dev`; it changes nothing in the code paths.
 	Dev bool
 	// HeartbeatTTL is how long a node may stay silent before it is down.

@@ -71,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{},
-		apiOpen: isLoopback(cfg.HTTPAddr)}
+		apiOpen: isLoopback(cfg.HTTPAddr) && !cfg.SecureAPI}
 	s.metrics = newMetrics(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
