@@ -274,11 +274,12 @@ func (c *Cluster) RunBareWithin(tb testing.TB, timeout time.Duration, args ...st
 	return runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, args...)
 }
 
-// ServerHasFlag reports whether `berth server` accepts the flag name
-// ("--heartbeat-ttl"), for options a test uses when the binary offers them.
-func (c *Cluster) ServerHasFlag(tb testing.TB, name string) bool {
+// ServerHasFlag reports whether `berth server` of the binary bin accepts
+// the flag name ("--heartbeat-ttl"), for options a test uses when the
+// binary offers them.
+func ServerHasFlag(tb testing.TB, bin, name string) bool {
 	tb.Helper()
-	r := c.RunBare(tb, "server", "--help")
+	r := runCLI(tb, bin, tb.TempDir(), tb.TempDir(), "server", "--help")
 	return strings.Contains(r.Stdout+r.Stderr, name+" ")
 }
 

@@ -1,0 +1,125 @@
+package cluster
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/cluster/harness"
+)
+
+// shortTTL is the heartbeat TTL the agent-loss test asks managers for,
+// when `berth server` offers --heartbeat-ttl; otherwise the default (15s)
+// applies and the test takes longer.
+const shortTTL = 3 * time.Second
+
+// TestAgentLoss freezes an agent (SIGSTOP) past the heartbeat TTL: its node
+// is marked down and its tasks are replaced on the others. When it wakes
+// (SIGCONT), its stale tasks stop, and exactly the asked number of replicas
+// runs, by the managers' account and by the processes on the hosts.
+func TestAgentLoss(t *testing.T) {
+	const replicas = 3
+	var opts harness.Options
+	ttl := 15 * time.Second
+	if harness.ServerHasFlag(t, bins.berth, "--heartbeat-ttl") {
+		ttl = shortTTL
+		opts.ServerArgs = []string{"--heartbeat-ttl", ttl.String()}
+	} else if testing.Short() {
+		t.Skip("berth server has no --heartbeat-ttl; waiting out the default TTL is too slow for -short")
+	}
+	opts.Agents = harness.Zones("a", "b", "c")
+	c := start(t, opts)
+	leader := c.Leader(t, 10*time.Second)
+
+	file := writeApp(t, c, "loss", service{name: "web", replicas: replicas})
+	c.MustRun(t, leader, "up", "-d", "-f", file)
+	harness.WaitFor(t, time.Minute, "web running", c.ExpectRunning(leader, "loss", "web", replicas))
+
+	victim, stale := agentWithTasks(t, c, leader, "loss")
+	victim.Pause(t)
+	frozeAt := time.Now()
+	node := c.NodeByName(t, leader, victim.Name)
+	harness.WaitFor(t, ttl+30*time.Second, victim.Name+" marked down", func() error {
+		n := c.NodeByName(t, leader, victim.Name)
+		if n.Status != types.NodeDown {
+			return fmt.Errorf("node %s is %s", n.Name, n.Status)
+		}
+		return nil
+	})
+	t.Logf("%s marked down %s after SIGSTOP (TTL %s)", victim.Name, time.Since(frozeAt).Round(100*time.Millisecond), ttl)
+	harness.WaitFor(t, time.Minute, "web replaced on the other nodes", all(
+		c.ExpectRunning(leader, "loss", "web", replicas),
+		noneOn(c, leader, "loss", node.ID),
+	))
+
+	victim.Resume(t)
+	harness.WaitFor(t, time.Minute, victim.Name+" ready again", func() error {
+		if n := c.NodeByName(t, leader, victim.Name); n.Status != types.NodeReady {
+			return fmt.Errorf("node %s is %s", n.Name, n.Status)
+		}
+		return nil
+	})
+	harness.WaitFor(t, time.Minute, "the stale tasks stopped", func() error {
+		for _, tk := range stale {
+			if pid, err := harness.TaskPID(tk); err == nil && harness.ProcessAlive(pid) {
+				return fmt.Errorf("stale task %s (pid %d) still runs on %s", tk.Name(), pid, victim.Name)
+			}
+		}
+		return nil
+	})
+	harness.WaitFor(t, time.Minute, "exactly the replicas asked for", all(
+		c.ExpectRunning(leader, "loss", "web", replicas),
+		expectProcesses(c, replicas),
+	))
+}
+
+// agentWithTasks returns an agent that runs tasks of app, and those tasks.
+func agentWithTasks(t *testing.T, c *harness.Cluster, m *harness.Manager, app string) (*harness.Agent, []*types.Task) {
+	t.Helper()
+	tasks, err := c.Tasks(m, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range c.Agents {
+		id := c.NodeByName(t, m, a.Name).ID
+		var on []*types.Task
+		for _, tk := range tasks {
+			if tk.NodeID == id && tk.State == types.TaskRunning {
+				on = append(on, tk)
+			}
+		}
+		if len(on) > 0 {
+			return a, on
+		}
+	}
+	t.Fatalf("no agent runs a task of %s: %s", app, harness.Describe(tasks))
+	return nil, nil
+}
+
+// noneOn is a condition: no task of app meant to run is placed on nodeID.
+func noneOn(c *harness.Cluster, m *harness.Manager, app, nodeID string) func() error {
+	return func() error {
+		tasks, err := c.Tasks(m, app)
+		if err != nil {
+			return err
+		}
+		for _, tk := range tasks {
+			if tk.NodeID == nodeID && tk.DesiredState == types.DesiredRunning && !tk.State.Terminal() {
+				return fmt.Errorf("task %s is still %s on node %s", tk.Name(), tk.State, nodeID)
+			}
+		}
+		return nil
+	}
+}
+
+// expectProcesses is a condition: exactly n task processes of the app
+// binary live on the host.
+func expectProcesses(c *harness.Cluster, n int) func() error {
+	return func() error {
+		if got := c.AppProcesses(); got != n {
+			return fmt.Errorf("%d app processes run on the hosts, want %d", got, n)
+		}
+		return nil
+	}
+}
