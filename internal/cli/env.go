@@ -61,9 +61,11 @@ type globalOptions struct {
 	// manager (--addr, BERTH_ADDR or a context), so berth never starts one
 	// on its own.
 	addrExplicit bool
-	// contextName is the context the address came from ("" if none), and
-	// clientOpts its TLS and credential.
+	// contextName is the context the address came from ("" if none),
+	// credential what it shows the manager, and clientOpts its TLS and
+	// credential as client options.
 	contextName string
+	credential  string
 	clientOpts  []api.ClientOption
 }
 
@@ -119,6 +121,7 @@ func (g *globalOptions) resolveAddr(cmd *cobra.Command, e *env) error {
 		return fmt.Errorf("context %s: %w", file.Current, err)
 	}
 	g.addr, g.addrExplicit, g.contextName, g.clientOpts = c.Addr, true, file.Current, opts
+	g.credential = c.credential()
 	return nil
 }
 

@@ -19,9 +19,10 @@ import (
 const localStartTimeout = 60 * time.Second
 
 // ensureManager makes sure a manager answers. Only when the user did not
-// choose the address (no --addr, no BERTH_ADDR) and nothing listens at the
-// default one does berth start a local one-node cluster on its own: the
-// embedded default, so `berth up` works on a laptop with nothing set up.
+// choose the address (no --addr, no BERTH_ADDR, no current context) and
+// nothing listens at the default one does berth start a local one-node
+// cluster on its own: the embedded default, so `berth up` works on a
+// laptop with nothing set up.
 func (e *env) ensureManager(ctx context.Context) (*api.Client, error) {
 	c := e.client()
 	_, err := c.Status(ctx)
@@ -31,7 +32,7 @@ func (e *env) ensureManager(ctx context.Context) (*api.Client, error) {
 	case !isConnRefused(err):
 		return nil, fmt.Errorf("ask the manager at %s for its status: %w", e.global.addr, err)
 	case e.global.addrExplicit:
-		return nil, &errNoManager{addr: e.global.addr, err: err}
+		return nil, &errNoManager{addr: e.global.addr, context: e.global.contextName, err: err}
 	}
 	dir, err := e.localClusterDir()
 	if err != nil {
