@@ -119,9 +119,10 @@ func (a *Agent) Addr() string {
 
 // Run joins the cluster if the node has not yet (retrying network failures
 // until ctx is done, giving up on a refusal), serves the agent API,
-// registers with the manager and runs the node's tasks until ctx is done. It returns nil on a clean shutdown. Tasks keep
-// running after Run returns: a restarted agent adopts them. Run may be
-// called once; it closes the drivers the agent built.
+// registers with the manager and runs the node's tasks until ctx is done.
+// It returns nil on a clean shutdown. Tasks keep running after Run returns:
+// a restarted agent adopts them. Run may be called once; it closes the
+// drivers the agent built.
 func (a *Agent) Run(ctx context.Context) error {
 	st, err := openStore(a.cfg.DataDir)
 	if err != nil {

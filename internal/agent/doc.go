@@ -1,21 +1,37 @@
-// Package agent is the node agent: it joins a manager, runs the tasks the
+// Package agent is the node agent: it joins a cluster, runs the tasks the
 // manager places on its node through drivers, and reports what became of
-// them. It talks to the manager only through api.Client.
+// them. It talks to managers only through api.Client, over mutual TLS.
 //
 // Build an Agent from a Config and call Run; Run blocks until its context
 // ends. Stopping the agent does not stop its tasks: the next agent started
 // on the same DataDir is the same node (same ID) and adopts them.
 //
-//	a, err := agent.New(agent.Config{ManagerAddr: "http://127.0.0.1:7700", DataDir: dir})
+//	a, err := agent.New(agent.Config{ManagerAddr: "10.0.0.1:7702", JoinToken: tok, DataDir: dir})
 //	if err != nil { ... }
 //	err = a.Run(ctx) // until ctx is done
+//
+// Identity. ManagerAddr is a manager's cluster port (host:port, TLS only).
+// On first start the node has no certificate, and JoinToken, a worker
+// token, is required. Run dials the manager trusting nothing but the CA
+// whose fingerprint the token carries (pki.PinnedTLS), and posts the token
+// with a CSR whose CN is the node's ID (random, or the one its local state
+// kept); the manager answers a certificate for the node ID it chose, which
+// the node adopts. DataDir/pki then holds ca.crt, node.crt and node.key, and
+// later starts need no token. Refusals (4xx, such as a wrong or rotated
+// token), a manager of another cluster and a port that does not speak TLS
+// end Run with an error saying so; network failures and a busy manager are
+// retried with backoff. Every later call presents the node certificate and
+// accepts only a certificate the cluster CA issued to a manager
+// (pki.RoleManager.ServerName()).
 //
 // What Run does, in order:
 //
 //  1. Opens its local state (DataDir/agent.db, bbolt: the node ID and, per
-//     task, its driver and stop settings) and serves the agent API on
-//     ListenAddr: GET /v1/agent/tasks/{id}/logs streams a task's output,
-//     which the manager proxies for `berth logs`.
+//     task, its driver and stop settings), joins if it must, sets up its
+//     drivers and serves the agent API on ListenAddr over mutual TLS, to
+//     managers only (a worker certificate gets 403):
+//     GET /v1/agent/tasks/{id}/logs streams a task's output, which the
+//     manager proxies for `berth logs`.
 //  2. Registers the node (ID, name, API address, capacity, drivers),
 //     retrying until the manager answers, then heartbeats every TTL/3; a
 //     404 from the manager means it forgot the node, and the agent
