@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/cluster/harness"
+)
+
+// TestPlacement places tasks by node labels given at agent start, on four
+// agents in three zones (zone b has two): a constraint places only where it
+// holds, a spread preference evenly over zones (not over nodes, which would
+// give zone b half), and a task that fits nowhere stays pending with the
+// reason shown by `berth ps`.
+func TestPlacement(t *testing.T) {
+	c := start(t, harness.Options{Agents: harness.Zones("a", "b", "b", "c")})
+	leader := c.Leader(t, 10*time.Second)
+	zoneOf := map[string]string{}
+	for _, a := range c.Agents {
+		zoneOf[c.NodeByName(t, leader, a.Name).ID] = a.Labels["zone"]
+	}
+
+	t.Run("constraint", func(t *testing.T) {
+		file := writeApp(t, c, "onlyb", service{name: "web", replicas: 4, deploy: `      placement:
+        constraints: ["node.labels.zone==b"]
+`})
+		c.MustRun(t, leader, "up", "-d", "-f", file)
+		harness.WaitFor(t, time.Minute, "web running", c.ExpectRunning(leader, "onlyb", "web", 4))
+		perZone := runningPerZone(t, c, leader, "onlyb", zoneOf)
+		if perZone["b"] != 4 || len(perZone) != 1 {
+			t.Errorf("tasks per zone %v, want all 4 in zone b", perZone)
+		}
+	})
+
+	t.Run("spread over zones", func(t *testing.T) {
+		file := writeApp(t, c, "spread", service{name: "web", replicas: 6, deploy: `      placement:
+        preferences:
+          - spread: node.labels.zone
+`})
+		c.MustRun(t, leader, "up", "-d", "-f", file)
+		harness.WaitFor(t, time.Minute, "web running", c.ExpectRunning(leader, "spread", "web", 6))
+		perZone := runningPerZone(t, c, leader, "spread", zoneOf)
+		for _, z := range []string{"a", "b", "c"} {
+			if perZone[z] != 2 {
+				t.Errorf("tasks per zone %v, want 2 in each of a, b, c", perZone)
+				break
+			}
+		}
+	})
+
+	t.Run("fits nowhere", func(t *testing.T) {
+		file := writeApp(t, c, "nowhere", service{name: "web", replicas: 1, deploy: `      placement:
+        constraints: ["node.labels.zone==z"]
+`})
+		c.MustRun(t, leader, "up", "-d", "-f", file)
+		harness.WaitFor(t, 30*time.Second, "web pending with a reason", func() error {
+			tasks, err := c.Tasks(leader, "nowhere")
+			if err != nil {
+				return err
+			}
+			if len(tasks) != 1 || tasks[0].State != types.TaskPending || tasks[0].PendingReason == "" {
+				return fmt.Errorf("want one pending task with a reason: %s", harness.Describe(tasks))
+			}
+			return nil
+		})
+		ps := c.MustRun(t, leader, "-p", "nowhere", "ps")
+		t.Logf("berth ps:\n%s", ps.Stdout)
+		for _, want := range []string{"pending", "0/4 nodes", "node.labels.zone==z"} {
+			if !strings.Contains(ps.Stdout, want) {
+				t.Errorf("berth ps does not say %q:\n%s", want, ps.Stdout)
+			}
+		}
+	})
+}
+
+// runningPerZone counts app's running tasks by the zone of their node.
+func runningPerZone(t *testing.T, c *harness.Cluster, m *harness.Manager, app string, zoneOf map[string]string) map[string]int {
+	t.Helper()
+	tasks, err := c.Tasks(m, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perZone := map[string]int{}
+	for _, tk := range harness.Running(tasks, "web") {
+		perZone[zoneOf[tk.NodeID]]++
+	}
+	return perZone
+}
