@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 )
@@ -107,6 +108,7 @@ func TestServerFlagCheck(t *testing.T) {
 		{serverOptions{token: "t"}, "--token is the manager token for --join"},
 		{serverOptions{join: "a:1", token: "t", forceNewCluster: true}, "pick one"},
 		{serverOptions{forceNewCluster: true, dev: true}, "needs the --data-dir"},
+		{serverOptions{heartbeatTTL: -time.Second}, "--heartbeat-ttl must be positive"},
 	}
 	for _, tc := range tests {
 		err := tc.o.check()

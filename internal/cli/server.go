@@ -23,6 +23,8 @@ type serverOptions struct {
 	join            string
 	token           string
 	forceNewCluster bool
+	secureAPI       bool
+	heartbeatTTL    time.Duration
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -66,6 +68,8 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.join, "join", "", "cluster address (host:port) of a manager of the cluster to join")
 	f.StringVar(&o.token, "token", "", "manager token to join with (berth token manager); needed with --join")
 	f.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "turn this manager's data into a one-manager cluster (after a permanent loss of quorum)")
+	f.BoolVar(&o.secureAPI, "secure-api", false, "serve the API with TLS and require credentials even on a loopback address")
+	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
 }
@@ -79,6 +83,8 @@ func (o serverOptions) check() error {
 		return errors.New("--force-new-cluster starts a cluster from this manager's data and --join joins another; pick one")
 	case o.forceNewCluster && o.dev && o.dataDir == "":
 		return errors.New("--force-new-cluster needs the --data-dir of a manager to recover")
+	case o.heartbeatTTL < 0:
+		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
 	}
 	return nil
 }
@@ -101,7 +107,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: o.token, ForceNewCluster: o.forceNewCluster,
-		Dev: o.dev, Version: Version(), Logger: log,
+		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Dev: o.dev, Version: Version(), Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)

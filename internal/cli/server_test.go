@@ -82,13 +82,14 @@ func TestServerDev(t *testing.T) {
 	}
 	addr := strings.TrimPrefix(closedAddr(t), "http://")
 	raftAddr := strings.TrimPrefix(closedAddr(t), "http://")
+	clusterAddr := strings.TrimPrefix(closedAddr(t), "http://")
 	t.Setenv("TMPDIR", t.TempDir())
 	h := newHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"server", "--dev", "--addr", addr, "--raft-addr", raftAddr}, h.e)
+		code <- run(ctx, []string{"server", "--dev", "--addr", addr, "--raft-addr", raftAddr, "--cluster-addr", clusterAddr}, h.e)
 	}()
 	c := api.NewClient(addr)
 	waitFor(t, func() bool {
