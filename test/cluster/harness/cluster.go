@@ -286,3 +286,16 @@ func ServerHasFlag(tb testing.TB, bin, name string) bool {
 // AppProcesses counts the live processes of the cluster's app binary: the
 // exec tasks that really run on the "hosts", whatever the managers think.
 func (c *Cluster) AppProcesses() int { return len(processesOf(c.AppBin)) }
+
+// TryJoinAgent runs an agent that is expected to be refused: it returns
+// once the process exits, or an error if it still runs after timeout (it
+// is then killed). The agent is not one of the cluster's Agents.
+func (c *Cluster) TryJoinAgent(tb testing.TB, via *Manager, token, name string, timeout time.Duration) (Result, error) {
+	tb.Helper()
+	dir := filepath.Join(c.dir, name)
+	return runCLIWithin(tb, timeout, c.bin, c.dir, dir, "agent",
+		"--join", via.ClusterAddr, "--token", token,
+		"--name", name, "--data-dir", filepath.Join(dir, "data"),
+		"--listen", c.net.agentAddr(maxAgents), "--driver", "exec",
+	)
+}

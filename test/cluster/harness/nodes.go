@@ -247,6 +247,12 @@ func processesOf(bin string) []int {
 	return pids
 }
 
+// Identity loads the certificate the manager was issued (or issued itself,
+// when it bootstrapped).
+func (m *Manager) Identity() (*pki.Identity, error) {
+	return pki.LoadIdentity(filepath.Join(m.DataDir, "pki"))
+}
+
 // Identity loads the certificate the agent was issued when it joined.
 func (a *Agent) Identity() (*pki.Identity, error) {
 	return pki.LoadIdentity(filepath.Join(a.DataDir, "pki"))
