@@ -33,7 +33,7 @@ tells it the fingerprint of the cluster CA, and gets a node certificate; it
 keeps the certificate, its node ID and its task state in --data-dir. A
 restarted agent needs no token, keeps its node ID and adopts the containers
 still running.`,
-		Example:     "  berth agent --join 10.0.0.5:7702 --token btw_... --label zone=a --listen 10.0.0.7:7710",
+		Example:     "  berth agent --join 10.0.0.5:7702 --token BERTH-1-...-w-... --label zone=a --listen 10.0.0.7:7710",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{noContextAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -40,7 +40,7 @@ func newContextCreateCommand(e *env) *cobra.Command {
 context, so it keeps working if they move. A context with a CA verifies the
 manager's certificate against it (by the name berth-manager, which every
 manager certificate carries, so any of the manager's addresses works).`,
-		Example: "  berth context create prod --addr https://10.0.0.5:7700 --ca ca.crt --token bta_...\n" +
+		Example: "  berth context create prod --addr https://10.0.0.5:7700 --ca ca.crt --token BERTHADM-...\n" +
 			"  berth context create prod --addr https://10.0.0.5:7700 --ca ca.crt --cert admin.crt --key admin.key",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

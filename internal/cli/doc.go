@@ -24,7 +24,13 @@
 // (follow.go) feeds it blocking task queries and stops on done, failed,
 // stalled for a few seconds (only unplaceable tasks left), or timeout.
 //
-// The embedded default: when neither --addr nor BERTH_ADDR names a manager
-// and none answers at the default address, `up` starts `berth server --dev`
+// Which manager: --addr, else BERTH_ADDR, else the current context (its
+// address, CA, and admin token or client certificate, from contexts.json in
+// the user's config directory; see contextstore.go), else the default
+// address. globalOptions.resolveAddr applies this once per command, before
+// it runs; commands that run or stop a local process skip contexts.
+//
+// The embedded default: when none of those names a manager and none
+// answers at the default address, `up` starts `berth server --dev`
 // detached, with its data and log in ~/.local/state/berth/local, and goes on.
 package cli

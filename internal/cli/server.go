@@ -48,7 +48,7 @@ one-node cluster. Without --data-dir, a dev cluster keeps its data in a
 temporary directory removed on exit.`,
 		Example: "  berth server --dev\n" +
 			"  berth server --addr 10.0.0.5:7700 --data-dir /var/lib/berth --name m1\n" +
-			"  berth server --addr 10.0.0.6:7700 --data-dir /var/lib/berth --name m2 --join 10.0.0.5:7702 --token btm_...\n" +
+			"  berth server --addr 10.0.0.6:7700 --data-dir /var/lib/berth --name m2 --join 10.0.0.5:7702 --token BERTH-1-...-m-...\n" +
 			"  berth server --addr 10.0.0.5:7700 --data-dir /var/lib/berth --force-new-cluster",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{noContextAnnotation: "true"},
