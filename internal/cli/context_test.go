@@ -434,3 +434,35 @@ func TestUpWithContextStartsNothing(t *testing.T) {
 		t.Errorf("stderr %q, want %q", h.errOut, want)
 	}
 }
+
+// TestContextScope: server members is an API call and follows the
+// context; server stop acts on a local process at --addr and does not;
+// context create takes its address only from its own --addr.
+func TestContextScope(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.members = []api.Member{{ID: "m1", Name: "via-context"}}
+	h, _ := contextHarness(t)
+	if h.run(t, "context", "create", "c", "--addr", url) != 0 || h.run(t, "context", "use", "c") != 0 {
+		t.Fatalf("setup: %s", h.errOut)
+	}
+	h.out.b.Reset()
+	if code := h.run(t, "server", "members"); code != 0 || !strings.Contains(h.out.String(), "via-context") {
+		t.Errorf("server members: exit %d, stdout %q, stderr %q", code, h.out, h.errOut)
+	}
+	h.errOut.b.Reset()
+	if code := h.run(t, "server", "stop"); code != 1 ||
+		!strings.Contains(h.errOut.String(), "no berth manager answers at http://127.0.0.1:1; nothing to stop") {
+		t.Errorf("server stop: exit %d, stderr %q; want it to look at the default address only", code, h.errOut)
+	}
+
+	h.envVars["BERTH_ADDR"] = url
+	h.errOut.b.Reset()
+	if code := h.run(t, "context", "create", "d"); code != 1 || !strings.Contains(h.errOut.String(), "needs the manager's address") {
+		t.Errorf("create without --addr under BERTH_ADDR: exit %d, stderr %q", code, h.errOut)
+	}
+	h.errOut.b.Reset()
+	if code := h.run(t, "context", "use", "c"); code != 0 ||
+		!strings.Contains(h.errOut.String(), "warning: BERTH_ADDR is set ("+url+"): commands talk to it, not to context c") {
+		t.Errorf("use under BERTH_ADDR: exit %d, stderr %q; want a warning", code, h.errOut)
+	}
+}

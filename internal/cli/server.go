@@ -169,7 +169,7 @@ func waitWorkerToken(ctx context.Context, srv *server.Server, done chan error) (
 			done <- err
 			return "", errors.New("the manager stopped before the dev cluster's agent could join")
 		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return "", fmt.Errorf("the manager has no worker token %s after starting; see its log above", devTokenTimeout)
 			}
 			return "", ctx.Err()
