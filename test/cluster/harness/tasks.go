@@ -108,3 +108,35 @@ func ProcessAlive(pid int) bool {
 	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
 }
+
+// Apps lists the names of the apps m knows, sorted.
+func (c *Cluster) Apps(m *Manager) ([]string, error) {
+	ctx, cancel := callCtx()
+	defer cancel()
+	apps, err := m.Client().ListApps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(apps))
+	for _, a := range apps {
+		names = append(names, a.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// ExpectApps is a WaitFor condition: m knows exactly the apps names.
+func (c *Cluster) ExpectApps(m *Manager, names ...string) func() error {
+	want := append([]string(nil), names...)
+	sort.Strings(want)
+	return func() error {
+		have, err := c.Apps(m)
+		if err != nil {
+			return err
+		}
+		if strings.Join(have, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("%s has apps %v, want %v", m.Name, have, want)
+		}
+		return nil
+	}
+}
