@@ -43,9 +43,9 @@ type Config struct {
 // itself within 0.6-1.2s of starting (a follower waits one to two heartbeat
 // timeouts before it stands), where raft's defaults take 1-2s.
 const (
-	heartbeatTimeout   = 600 * time.Millisecond
-	electionTimeout    = 600 * time.Millisecond
-	leaderLeaseTimeout = 300 * time.Millisecond
+	heartbeatTimeout   = 1000 * time.Millisecond
+	electionTimeout    = 1000 * time.Millisecond
+	leaderLeaseTimeout = 500 * time.Millisecond
 	commitTimeout      = 20 * time.Millisecond
 
 	// snapshotsRetained is how many FSM snapshots stay on disk.

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"time"
 
 	"github.com/berth-dev/berth/internal/pki"
 )
@@ -24,7 +27,10 @@ func (s *Server) onLeader(next handlerFunc) handlerFunc {
 		if s.raft.IsLeader() {
 			return next(w, r)
 		}
-		target, err := s.leaderClusterAddr()
+		target, err := s.leaderClusterAddr(r.Context())
+		if errors.Is(err, errBecameLeader) {
+			return next(w, r)
+		}
 		if err != nil {
 			return err
 		}
@@ -47,9 +53,25 @@ func (s *Server) onLeader(next handlerFunc) handlerFunc {
 	}
 }
 
-// leaderClusterAddr is where the leader's cluster port listens.
-func (s *Server) leaderClusterAddr() (string, error) {
+// errBecameLeader: while waiting for a leader, this manager won.
+var errBecameLeader = errors.New("this manager became the leader")
+
+// leaderWait is how long a write on a follower waits for an election to
+// name a leader before it fails.
+const leaderWait = 5 * time.Second
+
+// leaderClusterAddr is where the leader's cluster port listens. During an
+// election it waits (briefly) for one, so a write is not lost to a blip.
+func (s *Server) leaderClusterAddr(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(leaderWait)
 	_, id := s.raft.Leader()
+	for id == "" && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		_, id = s.raft.Leader()
+	}
+	if s.raft.IsLeader() {
+		return "", errBecameLeader
+	}
 	if id == "" {
 		return "", &apiError{status: http.StatusServiceUnavailable, msg: "the cluster has no leader now (is a quorum of managers up?); retry shortly"}
 	}
