@@ -267,7 +267,7 @@ func (c *Cluster) WaitNewLeader(tb testing.TB, old *Manager, timeout time.Durati
 	deadline := began.Add(timeout)
 	for time.Now().Before(deadline) {
 		for _, m := range c.Live() {
-			if m == old || !m.isLeader() {
+			if m == old || !m.Leads() {
 				continue
 			}
 			return m, time.Since(began)
@@ -278,8 +278,8 @@ func (c *Cluster) WaitNewLeader(tb testing.TB, old *Manager, timeout time.Durati
 	return nil, 0
 }
 
-// isLeader asks m's API, briefly, whether m leads.
-func (m *Manager) isLeader() bool {
+// Leads asks m's API, briefly, whether m leads.
+func (m *Manager) Leads() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	st, err := m.Client().Status(ctx)
