@@ -38,7 +38,9 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	for _, m := range c.Live() {
 		harness.WaitFor(t, 30*time.Second, m.Name+" has the saved apps", c.ExpectApps(m, "kept"))
 	}
-	harness.WaitFor(t, time.Minute, "the saved tasks, and only them, run", all(
+	// Well under the agents' 30s blocking-query wait: a restore must wake
+	// the agents' watches, not leave them to time out.
+	harness.WaitFor(t, 20*time.Second, "the saved tasks, and only them, run", all(
 		c.ExpectRunning(leader, "kept", "web", 2),
 		expectProcesses(c, 2),
 	))

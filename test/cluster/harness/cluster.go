@@ -27,6 +27,9 @@ type Options struct {
 	// ServerArgs are added to every manager's command line, e.g.
 	// "--heartbeat-ttl", "3s".
 	ServerArgs []string
+	// Partitionable runs each manager in its own cgroup, so Partition can
+	// cut it off; a machine without cgroup v2 or root skips the test.
+	Partitionable bool
 }
 
 // AgentSpec describes one agent.
@@ -149,6 +152,9 @@ func (c *Cluster) newManager(tb testing.TB, extra ...string) *Manager {
 	}
 	args = append(args, c.opts.ServerArgs...)
 	m.args = append(args, extra...)
+	if c.opts.Partitionable {
+		m.cgroup = newCgroup(tb, m.Name)
+	}
 	c.Managers = append(c.Managers, m)
 	return m
 }
@@ -240,6 +246,11 @@ func (c *Cluster) cleanup(tb testing.TB) {
 		p.Stop(tb, syscall.SIGKILL)
 	}
 	killProcessesOf(c.AppBin)
+	for _, p := range c.processes() {
+		if p.cgroup != "" {
+			removeCgroup(tb, p.cgroup)
+		}
+	}
 	if !tb.Failed() {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +29,9 @@ type Process struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been reaped
 	paused bool
+	// cgroup, when set, is the cgroup v2 directory the process runs in,
+	// so iptables can tell its packets from the others' (see Partition).
+	cgroup string
 }
 
 // Args returns the arguments the process runs with (after the binary).
@@ -50,8 +54,15 @@ func (p *Process) Start(tb testing.TB) {
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "=== harness: berth %s\n", strings.Join(p.args, " "))
 	cmd := exec.Command(p.bin, p.args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = p.env
+	if p.cgroup != "" {
+		// The shell joins the cgroup, then becomes berth (same PID), so
+		// every socket berth opens belongs to the cgroup.
+		script := `echo $$ > "$HARNESS_CGROUP_PROCS" && exec "$0" "$@"`
+		cmd = exec.Command("/bin/sh", append([]string{"-c", script, p.bin}, p.args...)...)
+		cmd.Env = append(p.env, "HARNESS_CGROUP_PROCS="+filepath.Join(p.cgroup, "cgroup.procs"))
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", p.Name, err)
 	}
