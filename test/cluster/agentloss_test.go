@@ -9,26 +9,17 @@ import (
 	"github.com/berth-dev/berth/test/cluster/harness"
 )
 
-// shortTTL is the heartbeat TTL the agent-loss test asks managers for,
-// when `berth server` offers --heartbeat-ttl; otherwise the default (15s)
-// applies and the test takes longer.
-const shortTTL = 3 * time.Second
-
 // TestAgentLoss freezes an agent (SIGSTOP) past the heartbeat TTL: its node
 // is marked down and its tasks are replaced on the others. When it wakes
 // (SIGCONT), its stale tasks stop, and exactly the asked number of replicas
 // runs, by the managers' account and by the processes on the hosts.
 func TestAgentLoss(t *testing.T) {
 	const replicas = 3
-	var opts harness.Options
-	ttl := 15 * time.Second
-	if harness.ServerHasFlag(t, bins.berth, "--heartbeat-ttl") {
-		ttl = shortTTL
-		opts.ServerArgs = []string{"--heartbeat-ttl", ttl.String()}
-	} else if testing.Short() {
-		t.Skip("berth server has no --heartbeat-ttl; waiting out the default TTL is too slow for -short")
+	const ttl = 3 * time.Second
+	opts := harness.Options{
+		ServerArgs: []string{"--heartbeat-ttl", ttl.String()},
+		Agents:     harness.Zones("a", "b", "c"),
 	}
-	opts.Agents = harness.Zones("a", "b", "c")
 	c := start(t, opts)
 	leader := c.Leader(t, 10*time.Second)
 

@@ -84,3 +84,30 @@ func isolatedEnv(home string) []string {
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 	)
 }
+
+// Run runs the berth CLI against manager m's API (--addr is added).
+func (c *Cluster) Run(tb testing.TB, m *Manager, args ...string) Result {
+	tb.Helper()
+	r := runCLI(tb, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
+	r.Args = args
+	return r
+}
+
+// MustRun is Run that fails tb unless the command exits 0.
+func (c *Cluster) MustRun(tb testing.TB, m *Manager, args ...string) Result {
+	tb.Helper()
+	r := c.Run(tb, m, args...)
+	if r.Code != 0 {
+		tb.Fatalf("on %s: %s", m.Name, r)
+	}
+	return r
+}
+
+// RunWithin is Run bounded by timeout: a command that outlives it is killed
+// and reported as an error, for commands that must fail promptly.
+func (c *Cluster) RunWithin(tb testing.TB, timeout time.Duration, m *Manager, args ...string) (Result, error) {
+	tb.Helper()
+	r, err := runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
+	r.Args = args
+	return r, err
+}

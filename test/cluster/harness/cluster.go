@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,91 +101,20 @@ func Start(tb testing.TB, bin, appBin string, opts Options) *Cluster {
 // Dir is a directory of the cluster's for the test's own files.
 func (c *Cluster) Dir() string { return c.dir }
 
-// Bootstrap starts the first manager, which creates the cluster, and waits
-// until it leads.
-func (c *Cluster) Bootstrap(tb testing.TB) *Manager {
-	tb.Helper()
-	m := c.newManager(tb)
-	m.Start(tb)
-	WaitFor(tb, managerStartTimeout, m.Name+" leads its new cluster", func() error {
-		if !m.Running() {
-			return fmt.Errorf("%s exited:\n%s", m.Name, m.Log(30))
+// Live returns the managers whose process runs and is not paused.
+func (c *Cluster) Live() []*Manager {
+	var out []*Manager
+	for _, m := range c.Managers {
+		if m.Running() && !m.paused {
+			out = append(out, m)
 		}
-		ctx, cancel := callCtx()
-		defer cancel()
-		st, err := m.Client().Status(ctx)
-		if err != nil {
-			return err
-		}
-		if !st.Leader {
-			return fmt.Errorf("%s is up but does not lead", m.Name)
-		}
-		return nil
-	})
-	return m
+	}
+	return out
 }
 
-// JoinManager starts one more manager that joins via's cluster port with
-// token, and waits until its API answers (becoming a voter may take
-// longer; see ExpectVoters).
-func (c *Cluster) JoinManager(tb testing.TB, via *Manager, token string) *Manager {
-	tb.Helper()
-	m := c.newManager(tb, "--join", via.ClusterAddr, "--token", token)
-	m.Start(tb)
-	WaitFor(tb, managerStartTimeout, m.Name+" answers", m.expectAnswers)
-	return m
-}
-
-// newManager prepares the next manager, with its addresses and data dir.
-func (c *Cluster) newManager(tb testing.TB, extra ...string) *Manager {
-	tb.Helper()
-	i := len(c.Managers) + 1
-	if i > maxManagers {
-		tb.Fatalf("a test cluster has at most %d managers", maxManagers)
-	}
-	m := &Manager{Process: c.newProcess(tb, fmt.Sprintf("m%d", i))}
-	m.API, m.RaftAddr, m.ClusterAddr = c.net.managerAddrs(i)
-	args := []string{"server",
-		"--name", m.Name, "--data-dir", m.DataDir,
-		"--addr", m.API, "--raft-addr", m.RaftAddr, "--cluster-addr", m.ClusterAddr,
-	}
-	args = append(args, c.opts.ServerArgs...)
-	m.args = append(args, extra...)
-	if c.opts.Partitionable {
-		m.cgroup = newCgroup(tb, m.Name)
-	}
-	c.Managers = append(c.Managers, m)
-	return m
-}
-
-// JoinAgent starts an agent (exec driver only) that joins via's cluster
-// port with token; it does not wait (see ExpectNodesReady).
-func (c *Cluster) JoinAgent(tb testing.TB, via *Manager, token string, spec AgentSpec) *Agent {
-	tb.Helper()
-	i := len(c.Agents) + 1
-	if i > maxAgents {
-		tb.Fatalf("a test cluster has at most %d agents", maxAgents)
-	}
-	if spec.Name == "" {
-		spec.Name = fmt.Sprintf("a%d", i)
-	}
-	a := &Agent{Process: c.newProcess(tb, spec.Name), Listen: c.net.agentAddr(i), Labels: spec.Labels}
-	a.args = []string{"agent",
-		"--join", via.ClusterAddr, "--token", token,
-		"--name", a.Name, "--data-dir", a.DataDir, "--listen", a.Listen, "--driver", "exec",
-	}
-	keys := make([]string, 0, len(spec.Labels))
-	for k := range spec.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		a.args = append(a.args, "--label", k+"="+spec.Labels[k])
-	}
-	c.Agents = append(c.Agents, a)
-	a.Start(tb)
-	return a
-}
+// AppProcesses counts the live processes of the cluster's app binary: the
+// exec tasks that really run on the "hosts", whatever the managers think.
+func (c *Cluster) AppProcesses() int { return len(processesOf(c.AppBin)) }
 
 func (c *Cluster) newProcess(tb testing.TB, name string) *Process {
 	tb.Helper()
@@ -198,45 +126,6 @@ func (c *Cluster) newProcess(tb testing.TB, name string) *Process {
 		Name: name, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, name+".log"),
 		bin: c.bin, env: isolatedEnv(dir),
 	}
-}
-
-// Run runs the berth CLI against manager m's API (--addr is added).
-func (c *Cluster) Run(tb testing.TB, m *Manager, args ...string) Result {
-	tb.Helper()
-	r := runCLI(tb, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
-	r.Args = args
-	return r
-}
-
-// MustRun is Run that fails tb unless the command exits 0.
-func (c *Cluster) MustRun(tb testing.TB, m *Manager, args ...string) Result {
-	tb.Helper()
-	r := c.Run(tb, m, args...)
-	if r.Code != 0 {
-		tb.Fatalf("on %s: %s", m.Name, r)
-	}
-	return r
-}
-
-// RunBare runs the berth binary with args as they are (no --addr), in the
-// cluster's directory: `berth server --force-new-cluster ...` and such.
-func (c *Cluster) RunBare(tb testing.TB, args ...string) Result {
-	tb.Helper()
-	return runCLI(tb, c.bin, c.dir, c.dir, args...)
-}
-
-// Bin is the berth binary the cluster runs.
-func (c *Cluster) Bin() string { return c.bin }
-
-// Live returns the managers whose process runs and is not paused.
-func (c *Cluster) Live() []*Manager {
-	var out []*Manager
-	for _, m := range c.Managers {
-		if m.Running() && !m.paused {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // cleanup kills every process of the cluster and the tasks they started,
@@ -268,45 +157,4 @@ func (c *Cluster) processes() []*Process {
 		ps = append(ps, a.Process)
 	}
 	return ps
-}
-
-// RunWithin is Run bounded by timeout: a command that outlives it is killed
-// and reported as an error, for commands that must fail promptly.
-func (c *Cluster) RunWithin(tb testing.TB, timeout time.Duration, m *Manager, args ...string) (Result, error) {
-	tb.Helper()
-	r, err := runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
-	r.Args = args
-	return r, err
-}
-
-// RunBareWithin is RunBare bounded by timeout, as RunWithin.
-func (c *Cluster) RunBareWithin(tb testing.TB, timeout time.Duration, args ...string) (Result, error) {
-	tb.Helper()
-	return runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, args...)
-}
-
-// ServerHasFlag reports whether `berth server` of the binary bin accepts
-// the flag name ("--heartbeat-ttl"), for options a test uses when the
-// binary offers them.
-func ServerHasFlag(tb testing.TB, bin, name string) bool {
-	tb.Helper()
-	r := runCLI(tb, bin, tb.TempDir(), tb.TempDir(), "server", "--help")
-	return strings.Contains(r.Stdout+r.Stderr, name+" ")
-}
-
-// AppProcesses counts the live processes of the cluster's app binary: the
-// exec tasks that really run on the "hosts", whatever the managers think.
-func (c *Cluster) AppProcesses() int { return len(processesOf(c.AppBin)) }
-
-// TryJoinAgent runs an agent that is expected to be refused: it returns
-// once the process exits, or an error if it still runs after timeout (it
-// is then killed). The agent is not one of the cluster's Agents.
-func (c *Cluster) TryJoinAgent(tb testing.TB, via *Manager, token, name string, timeout time.Duration) (Result, error) {
-	tb.Helper()
-	dir := filepath.Join(c.dir, name)
-	return runCLIWithin(tb, timeout, c.bin, c.dir, dir, "agent",
-		"--join", via.ClusterAddr, "--token", token,
-		"--name", name, "--data-dir", filepath.Join(dir, "data"),
-		"--listen", c.net.agentAddr(maxAgents), "--driver", "exec",
-	)
 }

@@ -10,6 +10,11 @@
 //	leader := c.Leader(t, 10*time.Second)
 //	c.MustRun(t, leader, "up", "-d", "-f", file)
 //	leader.Kill(t) // kill -9; Pause and Resume send SIGSTOP and SIGCONT
+//	next, took := c.WaitNewLeader(t, leader, 10*time.Second)
+//
+// A cluster started with Options.Partitionable runs each manager in its own
+// cgroup, so c.Partition(t, m) can cut m off from the other managers with
+// iptables (root and cgroup v2 needed; the test skips otherwise).
 //
 // Every process, and every task process the agents started from the app
 // binary (a private copy per cluster), is killed when the test ends; a

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,15 +58,6 @@ func Live(tasks []*types.Task, service string) []*types.Task {
 	return out
 }
 
-// CountByNode counts tasks per node ID.
-func CountByNode(tasks []*types.Task) map[string]int {
-	m := map[string]int{}
-	for _, t := range tasks {
-		m[t.NodeID]++
-	}
-	return m
-}
-
 // Describe renders tasks on one line, for failure messages.
 func Describe(tasks []*types.Task) string {
 	sorted := append([]*types.Task(nil), tasks...)
@@ -96,17 +86,6 @@ func TaskPID(t *types.Task) (int, error) {
 		return 0, fmt.Errorf("task %s has no process ID (container id %q)", t.Name(), t.ContainerID)
 	}
 	return strconv.Atoi(s)
-}
-
-// ProcessAlive reports whether pid names a live process (not a zombie).
-func ProcessAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name in parentheses: "123 (app) S ...".
-	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
 }
 
 // Apps lists the names of the apps m knows, sorted.

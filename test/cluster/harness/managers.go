@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/pki"
-	"github.com/berth-dev/berth/internal/types"
 )
 
 // callTimeout bounds one API call of the harness: a call to a frozen or
@@ -50,11 +46,75 @@ func (m *Manager) expectAnswers() error {
 	return err
 }
 
-// Agent is one `berth agent` process.
-type Agent struct {
-	*Process
-	Listen string
-	Labels map[string]string
+// Leads asks m's API, briefly, whether m leads.
+func (m *Manager) Leads() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	st, err := m.Client().Status(ctx)
+	return err == nil && st.Leader
+}
+
+// Identity loads the certificate the manager was issued (or issued itself,
+// when it bootstrapped).
+func (m *Manager) Identity() (*pki.Identity, error) {
+	return pki.LoadIdentity(filepath.Join(m.DataDir, "pki"))
+}
+
+// Bootstrap starts the first manager, which creates the cluster, and waits
+// until it leads.
+func (c *Cluster) Bootstrap(tb testing.TB) *Manager {
+	tb.Helper()
+	m := c.newManager(tb)
+	m.Start(tb)
+	WaitFor(tb, managerStartTimeout, m.Name+" leads its new cluster", func() error {
+		if !m.Running() {
+			return fmt.Errorf("%s exited:\n%s", m.Name, m.Log(30))
+		}
+		ctx, cancel := callCtx()
+		defer cancel()
+		st, err := m.Client().Status(ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Leader {
+			return fmt.Errorf("%s is up but does not lead", m.Name)
+		}
+		return nil
+	})
+	return m
+}
+
+// JoinManager starts one more manager that joins via's cluster port with
+// token, and waits until its API answers (becoming a voter may take
+// longer; see ExpectVoters).
+func (c *Cluster) JoinManager(tb testing.TB, via *Manager, token string) *Manager {
+	tb.Helper()
+	m := c.newManager(tb, "--join", via.ClusterAddr, "--token", token)
+	m.Start(tb)
+	WaitFor(tb, managerStartTimeout, m.Name+" answers", m.expectAnswers)
+	return m
+}
+
+// newManager prepares the next manager, with its addresses and data dir.
+func (c *Cluster) newManager(tb testing.TB, extra ...string) *Manager {
+	tb.Helper()
+	i := len(c.Managers) + 1
+	if i > maxManagers {
+		tb.Fatalf("a test cluster has at most %d managers", maxManagers)
+	}
+	m := &Manager{Process: c.newProcess(tb, fmt.Sprintf("m%d", i))}
+	m.API, m.RaftAddr, m.ClusterAddr = c.net.managerAddrs(i)
+	args := []string{"server",
+		"--name", m.Name, "--data-dir", m.DataDir,
+		"--addr", m.API, "--raft-addr", m.RaftAddr, "--cluster-addr", m.ClusterAddr,
+	}
+	args = append(args, c.opts.ServerArgs...)
+	m.args = append(args, extra...)
+	if c.opts.Partitionable {
+		m.cgroup = newCgroup(tb, m.Name)
+	}
+	c.Managers = append(c.Managers, m)
+	return m
 }
 
 // Token returns the current join token for role ("worker" or "manager"),
@@ -92,6 +152,30 @@ func (c *Cluster) Members(tb testing.TB, m *Manager) ([]api.Member, error) {
 		return nil, fmt.Errorf("decode server members --json: %w\n%s", err, r.Stdout)
 	}
 	return ms, nil
+}
+
+// ExpectVoters is a WaitFor condition: m lists n members, all voters, one
+// of them the leader.
+func (c *Cluster) ExpectVoters(tb testing.TB, m *Manager, n int) func() error {
+	return func() error {
+		ms, err := c.Members(tb, m)
+		if err != nil {
+			return err
+		}
+		voters, leaders := 0, 0
+		for _, mb := range ms {
+			if mb.Voter {
+				voters++
+			}
+			if mb.Leader {
+				leaders++
+			}
+		}
+		if len(ms) != n || voters != n || leaders != 1 {
+			return fmt.Errorf("want %d voters and one leader, have %+v", n, ms)
+		}
+		return nil
+	}
 }
 
 // Leader waits until every live manager names the same leader, itself live,
@@ -145,119 +229,6 @@ func leaderOf(ms []api.Member) string {
 	return ""
 }
 
-// ExpectVoters is a WaitFor condition: m lists n members, all voters, one
-// of them the leader.
-func (c *Cluster) ExpectVoters(tb testing.TB, m *Manager, n int) func() error {
-	return func() error {
-		ms, err := c.Members(tb, m)
-		if err != nil {
-			return err
-		}
-		voters, leaders := 0, 0
-		for _, mb := range ms {
-			if mb.Voter {
-				voters++
-			}
-			if mb.Leader {
-				leaders++
-			}
-		}
-		if len(ms) != n || voters != n || leaders != 1 {
-			return fmt.Errorf("want %d voters and one leader, have %+v", n, ms)
-		}
-		return nil
-	}
-}
-
-// Nodes lists the nodes through m's API.
-func (c *Cluster) Nodes(m *Manager) ([]*types.Node, error) {
-	ctx, cancel := callCtx()
-	defer cancel()
-	return m.Client().ListNodes(ctx)
-}
-
-// ExpectNodesReady is a WaitFor condition: m lists at least n nodes of the
-// worker role, all ready, one per running agent name.
-func (c *Cluster) ExpectNodesReady(m *Manager, n int) func() error {
-	return func() error {
-		nodes, err := c.Nodes(m)
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, node := range nodes {
-			if node.Status == types.NodeReady {
-				ready++
-			}
-		}
-		if ready < n {
-			return fmt.Errorf("%d of %d nodes ready: %s", ready, n, DescribeNodes(nodes))
-		}
-		return nil
-	}
-}
-
-// NodeByName returns the ID of the node called name, as m knows it.
-func (c *Cluster) NodeByName(tb testing.TB, m *Manager, name string) *types.Node {
-	tb.Helper()
-	nodes, err := c.Nodes(m)
-	if err != nil {
-		tb.Fatalf("list nodes on %s: %v", m.Name, err)
-	}
-	for _, n := range nodes {
-		if n.Name == name {
-			return n
-		}
-	}
-	tb.Fatalf("no node %s on %s: %s", name, m.Name, DescribeNodes(nodes))
-	return nil
-}
-
-// DescribeNodes renders nodes on one line, for failure messages.
-func DescribeNodes(nodes []*types.Node) string {
-	parts := make([]string, 0, len(nodes))
-	for _, n := range nodes {
-		parts = append(parts, fmt.Sprintf("%s=%s/%s", n.Name, n.Status, n.Availability))
-	}
-	return "[" + strings.Join(parts, " ") + "]"
-}
-
-// killProcessesOf kills every process whose executable is bin: the tasks a
-// killed agent leaves running.
-func killProcessesOf(bin string) {
-	for _, pid := range processesOf(bin) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
-// processesOf lists the live (not zombie) processes whose executable is bin.
-func processesOf(bin string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && exe == bin && ProcessAlive(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// Identity loads the certificate the manager was issued (or issued itself,
-// when it bootstrapped).
-func (m *Manager) Identity() (*pki.Identity, error) {
-	return pki.LoadIdentity(filepath.Join(m.DataDir, "pki"))
-}
-
-// Identity loads the certificate the agent was issued when it joined.
-func (a *Agent) Identity() (*pki.Identity, error) {
-	return pki.LoadIdentity(filepath.Join(a.DataDir, "pki"))
-}
-
 // WaitNewLeader waits until a live manager other than old says it leads,
 // polling every manager's status closely, and returns it with the time
 // since the call began (start it right after killing old).
@@ -276,12 +247,4 @@ func (c *Cluster) WaitNewLeader(tb testing.TB, old *Manager, timeout time.Durati
 	}
 	tb.Fatalf("no manager other than %s leads after %s", old.Name, timeout)
 	return nil, 0
-}
-
-// Leads asks m's API, briefly, whether m leads.
-func (m *Manager) Leads() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	st, err := m.Client().Status(ctx)
-	return err == nil && st.Leader
 }
