@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/types"
@@ -58,9 +61,13 @@ type TaskQuery struct {
 
 // Client talks to one manager.
 type Client struct {
-	base  string
 	http  *http.Client
 	token string
+
+	mu sync.Mutex
+	// addrs are the managers this client may use, the one in use first;
+	// a request that cannot reach it tries the next (see SetAddrs).
+	addrs []string
 }
 
 // NewClient returns a client for a manager at addr ("http://host:port" or
@@ -69,15 +76,56 @@ func NewClient(addr string, opts ...ClientOption) *Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	c := &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}}
+	c := &Client{addrs: []string{strings.TrimRight(addr, "/")}, http: &http.Client{}}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
 }
 
-// Addr is the manager address the client uses.
-func (c *Client) Addr() string { return c.base }
+// Addr is the manager address the client uses now.
+func (c *Client) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addrs[0]
+}
+
+// SetAddrs gives the client other managers ("host:port", same scheme as
+// the first) to fail over to when the one in use cannot be reached. The
+// one in use stays first if it is among them.
+func (c *Client) SetAddrs(hostports []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.addrs[0]
+	scheme := cur[:strings.Index(cur, "://")+3]
+	out := []string{cur}
+	for _, hp := range hostports {
+		if a := scheme + hp; a != cur && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	c.addrs = out
+}
+
+// base is the address to use now.
+func (c *Client) base() string { return c.Addr() }
+
+// failover moves to the next manager after from could not be reached.
+func (c *Client) failover(from string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.addrs) > 1 && c.addrs[0] == from {
+		c.addrs = append(c.addrs[1:], from)
+	}
+}
+
+// unreachable reports whether err means the request never reached the
+// manager (nothing listens, no route), so another manager may be tried
+// without risk of doing the request twice.
+func unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
 
 // Status asks the manager who it is.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
@@ -168,10 +216,12 @@ func (c *Client) RegisterNode(ctx context.Context, n types.Node) (*RegisterRespo
 	return &r, err
 }
 
-// Heartbeat tells the manager the node is alive.
-func (c *Client) Heartbeat(ctx context.Context, nodeID string) error {
-	_, err := c.do(ctx, http.MethodPost, fill(PathHeartbeat, nodeID), nil, struct{}{}, nil)
-	return err
+// Heartbeat tells the manager the node is alive; the answer lists the
+// managers' cluster addresses, for the agent to fail over to.
+func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*HeartbeatResponse, error) {
+	var r HeartbeatResponse
+	_, err := c.do(ctx, http.MethodPost, fill(PathHeartbeat, nodeID), nil, struct{}{}, &r)
+	return &r, err
 }
 
 // NodeTasks returns what a node must run, as a blocking query.
@@ -232,27 +282,15 @@ func fill(route string, vals ...string) string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (QueryMeta, error) {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return QueryMeta{}, fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return QueryMeta{}, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	c.authorize(req)
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, method, path, q, body)
 	if err != nil {
 		return QueryMeta{}, err
 	}
@@ -272,17 +310,40 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	return meta, nil
 }
 
+// send makes a request, trying each known manager in turn while they
+// cannot be reached.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
+	c.mu.Lock()
+	tries := len(c.addrs)
+	c.mu.Unlock()
+	for i := 0; ; i++ {
+		base := c.base()
+		u := base + path
+		if len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		c.authorize(req)
+		resp, err := c.http.Do(req)
+		if err == nil || !unreachable(err) || i+1 >= tries || ctx.Err() != nil {
+			return resp, err
+		}
+		c.failover(base)
+	}
+}
+
 func (c *Client) stream(ctx context.Context, path string, q url.Values) (io.ReadCloser, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.authorize(req)
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, http.MethodGet, path, q, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +362,7 @@ func (c *Client) authorize(req *http.Request) {
 
 // upload sends a raw body (a snapshot) with POST.
 func (c *Client) upload(ctx context.Context, path string, body io.Reader) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+path, body)
 	if err != nil {
 		return err
 	}

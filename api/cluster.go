@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -84,8 +85,10 @@ type ClientOption func(*Client)
 func WithTLS(cfg *tls.Config) ClientOption {
 	return func(c *Client) {
 		c.http.Transport = &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}
-		if len(c.base) > 7 && c.base[:7] == "http://" {
-			c.base = "https://" + c.base[7:]
+		for i, a := range c.addrs {
+			if rest, ok := strings.CutPrefix(a, "http://"); ok {
+				c.addrs[i] = "https://" + rest
+			}
 		}
 	}
 }

@@ -73,10 +73,17 @@ type RegisterRequest struct {
 	Node types.Node `json:"node"`
 }
 
-// RegisterResponse gives the agent its node ID and heartbeat period.
+// RegisterResponse gives the agent its node ID and heartbeat period, and
+// the managers' cluster addresses to fail over to.
 type RegisterResponse struct {
 	NodeID       string        `json:"node_id"`
 	HeartbeatTTL time.Duration `json:"heartbeat_ttl"`
+	Managers     []string      `json:"managers,omitempty"`
+}
+
+// HeartbeatResponse lists the managers' cluster addresses as they are now.
+type HeartbeatResponse struct {
+	Managers []string `json:"managers,omitempty"`
 }
 
 // NodeTasks is what an agent must run: its tasks, the current spec of each

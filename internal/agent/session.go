@@ -35,6 +35,7 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	a.client.SetAddrs(resp.Managers)
 	if resp.NodeID != "" && resp.NodeID != a.NodeID() {
 		// Every call is authorised by the certificate's node ID, so no
 		// other ID can work; this is a manager bug, reported until fixed.
@@ -79,8 +80,14 @@ func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
 			return
 		case <-a.register:
 		case <-t.C:
-			err := a.client.Heartbeat(ctx, a.NodeID())
-			if err == nil || ctx.Err() != nil {
+			resp, err := a.client.Heartbeat(ctx, a.NodeID())
+			if err == nil {
+				// Follow the managers as they join and leave, to fail
+				// over to one of them when the one in use is lost.
+				a.client.SetAddrs(resp.Managers)
+				continue
+			}
+			if ctx.Err() != nil {
 				continue
 			}
 			if !errors.Is(err, api.ErrNotFound) {

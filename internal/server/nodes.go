@@ -58,7 +58,7 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 	stored := res.(*types.Node)
 	s.beats.Beat(stored.ID, s.clock.Now())
 	s.log.Info("node registered", "node", stored.Name, "id", stored.ID, "address", stored.Address, "drivers", stored.Drivers)
-	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: stored.ID, HeartbeatTTL: s.cfg.HeartbeatTTL})
+	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: stored.ID, HeartbeatTTL: s.cfg.HeartbeatTTL, Managers: s.managerClusterAddrs()})
 	return nil
 }
 
@@ -76,8 +76,21 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.log.Info("node is back", "node", n.Name, "id", n.ID)
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{Managers: s.managerClusterAddrs()})
 	return nil
+}
+
+// managerClusterAddrs are where agents can reach managers, for failover.
+func (s *Server) managerClusterAddrs() []string {
+	cl := s.store.View().Cluster()
+	if cl == nil {
+		return nil
+	}
+	out := make([]string, 0, len(cl.Managers))
+	for _, m := range cl.Managers {
+		out = append(out, m.ClusterAddr)
+	}
+	return out
 }
 
 // nodeTasks answers an agent's blocking query for what it must run.

@@ -70,7 +70,7 @@ func TestClusterPortNeedsNodeCertificate(t *testing.T) {
 	// Pinned TLS but no client certificate: the agent routes refuse.
 	anon := api.NewClient(s.ClusterAddr(), api.WithTLS(pki.PinnedTLS(tok.Fingerprint)))
 	var ae *api.Error
-	if err := anon.Heartbeat(ctx, "n"); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+	if _, err := anon.Heartbeat(ctx, "n"); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Fatalf("heartbeat without a certificate: %v", err)
 	}
 	// A node cannot act for another node.
@@ -79,7 +79,7 @@ func TestClusterPortNeedsNodeCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, other := joinNode(t, s, "n2")
-	if err := nc.Heartbeat(ctx, other); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+	if _, err := nc.Heartbeat(ctx, other); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
 		t.Fatalf("heartbeat for another node: %v", err)
 	}
 	// A certificate from another CA does not get through the handshake.

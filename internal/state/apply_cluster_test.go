@@ -45,3 +45,29 @@ func TestClusterRecord(t *testing.T) {
 		t.Fatalf("after restore: %+v", got)
 	}
 }
+
+// After a restore of an older state, indexes still move forward, so a
+// blocking query past the old index wakes up.
+func TestRestoreKeepsIndexesMonotonic(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(&UpsertNode{Node: testNode("n1")})
+	snap, err := h.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		h.mustApply(&UpdateNodeLabels{ID: "n1", Add: map[string]string{"k": string(rune('a' + i))}})
+	}
+	before := h.store.View().Index()
+	if err := h.fsm.Restore(ioNopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	v := h.store.View()
+	if v.Index(TableNodes) <= before || v.Node("n1").Labels["k"] != "" {
+		t.Fatalf("after restore: index %d (was %d), labels %v", v.Index(TableNodes), before, v.Node("n1").Labels)
+	}
+}

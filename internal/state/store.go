@@ -150,6 +150,22 @@ func (s *Store) write(index uint64, fn func(w *writeTxn) (any, error)) (any, err
 func (s *Store) replace(db *memdb.MemDB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Indexes never go back: a restored snapshot (a user's restore of an
+	// older state, say) gets every table's index past what this store had
+	// served, so blocking queries waiting past an old index see the change
+	// at once instead of at the end of their wait.
+	prev, _ := maxIndex(s.db.Txn(false), allTables, nil)
+	restored, _ := maxIndex(db.Txn(false), allTables, nil)
+	if prev >= restored {
+		txn := db.Txn(true)
+		for _, t := range allTables {
+			if err := txn.Insert(tableIndex, &indexEntry{Table: t, Index: prev + 1}); err != nil {
+				txn.Abort()
+				panic(fmt.Sprintf("state: bump index of %s after restore: %v", t, err))
+			}
+		}
+		txn.Commit()
+	}
 	s.db = db
 	close(s.abandon)
 	s.abandon = make(chan struct{})
