@@ -36,7 +36,9 @@ func newTransport(cfg Config, hlog hclog.Logger) (*raft.NetworkTransport, error)
 		}
 		return t, nil
 	}
-	stream, err := listenTLS(cfg.BindAddr, advertise, cfg.TLS)
+	// A copy: the caller may go on changing its config; rotating
+	// certificates goes through its GetCertificate callbacks instead.
+	stream, err := listenTLS(cfg.BindAddr, advertise, cfg.TLS.Clone())
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +64,7 @@ func listenTLS(bindAddr string, advertise net.Addr, config *tls.Config) (*tlsStr
 		return nil, fmt.Errorf("listen for raft on %s: %w", bindAddr, err)
 	}
 	s := &tlsStreamLayer{Listener: ln, advertise: advertise, config: config, handshakeTimeout: handshakeTimeout}
-	if a, ok := s.Addr().(*net.TCPAddr); !ok || a.IP.IsUnspecified() {
+	if a, ok := s.Addr().(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
 		ln.Close()
 		return nil, fmt.Errorf("raft address %s cannot be dialled by other servers; set an advertise address", s.Addr())
 	}

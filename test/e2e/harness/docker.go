@@ -106,9 +106,16 @@ func CleanupDocker(tb testing.TB, app string) {
 }
 
 // RemoveLabelled removes every container, network and volume with label
-// ("key=value"), in that order.
+// ("key=value"), in that order. Containers are stopped before they are
+// removed: Docker 20.10, removing many running containers at once, can keep
+// stale endpoints that block the network's removal until dockerd restarts.
 func RemoveLabelled(tb testing.TB, label string) {
 	tb.Helper()
+	if ids := ObjectsLabelled(tb, KindContainer, label); len(ids) > 0 {
+		if _, err := Docker(append([]string{"stop", "--time", "2"}, ids...)...); err != nil {
+			tb.Logf("cleanup: %v", err)
+		}
+	}
 	remove := map[string][]string{
 		KindContainer: {"rm", "-f", "-v"},
 		KindNetwork:   {"network", "rm"},
