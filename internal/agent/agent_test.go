@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -385,6 +386,38 @@ func testTeardown(t *testing.T, down func(m *fakeManager, ids []string)) {
 	fd.lock(func() {
 		if fmt.Sprint(fd.removedApps) != fmt.Sprint([]appCall{{app: "app", volumes: true}}) {
 			t.Errorf("RemoveApp calls = %v, want app with volumes once", fd.removedApps)
+		}
+	})
+}
+
+// An engine that never lets go of an app's network does not hold `down`
+// up for ever: after TeardownGiveUp the agent reports the teardown anyway.
+func TestTeardownGivesUpOnStuckNetwork(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("fake")
+	fd.removeAppErr = errors.New("network app_default has active endpoints")
+	cfg := testConfig(t, m, fd)
+	cfg.Timing.TeardownGiveUp = 300 * time.Millisecond
+	a, _ := runAgent(t, cfg)
+	svc := service("web", 1)
+	m.addService("app", svc)
+	ids := m.addTasks(a.NodeID(), "app", svc, "web", 1)
+	waitFor(t, "task running", func() bool { return m.inState(types.TaskRunning, ids...) })
+	m.update(func() {
+		// As the real manager does: a deleted app's tasks are no longer
+		// listed.
+		m.apps["app"].Deleting = true
+		delete(m.tasks, ids[0])
+		m.order = slices.DeleteFunc(m.order, func(id string) bool { return id == ids[0] })
+	})
+	waitFor(t, "the teardown reported despite the stuck network", func() bool {
+		n := 0
+		m.read(func() { n = len(m.teardowns) })
+		return n > 0
+	})
+	fd.lock(func() {
+		if len(fd.removedApps) < 2 {
+			t.Errorf("RemoveApp called %d times, want retries before giving up", len(fd.removedApps))
 		}
 	})
 }

@@ -54,9 +54,16 @@ type Timing struct {
 	// RetryEvery is the first delay before a failed call to the manager or
 	// a driver is tried again; it doubles up to 30 times this (default 500ms).
 	RetryEvery time.Duration
+	// TeardownGiveUp bounds how long removing an app's networks and
+	// volumes is retried before the agent leaves them and reports the
+	// teardown done (default 30s).
+	TeardownGiveUp time.Duration
 }
 
 func (t Timing) withDefaults() Timing {
+	if t.TeardownGiveUp <= 0 {
+		t.TeardownGiveUp = 30 * time.Second
+	}
 	if t.PollEvery <= 0 {
 		t.PollEvery = 3 * time.Second
 	}

@@ -28,6 +28,8 @@ type fakeDriver struct {
 	stops       []stopCall
 	removes     []string
 	removedApps []appCall
+	// removeAppErr is what RemoveApp returns (an engine that cannot remove a network).
+	removeAppErr error
 	logOpts     []driver.LogOptions
 	logLines    chan string // lines written to a followed log
 	events      chan *driver.Status
@@ -160,7 +162,7 @@ func (f *fakeDriver) RemoveApp(ctx context.Context, app string, volumes bool) er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.removedApps = append(f.removedApps, appCall{app: app, volumes: volumes})
-	return nil
+	return f.removeAppErr
 }
 
 // Test controls.

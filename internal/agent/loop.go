@@ -51,6 +51,9 @@ type outcome struct {
 type teardown struct {
 	busy, done bool
 	retryAt    time.Time
+	// since is the first attempt: removal that keeps failing is given up
+	// after Timing.TeardownGiveUp, so `berth down` cannot hang on the engine.
+	since time.Time
 }
 
 // loop owns every task record; only its goroutine touches them. Driver

@@ -17,9 +17,17 @@ type tdOutcome struct {
 // tells the manager, on a worker.
 func (l *loop) startTeardown(ctx context.Context, app string, volumes bool, td *teardown) {
 	td.busy = true
+	if td.since.IsZero() {
+		td.since = time.Now()
+	}
+	// Docker 20.10 can keep stale endpoints on a network after many
+	// containers went ("has active endpoints") until dockerd restarts: after
+	// Timing.TeardownGiveUp the network is left behind, said in the log, and
+	// the app's removal completes anyway.
+	giveUp := time.Since(td.since) >= l.a.timing.TeardownGiveUp
 	l.a.log.Info("tearing down app", "app", app, "volumes", volumes)
 	l.workers.Go(func() {
-		err := l.teardownApp(ctx, app, volumes)
+		err := l.teardownApp(ctx, app, volumes, giveUp)
 		select {
 		case l.tdResults <- tdOutcome{app: app, err: err}:
 		case <-ctx.Done():
@@ -27,7 +35,7 @@ func (l *loop) startTeardown(ctx context.Context, app string, volumes bool, td *
 	})
 }
 
-func (l *loop) teardownApp(ctx context.Context, app string, volumes bool) error {
+func (l *loop) teardownApp(ctx context.Context, app string, volumes, giveUp bool) error {
 	var errs []error
 	for name, d := range l.a.drivers {
 		if err := d.RemoveApp(ctx, app, volumes); err != nil {
@@ -35,7 +43,10 @@ func (l *loop) teardownApp(ctx context.Context, app string, volumes bool) error 
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("remove resources of app %s: %w", app, err)
+		if !giveUp {
+			return fmt.Errorf("remove resources of app %s: %w", app, err)
+		}
+		l.a.log.Warn("giving up removing the app's networks or volumes; they are left behind on this node", "app", app, "err", err)
 	}
 	if err := l.a.client.ReportTeardown(ctx, l.a.NodeID(), app); err != nil {
 		return fmt.Errorf("report teardown of app %s: %w", app, err)

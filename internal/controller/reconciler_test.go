@@ -200,7 +200,7 @@ func TestTeardownPurgesAfterNodesReport(t *testing.T) {
 	if w.store.View().App("a") == nil {
 		t.Fatalf("app purged before the node tore it down")
 	}
-	w.must(&state.TeardownDone{App: "a", NodeID: "n1"})
+	w.must(&state.TeardownDone{App: "a", NodeID: "n1", Now: w.clock.Now()})
 	w.step()
 	if w.store.View().App("a") != nil || len(w.tasks("a", "")) != 0 {
 		t.Fatalf("app not purged after teardown")

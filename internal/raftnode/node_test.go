@@ -99,6 +99,19 @@ func dump(t *testing.T, s *state.Store) string {
 	return string(b)
 }
 
+// contents renders a store's objects without its index: after a restore
+// the objects are the snapshot's, while the index moves on (it never goes
+// back, so blocking queries wake).
+func contents(t *testing.T, s *state.Store) string {
+	t.Helper()
+	v := s.View()
+	b, err := json.Marshal([]any{v.Apps(), v.Tasks(state.TaskFilter{}), v.Nodes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func testApp() *types.App {
 	return &types.App{Name: "web", Services: []*types.Service{
 		{Name: "api", Image: "api:1", Mode: types.ModeReplicated, Replicas: 2},

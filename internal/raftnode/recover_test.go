@@ -21,7 +21,7 @@ func TestForceNewClusterAfterQuorumLoss(t *testing.T) {
 			}
 		}
 	}
-	want := dump(t, first.store)
+	want := contents(t, first.store)
 	dir, addr := first.node.dataDir, first.node.Addr()
 	for _, s := range servers {
 		if err := s.node.Shutdown(); err != nil {
@@ -48,7 +48,7 @@ func TestForceNewClusterAfterQuorumLoss(t *testing.T) {
 	if err := alone.node.AddVoter(ctx, "m4", fresh.node.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	waitDump(t, ctx, fresh, dump(t, alone.store))
+	waitDump(t, ctx, fresh, contents(t, alone.store))
 	if fresh.store.View().App("app-0") == nil || fresh.store.View().App("after-recovery") == nil {
 		t.Error("the joined server lacks data from before or after the recovery")
 	}

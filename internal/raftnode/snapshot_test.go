@@ -15,15 +15,15 @@ import (
 	"github.com/berth-dev/berth/internal/state"
 )
 
-// waitDump waits until s's store renders as want.
+// waitDump waits until the objects of s's store render as want (see contents).
 func waitDump(t *testing.T, ctx context.Context, s *server, want string) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for dump(t, s.store) != want {
+	for contents(t, s.store) != want {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s never reached the state\n got %s\nwant %s", s.node.id, dump(t, s.store), want)
+			t.Fatalf("%s never reached the state\n got %s\nwant %s", s.node.id, contents(t, s.store), want)
 		case <-tick.C:
 		}
 	}
@@ -38,7 +38,8 @@ func TestSaveAndRestoreSnapshot(t *testing.T) {
 	}
 	apply(t, ctx, leader.node, upsertApp("a"))
 	apply(t, ctx, leader.node, upsertApp("b"))
-	saved := dump(t, leader.store)
+	saved := contents(t, leader.store)
+	savedIndex := leader.store.View().Index()
 
 	var file bytes.Buffer
 	meta, err := leader.node.SaveSnapshot(ctx, &file)
@@ -65,8 +66,11 @@ func TestSaveAndRestoreSnapshot(t *testing.T) {
 	if err := leader.node.RestoreSnapshot(ctx, bytes.NewReader(file.Bytes())); err != nil {
 		t.Fatal(err)
 	}
-	if got := dump(t, leader.store); got != saved {
+	if got := contents(t, leader.store); got != saved {
 		t.Errorf("the leader's state after restore:\n got %s\nwant %s", got, saved)
+	}
+	if idx := leader.store.View().Index(); idx <= savedIndex {
+		t.Errorf("index after restore %d, want past %d (indexes never go back)", idx, savedIndex)
 	}
 	waitDump(t, ctx, follower, saved)
 

@@ -190,7 +190,7 @@ func (s *Server) teardownDone(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, struct{}{}) // already gone or recorded: nothing to do
 		return nil
 	}
-	if _, err := s.Commit(r.Context(), &state.TeardownDone{App: req.App, NodeID: id}); err != nil {
+	if _, err := s.Commit(r.Context(), &state.TeardownDone{App: req.App, NodeID: id, Now: s.clock.Now()}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})

@@ -137,6 +137,20 @@ func (c TeardownDone) apply(w *writeTxn) (any, error) {
 	app := cloneApp(old)
 	app.TornDownOn = append(app.TornDownOn, c.NodeID)
 	app.ModifyIndex = w.index
+	// The node removed every container of the app before saying so: its
+	// tasks there have stopped, whatever they last reported.
+	for _, t := range listTasks(w.txn, TaskFilter{App: c.App, NodeID: c.NodeID}) {
+		err := updateTask(w, t.ID, func(t *types.Task) bool {
+			if t.State.Terminal() {
+				return false
+			}
+			t.State, t.FinishedAt = types.TaskShutdown, c.Now
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return app, w.insert(TableApps, app)
 }
 

@@ -76,8 +76,9 @@ type PurgeApp struct {
 // TeardownDone records that a node removed an app's networks (and volumes).
 // Result: the updated *types.App.
 type TeardownDone struct {
-	App    string `json:"app"`
-	NodeID string `json:"node_id"`
+	App    string    `json:"app"`
+	NodeID string    `json:"node_id"`
+	Now    time.Time `json:"now"`
 }
 
 // ScaleService sets the replicas of a replicated service (`berth scale`).
