@@ -30,9 +30,9 @@ type fakeDriver struct {
 	removedApps []appCall
 	// removeAppErr is what RemoveApp returns (an engine that cannot remove a network).
 	removeAppErr error
-	logOpts     []driver.LogOptions
-	logLines    chan string // lines written to a followed log
-	events      chan *driver.Status
+	logOpts      []driver.LogOptions
+	logLines     chan string // lines written to a followed log
+	events       chan *driver.Status
 }
 
 type stopCall struct {
