@@ -20,7 +20,9 @@ import (
 //
 //   - berth: `berth up` of a 100-replica service against a dev server,
 //     timed until up returns, which is when every replica runs;
-//   - docker run: 100 `docker run -d`, 8 at a time;
+//   - docker run: 100 `docker run -d`, 8 at a time, on the default bridge,
+//     and again on a user-defined network with a service alias (what berth
+//     does for each replica, so the like-for-like baseline);
 //   - docker-compose v1: `docker-compose up -d --scale app=100`.
 //
 // docker run and docker-compose put the containers on Docker's default
@@ -67,19 +69,40 @@ func BenchmarkConverge100(b *testing.B) {
 	bridge := h.WriteFile(b, dir, "compose.bridge.yaml", composeOnBridge)
 	h.RemoveLabelled(b, benchLabel) // what an interrupted earlier run left
 
-	var berth, run, compose time.Duration
+	var berth, run, runNet, compose time.Duration
 	b.ResetTimer()
 	for range b.N {
 		berth += timeBerth(b, bin, dir, file)
 		run += timeDockerRun(b, img)
+		runNet += timeDockerRun(b, img, appNetworkArgs(b)...)
 		compose += timeCompose(b, dir, "-f", file, "-f", bridge)
 	}
 	n := float64(b.N)
 	b.ReportMetric(berth.Seconds()/n, "berth-s")
 	b.ReportMetric(run.Seconds()/n, "docker-run-s")
+	b.ReportMetric(runNet.Seconds()/n, "docker-run-net-s")
 	b.ReportMetric(compose.Seconds()/n, "compose-s")
 	b.ReportMetric(berth.Seconds()/run.Seconds(), "berth/docker-run")
+	b.ReportMetric(berth.Seconds()/runNet.Seconds(), "berth/docker-run-net")
 	b.ReportMetric(berth.Seconds()/compose.Seconds(), "berth/compose")
+}
+
+// appNetworkArgs makes a user-defined network and returns the docker run
+// arguments that put a container on it with a service alias, as berth does
+// for every replica (Compose semantics: the service name resolves to its
+// replicas). Docker 20.10 serialises joins to such a network, so this is
+// the like-for-like baseline for berth; plain docker run uses the default
+// bridge, which has no service DNS. The network goes at cleanup, best
+// effort (the engine may keep stale endpoints on it).
+func appNetworkArgs(b *testing.B) []string {
+	b.StopTimer()
+	defer b.StartTimer()
+	name := fmt.Sprintf("bench-run-net-%d", time.Now().UnixNano())
+	if _, err := h.Docker("network", "create", "--label", benchLabel, name); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _, _ = h.Docker("network", "rm", name) })
+	return []string{"--network", name, "--network-alias", "app"}
 }
 
 // timeBerth times `berth up` of the 100 replicas against a fresh dev
@@ -108,9 +131,9 @@ func timeBerth(b *testing.B, bin, dir, file string) time.Duration {
 	return took
 }
 
-// timeDockerRun times 100 `docker run -d`, 8 at a time, then removes the
-// containers (untimed).
-func timeDockerRun(b *testing.B, img string) time.Duration {
+// timeDockerRun times 100 `docker run -d [extra...]`, 8 at a time, then
+// removes the containers (untimed).
+func timeDockerRun(b *testing.B, img string, extra ...string) time.Duration {
 	jobs := make(chan int)
 	errs := make(chan error, convergeReplicas)
 	var wg sync.WaitGroup
@@ -120,7 +143,8 @@ func timeDockerRun(b *testing.B, img string) time.Duration {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				_, err := h.Docker("run", "-d", "--label", benchLabel, "--name", "bench-run-"+strconv.Itoa(i), img)
+				args := append([]string{"run", "-d", "--label", benchLabel, "--name", "bench-run-" + strconv.Itoa(i)}, extra...)
+				_, err := h.Docker(append(args, img)...)
 				errs <- err
 			}
 		}()

@@ -112,6 +112,12 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)
 	}
+	if tok := srv.AdminToken(); tok != "" && !o.dev {
+		// Shown once, on stdout rather than in the log; the cluster keeps
+		// only its hash.
+		fmt.Fprintf(e.stdout, "Created a new cluster. Its admin token, shown only now (keep it safe):\n\n    %s\n\nUse it with: berth context create NAME --addr https://%s --ca %s --token <admin token>\n",
+			tok, srv.Addr(), filepath.Join(serverDir, "pki", "ca.crt"))
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 2)

@@ -19,9 +19,6 @@ func (s *Server) takeOffice(ctx context.Context) error {
 	if err := s.commitBootstrap(ctx); err != nil {
 		return err
 	}
-	if s.creds.adminToken != "" && !s.apiOpen {
-		s.log.Warn("a new cluster was created; its admin token is shown once, keep it safe", "admin_token", s.creds.adminToken)
-	}
 	self := types.Manager{ID: s.id, Name: s.cfg.Name, RaftAddr: s.raft.Addr(), APIAddr: s.Addr(), ClusterAddr: s.ClusterAddr()}
 	if _, err := s.Commit(ctx, &state.UpsertManager{Manager: self}); err != nil {
 		return err

@@ -188,7 +188,8 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) ClusterAddr() string { return s.cln.Addr().String() }
 
 // AdminToken is the admin token made when this run bootstrapped a new
-// cluster, to be shown once; "" otherwise.
+// cluster, to be shown once to the operator (never logged: the cluster keeps
+// only its hash); "" otherwise.
 func (s *Server) AdminToken() string { return s.creds.adminToken }
 
 // Run serves the API and, while this manager leads, runs the controllers.

@@ -35,6 +35,7 @@ type Driver struct {
 	log     *slog.Logger
 	files   *taskFiles
 	ensurer *resourceEnsurer
+	images  imageCache
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -18,11 +20,10 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		return nil, errors.New("start: a task and its service are required")
 	}
 	t := cfg.Task
-	if id, err := d.find(ctx, t.ID); err == nil {
-		return d.adopt(ctx, id)
-	} else if !errors.Is(err, driver.ErrNotFound) {
-		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
-	}
+	// No lookup first: the container's name is unique to the task, so a
+	// create that conflicts means the task exists (a restarted agent, or a
+	// concurrent Start) and is adopted. Listing containers per start would
+	// cost the engine O(containers) each time.
 	image, err := d.ensureImage(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
@@ -36,8 +37,16 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
 	id, err := d.create(ctx, cfg, image, netIDs, files)
+	if id == "" && cerrdefs.IsNotFound(err) {
+		// A network the cache knew was removed behind our back: find or
+		// make the networks afresh, once.
+		d.ensurer.forgetNetworks()
+		if netIDs, err = d.ensurer.prepare(ctx, cfg); err == nil {
+			id, err = d.create(ctx, cfg, image, netIDs, files)
+		}
+	}
 	if cerrdefs.IsConflict(err) {
-		// Another Start of this task won the race for the name: adopt it.
+		// The task's container exists already: adopt it.
 		if id, ferr := d.find(ctx, t.ID); ferr == nil {
 			return d.adopt(ctx, id)
 		}
@@ -48,7 +57,10 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		}
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
-	return d.adopt(ctx, id)
+	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return nil, fmt.Errorf("start task %s: start container: %w", t.ID, err)
+	}
+	return d.inspect(ctx, id)
 }
 
 // create makes the container and joins it to the service's other networks.
@@ -95,15 +107,13 @@ func (d *Driver) adopt(ctx context.Context, id string) (*driver.Status, error) {
 // else its image, pulled if missing.
 func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (string, error) {
 	s := cfg.Service
-	if s.ImageID != "" {
-		if _, err := d.cli.ImageInspect(ctx, s.ImageID); err == nil {
-			return s.ImageID, nil
-		}
+	if s.ImageID != "" && d.hasImage(ctx, s.ImageID) == nil {
+		return s.ImageID, nil
 	}
 	if s.Image == "" {
 		return "", fmt.Errorf("service %s has no image: %w", s.Name, driver.ErrImageNotFound)
 	}
-	_, err := d.cli.ImageInspect(ctx, s.Image)
+	err := d.hasImage(ctx, s.Image)
 	if err == nil {
 		return s.Image, nil
 	}
@@ -119,6 +129,45 @@ func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (strin
 		return "", fmt.Errorf("image %s not found on node %s and could not be pulled: %w: %w", s.Image, d.nodeID, driver.ErrImageNotFound, err)
 	}
 	return s.Image, nil
+}
+
+// hasImage checks the engine has an image, remembering a yes for a short
+// while: 100 replicas of one image need one lookup, not 100.
+func (d *Driver) hasImage(ctx context.Context, ref string) error {
+	if d.images.fresh(ref) {
+		return nil
+	}
+	if _, err := d.cli.ImageInspect(ctx, ref); err != nil {
+		return err
+	}
+	d.images.remember(ref)
+	return nil
+}
+
+// imageCache remembers which images the engine had, for imageCacheTTL. A
+// stale yes costs nothing worse than a create that fails with the image
+// missing, which the task reports.
+type imageCache struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+const imageCacheTTL = 10 * time.Second
+
+func (c *imageCache) fresh(ref string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.seen[ref]
+	return ok && time.Since(at) < imageCacheTTL
+}
+
+func (c *imageCache) remember(ref string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	c.seen[ref] = time.Now()
 }
 
 // Remove deletes the container, its anonymous volumes and its files.

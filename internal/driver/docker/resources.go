@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -24,10 +25,37 @@ type resourceEnsurer struct {
 	cli   *client.Client
 	locks keyedMutex // within this process
 	host  hostLocks  // across processes on this host
+
+	// known caches the IDs of networks this driver found or made, so that
+	// starting many replicas does not serialise on the network lock and a
+	// list call per task. removeApp and a create that finds a network gone
+	// (forgetNetworks) clear it.
+	mu    sync.Mutex
+	known map[string]string
 }
 
 func newResourceEnsurer(cli *client.Client) *resourceEnsurer {
-	return &resourceEnsurer{cli: cli, host: newHostLocks()}
+	return &resourceEnsurer{cli: cli, host: newHostLocks(), known: map[string]string{}}
+}
+
+func (r *resourceEnsurer) knownNetwork(name string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.known[name]
+	return id, ok
+}
+
+func (r *resourceEnsurer) rememberNetwork(name, id string) {
+	r.mu.Lock()
+	r.known[name] = id
+	r.mu.Unlock()
+}
+
+// forgetNetworks drops every cached network ID.
+func (r *resourceEnsurer) forgetNetworks() {
+	r.mu.Lock()
+	r.known = map[string]string{}
+	r.mu.Unlock()
 }
 
 // prepare makes every network and named volume the task needs, and returns
@@ -70,6 +98,17 @@ func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) (
 
 // network returns the ID of the app's network name, creating it if needed.
 func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *types.Network) (string, error) {
+	if id, ok := r.knownNetwork(name); ok {
+		return id, nil
+	}
+	id, err := r.findOrCreateNetwork(ctx, app, name, n)
+	if err == nil {
+		r.rememberNetwork(name, id)
+	}
+	return id, err
+}
+
+func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name string, n *types.Network) (string, error) {
 	defer r.locks.lock("network/" + name)()
 	unlock, err := r.host.lock(ctx, "network-"+name)
 	if err != nil {
@@ -158,6 +197,7 @@ func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types
 // removeApp deletes the app's networks and, with volumes, its named volumes.
 // Only what carries the app's label goes: external resources never do.
 func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes bool) error {
+	r.forgetNetworks()
 	f := make(client.Filters).Add("label", LabelApp+"="+app)
 	nets, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+)
+
+// BenchmarkIdleFootprint starts a real manager and a real agent (joined
+// with a worker token, docker and exec drivers), lets them idle, and
+// reports each process's resident memory (VmRSS). Targets: manager < 100
+// MB, agent < 40 MB.
+//
+//	go test -run '^$' -bench IdleFootprint -benchtime 1x ./bench/
+func BenchmarkIdleFootprint(b *testing.B) {
+	bin := buildBerth(b)
+	for range b.N {
+		dir := b.TempDir()
+		mgr := startProc(b, bin, "server", "--addr", "127.0.4.1:7700", "--data-dir", filepath.Join(dir, "m"))
+		c := api.NewClient("http://127.0.4.1:7700")
+		waitUntil(b, 20*time.Second, "the manager leads", func() bool {
+			st, err := c.Status(context.Background())
+			return err == nil && st.Leader
+		})
+		var token string
+		waitUntil(b, 20*time.Second, "a worker token", func() bool {
+			out, err := exec.Command(bin, "--addr", "http://127.0.4.1:7700", "token", "worker", "-q").Output()
+			token = strings.TrimSpace(string(out))
+			return err == nil && token != ""
+		})
+		agent := startProc(b, bin, "agent", "--join", "127.0.4.1:7702", "--token", token,
+			"--data-dir", filepath.Join(dir, "a"), "--listen", "127.0.4.11:7710")
+		waitUntil(b, 20*time.Second, "the agent registered", func() bool {
+			ns, err := c.ListNodes(context.Background())
+			return err == nil && len(ns) == 1
+		})
+		b.StopTimer()
+		time.Sleep(10 * time.Second) // idle is the point: this is what is measured, not a synchronisation
+		b.StartTimer()
+		b.ReportMetric(rssMB(b, mgr), "manager-MB")
+		b.ReportMetric(rssMB(b, agent), "agent-MB")
+	}
+}
+
+func startProc(b *testing.B, bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	return cmd
+}
+
+func rssMB(b *testing.B, cmd *exec.Cmd) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+func waitUntil(b *testing.B, d time.Duration, what string, cond func() bool) {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
