@@ -23,22 +23,25 @@ import (
 //	go test -run '^$' -bench IdleFootprint -benchtime 1x ./bench/
 func BenchmarkIdleFootprint(b *testing.B) {
 	bin := buildBerth(b)
-	for range b.N {
+	for i := range b.N {
+		// Each round on addresses of its own: the processes of earlier
+		// rounds stop only at the end of the benchmark.
+		host, agentHost := fmt.Sprintf("127.0.4.%d", i%250+1), fmt.Sprintf("127.0.5.%d", i%250+1)
 		dir := b.TempDir()
-		mgr := startProc(b, bin, "server", "--addr", "127.0.4.1:7700", "--data-dir", filepath.Join(dir, "m"))
-		c := api.NewClient("http://127.0.4.1:7700")
+		mgr := startProc(b, bin, "server", "--addr", host+":7700", "--data-dir", filepath.Join(dir, "m"))
+		c := api.NewClient("http://" + host + ":7700")
 		waitUntil(b, 20*time.Second, "the manager leads", func() bool {
 			st, err := c.Status(context.Background())
 			return err == nil && st.Leader
 		})
 		var token string
 		waitUntil(b, 20*time.Second, "a worker token", func() bool {
-			out, err := exec.Command(bin, "--addr", "http://127.0.4.1:7700", "token", "worker", "-q").Output()
+			out, err := exec.Command(bin, "--addr", "http://"+host+":7700", "token", "worker", "-q").Output()
 			token = strings.TrimSpace(string(out))
 			return err == nil && token != ""
 		})
-		agent := startProc(b, bin, "agent", "--join", "127.0.4.1:7702", "--token", token,
-			"--data-dir", filepath.Join(dir, "a"), "--listen", "127.0.4.11:7710")
+		agent := startProc(b, bin, "agent", "--join", host+":7702", "--token", token,
+			"--data-dir", filepath.Join(dir, "a"), "--listen", agentHost+":7710")
 		waitUntil(b, 20*time.Second, "the agent registered", func() bool {
 			ns, err := c.ListNodes(context.Background())
 			return err == nil && len(ns) == 1
