@@ -71,3 +71,23 @@ func TestRestoreKeepsIndexesMonotonic(t *testing.T) {
 		t.Fatalf("after restore: index %d (was %d), labels %v", v.Index(TableNodes), before, v.Node("n1").Labels)
 	}
 }
+
+// A node's teardown report means its containers of the app are gone: its
+// unfinished tasks of the app become shut down; others are left alone.
+func TestTeardownShutsDownTheNodesTasks(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(&UpsertNode{Node: testNode("n1")})
+	h.mustApply(&UpsertNode{Node: testNode("n2")})
+	h.mustApply(&UpsertApp{App: testApp()})
+	h.mustApply(&TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1), testTask("t2", "api", 2), testTask("t3", "db", 1)}})
+	h.mustApply(&TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}, {TaskID: "t2", NodeID: "n2"}, {TaskID: "t3", NodeID: "n1"}}})
+	h.mustApply(&TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskRunning}, {TaskID: "t3", State: types.TaskFailed}}})
+	h.mustApply(&DeleteApp{Name: "web"})
+	h.mustApply(&TeardownDone{App: "web", NodeID: "n1"})
+	v := h.store.View()
+	for id, want := range map[string]types.TaskState{"t1": types.TaskShutdown, "t2": types.TaskAssigned, "t3": types.TaskFailed} {
+		if got := v.Task(id).State; got != want {
+			t.Errorf("task %s: %s, want %s", id, got, want)
+		}
+	}
+}

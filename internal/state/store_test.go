@@ -67,9 +67,9 @@ func TestWritesDoNotMutateReadObjects(t *testing.T) {
 	app, node, task := old.App("web"), old.Node("n1"), old.Task("t1")
 
 	h.mustApply(ScaleService{App: "web", Service: "api", Replicas: 9})
+	h.mustApply(TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskFailed, ExitCode: ptr(2)}}})
 	h.mustApply(TeardownDone{App: "web", NodeID: "n1"})
 	h.mustApply(SetNodeStatus{ID: "n1", Status: types.NodeDown})
-	h.mustApply(TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskFailed, ExitCode: ptr(2)}}})
 
 	if app.Service("api").Replicas != 2 || app.TornDownOn != nil || node.Status != types.NodeReady ||
 		task.State != types.TaskPending || task.ExitCode != nil {

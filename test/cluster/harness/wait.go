@@ -3,43 +3,19 @@ package harness
 import (
 	"testing"
 	"time"
+
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 )
 
-// pollEvery is how often WaitFor checks a condition again.
-const pollEvery = 200 * time.Millisecond
-
-// WaitFor checks cond until it returns nil or timeout passes; then it fails
-// tb with what was awaited and the last reason cond gave.
+// WaitFor waits until cond returns nil, failing tb with cond's last error
+// after timeout. It is the e2e harness's, shared so both suites wait alike.
 func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
-	if err := Poll(timeout, cond); err != nil {
-		tb.Fatalf("%s: %v", what, err)
-	}
+	e2e.WaitFor(tb, timeout, what, cond)
 }
 
-// Poll checks cond until it returns nil, or returns its last error once
-// timeout has passed.
+// Poll waits until cond returns nil or timeout passes, and returns cond's
+// last error then.
 func Poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return &timeoutError{after: timeout, last: err}
-		}
-		time.Sleep(pollEvery)
-	}
+	return e2e.Poll(timeout, cond)
 }
-
-type timeoutError struct {
-	after time.Duration
-	last  error
-}
-
-func (e *timeoutError) Error() string {
-	return "still not so after " + e.after.String() + ": " + e.last.Error()
-}
-
-func (e *timeoutError) Unwrap() error { return e.last }
