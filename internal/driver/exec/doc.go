@@ -7,8 +7,11 @@
 //
 //	state.json   pid, process start time, exit code once known
 //	output.log   stdout and stderr of the process, merged
-//	secrets/     secret and config files, at their target paths made
-//	             relative; the process finds them via $BERTH_SECRETS_DIR
+//
+// Secret and config files go to Config.SecretsDir/<task id>/ (a tmpfs,
+// /dev/shm/berth/<node> by default; a task with secrets fails to start when
+// it is not a tmpfs), at their target paths made relative; the process finds
+// them via $BERTH_SECRETS_DIR.
 //
 // Processes outlive the agent: each runs in its own process group and owns
 // its log file, so killing the agent leaves it running. A new Driver on the
@@ -20,8 +23,7 @@
 // What does not apply to host processes: ports and networks (the process
 // binds its own ports), mounts, secrets at absolute targets (use
 // $BERTH_SECRETS_DIR), resource limits, and log timestamps (the process
-// writes its log directly so that it keeps working without the agent). Keep
-// DataDir on a tmpfs if secret files must not reach persistent disk.
+// writes its log directly so that it keeps working without the agent).
 //
 // Stop sends the stop signal (default SIGTERM) to the whole process group,
 // waits for the grace period, then sends SIGKILL. Healthchecks (CMD, or

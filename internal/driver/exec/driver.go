@@ -23,12 +23,16 @@ type Config struct {
 	// PollEvery is how often a process that is not the driver's child is
 	// checked for exit (default 500ms).
 	PollEvery time.Duration
+	// SecretsDir is a tmpfs where tasks' secret and config files live, so
+	// secrets never reach a persistent disk (default /dev/shm/berth/<node>).
+	SecretsDir string
 }
 
 // Driver runs tasks as host processes. It is safe for concurrent use.
 type Driver struct {
 	nodeID    string
 	root      string // DataDir/tasks
+	secrets   string // Config.SecretsDir
 	log       *slog.Logger
 	pollEvery time.Duration
 
@@ -68,8 +72,11 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("exec driver: create %s: %w", root, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.SecretsDir == "" {
+		cfg.SecretsDir = filepath.Join("/dev/shm", "berth", cfg.NodeID)
+	}
 	d := &Driver{
-		nodeID: cfg.NodeID, root: root, log: log.With("driver", "exec", "node", cfg.NodeID),
+		nodeID: cfg.NodeID, root: root, secrets: cfg.SecretsDir, log: log.With("driver", "exec", "node", cfg.NodeID),
 		pollEvery: cfg.PollEvery, ctx: ctx, cancel: cancel,
 		tasks: map[string]*task{}, subs: map[chan *driver.Status]struct{}{},
 	}

@@ -25,6 +25,7 @@ type env struct {
 	ctx     context.Context
 	app     string // the test app binary
 	dataDir string
+	shm     string // secretsDir, made on first use
 }
 
 func newEnv(t *testing.T) *env {
@@ -40,9 +41,23 @@ func newEnv(t *testing.T) *env {
 
 // driver makes a Driver on the env's data directory; every task still
 // running at the end of the test is killed.
+// secretsDir is a directory of the test's on /dev/shm (a tmpfs).
+func (e *env) secretsDir() string {
+	e.t.Helper()
+	if e.shm == "" {
+		dir, err := os.MkdirTemp("/dev/shm", "berth-test-")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(func() { os.RemoveAll(dir) })
+		e.shm = dir
+	}
+	return e.shm
+}
+
 func (e *env) driver() *Driver {
 	e.t.Helper()
-	d, err := New(Config{NodeID: "n1", DataDir: e.dataDir, PollEvery: 50 * time.Millisecond})
+	d, err := New(Config{NodeID: "n1", DataDir: e.dataDir, SecretsDir: e.secretsDir(), PollEvery: 50 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -291,12 +306,36 @@ func TestSecretsUnderSecretsDir(t *testing.T) {
 	})
 	cfg.Secrets = map[string]*types.Secret{"token": {Data: []byte("s3cret")}}
 	e.start(d, cfg)
-	path := filepath.Join(e.dataDir, "tasks", cfg.Task.ID, "secrets", "run", "secrets", "token")
+	path := filepath.Join(e.secretsDir(), cfg.Task.ID, "run", "secrets", "token")
 	if body := get(t, url+"/file?path="+path); body != "s3cret" {
 		t.Fatalf("secret read by the task = %q", body)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o400 {
 		t.Fatalf("secret mode %v, %v; want 0400", fi.Mode(), err)
+	}
+	if err := d.Remove(e.ctx, cfg.Task.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(filepath.Dir(filepath.Dir(path)))); !os.IsNotExist(err) {
+		t.Fatalf("the task's secrets outlived Remove: %v", err)
+	}
+}
+
+// Secrets never go to a persistent disk: a SecretsDir that is not a tmpfs
+// makes a task with secrets fail to start, with the reason.
+func TestSecretsRefusedOffTmpfs(t *testing.T) {
+	e := newEnv(t)
+	d, err := New(Config{NodeID: "n1", DataDir: e.dataDir, SecretsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	cfg := e.task(func(s *types.Service) {
+		s.Secrets = []types.FileRef{{Source: "token", Target: "/run/secrets/token"}}
+	})
+	cfg.Secrets = map[string]*types.Secret{"token": {Data: []byte("s3cret")}}
+	if _, err := d.Start(e.ctx, cfg); err == nil || !strings.Contains(err.Error(), "not on a tmpfs") {
+		t.Fatalf("start with secrets off tmpfs: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"maps"
 	"os"
 	"os/exec"
@@ -58,7 +59,10 @@ func (d *Driver) launch(cfg *driver.TaskConfig) (*task, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	secretsDir := filepath.Join(dir, "secrets")
+	secretsDir, err := d.secretsDir(cfg.Task.ID, len(s.Secrets)+len(s.Configs) > 0)
+	if err != nil {
+		return nil, err
+	}
 	if err := writeFiles(secretsDir, s.Secrets, cfg.Secrets, "secret"); err != nil {
 		return nil, err
 	}
@@ -211,4 +215,25 @@ func writeFiles(dir string, refs []types.FileRef, items map[string]*types.Secret
 		}
 	}
 	return nil
+}
+
+// secretsDir is where a task's secret and config files go: a directory of
+// its own on the driver's tmpfs, which must really be a tmpfs when the task
+// has any, so that secrets never reach a persistent disk.
+func (d *Driver) secretsDir(taskID string, needed bool) (string, error) {
+	dir := filepath.Join(d.secrets, taskID)
+	if !needed {
+		return dir, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create the secrets directory: %w", err)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return "", fmt.Errorf("check the secrets directory %s: %w", dir, err)
+	}
+	if fs.Type != unix.TMPFS_MAGIC {
+		return "", fmt.Errorf("the secrets directory %s is not on a tmpfs; secrets must not be written to a persistent disk", d.secrets)
+	}
+	return dir, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -73,8 +74,10 @@ func (d *Driver) Remove(ctx context.Context, taskID string) error {
 	d.mu.Lock()
 	delete(d.tasks, taskID)
 	d.mu.Unlock()
-	if err := os.RemoveAll(t.dir); err != nil {
-		return fmt.Errorf("remove task %s: %w", taskID, err)
+	for _, dir := range []string{t.dir, filepath.Join(d.secrets, taskID)} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove task %s: %w", taskID, err)
+		}
 	}
 	return nil
 }
