@@ -49,7 +49,9 @@ type Agent struct {
 
 	mu     sync.Mutex
 	nodeID string
-	addr   string
+	// managers are the cluster addresses last learned, kept in the store too.
+	managers []string
+	addr     string
 }
 
 // New checks cfg and finds the node's credentials: the identity in

@@ -27,6 +27,8 @@ type fakeManager struct {
 	ttl   time.Duration
 	ca    *pki.CA
 	token string // the current worker token
+	// managers is what register answers as the managers' cluster addresses.
+	managers []string
 	// workerHash is the stored hash of the worker token's secret.
 	workerHash string
 
@@ -242,7 +244,9 @@ func (m *fakeManager) register(w http.ResponseWriter, r *http.Request) {
 		m.registrations++
 		m.nodes[req.Node.ID] = req.Node
 	})
-	reply(w, api.RegisterResponse{NodeID: req.Node.ID, HeartbeatTTL: m.ttl})
+	var managers []string
+	m.read(func() { managers = m.managers })
+	reply(w, api.RegisterResponse{NodeID: req.Node.ID, HeartbeatTTL: m.ttl, Managers: managers})
 }
 
 func (m *fakeManager) known(id string) bool {

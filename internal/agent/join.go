@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,29 @@ func (a *Agent) settleIdentity(ctx context.Context) error {
 	}
 	tlsCfg := a.identity.ClientTLS(pki.RoleManager.ServerName())
 	a.client = api.NewClient("https://"+a.managerAddr, api.WithTLS(tlsCfg))
+	if known, err := a.store.Managers(); err == nil {
+		a.client.SetAddrs(known)
+	}
 	return nil
+}
+
+// learnManagers follows the managers as they join and leave, to fail over
+// to one of them when the one in use is lost, now or after a restart.
+func (a *Agent) learnManagers(addrs []string) {
+	if len(addrs) == 0 {
+		return
+	}
+	a.client.SetAddrs(addrs)
+	a.mu.Lock()
+	same := slices.Equal(a.managers, addrs)
+	a.managers = slices.Clone(addrs)
+	a.mu.Unlock()
+	if same {
+		return
+	}
+	if err := a.store.SetManagers(addrs); err != nil {
+		a.log.Warn("could not keep the managers' addresses", "err", err)
+	}
 }
 
 // join asks the manager for a certificate, with a CSR whose CN is the

@@ -290,3 +290,31 @@ func (h *recordingHandler) count(msg string) int {
 	defer h.mu.Unlock()
 	return h.msgs[msg]
 }
+
+// An agent keeps the managers' addresses it learned: restarted with a
+// --join address where no manager answers any more, it reaches the cluster
+// through one it knows.
+func TestRestartFindsManagersItLearned(t *testing.T) {
+	m := newFakeManager(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	m.update(func() { m.managers = []string{dead, m.addr()} })
+	cfg := testConfig(t, m, newFakeDriver("fake"))
+	a, stop := runAgent(t, cfg)
+	waitFor(t, "registered", func() bool { return m.known(a.NodeID()) })
+	stop()
+	before := 0
+	m.read(func() { before = m.registrations })
+
+	cfg.ManagerAddr, cfg.JoinToken = dead, ""
+	runAgent(t, cfg)
+	waitFor(t, "registered again through a known manager", func() bool {
+		n := 0
+		m.read(func() { n = m.registrations })
+		return n > before
+	})
+}

@@ -35,7 +35,7 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	a.client.SetAddrs(resp.Managers)
+	a.learnManagers(resp.Managers)
 	if resp.NodeID != "" && resp.NodeID != a.NodeID() {
 		// Every call is authorised by the certificate's node ID, so no
 		// other ID can work; this is a manager bug, reported until fixed.
@@ -82,9 +82,7 @@ func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
 		case <-t.C:
 			resp, err := a.client.Heartbeat(ctx, a.NodeID())
 			if err == nil {
-				// Follow the managers as they join and leave, to fail
-				// over to one of them when the one in use is lost.
-				a.client.SetAddrs(resp.Managers)
+				a.learnManagers(resp.Managers)
 				continue
 			}
 			if ctx.Err() != nil {

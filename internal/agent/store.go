@@ -30,6 +30,7 @@ var (
 	bucketMeta  = []byte("meta")
 	bucketTasks = []byte("tasks")
 	keyNodeID   = []byte("node_id")
+	keyManagers = []byte("managers")
 )
 
 // store is the agent's local state: DataDir/agent.db.
@@ -111,5 +112,29 @@ func (s *store) PutTask(id string, lt localTask) error {
 func (s *store) DeleteTask(id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTasks).Delete([]byte(id))
+	})
+}
+
+// Managers returns the managers' cluster addresses last learned from them.
+func (s *store) Managers() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta).Get(keyManagers); b != nil {
+			return json.Unmarshal(b, &out)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetManagers keeps the managers' cluster addresses, so a restarted agent
+// can reach the cluster even when the manager it joined through is gone.
+func (s *store) SetManagers(addrs []string) error {
+	b, err := json.Marshal(addrs)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyManagers, b)
 	})
 }
