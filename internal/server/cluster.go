@@ -34,9 +34,9 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	if req.Name == "" || len(req.Name) > 253 {
 		return badRequest("name", "required, at most 253 characters")
 	}
-	cl := s.store.View().Cluster()
-	if cl == nil {
-		return &apiError{status: http.StatusServiceUnavailable, msg: "the cluster is still starting; retry shortly"}
+	cl, err := s.clusterRecord()
+	if err != nil {
+		return err
 	}
 	ca, err := s.loadCA(cl)
 	if err != nil {
@@ -64,6 +64,16 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("node joined", "name", req.Name, "id", nodeID, "role", role)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// clusterRecord is the cluster's record, or a 503 while a new cluster's
+// first leader has not committed it yet.
+func (s *Server) clusterRecord() (*types.Cluster, error) {
+	cl := s.store.View().Cluster()
+	if cl == nil {
+		return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the cluster is still starting; retry shortly"}
+	}
+	return cl, nil
 }
 
 // checkToken verifies a presented join token against the cluster's current
@@ -140,12 +150,11 @@ func (s *Server) WorkerToken() string {
 }
 
 func (s *Server) tokens(w http.ResponseWriter, r *http.Request) error {
-	cl := s.store.View().Cluster()
-	if cl == nil {
-		return &apiError{status: http.StatusServiceUnavailable, msg: "the cluster is still starting; retry shortly"}
+	cl, err := s.clusterRecord()
+	if err != nil {
+		return err
 	}
 	var out api.Tokens
-	var err error
 	if out.Worker, err = s.openToken(cl, pki.RoleWorker); err != nil {
 		return err
 	}
@@ -165,9 +174,9 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || role == pki.RoleAdmin {
 		return badRequest("role", "must be worker or manager")
 	}
-	cl := s.store.View().Cluster()
-	if cl == nil {
-		return &apiError{status: http.StatusServiceUnavailable, msg: "the cluster is still starting; retry shortly"}
+	cl, err := s.clusterRecord()
+	if err != nil {
+		return err
 	}
 	ca, err := s.loadCA(cl)
 	if err != nil {
