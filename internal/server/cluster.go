@@ -27,18 +27,14 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
 		return err
 	}
-	role, err := pki.ParseRole(req.Role)
-	if err != nil || role == pki.RoleAdmin {
-		return badRequest("role", "must be worker or manager")
+	role, err := nodeRole(req.Role)
+	if err != nil {
+		return err
 	}
 	if req.Name == "" || len(req.Name) > 253 {
 		return badRequest("name", "required, at most 253 characters")
 	}
-	cl, err := s.clusterRecord()
-	if err != nil {
-		return err
-	}
-	ca, err := s.loadCA(cl)
+	cl, ca, err := s.clusterCA()
 	if err != nil {
 		return err
 	}
@@ -74,6 +70,30 @@ func (s *Server) clusterRecord() (*types.Cluster, error) {
 		return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the cluster is still starting; retry shortly"}
 	}
 	return cl, nil
+}
+
+// clusterCA is the cluster's record and its CA, unsealed to sign or to
+// mint tokens.
+func (s *Server) clusterCA() (*types.Cluster, *pki.CA, error) {
+	cl, err := s.clusterRecord()
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, err := s.loadCA(cl)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, ca, nil
+}
+
+// nodeRole reads the role of a join token: worker or manager (admins hold
+// no join token).
+func nodeRole(s string) (pki.Role, error) {
+	role, err := pki.ParseRole(s)
+	if err != nil || role == pki.RoleAdmin {
+		return "", badRequest("role", "must be worker or manager")
+	}
+	return role, nil
 }
 
 // checkToken verifies a presented join token against the cluster's current
@@ -170,15 +190,11 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
 		return err
 	}
-	role, err := pki.ParseRole(req.Role)
-	if err != nil || role == pki.RoleAdmin {
-		return badRequest("role", "must be worker or manager")
-	}
-	cl, err := s.clusterRecord()
+	role, err := nodeRole(req.Role)
 	if err != nil {
 		return err
 	}
-	ca, err := s.loadCA(cl)
+	_, ca, err := s.clusterCA()
 	if err != nil {
 		return err
 	}
