@@ -5,9 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +50,7 @@ func runCLIWithin(tb testing.TB, timeout time.Duration, bin, dir, home string, a
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = isolatedEnv(home)
+	cmd.Env = e2e.IsolatedEnv(home)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -67,22 +66,6 @@ func runCLIWithin(tb testing.TB, timeout time.Duration, bin, dir, home string, a
 		tb.Fatalf("run berth %v: %v", args, err)
 	}
 	return r, nil
-}
-
-// isolatedEnv is the test's environment with the user's berth state,
-// config and address moved out of the way.
-func isolatedEnv(home string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BERTH_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"HOME="+home,
-		"XDG_STATE_HOME="+filepath.Join(home, "state"),
-		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-	)
 }
 
 // Run runs the berth CLI against manager m's API (--addr is added).

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,7 @@ func (c *Cluster) newProcess(tb testing.TB, name string) *Process {
 	}
 	return &Process{
 		Name: name, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, name+".log"),
-		bin: c.bin, env: isolatedEnv(dir),
+		bin: c.bin, env: e2e.IsolatedEnv(dir),
 	}
 }
 

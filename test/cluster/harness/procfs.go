@@ -1,11 +1,10 @@
 package harness
 
 import (
-	"fmt"
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -35,12 +34,4 @@ func processesOf(bin string) []int {
 }
 
 // ProcessAlive reports whether pid names a live process (not a zombie).
-func ProcessAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name in parentheses: "123 (app) S ...".
-	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
-}
+func ProcessAlive(pid int) bool { return e2e.ProcessAlive(pid) }

@@ -2,8 +2,8 @@ package harness
 
 import (
 	"fmt"
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/api"
@@ -80,13 +80,7 @@ func Describe(tasks []*types.Task) string {
 }
 
 // TaskPID is the host process ID of an exec-driver task ("pid:<n>").
-func TaskPID(t *types.Task) (int, error) {
-	s, ok := strings.CutPrefix(t.ContainerID, "pid:")
-	if !ok {
-		return 0, fmt.Errorf("task %s has no process ID (container id %q)", t.Name(), t.ContainerID)
-	}
-	return strconv.Atoi(s)
-}
+func TaskPID(t *types.Task) (int, error) { return e2e.TaskPID(t) }
 
 // Apps lists the names of the apps m knows, sorted.
 func (c *Cluster) Apps(m *Manager) ([]string, error) {

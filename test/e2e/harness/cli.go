@@ -39,7 +39,7 @@ func RunCLI(tb testing.TB, bin, dir, home string, env []string, args ...string) 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(isolatedEnv(home), env...)
+	cmd.Env = append(IsolatedEnv(home), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -58,9 +58,19 @@ func RunCLI(tb testing.TB, bin, dir, home string, env []string, args ...string) 
 	return r
 }
 
-func isolatedEnv(home string) []string {
-	return append(os.Environ(),
+// IsolatedEnv is the test's environment with the user's berth state,
+// config (contexts) and address moved out of the way, so a developer's own
+// BERTH_ADDR or current context never steers a test's CLI.
+func IsolatedEnv(home string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BERTH_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
 		"HOME="+home,
 		"XDG_STATE_HOME="+filepath.Join(home, "state"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 	)
 }

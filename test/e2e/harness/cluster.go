@@ -69,7 +69,7 @@ func (c *Cluster) start(tb testing.TB) {
 	host := c.Addr[len("http://"):]
 	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = isolatedEnv(c.DataDir)
+	cmd.Env = IsolatedEnv(c.DataDir)
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start berth server: %v", err)
 	}
