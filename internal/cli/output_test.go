@@ -188,10 +188,18 @@ func TestServerStop(t *testing.T) {
 // waitFor polls cond until it holds, failing the test after a deadline.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitWithin(t, 10*time.Second, cond)
+}
+
+// waitWithin waits for cond with a deadline of d. Tests that boot a real
+// manager and agent use a longer one: on a 2-core machine shared with the
+// Docker suites, the agent's engine calls can take many seconds.
+func waitWithin(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatalf("condition not met within %s", d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

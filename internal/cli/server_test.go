@@ -92,7 +92,7 @@ func TestServerDev(t *testing.T) {
 		code <- run(ctx, []string{"server", "--dev", "--addr", addr, "--raft-addr", raftAddr, "--cluster-addr", clusterAddr}, h.e)
 	}()
 	c := api.NewClient(addr)
-	waitFor(t, func() bool {
+	waitWithin(t, 60*time.Second, func() bool {
 		st, err := c.Status(ctx)
 		if err != nil || !st.Leader {
 			return false
