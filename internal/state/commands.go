@@ -22,8 +22,9 @@ type Command interface {
 	apply(w *writeTxn) (any, error)
 }
 
-// commandKind is the first byte of an encoded command. Values are stored in
-// Raft logs and snapshots of running clusters: never renumber them.
+// commandKind names a command in its encoding. Values are stored in Raft
+// logs and snapshots of running clusters: never renumber them. They stay
+// small: below '{' (0x7b), which codec.go relies on.
 type commandKind byte
 
 const (
@@ -162,26 +163,29 @@ func (SetNodeAvailability) kind() commandKind { return kindSetNodeAvailability }
 func (UpdateNodeLabels) kind() commandKind    { return kindUpdateNodeLabels }
 func (DeleteNode) kind() commandKind          { return kindDeleteNode }
 
-// Encode serialises a command for raft: one kind byte, then JSON.
+// Encode serialises a command for raft: its kind and JSON, checksummed
+// (see codec.go).
 func Encode(cmd Command) ([]byte, error) {
 	body, err := json.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", cmd, err)
 	}
-	return append([]byte{byte(cmd.kind())}, body...), nil
+	return frame(cmd.kind(), body), nil
 }
 
-// decode is the inverse of Encode.
+// decode is the inverse of Encode. It also reads the entries of managers
+// from before checksums. Its errors wrap ErrCorrupt.
 func decode(data []byte) (Command, error) {
-	if len(data) == 0 {
-		return nil, errors.New("decode command: empty log entry")
-	}
-	cmd, err := newCommand(commandKind(data[0]))
+	k, body, err := unframe(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if err := json.Unmarshal(data[1:], cmd); err != nil {
-		return nil, fmt.Errorf("decode command %T: %w", cmd, err)
+	cmd, err := newCommand(k)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if err := json.Unmarshal(body, cmd); err != nil {
+		return nil, fmt.Errorf("%w: decode command %T: %w", ErrCorrupt, cmd, err)
 	}
 	return cmd, nil
 }
