@@ -24,9 +24,9 @@ import (
 // the JSON object; the second byte of a new entry is a kind, never '{'.
 const (
 	// checksummed marks the framing above; no command kind takes its value.
-	checksummed byte = 0xC5
-	frameHeader      = 2 // checksummed, kind
-	frameTrailer     = crc32.Size
+	checksummed  byte = 0xC5
+	frameHeader       = 2 // checksummed, kind
+	frameTrailer      = crc32.Size
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
