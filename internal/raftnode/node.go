@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -21,6 +23,12 @@ type Node struct {
 	dataDir   string
 	logger    *slog.Logger
 	id        raft.ServerID
+	// haltErr is set when the FSM halts (see halt.go). stopWatch ends the
+	// goroutine that waits for it, watchDone says it has ended.
+	haltErr   atomic.Pointer[error]
+	stopWatch chan struct{}
+	watchDone chan struct{}
+	stopOnce  sync.Once
 }
 
 // New opens (or creates) the node's Raft state under cfg.DataDir, starts
@@ -34,10 +42,16 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{fsm: fsm, dataDir: cfg.DataDir, logger: cfg.Logger, id: raft.ServerID(cfg.ID)}
+	n := &Node{fsm: fsm, dataDir: cfg.DataDir, logger: cfg.Logger, id: raft.ServerID(cfg.ID),
+		stopWatch: make(chan struct{}), watchDone: make(chan struct{})}
 	if err := n.start(cfg); err != nil {
 		_ = n.close()
 		return nil, err
+	}
+	if h, ok := fsm.(Halter); ok {
+		go n.watchHalt(h)
+	} else {
+		close(n.watchDone)
 	}
 	return n, nil
 }
@@ -84,6 +98,8 @@ func (n *Node) bootstrap(rc *raft.Config) error {
 // Shutdown stops Raft, then closes the transport and the log. The FSM gets
 // no more calls once it returns.
 func (n *Node) Shutdown() error {
+	n.stopOnce.Do(func() { close(n.stopWatch) })
+	<-n.watchDone
 	var errs []error
 	if n.raft != nil {
 		if err := n.raft.Shutdown().Error(); err != nil {

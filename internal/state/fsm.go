@@ -23,7 +23,7 @@ type HaltError struct {
 }
 
 func (e *HaltError) Error() string {
-	return fmt.Sprintf("raft log entry %d is %v", e.Index, e.Err)
+	return fmt.Sprintf("Raft log entry %d is %v", e.Index, e.Err)
 }
 
 func (e *HaltError) Unwrap() error { return e.Err }
