@@ -88,8 +88,8 @@ func New(cfg Config) (*Server, error) {
 		s.cln.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.routes(false), ReadHeaderTimeout: 10 * time.Second}
-	s.chttp = &http.Server{Handler: s.routes(true), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.refuseWhenHalted(s.routes(false)), ReadHeaderTimeout: 10 * time.Second}
+	s.chttp = &http.Server{Handler: s.refuseWhenHalted(s.routes(true)), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
