@@ -14,7 +14,7 @@ type Halter interface {
 }
 
 // ErrHalted is wrapped by the error of Halted.
-var ErrHalted = errors.New("this manager has left the cluster")
+var ErrHalted = errors.New("this manager has stopped taking part in the cluster")
 
 // watchHalt takes this server out of Raft once h halts: a server whose
 // state has stopped following the log must neither vote nor lead, and it
