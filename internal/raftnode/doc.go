@@ -51,6 +51,14 @@
 // started with New it elects itself, keeps every entry of its log, and
 // takes new members. The old members must not come back with their data.
 //
+// # Halting
+//
+// An FSM that implements Halter can stop for good, on a committed entry it
+// cannot apply safely. The node then shuts Raft down (it neither votes nor
+// leads, and its peers see it as down), logs why, and Halted returns the
+// sentence for the operator: which entry, and to wipe the data directory
+// and join the server again. The caller stops serving from its state.
+//
 // Apply returns the FSM's result. When the FSM's Apply returned an error
 // value, Apply returns it as its error, so a rejected command reads like any
 // failed call. A command cut off by a leadership change may still commit:

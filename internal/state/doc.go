@@ -14,6 +14,13 @@
 //	b, err := state.Encode(state.ScaleService{App: "web", Service: "api", Replicas: 3})
 //	res, err := raftNode.Apply(ctx, b) // FSM result, or the rejection as err
 //
+// Encode frames each command with a CRC-32C, so a manager never applies
+// bytes other than those the leader encoded; entries of managers from before
+// checksums still decode. An entry that fails to decode halts the FSM for
+// good (FSM.Halted, FSM.HaltErr): it applies nothing after it, since its
+// state would silently differ from its peers'. Its owner takes the manager
+// out of the cluster, and the operator wipes its data and joins it again.
+//
 // Every write sets CreateIndex/ModifyIndex of the objects it touches to the
 // log index and records that index as the table's last-modified index. A
 // command that changes nothing (an `up` of the same file) writes nothing, so
