@@ -57,7 +57,8 @@ func TestLeaderWithUnreplicatedTailRestartsTwice(t *testing.T) {
 		return nil
 	})
 	rejoin(t, c, old)
-	t.Logf("%s restarted, dropped its tail and caught up after %s", old.Name, time.Since(began).Round(time.Millisecond))
+	t.Logf("%s restarted, dropped its tail (%s) and caught up after %s", old.Name,
+		suffixCleared(readLog(t, old)), time.Since(began).Round(time.Millisecond))
 
 	old.Kill(t)
 	began = time.Now()
@@ -67,6 +68,17 @@ func TestLeaderWithUnreplicatedTailRestartsTwice(t *testing.T) {
 	if strings.Contains(readLog(t, old), "panic") {
 		t.Errorf("%s panicked:\n%s", old.Name, old.Log(40))
 	}
+}
+
+// suffixCleared picks raft's account of the entries it dropped out of a
+// manager's log.
+func suffixCleared(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if i := strings.Index(line, "clearing log suffix"); i >= 0 {
+			return strings.ReplaceAll(line[i:], `"`, "")
+		}
+	}
+	return ""
 }
 
 // writesOnlyTheLeaderHolds kills -9 every manager but leader, then sends
