@@ -60,12 +60,12 @@ func pinReason(view *state.View, pin *types.VolumePin, why string) string {
 		// The scheduler names the node by ID; the sentence already does.
 		state = "which cannot take it: " + strings.TrimPrefix(why, "node "+pin.NodeID+": ")
 	}
-	noun := "volume"
+	noun := "volume %s of %s is"
 	if len(pin.Volumes) > 1 {
-		noun = "volumes"
+		noun = "volumes %s of %s are"
 	}
-	return fmt.Sprintf("%s %s of %s on node %s, %s; to start it elsewhere with empty volumes, run berth service unpin %s",
-		noun, strings.Join(pin.Volumes, ", "), pin.Replica(), nodeLabel(view, pin.NodeID), state, pin.Replica())
+	return fmt.Sprintf(noun+" on node %s, %s; to start it elsewhere with empty volumes, run berth service unpin %s",
+		strings.Join(pin.Volumes, ", "), pin.Replica(), nodeLabel(view, pin.NodeID), state, pin.Replica())
 }
 
 // nodeLabel names a node for users: its name, or a short ID when it is gone.
