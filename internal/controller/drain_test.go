@@ -101,3 +101,32 @@ func replacementOf(t *testing.T, w *world, old *types.Task) *types.Task {
 	}
 	return repl
 }
+
+// TestDrainKeepsZonesBalanced drains a node of zone a while 4 replicas
+// spread 2/2 over zones a and b: the replacement goes to the other node of
+// zone a, as the task it replaces no longer counts there (zones end 2/2,
+// not 3/1).
+func TestDrainKeepsZonesBalanced(t *testing.T) {
+	w := newWorld(t)
+	zone := map[string]string{"n1": "b", "n2": "b", "n3": "a", "n4": "a"}
+	for _, id := range []string{"n1", "n2", "n3", "n4"} {
+		w.node(id)
+		w.must(&state.UpdateNodeLabels{ID: id, Add: map[string]string{"zone": zone[id]}})
+	}
+	web := service("web", 4)
+	web.Placement.Preferences = []string{"node.labels.zone"}
+	w.up(&types.App{Name: "a", Services: []*types.Service{web}})
+	w.step()
+	w.runAll("a", "web")
+	w.must(&state.SetNodeAvailability{ID: "n3", Availability: types.AvailabilityDrain})
+	w.step()
+	perZone := map[string]int{}
+	for _, tk := range w.tasks("a", "web") {
+		if tk.DesiredState == types.DesiredRunning && tk.State != types.TaskPending {
+			perZone[zone[tk.NodeID]]++
+		}
+	}
+	if perZone["a"] != 2 || perZone["b"] != 2 {
+		t.Fatalf("after draining n3 the zones hold %v, want 2/2", perZone)
+	}
+}
