@@ -22,9 +22,9 @@ func (p *pass) drain(app *types.App, svc *types.Service, cur *types.Task, slot i
 // handover settles the slot's wanted tasks other than cur and returns the
 // task the slot should be reconciled by. A task on a drained node keeps
 // running while cur, its replacement, is pending; once cur is placed it is
-// stopped. If the node is active again while cur still waits, the drain was
-// undone: cur is dropped and the old task stays the slot's task. Any other
-// wanted task but cur is stopped.
+// stopped. If the node is active again while cur, its drain replacement,
+// still waits, the drain was undone: cur is dropped and the old task stays
+// the slot's task. Any other wanted task but cur is stopped.
 func (p *pass) handover(history []*types.Task, cur *types.Task) *types.Task {
 	keep := cur
 	for _, t := range history {
@@ -36,7 +36,7 @@ func (p *pass) handover(history []*types.Task, cur *types.Task) *types.Task {
 			p.shutdown(t)
 		case p.drained(t):
 			// Still needed: nothing has taken its place yet.
-		case keep == cur && t.NodeID != "" && t.State != types.TaskPending:
+		case keep == cur && replaces(cur, t) && t.NodeID != "" && t.State != types.TaskPending:
 			p.shutdown(cur)
 			keep = t
 		default:
@@ -44,4 +44,10 @@ func (p *pass) handover(history []*types.Task, cur *types.Task) *types.Task {
 		}
 	}
 	return keep
+}
+
+// replaces reports whether cur is the drain replacement of t: the same
+// spec and attempt, created after it (a restart or an update would differ).
+func replaces(cur, t *types.Task) bool {
+	return cur.ServiceVersion == t.ServiceVersion && cur.Attempt == t.Attempt && cur.CreateIndex > t.CreateIndex
 }
