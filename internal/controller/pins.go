@@ -17,10 +17,11 @@ import (
 // task it replaces to stop (stop-first), so one data directory is never
 // written by two processes.
 
-// pinnedRequest builds the scheduler request for a pending task t. When its
-// slot is pinned the request is bound to the pinned node and the pin is
-// returned; hold, when set, is why the task must wait before being placed.
-func pinnedRequest(view *state.View, app *types.App, svc *types.Service, t *types.Task) (req scheduler.Request, pin *types.VolumePin, hold string) {
+// pinnedRequest builds the scheduler request for a pending task t of svc,
+// whose tasks are siblings. When its slot is pinned the request is bound to
+// the pinned node and the pin is returned; hold, when set, is why the task
+// must wait before being placed.
+func pinnedRequest(view *state.View, app *types.App, svc *types.Service, t *types.Task, siblings []*types.Task) (req scheduler.Request, pin *types.VolumePin, hold string) {
 	req = scheduler.Request{Task: t, Service: svc}
 	if t.Slot == 0 || len(svc.PinnedVolumes(app)) == 0 {
 		return req, nil, ""
@@ -32,7 +33,7 @@ func pinnedRequest(view *state.View, app *types.App, svc *types.Service, t *type
 	if n := view.Node(pin.NodeID); n == nil || n.Status != types.NodeReady || n.Availability != types.AvailabilityActive {
 		return req, pin, pinReason(view, pin, "")
 	}
-	for _, o := range view.Tasks(taskFilter(app.Name, svc.Name)) {
+	for _, o := range siblings {
 		if o.ID != t.ID && o.Slot == t.Slot && o.NodeID == pin.NodeID && o.State != types.TaskPending && !o.State.Terminal() {
 			return req, pin, fmt.Sprintf("waiting for task %s to stop on node %s: two tasks of %s never use its volumes at once",
 				o.ID, nodeLabel(view, pin.NodeID), pin.Replica())

@@ -48,14 +48,15 @@ func (r *Reconciler) place(ctx context.Context) error {
 func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[string]*types.VolumePin, view *state.View, app *types.App, svc *types.Service) []scheduler.Request {
 	var block string
 	checked := false
-	for _, t := range view.Tasks(taskFilter(app.Name, svc.Name)) {
+	tasks := view.Tasks(taskFilter(app.Name, svc.Name))
+	for _, t := range tasks {
 		if t.State != types.TaskPending || t.DesiredState != types.DesiredRunning || t.ServiceVersion != svc.Version {
 			continue
 		}
 		if !checked {
 			block, checked = depsBlock(view, app, svc), true
 		}
-		req, pin, hold := pinnedRequest(view, app, svc, t) // pins.go
+		req, pin, hold := pinnedRequest(view, app, svc, t, tasks) // pins.go
 		if why := cmp.Or(block, hold); why != "" {
 			if t.PendingReason != why {
 				held[t.ID] = why
