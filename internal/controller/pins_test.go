@@ -193,3 +193,32 @@ func TestPinnedSlotStopsBeforeItStarts(t *testing.T) {
 		t.Fatalf("new version is %s on %q after the old stopped, want assigned on n1", repl.State, repl.NodeID)
 	}
 }
+
+// TestPinnedNodeFullSaysWhy: a pinned replica whose node is up but cannot
+// take it (its port is taken there) waits, naming the node's reason, and is
+// not placed on the free node.
+func TestPinnedNodeFullSaysWhy(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	app := volumeApp(1)
+	app.Services[0].Ports = []types.Port{{Target: 80, Published: 8080, Protocol: "tcp"}}
+	w.up(app)
+	w.step()
+	w.runAll("a", "db")
+	cur := taskOn(t, w, "a", "db", "n1")
+	w.node("n2")
+	// Another app takes the port on n1 while db.1 is down.
+	w.report(cur.ID, types.TaskStatus{State: types.TaskFailed, ExitCode: exitCode(1)})
+	squatter := service("s", 1)
+	squatter.Ports = app.Services[0].Ports
+	w.up(&types.App{Name: "other", Services: []*types.Service{squatter}})
+	w.must(&state.TaskUpdates{Create: []*types.Task{{ID: "squat", App: "other", Service: "s", Slot: 1, NodeID: "n1",
+		DesiredState: types.DesiredRunning, State: types.TaskRunning}}, Now: w.clock.Now()})
+	w.clock.Advance(time.Minute)
+	w.step()
+	repl := replacementOf(t, w, cur)
+	want := "volume data of db.1 is on node n1, which cannot take it: port 8080/tcp in use; to start it elsewhere with empty volumes, run berth service unpin db.1"
+	if repl.State != types.TaskPending || repl.PendingReason != want {
+		t.Fatalf("replacement is %s on %q (%q), want pending with %q", repl.State, repl.NodeID, repl.PendingReason, want)
+	}
+}
