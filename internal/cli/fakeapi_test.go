@@ -31,6 +31,7 @@ type fakeManager struct {
 	pid      int // reported by /v1/status
 	// pendingReason is given to the tasks startFor leaves pending.
 	pendingReason string
+	pins          []*types.VolumePin // served and removed by the pin routes (pins_test.go)
 
 	// Cluster administration.
 	tokens   api.Tokens
@@ -65,6 +66,8 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET /v1/tasks", f.listTasks)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
+	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
+	mux.HandleFunc("DELETE "+api.PathServicePins, f.unpin)
 	mux.HandleFunc("GET "+api.PathTokens, f.getTokens)
 	mux.HandleFunc("POST "+api.PathTokenRotate, f.rotateToken)
 	mux.HandleFunc("GET "+api.PathMembers, f.listMembers)

@@ -23,7 +23,9 @@ func newPsCommand(e *env) *cobra.Command {
 		Long: `List the app's tasks: one row per replica, with its node, state, health,
 published ports, restarts and age. Only current tasks are shown (those still
 running or about to, and the latest of each replica); -a shows every task the
-manager remembers. --json prints the tasks as a JSON array.`,
+manager remembers. --json prints the tasks as a JSON array. Below the table,
+replicas with named volumes are listed with the node that holds their data
+(see berth service unpin).`,
 		Example: "  berth ps\n  berth ps -a\n  berth ps --json -p hello",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,7 +64,14 @@ func (e *env) ps(ctx context.Context, o psOptions) error {
 	if err != nil {
 		return err
 	}
-	return writeTaskTable(e.stdout, app, tasks, nodeNames(nodes), e.now())
+	pins, err := appPins(ctx, c, name) // pins.go
+	if err != nil {
+		return err
+	}
+	if err := writeTaskTable(e.stdout, app, tasks, nodeNames(nodes), e.now()); err != nil {
+		return err
+	}
+	return writePinTable(e.stdout, pins, nodeNames(nodes))
 }
 
 func nodeNames(nodes []*types.Node) map[string]string {

@@ -53,6 +53,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newPsCommand(e),
 		newLsCommand(e),
 		newScaleCommand(e),
+		newServiceCommand(e),
 		newLogsCommand(e),
 		newConfigCommand(e),
 		newServerCommand(e),

@@ -11,6 +11,8 @@
 //     stale; shut down tasks of removed services and extra slots.
 //   - restart.go: decide whether and when a finished or unhealthy task is
 //     replaced, by its restart policy (condition, delay, max_attempts, window).
+//   - drain.go: replace the tasks of a drained node, stopping each old task
+//     only once its replacement is placed.
 //   - deps.go: hold new tasks back until their depends_on conditions hold.
 //   - teardown.go: `berth down`: shut everything down, then purge the app once
 //     every node has removed its networks (and volumes).

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -16,12 +17,13 @@ func (r *Reconciler) place(ctx context.Context) error {
 	view := r.store.View()
 	var reqs []scheduler.Request
 	held := map[string]string{}
+	pinned := map[string]*types.VolumePin{} // task ID -> its slot's pin
 	for _, app := range view.Apps() {
 		if app.Deleting {
 			continue
 		}
 		for _, svc := range app.Services {
-			reqs = appendPending(reqs, held, view, app, svc)
+			reqs = appendPending(reqs, held, pinned, view, app, svc)
 		}
 	}
 	if len(reqs) == 0 && len(held) == 0 {
@@ -29,6 +31,11 @@ func (r *Reconciler) place(ctx context.Context) error {
 	}
 	cluster := scheduler.NewCluster(view.Nodes(), placedTasks(view), Services(view))
 	plan := cluster.Place(reqs)
+	for i, f := range plan.Failures {
+		if pin := pinned[f.TaskID]; pin != nil {
+			plan.Failures[i].Reason = pinReason(view, pin, f.Reason)
+		}
+	}
 	for id, reason := range held {
 		plan.Failures = append(plan.Failures, scheduler.Failure{TaskID: id, Reason: reason})
 	}
@@ -38,23 +45,28 @@ func (r *Reconciler) place(ctx context.Context) error {
 	return nil
 }
 
-func appendPending(reqs []scheduler.Request, held map[string]string, view *state.View, app *types.App, svc *types.Service) []scheduler.Request {
+func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[string]*types.VolumePin, view *state.View, app *types.App, svc *types.Service) []scheduler.Request {
 	var block string
 	checked := false
-	for _, t := range view.Tasks(taskFilter(app.Name, svc.Name)) {
+	tasks := view.Tasks(taskFilter(app.Name, svc.Name))
+	for _, t := range tasks {
 		if t.State != types.TaskPending || t.DesiredState != types.DesiredRunning || t.ServiceVersion != svc.Version {
 			continue
 		}
 		if !checked {
 			block, checked = depsBlock(view, app, svc), true
 		}
-		if block != "" {
-			if t.PendingReason != block {
-				held[t.ID] = block
+		req, pin, hold := pinnedRequest(view, app, svc, t, tasks) // pins.go
+		if why := cmp.Or(block, hold); why != "" {
+			if t.PendingReason != why {
+				held[t.ID] = why
 			}
 			continue
 		}
-		reqs = append(reqs, scheduler.Request{Task: t, Service: svc})
+		if pin != nil {
+			pinned[t.ID] = pin
+		}
+		reqs = append(reqs, req)
 	}
 	return reqs
 }

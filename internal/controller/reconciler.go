@@ -63,7 +63,7 @@ func NewReconciler(store Store, commit Committer, applier PlanApplier, clock Clo
 	return &Reconciler{store: store, commit: commit, applier: applier, clock: clock, log: log, HistoryPerSlot: 3, NewID: NewTaskID}
 }
 
-var watchedTables = []string{state.TableApps, state.TableTasks, state.TableNodes}
+var watchedTables = []string{state.TableApps, state.TableTasks, state.TableNodes, state.TableVolumePins}
 
 // Run reconciles after every store change and at every due restart, until
 // ctx is done. A failed pass is logged and retried after a short pause.

@@ -73,14 +73,15 @@ func (p *pass) global(app *types.App, svc *types.Service, tasks []*types.Task) {
 // history holds every task the slot still has, in any state.
 func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, slot int, nodeID string) {
 	cur := current(history)
+	if cur != nil {
+		cur = p.handover(history, cur) // drain.go
+	}
 	switch {
 	case cur == nil:
 		p.create(app.Name, svc, slot, nodeID, 0)
 	case p.drained(cur):
-		// Its node is being drained: start a replacement elsewhere; the
-		// agent stops this one with its grace period.
-		p.shutdown(cur)
-		p.create(app.Name, svc, slot, nodeID, cur.Attempt)
+		// Its node is being drained: start a replacement elsewhere (drain.go).
+		p.drain(app, svc, cur, slot, nodeID)
 	case cur.ServiceVersion != svc.Version:
 		// Spec changed: replace (all at once; rolling updates come later).
 		p.shutdown(cur)

@@ -73,7 +73,7 @@ func NewCluster(nodes []*types.Node, tasks []*types.Task, services map[string]*t
 			continue
 		}
 		svcID := types.ServiceID(t.App, t.Service)
-		c.account(idx, t.ID, svcID, demandOf(services[svcID]))
+		c.accountExisting(idx, t, svcID, demandOf(services[svcID]))
 	}
 	return c
 }

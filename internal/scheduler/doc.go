@@ -43,7 +43,10 @@
 // spread group (placement preferences, outermost first) with the fewest tasks
 // of the service; the node with the fewest tasks of the service; the node
 // with the fewest tasks; the node with the least memory reserved; the lowest
-// node ID. The same inputs always give the same plan.
+// node ID. The same inputs always give the same plan. Tasks being replaced
+// (desired shutdown, or on a drained node) keep their resources and ports
+// until they stop but are not counted as the service's tasks, so a
+// replacement spreads over where the service will run.
 //
 // Place keeps, per service, heaps of candidate nodes keyed by stamped scores
 // that it repairs lazily (see candidates), so a placement costs O(log n)

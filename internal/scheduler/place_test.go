@@ -65,11 +65,13 @@ func TestPreferencesSpreadOverZones(t *testing.T) {
 }
 
 // TestPreferencesCountExistingTasks checks that groups count tasks already
-// running, including on nodes that can no longer take new ones.
+// running, including on nodes that can no longer take new ones (here a
+// constraint excludes a2). Tasks being replaced are another matter: see
+// TestSpreadIgnoresTasksBeingReplaced.
 func TestPreferencesCountExistingTasks(t *testing.T) {
-	svc := service("web", spread("spread=node.labels.zone"))
+	svc := service("web", spread("spread=node.labels.zone"), constraints("node.hostname!=host-a2"))
 	nodes := []*types.Node{
-		node("a1", labels("zone", "a")), node("a2", labels("zone", "a"), drained),
+		node("a1", labels("zone", "a")), node("a2", labels("zone", "a")),
 		node("b1", labels("zone", "b")), node("x1"), // x1 has no zone: the "" group
 	}
 	existing := []*types.Task{running("w1", svc, "a2"), running("w2", svc, "b1")}

@@ -11,7 +11,8 @@ import (
 // without a label is in the group of the empty value.
 //
 // Groups count the service's tasks on every node of the cluster, eligible or
-// not, so spreading reflects where the service actually runs.
+// not, so spreading reflects where the service actually runs; tasks being
+// replaced are left out (see accountExisting).
 type spreadTree struct {
 	labels []string
 	ids    []map[string]int32 // per level: joined label values -> group id
@@ -74,4 +75,28 @@ func (t *spreadTree) stamp(dst []int32, path []int32) {
 	for k, id := range path {
 		dst[k] = t.counts[k][id]
 	}
+}
+
+// accountExisting records a task that already holds resources on node idx.
+// A task on its way out (see leaving) keeps its resources, ports and place in
+// the node's task count until it has stopped, but is not counted as one of
+// its service's tasks there: spreading, the per-service score and
+// max_replicas_per_node look at where the service will run, so a
+// replacement balances the zones the way they will be once the old task is
+// gone (4 replicas over two zones stay 2/2, not 3/1).
+func (c *Cluster) accountExisting(idx int32, t *types.Task, svcID string, d demand) {
+	if _, dup := c.placed[t.ID]; dup {
+		return
+	}
+	c.account(idx, t.ID, svcID, d)
+	if leaving(t, c.nodes[idx].node) {
+		c.usage[svcID][idx]--
+	}
+}
+
+// leaving reports whether a placed task is being replaced: told to shut
+// down, or on a node being drained (its replacement is placed elsewhere
+// before it stops).
+func leaving(t *types.Task, n *types.Node) bool {
+	return t.DesiredState == types.DesiredShutdown || n.Availability == types.AvailabilityDrain
 }

@@ -47,6 +47,8 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("GET "+api.PathApp, s.getApp)
 	write("DELETE "+api.PathApp, s.deleteApp)
 	write("POST "+api.PathScale, s.scale)
+	read("GET "+api.PathVolumePins, s.volumePins)
+	write("DELETE "+api.PathServicePins, s.unpin)
 	read("GET "+api.PathTasks, s.listTasks)
 	read("GET "+api.PathTask, s.getTask)
 	read("GET "+api.PathTaskLogs, s.taskLogs)

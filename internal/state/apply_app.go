@@ -123,6 +123,11 @@ func (c PurgeApp) apply(w *writeTxn) (any, error) {
 			return nil, err
 		}
 	}
+	if app.RemoveVolumes { // `down -v`: the volumes are gone, and so are their pins
+		if _, err := deletePins(w, c.Name, "", 0); err != nil {
+			return nil, err
+		}
+	}
 	return nil, w.delete(TableApps, app)
 }
 

@@ -58,6 +58,9 @@ func (c TaskUpdates) assign(w *writeTxn) error {
 		if err != nil {
 			return err
 		}
+		if err := pinOnAssign(w, a, c.Now); err != nil { // apply_volume.go
+			return err
+		}
 	}
 	return nil
 }

@@ -44,6 +44,10 @@ const (
 	kindSetTokens
 	kindUpsertManager
 	kindRemoveManager
+
+	// Volume pins (apply_volume.go). Explicit values: other kinds are added
+	// above meanwhile, and a value must never change.
+	kindUnpinVolumes commandKind = 30
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -225,6 +229,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertManager{}, nil
 	case kindRemoveManager:
 		return &RemoveManager{}, nil
+	case kindUnpinVolumes:
+		return &UnpinVolumes{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

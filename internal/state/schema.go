@@ -11,6 +11,8 @@ const (
 	TableNodes = "nodes"
 	// TableCluster holds the one types.Cluster record.
 	TableCluster = "cluster"
+	// TableVolumePins holds one types.VolumePin per pinned replica.
+	TableVolumePins = "volume_pins"
 )
 
 // tableIndex is the memdb table that records, per table, the Raft index of
@@ -18,7 +20,7 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -60,6 +62,7 @@ func schema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
+		TableVolumePins: volumePinsSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -23,11 +23,12 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	App     *types.App     `json:"app,omitempty"`
-	Task    *types.Task    `json:"task,omitempty"`
-	Node    *types.Node    `json:"node,omitempty"`
-	Cluster *types.Cluster `json:"cluster,omitempty"`
-	Index   *indexEntry    `json:"index,omitempty"`
+	App     *types.App       `json:"app,omitempty"`
+	Task    *types.Task      `json:"task,omitempty"`
+	Node    *types.Node      `json:"node,omitempty"`
+	Cluster *types.Cluster   `json:"cluster,omitempty"`
+	Pin     *types.VolumePin `json:"volume_pin,omitempty"`
+	Index   *indexEntry      `json:"index,omitempty"`
 }
 
 // snapshot is a point-in-time view of the store being persisted.
@@ -52,7 +53,7 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := enc.Encode(snapshotHeader{Format: snapshotFormat}); err != nil {
 		return err
 	}
-	for _, table := range []string{TableApps, TableTasks, TableNodes, TableCluster, tableIndex} {
+	for _, table := range []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, tableIndex} {
 		it, err := s.txn.Get(table, "id")
 		if err != nil {
 			return err
@@ -76,6 +77,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Node: o}
 	case *types.Cluster:
 		return snapshotRecord{Cluster: o}
+	case *types.VolumePin:
+		return snapshotRecord{Pin: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -125,6 +128,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableNodes, rec.Node)
 	case rec.Cluster != nil:
 		return txn.Insert(TableCluster, rec.Cluster)
+	case rec.Pin != nil:
+		return txn.Insert(TableVolumePins, rec.Pin)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}
