@@ -92,19 +92,23 @@ func agentWithTasks(t *testing.T, c *harness.Cluster, m *harness.Manager, app st
 		t.Fatal(err)
 	}
 	for _, a := range c.Agents {
-		id := c.NodeByName(t, m, a.Name).ID
-		var on []*types.Task
-		for _, tk := range tasks {
-			if tk.NodeID == id && tk.State == types.TaskRunning {
-				on = append(on, tk)
-			}
-		}
-		if len(on) > 0 {
+		if on := runningOn(tasks, c.NodeByName(t, m, a.Name).ID); len(on) > 0 {
 			return a, on
 		}
 	}
 	t.Fatalf("no agent runs a task of %s: %s", app, harness.Describe(tasks))
 	return nil, nil
+}
+
+// runningOn returns the tasks of tasks that run on nodeID.
+func runningOn(tasks []*types.Task, nodeID string) []*types.Task {
+	var on []*types.Task
+	for _, tk := range tasks {
+		if tk.NodeID == nodeID && tk.State == types.TaskRunning {
+			on = append(on, tk)
+		}
+	}
+	return on
 }
 
 // noneOn is a condition: no task of app meant to run is placed on nodeID.

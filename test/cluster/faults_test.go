@@ -80,14 +80,16 @@ func testLeaderKill(t *testing.T, c *harness.Cluster) {
 		"lost", lost, "new_leader_ms_max", slowest, "restarted", restarted, "dup_peak", obs.DupPeak, "nodes_down", len(obs.NodesDown))
 }
 
-// testAgentRestart kills -9 an agent that runs tasks and starts it again:
-// its tasks keep running meanwhile, and the restarted agent re-attaches to
-// them instead of restarting them. A probe app placed on its node proves
+// testAgentRestart kills -9 an agent that runs tasks (of every app the
+// cluster has by then) and starts it again: its tasks keep running
+// meanwhile, and the restarted agent re-attaches to them instead of
+// restarting them. A probe app placed on its node proves
 // the agent has reconciled with the managers since its restart.
 func testAgentRestart(t *testing.T, c *harness.Cluster) {
 	leader := c.Leader(t, 10*time.Second)
-	victim, on := agentWithTasks(t, c, leader, "steady")
-	before := tasksOf(t, c, leader, "steady")
+	victim, _ := agentWithTasks(t, c, leader, "steady")
+	before := tasksOf(t, c, leader, "") // of every app
+	on := runningOn(before, c.NodeByName(t, leader, victim.Name).ID)
 	watch := c.Watch(t)
 	victim.Kill(t)
 	for _, tk := range on {
@@ -104,7 +106,7 @@ func testAgentRestart(t *testing.T, c *harness.Cluster) {
 	harness.WaitFor(t, time.Minute, "the probe runs on "+victim.Name, c.ExpectRunning(leader, "probe", "p", 1))
 	reattached := time.Since(restartedAt)
 
-	restarted := assertSameTasks(t, before, tasksOf(t, c, leader, "steady"))
+	restarted := assertSameTasks(t, before, tasksOf(t, c, leader, ""))
 	obs := watch.Stop(t)
 	obs.ExpectNoNodeDown(t)
 	obs.ExpectNoDuplicatesBeyond(t, 0)
@@ -212,7 +214,8 @@ func refuseWritesWithoutQuorum(t *testing.T, c *harness.Cluster, survivor *harne
 	return took
 }
 
-// tasksOf lists the tasks of app on m, failing t if m does not answer.
+// tasksOf lists the tasks of app ("": of every app) on m, failing t if m
+// does not answer.
 func tasksOf(t *testing.T, c *harness.Cluster, m *harness.Manager, app string) []*types.Task {
 	t.Helper()
 	tasks, err := c.Tasks(m, app)
