@@ -77,7 +77,7 @@ func testLeaderKill(t *testing.T, c *harness.Cluster) {
 	obs.ExpectNoDuplicatesBeyond(t, 0)
 	t.Logf("workload: %d acknowledged, %d failed in %s, first errors %v", len(res.Acked), res.Failed, res.Elapsed.Round(time.Millisecond), res.Errors)
 	harness.Figure(t, "leader-kill", "kills", leaderKills, "writes_acked", len(res.Acked), "writes_failed", res.Failed,
-		"lost", lost, "new_leader_ms_max", slowest, "restarted", restarted, "dup_peak", obs.DupPeak, "nodes_down", len(obs.NodesDown))
+		"lost", lost, "new_leader_ms_max", slowest, "no_write_ms_max", res.LongestGap, "restarted", restarted, "dup_peak", obs.DupPeak, "nodes_down", len(obs.NodesDown))
 }
 
 // testAgentRestart kills -9 an agent that runs tasks (of every app the

@@ -64,8 +64,9 @@ type Workload struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu  sync.Mutex
-	res WorkloadResult
+	mu      sync.Mutex
+	res     WorkloadResult
+	lastAck time.Time
 }
 
 // WorkloadResult is what a Workload did.
@@ -78,6 +79,9 @@ type WorkloadResult struct {
 	Errors []string
 	// Elapsed is how long the workload ran.
 	Elapsed time.Duration
+	// LongestGap is the longest time between two acknowledgements (or from
+	// the start to the first): how long the cluster took no write.
+	LongestGap time.Duration
 }
 
 // StartWorkload starts a workload against c; it stops by itself after
@@ -126,6 +130,9 @@ func (o WorkloadOptions) withDefaults(c *Cluster) WorkloadOptions {
 func (w *Workload) run(ctx context.Context) {
 	defer close(w.done)
 	began := time.Now()
+	w.mu.Lock()
+	w.lastAck = began
+	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		w.res.Elapsed = time.Since(began)
@@ -168,7 +175,10 @@ func (w *Workload) record(name, via string, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err == nil {
+		now := time.Now()
 		w.res.Acked = append(w.res.Acked, name)
+		w.res.LongestGap = max(w.res.LongestGap, now.Sub(w.lastAck))
+		w.lastAck = now
 		return
 	}
 	w.res.Failed++
