@@ -261,7 +261,9 @@ func (w *Watch) Seen() Observed {
 	return obs
 }
 
-// ExpectNoNodeDown fails tb if any node was seen not ready.
+// ExpectNoNodeDown fails tb if any node was seen not ready. A manager that
+// restarts replays its log, so it shows the nodes' past states again:
+// watch a cluster whose history has no node down.
 func (o Observed) ExpectNoNodeDown(tb testing.TB) {
 	tb.Helper()
 	if len(o.NodesDown) > 0 {
