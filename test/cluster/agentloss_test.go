@@ -11,8 +11,11 @@ import (
 
 // TestAgentLoss freezes an agent (SIGSTOP) past the heartbeat TTL: its node
 // is marked down and its tasks are replaced on the others. When it wakes
-// (SIGCONT), its stale tasks stop, and exactly the asked number of replicas
-// runs, by the managers' account and by the processes on the hosts.
+// (SIGCONT), its stale tasks stop within a TTL, and exactly the asked number
+// of replicas runs, by the managers' account and by the processes on the
+// hosts. A frozen agent cannot stop its tasks, so its slots run twice while
+// it sleeps: the watch must see that, and no more than a TTL of them once
+// it wakes.
 func TestAgentLoss(t *testing.T) {
 	const replicas = 3
 	const ttl = 3 * time.Second
@@ -28,6 +31,7 @@ func TestAgentLoss(t *testing.T) {
 	harness.WaitFor(t, time.Minute, "web running", c.ExpectRunning(leader, "loss", "web", replicas))
 
 	victim, stale := agentWithTasks(t, c, leader, "loss")
+	watch := c.Watch(t)
 	victim.Pause(t)
 	frozeAt := time.Now()
 	node := c.NodeByName(t, leader, victim.Name)
@@ -38,13 +42,24 @@ func TestAgentLoss(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("%s marked down %s after SIGSTOP (TTL %s)", victim.Name, time.Since(frozeAt).Round(100*time.Millisecond), ttl)
+	downAfter := time.Since(frozeAt)
+	t.Logf("%s marked down %s after SIGSTOP (TTL %s)", victim.Name, downAfter.Round(100*time.Millisecond), ttl)
 	harness.WaitFor(t, time.Minute, "web replaced on the other nodes", all(
 		c.ExpectRunning(leader, "loss", "web", replicas),
 		noneOn(c, leader, "loss", node.ID),
 	))
 
+	// The frozen agent cannot stop its tasks: their slots run twice until
+	// it wakes, and the watch must see it (which shows it would see a
+	// duplicate anywhere else).
+	harness.WaitFor(t, 30*time.Second, "the watch sees a slot of "+victim.Name+" run twice", func() error {
+		if obs := watch.Seen(); obs.DupPeak == 0 {
+			return fmt.Errorf("no duplicate seen: %s", obs)
+		}
+		return nil
+	})
 	victim.Resume(t)
+	resumedAt := time.Now()
 	harness.WaitFor(t, time.Minute, victim.Name+" ready again", func() error {
 		if n := c.NodeByName(t, leader, victim.Name); n.Status != types.NodeReady {
 			return fmt.Errorf("node %s is %s", n.Name, n.Status)
@@ -59,10 +74,20 @@ func TestAgentLoss(t *testing.T) {
 		}
 		return nil
 	})
+	stoppedIn := time.Since(resumedAt)
 	harness.WaitFor(t, time.Minute, "exactly the replicas asked for", all(
 		c.ExpectRunning(leader, "loss", "web", replicas),
 		expectProcesses(c, replicas),
 	))
+	obs := watch.Stop(t)
+	if _, seen := obs.NodesDown[victim.Name]; !seen || len(obs.NodesDown) != 1 {
+		t.Errorf("the watch saw nodes down %v, want %s alone", obs.NodesDown, victim.Name)
+	}
+	if dupAfterWake := obs.DupLast.Sub(resumedAt); dupAfterWake > ttl {
+		t.Errorf("slots still ran twice %s after %s woke, more than the TTL %s: %s", dupAfterWake, victim.Name, ttl, obs)
+	}
+	harness.Figure(t, "agent-pause", "ttl_ms", ttl, "down_ms", downAfter, "replaced", len(stale),
+		"stale_stopped_ms", stoppedIn, "dup_peak", obs.DupPeak, "dup_longest_ms", obs.DupLongest)
 }
 
 // agentWithTasks returns an agent that runs tasks of app, and those tasks.
@@ -73,19 +98,23 @@ func agentWithTasks(t *testing.T, c *harness.Cluster, m *harness.Manager, app st
 		t.Fatal(err)
 	}
 	for _, a := range c.Agents {
-		id := c.NodeByName(t, m, a.Name).ID
-		var on []*types.Task
-		for _, tk := range tasks {
-			if tk.NodeID == id && tk.State == types.TaskRunning {
-				on = append(on, tk)
-			}
-		}
-		if len(on) > 0 {
+		if on := runningOn(tasks, c.NodeByName(t, m, a.Name).ID); len(on) > 0 {
 			return a, on
 		}
 	}
 	t.Fatalf("no agent runs a task of %s: %s", app, harness.Describe(tasks))
 	return nil, nil
+}
+
+// runningOn returns the tasks of tasks that run on nodeID.
+func runningOn(tasks []*types.Task, nodeID string) []*types.Task {
+	var on []*types.Task
+	for _, tk := range tasks {
+		if tk.NodeID == nodeID && tk.State == types.TaskRunning {
+			on = append(on, tk)
+		}
+	}
+	return on
 }
 
 // noneOn is a condition: no task of app meant to run is placed on nodeID.

@@ -16,6 +16,14 @@
 // cgroup, so c.Partition(t, m) can cut m off from the other managers with
 // iptables (root and cgroup v2 needed; the test skips otherwise).
 //
+// A fault scenario checks the suite's invariants rather than its own (see
+// invariants.go and docs/reliability.md): StartWorkload makes a bounded
+// stream of writes and records the acknowledged ones, CheckWrites finds
+// them on every manager afterwards, CheckManagers finds no manager bricked
+// or diverged, Restarted lists the tasks a fault restarted, and a Watch
+// started before the fault records nodes marked down and slots whose
+// replica ran twice. Figure logs the scenario's measurements in one line.
+//
 // Every process, and every task process the agents started from the app
 // binary (a private copy per cluster), is killed when the test ends; a
 // failed test shows the end of each process's log. Waiting is always for a

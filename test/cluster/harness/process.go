@@ -29,6 +29,9 @@ type Process struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been reaped
 	paused bool
+	// stopped is set when the test stopped the process (Kill, Stop), so an
+	// exit the test did not ask for shows as Crashed.
+	stopped bool
 	// cgroup, when set, is the cgroup v2 directory the process runs in,
 	// so iptables can tell its packets from the others' (see Partition).
 	cgroup string
@@ -66,7 +69,7 @@ func (p *Process) Start(tb testing.TB) {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", p.Name, err)
 	}
-	p.cmd, p.paused = cmd, false
+	p.cmd, p.paused, p.stopped = cmd, false, false
 	exited := make(chan struct{})
 	p.exited = exited
 	// The goroutine only reaps the process and ends with it; Kill and
@@ -90,6 +93,10 @@ func (p *Process) Running() bool {
 	}
 }
 
+// Crashed reports whether the process was started and has exited without
+// the test stopping it: a manager that bricked, an agent that died.
+func (p *Process) Crashed() bool { return p.cmd != nil && !p.Running() && !p.stopped }
+
 // Exited is closed when the running process exits.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
@@ -110,6 +117,7 @@ func (p *Process) Stop(tb testing.TB, sig syscall.Signal) {
 	if !p.Running() {
 		return
 	}
+	p.stopped = true
 	_ = p.cmd.Process.Signal(sig)
 	if p.paused && sig != syscall.SIGKILL {
 		_ = p.cmd.Process.Signal(syscall.SIGCONT)
