@@ -27,7 +27,7 @@ func (r *Reconciler) place(ctx context.Context) error {
 	if len(reqs) == 0 && len(held) == 0 {
 		return nil
 	}
-	cluster := scheduler.NewCluster(view.Nodes(), placedTasks(view), Services(view))
+	cluster := scheduler.NewCluster(view.Nodes(), PlacedTasks(view), Services(view))
 	plan := cluster.Place(reqs)
 	for id, reason := range held {
 		plan.Failures = append(plan.Failures, scheduler.Failure{TaskID: id, Reason: reason})
@@ -59,11 +59,12 @@ func appendPending(reqs []scheduler.Request, held map[string]string, view *state
 	return reqs
 }
 
-// placedTasks are the tasks that hold resources on a node.
-func placedTasks(view *state.View) []*types.Task {
+// PlacedTasks are the tasks that hold resources on a node, for a scheduling
+// snapshot (the reconciler's and the plan applier's).
+func PlacedTasks(view *state.View) []*types.Task {
 	var out []*types.Task
 	for _, t := range view.Tasks(state.TaskFilter{}) {
-		if t.NodeID != "" && t.State != types.TaskPending && !t.State.Terminal() {
+		if t.HoldsResources() {
 			out = append(out, t)
 		}
 	}

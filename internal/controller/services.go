@@ -100,7 +100,7 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 // drained reports whether a task still runs (or is about to) on a node an
 // operator is draining.
 func (p *pass) drained(t *types.Task) bool {
-	if t.NodeID == "" || t.State == types.TaskPending || t.State.Terminal() {
+	if !t.HoldsResources() {
 		return false
 	}
 	n := p.view.Node(t.NodeID)

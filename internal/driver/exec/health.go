@@ -23,7 +23,7 @@ const (
 func (d *Driver) startHealth(t *task) {
 	t.mu.Lock()
 	hc, env, dir := t.rec.Healthcheck, t.rec.Env, t.rec.Dir
-	if hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
+	if !hc.Enabled() {
 		t.mu.Unlock()
 		return
 	}
