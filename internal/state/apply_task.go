@@ -134,7 +134,7 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	before := cloneTask(t)
 	t.State = st.State
 	if st.Health != types.HealthNone {
-		t.Health = st.Health
+		t.Health, t.HealthOutput = st.Health, st.HealthOutput
 	}
 	if st.ExitCode != nil {
 		code := *st.ExitCode

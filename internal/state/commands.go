@@ -43,6 +43,7 @@ const (
 	kindSetTokens
 	kindUpsertManager
 	kindRemoveManager
+	kindSetServiceStatus
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -88,6 +89,15 @@ type ScaleService struct {
 	Service  string    `json:"service"`
 	Replicas int       `json:"replicas"`
 	Now      time.Time `json:"now"`
+}
+
+// SetServiceStatus records the controller's verdicts on services of one app
+// (types.Service.Status), judged on the app at AppVersion: a verdict judged
+// before a submission or a scale is stale and dropped. Result: nil.
+type SetServiceStatus struct {
+	App        string                          `json:"app"`
+	AppVersion uint64                          `json:"app_version"`
+	Statuses   map[string]*types.ServiceStatus `json:"statuses"` // by service name
 }
 
 // Assignment places a pending task on a node.
@@ -161,6 +171,7 @@ func (SetNodeStatus) kind() commandKind       { return kindSetNodeStatus }
 func (SetNodeAvailability) kind() commandKind { return kindSetNodeAvailability }
 func (UpdateNodeLabels) kind() commandKind    { return kindUpdateNodeLabels }
 func (DeleteNode) kind() commandKind          { return kindDeleteNode }
+func (SetServiceStatus) kind() commandKind    { return kindSetServiceStatus }
 
 // Encode serialises a command for raft: one kind byte, then JSON.
 func Encode(cmd Command) ([]byte, error) {
@@ -221,6 +232,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertManager{}, nil
 	case kindRemoveManager:
 		return &RemoveManager{}, nil
+	case kindSetServiceStatus:
+		return &SetServiceStatus{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

@@ -1,0 +1,163 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// A verdict is the controller's judgement of a service's current version,
+// stored as types.Service.Status so that `up`, `scale` and `ps` (and later
+// deployments) report the same thing. It is judged per replica (slot), on
+// the slot's whole history at that version:
+//
+//   - up: the current task is up (types.Task.Up), or a one-shot completed
+//     and is not restarted. Up wins: a replica that works now is not failed
+//     for what it did before;
+//   - failed: a task of the version was rejected by its driver, or turned
+//     unhealthy (its check failed Retries times after its start period), or
+//     exited non-zero twice (the restart policy brought it back and it
+//     failed again), or exited non-zero with no restart to come;
+//   - converging: anything else (starting, restarting once, waiting for a
+//     dependency or for room).
+//
+// A service is failed when one replica is, up when all are.
+
+// slotVerdict is the judgement of one replica.
+type slotVerdict struct {
+	state  types.ServiceState
+	reason string      // failed: what happened, naming the replica
+	task   *types.Task // failed: the task that shows it
+	wake   time.Time   // converging: when the replica will be up if it keeps running
+}
+
+// judgeSlot judges one replica from every task its slot still has.
+func judgeSlot(svc *types.Service, history []*types.Task, now time.Time) slotVerdict {
+	cur := current(history)
+	if cur != nil && cur.ServiceVersion == svc.Version {
+		up, at := cur.Up(svc, now)
+		switch {
+		case up:
+			return slotVerdict{state: types.ServiceUp}
+		case cur.State == types.TaskComplete && !svc.RestartPolicy.WillRestart(cur, history, now):
+			return slotVerdict{state: types.ServiceUp}
+		}
+		if v, failed := slotFailure(svc, cur, history, now); failed {
+			return v
+		}
+		return slotVerdict{state: types.ServiceConverging, wake: at}
+	}
+	// No task of this version yet: a replacement is on its way. Tasks of
+	// this version that already ended still count against it.
+	if v, failed := slotFailure(svc, nil, history, now); failed {
+		return v
+	}
+	return slotVerdict{state: types.ServiceConverging}
+}
+
+// slotFailure looks for a failure of the service's current version in a
+// slot's history, newest first.
+func slotFailure(svc *types.Service, cur *types.Task, history []*types.Task, now time.Time) (slotVerdict, bool) {
+	var crashes []*types.Task
+	for i := len(history) - 1; i >= 0; i-- {
+		t := history[i]
+		if t.ServiceVersion != svc.Version {
+			continue
+		}
+		switch {
+		case t.State == types.TaskRejected:
+			return failed(t, fmt.Sprintf("replica %s was rejected: %s", t.Name(), orNoReason(t.Error))), true
+		case t.Health == types.HealthUnhealthy:
+			return failed(t, fmt.Sprintf("replica %s is unhealthy: its health check failed %d times in a row", t.Name(), retries(svc))), true
+		case t.State == types.TaskFailed:
+			crashes = append(crashes, t)
+		}
+	}
+	if len(crashes) == 0 {
+		return slotVerdict{}, false
+	}
+	last := crashes[0]
+	switch {
+	case len(crashes) >= 2:
+		return failed(last, fmt.Sprintf("replica %s crash-loops: it exited with %s again after the restart policy brought it back (%d restarts)",
+			last.Name(), exitText(last), last.Attempt)), true
+	case last == cur && !svc.RestartPolicy.WillRestart(cur, history, now):
+		return failed(last, fmt.Sprintf("replica %s exited with %s and %s", last.Name(), exitText(last), noRestartText(svc.RestartPolicy, last))), true
+	}
+	return slotVerdict{}, false
+}
+
+func failed(t *types.Task, reason string) slotVerdict {
+	if detail := taskDetail(t); detail != "" {
+		reason += " (" + detail + ")"
+	}
+	return slotVerdict{state: types.ServiceFailed, reason: reason, task: t}
+}
+
+// judgeService turns the replicas' verdicts, in slot order, into the
+// service's status. A service with no replica to run is up.
+func judgeService(svc *types.Service, slots []slotVerdict, prev *types.ServiceStatus, now time.Time) (*types.ServiceStatus, time.Time) {
+	st := &types.ServiceStatus{Version: svc.Version, State: types.ServiceUp}
+	var wake time.Time
+	for _, v := range slots {
+		switch v.state {
+		case types.ServiceFailed:
+			if st.State != types.ServiceFailed {
+				st.State, st.Reason, st.TaskID = types.ServiceFailed, v.reason, v.task.ID
+				st.ExitCode = v.task.ExitCode
+				if v.task.Health == types.HealthUnhealthy {
+					st.HealthOutput = v.task.HealthOutput
+				}
+			}
+		case types.ServiceConverging:
+			if st.State == types.ServiceUp {
+				st.State = types.ServiceConverging
+			}
+			if !v.wake.IsZero() && (wake.IsZero() || v.wake.Before(wake)) {
+				wake = v.wake
+			}
+		}
+	}
+	st.Since = now
+	if prev.Same(st) {
+		st.Since = prev.Since
+	}
+	return st, wake
+}
+
+func retries(svc *types.Service) int {
+	if svc.Healthcheck != nil && svc.Healthcheck.Retries > 0 {
+		return svc.Healthcheck.Retries
+	}
+	return 3 // the engines' default
+}
+
+func exitText(t *types.Task) string {
+	if t.ExitCode == nil {
+		return "an error"
+	}
+	return fmt.Sprintf("code %d", *t.ExitCode)
+}
+
+func noRestartText(rp types.RestartPolicy, t *types.Task) string {
+	if rp.Condition == types.RestartNone {
+		return "its restart policy (none) does not restart it"
+	}
+	return fmt.Sprintf("was given up after %d restarts (max_attempts %d)", t.Attempt, rp.MaxAttempts)
+}
+
+// taskDetail is a task's error when it says more than its exit code.
+func taskDetail(t *types.Task) string {
+	if t.Error == "" || (t.ExitCode != nil && t.Error == fmt.Sprintf("exit code %d", *t.ExitCode)) {
+		return ""
+	}
+	return t.Error
+}
+
+func orNoReason(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return s
+}
