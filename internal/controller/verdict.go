@@ -104,7 +104,7 @@ func judgeService(svc *types.Service, slots []slotVerdict, prev *types.ServiceSt
 		switch v.state {
 		case types.ServiceFailed:
 			if st.State != types.ServiceFailed {
-				st.State, st.Reason, st.TaskID = types.ServiceFailed, v.reason, v.task.ID
+				st.State, st.Reason, st.TaskID, st.TaskName = types.ServiceFailed, v.reason, v.task.ID, v.task.Name()
 				st.ExitCode = v.task.ExitCode
 				if v.task.Health == types.HealthUnhealthy {
 					st.HealthOutput = v.task.HealthOutput

@@ -29,6 +29,7 @@ type ServiceStatus struct {
 	// TaskID is the task whose failure decided the verdict: its logs
 	// explain it.
 	TaskID   string `json:"task_id,omitempty"`
+	TaskName string `json:"task_name,omitempty"`
 	ExitCode *int   `json:"exit_code,omitempty"`
 	// HealthOutput is the failing health check's last output.
 	HealthOutput string    `json:"health_output,omitempty"`
@@ -42,7 +43,7 @@ func (s *ServiceStatus) Same(o *ServiceStatus) bool {
 	}
 	codeEq := (s.ExitCode == nil) == (o.ExitCode == nil) && (s.ExitCode == nil || *s.ExitCode == *o.ExitCode)
 	return s.Version == o.Version && s.State == o.State && s.Reason == o.Reason &&
-		s.TaskID == o.TaskID && s.HealthOutput == o.HealthOutput && codeEq
+		s.TaskID == o.TaskID && s.TaskName == o.TaskName && s.HealthOutput == o.HealthOutput && codeEq
 }
 
 // MaxHealthOutput bounds the health check output a driver reports, as the
