@@ -18,20 +18,20 @@ import (
 // fakeManager is a small in-memory stand-in for a manager's API. It runs
 // every task it creates at once, so deploys converge on the next query.
 type fakeManager struct {
-	mu       sync.Mutex
-	index    uint64
-	apps     map[string]*types.App
-	tasks    []*types.Task
-	nodes    []*types.Node
-	logs     map[string]string // task ID -> output; missing: 502
+	mu    sync.Mutex
+	index uint64
+	apps  map[string]*types.App
+	tasks []*types.Task
+	nodes []*types.Node
+	logs  map[string]string // task ID -> output; missing: 502
 	// healthOutput, when set, is the failing check's output of a rejected
 	// task's verdict.
 	healthOutput string
-	deleted  map[string]int    // app -> GETs left before it is gone
-	scaled   []string          // "app/service=N"
-	volumes  bool              // last DELETE's ?volumes
-	startFor func(*types.Service) types.TaskState
-	pid      int // reported by /v1/status
+	deleted      map[string]int // app -> GETs left before it is gone
+	scaled       []string       // "app/service=N"
+	volumes      bool           // last DELETE's ?volumes
+	startFor     func(*types.Service) types.TaskState
+	pid          int // reported by /v1/status
 	// pendingReason is given to the tasks startFor leaves pending.
 	pendingReason string
 
@@ -260,7 +260,7 @@ func (f *fakeManager) judge(app string, s *types.Service) *types.ServiceStatus {
 		case types.TaskRejected:
 			return &types.ServiceStatus{Version: s.Version, State: types.ServiceFailed, TaskID: t.ID, TaskName: t.Name(),
 				HealthOutput: f.healthOutput,
-				Reason: "replica " + t.Name() + " was rejected: " + orUnknown(t.Error)}
+				Reason:       "replica " + t.Name() + " was rejected: " + orUnknown(t.Error)}
 		default:
 			st.State = types.ServiceConverging
 		}
