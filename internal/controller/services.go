@@ -70,7 +70,12 @@ func (p *pass) global(app *types.App, svc *types.Service, tasks []*types.Task) {
 		}
 	}
 	nodes := slices.Sorted(maps.Keys(eligible)) // verdicts in node order
-	verdicts := make([]slotVerdict, 0, len(nodes))
+	verdicts := make([]slotVerdict, 0, len(nodes)+1)
+	if len(nodes) == 0 {
+		// No node qualifies yet (an agent may still be registering): a
+		// global service with nowhere to run is not up.
+		verdicts = append(verdicts, slotVerdict{state: types.ServiceConverging})
+	}
 	for _, node := range nodes {
 		p.slot(app, svc, byNode[node], 0, node)
 		verdicts = append(verdicts, judgeSlot(svc, byNode[node], p.now))

@@ -80,8 +80,8 @@ func slotFailure(svc *types.Service, cur *types.Task, history []*types.Task, now
 	last := crashes[0]
 	switch {
 	case len(crashes) >= 2:
-		return failed(last, fmt.Sprintf("replica %s crash-loops: it exited with %s again after the restart policy brought it back (%d restarts)",
-			last.Name(), exitText(last), last.Attempt)), true
+		return failed(last, fmt.Sprintf("replica %s crash-loops: it exited with %s again after %s",
+			last.Name(), exitText(last), plural(last.Attempt, "restart"))), true
 	case last == cur && !svc.RestartPolicy.WillRestart(cur, history, now):
 		return failed(last, fmt.Sprintf("replica %s exited with %s and %s", last.Name(), exitText(last), noRestartText(svc.RestartPolicy, last))), true
 	}
@@ -144,7 +144,14 @@ func noRestartText(rp types.RestartPolicy, t *types.Task) string {
 	if rp.Condition == types.RestartNone {
 		return "its restart policy (none) does not restart it"
 	}
-	return fmt.Sprintf("was given up after %d restarts (max_attempts %d)", t.Attempt, rp.MaxAttempts)
+	return fmt.Sprintf("was given up after %s (max_attempts %d)", plural(t.Attempt, "restart"), rp.MaxAttempts)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // taskDetail is a task's error when it says more than its exit code.

@@ -185,3 +185,41 @@ func TestVerdictStaleAfterScaleIsDropped(t *testing.T) {
 	w.step()
 	wantState(t, w.status("a", "web"), types.ServiceConverging)
 }
+
+func TestVerdictGlobalWithoutNodesIsNotUp(t *testing.T) {
+	w := newWorld(t) // no node has registered yet
+	agent := service("agent", 0)
+	agent.Mode = types.ModeGlobal
+	w.up(&types.App{Name: "a", Services: []*types.Service{agent}})
+	w.step()
+	wantState(t, w.status("a", "agent"), types.ServiceConverging)
+}
+
+func TestVerdictRejectedAndGivenUp(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	web := service("web", 1)
+	job := service("job", 1)
+	job.RestartPolicy.MaxAttempts = 1
+	w.up(&types.App{Name: "a", Services: []*types.Service{web, job}})
+	w.step()
+	w.report(current(w.tasks("a", "web")).ID, types.TaskStatus{State: types.TaskRejected, Error: "image img not found"})
+	w.step()
+	if st := w.status("a", "web"); st.State != types.ServiceFailed || !strings.Contains(st.Reason, "a-web-1 was rejected: image img not found") {
+		t.Fatalf("web verdict %+v", st)
+	}
+	w.crash("a", "job", 1)
+	w.clock.Advance(time.Second)
+	w.step()
+	// The one restart allowed: it runs, then exits with something other
+	// than a plain exit code.
+	cur := current(w.tasks("a", "job"))
+	w.report(cur.ID, types.TaskStatus{State: types.TaskRunning, StartedAt: w.clock.Now()})
+	w.report(cur.ID, types.TaskStatus{State: types.TaskFailed, ExitCode: exitCode(137), Error: "exit code 137: out of memory"})
+	w.step()
+	st := w.status("a", "job")
+	wantState(t, st, types.ServiceFailed)
+	if *st.ExitCode != 137 || !strings.Contains(st.Reason, "out of memory") {
+		t.Fatalf("job verdict %+v", st)
+	}
+}
