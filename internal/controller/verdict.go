@@ -15,10 +15,11 @@ import (
 //   - up: the current task is up (types.Task.Up), or a one-shot completed
 //     and is not restarted. Up wins: a replica that works now is not failed
 //     for what it did before;
-//   - failed: a task of the version was rejected by its driver, or turned
-//     unhealthy (its check failed Retries times after its start period), or
-//     exited non-zero twice (the restart policy brought it back and it
-//     failed again), or exited non-zero with no restart to come;
+//   - failed: a task of the version that never was up was rejected by its
+//     driver, or turned unhealthy (its check failed Retries times after its
+//     start period), or two exited non-zero (the restart policy brought the
+//     replica back and it failed again); or the current task exited
+//     non-zero, or is unhealthy, with no restart to come;
 //   - converging: anything else (starting, restarting once, waiting for a
 //     dependency or for room).
 //
@@ -56,13 +57,26 @@ func judgeSlot(svc *types.Service, history []*types.Task, now time.Time) slotVer
 	return slotVerdict{state: types.ServiceConverging}
 }
 
-// slotFailure looks for a failure of the service's current version in a
-// slot's history, newest first.
+// slotFailure looks for a failure of the service's current version that
+// waiting will not mend. The current task counts if nothing will replace
+// it (it exited non-zero, or is unhealthy, and the restart policy says no).
+// Otherwise only tasks that never were up (types.Task.WasUp) count, newest
+// first: one rejected, one unhealthy, or two that exited non-zero (a crash
+// loop). A replica that served and then failed is the restart policy's
+// business, not a failed deploy.
 func slotFailure(svc *types.Service, cur *types.Task, history []*types.Task, now time.Time) (slotVerdict, bool) {
+	if cur != nil && !svc.RestartPolicy.WillRestart(cur, history, now) {
+		switch {
+		case cur.State == types.TaskFailed:
+			return failed(cur, fmt.Sprintf("replica %s exited with %s and %s", cur.Name(), exitText(cur), noRestartText(svc.RestartPolicy, cur))), true
+		case cur.State == types.TaskRunning && cur.Health == types.HealthUnhealthy:
+			return failed(cur, fmt.Sprintf("replica %s is unhealthy and %s", cur.Name(), noRestartText(svc.RestartPolicy, cur))), true
+		}
+	}
 	var crashes []*types.Task
 	for i := len(history) - 1; i >= 0; i-- {
 		t := history[i]
-		if t.ServiceVersion != svc.Version {
+		if t.ServiceVersion != svc.Version || t.WasUp(svc, now) {
 			continue
 		}
 		switch {
@@ -74,18 +88,12 @@ func slotFailure(svc *types.Service, cur *types.Task, history []*types.Task, now
 			crashes = append(crashes, t)
 		}
 	}
-	if len(crashes) == 0 {
+	if len(crashes) < 2 {
 		return slotVerdict{}, false
 	}
 	last := crashes[0]
-	switch {
-	case len(crashes) >= 2:
-		return failed(last, fmt.Sprintf("replica %s crash-loops: it exited with %s again after %s",
-			last.Name(), exitText(last), plural(last.Attempt, "restart"))), true
-	case last == cur && !svc.RestartPolicy.WillRestart(cur, history, now):
-		return failed(last, fmt.Sprintf("replica %s exited with %s and %s", last.Name(), exitText(last), noRestartText(svc.RestartPolicy, last))), true
-	}
-	return slotVerdict{}, false
+	return failed(last, fmt.Sprintf("replica %s crash-loops: it exited with %s again after %s",
+		last.Name(), exitText(last), plural(last.Attempt, "restart"))), true
 }
 
 func failed(t *types.Task, reason string) slotVerdict {
@@ -141,8 +149,11 @@ func exitText(t *types.Task) string {
 }
 
 func noRestartText(rp types.RestartPolicy, t *types.Task) string {
-	if rp.Condition == types.RestartNone {
+	switch {
+	case rp.Condition == types.RestartNone:
 		return "its restart policy (none) does not restart it"
+	case t.State == types.TaskComplete || rp.MaxAttempts == 0:
+		return "its restart policy does not restart it"
 	}
 	return fmt.Sprintf("was given up after %s (max_attempts %d)", plural(t.Attempt, "restart"), rp.MaxAttempts)
 }

@@ -223,3 +223,68 @@ func TestVerdictRejectedAndGivenUp(t *testing.T) {
 		t.Fatalf("job verdict %+v", st)
 	}
 }
+
+// A replica that served and then failed is the restart policy's business:
+// the deploy is not failed until replicas that never came up fail.
+func TestVerdictFailureAfterServing(t *testing.T) {
+	t.Run("unhealthy after healthy", func(t *testing.T) {
+		w := newWorld(t)
+		w.node("n1")
+		web := service("web", 1)
+		web.Healthcheck = &types.Healthcheck{Test: []string{"CMD", "check"}, Retries: 3}
+		w.up(&types.App{Name: "a", Services: []*types.Service{web}})
+		w.step()
+		first := current(w.tasks("a", "web"))
+		w.report(first.ID, types.TaskStatus{State: types.TaskRunning, Health: types.HealthHealthy, StartedAt: w.clock.Now()})
+		w.step()
+		wantState(t, w.status("a", "web"), types.ServiceUp)
+		w.clock.Advance(time.Minute)
+		w.report(first.ID, types.TaskStatus{State: types.TaskRunning, Health: types.HealthUnhealthy, HealthOutput: "slow"})
+		w.step()
+		wantState(t, w.status("a", "web"), types.ServiceConverging) // replaced, not failed
+		second := current(w.tasks("a", "web"))
+		if second.ID == first.ID {
+			t.Fatalf("unhealthy replica not replaced")
+		}
+		w.report(second.ID, types.TaskStatus{State: types.TaskRunning, Health: types.HealthUnhealthy, HealthOutput: "down", StartedAt: w.clock.Now()})
+		w.step()
+		if st := w.status("a", "web"); st.State != types.ServiceFailed || st.TaskID != second.ID || st.HealthOutput != "down" {
+			t.Fatalf("a replacement that never became healthy: verdict %+v", st)
+		}
+	})
+	t.Run("crash after running a while", func(t *testing.T) {
+		w := newWorld(t)
+		w.node("n1")
+		w.up(&types.App{Name: "a", Services: []*types.Service{service("web", 1)}})
+		w.step()
+		cur := current(w.tasks("a", "web"))
+		w.report(cur.ID, types.TaskStatus{State: types.TaskRunning, StartedAt: w.clock.Now()})
+		w.clock.Advance(time.Minute)
+		w.report(cur.ID, types.TaskStatus{State: types.TaskFailed, ExitCode: exitCode(1), FinishedAt: w.clock.Now()})
+		w.step()
+		w.clock.Advance(time.Second)
+		w.step()
+		w.crash("a", "web", 1) // the restart fails at once: one crash of a replica never up
+		w.step()
+		wantState(t, w.status("a", "web"), types.ServiceConverging)
+		w.clock.Advance(time.Second)
+		w.step()
+		w.crash("a", "web", 1) // and again: a crash loop
+		w.step()
+		wantState(t, w.status("a", "web"), types.ServiceFailed)
+	})
+	t.Run("no restart after serving is failed", func(t *testing.T) {
+		w := newWorld(t)
+		w.node("n1")
+		job := service("job", 1)
+		job.RestartPolicy.Condition = types.RestartNone
+		w.up(&types.App{Name: "a", Services: []*types.Service{job}})
+		w.step()
+		cur := current(w.tasks("a", "job"))
+		w.report(cur.ID, types.TaskStatus{State: types.TaskRunning, StartedAt: w.clock.Now()})
+		w.clock.Advance(time.Minute)
+		w.report(cur.ID, types.TaskStatus{State: types.TaskFailed, ExitCode: exitCode(2), FinishedAt: w.clock.Now()})
+		w.step()
+		wantState(t, w.status("a", "job"), types.ServiceFailed) // nothing will mend it
+	})
+}

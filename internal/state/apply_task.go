@@ -136,6 +136,9 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	if st.Health != types.HealthNone {
 		t.Health, t.HealthOutput = st.Health, st.HealthOutput
 	}
+	if t.Health == types.HealthHealthy && t.HealthyAt.IsZero() {
+		t.HealthyAt = now
+	}
 	if st.ExitCode != nil {
 		code := *st.ExitCode
 		t.ExitCode = &code

@@ -71,6 +71,25 @@ func (t *Task) Up(svc *Service, now time.Time) (up bool, at time.Time) {
 	return true, time.Time{}
 }
 
+// WasUp reports whether a task was up at some point of its life (see Up):
+// its health check passed once or, without one, it ran for MonitorPeriod.
+// A failure of a task that was up is a runtime event (the restart policy
+// deals with it); failures of tasks that never were up are what makes a
+// deploy fail.
+func (t *Task) WasUp(svc *Service, now time.Time) bool {
+	switch {
+	case !t.HealthyAt.IsZero():
+		return true
+	case t.Health != HealthNone || (svc != nil && svc.Healthcheck.Enabled()), t.StartedAt.IsZero():
+		return false
+	}
+	end := t.FinishedAt
+	if end.IsZero() {
+		end = now
+	}
+	return end.Sub(t.StartedAt) >= MonitorPeriod
+}
+
 // WillRestart reports whether the restart policy replaces the slot's
 // current task cur, which has finished or turned unhealthy; history is every
 // task the slot still has. A lost task (its node went down) is always

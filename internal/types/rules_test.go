@@ -116,3 +116,29 @@ func TestWillRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskWasUp(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	checked := &Service{Healthcheck: &Healthcheck{Test: []string{"CMD", "true"}}}
+	plain := &Service{}
+	now := t0.Add(time.Hour)
+	tests := []struct {
+		name string
+		svc  *Service
+		task Task
+		want bool
+	}{
+		{"crashed at once", plain, Task{State: TaskFailed, StartedAt: t0, FinishedAt: t0.Add(10 * time.Millisecond)}, false},
+		{"crashed after a minute", plain, Task{State: TaskFailed, StartedAt: t0, FinishedAt: t0.Add(time.Minute)}, true},
+		{"never started", plain, Task{State: TaskRejected}, false},
+		{"still running for long", plain, Task{State: TaskRunning, StartedAt: t0}, true},
+		{"check never passed", checked, Task{State: TaskRunning, Health: HealthUnhealthy, StartedAt: t0}, false},
+		{"check passed once", checked, Task{State: TaskRunning, Health: HealthUnhealthy, StartedAt: t0, HealthyAt: t0.Add(time.Second)}, true},
+		{"image's check never passed", plain, Task{State: TaskFailed, Health: HealthStarting, StartedAt: t0, FinishedAt: t0.Add(time.Minute)}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.task.WasUp(tc.svc, now); got != tc.want {
+			t.Errorf("%s: WasUp = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

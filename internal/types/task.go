@@ -79,8 +79,11 @@ type Task struct {
 	// HealthOutput is the output of the last failing health check probe,
 	// as the driver reported it with an unhealthy health.
 	HealthOutput string `json:"health_output,omitempty"`
-	ExitCode     *int   `json:"exit_code,omitempty"`
-	Error        string `json:"error,omitempty"`
+	// HealthyAt is when the task was first reported healthy: a replica that
+	// served once and then failed is a runtime event, not a failed deploy.
+	HealthyAt time.Time `json:"healthy_at,omitzero"`
+	ExitCode  *int      `json:"exit_code,omitempty"`
+	Error     string    `json:"error,omitempty"`
 	// PendingReason explains why the scheduler could not place the task.
 	PendingReason string `json:"pending_reason,omitempty"`
 	ContainerID   string `json:"container_id,omitempty"`
