@@ -24,7 +24,6 @@ func task(svc string, slot int, version uint64, state types.TaskState, opts ...f
 func withHealth(h types.Health) func(*types.Task) { return func(t *types.Task) { t.Health = h } }
 func withExit(c int) func(*types.Task)            { return func(t *types.Task) { t.ExitCode = intp(c) } }
 func withAttempt(a int) func(*types.Task)         { return func(t *types.Task) { t.Attempt = a } }
-func withError(e string) func(*types.Task)        { return func(t *types.Task) { t.Error = e } }
 func withPending(r string) func(*types.Task)      { return func(t *types.Task) { t.PendingReason = r } }
 func withDesired(s types.TaskState) func(*types.Task) {
 	return func(t *types.Task) { t.DesiredState = s }
