@@ -12,6 +12,10 @@
 //   - restart.go: decide whether and when a finished or unhealthy task is
 //     replaced, by its restart policy (condition, delay, max_attempts, window).
 //   - deps.go: hold new tasks back until their depends_on conditions hold.
+//   - verdict.go: judge each service's current version (up, converging or
+//     failed, and why) by the shared rules of internal/types, and record
+//     the verdicts that changed (state.SetServiceStatus) for `up`, `scale`
+//     and `ps` to read.
 //   - teardown.go: `berth down`: shut everything down, then purge the app once
 //     every node has removed its networks (and volumes).
 //   - gc.go: bound task history per slot.
