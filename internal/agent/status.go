@@ -21,7 +21,7 @@ func observed(st *driver.Status, desired types.TaskState) types.TaskStatus {
 		ts.State = types.TaskStarting
 	case driver.StateRunning:
 		ts.State = types.TaskRunning
-		ts.Health = st.Health
+		ts.Health, ts.HealthOutput = st.Health, st.HealthOutput
 	default:
 		code := st.ExitCode
 		ts.ExitCode = &code
@@ -61,7 +61,7 @@ func driverRank(s driver.State) int {
 func sameStatus(a, b types.TaskStatus) bool {
 	codeEq := (a.ExitCode == nil) == (b.ExitCode == nil) &&
 		(a.ExitCode == nil || *a.ExitCode == *b.ExitCode)
-	return a.TaskID == b.TaskID && a.State == b.State && a.Health == b.Health &&
+	return a.TaskID == b.TaskID && a.State == b.State && a.Health == b.Health && a.HealthOutput == b.HealthOutput &&
 		a.Error == b.Error && a.ContainerID == b.ContainerID && codeEq &&
 		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt)
 }

@@ -18,11 +18,13 @@ func TestObserved(t *testing.T) {
 		desired types.TaskState
 		state   types.TaskState
 		health  types.Health
+		output  string
 		code    *int
 		err     string
 	}{
 		{name: "created", st: driver.Status{State: driver.StateCreated}, desired: types.DesiredRunning, state: types.TaskStarting},
 		{name: "running healthy", st: driver.Status{State: driver.StateRunning, Health: types.HealthHealthy}, desired: types.DesiredRunning, state: types.TaskRunning, health: types.HealthHealthy},
+		{name: "unhealthy with the probe's output", st: driver.Status{State: driver.StateRunning, Health: types.HealthUnhealthy, HealthOutput: "refused"}, desired: types.DesiredRunning, state: types.TaskRunning, health: types.HealthUnhealthy, output: "refused"},
 		{name: "exit 0", st: driver.Status{State: driver.StateExited}, desired: types.DesiredRunning, state: types.TaskComplete, code: ptr(0)},
 		{name: "exit 1", st: driver.Status{State: driver.StateExited, ExitCode: 1}, desired: types.DesiredRunning, state: types.TaskFailed, code: ptr(1), err: "exit code 1"},
 		{name: "oom", st: driver.Status{State: driver.StateExited, ExitCode: 137, Error: "out of memory"}, desired: types.DesiredRunning, state: types.TaskFailed, code: ptr(137), err: "exit code 137: out of memory"},
@@ -33,7 +35,7 @@ func TestObserved(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.st.TaskID, tt.st.ContainerID, tt.st.StartedAt = "t1", "c1", started
 			got := observed(&tt.st, tt.desired)
-			want := types.TaskStatus{TaskID: "t1", State: tt.state, Health: tt.health, ExitCode: tt.code, Error: tt.err, ContainerID: "c1", StartedAt: started}
+			want := types.TaskStatus{TaskID: "t1", State: tt.state, Health: tt.health, HealthOutput: tt.output, ExitCode: tt.code, Error: tt.err, ContainerID: "c1", StartedAt: started}
 			if !sameStatus(got, want) {
 				t.Errorf("observed = %+v, want %+v", got, want)
 			}

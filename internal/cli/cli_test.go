@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -298,7 +299,33 @@ func TestUpFailsOnRejectedTask(t *testing.T) {
 	if code := h.run(t, "up", "--addr", url); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	want := "error: service web: task hello-web-1 was rejected: no reason given\n"
+	want := "error: service web: replica hello-web-1 was rejected: no reason given\n"
+	if !strings.HasSuffix(h.errOut.String(), want) {
+		t.Errorf("stderr = %q, want it to end with %q", h.errOut, want)
+	}
+}
+
+// The failure names the replica and shows what explains it: the failing
+// health check's output and the task's last log lines.
+func TestUpFailureShowsHealthOutputAndLogs(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.startFor = func(s *types.Service) types.TaskState {
+		if s.Name == "web" {
+			return types.TaskRejected
+		}
+		return types.TaskRunning
+	}
+	f.healthOutput = "curl: (7) connection refused"
+	for i := 1; i <= 10; i++ { // whichever task fails, it has logs
+		f.logs[fmt.Sprintf("t%d", i)] = "starting\nfatal: no config\n"
+	}
+	h := newHarness(t)
+	if code := h.run(t, "up", "--addr", url); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	want := "error: service web: replica hello-web-1 was rejected: no reason given\n" +
+		"last health check output:\n  curl: (7) connection refused\n" +
+		"last log lines of hello-web-1:\n  starting\n  fatal: no config\n"
 	if !strings.HasSuffix(h.errOut.String(), want) {
 		t.Errorf("stderr = %q, want it to end with %q", h.errOut, want)
 	}

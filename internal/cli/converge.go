@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -22,7 +28,8 @@ const (
 	deployStalled
 )
 
-// serviceProgress counts one service's current-version replicas.
+// serviceProgress counts one service's current-version replicas, for the
+// progress display, and carries the controller's verdict on it.
 type serviceProgress struct {
 	Name          string
 	Want          int // replicas wanted (global: tasks the scheduler made)
@@ -31,8 +38,11 @@ type serviceProgress struct {
 	Starting      int // on their way: created, assigned, starting, restarting
 	Pending       int // the scheduler could not place them
 	PendingReason string
-	Done          bool
-	Failure       string // why the service cannot converge
+	// Done and Failure follow the controller's verdict (types.Service.Status);
+	// the counts only show how far the replicas are.
+	Done    bool
+	Failure string // why the service cannot converge
+	Verdict *types.ServiceStatus
 }
 
 // progress is one evaluation of a deploy.
@@ -40,17 +50,27 @@ type progress struct {
 	Services []serviceProgress
 	State    deployState
 	Reason   string // for deployFailed and deployStalled: "service web: ..."
+	Failed   *serviceProgress
 }
 
-// evaluate is the convergence rule of up and scale, as a pure function of
-// the app's spec and its tasks. Only tasks of a service's current Version
-// count; older ones are being replaced.
+// evaluate is where a deploy of app stands, from the app as the manager
+// stores it now (with the controller's verdicts) and its tasks. Whether a
+// service is done or failed is the controller's verdict on its current
+// Version, never decided here: `up`, `scale` and `ps` must agree with what
+// the controller does. The CLI decides one thing only: how long it waits
+// for tasks that cannot be placed (deployStalled).
 func evaluate(app *types.App, tasks []*types.Task) progress {
 	var p progress
 	for _, svc := range app.Services {
 		p.Services = append(p.Services, evaluateService(app.Name, svc, tasks))
 	}
 	p.State, p.Reason = overall(p.Services, stopping(app.Name, tasks))
+	for i := range p.Services {
+		if p.Services[i].Failure != "" {
+			p.Failed = &p.Services[i]
+			break
+		}
+	}
 	return p
 }
 
@@ -104,8 +124,15 @@ func evaluateService(app string, svc *types.Service, tasks []*types.Task) servic
 	for _, t := range slots {
 		classify(&sp, svc, t)
 	}
-	sp.Done = sp.Failure == "" && sp.Ready+sp.Completed >= sp.Want &&
-		(sp.Want > 0 || svc.Mode != types.ModeGlobal)
+	if st := svc.Status; st != nil && st.Version == svc.Version {
+		sp.Verdict = st
+		switch st.State {
+		case types.ServiceUp:
+			sp.Done = true
+		case types.ServiceFailed:
+			sp.Failure = orUnknown(st.Reason)
+		}
+	}
 	return sp
 }
 
@@ -148,11 +175,13 @@ func newer(a, b *types.Task) bool {
 	return a.CreateIndex > b.CreateIndex
 }
 
-// classify adds one replica's newest task to the service's counts.
+// classify adds one replica's newest task to the service's counts, for the
+// display: a finished replica that is not done counts as on its way, as
+// the verdict says when it is not.
 func classify(sp *serviceProgress, svc *types.Service, t *types.Task) {
 	switch t.State {
 	case types.TaskRunning:
-		if t.DesiredState == types.DesiredRunning && (!hasHealthcheck(svc) || t.Health == types.HealthHealthy) {
+		if t.DesiredState == types.DesiredRunning && t.Healthy(svc) {
 			sp.Ready++
 			return
 		}
@@ -164,68 +193,15 @@ func classify(sp *serviceProgress, svc *types.Service, t *types.Task) {
 		}
 		sp.Pending++
 		sp.PendingReason = t.PendingReason
-	case types.TaskRejected:
-		sp.fail(fmt.Sprintf("task %s was rejected: %s", t.Name(), orUnknown(t.Error)))
-	case types.TaskComplete, types.TaskFailed, types.TaskLost, types.TaskShutdown:
-		classifyFinished(sp, svc, t)
-	default: // assigned, starting
+	case types.TaskComplete:
+		if !svc.RestartPolicy.WillRestart(t, nil, time.Time{}) {
+			sp.Completed++
+			return
+		}
+		sp.Starting++
+	default: // assigned, starting, or finished with a replacement to come
 		sp.Starting++
 	}
-}
-
-func classifyFinished(sp *serviceProgress, svc *types.Service, t *types.Task) {
-	cond := svc.RestartPolicy.Condition
-	if t.State == types.TaskComplete && exitCode(t) == 0 && cond != types.RestartAny {
-		sp.Completed++
-		return
-	}
-	if t.State == types.TaskFailed && !restartComing(svc.RestartPolicy, t) {
-		msg := fmt.Sprintf("task %s failed%s", t.Name(), exitSuffix(t))
-		if detail := taskError(t); detail != "" {
-			msg += ": " + detail
-		}
-		if cond != types.RestartNone {
-			msg += fmt.Sprintf(" (gave up after %d restarts)", t.Attempt)
-		}
-		sp.fail(msg)
-		return
-	}
-	sp.Starting++ // a replacement task comes
-}
-
-// fail records why the service cannot converge; the first replica's
-// reason (in slot order) is the one reported.
-func (sp *serviceProgress) fail(msg string) {
-	if sp.Failure == "" {
-		sp.Failure = msg
-	}
-}
-
-// restartComing reports whether the restart policy replaces a failed task.
-func restartComing(rp types.RestartPolicy, t *types.Task) bool {
-	if rp.Condition == types.RestartNone {
-		return false
-	}
-	return rp.MaxAttempts == 0 || t.Attempt < rp.MaxAttempts
-}
-
-func hasHealthcheck(svc *types.Service) bool {
-	hc := svc.Healthcheck
-	return hc != nil && !hc.Disable && len(hc.Test) > 0 && !strings.EqualFold(hc.Test[0], "NONE")
-}
-
-func exitCode(t *types.Task) int {
-	if t.ExitCode == nil {
-		return 0
-	}
-	return *t.ExitCode
-}
-
-func exitSuffix(t *types.Task) string {
-	if t.ExitCode == nil {
-		return ""
-	}
-	return fmt.Sprintf(" with exit code %d", *t.ExitCode)
 }
 
 // taskError is a finished task's error, unless it only repeats the exit
@@ -269,4 +245,51 @@ func (sp serviceProgress) summary() string {
 		fmt.Fprintf(&b, "  (%s)", strings.Join(extra, ", "))
 	}
 	return b.String()
+}
+
+// failureLogLines is how many of a failed task's last log lines `up` shows.
+const failureLogLines = 10
+
+// failureError is a failed deploy's error: the verdict's reason, the
+// failing health check's output, and the last lines the failed task
+// logged, so the cause shows without `docker inspect` or `berth logs`.
+func failureError(ctx context.Context, c *api.Client, reason string, sp *serviceProgress) error {
+	var b strings.Builder
+	b.WriteString(reason)
+	v := sp.Verdict
+	if v == nil {
+		return errors.New(b.String())
+	}
+	if out := strings.TrimSpace(v.HealthOutput); out != "" {
+		b.WriteString("\nlast health check output:\n")
+		b.WriteString(indentLines(out))
+	}
+	if v.TaskID != "" {
+		if lines, err := lastLogLines(ctx, c, v.TaskID, failureLogLines); err == nil && lines != "" {
+			fmt.Fprintf(&b, "\nlast log lines of %s:\n%s", cmp.Or(v.TaskName, v.TaskID), indentLines(lines))
+		}
+	}
+	return errors.New(b.String())
+}
+
+// lastLogLines reads the end of a task's log, bounded in time and size: a
+// node that does not answer must not keep `up` from reporting the failure.
+func lastLogLines(ctx context.Context, c *api.Client, taskID string, n int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rc, err := c.TaskLogs(ctx, taskID, api.LogOptions{Tail: n})
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(data), "\n"), nil
+}
+
+func indentLines(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return "  " + strings.Join(lines, "\n  ")
 }

@@ -24,7 +24,6 @@ func task(svc string, slot int, version uint64, state types.TaskState, opts ...f
 func withHealth(h types.Health) func(*types.Task) { return func(t *types.Task) { t.Health = h } }
 func withExit(c int) func(*types.Task)            { return func(t *types.Task) { t.ExitCode = intp(c) } }
 func withAttempt(a int) func(*types.Task)         { return func(t *types.Task) { t.Attempt = a } }
-func withError(e string) func(*types.Task)        { return func(t *types.Task) { t.Error = e } }
 func withPending(r string) func(*types.Task)      { return func(t *types.Task) { t.PendingReason = r } }
 func withDesired(s types.TaskState) func(*types.Task) {
 	return func(t *types.Task) { t.DesiredState = s }
@@ -52,6 +51,15 @@ func withCheck() func(*types.Service) {
 
 func global() func(*types.Service) { return func(s *types.Service) { s.Mode = types.ModeGlobal } }
 
+// judged gives a service the controller's verdict on a version.
+func judged(state types.ServiceState, version uint64, reason string) func(*types.Service) {
+	return func(s *types.Service) {
+		s.Status = &types.ServiceStatus{Version: version, State: state, Reason: reason}
+	}
+}
+
+func up() func(*types.Service) { return judged(types.ServiceUp, 1, "") }
+
 func TestEvaluate(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -62,11 +70,26 @@ func TestEvaluate(t *testing.T) {
 		summary  string // summary of the first service, when given
 	}{
 		{
-			name:     "all replicas running",
-			services: []*types.Service{svc("web", 2, 1)},
+			name:     "verdict up",
+			services: []*types.Service{svc("web", 2, 1, up())},
 			tasks:    []*types.Task{task("web", 1, 1, types.TaskRunning), task("web", 2, 1, types.TaskRunning)},
 			want:     deployDone,
 			summary:  "2/2 running",
+		},
+		{
+			// The crash-loop bug: every replica reported running for an
+			// instant was taken for done. Only the controller's verdict is.
+			name:     "all running but not judged up yet",
+			services: []*types.Service{svc("crash", 1, 1)},
+			tasks:    []*types.Task{task("crash", 1, 1, types.TaskRunning)},
+			want:     deployWaiting,
+			summary:  "1/1 running",
+		},
+		{
+			name:     "a verdict on an older version means nothing",
+			services: []*types.Service{svc("web", 1, 2, judged(types.ServiceUp, 1, ""))},
+			tasks:    []*types.Task{task("web", 1, 1, types.TaskRunning), task("web", 1, 2, types.TaskAssigned)},
+			want:     deployWaiting,
 		},
 		{
 			name:     "replica not created yet",
@@ -76,27 +99,16 @@ func TestEvaluate(t *testing.T) {
 			summary:  "1/3 running  (2 starting)",
 		},
 		{
-			name:     "old version running does not count",
-			services: []*types.Service{svc("web", 1, 2)},
-			tasks:    []*types.Task{task("web", 1, 1, types.TaskRunning), task("web", 1, 2, types.TaskAssigned)},
-			want:     deployWaiting,
-		},
-		{
-			name:     "healthcheck requires healthy",
+			name:     "healthcheck not passed yet shows as starting",
 			services: []*types.Service{svc("web", 1, 1, withCheck())},
 			tasks:    []*types.Task{task("web", 1, 1, types.TaskRunning, withHealth(types.HealthStarting))},
 			want:     deployWaiting,
 			summary:  "0/1 running  (1 starting)",
 		},
 		{
-			name:     "healthcheck healthy",
-			services: []*types.Service{svc("web", 1, 1, withCheck())},
-			tasks:    []*types.Task{task("web", 1, 1, types.TaskRunning, withHealth(types.HealthHealthy))},
-			want:     deployDone,
-		},
-		{
-			name:     "one-shot completed with exit 0",
-			services: []*types.Service{svc("migrate", 1, 1, withRestart(types.RestartNone, 0)), svc("web", 1, 1)},
+			name: "one-shot completed",
+			services: []*types.Service{svc("migrate", 1, 1, withRestart(types.RestartNone, 0), up()),
+				svc("web", 1, 1, up())},
 			tasks: []*types.Task{
 				task("migrate", 1, 1, types.TaskComplete, withExit(0)),
 				task("web", 1, 1, types.TaskRunning),
@@ -105,47 +117,28 @@ func TestEvaluate(t *testing.T) {
 			summary: "1/1 completed",
 		},
 		{
-			name:     "restart any: a completed task is restarted, not done",
+			name:     "restart any: a completed task shows as restarting",
 			services: []*types.Service{svc("web", 1, 1, withRestart(types.RestartAny, 0))},
 			tasks:    []*types.Task{task("web", 1, 1, types.TaskComplete, withExit(0))},
 			want:     deployWaiting,
+			summary:  "0/1 running  (1 starting)",
 		},
 		{
-			name:     "rejected",
-			services: []*types.Service{svc("web", 1, 1)},
-			tasks:    []*types.Task{task("web", 1, 1, types.TaskRejected, withError("image nope:1 not found"))},
-			want:     deployFailed,
-			reason:   "service web: task hello-web-1 was rejected: image nope:1 not found",
-		},
-		{
-			name:     "failed with restart none",
-			services: []*types.Service{svc("job", 1, 1, withRestart(types.RestartNone, 0))},
-			tasks:    []*types.Task{task("job", 1, 1, types.TaskFailed, withExit(3), withError("exit status 3"))},
-			want:     deployFailed,
-			reason:   "service job: task hello-job-1 failed with exit code 3: exit status 3",
-		},
-		{
-			name:     "failed with restarts left",
-			services: []*types.Service{svc("web", 1, 1, withRestart(types.RestartOnFailure, 3))},
-			tasks:    []*types.Task{task("web", 1, 1, types.TaskFailed, withExit(1), withAttempt(2))},
-			want:     deployWaiting,
-		},
-		{
-			name:     "an error that only repeats the exit code is not shown twice",
-			services: []*types.Service{svc("job", 1, 1, withRestart(types.RestartNone, 0))},
-			tasks:    []*types.Task{task("job", 1, 1, types.TaskFailed, withExit(3), withError("exit code 3"))},
-			want:     deployFailed,
-			reason:   "service job: task hello-job-1 failed with exit code 3",
-		},
-		{
-			name:     "max attempts reached",
-			services: []*types.Service{svc("web", 1, 1, withRestart(types.RestartOnFailure, 3))},
-			tasks: []*types.Task{
-				task("web", 1, 1, types.TaskFailed, withExit(1), withAttempt(2)),
-				task("web", 1, 1, types.TaskFailed, withExit(1), withAttempt(3), withError("boom")),
-			},
+			name: "verdict failed",
+			services: []*types.Service{svc("crash", 1, 1, judged(types.ServiceFailed, 1,
+				"replica hello-crash-1 crash-loops: it exited with code 1 again"))},
+			tasks:  []*types.Task{task("crash", 1, 1, types.TaskRunning, withAttempt(2))},
 			want:   deployFailed,
-			reason: "service web: task hello-web-1 failed with exit code 1: boom (gave up after 3 restarts)",
+			reason: "service crash: replica hello-crash-1 crash-loops: it exited with code 1 again",
+		},
+		{
+			name: "the failed service is named, whatever its place",
+			services: []*types.Service{svc("api", 1, 1),
+				svc("db", 1, 1, judged(types.ServiceFailed, 1, "replica hello-db-1 is unhealthy"))},
+			tasks: []*types.Task{task("api", 1, 1, types.TaskPending, withPending("waiting for db to be healthy")),
+				task("db", 1, 1, types.TaskRunning, withHealth(types.HealthUnhealthy))},
+			want:   deployFailed,
+			reason: "service db: replica hello-db-1 is unhealthy",
 		},
 		{
 			name:     "pending with a reason and nothing else moving",
@@ -184,7 +177,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:     "scale down: slots beyond replicas are ignored",
-			services: []*types.Service{svc("web", 1, 1)},
+			services: []*types.Service{svc("web", 1, 1, up())},
 			tasks: []*types.Task{
 				task("web", 1, 1, types.TaskRunning),
 				task("web", 2, 1, types.TaskRunning, withDesired(types.DesiredShutdown)),
@@ -193,7 +186,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:     "global: every task running",
-			services: []*types.Service{svc("agent", 0, 1, global())},
+			services: []*types.Service{svc("agent", 0, 1, global(), up())},
 			tasks: []*types.Task{
 				task("agent", 0, 1, types.TaskRunning, withNode("n1")),
 				task("agent", 0, 1, types.TaskRunning, withNode("n2")),
@@ -216,8 +209,8 @@ func TestEvaluate(t *testing.T) {
 			want:     deployWaiting,
 		},
 		{
-			name:     "zero replicas is done at once",
-			services: []*types.Service{svc("web", 0, 1)},
+			name:     "zero replicas is done once judged",
+			services: []*types.Service{svc("web", 0, 1, up())},
 			want:     deployDone,
 		},
 	}

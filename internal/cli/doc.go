@@ -19,10 +19,12 @@
 // stdout and everything else (warnings, build output) to stderr; a failed
 // command prints one line, "error: ...", and Run returns 1.
 //
-// One file per command (up.go, ps.go, ...). The convergence rule is the
-// pure function evaluate (converge.go) over an app and its tasks; followDeploy
-// (follow.go) feeds it blocking task queries and stops on done, failed,
-// stalled for a few seconds (only unplaceable tasks left), or timeout.
+// One file per command (up.go, ps.go, ...). Whether a service is done or
+// failed is the controller's verdict (types.Service.Status), never decided
+// here; evaluate (converge.go) reads it beside the tasks' counts, and
+// followDeploy (follow.go) feeds it blocking task queries and stops on done,
+// failed (showing the failed task's last log lines), stalled for a few
+// seconds (only unplaceable tasks left), or timeout.
 //
 // Which manager: --addr, else BERTH_ADDR, else the current context (its
 // address, CA, and admin token or client certificate, from contexts.json in

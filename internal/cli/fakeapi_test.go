@@ -18,17 +18,20 @@ import (
 // fakeManager is a small in-memory stand-in for a manager's API. It runs
 // every task it creates at once, so deploys converge on the next query.
 type fakeManager struct {
-	mu       sync.Mutex
-	index    uint64
-	apps     map[string]*types.App
-	tasks    []*types.Task
-	nodes    []*types.Node
-	logs     map[string]string // task ID -> output; missing: 502
-	deleted  map[string]int    // app -> GETs left before it is gone
-	scaled   []string          // "app/service=N"
-	volumes  bool              // last DELETE's ?volumes
-	startFor func(*types.Service) types.TaskState
-	pid      int // reported by /v1/status
+	mu    sync.Mutex
+	index uint64
+	apps  map[string]*types.App
+	tasks []*types.Task
+	nodes []*types.Node
+	logs  map[string]string // task ID -> output; missing: 502
+	// healthOutput, when set, is the failing check's output of a rejected
+	// task's verdict.
+	healthOutput string
+	deleted      map[string]int // app -> GETs left before it is gone
+	scaled       []string       // "app/service=N"
+	volumes      bool           // last DELETE's ?volumes
+	startFor     func(*types.Service) types.TaskState
+	pid          int // reported by /v1/status
 	// pendingReason is given to the tasks startFor leaves pending.
 	pendingReason string
 	pins          []*types.VolumePin // served and removed by the pin routes (pins_test.go)
@@ -242,7 +245,30 @@ func (f *fakeManager) reconcile(a *types.App) {
 				State: state, CreateIndex: f.index, PendingReason: reason,
 			})
 		}
+		s.Status = f.judge(a.Name, s)
 	}
+}
+
+// judge stands in for the controller's verdict, for the states startFor
+// gives: up when every replica runs or completed, failed when one was
+// rejected, else converging.
+func (f *fakeManager) judge(app string, s *types.Service) *types.ServiceStatus {
+	st := &types.ServiceStatus{Version: s.Version, State: types.ServiceUp}
+	for _, t := range f.tasks {
+		if t.App != app || t.Service != s.Name || t.Slot > s.Replicas || t.ServiceVersion != s.Version {
+			continue
+		}
+		switch t.State {
+		case types.TaskRunning, types.TaskComplete:
+		case types.TaskRejected:
+			return &types.ServiceStatus{Version: s.Version, State: types.ServiceFailed, TaskID: t.ID, TaskName: t.Name(),
+				HealthOutput: f.healthOutput,
+				Reason:       "replica " + t.Name() + " was rejected: " + orUnknown(t.Error)}
+		default:
+			st.State = types.ServiceConverging
+		}
+	}
+	return st
 }
 
 func (f *fakeManager) hasTask(app, svc string, slot int) bool {

@@ -20,7 +20,9 @@ const blockingWait = 30 * time.Second
 
 // followDeploy waits until app's services converge (see evaluate), showing
 // progress on stdout. It fails with the reason when a service cannot
-// converge, or when timeout passes.
+// converge, or when timeout passes. app is the app as submitted (or its
+// services to follow): each look reads the stored app again for the
+// controller's verdicts, and the tasks.
 func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -39,13 +41,17 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 		if err != nil {
 			return deployWaitError(ctx, err, last, timeout)
 		}
-		last = evaluate(app, tasks)
+		judged, err := judgedApp(ctx, c, app)
+		if err != nil {
+			return deployWaitError(ctx, err, last, timeout)
+		}
+		last = evaluate(judged, tasks)
 		disp.update(last)
 		switch last.State {
 		case deployDone:
 			return nil
 		case deployFailed:
-			return errors.New(last.Reason)
+			return failureError(ctx, c, last.Reason, last.Failed)
 		case deployStalled:
 			if stalledSince.IsZero() {
 				stalledSince = e.now()
@@ -59,6 +65,29 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 			return deployWaitError(ctx, err, last, timeout)
 		}
 	}
+}
+
+// judgedApp reads the stored app for its verdicts, keeping only the
+// services followed. A read older than the submission (a manager that has
+// not applied it yet) carries no verdict on it: its services count as
+// converging.
+func judgedApp(ctx context.Context, c *api.Client, followed *types.App) (*types.App, error) {
+	stored, err := c.GetApp(ctx, followed.Name)
+	if err != nil {
+		return nil, fmt.Errorf("read app %s: %w", followed.Name, err)
+	}
+	out := *stored
+	out.Services = nil
+	for _, f := range followed.Services {
+		svc := stored.Service(f.Name)
+		if svc == nil || stored.Version < followed.Version || svc.Version < f.Version {
+			stale := *f
+			stale.Status = nil
+			svc = &stale
+		}
+		out.Services = append(out.Services, svc)
+	}
+	return &out, nil
 }
 
 // pace advances the blocking-query index. An answer that did not move the

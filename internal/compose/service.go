@@ -121,8 +121,10 @@ func convertHealthcheck(h *ctypes.HealthCheckConfig) *types.Healthcheck {
 		Timeout:       duration(h.Timeout),
 		StartPeriod:   duration(h.StartPeriod),
 		StartInterval: duration(h.StartInterval),
-		Disable:       h.Disable || (len(h.Test) > 0 && h.Test[0] == "NONE"),
+		Disable:       h.Disable,
 	}
+	out.Disable = out.Disabled() // a ["NONE"] test says the same: one rule
+
 	if h.Retries != nil {
 		out.Retries = int(*h.Retries)
 	}

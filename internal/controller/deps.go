@@ -42,7 +42,7 @@ func depUnmet(view *state.View, app string, dep *types.Service, condition string
 				return fmt.Sprintf("waiting for %s to complete successfully", dep.Name)
 			}
 		case types.ConditionHealthy:
-			if t.State != types.TaskRunning || (dep.Healthcheck != nil && !dep.Healthcheck.Disable && t.Health != types.HealthHealthy) {
+			if !t.Healthy(dep) {
 				return fmt.Sprintf("waiting for %s to be healthy", dep.Name)
 			}
 		default: // service_started: running, or a one-shot already done

@@ -14,6 +14,10 @@
 //   - drain.go: replace the tasks of a drained node, stopping each old task
 //     only once its replacement is placed.
 //   - deps.go: hold new tasks back until their depends_on conditions hold.
+//   - verdict.go: judge each service's current version (up, converging or
+//     failed, and why) by the shared rules of internal/types, and record
+//     the verdicts that changed (state.SetServiceStatus) for `up`, `scale`
+//     and `ps` to read.
 //   - teardown.go: `berth down`: shut everything down, then purge the app once
 //     every node has removed its networks (and volumes).
 //   - gc.go: bound task history per slot.

@@ -29,7 +29,7 @@ func (r *Reconciler) place(ctx context.Context) error {
 	if len(reqs) == 0 && len(held) == 0 {
 		return nil
 	}
-	cluster := scheduler.NewCluster(view.Nodes(), placedTasks(view), Services(view))
+	cluster := scheduler.NewCluster(view.Nodes(), PlacedTasks(view), Services(view))
 	plan := cluster.Place(reqs)
 	for i, f := range plan.Failures {
 		if pin := pinned[f.TaskID]; pin != nil {
@@ -71,11 +71,12 @@ func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[
 	return reqs
 }
 
-// placedTasks are the tasks that hold resources on a node.
-func placedTasks(view *state.View) []*types.Task {
+// PlacedTasks are the tasks that hold resources on a node, for a scheduling
+// snapshot (the reconciler's and the plan applier's).
+func PlacedTasks(view *state.View) []*types.Task {
 	var out []*types.Task
 	for _, t := range view.Tasks(state.TaskFilter{}) {
-		if t.NodeID != "" && t.State != types.TaskPending && !t.State.Terminal() {
+		if t.HoldsResources() {
 			out = append(out, t)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/internal/scheduler"
@@ -129,6 +131,11 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("commit task updates: %w", err)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(p.verdicts)) {
+		if _, err := r.commit.Commit(ctx, p.verdicts[name]); err != nil {
+			return time.Time{}, fmt.Errorf("record the verdicts on app %s: %w", name, err)
+		}
+	}
 	if err := r.place(ctx); err != nil {
 		return time.Time{}, err
 	}
@@ -150,10 +157,12 @@ type pass struct {
 	newID func() string
 	upd   *state.TaskUpdates
 	wake  time.Time
+	// verdicts holds, per app, the service statuses that changed.
+	verdicts map[string]*state.SetServiceStatus
 }
 
 func newPass(view *state.View, now time.Time, newID func() string) *pass {
-	return &pass{view: view, now: now, newID: newID, upd: &state.TaskUpdates{
+	return &pass{view: view, now: now, newID: newID, verdicts: map[string]*state.SetServiceStatus{}, upd: &state.TaskUpdates{
 		Pending: map[string]string{},
 		Desired: map[string]types.TaskState{},
 		Now:     now,
@@ -164,6 +173,24 @@ func (p *pass) wakeAt(t time.Time) {
 	if p.wake.IsZero() || t.Before(p.wake) {
 		p.wake = t
 	}
+}
+
+// judged records a service's verdict when it differs from the stored one,
+// and when to look again if a replica is about to count as up.
+func (p *pass) judged(app *types.App, svc *types.Service, slots []slotVerdict) {
+	st, wake := judgeService(svc, slots, svc.Status, p.now)
+	if !wake.IsZero() {
+		p.wakeAt(wake)
+	}
+	if svc.Status.Same(st) {
+		return
+	}
+	cmd := p.verdicts[app.Name]
+	if cmd == nil {
+		cmd = &state.SetServiceStatus{App: app.Name, AppVersion: app.Version, Statuses: map[string]*types.ServiceStatus{}}
+		p.verdicts[app.Name] = cmd
+	}
+	cmd.Statuses[svc.Name] = st
 }
 
 func (p *pass) shutdown(t *types.Task) {

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/berth-dev/berth/internal/scheduler"
@@ -43,9 +45,12 @@ func (p *pass) replicated(app *types.App, svc *types.Service, tasks []*types.Tas
 			}
 		}
 	}
+	verdicts := make([]slotVerdict, 0, svc.Replicas)
 	for slot := 1; slot <= svc.Replicas; slot++ {
 		p.slot(app, svc, slots[slot], slot, "")
+		verdicts = append(verdicts, judgeSlot(svc, slots[slot], p.now))
 	}
+	p.judged(app, svc, verdicts)
 }
 
 // global keeps one wanted task on each eligible node and shuts down tasks on
@@ -64,9 +69,18 @@ func (p *pass) global(app *types.App, svc *types.Service, tasks []*types.Task) {
 			}
 		}
 	}
-	for node := range eligible {
-		p.slot(app, svc, byNode[node], 0, node)
+	nodes := slices.Sorted(maps.Keys(eligible)) // verdicts in node order
+	verdicts := make([]slotVerdict, 0, len(nodes)+1)
+	if len(nodes) == 0 {
+		// No node qualifies yet (an agent may still be registering): a
+		// global service with nowhere to run is not up.
+		verdicts = append(verdicts, slotVerdict{state: types.ServiceConverging})
 	}
+	for _, node := range nodes {
+		p.slot(app, svc, byNode[node], 0, node)
+		verdicts = append(verdicts, judgeSlot(svc, byNode[node], p.now))
+	}
+	p.judged(app, svc, verdicts)
 }
 
 // slot reconciles one replica: a slot number, or a node in global mode.
@@ -101,7 +115,7 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 // drained reports whether a task still runs (or is about to) on a node an
 // operator is draining.
 func (p *pass) drained(t *types.Task) bool {
-	if t.NodeID == "" || t.State == types.TaskPending || t.State.Terminal() {
+	if !t.HoldsResources() {
 		return false
 	}
 	n := p.view.Node(t.NodeID)

@@ -55,16 +55,19 @@ const (
 
 // Status is what a driver observes of one task.
 type Status struct {
-	TaskID      string
-	App         string
-	Service     string
-	State       State
-	Health      types.Health
-	ExitCode    int
-	Error       string
-	ContainerID string // container ID or "pid:<n>"
-	StartedAt   time.Time
-	FinishedAt  time.Time
+	TaskID  string
+	App     string
+	Service string
+	State   State
+	Health  types.Health
+	// HealthOutput is the last failing probe's output, with an unhealthy
+	// Health (at most types.MaxHealthOutput bytes).
+	HealthOutput string
+	ExitCode     int
+	Error        string
+	ContainerID  string // container ID or "pid:<n>"
+	StartedAt    time.Time
+	FinishedAt   time.Time
 }
 
 // LogOptions select what Logs writes.

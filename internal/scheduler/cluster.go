@@ -46,8 +46,8 @@ func demandOf(svc *types.Service) demand {
 }
 
 // NewCluster builds a snapshot from the nodes and the tasks that hold
-// resources on them. Tasks that are pending, terminal or have no NodeID hold
-// nothing and are skipped, as are tasks on nodes not in the list. services is
+// resources on them. Tasks that do not hold resources (types.Task.HoldsResources)
+// are skipped, as are tasks on nodes not in the list. services is
 // keyed by types.ServiceID(app, name) and gives each task its reservations
 // and published ports; a task whose service is missing still counts as a
 // task on its node but reserves nothing.
@@ -65,7 +65,7 @@ func NewCluster(nodes []*types.Node, tasks []*types.Task, services map[string]*t
 		c.byID[n.ID] = int32(i)
 	}
 	for _, t := range tasks {
-		if !holdsResources(t) {
+		if !t.HoldsResources() {
 			continue
 		}
 		idx, ok := c.byID[t.NodeID]
@@ -76,12 +76,6 @@ func NewCluster(nodes []*types.Node, tasks []*types.Task, services map[string]*t
 		c.accountExisting(idx, t, svcID, demandOf(services[svcID]))
 	}
 	return c
-}
-
-// holdsResources reports whether a task occupies its node: it has been
-// placed and has not ended.
-func holdsResources(t *types.Task) bool {
-	return t.NodeID != "" && t.State != types.TaskPending && !t.State.Terminal()
 }
 
 // account records one task of service svcID on node idx.

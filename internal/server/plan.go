@@ -21,13 +21,7 @@ func (s *Server) ApplyPlan(ctx context.Context, p scheduler.Plan) error {
 	defer s.applyMu.Unlock()
 	view := s.store.View()
 	services := controller.Services(view)
-	var placed []*types.Task
-	for _, t := range view.Tasks(state.TaskFilter{}) {
-		if t.NodeID != "" && t.State != types.TaskPending && !t.State.Terminal() {
-			placed = append(placed, t)
-		}
-	}
-	cluster := scheduler.NewCluster(view.Nodes(), placed, services)
+	cluster := scheduler.NewCluster(view.Nodes(), controller.PlacedTasks(view), services)
 	upd := &state.TaskUpdates{Pending: map[string]string{}, Now: s.clock.Now()}
 	for _, pl := range p.Placements {
 		t := pendingTask(view, pl.TaskID)

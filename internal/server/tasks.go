@@ -12,7 +12,10 @@ import (
 )
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
-	idx, err := s.block(r, state.TableTasks)
+	// Apps too: the controller's verdicts on services (types.Service.Status)
+	// are judged from tasks, and a client following a deploy must wake
+	// when one is recorded.
+	idx, err := s.block(r, state.TableTasks, state.TableApps)
 	if err != nil {
 		return err
 	}

@@ -361,6 +361,9 @@ func validateStatuses(st []types.TaskStatus) error {
 		default:
 			return badRequest(f+".health", "unknown health %q", s.Health)
 		}
+		if len(s.HealthOutput) > types.MaxHealthOutput {
+			return badRequest(f+".health_output", "at most %d bytes", types.MaxHealthOutput)
+		}
 	}
 	return nil
 }

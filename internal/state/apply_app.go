@@ -16,8 +16,12 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 		return nil, err
 	}
 	app := cloneApp(c.App)
-	// Teardown state belongs to `down`, never to a submission.
+	// Teardown state belongs to `down`, never to a submission; verdicts
+	// to the controller, which judges the new submission afresh.
 	app.Deleting, app.RemoveVolumes, app.TornDownOn = false, false, nil
+	for _, svc := range app.Services {
+		svc.Status = nil
+	}
 	old := getApp(w.txn, app.Name)
 	if old != nil && old.Deleting {
 		return nil, fmt.Errorf("app %s is being removed; wait for `berth down` to finish", app.Name)
@@ -96,6 +100,9 @@ func appChanged(old, app *types.App) bool {
 		x.Version, x.CreateIndex, x.ModifyIndex = 0, 0, 0
 		x.CreatedAt, x.UpdatedAt = zeroTime, zeroTime
 		x.Deleting, x.RemoveVolumes, x.TornDownOn = false, false, nil
+		for _, svc := range x.Services {
+			svc.Status = nil
+		}
 	}
 	return !jsonEqual(a, b)
 }
@@ -181,7 +188,29 @@ func (c ScaleService) apply(w *writeTxn) (any, error) {
 	}
 	app := cloneApp(old)
 	app.Service(c.Service).Replicas = c.Replicas
+	app.Service(c.Service).Status = nil // judged on the old count
 	app.Version++
 	app.UpdatedAt, app.ModifyIndex = c.Now, w.index
 	return app, w.insert(TableApps, app)
+}
+
+func (c SetServiceStatus) apply(w *writeTxn) (any, error) {
+	old := getApp(w.txn, c.App)
+	if old == nil || old.Deleting || old.Version != c.AppVersion {
+		return nil, nil // gone, going or changed since it was judged
+	}
+	app := cloneApp(old)
+	changed := false
+	for name, st := range c.Statuses {
+		svc := app.Service(name)
+		if svc == nil || st == nil || st.Version != svc.Version || jsonEqual(svc.Status, st) {
+			continue
+		}
+		svc.Status, changed = st, true
+	}
+	if !changed {
+		return nil, nil
+	}
+	app.ModifyIndex = w.index
+	return nil, w.insert(TableApps, app)
 }

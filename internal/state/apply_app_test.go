@@ -225,3 +225,41 @@ func TestDeleteTeardownPurge(t *testing.T) {
 		t.Error("purge of web removed another app's data")
 	}
 }
+
+// Verdicts are the controller's: a submission cannot set one, an unchanged
+// submission keeps the stored one, a changed one drops it, and a verdict
+// judged on an older app version is not stored.
+func TestServiceStatus(t *testing.T) {
+	h := newHarness(t)
+	app := testApp()
+	app.Services[0].Status = &types.ServiceStatus{Version: 1, State: types.ServiceUp}
+	h.mustApply(UpsertApp{App: app, Now: t0})
+	if st := h.store.View().App("web").Service("api").Status; st != nil {
+		t.Fatalf("submitted status stored: %+v", st)
+	}
+	up := &types.ServiceStatus{Version: 1, State: types.ServiceUp, Since: t0}
+	h.mustApply(SetServiceStatus{App: "web", AppVersion: 1, Statuses: map[string]*types.ServiceStatus{"api": up, "gone": up}})
+	if st := h.store.View().App("web").Service("api").Status; st == nil || st.State != types.ServiceUp {
+		t.Fatalf("verdict not stored: %+v", st)
+	}
+	h.mustApply(UpsertApp{App: testApp(), Now: t0}) // unchanged
+	if st := h.store.View().App("web").Service("api").Status; st == nil {
+		t.Fatalf("an unchanged submission dropped the verdict")
+	}
+	changed := testApp()
+	changed.Services[1].Replicas = 3
+	h.mustApply(UpsertApp{App: changed, Now: t0})
+	got := h.store.View().App("web")
+	if got.Service("api").Status != nil || got.Version != 2 {
+		t.Fatalf("after a changed submission: version %d, api status %+v", got.Version, got.Service("api").Status)
+	}
+	h.mustApply(SetServiceStatus{App: "web", AppVersion: 1, Statuses: map[string]*types.ServiceStatus{"api": up}})
+	if st := h.store.View().App("web").Service("api").Status; st != nil {
+		t.Fatalf("stale verdict stored: %+v", st)
+	}
+	wrongVersion := &types.ServiceStatus{Version: 7, State: types.ServiceUp}
+	h.mustApply(SetServiceStatus{App: "web", AppVersion: 2, Statuses: map[string]*types.ServiceStatus{"api": wrongVersion}})
+	if st := h.store.View().App("web").Service("api").Status; st != nil {
+		t.Fatalf("verdict on another service version stored: %+v", st)
+	}
+}

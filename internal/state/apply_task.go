@@ -137,7 +137,10 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	before := cloneTask(t)
 	t.State = st.State
 	if st.Health != types.HealthNone {
-		t.Health = st.Health
+		t.Health, t.HealthOutput = st.Health, st.HealthOutput
+	}
+	if t.Health == types.HealthHealthy && t.HealthyAt.IsZero() {
+		t.HealthyAt = now
 	}
 	if st.ExitCode != nil {
 		code := *st.ExitCode

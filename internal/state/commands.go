@@ -28,26 +28,25 @@ type Command interface {
 type commandKind byte
 
 const (
-	kindUpsertApp commandKind = iota + 1
-	kindDeleteApp
-	kindPurgeApp
-	kindTeardownDone
-	kindScaleService
-	kindTaskUpdates
-	kindTaskStatusUpdate
-	kindUpsertNode
-	kindSetNodeStatus
-	kindSetNodeAvailability
-	kindUpdateNodeLabels
-	kindDeleteNode
-	kindInitCluster
-	kindSetTokens
-	kindUpsertManager
-	kindRemoveManager
-
-	// Volume pins (apply_volume.go). Explicit values: other kinds are added
-	// above meanwhile, and a value must never change.
-	kindUnpinVolumes commandKind = 30
+	kindUpsertApp           commandKind = 1
+	kindDeleteApp           commandKind = 2
+	kindPurgeApp            commandKind = 3
+	kindTeardownDone        commandKind = 4
+	kindScaleService        commandKind = 5
+	kindTaskUpdates         commandKind = 6
+	kindTaskStatusUpdate    commandKind = 7
+	kindUpsertNode          commandKind = 8
+	kindSetNodeStatus       commandKind = 9
+	kindSetNodeAvailability commandKind = 10
+	kindUpdateNodeLabels    commandKind = 11
+	kindDeleteNode          commandKind = 12
+	kindInitCluster         commandKind = 13
+	kindSetTokens           commandKind = 14
+	kindUpsertManager       commandKind = 15
+	kindRemoveManager       commandKind = 16
+	// 17 and 18: revocation and the admin token (apply_revoke.go).
+	kindSetServiceStatus commandKind = 19 // the controller's verdict on a service version
+	kindUnpinVolumes     commandKind = 30 // volume pins (apply_volume.go)
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -93,6 +92,15 @@ type ScaleService struct {
 	Service  string    `json:"service"`
 	Replicas int       `json:"replicas"`
 	Now      time.Time `json:"now"`
+}
+
+// SetServiceStatus records the controller's verdicts on services of one app
+// (types.Service.Status), judged on the app at AppVersion: a verdict judged
+// before a submission or a scale is stale and dropped. Result: nil.
+type SetServiceStatus struct {
+	App        string                          `json:"app"`
+	AppVersion uint64                          `json:"app_version"`
+	Statuses   map[string]*types.ServiceStatus `json:"statuses"` // by service name
 }
 
 // Assignment places a pending task on a node.
@@ -166,6 +174,7 @@ func (SetNodeStatus) kind() commandKind       { return kindSetNodeStatus }
 func (SetNodeAvailability) kind() commandKind { return kindSetNodeAvailability }
 func (UpdateNodeLabels) kind() commandKind    { return kindUpdateNodeLabels }
 func (DeleteNode) kind() commandKind          { return kindDeleteNode }
+func (SetServiceStatus) kind() commandKind    { return kindSetServiceStatus }
 
 // Encode serialises a command for raft: its kind and JSON, checksummed
 // (see codec.go).
@@ -229,6 +238,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertManager{}, nil
 	case kindRemoveManager:
 		return &RemoveManager{}, nil
+	case kindSetServiceStatus:
+		return &SetServiceStatus{}, nil
 	case kindUnpinVolumes:
 		return &UnpinVolumes{}, nil
 	}

@@ -78,6 +78,9 @@ type Service struct {
 	// Version is the spec version, bumped by the manager when SpecHash changes.
 	Version  uint64 `json:"version"`
 	SpecHash string `json:"spec_hash,omitempty"`
+	// Status is the controller's verdict on this version (observed state,
+	// not spec: it is not hashed, and a submission drops it).
+	Status *ServiceStatus `json:"status,omitempty"`
 }
 
 // Build is a Compose build section. The CLI builds on its local engine; the
@@ -199,11 +202,11 @@ type NetworkAttachment struct {
 }
 
 // ComputeSpecHash hashes what decides whether running tasks must be replaced:
-// everything but Replicas, Version and SpecHash, plus the content of the
+// everything but Replicas, Version, SpecHash and Status, plus the content of the
 // secrets and configs the service mounts (a changed secret rolls the service).
 func (s *Service) ComputeSpecHash(app *App) string {
 	c := *s
-	c.Replicas, c.Version, c.SpecHash = 0, 0, ""
+	c.Replicas, c.Version, c.SpecHash, c.Status = 0, 0, "", nil
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(&c)
 	for _, ref := range s.Secrets {

@@ -76,8 +76,14 @@ type Task struct {
 	DesiredState TaskState `json:"desired_state"`
 	State        TaskState `json:"state"`
 	Health       Health    `json:"health,omitempty"`
-	ExitCode     *int      `json:"exit_code,omitempty"`
-	Error        string    `json:"error,omitempty"`
+	// HealthOutput is the output of the last failing health check probe,
+	// as the driver reported it with an unhealthy health.
+	HealthOutput string `json:"health_output,omitempty"`
+	// HealthyAt is when the task was first reported healthy: a replica that
+	// served once and then failed is a runtime event, not a failed deploy.
+	HealthyAt time.Time `json:"healthy_at,omitzero"`
+	ExitCode  *int      `json:"exit_code,omitempty"`
+	Error     string    `json:"error,omitempty"`
 	// PendingReason explains why the scheduler could not place the task.
 	PendingReason string `json:"pending_reason,omitempty"`
 	ContainerID   string `json:"container_id,omitempty"`
@@ -109,12 +115,15 @@ func ServiceID(app, service string) string { return app + "/" + service }
 
 // TaskStatus is an agent's report of one task's observed state.
 type TaskStatus struct {
-	TaskID      string    `json:"task_id"`
-	State       TaskState `json:"state"`
-	Health      Health    `json:"health,omitempty"`
-	ExitCode    *int      `json:"exit_code,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	ContainerID string    `json:"container_id,omitempty"`
-	StartedAt   time.Time `json:"started_at,omitzero"`
-	FinishedAt  time.Time `json:"finished_at,omitzero"`
+	TaskID string    `json:"task_id"`
+	State  TaskState `json:"state"`
+	Health Health    `json:"health,omitempty"`
+	// HealthOutput is the failing probe's output (at most MaxHealthOutput
+	// bytes), sent with an unhealthy health.
+	HealthOutput string    `json:"health_output,omitempty"`
+	ExitCode     *int      `json:"exit_code,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	ContainerID  string    `json:"container_id,omitempty"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	FinishedAt   time.Time `json:"finished_at,omitzero"`
 }

@@ -203,6 +203,44 @@ func TestHealthReachesHealthy(t *testing.T) {
 	}
 }
 
+// An unhealthy task carries its failing probe's output, which only
+// `docker inspect` showed before.
+func TestUnhealthyReportsProbeOutput(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver("n1")
+	events, err := d.Events(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.task("db", 1, func(s *types.Service) {
+		s.Env["UNHEALTHY_FILE"] = "/app" // exists: /health fails from the start
+		s.Healthcheck = &types.Healthcheck{
+			Test:     []string{"CMD", "/app", "healthcheck"},
+			Interval: 300 * time.Millisecond, Timeout: 3 * time.Second, Retries: 2,
+		}
+	})
+	e.start(d, cfg)
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case st := <-events:
+			if st.TaskID != cfg.Task.ID || st.Health != types.HealthUnhealthy {
+				continue
+			}
+			if !strings.Contains(st.HealthOutput, "health: 500") {
+				t.Fatalf("unhealthy with output %q, want the probe's \"health: 500 ...\"", st.HealthOutput)
+			}
+			got, err := d.Inspect(e.ctx, cfg.Task.ID)
+			if err != nil || got.HealthOutput != st.HealthOutput && !strings.Contains(got.HealthOutput, "health: 500") {
+				t.Fatalf("inspect: %+v, %v", got, err)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no unhealthy event for the task")
+		}
+	}
+}
+
 func TestListSeesOnlyItsNode(t *testing.T) {
 	e := newEnv(t)
 	d1, d2 := e.driver("n1"), e.driver("n2")

@@ -218,7 +218,7 @@ func healthConfig(h *types.Healthcheck) *container.HealthConfig {
 	if h == nil {
 		return nil
 	}
-	if h.Disable {
+	if h.Disabled() {
 		return &container.HealthConfig{Test: []string{"NONE"}}
 	}
 	// StartInterval needs API 1.44; engines we support would ignore it.

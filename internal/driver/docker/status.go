@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -34,6 +35,9 @@ func statusOf(c container.InspectResponse) *driver.Status {
 	}
 	if s.Health != nil {
 		st.Health = healthOf(s.Health.Status)
+		if st.Health == types.HealthUnhealthy {
+			st.HealthOutput = lastProbeOutput(s.Health)
+		}
 	}
 	switch {
 	case s.OOMKilled:
@@ -64,6 +68,22 @@ func healthOf(h container.HealthStatus) types.Health {
 		return types.HealthUnhealthy
 	}
 	return types.HealthNone
+}
+
+// lastProbeOutput is what the newest probe printed (the engine keeps the
+// last few, oldest first), trimmed and bounded, so `up` can show why a
+// check fails without `docker inspect`.
+func lastProbeOutput(h *container.Health) string {
+	for i := len(h.Log) - 1; i >= 0; i-- {
+		if r := h.Log[i]; r != nil {
+			out := strings.TrimSpace(r.Output)
+			if len(out) > types.MaxHealthOutput {
+				out = out[:types.MaxHealthOutput]
+			}
+			return out
+		}
+	}
+	return ""
 }
 
 // parseTime reads the engine's timestamps; its zero ("0001-01-01T00:00:00Z")

@@ -55,6 +55,9 @@ type task struct {
 	mu     sync.Mutex
 	rec    *record
 	health types.Health
+	// healthOutput is the last failing probe's output, reported with an
+	// unhealthy health.
+	healthOutput string
 }
 
 // New opens the driver's data directory and re-attaches to every task
@@ -152,6 +155,9 @@ func (t *task) status() *driver.Status {
 		TaskID: r.TaskID, App: r.App, Service: r.Service,
 		State: driver.StateRunning, Health: t.health,
 		ContainerID: "pid:" + strconv.Itoa(r.PID), StartedAt: r.StartedAt,
+	}
+	if t.health == types.HealthUnhealthy {
+		st.HealthOutput = t.healthOutput
 	}
 	if r.Exited {
 		st.State, st.ExitCode, st.FinishedAt, st.Error = driver.StateExited, r.ExitCode, r.FinishedAt, r.Error

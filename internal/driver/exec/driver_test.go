@@ -205,7 +205,11 @@ func TestHealthTurnsHealthyThenUnhealthy(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, events, cfg.Task.ID, healthy(types.HealthUnhealthy))
+	st := waitEvent(t, events, cfg.Task.ID, healthy(types.HealthUnhealthy))
+	// The failing probe's output comes with it, as `docker inspect` shows it.
+	if !strings.Contains(st.HealthOutput, "health: 500") {
+		t.Fatalf("unhealthy with health output %q, want the probe's \"health: 500 ...\"", st.HealthOutput)
+	}
 }
 
 func TestReattachAfterNewDriver(t *testing.T) {

@@ -1,9 +1,11 @@
 package execdriver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/types"
@@ -23,7 +25,7 @@ const (
 func (d *Driver) startHealth(t *task) {
 	t.mu.Lock()
 	hc, env, dir := t.rec.Healthcheck, t.rec.Env, t.rec.Dir
-	if hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
+	if !hc.Enabled() {
 		t.mu.Unlock()
 		return
 	}
@@ -64,28 +66,34 @@ func (d *Driver) healthLoop(ctx context.Context, t *task, hc *types.Healthcheck,
 			return
 		case <-time.After(wait):
 		}
-		err := runCheck(ctx, hc, env, dir)
+		out, err := runCheck(ctx, hc, env, dir)
 		if ctx.Err() != nil {
 			return
 		}
 		switch {
 		case err == nil:
 			failures = 0
-			d.setHealth(t, types.HealthHealthy)
+			d.setHealth(t, types.HealthHealthy, "")
 		case time.Since(started) < hc.StartPeriod:
 			// not counted
 		default:
 			failures++
 			if failures >= retries {
-				d.setHealth(t, types.HealthUnhealthy)
+				d.setHealth(t, types.HealthUnhealthy, probeOutput(out, err))
 			}
 		}
 	}
 }
 
-func (d *Driver) setHealth(t *task, h types.Health) {
+// setHealth records a health and the output that explains it. Only a
+// change of health is news: a failing probe's output changes on every run,
+// and reporting each would cost a Raft write per probe.
+func (d *Driver) setHealth(t *task, h types.Health, output string) {
 	t.mu.Lock()
 	changed := t.health != h && !t.rec.Exited
+	if changed {
+		t.healthOutput = output
+	}
 	t.health = h
 	t.mu.Unlock()
 	if changed {
@@ -94,8 +102,9 @@ func (d *Driver) setHealth(t *task, h types.Health) {
 }
 
 // runCheck runs one probe: ["CMD", argv...] directly, ["CMD-SHELL", cmd]
-// through /bin/sh -c. It fails on a non-zero exit or a timeout.
-func runCheck(ctx context.Context, hc *types.Healthcheck, env []string, dir string) error {
+// through /bin/sh -c. It fails on a non-zero exit or a timeout, and returns
+// what the probe printed (stdout and stderr, the first MaxHealthOutput bytes).
+func runCheck(ctx context.Context, hc *types.Healthcheck, env []string, dir string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, orDuration(hc.Timeout, defaultTimeout))
 	defer cancel()
 	var cmd *exec.Cmd
@@ -105,11 +114,40 @@ func runCheck(ctx context.Context, hc *types.Healthcheck, env []string, dir stri
 	case hc.Test[0] == "CMD-SHELL" && len(hc.Test) == 2:
 		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", hc.Test[1])
 	default:
-		return fmt.Errorf("healthcheck test %q: want CMD or CMD-SHELL", hc.Test)
+		return "", fmt.Errorf("healthcheck test %q: want CMD or CMD-SHELL", hc.Test)
 	}
-	cmd.Env, cmd.Dir = env, dir
-	return cmd.Run()
+	out := &capped{max: types.MaxHealthOutput}
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, dir, out, out
+	err := cmd.Run()
+	if ctx.Err() != nil && err != nil {
+		err = fmt.Errorf("timed out after %s", orDuration(hc.Timeout, defaultTimeout))
+	}
+	return out.String(), err
 }
+
+// probeOutput is what explains a failed probe: its output, else its error.
+func probeOutput(out string, err error) string {
+	if s := strings.TrimSpace(out); s != "" {
+		return s
+	}
+	return err.Error()
+}
+
+// capped keeps the first max bytes written to it and drops the rest, so a
+// chatty probe cannot grow the report.
+type capped struct {
+	max int
+	buf bytes.Buffer
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string { return c.buf.String() }
 
 func orDuration(v, def time.Duration) time.Duration {
 	if v > 0 {
