@@ -74,6 +74,9 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 	if err := validateApp(&app); err != nil {
 		return err
 	}
+	if err := s.checkAppLimits(&app); err != nil {
+		return err
+	}
 	if err := s.sealSecrets(&app); err != nil {
 		return err
 	}
@@ -116,8 +119,8 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
 		return err
 	}
-	if req.Replicas < 0 || req.Replicas > maxReplicas {
-		return badRequest("replicas", "must be between 0 and %d, not %d", maxReplicas, req.Replicas)
+	if req.Replicas < 0 {
+		return badRequest("replicas", "must not be negative, not %d", req.Replicas)
 	}
 	appName, svcName := r.PathValue("name"), r.PathValue("service")
 	app := s.store.View().App(appName)
@@ -133,6 +136,9 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
 	}
 	if app.Deleting {
 		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
+	}
+	if err := s.checkScaleLimits(app, svcName, req.Replicas); err != nil {
+		return err
 	}
 	if _, err := s.Commit(r.Context(), &state.ScaleService{App: appName, Service: svcName, Replicas: req.Replicas, Now: s.clock.Now()}); err != nil {
 		return err

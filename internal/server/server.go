@@ -172,6 +172,7 @@ func (c *Config) fill() error {
 	if c.HeartbeatTTL <= 0 {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
 	}
+	c.Limits.fill()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
