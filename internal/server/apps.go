@@ -25,6 +25,8 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		DataDir:  s.cfg.DataDir,
 		Dev:      s.cfg.Dev,
 		PID:      os.Getpid(),
+		// Unhealthy: see unhealthyRead.
+		Unhealthy: s.diskProblem(),
 	})
 	return nil
 }

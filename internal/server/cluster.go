@@ -229,6 +229,7 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, m)
 	}
+	s.memberHealth(r.Context(), out)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -247,6 +248,10 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("raft_addr", "%v", err)
 	}
 	if err := s.raft.AddVoter(r.Context(), req.ID, req.RaftAddr); err != nil {
+		return err
+	}
+	// A voter that does not work is removed again: no ghost member.
+	if err := s.confirmVoter(r.Context(), req.ID, cl.Manager(req.ID).ClusterAddr, s.store.View().Index()); err != nil {
 		return err
 	}
 	s.log.Info("manager added as a voter", "id", req.ID, "raft", req.RaftAddr)
