@@ -247,11 +247,7 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
 	if err := checkHostPort(req.RaftAddr); err != nil {
 		return badRequest("raft_addr", "%v", err)
 	}
-	if err := s.raft.AddVoter(r.Context(), req.ID, req.RaftAddr); err != nil {
-		return err
-	}
-	// A voter that does not work is removed again: no ghost member.
-	if err := s.confirmVoter(r.Context(), req.ID, cl.Manager(req.ID).ClusterAddr, s.store.View().Index()); err != nil {
+	if err := s.admitVoter(r.Context(), req.ID, req.RaftAddr, cl.Manager(req.ID).ClusterAddr); err != nil {
 		return err
 	}
 	s.log.Info("manager added as a voter", "id", req.ID, "raft", req.RaftAddr)

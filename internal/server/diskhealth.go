@@ -14,7 +14,6 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/raftnode"
-	"github.com/berth-dev/berth/internal/state"
 )
 
 // HeaderUnhealthy, on an answer, says why the manager cannot write its
@@ -25,9 +24,6 @@ const HeaderUnhealthy = "X-Berth-Unhealthy"
 const (
 	// peerStatusTimeout bounds asking another manager for its status.
 	peerStatusTimeout = 2 * time.Second
-	// voterConfirmWait is how long a manager just added as a voter has to
-	// show it works (answers, healthy, caught up) before it is removed.
-	voterConfirmWait = 60 * time.Second
 )
 
 // diskProblem is why this manager cannot write its data directory, or ""
@@ -131,53 +127,6 @@ func setHealth(m *api.Member, problem string) {
 	if problem != "" {
 		m.Health = api.HealthUnhealthy
 	}
-}
-
-// confirmVoter waits until a manager just made a voter shows that it
-// works: it answers, healthy, with its state at index or past it. One
-// that does not within voterConfirmWait (it died, or cannot write its
-// disk) is removed again, so that it is no ghost voter counting against
-// the quorum. The wait does not end with the request: a removal must not
-// hang on a client that gave up.
-func (s *Server) confirmVoter(ctx context.Context, id, clusterAddr string, index uint64) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), voterConfirmWait)
-	defer cancel()
-	why := "it did not answer"
-	for {
-		st, err := s.peerStatus(ctx, clusterAddr)
-		switch {
-		case err != nil:
-			why = "it did not answer: " + err.Error()
-		case st.Unhealthy != "":
-			why = "it reports: " + st.Unhealthy
-		case st.Index >= index:
-			return nil
-		default:
-			why = fmt.Sprintf("its state reached index %d of %d", st.Index, index)
-		}
-		select {
-		case <-ctx.Done():
-			return s.dropVoter(id, why)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-// dropVoter removes a manager that did not confirm, and says why.
-func (s *Server) dropVoter(id, why string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s.log.Warn("removing a manager added as a voter that does not work", "id", id, "why", why)
-	err := s.raft.RemoveServer(ctx, id)
-	if err == nil {
-		_, err = s.Commit(ctx, &state.RemoveManager{ID: id})
-	}
-	if err != nil {
-		return fmt.Errorf("manager %s did not work as a voter (%s) and removing it failed: %w; remove it once the cluster has a leader (DELETE %s)", id, why, err, api.PathMember)
-	}
-	return &apiError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf(
-		"manager %s was added as a voter but did not catch up within %s (%s), so it was removed again: check its log and its data directory, then start it again",
-		id, voterConfirmWait, why)}
 }
 
 // voterReady reports whether this manager, joined and waiting to become a
