@@ -22,8 +22,9 @@ import (
 const HeaderUnhealthy = "X-Berth-Unhealthy"
 
 const (
-	// peerStatusTimeout bounds asking another manager for its status.
-	peerStatusTimeout = 2 * time.Second
+	// peerStatusTimeout bounds asking another manager for its status (a
+	// frozen or cut-off one must not hold `server members` up for long).
+	peerStatusTimeout = time.Second
 )
 
 // diskProblem is why this manager cannot write its data directory, or ""
@@ -101,7 +102,8 @@ func (s *Server) peerStatus(ctx context.Context, clusterAddr string) (*api.Statu
 }
 
 // memberHealth fills in each member's health: this manager's own, the
-// others' as they report it (left empty for one that does not answer).
+// others' as they report it (left empty for one that is unreachable or
+// does not answer).
 func (s *Server) memberHealth(ctx context.Context, ms []api.Member) {
 	var wg sync.WaitGroup
 	for i := range ms {
@@ -110,7 +112,7 @@ func (s *Server) memberHealth(ctx context.Context, ms []api.Member) {
 			setHealth(m, s.diskProblem())
 			continue
 		}
-		if m.ClusterAddr == "" {
+		if m.ClusterAddr == "" || !m.Reachable {
 			continue
 		}
 		wg.Go(func() {
@@ -129,13 +131,12 @@ func setHealth(m *api.Member, problem string) {
 	}
 }
 
-// voterReady reports whether this manager, joined and waiting to become a
-// voter, can take the cluster's log: a manager that cannot write its disk
-// waits rather than be added and removed again.
-func (s *Server) voterReady() bool {
+// voterReady is nil when this manager, joined and waiting to become a
+// voter, can take the cluster's log: one that cannot write its disk waits
+// rather than be added and removed again.
+func (s *Server) voterReady() error {
 	if p := s.diskProblem(); p != "" {
-		s.log.Warn("not asking to become a voter while the data directory cannot take writes", "problem", p)
-		return false
+		return fmt.Errorf("not asking to become a voter while the data directory cannot take writes: %s", p)
 	}
-	return true
+	return nil
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -44,8 +43,8 @@ func (s *Server) takeOffice(ctx context.Context) error {
 func (s *Server) becomeVoter(ctx context.Context) {
 	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.id.ClientTLS(pki.RoleManager.ServerName())))
 	for {
-		err := errors.New("the data directory cannot take writes")
-		if s.voterReady() {
+		err := s.voterReady()
+		if err == nil {
 			err = c.AddMember(ctx, api.AddMemberRequest{ID: s.id, RaftAddr: s.cfg.RaftAddr})
 		}
 		if err == nil {
