@@ -51,6 +51,7 @@ func TestUpAndScaleBeyondLimits(t *testing.T) {
 	if !strings.Contains(h.errOut.String(), want) {
 		t.Errorf("up stderr:\n%s\nwant the sentence %q", h.errOut, want)
 	}
+	t.Logf("berth up beyond the limit:\n%s", h.errOut)
 
 	h = newHarness(t)
 	h.loader.app = types.App{Name: "hello", Services: []*types.Service{{Name: "web", Mode: types.ModeReplicated, Replicas: 3, Image: "nginx"}}}

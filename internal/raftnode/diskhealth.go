@@ -135,10 +135,16 @@ func (h *diskHealth) watch(r *raft.Raft) {
 			}
 			h.recordProbe(probeDir(h.dir))
 			if st := h.Health(); !st.Healthy && r.State() == raft.Leader && time.Since(lastTransfer) >= transferRetry {
+				// Once per episode at Warn: a lone manager has no one to
+				// hand leadership to, and would say so every few seconds.
+				log := h.log.Warn
+				if lastTransfer.After(st.Since) {
+					log = h.log.Debug
+				}
 				lastTransfer = time.Now()
-				h.log.Warn("handing leadership away: this manager cannot write its data directory", "problem", st.Problem)
+				log("handing leadership away: this manager cannot write its data directory", "problem", st.Problem)
 				if err := r.LeadershipTransfer().Error(); err != nil {
-					h.log.Warn("could not hand leadership away", "err", err)
+					log("could not hand leadership away", "err", err)
 				}
 			}
 		}
