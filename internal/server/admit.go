@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/state"
 )
 
@@ -85,4 +88,29 @@ func (s *Server) dropVoter(id, why string) error {
 	return &apiError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf(
 		"manager %s joined but did not catch up with the cluster within %s (%s), so it was removed again: check its log and its data directory, then start it again",
 		id, voterConfirmWait, why)}
+}
+
+// withdrawJoin undoes a join this run made (joining) when the manager then
+// fails to start, say because its disk filled or a port is taken: the
+// cluster forgets the record it made at the join, which would otherwise
+// stay and be handed to agents as a manager to reach, and this manager
+// forgets its identity, so that a start once the cause is fixed joins
+// afresh. It returns cause, saying what became of the join.
+func (s *Server) withdrawJoin(joining bool, cause error) error {
+	if !joining {
+		return cause
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.id.ClientTLS(pki.RoleManager.ServerName())))
+	if err := c.RemoveMember(ctx, s.id); err != nil {
+		s.log.Warn("could not withdraw the join", "manager", s.cfg.Join, "err", err)
+		return fmt.Errorf("%w (the cluster may still list this manager %s: start it again once fixed)", cause, s.id)
+	}
+	for _, p := range []string{pkiDir, sealingFile} {
+		if err := os.RemoveAll(filepath.Join(s.cfg.DataDir, p)); err != nil {
+			s.log.Warn("could not remove the identity of the withdrawn join", "err", err)
+		}
+	}
+	return fmt.Errorf("%w (the join was withdrawn: start again once that is fixed)", cause)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +87,33 @@ func closedHostPort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestFailedJoinIsWithdrawn: a manager joins, then cannot start (its Raft
+// port is taken): the cluster forgets the record the join made (no ghost
+// handed to agents as a manager), and the manager forgets its identity so
+// that its next start joins afresh.
+func TestFailedJoinIsWithdrawn(t *testing.T) {
+	s, _ := startServer(t)
+	token, err := s.openToken(s.store.View().Cluster(), pki.RoleManager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	_, err = New(Config{DataDir: dir, HTTPAddr: closedHostPort(t), RaftAddr: taken.Addr().String(), ClusterAddr: closedHostPort(t),
+		Join: s.ClusterAddr(), JoinToken: token, Name: "m2"})
+	if err == nil || !strings.Contains(err.Error(), "the join was withdrawn") {
+		t.Fatalf("New with its Raft port taken: %v, want a failure saying the join was withdrawn", err)
+	}
+	if ms := s.store.View().Cluster().Managers; len(ms) != 1 || ms[0].ID != s.id {
+		t.Errorf("manager records %+v, want the leader's alone", ms)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pkiDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the withdrawn join's identity stays (%v): a restart would not join again", err)
+	}
 }

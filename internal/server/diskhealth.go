@@ -60,15 +60,22 @@ func (s *Server) unhealthyRead(w http.ResponseWriter, r *http.Request) error {
 		s.cfg.Name, problem)}
 }
 
+// freshJoin reports whether this run is to join a cluster for the first
+// time: --join given and no identity from an earlier join.
+func freshJoin(cfg Config) bool {
+	if cfg.Join == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(cfg.DataDir, pkiDir))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 // checkJoinDisk refuses, before anything is written or asked, to join a
 // cluster with a data directory that lacks the room or takes no writes:
 // such a manager would be counted in, then fail. A manager that joined
 // before (it has its identity) is not checked again.
-func checkJoinDisk(cfg Config) error {
-	if cfg.Join == "" {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, pkiDir)); !errors.Is(err, os.ErrNotExist) {
+func checkJoinDisk(cfg Config, joining bool) error {
+	if !joining {
 		return nil
 	}
 	if err := raftnode.CheckDataDir(cfg.DataDir); err != nil {
