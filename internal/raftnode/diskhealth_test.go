@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/state"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft-wal/types"
 )
@@ -167,5 +168,64 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 			t.Fatalf("waiting for %s: %v", what, ctx.Err())
 		case <-tick.C:
 		}
+	}
+}
+
+// TestFailedAppendMarksUnhealthy: the log outgrows a small disk. Its first
+// 64 MiB segment fits, the next cannot be created, and every append fails
+// from then on, while the disk still has more than the reserve free. The
+// failed appends alone mark the server unhealthy, saying to restart it
+// once there is room; after the disk grows, a restart opens the log again.
+func TestFailedAppendMarksUnhealthy(t *testing.T) {
+	dir := mountTmpfs(t, 100)
+	ctx := ctxFor(t, 120*time.Second)
+	cfg := Config{ID: "m1", DataDir: dir, Bootstrap: true}
+	s := startServer(t, cfg)
+	if err := s.node.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 400<<10)
+	var failed error
+	for i := 0; i < 400 && failed == nil; i++ {
+		cmd := upsertApp(fmt.Sprintf("app-%d", i))
+		cmd.App.Services[0].Command = []string{big}
+		b, err := state.Encode(&cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, failed = s.node.Apply(actx, b)
+		cancel()
+	}
+	if failed == nil {
+		t.Fatal("400 appends of 400 KiB fit in a 100 MiB disk")
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	waitUntil(t, wctx, "the server unhealthy from its failed appends", func() bool { return !s.node.DiskHealth().Healthy })
+	h := s.node.DiskHealth()
+	t.Logf("append failed with %v; health: %+v", failed, h)
+	if !strings.Contains(h.Problem, "writing the Raft log failed") {
+		t.Errorf("problem %q, want the failed append", h.Problem)
+	}
+	free, _, err := freeBytes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s free after the failed append", mib(free))
+
+	if err := s.node.Shutdown(); err != nil {
+		t.Logf("shutdown: %v", err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=200m"); err != nil {
+		t.Fatalf("grow the tmpfs: %v", err)
+	}
+	again := startServer(t, cfg)
+	if err := again.node.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, ctx, again.node, upsertApp("after-restart"))
+	if h := again.node.DiskHealth(); !h.Healthy {
+		t.Errorf("restarted with room: %+v", h)
 	}
 }
