@@ -1,7 +1,6 @@
 package raftnode
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/types"
 )
 
 // A server whose data directory cannot take writes can neither append
@@ -54,10 +51,15 @@ type diskHealth struct {
 	dir string
 	log hclog.Logger
 
+	// reopen, when set, reopens the log (see liveWAL).
+	reopen func() error
+
 	mu       sync.Mutex
 	storeErr error // the last write to the log or stable store, if it failed
 	probeErr error // the last probe, if it failed
-	state    DiskHealth
+	// stuck: the log refuses appends until it is reopened.
+	stuck bool
+	state DiskHealth
 
 	stop chan struct{}
 	done chan struct{}
@@ -81,6 +83,8 @@ func (h *diskHealth) recordStore(err error) error {
 	defer h.mu.Unlock()
 	if err != nil || h.storeErr != nil {
 		h.storeErr = err
+		// A write that succeeds shows the log works again.
+		h.stuck = err != nil && (h.stuck || stuck(err))
 		h.updateLocked()
 	}
 	return err
@@ -96,10 +100,9 @@ func (h *diskHealth) recordProbe(err error) {
 func (h *diskHealth) updateLocked() {
 	problem := ""
 	switch {
-	case errors.Is(h.storeErr, types.ErrSealed):
-		// raft-wal could not start its next segment; it cannot go on
-		// without reopening the log.
-		problem = "writing the Raft log failed: " + h.storeErr.Error() + "; restart this manager once its data directory has room"
+	case h.stuck:
+		problem = fmt.Sprintf("writing the Raft log failed: %v; the log's next segment did not fit, and the log is reopened once %s has %s free",
+			h.storeErr, h.dir, mib(segmentSize+lowSpace))
 	case h.storeErr != nil:
 		problem = "writing the Raft log failed: " + h.storeErr.Error()
 	case h.probeErr != nil:
@@ -134,6 +137,7 @@ func (h *diskHealth) watch(r *raft.Raft) {
 			case <-t.C:
 			}
 			h.recordProbe(probeDir(h.dir))
+			h.unstick()
 			if st := h.Health(); !st.Healthy && r.State() == raft.Leader && time.Since(lastTransfer) >= transferRetry {
 				// Once per episode at Warn: a lone manager has no one to
 				// hand leadership to, and would say so every few seconds.
@@ -149,6 +153,28 @@ func (h *diskHealth) watch(r *raft.Raft) {
 			}
 		}
 	}()
+}
+
+// unstick reopens a stuck log once the directory has room for a segment.
+func (h *diskHealth) unstick() {
+	h.mu.Lock()
+	stuck := h.stuck
+	h.mu.Unlock()
+	if !stuck || h.reopen == nil {
+		return
+	}
+	if free, known, err := freeBytes(h.dir); err != nil || known && free < segmentSize+lowSpace {
+		return
+	}
+	if err := h.reopen(); err != nil {
+		h.log.Warn("the raft log could not be reopened; trying again", "err", err)
+		return
+	}
+	h.log.Info("the raft log was reopened after its disk had room again")
+	h.mu.Lock()
+	h.stuck = false
+	h.updateLocked()
+	h.mu.Unlock()
 }
 
 // stopWatch ends watch, if it runs.
@@ -219,30 +245,6 @@ func CheckDataDir(dir string) error {
 }
 
 func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// healthStore is raft-wal as the log and stable store, recording the
-// result of every write in h. Reads pass through untouched, and so does
-// raft-wal's IsMonotonic, which raft needs to see.
-type healthStore struct {
-	*wal.WAL
-	h *diskHealth
-}
-
-func (s healthStore) StoreLog(l *raft.Log) error    { return s.h.recordStore(s.WAL.StoreLog(l)) }
-func (s healthStore) StoreLogs(l []*raft.Log) error { return s.h.recordStore(s.WAL.StoreLogs(l)) }
-func (s healthStore) DeleteRange(lo, hi uint64) error {
-	return s.h.recordStore(s.WAL.DeleteRange(lo, hi))
-}
-func (s healthStore) Set(k, v []byte) error { return s.h.recordStore(s.WAL.Set(k, v)) }
-func (s healthStore) SetUint64(k []byte, v uint64) error {
-	return s.h.recordStore(s.WAL.SetUint64(k, v))
-}
-
-var (
-	_ raft.LogStore          = healthStore{}
-	_ raft.StableStore       = healthStore{}
-	_ raft.MonotonicLogStore = healthStore{}
-)
 
 // DiskHealth reports whether this server can write its data directory.
 func (n *Node) DiskHealth() DiskHealth { return n.stores.health.Health() }

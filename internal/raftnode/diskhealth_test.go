@@ -30,7 +30,7 @@ func TestDiskHealthRecordsStoreWrites(t *testing.T) {
 		{"a failed probe behind it", syscall.ENOSPC, errors.New("probe failed"), false, "writing the Raft log failed"},
 		{"the append succeeds, the probe still fails", nil, errors.New("probe failed"), false, "probe failed"},
 		{"both succeed", nil, nil, true, ""},
-		{"a sealed segment asks for a restart", types.ErrSealed, nil, false, "restart this manager"},
+		{"a sealed segment waits for room to reopen", types.ErrSealed, nil, false, "the log is reopened once"},
 		{"recovered", nil, nil, true, ""},
 	}
 	for _, st := range steps {
@@ -174,8 +174,9 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 // TestFailedAppendMarksUnhealthy: the log outgrows a small disk. Its first
 // 64 MiB segment fits, the next cannot be created, and every append fails
 // from then on, while the disk still has more than the reserve free. The
-// failed appends alone mark the server unhealthy, saying to restart it
-// once there is room; after the disk grows, a restart opens the log again.
+// failed appends alone mark the server unhealthy; once the disk grows the
+// log is reopened in place and takes appends again, without a restart, and
+// a restart later opens it too.
 func TestFailedAppendMarksUnhealthy(t *testing.T) {
 	dir := mountTmpfs(t, 100)
 	ctx := ctxFor(t, 120*time.Second)
@@ -214,11 +215,27 @@ func TestFailedAppendMarksUnhealthy(t *testing.T) {
 	}
 	t.Logf("%s free after the failed append", mib(free))
 
-	if err := s.node.Shutdown(); err != nil {
-		t.Logf("shutdown: %v", err)
-	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=200m"); err != nil {
 		t.Fatalf("grow the tmpfs: %v", err)
+	}
+	grown := time.Now()
+	waitUntil(t, ctx, "an append to succeed once the disk has room", func() bool {
+		b, err := state.Encode(&state.UpsertApp{Now: t0, App: upsertApp("after-growth").App})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = s.node.Apply(actx, b)
+		return err == nil
+	})
+	if h := s.node.DiskHealth(); !h.Healthy {
+		t.Errorf("appends succeed again but the health is %+v", h)
+	}
+	t.Logf("appends succeed %v after the disk grew", time.Since(grown))
+
+	if err := s.node.Shutdown(); err != nil {
+		t.Fatal(err)
 	}
 	again := startServer(t, cfg)
 	if err := again.node.WaitLeader(ctx); err != nil {
@@ -227,5 +244,10 @@ func TestFailedAppendMarksUnhealthy(t *testing.T) {
 	apply(t, ctx, again.node, upsertApp("after-restart"))
 	if h := again.node.DiskHealth(); !h.Healthy {
 		t.Errorf("restarted with room: %+v", h)
+	}
+	for _, name := range []string{"after-growth", "after-restart"} {
+		if again.store.View().App(name) == nil {
+			t.Errorf("app %s is not in the restarted server's state", name)
+		}
 	}
 }

@@ -22,8 +22,8 @@ type stores struct {
 	wal   *wal.WAL
 	snaps *raft.FileSnapshotStore
 	// logs is wal as raft's log and stable store, its writes recorded in
-	// health.
-	logs   healthStore
+	// health, reopened when it is stuck (liveWAL).
+	logs   *liveWAL
 	health *diskHealth
 }
 
@@ -40,8 +40,18 @@ func openStores(dataDir string, hlog hclog.Logger) (*stores, error) {
 		_ = s.close()
 		return nil, err
 	}
-	s.logs = healthStore{WAL: s.wal, h: s.health}
+	s.logs = &liveWAL{h: s.health, w: s.wal, open: func() (*wal.WAL, error) { return s.openWAL(walDir, hlog) }}
+	s.health.reopen = s.logs.reopen
 	return s, nil
+}
+
+// openWAL opens the log with the metadata store s keeps open.
+func (s *stores) openWAL(walDir string, hlog hclog.Logger) (*wal.WAL, error) {
+	w, err := wal.Open(walDir, wal.WithMetaStore(s.meta), wal.WithSegmentSize(segmentSize), wal.WithLogger(hlog.Named("wal")))
+	if err != nil {
+		return nil, fmt.Errorf("open raft log in %s: %w", walDir, err)
+	}
+	return w, nil
 }
 
 func (s *stores) open(base, walDir string, hlog hclog.Logger) error {
@@ -50,8 +60,8 @@ func (s *stores) open(base, walDir string, hlog hclog.Logger) error {
 		return err
 	}
 	s.meta = &metadb.BoltMetaDB{}
-	if s.wal, err = wal.Open(walDir, wal.WithMetaStore(s.meta), wal.WithSegmentSize(segmentSize), wal.WithLogger(hlog.Named("wal"))); err != nil {
-		return fmt.Errorf("open raft log in %s: %w", walDir, err)
+	if s.wal, err = s.openWAL(walDir, hlog); err != nil {
+		return err
 	}
 	if s.snaps, err = raft.NewFileSnapshotStoreWithLogger(base, snapshotsRetained, hlog.Named("snapshots")); err != nil {
 		return fmt.Errorf("open raft snapshots in %s: %w", base, err)
@@ -74,6 +84,9 @@ func (s *stores) hasState() (bool, error) {
 func (s *stores) close() error {
 	s.health.stopWatch()
 	var errs []error
+	if s.logs != nil {
+		s.wal = s.logs.current() // a reopen replaced it
+	}
 	if s.wal != nil {
 		if err := s.wal.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft log: %w", err))
