@@ -14,7 +14,7 @@ import (
 // A server whose data directory cannot take writes can neither append
 // entries nor snapshot, yet raft keeps it a voter, may keep it the leader,
 // and its reads look fresh. Two signals tell it: the result of every write
-// to the log and stable store (healthStore), and a probe that checks the
+// to the log and stable store (liveWAL), and a probe that checks the
 // free space and writes and syncs a small file in the directory every
 // probeInterval. The probe also sees the disk fill before a write fails
 // (raft-wal preallocates its segments, so appends go on until the next
@@ -172,7 +172,8 @@ func (h *diskHealth) unstick() {
 	}
 	h.log.Info("the raft log was reopened after its disk had room again")
 	h.mu.Lock()
-	h.stuck = false
+	// The failure was the old log's; the reopened one has not failed.
+	h.stuck, h.storeErr = false, nil
 	h.updateLocked()
 	h.mu.Unlock()
 }
