@@ -58,7 +58,17 @@ type Member struct {
 	Voter       bool   `json:"voter"`
 	// Reachable is false when the leader has no recent contact with it.
 	Reachable bool `json:"reachable"`
+	// Health is HealthOK, HealthUnhealthy (Problem says why: its data
+	// directory cannot take writes) or "" when it did not answer.
+	Health  string `json:"health,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }
+
+// Member health.
+const (
+	HealthOK        = "ok"
+	HealthUnhealthy = "unhealthy"
+)
 
 // AddMemberRequest is sent by a manager that joined, once its Raft listens.
 type AddMemberRequest struct {

@@ -48,6 +48,10 @@ type Status struct {
 	// Dev is true for `berth server --dev` (manager and agent in one process).
 	Dev bool `json:"dev"`
 	PID int  `json:"pid"`
+	// Unhealthy, when set, says why this manager cannot write its data
+	// directory: it refuses other reads (503) and hands leadership away
+	// until it can again.
+	Unhealthy string `json:"unhealthy,omitempty"`
 }
 
 // SubmitResponse answers PUT /v1/apps/{name}.

@@ -72,17 +72,21 @@ func TestServerMembers(t *testing.T) {
 	f, url := newFakeManager(t)
 	f.members = []api.Member{
 		{ID: "0123456789abcdef", Name: "m1", RaftAddr: "10.0.0.5:7701", APIAddr: "10.0.0.5:7700", ClusterAddr: "10.0.0.5:7702",
-			Leader: true, Voter: true, Reachable: true},
+			Leader: true, Voter: true, Reachable: true, Health: api.HealthOK},
 		{ID: "fedcba9876543210", Name: "m2", RaftAddr: "10.0.0.6:7701", Voter: false, Reachable: false},
+		{ID: "00112233445566ff", Name: "m3", RaftAddr: "10.0.0.7:7701", Voter: true, Reachable: true,
+			Health: api.HealthUnhealthy, Problem: "/d/raft has 0.0 MiB free, less than the 8.0 MiB reserve"},
 	}
 	h := newHarness(t)
 	if code := h.run(t, "server", "members", "--addr", url); code != 0 {
 		t.Fatalf("exit %d: %s", code, h.errOut)
 	}
 	want := "" +
-		"ID             NAME   RAFT            API             LEADER   VOTER   REACHABLE\n" +
-		"0123456789ab   m1     10.0.0.5:7701   10.0.0.5:7700   yes      yes     yes\n" +
-		"fedcba987654   m2     10.0.0.6:7701   -               no       no      no\n"
+		"ID             NAME   RAFT            API             LEADER   VOTER   REACHABLE   HEALTH\n" +
+		"0123456789ab   m1     10.0.0.5:7701   10.0.0.5:7700   yes      yes     yes         ok\n" +
+		"fedcba987654   m2     10.0.0.6:7701   -               no       no      no          -\n" +
+		"001122334455   m3     10.0.0.7:7701   -               no       yes     yes         unhealthy\n" +
+		"m3 is unhealthy: /d/raft has 0.0 MiB free, less than the 8.0 MiB reserve\n"
 	if h.out.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", h.out, want)
 	}
@@ -92,7 +96,7 @@ func TestServerMembers(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, h.errOut)
 	}
 	var got []api.Member
-	if err := json.Unmarshal([]byte(h.out.String()), &got); err != nil || len(got) != 2 || got[0] != f.members[0] {
+	if err := json.Unmarshal([]byte(h.out.String()), &got); err != nil || len(got) != 3 || got[0] != f.members[0] || got[2] != f.members[2] {
 		t.Errorf("json = %v (%v), want the fake's members", got, err)
 	}
 }

@@ -25,6 +25,7 @@ type serverOptions struct {
 	forceNewCluster bool
 	secureAPI       bool
 	heartbeatTTL    time.Duration
+	limits          server.Limits
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -70,6 +71,7 @@ temporary directory removed on exit.`,
 	f.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "turn this manager's data into a one-manager cluster (after a permanent loss of quorum)")
 	f.BoolVar(&o.secureAPI, "secure-api", false, "serve the API with TLS and require credentials even on a loopback address")
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
+	addLimitFlags(cmd, &o.limits)
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
 }
@@ -85,6 +87,29 @@ func (o serverOptions) check() error {
 		return errors.New("--force-new-cluster needs the --data-dir of a manager to recover")
 	case o.heartbeatTTL < 0:
 		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
+	}
+	return o.checkLimits()
+}
+
+// addLimitFlags binds the flags that bound the work a submit may ask for.
+func addLimitFlags(cmd *cobra.Command, l *server.Limits) {
+	*l = server.DefaultLimits()
+	f := cmd.Flags()
+	f.IntVar(&l.TasksPerApp, server.FlagTasksPerApp, l.TasksPerApp, "most tasks one app may run (replicas of all its services)")
+	f.IntVar(&l.TasksPerCluster, server.FlagTasksPerCluster, l.TasksPerCluster, "most tasks all apps together may run")
+	f.IntVar(&l.ServicesPerApp, server.FlagServicesPerApp, l.ServicesPerApp, "most services one app may have")
+	f.IntVar(&l.ReplicasPerService, server.FlagReplicasPerService, l.ReplicasPerService, "most replicas one service may have")
+}
+
+// checkLimits refuses negative limits (zero takes the default).
+func (o serverOptions) checkLimits() error {
+	for flag, v := range map[string]int{
+		server.FlagTasksPerApp: o.limits.TasksPerApp, server.FlagTasksPerCluster: o.limits.TasksPerCluster,
+		server.FlagServicesPerApp: o.limits.ServicesPerApp, server.FlagReplicasPerService: o.limits.ReplicasPerService,
+	} {
+		if v < 0 {
+			return fmt.Errorf("--%s must be a positive number, not %d", flag, v)
+		}
 	}
 	return nil
 }
@@ -107,7 +132,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: o.token, ForceNewCluster: o.forceNewCluster,
-		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Dev: o.dev, Version: Version(), Logger: log,
+		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, Dev: o.dev, Version: Version(), Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)

@@ -51,3 +51,14 @@ func (n *Node) Servers(ctx context.Context) ([]Server, error) {
 	}
 	return out, nil
 }
+
+// AddNonvoter adds a server (or updates its address) as a nonvoter: it
+// receives the log but does not count in the quorum, so a server that
+// turns out not to work costs the cluster nothing. Leader only.
+func (n *Node) AddNonvoter(ctx context.Context, id, addr string) error {
+	f := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, enqueueTimeout(ctx))
+	if err := wait(ctx, f); err != nil {
+		return fmt.Errorf("add raft nonvoter %s at %s: %w", id, addr, err)
+	}
+	return nil
+}

@@ -72,9 +72,10 @@ func (n *Node) start(cfg Config) error {
 		}
 	}
 	s := n.stores
-	if n.raft, err = raft.NewRaft(rc, n.fsm, s.wal, s.wal, s.snaps, n.transport); err != nil {
+	if n.raft, err = raft.NewRaft(rc, n.fsm, s.logs, s.logs, s.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	s.health.watch(n.raft)
 	return nil
 }
 
@@ -89,7 +90,7 @@ func (n *Node) bootstrap(rc *raft.Config) error {
 		Suffrage: raft.Voter, ID: rc.LocalID, Address: n.transport.LocalAddr(),
 	}}}
 	s := n.stores
-	if err := raft.BootstrapCluster(rc, s.wal, s.wal, s.snaps, n.transport, conf); err != nil {
+	if err := raft.BootstrapCluster(rc, s.logs, s.logs, s.snaps, n.transport, conf); err != nil {
 		return fmt.Errorf("bootstrap raft cluster: %w", err)
 	}
 	return nil

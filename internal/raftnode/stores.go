@@ -21,6 +21,10 @@ type stores struct {
 	meta  *metadb.BoltMetaDB
 	wal   *wal.WAL
 	snaps *raft.FileSnapshotStore
+	// logs is wal as raft's log and stable store, its writes recorded in
+	// health, reopened when it is stuck (liveWAL).
+	logs   *liveWAL
+	health *diskHealth
 }
 
 // openStores opens (or creates) the Raft state under dataDir. On error
@@ -31,12 +35,23 @@ func openStores(dataDir string, hlog hclog.Logger) (*stores, error) {
 	if err := os.MkdirAll(walDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft directory: %w", err)
 	}
-	s := &stores{}
+	s := &stores{health: newDiskHealth(base, hlog.Named("disk"))}
 	if err := s.open(base, walDir, hlog); err != nil {
 		_ = s.close()
 		return nil, err
 	}
+	s.logs = &liveWAL{h: s.health, w: s.wal, open: func() (*wal.WAL, error) { return s.openWAL(walDir, hlog) }}
+	s.health.reopen = s.logs.reopen
 	return s, nil
+}
+
+// openWAL opens the log with the metadata store s keeps open.
+func (s *stores) openWAL(walDir string, hlog hclog.Logger) (*wal.WAL, error) {
+	w, err := wal.Open(walDir, wal.WithMetaStore(s.meta), wal.WithSegmentSize(segmentSize), wal.WithLogger(hlog.Named("wal")))
+	if err != nil {
+		return nil, fmt.Errorf("open raft log in %s: %w", walDir, err)
+	}
+	return w, nil
 }
 
 func (s *stores) open(base, walDir string, hlog hclog.Logger) error {
@@ -45,8 +60,8 @@ func (s *stores) open(base, walDir string, hlog hclog.Logger) error {
 		return err
 	}
 	s.meta = &metadb.BoltMetaDB{}
-	if s.wal, err = wal.Open(walDir, wal.WithMetaStore(s.meta), wal.WithLogger(hlog.Named("wal"))); err != nil {
-		return fmt.Errorf("open raft log in %s: %w", walDir, err)
+	if s.wal, err = s.openWAL(walDir, hlog); err != nil {
+		return err
 	}
 	if s.snaps, err = raft.NewFileSnapshotStoreWithLogger(base, snapshotsRetained, hlog.Named("snapshots")); err != nil {
 		return fmt.Errorf("open raft snapshots in %s: %w", base, err)
@@ -57,16 +72,21 @@ func (s *stores) open(base, walDir string, hlog hclog.Logger) error {
 // hasState reports whether the server ever held Raft state (a term, a log
 // entry or a snapshot).
 func (s *stores) hasState() (bool, error) {
-	ok, err := raft.HasExistingState(s.wal, s.wal, s.snaps)
+	ok, err := raft.HasExistingState(s.logs, s.logs, s.snaps)
 	if err != nil {
 		return false, fmt.Errorf("read raft state: %w", err)
 	}
 	return ok, nil
 }
 
-// close releases the log, its metadata and the lock, in that order.
+// close stops the disk probe, then releases the log, its metadata and the
+// lock, in that order.
 func (s *stores) close() error {
+	s.health.stopWatch()
 	var errs []error
+	if s.logs != nil {
+		s.wal = s.logs.current() // a reopen replaced it
+	}
 	if s.wal != nil {
 		if err := s.wal.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft log: %w", err))

@@ -22,7 +22,15 @@ import (
 // loopback with a fresh data dir, and returns a client for it.
 func startServer(t *testing.T) (*Server, *api.Client) {
 	t.Helper()
-	s, err := New(Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", HeartbeatTTL: time.Minute})
+	return startServerWith(t, func(*Config) {})
+}
+
+// startServerWith is startServer with a config change (limits, say).
+func startServerWith(t *testing.T, change func(*Config)) (*Server, *api.Client) {
+	t.Helper()
+	cfg := Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", HeartbeatTTL: time.Minute}
+	change(&cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

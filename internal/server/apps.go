@@ -25,6 +25,8 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		DataDir:  s.cfg.DataDir,
 		Dev:      s.cfg.Dev,
 		PID:      os.Getpid(),
+		// Unhealthy: see unhealthyRead.
+		Unhealthy: s.diskProblem(),
 	})
 	return nil
 }
@@ -74,6 +76,9 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 	if err := validateApp(&app); err != nil {
 		return err
 	}
+	if err := s.checkAppLimits(&app); err != nil {
+		return err
+	}
 	if err := s.sealSecrets(&app); err != nil {
 		return err
 	}
@@ -116,8 +121,8 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, api.MaxRequestBytes, &req); err != nil {
 		return err
 	}
-	if req.Replicas < 0 || req.Replicas > maxReplicas {
-		return badRequest("replicas", "must be between 0 and %d, not %d", maxReplicas, req.Replicas)
+	if req.Replicas < 0 {
+		return badRequest("replicas", "must not be negative, not %d", req.Replicas)
 	}
 	appName, svcName := r.PathValue("name"), r.PathValue("service")
 	app := s.store.View().App(appName)
@@ -133,6 +138,9 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
 	}
 	if app.Deleting {
 		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
+	}
+	if err := s.checkScaleLimits(app, svcName, req.Replicas); err != nil {
+		return err
 	}
 	if _, err := s.Commit(r.Context(), &state.ScaleService{App: appName, Service: svcName, Replicas: req.Replicas, Now: s.clock.Now()}); err != nil {
 		return err

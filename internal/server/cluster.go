@@ -229,6 +229,7 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, m)
 	}
+	s.memberHealth(r.Context(), out)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -246,7 +247,7 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
 	if err := checkHostPort(req.RaftAddr); err != nil {
 		return badRequest("raft_addr", "%v", err)
 	}
-	if err := s.raft.AddVoter(r.Context(), req.ID, req.RaftAddr); err != nil {
+	if err := s.admitVoter(r.Context(), req.ID, req.RaftAddr, cl.Manager(req.ID).ClusterAddr); err != nil {
 		return err
 	}
 	s.log.Info("manager added as a voter", "id", req.ID, "raft", req.RaftAddr)

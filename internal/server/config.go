@@ -33,6 +33,9 @@ type Config struct {
 	Dev bool
 	// HeartbeatTTL is how long a node may stay silent before it is down.
 	HeartbeatTTL time.Duration
+	// Limits bound the tasks and services a submit may ask for; zero
+	// fields take the defaults (DefaultLimits).
+	Limits Limits
 	// Version is the berth version reported by /v1/status.
 	Version string
 	Logger  *slog.Logger

@@ -84,6 +84,9 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 func (s *Server) reads(next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		s.staleness(w)
+		if err := s.unhealthyRead(w, r); err != nil {
+			return err
+		}
 		return next(w, r)
 	}
 }

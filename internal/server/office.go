@@ -43,7 +43,10 @@ func (s *Server) takeOffice(ctx context.Context) error {
 func (s *Server) becomeVoter(ctx context.Context) {
 	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.id.ClientTLS(pki.RoleManager.ServerName())))
 	for {
-		err := c.AddMember(ctx, api.AddMemberRequest{ID: s.id, RaftAddr: s.cfg.RaftAddr})
+		err := s.voterReady()
+		if err == nil {
+			err = c.AddMember(ctx, api.AddMemberRequest{ID: s.id, RaftAddr: s.cfg.RaftAddr})
+		}
 		if err == nil {
 			s.log.Info("this manager is a voter of the cluster")
 			return

@@ -59,6 +59,10 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	joining := freshJoin(cfg)
+	if err := checkJoinDisk(cfg, joining); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -81,12 +85,12 @@ func New(cfg Config) (*Server, error) {
 	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.id.ClientTLS(pki.RoleManager.ServerName())}
 	s.agentTransport = &http.Transport{TLSClientConfig: s.creds.id.ClientTLS(pki.RoleWorker.ServerName())}
 	if err := s.listen(); err != nil {
-		return nil, err
+		return nil, s.withdrawJoin(joining, err)
 	}
 	if err := s.startRaft(); err != nil {
 		s.ln.Close()
 		s.cln.Close()
-		return nil, err
+		return nil, s.withdrawJoin(joining, err)
 	}
 	s.http = &http.Server{Handler: s.refuseWhenHalted(s.routes(false)), ReadHeaderTimeout: 10 * time.Second}
 	s.chttp = &http.Server{Handler: s.refuseWhenHalted(s.routes(true)), ReadHeaderTimeout: 10 * time.Second}
@@ -172,6 +176,7 @@ func (c *Config) fill() error {
 	if c.HeartbeatTTL <= 0 {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
 	}
+	c.Limits.fill()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -9,12 +9,6 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// Bounds on what one app may ask for.
-const (
-	maxReplicas = 10000
-	maxServices = 1000
-)
-
 var (
 	// Names as Compose normalises project names, and as Docker accepts in
 	// container and network names.
@@ -33,9 +27,6 @@ func validateApp(app *types.App) error {
 	}
 	if len(app.Services) == 0 {
 		return badRequest("services", "an app needs at least one service")
-	}
-	if len(app.Services) > maxServices {
-		return badRequest("services", "at most %d services per app", maxServices)
 	}
 	for name, n := range app.Networks {
 		if n == nil || !nameRE.MatchString(name) {
@@ -127,8 +118,9 @@ func validateScale(f string, _ *types.App, svc *types.Service) error {
 	switch svc.Mode {
 	case "", types.ModeReplicated:
 		svc.Mode = types.ModeReplicated
-		if svc.Replicas < 0 || svc.Replicas > maxReplicas {
-			return badRequest(f+".replicas", "must be between 0 and %d, not %d", maxReplicas, svc.Replicas)
+		// The upper bound is a configurable limit (limits.go).
+		if svc.Replicas < 0 {
+			return badRequest(f+".replicas", "must not be negative, not %d", svc.Replicas)
 		}
 	case types.ModeGlobal:
 		if svc.Replicas != 0 {

@@ -124,10 +124,13 @@ func (c *Cluster) newProcess(tb testing.TB, name string) *Process {
 		tb.Fatal(err)
 	}
 	return &Process{
-		Name: name, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, name+".log"),
+		Name: name, DataDir: c.dataDirOf(name), LogPath: filepath.Join(dir, name+".log"),
 		bin: c.bin, env: e2e.IsolatedEnv(dir),
 	}
 }
+
+// dataDirOf is the data directory of the process named name.
+func (c *Cluster) dataDirOf(name string) string { return filepath.Join(c.dir, name, "data") }
 
 // cleanup kills every process of the cluster and the tasks they started,
 // and shows the logs of a failed test.
