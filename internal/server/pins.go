@@ -8,9 +8,6 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// maxSlot bounds the slot a request may name; no service has more replicas.
-const maxSlot = maxReplicas
-
 // volumePins lists an app's pins. Pins outlive the app (`down` without -v),
 // so an app that is not deployed answers its pins, or an empty list.
 func (s *Server) volumePins(w http.ResponseWriter, r *http.Request) error {
@@ -24,6 +21,8 @@ func (s *Server) volumePins(w http.ResponseWriter, r *http.Request) error {
 
 // unpin removes the pins of a service, or of one slot with ?slot=N.
 func (s *Server) unpin(w http.ResponseWriter, r *http.Request) error {
+	// No service has more replicas than the limit, so no slot is higher.
+	maxSlot := s.cfg.Limits.ReplicasPerService
 	slot := 0
 	if v := r.URL.Query().Get("slot"); v != "" {
 		n, err := strconv.Atoi(v)
