@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	ctypes "github.com/compose-spec/compose-go/v2/types"
@@ -48,9 +49,9 @@ func Load(ctx context.Context, o Options) (*types.App, []Warning, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	app, err := convertProject(project)
-	if err != nil {
-		return nil, nil, err
+	app, errs := convertProject(project)
+	if len(errs) > 0 {
+		return nil, nil, Errors(errs)
 	}
 	return app, warnings, nil
 }
@@ -58,11 +59,34 @@ func Load(ctx context.Context, o Options) (*types.App, []Warning, error) {
 // loadProject runs compose-go: file discovery, .env, interpolation, extends,
 // merge of several files, profiles, validation and normalization.
 func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err error) {
+	po, err := projectOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	if len(po.ConfigPaths) == 0 {
+		dir, _ := po.GetWorkingDir()
+		return nil, fmt.Errorf("%w in %s or its parents: name one with -f", ErrNoComposeFile, dir)
+	}
+	project, err = loadWithoutPanic(ctx, po)
+	if err != nil {
+		if all := schemaErrors(ctx, o); len(all) > 0 {
+			return nil, fmt.Errorf("load compose files %s: %w", strings.Join(po.ConfigPaths, ", "), Errors(all))
+		}
+		return nil, err
+	}
+	if errs := checkConsistency(project); len(errs) > 0 {
+		return nil, Errors(errs)
+	}
+	return project, nil
+}
+
+// projectOptions are compose-go's options for o, plus extra.
+func projectOptions(o Options, extra ...cli.ProjectOptionsFn) (*cli.ProjectOptions, error) {
 	environ := o.Environ
 	if environ == nil {
 		environ = os.Environ()
 	}
-	po, err := cli.NewProjectOptions(o.Files,
+	fns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(o.WorkDir),
 		cli.WithEnv(environ),
 		cli.WithConfigFileEnv,
@@ -73,7 +97,8 @@ func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err e
 		// berth checks consistency itself (consistency.go): exec services
 		// need a command, not an image.
 		cli.WithConsistency(false),
-	)
+	}
+	po, err := cli.NewProjectOptions(o.Files, append(fns, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("read compose options: %w", err)
 	}
@@ -82,12 +107,13 @@ func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err e
 			return nil, fmt.Errorf("project name %q: %w", o.ProjectName, err)
 		}
 	}
-	if len(po.ConfigPaths) == 0 {
-		dir, _ := po.GetWorkingDir()
-		return nil, fmt.Errorf("%w in %s or its parents: name one with -f", ErrNoComposeFile, dir)
-	}
-	// compose-go asserts on shapes its schema should have ruled out; a
-	// malformed file must come back as an error, never crash the CLI.
+	return po, nil
+}
+
+// loadWithoutPanic loads the project. compose-go asserts on shapes its
+// schema should have ruled out; a malformed file must come back as an
+// error, never crash the CLI.
+func loadWithoutPanic(ctx context.Context, po *cli.ProjectOptions) (project *ctypes.Project, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			project, err = nil, fmt.Errorf("load compose files %v: malformed file (%v)", po.ConfigPaths, r)
@@ -96,9 +122,6 @@ func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err e
 	project, err = po.LoadProject(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load compose files: %w", err)
-	}
-	if err := checkConsistency(project); err != nil {
-		return nil, err
 	}
 	return project, nil
 }

@@ -274,36 +274,13 @@ func validateMounts(f string, app *types.App, svc *types.Service) error {
 // validateDependencyCycles refuses depends_on cycles, which would hold every
 // service in them back for ever.
 func validateDependencyCycles(app *types.App) error {
-	const (
-		visiting = 1
-		done     = 2
-	)
-	mark := map[string]int{}
-	var visit func(name string, trail []string) error
-	visit = func(name string, trail []string) error {
-		switch mark[name] {
-		case visiting:
-			return badRequest("services."+name+".depends_on", "dependency cycle: %v", append(trail, name))
-		case done:
-			return nil
-		}
-		mark[name] = visiting
-		if svc := app.Service(name); svc != nil {
-			for _, d := range svc.DependsOn {
-				if err := visit(d.Service, append(trail, name)); err != nil {
-					return err
-				}
-			}
-		}
-		mark[name] = done
+	cycle := app.DependencyCycle()
+	if cycle == nil {
 		return nil
 	}
-	for _, svc := range app.Services {
-		if err := visit(svc.Name, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	// The cycle's first service is its own last, so the trail (as the
+	// user reads it) ends where it started.
+	return badRequest("services."+cycle[len(cycle)-1]+".depends_on", "dependency cycle: %v", cycle)
 }
 
 func validateNode(n *types.Node) error {
