@@ -9,6 +9,7 @@ import (
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -32,6 +33,11 @@ func applyDeploy(out *types.Service, s ctypes.ServiceConfig) error {
 		return err
 	}
 	out.Placement = convertPlacement(d.Placement)
+	// The scheduler's own parser: `config` refuses what the manager would.
+	var pe *scheduler.PlacementError
+	if errors.As(scheduler.CheckPlacement(out.Placement), &pe) {
+		return atKey("deploy.placement."+pe.Field, pe.Err)
+	}
 	return nil
 }
 
