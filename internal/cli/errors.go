@@ -49,11 +49,8 @@ func describeError(err error, e *env) string {
 	case errors.As(err, &verifyErr):
 		return fmt.Sprintf("the manager at %s presents a certificate the CA of %s did not sign (%v): "+
 			"give the context the CA of that cluster (a manager's DATA_DIR/pki/ca.crt)", e.global.addr, contextLabel(e), verifyErr.Err)
-	case strings.Contains(err.Error(), "remote error: tls:"):
-		// crypto/tls does not export the alert a server sends; its text
-		// is all there is to tell a refused handshake by.
-		return fmt.Sprintf("the manager at %s refused the TLS handshake of %s (%v): the client certificate is missing, "+
-			"expired or issued by another cluster's CA", e.global.addr, contextLabel(e), errors.Unwrap(err))
+	case isRefusedHandshake(err, e.global.addr):
+		return describeRefusedHandshake(err, e)
 	case errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "HTTP request to an HTTPS server"):
 		return fmt.Sprintf("the manager at %s speaks HTTPS: create a context with its address as https://..., "+
 			"the cluster CA and a credential (berth context create)", e.global.addr)
@@ -90,4 +87,33 @@ func contextLabel(e *env) string {
 // isConnRefused reports whether err means no process listens at the address.
 func isConnRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// tlsAlertPrefix starts the text of the alert a TLS peer sent. crypto/tls
+// does not export the alert, so its text is all there is to tell a refused
+// handshake by.
+const tlsAlertPrefix = "remote error: tls: "
+
+// isRefusedHandshake reports whether err is a manager refusing the client's
+// TLS handshake: its alert, or (TLS 1.3 verifies the client certificate
+// after the client thinks the handshake done) the connection reset
+// instead, when the request raced the alert.
+func isRefusedHandshake(err error, addr string) bool {
+	if strings.Contains(err.Error(), tlsAlertPrefix) {
+		return true
+	}
+	return strings.HasPrefix(addr, "https://") && errors.Is(err, syscall.ECONNRESET)
+}
+
+// describeRefusedHandshake says it in one sentence: the alert's own words
+// where there is one, never the HTTP client's internals (such as
+// "readLoopPeekFailLocked") around them.
+func describeRefusedHandshake(err error, e *env) string {
+	said := ""
+	if _, alert, ok := strings.Cut(err.Error(), tlsAlertPrefix); ok {
+		said = fmt.Sprintf(" (it said: %s)", strings.TrimSpace(alert))
+	}
+	return fmt.Sprintf("the manager at %s refused the TLS handshake of %s%s: the client certificate is missing, "+
+		"expired or issued by another cluster's CA; give the context a certificate of this cluster or an admin token "+
+		"(berth context rm, berth context create)", e.global.addr, contextLabel(e), said)
 }

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestRefusedHandshakeSentence: a refused TLS handshake reads as one
+// sentence naming the context and what to do, without the HTTP client's
+// internals, whether the alert arrived or the connection was reset.
+func TestRefusedHandshakeSentence(t *testing.T) {
+	alert := &url.Error{Op: "Get", URL: "https://10.0.0.5:7700/v1/apps",
+		Err: fmt.Errorf("readLoopPeekFailLocked: %w", errors.New("remote error: tls: unknown certificate authority"))}
+	reset := &url.Error{Op: "Get", URL: "https://10.0.0.5:7700/v1/apps",
+		Err: fmt.Errorf("read tcp 127.0.0.1:5->10.0.0.5:7700: %w", syscall.ECONNRESET)}
+	const want = "the manager at https://10.0.0.5:7700 refused the TLS handshake of context prod"
+	tests := []struct {
+		name, suffix string
+		err          error
+	}{
+		{"alert", " (it said: unknown certificate authority): the client certificate is missing", alert},
+		{"reset", ": the client certificate is missing", reset},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.e.global.addr, h.e.global.contextName = "https://10.0.0.5:7700", "prod"
+			got := describeError(tt.err, h.e)
+			if !strings.HasPrefix(got, want+tt.suffix) {
+				t.Fatalf("got  %q\nwant %q...", got, want+tt.suffix)
+			}
+			for _, internal := range []string{"readLoop", "Locked", "read tcp", "remote error"} {
+				if strings.Contains(got, internal) {
+					t.Errorf("sentence shows %q: %s", internal, got)
+				}
+			}
+			if strings.Count(got, ". ") > 0 || strings.Contains(got, "\\n") {
+				t.Errorf("more than one sentence: %s", got)
+			}
+		})
+	}
+}
