@@ -29,6 +29,7 @@ type fakeManager struct {
 	volumes  bool              // last DELETE's ?volumes
 	startFor func(*types.Service) types.TaskState
 	pid      int // reported by /v1/status
+	listings int // GET /v1/tasks answered
 	// pendingReason is given to the tasks startFor leaves pending.
 	pendingReason string
 
@@ -300,6 +301,7 @@ func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.reply(w, 200, out)
+	f.listings++
 	// Tasks asked to stop have stopped by the next look.
 	for _, t := range f.tasks {
 		if t.DesiredState == types.DesiredShutdown && !t.State.Terminal() {

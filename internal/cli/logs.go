@@ -184,7 +184,11 @@ func (ls *logSession) followNew(ctx context.Context, app string, services []stri
 		}
 		var fresh []*types.Task
 		for _, t := range logTasks(tasks, services) {
-			if !t.State.Terminal() {
+			// A new replica is attached once it runs: before that its
+			// agent may not hold it yet (a scale-up's pending or
+			// starting task), and asking would fail. The listing comes
+			// back when it starts, since that moves the index.
+			if t.State == types.TaskRunning {
 				fresh = append(fresh, t)
 			}
 		}
