@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/types"
@@ -28,7 +29,40 @@ func (e *env) buildImages(ctx context.Context, app *types.App, o upOptions) erro
 		}
 		svc.ImageID = id
 	}
-	return nil
+	return e.checkImages(ctx, app)
+}
+
+// checkImages refuses, before anything is submitted, a docker service whose
+// image the CLI can see is missing: not on this machine's engine, and its
+// registry says it has no such image. Where the CLI cannot tell (no local
+// engine, a registry it cannot reach) the nodes pull as before.
+func (e *env) checkImages(ctx context.Context, app *types.App) error {
+	var missing []string
+	for _, svc := range app.Services {
+		if svc.Driver == types.DriverExec || svc.ImageID != "" || svc.Image == "" {
+			continue
+		}
+		id, err := e.images.ImageID(ctx, svc.Image)
+		if err != nil {
+			return nil // no engine here: nothing the CLI can see
+		}
+		if id != "" {
+			continue
+		}
+		has, err := e.images.RegistryHas(ctx, svc.Image)
+		if err == nil && !has {
+			missing = append(missing, fmt.Sprintf("service %s: image %s", svc.Name, svc.Image))
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%s is neither on this machine's Docker engine nor in its registry: fix the name, "+
+			"or build or push the image first; nothing was submitted", missing[0])
+	}
+	return fmt.Errorf("these images are neither on this machine's Docker engine nor in their registries: %s; "+
+		"fix the names, or build or push the images first; nothing was submitted", strings.Join(missing, ", "))
 }
 
 func (e *env) serviceImage(ctx context.Context, svc *types.Service, o upOptions) (string, error) {

@@ -126,7 +126,9 @@ func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (strin
 		err = pull.Wait(ctx)
 	}
 	if err != nil {
-		return "", fmt.Errorf("image %s not found on node %s and could not be pulled: %w: %w", s.Image, d.nodeID, driver.ErrImageNotFound, err)
+		// No node ID here: the user reads this beside the node's name
+		// (berth ps, up's verdict), and an ID says nothing to them.
+		return "", fmt.Errorf("image %s is not on the node's engine and could not be pulled (%w): %w", s.Image, pullReason(err), driver.ErrImageNotFound)
 	}
 	return s.Image, nil
 }
@@ -245,4 +247,16 @@ func (d *Driver) inspect(ctx context.Context, id string) (*driver.Status, error)
 		return nil, fmt.Errorf("inspect container %s: %w", id, err)
 	}
 	return statusOf(res.Container), nil
+}
+
+// pullReason is the engine's answer to a failed pull without the client's
+// wrapping, so the task's error reads as the registry put it.
+func pullReason(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
 }
