@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -53,7 +54,9 @@ func Load(ctx context.Context, o Options) (*types.App, []Warning, error) {
 	if len(errs) > 0 {
 		return nil, nil, Errors(errs)
 	}
-	return app, warnings, nil
+	warnings = append(warnings, driverWarnings(app)...)
+	sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Path < warnings[j].Path })
+	return app, append(warnings, restartNotes(project)...), nil
 }
 
 // loadProject runs compose-go: file discovery, .env, interpolation, extends,

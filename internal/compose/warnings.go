@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
+
+	execdriver "github.com/berth-dev/berth/internal/driver/exec"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // Warning names one key of the Compose files that berth does not honour,
@@ -114,7 +117,26 @@ func unhonouredKeys(p *ctypes.Project) ([]Warning, error) {
 			warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
 		}
 	}}.walk(nil, nil, tree)
-	return append(warnings, restartNotes(p)...), nil
+	return warnings, nil
+}
+
+// msgDriverIgnores is the warning for a key berth reads but the service's
+// driver cannot apply.
+const msgDriverIgnores = "not honoured by the exec driver (a host process), ignored"
+
+// driverWarnings name every key an exec service sets that a host process
+// cannot honour; the driver keeps the list (execdriver.Unhonoured).
+func driverWarnings(app *types.App) []Warning {
+	var out []Warning
+	for _, s := range app.Services {
+		if s.Driver != types.DriverExec {
+			continue
+		}
+		for _, key := range execdriver.Unhonoured(s) {
+			out = append(out, Warning{Path: "services." + s.Name + "." + key, Message: msgDriverIgnores})
+		}
+	}
+	return out
 }
 
 // MsgRestartDefault is the Note for a service that sets no restart policy.
