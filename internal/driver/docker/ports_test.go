@@ -73,7 +73,7 @@ func TestPublishedPortTaken(t *testing.T) {
 // engine is a client of the engine the drivers use, for looking behind them.
 func (e *env) engine(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
