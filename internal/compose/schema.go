@@ -28,6 +28,10 @@ var (
 	composeSchema     *jsonschema.Schema
 	composeSchemaErr  error
 	composeSchemaOnce sync.Once
+	// schemaCompiler compiles the subschemas a suggestion needs; guarded
+	// by compilerMu, as a Compiler is not safe for concurrent use.
+	schemaCompiler *jsonschema.Compiler
+	compilerMu     sync.Mutex
 )
 
 // compiledSchema is compose-go's own schema (one set of rules), compiled
@@ -46,6 +50,7 @@ func compiledSchema() (*jsonschema.Schema, error) {
 		}
 		c.RegisterFormat(&jsonschema.Format{Name: "duration", Validate: func(any) error { return nil }})
 		composeSchema, composeSchemaErr = c.Compile("compose-spec.json")
+		schemaCompiler = c
 	})
 	return composeSchema, composeSchemaErr
 }
@@ -174,11 +179,21 @@ func sortedKeyErrors(doc any, leaves []*jsonschema.ValidationError) []error {
 	var entries []entry
 	for _, l := range leaves {
 		path := displayLocation(doc, l.InstanceLocation)
-		if k, ok := l.ErrorKind.(*kind.AdditionalProperties); ok {
+		switch k := l.ErrorKind.(type) {
+		case *kind.AdditionalProperties:
 			for _, p := range k.Properties {
-				entries = append(entries, entry{path + "." + p, msgUnknownKey})
+				entries = append(entries, entry{strings.TrimPrefix(path+"."+p, "."), unknownKeyMessage(l.SchemaURL, p)})
 			}
 			continue
+		case *kind.FalseSchema:
+			// unevaluatedProperties or additionalProperties: false, on
+			// the key itself; the schema of its parent lists the keys.
+			parent := l.SchemaURL[:max(strings.LastIndex(l.SchemaURL, "/"), 0)]
+			key := l.InstanceLocation[len(l.InstanceLocation)-1:]
+			if len(key) == 1 {
+				entries = append(entries, entry{path, unknownKeyMessage(parent, key[0])})
+				continue
+			}
 		}
 		entries = append(entries, entry{path, schemaMessage(l)})
 	}
@@ -221,6 +236,86 @@ func displayLocation(doc any, loc []string) string {
 }
 
 const msgUnknownKey = "not a Compose key; check its spelling"
+
+// unknownKeyMessage says key is not a Compose key, and suggests the key of
+// the schema at schemaURL it is closest to, when one is a typo away.
+func unknownKeyMessage(schemaURL, key string) string {
+	if best := closest(key, schemaKeys(schemaURL)); best != "" {
+		return fmt.Sprintf("not a Compose key; did you mean %q?", best)
+	}
+	return msgUnknownKey
+}
+
+// schemaKeys lists the properties the schema at url allows, through its
+// references and combinations.
+func schemaKeys(url string) []string {
+	compilerMu.Lock()
+	defer compilerMu.Unlock()
+	if schemaCompiler == nil {
+		return nil
+	}
+	sch, err := schemaCompiler.Compile(url)
+	if err != nil {
+		return nil
+	}
+	seen := map[*jsonschema.Schema]bool{}
+	var keys []string
+	var walk func(*jsonschema.Schema)
+	walk = func(s *jsonschema.Schema) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		for k := range s.Properties {
+			keys = append(keys, k)
+		}
+		walk(s.Ref)
+		for _, list := range [][]*jsonschema.Schema{s.AllOf, s.AnyOf, s.OneOf, {s.If, s.Then, s.Else}} {
+			for _, sub := range list {
+				walk(sub)
+			}
+		}
+	}
+	walk(sch)
+	sort.Strings(keys)
+	return slices.Compact(keys)
+}
+
+// closest is the candidate at the smallest edit distance from key, if that
+// is small enough to be a typo (at most 2, and less than half the key).
+func closest(key string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(key, c); d < bestDist && 2*d < len(key) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and
+// adjacent swaps that turn a into b (a typo like "imgae" is one swap).
+func editDistance(a, b string) int {
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
 
 var printer = message.NewPrinter(language.English)
 

@@ -68,10 +68,14 @@ func TestSchemaNoFalseAlarms(t *testing.T) {
 func TestSchemaMessages(t *testing.T) {
 	tests := []struct{ name, file, want string }{
 		{"typo in a port", "services:\n  web:\n    image: x\n    ports:\n      - target: 80\n        publishd: 8080\n",
-			"services.web.ports[0].publishd: not a Compose key; check its spelling"},
+			`services.web.ports[0].publishd: not a Compose key; did you mean "published"?`},
+		{"no key close enough", "services:\n  web:\n    image: x\n    flavour: mint\n",
+			"services.web.flavour: not a Compose key; check its spelling"},
+		{"top-level typo", "services:\n  web:\n    image: x\nvolumse:\n  data: {}\n",
+			`volumse: not a Compose key; did you mean "volumes"?`},
 		{"wrong type", "services:\n  web:\n    image: x\n    restart: 3\n", "services.web.restart: must be a string"},
 		{"bad key beside a wrong type", "services:\n  web:\n    image: x\n    healthcheck:\n      interval: 5\n    imgae: y\n",
-			"2 problems; fix them all:\n  services.web.healthcheck.interval: must be a string\n  services.web.imgae: not a Compose key; check its spelling"},
+			"2 problems; fix them all:\n  services.web.healthcheck.interval: must be a string\n  services.web.imgae: not a Compose key; did you mean \"image\"?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,5 +85,16 @@ func TestSchemaMessages(t *testing.T) {
 				t.Fatalf("got %v\nwant it to end with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{{"imgae", "image", 1}, {"deplyo", "deploy", 1}, {"enviroment", "environment", 1}, {"", "abc", 3}, {"port", "ports", 1}, {"flavour", "labels", 5}} {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
 	}
 }
