@@ -31,9 +31,11 @@ func convertProject(p *ctypes.Project) (*types.App, []error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		svc, err := convertService(p, p.Services[name])
-		if err != nil {
+		svc, serr := convertService(p, p.Services[name])
+		for _, err := range serr {
 			errs = append(errs, atKey("services."+name, err))
+		}
+		if len(serr) > 0 {
 			continue
 		}
 		app.Services = append(app.Services, svc)

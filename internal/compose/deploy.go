@@ -14,31 +14,32 @@ import (
 )
 
 // applyDeploy sets mode, replicas, labels, resources, restart policy and
-// placement from deploy, scale and restart.
-func applyDeploy(out *types.Service, s ctypes.ServiceConfig) error {
+// placement from deploy, scale and restart, and returns every error.
+func applyDeploy(out *types.Service, s ctypes.ServiceConfig) []error {
 	d := s.Deploy
 	if d == nil {
 		d = &ctypes.DeployConfig{}
 	}
+	var errs []error
 	var err error
 	if out.Mode, out.Replicas, err = modeAndReplicas(d, s.Scale); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	out.DeployLabels = copyMap(d.Labels)
 	if out.Resources, err = convertResources(d.Resources); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	applyShortResources(&out.Resources, s)
 	if out.RestartPolicy, err = restartPolicy(s.Restart, d.RestartPolicy); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	out.Placement = convertPlacement(d.Placement)
 	// The scheduler's own parser: `config` refuses what the manager would.
 	var pe *scheduler.PlacementError
 	if errors.As(scheduler.CheckPlacement(out.Placement), &pe) {
-		return atKey("deploy.placement."+pe.Field, pe.Err)
+		errs = append(errs, atKey("deploy.placement."+pe.Field, pe.Err))
 	}
-	return nil
+	return errs
 }
 
 // applyShortResources honours the service-level cpus, mem_limit,

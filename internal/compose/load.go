@@ -42,7 +42,7 @@ var ErrNoComposeFile = errors.New("no compose file found")
 // returns one Warning for every key set in the files that berth does not
 // honour. The App has no version or indexes: the manager sets those.
 func Load(ctx context.Context, o Options) (*types.App, []Warning, error) {
-	project, err := loadProject(ctx, o)
+	project, problems, err := loadProject(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -50,9 +50,11 @@ func Load(ctx context.Context, o Options) (*types.App, []Warning, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Consistency and conversion both run, so a file's mistakes come back
+	// in one round; the two may see one mistake, sortErrors keeps one.
 	app, errs := convertProject(project)
-	if len(errs) > 0 {
-		return nil, nil, Errors(errs)
+	if all := sortErrors(append(problems, errs...)); len(all) > 0 {
+		return nil, nil, Errors(all)
 	}
 	warnings = append(warnings, driverWarnings(app)...)
 	sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Path < warnings[j].Path })
@@ -60,27 +62,26 @@ func Load(ctx context.Context, o Options) (*types.App, []Warning, error) {
 }
 
 // loadProject runs compose-go: file discovery, .env, interpolation, extends,
-// merge of several files, profiles, validation and normalization.
-func loadProject(ctx context.Context, o Options) (project *ctypes.Project, err error) {
+// merge of several files, profiles, validation and normalization. It
+// returns the project and the problems checkConsistency finds in it, or an
+// error when there is no project (every schema error in the files).
+func loadProject(ctx context.Context, o Options) (*ctypes.Project, []error, error) {
 	po, err := projectOptions(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(po.ConfigPaths) == 0 {
 		dir, _ := po.GetWorkingDir()
-		return nil, fmt.Errorf("%w in %s or its parents: name one with -f", ErrNoComposeFile, dir)
+		return nil, nil, fmt.Errorf("%w in %s or its parents: name one with -f", ErrNoComposeFile, dir)
 	}
-	project, err = loadWithoutPanic(ctx, po)
+	project, err := loadWithoutPanic(ctx, po)
 	if err != nil {
 		if all := schemaErrors(ctx, o); len(all) > 0 {
-			return nil, fmt.Errorf("load compose files %s: %w", strings.Join(po.ConfigPaths, ", "), Errors(all))
+			return nil, nil, fmt.Errorf("load compose files %s: %w", strings.Join(po.ConfigPaths, ", "), Errors(all))
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	if errs := checkConsistency(project); len(errs) > 0 {
-		return nil, Errors(errs)
-	}
-	return project, nil
+	return project, checkConsistency(project), nil
 }
 
 // projectOptions are compose-go's options for o, plus extra.
