@@ -35,7 +35,9 @@ func (e *env) buildImages(ctx context.Context, app *types.App, o upOptions) erro
 // checkImages refuses, before anything is submitted, a docker service whose
 // image the CLI can see is missing: not on this machine's engine, and its
 // registry says it has no such image. Where the CLI cannot tell (no local
-// engine, a registry it cannot reach) the nodes pull as before.
+// engine, a registry it cannot reach) the nodes pull as before. A manager
+// on another machine may run nodes that hold images of their own, so there
+// it is a warning, not a refusal.
 func (e *env) checkImages(ctx context.Context, app *types.App) error {
 	var missing []string
 	for _, svc := range app.Services {
@@ -54,15 +56,26 @@ func (e *env) checkImages(ctx context.Context, app *types.App) error {
 			missing = append(missing, fmt.Sprintf("service %s: image %s", svc.Name, svc.Image))
 		}
 	}
-	switch len(missing) {
-	case 0:
+	if len(missing) == 0 {
 		return nil
-	case 1:
-		return fmt.Errorf("%s is neither on this machine's Docker engine nor in its registry: fix the name, "+
-			"or build or push the image first; nothing was submitted", missing[0])
 	}
-	return fmt.Errorf("these images are neither on this machine's Docker engine nor in their registries: %s; "+
-		"fix the names, or build or push the images first; nothing was submitted", strings.Join(missing, ", "))
+	where := "is neither on this machine's Docker engine nor in its registry"
+	if len(missing) > 1 {
+		where = "are neither on this machine's Docker engine nor in their registries"
+	}
+	if !e.managerOnThisMachine() {
+		fmt.Fprintf(e.stderr, "warning: %s %s; the nodes must hold it themselves\n", strings.Join(missing, ", "), where)
+		return nil
+	}
+	return fmt.Errorf("%s %s: fix the name, or build or pull the image first; nothing was submitted",
+		strings.Join(missing, ", "), where)
+}
+
+// managerOnThisMachine: the manager is on loopback, so its nodes' engine is
+// the one this CLI sees (the local cluster, a dev server).
+func (e *env) managerOnThisMachine() bool {
+	hostPort, err := listenAddr(e.global.addr)
+	return err == nil && isLoopback(hostPort)
 }
 
 func (e *env) serviceImage(ctx context.Context, svc *types.Service, o upOptions) (string, error) {

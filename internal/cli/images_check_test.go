@@ -23,6 +23,18 @@ func TestUpChecksImagesBeforeSubmit(t *testing.T) {
 		t.Error("the app was submitted")
 	}
 
+	// A manager on another machine: its nodes may hold the image, so a
+	// warning only.
+	h = newHarness(t)
+	h.images.notInRegistry = map[string]bool{"nginx": true}
+	h.e.global.addr = "https://10.0.0.5:7700"
+	if err := h.e.checkImages(t.Context(), &h.loader.app); err != nil {
+		t.Fatalf("remote manager: %v, want a warning only", err)
+	}
+	if !strings.Contains(h.errOut.String(), "warning: service web: image nginx is neither") {
+		t.Errorf("stderr %q, want a warning", h.errOut)
+	}
+
 	// An image on the engine, or one the registry has, passes.
 	h = newHarness(t)
 	h.images.have["nginx"] = "sha256:1"
