@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-dev/berth/internal/server"
 	"github.com/spf13/cobra"
 )
 
@@ -39,6 +40,10 @@ func (e *env) config(ctx context.Context, o configOptions) error {
 	app, notes, err := e.loadAppNotes(ctx)
 	if err != nil {
 		return err
+	}
+	// The manager's own rules, so config refuses what up would.
+	if err := server.ValidateApp(app); err != nil {
+		return fmt.Errorf("the manager would refuse this app: %w", err)
 	}
 	e.printNotes(notes)
 	switch {

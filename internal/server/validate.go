@@ -51,6 +51,13 @@ func applyNodeDefaults(n *types.Node) {
 	}
 }
 
+// ValidateApp reports whether the manager would accept app, with the error
+// a submit would get: `berth config` runs the manager's own rules, so it
+// refuses what `berth up` would. It never changes app.
+func ValidateApp(app *types.App) error {
+	return validateApp(app)
+}
+
 // validateApp checks an app as the API receives it, whoever wrote it (the
 // CLI's Compose loader or another client), and names the first bad field.
 // It never changes the app (applyAppDefaults does that).
