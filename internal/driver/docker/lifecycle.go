@@ -148,7 +148,7 @@ func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (strin
 	if err != nil {
 		// No node ID here: the user reads this beside the node's name
 		// (berth ps, up's verdict), and an ID says nothing to them.
-		return "", fmt.Errorf("image %s is not on the node's engine and could not be pulled (%w): %w", s.Image, pullReason(err), driver.ErrImageNotFound)
+		return "", fmt.Errorf("image %s not found on the node and could not be pulled (%w): %w", s.Image, pullReason(err), driver.ErrImageNotFound)
 	}
 	return s.Image, nil
 }
