@@ -51,6 +51,10 @@ func describeError(err error, e *env) string {
 			"give the context the CA of that cluster (a manager's DATA_DIR/pki/ca.crt)", e.global.addr, contextLabel(e), verifyErr.Err)
 	case isRefusedHandshake(err, e.global.addr):
 		return describeRefusedHandshake(err, e)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http's words, the only sign of it.
+		return fmt.Sprintf("the manager at %s speaks plain HTTP (an open loopback API): use its address as http://..., "+
+			"with no CA or credential", e.global.addr)
 	case errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "HTTP request to an HTTPS server"):
 		return fmt.Sprintf("the manager at %s speaks HTTPS: create a context with its address as https://..., "+
 			"the cluster CA and a credential (berth context create)", e.global.addr)

@@ -44,3 +44,15 @@ func TestRefusedHandshakeSentence(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPSToPlainHTTPManager: https:// to a loopback manager that speaks
+// plain HTTP says so in one sentence.
+func TestHTTPSToPlainHTTPManager(t *testing.T) {
+	h := newHarness(t)
+	h.e.global.addr = "https://127.0.0.1:7700"
+	err := &url.Error{Op: "Get", URL: "https://127.0.0.1:7700/v1/apps", Err: errors.New("http: server gave HTTP response to HTTPS client")}
+	got := describeError(err, h.e)
+	if want := "the manager at https://127.0.0.1:7700 speaks plain HTTP (an open loopback API): use its address as http://..."; !strings.HasPrefix(got, want) {
+		t.Fatalf("got %q, want %q...", got, want)
+	}
+}
