@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
 )
 
 // TestAdminTokenNotice: the hint to create a context names https only for
@@ -47,5 +51,40 @@ func TestAdminTokenWhereHelpAndDocsAgree(t *testing.T) {
 	}
 	if strings.Contains(norm(string(docs)), "in the log on stderr") {
 		t.Errorf("docs/cli.md still says the admin token is in the log")
+	}
+}
+
+// TestServerNoticeMatchesItsAPI runs a new cluster's manager on loopback:
+// the hint it prints names the scheme its API really speaks (a plain-HTTP
+// API got a `context create --addr https://...` hint).
+func TestServerNoticeMatchesItsAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real manager")
+	}
+	addr := strings.TrimPrefix(closedAddr(t), "http://")
+	raftAddr := strings.TrimPrefix(closedAddr(t), "http://")
+	clusterAddr := strings.TrimPrefix(closedAddr(t), "http://")
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"server", "--addr", addr, "--raft-addr", raftAddr, "--cluster-addr", clusterAddr,
+			"--data-dir", t.TempDir()}, h.e)
+	}()
+	waitWithin(t, 60*time.Second, func() bool { return strings.Contains(h.out.String(), "Created a new cluster") })
+	_, plainErr := api.NewClient("http://" + addr).Status(ctx)
+	notice := h.out.String()
+	switch speaksHTTP := plainErr == nil; {
+	case speaksHTTP && strings.Contains(notice, "https://"):
+		t.Errorf("the API speaks plain HTTP, the notice says https:\n%s", notice)
+	case !speaksHTTP && !strings.Contains(notice, "--addr https://"+addr):
+		t.Errorf("the API is secured (%v), the notice gives no https context hint:\n%s", plainErr, notice)
+	}
+	cancel()
+	select {
+	case <-code:
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop within 30s of its context ending")
 	}
 }
