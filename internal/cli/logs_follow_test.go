@@ -44,3 +44,31 @@ func TestLogsFollowScaleUp(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", c, h.errOut)
 	}
 }
+
+// TestLogsSkipsTasksThatNeverRan: a replica whose latest task has not run
+// yet shows its previous task's output, and one with none is skipped, not
+// a warning and a failed command.
+func TestLogsSkipsTasksThatNeverRan(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.apps["hello"] = &types.App{Name: "hello"}
+	f.addTask("hello", "web", 1, "old run\n")
+	for _, st := range []types.TaskState{types.TaskPending, types.TaskRejected} {
+		task := f.addTask("hello", "web", 2, "")
+		f.mu.Lock()
+		delete(f.logs, task.ID)
+		task.State = st
+		f.mu.Unlock()
+	}
+	restart := f.addTask("hello", "web", 1, "")
+	f.mu.Lock()
+	delete(f.logs, restart.ID)
+	restart.State = types.TaskAssigned
+	f.mu.Unlock()
+	h := newHarness(t)
+	if code := h.run(t, "logs", "--addr", url); code != 0 || strings.Contains(h.errOut.String(), "cannot read") {
+		t.Fatalf("exit %d, stderr %q", code, h.errOut)
+	}
+	if !strings.Contains(h.out.String(), "web-1  | old run") {
+		t.Errorf("stdout %q, want the previous run of web-1", h.out)
+	}
+}
