@@ -115,7 +115,7 @@ func submitVerdict(name string, before *types.App, resp *api.SubmitResponse) str
 	if now == nil || old.Replicas == now.Replicas || now.Mode == types.ModeGlobal {
 		return verdict
 	}
-	moved := fmt.Sprintf("%d -> %d replicas", old.Replicas, now.Replicas)
+	moved := fmt.Sprintf("%d -> %s", old.Replicas, countOf(now.Replicas, "replica", "replicas"))
 	if verdict == "changed" {
 		return "changed, " + moved
 	}
