@@ -78,6 +78,7 @@ func (d *Driver) discard(ctx context.Context, id string) {
 	// The start's own context may be what ran out: removal gets its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	d.discarded.add(id)
 	if _, err := d.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		d.log.Warn("remove the container of a task that did not start", "container", id, "err", err)
 	}

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -79,4 +80,42 @@ func (e *env) engine(t *testing.T) *client.Client {
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// TestDiscardedContainerIsNoNews: the container a failed start removed
+// sends no event: the failed Start already said what became of the task,
+// and a "container removed" exit would turn the rejected task complete.
+func TestDiscardedContainerIsNoNews(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver("n1")
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	events, err := d.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rejected := e.task("web", 1, func(s *types.Service) {
+		s.Ports = []types.Port{{Target: 8080, Published: uint16(l.Addr().(*net.TCPAddr).Port), Protocol: "tcp", HostIP: "127.0.0.1"}}
+	})
+	if _, err := d.Start(e.ctx, rejected); err == nil {
+		t.Fatal("started on a taken port")
+	}
+	// Events come in order: once the next task's start is seen, any event
+	// of the discarded container would have come before it.
+	next := e.task("next", 1, nil)
+	e.start(d, next)
+	for st := range events {
+		if st.TaskID == rejected.Task.ID {
+			t.Fatalf("event for the discarded container: %+v", st)
+		}
+		if st.TaskID == next.Task.ID {
+			return
+		}
+	}
+	t.Fatal("event stream closed before the next task's start")
 }

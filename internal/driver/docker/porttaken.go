@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -102,4 +104,36 @@ func containerLabel(c container.Summary) string {
 		return "container " + strings.TrimPrefix(c.Names[0], "/")
 	}
 	return "container " + c.ID[:min(len(c.ID), 12)]
+}
+
+// discardedSet remembers container IDs for a minute, long enough for their
+// events to arrive; older ones are forgotten on the next add, so the set
+// stays as small as the failures of the last minute.
+type discardedSet struct {
+	mu  sync.Mutex
+	ids map[string]time.Time
+}
+
+const discardedFor = time.Minute
+
+func (s *discardedSet) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.ids == nil {
+		s.ids = map[string]time.Time{}
+	}
+	for k, at := range s.ids {
+		if now.Sub(at) > discardedFor {
+			delete(s.ids, k)
+		}
+	}
+	s.ids[id] = now
+}
+
+func (s *discardedSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.ids[id]
+	return ok && time.Since(at) <= discardedFor
 }
