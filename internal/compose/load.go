@@ -124,6 +124,9 @@ func loadWithoutPanic(ctx context.Context, po *cli.ProjectOptions) (project *cty
 		}
 	}()
 	project, err = po.LoadProject(ctx)
+	if errs := interpolationErrors(err); len(errs) > 0 {
+		return nil, fmt.Errorf("load compose files %s: %w", strings.Join(po.ConfigPaths, ", "), Errors(errs))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load compose files: %w", err)
 	}
