@@ -310,8 +310,7 @@ func validateDependencyCycles(app *types.App) error {
 	if cycle == nil {
 		return nil
 	}
-	// The cycle's first service is its own last, so the trail (as the
-	// user reads it) ends where it started.
+	// Named at the service where the cycle closes, as [a b a] reads.
 	return badRequest("services."+cycle[len(cycle)-1]+".depends_on", "dependency cycle: %v", cycle)
 }
 

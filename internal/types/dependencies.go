@@ -1,5 +1,7 @@
 package types
 
+import "slices"
+
 // DependencyCycle returns a depends_on cycle of the app as the services
 // along it, the first repeated at the end ([a b a]), or nil when there is
 // none. A cycle holds every service in it back for ever, so the CLI (before
@@ -16,7 +18,10 @@ func (a *App) DependencyCycle() []string {
 	visit = func(name string, trail []string) []string {
 		switch mark[name] {
 		case visiting:
-			return append(trail, name)
+			// The trail may start before the cycle (x -> a -> b -> a):
+			// only the services in it are named.
+			trail = append(trail, name)
+			return trail[slices.Index(trail, name):]
 		case done:
 			return nil
 		}
