@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,8 +48,7 @@ func describeError(err error, e *env) string {
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
 		return describeUnauthorized(apiErr, e)
 	case errors.As(err, &verifyErr):
-		return fmt.Sprintf("the manager at %s presents a certificate the CA of %s did not sign (%v): "+
-			"give the context the CA of that cluster (a manager's DATA_DIR/pki/ca.crt)", e.global.addr, contextLabel(e), verifyErr.Err)
+		return describeUnverified(verifyErr, e)
 	case isRefusedHandshake(err, e.global.addr):
 		return describeRefusedHandshake(err, e)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
@@ -120,4 +120,35 @@ func describeRefusedHandshake(err error, e *env) string {
 	return fmt.Sprintf("the manager at %s refused the TLS handshake of %s%s: the client certificate is missing, "+
 		"expired or issued by another cluster's CA; give the context a certificate of this cluster or an admin token "+
 		"(berth context rm, berth context create)", e.global.addr, contextLabel(e), said)
+}
+
+// describeUnverified says why the manager's certificate was not trusted, in
+// one sentence without crypto/x509's text.
+func describeUnverified(err *tls.CertificateVerificationError, e *env) string {
+	var (
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err.Err, &hostErr):
+		return fmt.Sprintf("the manager at %s presents a certificate that is not a berth manager's (it names %s): "+
+			"check the address, or that it runs berth", e.global.addr, certNames(hostErr.Certificate))
+	case errors.As(err.Err, &invalidErr) && invalidErr.Reason == x509.Expired:
+		return fmt.Sprintf("the manager at %s presents a certificate that has expired or is not valid yet: "+
+			"check the clocks of this machine and the manager", e.global.addr)
+	}
+	return fmt.Sprintf("the manager at %s presents a certificate the CA of %s did not sign: "+
+		"give the context the CA of that cluster (a manager's DATA_DIR/pki/ca.crt)", e.global.addr, contextLabel(e))
+}
+
+// certNames lists what a certificate is for: its DNS names, else its
+// common name.
+func certNames(c *x509.Certificate) string {
+	if c == nil {
+		return "nothing"
+	}
+	if len(c.DNSNames) > 0 {
+		return strings.Join(c.DNSNames, ", ")
+	}
+	return c.Subject.CommonName
 }

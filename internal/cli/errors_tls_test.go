@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -54,5 +56,31 @@ func TestHTTPSToPlainHTTPManager(t *testing.T) {
 	got := describeError(err, h.e)
 	if want := "the manager at https://127.0.0.1:7700 speaks plain HTTP (an open loopback API): use its address as http://..."; !strings.HasPrefix(got, want) {
 		t.Fatalf("got %q, want %q...", got, want)
+	}
+}
+
+// TestUnverifiedManagerSentence: each reason a manager's certificate is not
+// trusted reads as its own sentence, without crypto/x509's text.
+func TestUnverifiedManagerSentence(t *testing.T) {
+	cert := &x509.Certificate{DNSNames: []string{"example.org"}}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"other CA", x509.UnknownAuthorityError{Cert: cert}, "presents a certificate the CA of context prod did not sign: give the context the CA"},
+		{"not a manager", x509.HostnameError{Certificate: cert, Host: "manager.berth"}, "presents a certificate that is not a berth manager's (it names example.org)"},
+		{"expired", x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}, "has expired or is not valid yet: check the clocks"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.e.global.addr, h.e.global.contextName = "https://10.0.0.5:7700", "prod"
+			err := &url.Error{Op: "Get", URL: "https://10.0.0.5:7700/v1/apps", Err: &tls.CertificateVerificationError{Err: tt.err}}
+			got := describeError(err, h.e)
+			if !strings.Contains(got, tt.want) || strings.Contains(got, "x509") {
+				t.Fatalf("got %q\nwant it to contain %q and no x509 text", got, tt.want)
+			}
+		})
 	}
 }
