@@ -34,6 +34,9 @@ func (l *fakeLoader) Load(_ context.Context, o compose.Options) (*types.App, []c
 	a.Services = nil
 	for _, s := range l.app.Services {
 		c := *s
+		if c.Build != nil && c.Image == "" {
+			c.Image = a.Name + "-" + c.Name // as compose names the images it builds
+		}
 		a.Services = append(a.Services, &c)
 	}
 	return &a, l.warnings, nil
