@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh: make this Debian machine ready to run berth and its tests.
 #
-#   sudo scripts/setup.sh
+#   scripts/setup.sh
+#
+# Run it as root, or as a user who may sudo: it then asks sudo for root
+# itself (a machine where root has no sudo is fine, as root needs none).
 #
 # It installs Docker and the tools the tests use from Debian's packages,
 # starts dockerd when no engine answers (also where there is no systemd),
@@ -11,6 +14,10 @@
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		printf 'setup: needs root, and sudo is not installed: run it as root (su -c %s)\n' "$0" >&2
+		exit 1
+	fi
 	exec sudo --preserve-env=PATH,GOPATH,GOCACHE,GOFLAGS,GOPROXY "$0" "$@"
 fi
 

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -56,13 +55,9 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 	})
 }
 
-// startError phrases a failed start for the user reading `berth ps`. A
-// missing image is the common case, and drivers already name the image
-// and the node in it.
+// startError phrases a failed start for the user reading `berth ps`: the
+// node by its name (drivers know only its ID, which says nothing to a user).
 func (l *loop) startError(err error) error {
-	if errors.Is(err, driver.ErrImageNotFound) {
-		return err
-	}
 	return fmt.Errorf("start on node %s: %w", l.a.cfg.Name, err)
 }
 

@@ -141,7 +141,7 @@ func TestStartFailureIsRejected(t *testing.T) {
 	fd := newFakeDriver("fake")
 	fd.startHook = func(ctx context.Context, cfg *driver.TaskConfig) error {
 		if cfg.Service.Name == "web" {
-			return fmt.Errorf("image web:1 not found on node n1 and could not be pulled: %w", driver.ErrImageNotFound)
+			return fmt.Errorf("image web:1 not found on the node and could not be pulled: %w", driver.ErrImageNotFound)
 		}
 		if cfg.Service.Name == "db" {
 			return errors.New("port 5432 is taken")
@@ -154,7 +154,7 @@ func TestStartFailureIsRejected(t *testing.T) {
 	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
 
 	waitFor(t, "the task rejected", func() bool { return m.inState(types.TaskRejected, ids...) })
-	if got, want := m.task(ids[0]).Error, "image web:1 not found on node n1 and could not be pulled: image not found"; got != want {
+	if got, want := m.task(ids[0]).Error, "start on node n1: image web:1 not found on the node and could not be pulled: image not found"; got != want {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 	db := service("db", 1)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type agentOptions struct {
@@ -40,6 +41,7 @@ still running.`,
 			return e.agent(cmd.Context(), o)
 		},
 	}
+	hideInheritedFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.join, "join", "", "cluster address (host:port, port 7702 by default) of a manager (required)")
 	f.StringVar(&o.token, "token", "", "worker token (berth token worker); needed until the agent has joined once")
@@ -88,4 +90,19 @@ func parseLabels(kvs []string) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// hideInheritedFlags keeps the global flags (-f, --profile, --addr, ...)
+// out of cmd's help: they are for commands that talk to a manager about a
+// Compose app, and an agent does neither.
+func hideInheritedFlags(cmd *cobra.Command) {
+	parentHelp := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		c.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" {
+				f.Hidden = true
+			}
+		})
+		parentHelp(c, args)
+	})
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/types"
@@ -28,7 +29,53 @@ func (e *env) buildImages(ctx context.Context, app *types.App, o upOptions) erro
 		}
 		svc.ImageID = id
 	}
-	return nil
+	return e.checkImages(ctx, app)
+}
+
+// checkImages refuses, before anything is submitted, a docker service whose
+// image the CLI can see is missing: not on this machine's engine, and its
+// registry says it has no such image. Where the CLI cannot tell (no local
+// engine, a registry it cannot reach) the nodes pull as before. A manager
+// on another machine may run nodes that hold images of their own, so there
+// it is a warning, not a refusal.
+func (e *env) checkImages(ctx context.Context, app *types.App) error {
+	var missing []string
+	for _, svc := range app.Services {
+		if svc.Driver == types.DriverExec || svc.ImageID != "" || svc.Image == "" {
+			continue
+		}
+		id, err := e.images.ImageID(ctx, svc.Image)
+		if err != nil {
+			return nil // no engine here: nothing the CLI can see
+		}
+		if id != "" {
+			continue
+		}
+		has, err := e.images.RegistryHas(ctx, svc.Image)
+		if err == nil && !has {
+			missing = append(missing, fmt.Sprintf("service %s: image %s", svc.Name, svc.Image))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	where := "is neither on this machine's Docker engine nor in its registry"
+	if len(missing) > 1 {
+		where = "are neither on this machine's Docker engine nor in their registries"
+	}
+	if !e.managerOnThisMachine() {
+		fmt.Fprintf(e.stderr, "warning: %s %s; the nodes must hold it themselves\n", strings.Join(missing, ", "), where)
+		return nil
+	}
+	return fmt.Errorf("%s %s: fix the name, or build or pull the image first; nothing was submitted",
+		strings.Join(missing, ", "), where)
+}
+
+// managerOnThisMachine: the manager is on loopback, so its nodes' engine is
+// the one this CLI sees (the local cluster, a dev server).
+func (e *env) managerOnThisMachine() bool {
+	hostPort, err := listenAddr(e.global.addr)
+	return err == nil && isLoopback(hostPort)
 }
 
 func (e *env) serviceImage(ctx context.Context, svc *types.Service, o upOptions) (string, error) {

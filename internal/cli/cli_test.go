@@ -35,6 +35,9 @@ func (l *fakeLoader) Load(_ context.Context, o compose.Options) (*types.App, []c
 	a.Services = nil
 	for _, s := range l.app.Services {
 		c := *s
+		if c.Build != nil && c.Image == "" {
+			c.Image = a.Name + "-" + c.Name // as compose names the images it builds
+		}
 		a.Services = append(a.Services, &c)
 	}
 	return &a, l.warnings, nil
@@ -47,11 +50,17 @@ func (l *fakeLoader) Render(w io.Writer, app *types.App) error {
 
 // fakeImages is an engine holding the images in have.
 type fakeImages struct {
-	have   map[string]string
-	builds []string
+	have          map[string]string
+	notInRegistry map[string]bool
+	builds        []string
 }
 
 func (f *fakeImages) ImageID(_ context.Context, ref string) (string, error) { return f.have[ref], nil }
+
+// RegistryHas: every image is in its registry but those in notInRegistry.
+func (f *fakeImages) RegistryHas(_ context.Context, ref string) (bool, error) {
+	return !f.notInRegistry[ref], nil
+}
 
 func (f *fakeImages) Build(_ context.Context, o imagebuild.Options, _ io.Writer) (string, error) {
 	f.builds = append(f.builds, o.Tag)

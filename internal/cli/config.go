@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-dev/berth/internal/server"
 	"github.com/spf13/cobra"
 )
 
@@ -19,7 +20,11 @@ func newConfigCommand(e *env) *cobra.Command {
 		Short: "Print the app as berth resolves it from the Compose files",
 		Long: `Load the Compose files (interpolation, .env, profiles, extends, merged -f
 files), print the app berth would deploy, and warn about every key berth
-does not honour. Nothing is sent to a manager.`,
+does not honour. Nothing is sent to a manager.
+
+Unlike Compose, whose default is restart: "no", berth restarts a failed task
+by default (on-failure, as Swarm does); config notes each service that sets
+no restart policy.`,
 		Example: "  berth config\n  berth config --services\n  berth config -q -f compose.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -32,10 +37,15 @@ does not honour. Nothing is sent to a manager.`,
 }
 
 func (e *env) config(ctx context.Context, o configOptions) error {
-	app, err := e.loadApp(ctx)
+	app, notes, err := e.loadAppNotes(ctx)
 	if err != nil {
 		return err
 	}
+	// The manager's own rules, so config refuses what up would.
+	if err := server.ValidateApp(app); err != nil {
+		return fmt.Errorf("the manager would refuse this app: %w", err)
+	}
+	e.printNotes(notes)
 	switch {
 	case o.quiet:
 		return nil

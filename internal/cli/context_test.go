@@ -315,7 +315,9 @@ func TestContextTLS(t *testing.T) {
 		{"admin certificate", []string{"--ca", caFile, "--cert", cert, "--key", key}, ""},
 		{"no certificate", []string{"--ca", caFile}, "requires a credential"},
 		{"certificate of another cluster", []string{"--ca", caFile, "--cert", otherCert, "--key", otherKey},
-			"refused the TLS handshake of context c (remote error: tls: unknown certificate authority)"},
+			// The sentence, not the alert: TLS 1.3 may deliver a reset
+			// instead when the request races the alert.
+			"refused the TLS handshake of context c"},
 		{"manager of another cluster", []string{"--ca", otherCA, "--cert", cert, "--key", key},
 			"presents a certificate the CA of context c did not sign"},
 	}

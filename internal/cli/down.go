@@ -26,7 +26,11 @@ func newDownCommand(e *env) *cobra.Command {
 		Use:   "down",
 		Short: "Remove the app: its tasks and networks (and volumes with -v)",
 		Long: `Remove the app, as docker compose down does: every task stops and its
-container goes, then the app's networks. Named volumes stay unless -v.`,
+container goes, then the app's networks. Named volumes stay unless -v.
+
+As with up, when no --addr or BERTH_ADDR is given and no manager answers at
+the default address, down starts the local cluster first: after berth
+server stop the app's containers keep running, and the cluster removes them.`,
 		Example: "  berth down\n  berth down -v\n  berth down -p hello",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,7 +47,13 @@ func (e *env) down(ctx context.Context, o downOptions) error {
 	if err != nil {
 		return err
 	}
-	c := e.client()
+	// As up does: on the local default, a stopped local cluster is
+	// started, since its apps' containers kept running (berth server stop
+	// leaves them) and only the cluster can remove them.
+	c, err := e.ensureManager(ctx)
+	if err != nil {
+		return err
+	}
 	err = c.DeleteApp(ctx, name, o.volumes)
 	if errors.Is(err, api.ErrNotFound) {
 		fmt.Fprintf(e.stdout, "App %s is not deployed; nothing to remove\n", name)
@@ -89,7 +99,7 @@ func (e *env) waitRemoved(ctx context.Context, c *api.Client, name string) error
 			}
 		}
 		if left != lastLeft && left > 0 {
-			fmt.Fprintf(e.stdout, "  %d tasks still stopping\n", left)
+			fmt.Fprintf(e.stdout, "  %s still stopping\n", countOf(left, "task", "tasks"))
 		}
 		lastLeft = left
 		if err := pace(ctx, &index, meta.Index); err != nil {

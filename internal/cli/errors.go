@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,13 +48,13 @@ func describeError(err error, e *env) string {
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
 		return describeUnauthorized(apiErr, e)
 	case errors.As(err, &verifyErr):
-		return fmt.Sprintf("the manager at %s presents a certificate the CA of %s did not sign (%v): "+
-			"give the context the CA of that cluster (a manager's DATA_DIR/pki/ca.crt)", e.global.addr, contextLabel(e), verifyErr.Err)
-	case strings.Contains(err.Error(), "remote error: tls:"):
-		// crypto/tls does not export the alert a server sends; its text
-		// is all there is to tell a refused handshake by.
-		return fmt.Sprintf("the manager at %s refused the TLS handshake of %s (%v): the client certificate is missing, "+
-			"expired or issued by another cluster's CA", e.global.addr, contextLabel(e), errors.Unwrap(err))
+		return describeUnverified(verifyErr, e)
+	case isRefusedHandshake(err, e.global.addr):
+		return describeRefusedHandshake(err, e)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http's words, the only sign of it.
+		return fmt.Sprintf("the manager at %s speaks plain HTTP (an open loopback API): use its address as http://..., "+
+			"with no CA or credential", e.global.addr)
 	case errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "HTTP request to an HTTPS server"):
 		return fmt.Sprintf("the manager at %s speaks HTTPS: create a context with its address as https://..., "+
 			"the cluster CA and a credential (berth context create)", e.global.addr)
@@ -90,4 +91,64 @@ func contextLabel(e *env) string {
 // isConnRefused reports whether err means no process listens at the address.
 func isConnRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// tlsAlertPrefix starts the text of the alert a TLS peer sent. crypto/tls
+// does not export the alert, so its text is all there is to tell a refused
+// handshake by.
+const tlsAlertPrefix = "remote error: tls: "
+
+// isRefusedHandshake reports whether err is a manager refusing the client's
+// TLS handshake: its alert, or (TLS 1.3 verifies the client certificate
+// after the client thinks the handshake done) the connection reset
+// instead, when the request raced the alert.
+func isRefusedHandshake(err error, addr string) bool {
+	if strings.Contains(err.Error(), tlsAlertPrefix) {
+		return true
+	}
+	return strings.HasPrefix(addr, "https://") && errors.Is(err, syscall.ECONNRESET)
+}
+
+// describeRefusedHandshake says it in one sentence: the alert's own words
+// where there is one, never the HTTP client's internals (such as
+// "readLoopPeekFailLocked") around them.
+func describeRefusedHandshake(err error, e *env) string {
+	said := ""
+	if _, alert, ok := strings.Cut(err.Error(), tlsAlertPrefix); ok {
+		said = fmt.Sprintf(" (it said: %s)", strings.TrimSpace(alert))
+	}
+	return fmt.Sprintf("the manager at %s refused the TLS handshake of %s%s: the client certificate is missing, "+
+		"expired or issued by another cluster's CA; give the context a certificate of this cluster or an admin token "+
+		"(berth context rm, berth context create)", e.global.addr, contextLabel(e), said)
+}
+
+// describeUnverified says why the manager's certificate was not trusted, in
+// one sentence without crypto/x509's text.
+func describeUnverified(err *tls.CertificateVerificationError, e *env) string {
+	var (
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err.Err, &hostErr):
+		return fmt.Sprintf("the manager at %s presents a certificate that is not a berth manager's (it names %s): "+
+			"check the address, or that it runs berth", e.global.addr, certNames(hostErr.Certificate))
+	case errors.As(err.Err, &invalidErr) && invalidErr.Reason == x509.Expired:
+		return fmt.Sprintf("the manager at %s presents a certificate that has expired or is not valid yet: "+
+			"check the clocks of this machine and the manager", e.global.addr)
+	}
+	return fmt.Sprintf("the manager at %s presents a certificate the CA of %s did not sign: "+
+		"give the context the CA of that cluster (a manager's DATA_DIR/pki/ca.crt)", e.global.addr, contextLabel(e))
+}
+
+// certNames lists what a certificate is for: its DNS names, else its
+// common name.
+func certNames(c *x509.Certificate) string {
+	if c == nil {
+		return "nothing"
+	}
+	if len(c.DNSNames) > 0 {
+		return strings.Join(c.DNSNames, ", ")
+	}
+	return c.Subject.CommonName
 }

@@ -32,6 +32,7 @@ type fakeManager struct {
 	volumes      bool           // last DELETE's ?volumes
 	startFor     func(*types.Service) types.TaskState
 	pid          int // reported by /v1/status
+	listings     int // GET /v1/tasks answered
 	// pendingReason is given to the tasks startFor leaves pending.
 	pendingReason string
 	pins          []*types.VolumePin // served and removed by the pin routes (pins_test.go)
@@ -329,6 +330,7 @@ func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.reply(w, 200, out)
+	f.listings++
 	// Tasks asked to stop have stopped by the next look.
 	for _, t := range f.tasks {
 		if t.DesiredState == types.DesiredShutdown && !t.State.Terminal() {

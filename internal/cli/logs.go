@@ -73,7 +73,7 @@ func (e *env) logs(ctx context.Context, services []string, o logsOptions) error 
 		return err
 	}
 	if n := ls.failedCount(); n > 0 {
-		return fmt.Errorf("the logs of %d tasks could not be read (see above)", n)
+		return fmt.Errorf("the logs of %s could not be read (see above)", countOf(n, "task", "tasks"))
 	}
 	return nil
 }
@@ -96,12 +96,12 @@ func checkServices(ctx context.Context, c *api.Client, app string, services []st
 	return nil
 }
 
-// logTasks picks the latest task of each replica of the named services
-// (every service when none is named).
+// logTasks picks the latest task with output of each replica of the named
+// services (every service when none is named).
 func logTasks(tasks []*types.Task, services []string) []*types.Task {
 	latest := map[string]*types.Task{}
 	for _, t := range tasks {
-		if len(services) > 0 && !slices.Contains(services, t.Service) {
+		if len(services) > 0 && !slices.Contains(services, t.Service) || !hasOutput(t) {
 			continue
 		}
 		k := t.Service + "/" + slotKey(t)
@@ -115,6 +115,18 @@ func logTasks(tasks []*types.Task, services []string) []*types.Task {
 	}
 	sortTasks(out)
 	return out
+}
+
+// hasOutput says whether a task's agent holds output for it: it ran. A
+// task not yet started (pending, assigned, starting: the agent may not have
+// it yet) or rejected (nothing was run) has none, so asking would only fail;
+// logs -f attaches to it once it runs.
+func hasOutput(t *types.Task) bool {
+	switch t.State {
+	case types.TaskRunning, types.TaskComplete, types.TaskFailed, types.TaskShutdown, types.TaskLost:
+		return true
+	}
+	return false
 }
 
 // logSession owns the goroutines streaming each task's output; wg waits
@@ -184,7 +196,11 @@ func (ls *logSession) followNew(ctx context.Context, app string, services []stri
 		}
 		var fresh []*types.Task
 		for _, t := range logTasks(tasks, services) {
-			if !t.State.Terminal() {
+			// A new replica is attached once it runs: before that its
+			// agent may not hold it yet (a scale-up's pending or
+			// starting task), and asking would fail. The listing comes
+			// back when it starts, since that moves the index.
+			if t.State == types.TaskRunning {
 				fresh = append(fresh, t)
 			}
 		}

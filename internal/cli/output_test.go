@@ -169,7 +169,10 @@ func TestServerStop(t *testing.T) {
 	if code := h.run(t, "server", "stop", "--addr", url); code != 0 {
 		t.Fatalf("exit %d: %s", code, h.errOut)
 	}
-	if want := fmt.Sprintf("Stopped the manager at %s (pid %d)\n", url, cmd.Process.Pid); h.out.String() != want {
+	// It says the apps keep running, and how to remove them.
+	if want := fmt.Sprintf("Stopped the manager at %s (pid %d)\n", url, cmd.Process.Pid) +
+		"The apps' containers keep running. To remove an app, run berth down in its directory " +
+		"(or berth down -p NAME): on this machine's default address it starts the local cluster again to do so.\n"; h.out.String() != want {
 		t.Errorf("stdout = %q, want %q", h.out, want)
 	}
 	select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/compose"
 	"github.com/berth-dev/berth/internal/types"
@@ -26,7 +27,14 @@ func (composeLoader) Render(w io.Writer, app *types.App) error { return compose.
 
 // loadApp loads the Compose project the global flags describe and prints
 // every warning (keys berth does not honour) on stderr, so none is silent.
+// Notes (berth's defaults that differ from Compose's) are for config.
 func (e *env) loadApp(ctx context.Context) (*types.App, error) {
+	app, _, err := e.loadAppNotes(ctx)
+	return app, err
+}
+
+// loadAppNotes is loadApp that also returns the notes.
+func (e *env) loadAppNotes(ctx context.Context) (*types.App, []compose.Warning, error) {
 	g := &e.global
 	app, warnings, err := e.project.Load(ctx, compose.Options{
 		Files:       g.files,
@@ -36,13 +44,34 @@ func (e *env) loadApp(ctx context.Context) (*types.App, error) {
 		EnvFiles:    g.envFiles,
 		Environ:     e.environ(),
 	})
+	var notes []compose.Warning
 	for _, w := range warnings {
+		if w.Note {
+			notes = append(notes, w)
+			continue
+		}
 		fmt.Fprintf(e.stderr, "warning: %s: %s\n", w.Path, w.Message)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return app, nil
+	return app, notes, nil
+}
+
+// printNotes prints the notes, the services that share a message on one
+// line: "note: services web, db: restart not set: ...".
+func (e *env) printNotes(notes []compose.Warning) {
+	var order []string
+	keys := map[string][]string{}
+	for _, n := range notes {
+		if _, seen := keys[n.Message]; !seen {
+			order = append(order, n.Message)
+		}
+		keys[n.Message] = append(keys[n.Message], n.Path)
+	}
+	for _, msg := range order {
+		fmt.Fprintf(e.stderr, "note: %s: %s\n", strings.Join(keys[msg], ", "), msg)
+	}
 }
 
 // appName is the project name for commands that only need the name: -p when

@@ -13,9 +13,11 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// currentTasks keeps what a user means by "the app's tasks": every task not
-// yet finished, and for a replica with none left, its latest task (so a
-// crashed one-shot still shows how it ended).
+// currentTasks keeps what a user means by "the app's tasks", as docker
+// compose ps does: every task not yet finished, and for a replica with none
+// left, its latest task when it ended on its own (so a crashed one-shot
+// still shows how it ended). A task the cluster stopped on purpose (scaled
+// down, replaced, its service removed) is history, shown only with -a.
 func currentTasks(tasks []*types.Task) []*types.Task {
 	latest := map[string]*types.Task{}
 	live := map[string]bool{}
@@ -31,7 +33,7 @@ func currentTasks(tasks []*types.Task) []*types.Task {
 		}
 	}
 	for k, t := range latest {
-		if !live[k] {
+		if !live[k] && t.DesiredState != types.DesiredShutdown {
 			out = append(out, t)
 		}
 	}
@@ -57,10 +59,19 @@ func writeTaskTable(w io.Writer, app *types.App, tasks []*types.Task, nodes map[
 	for _, t := range tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			t.Service, t.Name(), nodeName(t.NodeID, nodes), taskState(t),
-			dash(string(t.Health)), dash(servicePorts(app.Service(t.Service))),
+			dash(taskHealth(t)), dash(servicePorts(app.Service(t.Service))),
 			t.Attempt, age(now, t.CreatedAt))
 	}
 	return tw.Flush()
+}
+
+// taskHealth is the health of a task that runs; a stopped task has none
+// (its last health check result says nothing about it now).
+func taskHealth(t *types.Task) string {
+	if t.State.Terminal() {
+		return ""
+	}
+	return string(t.Health)
 }
 
 func nodeName(id string, nodes map[string]string) string {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
@@ -39,7 +40,7 @@ the scheduler. It listens on three ports: the API on --addr (users), Raft on
 managers, mutual TLS).
 
 The first manager bootstraps a new cluster: its CA, join tokens and an admin
-token, printed once on stderr unless the API is on loopback. Further
+token, printed once on stdout (never in the log). Further
 managers join it with --join and a manager token (berth token manager).
 After a permanent loss of quorum, --force-new-cluster turns one surviving
 manager's data into a one-manager cluster the others can join again.
@@ -114,6 +115,18 @@ func (o serverOptions) checkLimits() error {
 	return nil
 }
 
+// adminTokenNotice is what a new cluster prints about its admin token. A
+// context with --ca and --token is for a secured (https) API; an open
+// loopback API takes the CLI on this machine with no context at all.
+func adminTokenNotice(token, apiURL, caPath string) string {
+	notice := "Created a new cluster. Its admin token, shown only now (keep it safe):\n\n    " + token + "\n\n"
+	if strings.HasPrefix(apiURL, "https://") {
+		return notice + fmt.Sprintf("Use it with: berth context create NAME --addr %s --ca %s --token <admin token>\n", apiURL, caPath)
+	}
+	return notice + fmt.Sprintf("The API at %s is plain HTTP on loopback and needs no credential: the CLI on this "+
+		"machine uses it as it is. The token is for when the API is secured (--secure-api or a non-loopback --addr).\n", apiURL)
+}
+
 func (e *env) server(ctx context.Context, o serverOptions) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	listen, err := listenAddr(e.global.addr)
@@ -140,8 +153,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if tok := srv.AdminToken(); tok != "" && !o.dev {
 		// Shown once, on stdout rather than in the log; the cluster keeps
 		// only its hash.
-		fmt.Fprintf(e.stdout, "Created a new cluster. Its admin token, shown only now (keep it safe):\n\n    %s\n\nUse it with: berth context create NAME --addr https://%s --ca %s --token <admin token>\n",
-			tok, srv.Addr(), filepath.Join(serverDir, "pki", "ca.crt"))
+		fmt.Fprint(e.stdout, adminTokenNotice(tok, srv.APIURL(), filepath.Join(serverDir, "pki", "ca.crt")))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -17,7 +17,9 @@ func newServerStopCommand(e *env) *cobra.Command {
 		Short: "Stop the manager running on this machine at --addr",
 		Long: `Stop a manager running on this machine, such as the local cluster berth up
 started: ask it for its process ID, send it SIGTERM, and wait until it is gone.
-Its data stays, so the next berth up finds the apps again.`,
+Its data stays, so the next berth up finds the apps again. The apps'
+containers keep running; berth down removes an app (and starts the local
+cluster again to do so).`,
 		Example:     "  berth server stop\n  berth server stop --addr 127.0.0.1:7800",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{noContextAnnotation: "true"},
@@ -51,9 +53,15 @@ func (e *env) serverStop(ctx context.Context) error {
 	if err := waitGone(ctx, st.PID, e.exitWait); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Stopped the manager at %s (pid %d)\n", e.global.addr, st.PID)
+	fmt.Fprintf(e.stdout, "Stopped the manager at %s (pid %d)\n%s", e.global.addr, st.PID, appsKeepRunningNote)
 	return nil
 }
+
+// appsKeepRunningNote follows a stopped manager: its agents' containers are
+// not stopped with it (by design: a manager restart must not take the apps
+// down), which surprises a user who expected docker compose stop.
+const appsKeepRunningNote = "The apps' containers keep running. To remove an app, run berth down in its directory " +
+	"(or berth down -p NAME): on this machine's default address it starts the local cluster again to do so.\n"
 
 // waitGone waits until process pid no longer exists.
 func waitGone(ctx context.Context, pid int, timeout time.Duration) error {

@@ -99,13 +99,25 @@ func (e *env) printSubmitted(name string, before *types.App, resp *api.SubmitRes
 }
 
 func submitVerdict(name string, before *types.App, resp *api.SubmitResponse) string {
-	switch {
-	case before == nil || before.Service(name) == nil:
+	if before == nil || before.Service(name) == nil {
 		return "created"
-	case slices.Contains(resp.Changed, name):
-		return "changed"
-	case slices.Contains(resp.Unchanged, name):
-		return "unchanged"
 	}
-	return "updated" // e.g. only its replica count moved
+	verdict := "updated" // e.g. only its replica count moved
+	switch {
+	case slices.Contains(resp.Changed, name):
+		verdict = "changed"
+	case slices.Contains(resp.Unchanged, name):
+		verdict = "unchanged"
+	}
+	// A replica count that moved is news even when the spec did not
+	// (up after berth scale sets the file's count again).
+	old, now := before.Service(name), resp.App.Service(name)
+	if now == nil || old.Replicas == now.Replicas || now.Mode == types.ModeGlobal {
+		return verdict
+	}
+	moved := fmt.Sprintf("%d -> %s", old.Replicas, countOf(now.Replicas, "replica", "replicas"))
+	if verdict == "changed" {
+		return "changed, " + moved
+	}
+	return moved
 }

@@ -1,8 +1,11 @@
 package compose
 
 import (
+	"errors"
 	"fmt"
-	"sort"
+	"io/fs"
+	"os"
+	"strings"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
 
@@ -13,83 +16,119 @@ import (
 // image or build for every service: a service that runs on the exec driver
 // (a host process) has neither, and needs a command instead. The rest checks
 // the references Compose checks: networks, volumes, secrets and configs must
-// be declared, required dependencies must exist.
-func checkConsistency(p *ctypes.Project) error {
-	names := make([]string, 0, len(p.Services))
-	for name := range p.Services {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := checkService(p, p.Services[name]); err != nil {
-			return fmt.Errorf("services.%s.%w", name, err)
+// be declared, required dependencies must exist, build contexts must be
+// there. It returns every problem, sorted.
+func checkConsistency(p *ctypes.Project) []error {
+	var errs []error
+	for name, s := range p.Services {
+		for _, err := range checkService(p, s) {
+			errs = append(errs, atKey("services."+name, err))
 		}
 	}
-	return nil
+	return sortErrors(errs)
 }
 
-func checkService(p *ctypes.Project, s ctypes.ServiceConfig) error {
+func checkService(p *ctypes.Project, s ctypes.ServiceConfig) []error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(checkRuntime(s))
+	for net := range s.Networks {
+		if _, ok := p.Networks[net]; !ok {
+			add(atKey("networks", fmt.Errorf("network %q is not declared under the top-level networks key", net)))
+		}
+	}
+	for _, ref := range s.Secrets {
+		if _, ok := p.Secrets[ref.Source]; !ok {
+			add(atKey("secrets", fmt.Errorf("secret %q is not declared under the top-level secrets key", ref.Source)))
+		}
+	}
+	for _, ref := range s.Configs {
+		if _, ok := p.Configs[ref.Source]; !ok {
+			add(atKey("configs", fmt.Errorf("config %q is not declared under the top-level configs key", ref.Source)))
+		}
+	}
+	for i, v := range s.Volumes {
+		if v.Type == ctypes.VolumeTypeVolume && v.Source != "" {
+			if _, ok := p.Volumes[v.Source]; !ok {
+				add(atKey(fmt.Sprintf("volumes[%d]", i), fmt.Errorf("volume %q is not declared under the top-level volumes key; add it there", v.Source)))
+			}
+		}
+	}
+	if s.NetworkMode != "" && len(s.Networks) > 0 {
+		add(atKey("network_mode", fmt.Errorf("cannot be used together with networks")))
+	}
+	add(checkScaleAndResources(s))
+	add(checkBuildContext(s.Build))
+	for dep, d := range s.DependsOn {
+		if _, ok := p.Services[dep]; !ok && d.Required {
+			if _, disabled := p.DisabledServices[dep]; disabled {
+				add(atKey("depends_on", fmt.Errorf("service %q is not enabled by the active profiles", dep)))
+				continue
+			}
+			add(atKey("depends_on", fmt.Errorf("service %q is not defined", dep)))
+		}
+	}
+	return errs
+}
+
+func checkRuntime(s ctypes.ServiceConfig) error {
 	driver, err := serviceDriver(s)
 	if err != nil {
 		return err
 	}
 	if driver == types.DriverExec {
 		if len(s.Command) == 0 && len(s.Entrypoint) == 0 {
-			return fmt.Errorf("command: required with %s: exec, it names the program to run", driverExtension)
+			return atKey("command", fmt.Errorf("required with %s: exec, it names the program to run", driverExtension))
 		}
 	} else if s.Image == "" && s.Build == nil {
-		return fmt.Errorf("image: required: the service has neither an image nor a build section")
-	}
-	for net := range s.Networks {
-		if _, ok := p.Networks[net]; !ok {
-			return fmt.Errorf("networks: network %q is not declared under the top-level networks key", net)
-		}
-	}
-	for _, ref := range s.Secrets {
-		if _, ok := p.Secrets[ref.Source]; !ok {
-			return fmt.Errorf("secrets: secret %q is not declared under the top-level secrets key", ref.Source)
-		}
-	}
-	for _, ref := range s.Configs {
-		if _, ok := p.Configs[ref.Source]; !ok {
-			return fmt.Errorf("configs: config %q is not declared under the top-level configs key", ref.Source)
-		}
-	}
-	for i, v := range s.Volumes {
-		if v.Type == ctypes.VolumeTypeVolume && v.Source != "" {
-			if _, ok := p.Volumes[v.Source]; !ok {
-				return fmt.Errorf("volumes[%d]: volume %q is not declared under the top-level volumes key; add it there", i, v.Source)
-			}
-		}
-	}
-	if s.NetworkMode != "" && len(s.Networks) > 0 {
-		return fmt.Errorf("network_mode: cannot be used together with networks")
-	}
-	if err := checkScaleAndResources(s); err != nil {
-		return err
-	}
-	for dep, d := range s.DependsOn {
-		if _, ok := p.Services[dep]; !ok && d.Required {
-			if _, disabled := p.DisabledServices[dep]; disabled {
-				return fmt.Errorf("depends_on: service %q is not enabled by the active profiles", dep)
-			}
-			return fmt.Errorf("depends_on: service %q is not defined", dep)
-		}
+		return atKey("image", fmt.Errorf("required: the service has neither an image nor a build section"))
 	}
 	return nil
+}
+
+// checkBuildContext refuses a local build context that is not a directory,
+// which `up` would otherwise find only when it builds. A remote context (a
+// URL or a Git address) is the builder's to fetch.
+func checkBuildContext(b *ctypes.BuildConfig) error {
+	if b == nil || b.Context == "" || isRemoteContext(b.Context) {
+		return nil
+	}
+	fi, err := os.Stat(b.Context)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return atKey("build.context", fmt.Errorf("directory %s does not exist; create it or fix the path", b.Context))
+	case err != nil:
+		return atKey("build.context", fmt.Errorf("cannot read %s: %w", b.Context, err))
+	case !fi.IsDir():
+		return atKey("build.context", fmt.Errorf("%s is not a directory", b.Context))
+	}
+	return nil
+}
+
+func isRemoteContext(c string) bool {
+	for _, prefix := range []string{"http://", "https://", "git://", "git@", "github.com/", "ssh://"} {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkScaleAndResources refuses the contradictions Compose refuses: a key
 // and its deploy counterpart set to different values.
 func checkScaleAndResources(s ctypes.ServiceConfig) error {
 	if s.Scale != nil && *s.Scale < 0 {
-		return fmt.Errorf("scale: must be 0 or more")
+		return atKey("scale", errors.New("must be 0 or more"))
 	}
 	if s.Deploy == nil {
 		return nil
 	}
 	if s.Scale != nil && s.Deploy.Replicas != nil && *s.Scale != *s.Deploy.Replicas {
-		return fmt.Errorf("scale: %d differs from deploy.replicas %d; set only one", *s.Scale, *s.Deploy.Replicas)
+		return atKey("scale", fmt.Errorf("%d differs from deploy.replicas %d; set only one", *s.Scale, *s.Deploy.Replicas))
 	}
 	lim, res := s.Deploy.Resources.Limits, s.Deploy.Resources.Reservations
 	conflicts := []struct {
@@ -103,7 +142,7 @@ func checkScaleAndResources(s ctypes.ServiceConfig) error {
 	}
 	for _, c := range conflicts {
 		if c.set && c.differs {
-			return fmt.Errorf("%s: differs from %s; set only one", c.key, c.deployKey)
+			return atKey(c.key, fmt.Errorf("differs from %s; set only one", c.deployKey))
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"fmt"
 	"sort"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
@@ -8,19 +9,21 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// convertProject turns a loaded, validated compose-go project into an App.
-func convertProject(p *ctypes.Project) (*types.App, error) {
+// convertProject turns a loaded, validated compose-go project into an App,
+// or returns every error the conversion finds, sorted.
+func convertProject(p *ctypes.Project) (*types.App, []error) {
 	app := &types.App{
 		Name:     p.Name,
 		Networks: convertNetworks(p.Networks),
 		Volumes:  convertVolumes(p.Volumes),
 	}
+	var errs []error
 	var err error
 	if app.Secrets, err = convertSecrets(p); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if app.Configs, err = convertConfigs(p); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	names := make([]string, 0, len(p.Services))
 	for name := range p.Services {
@@ -28,11 +31,22 @@ func convertProject(p *ctypes.Project) (*types.App, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		svc, err := convertService(p, p.Services[name])
-		if err != nil {
-			return nil, atKey("services."+name, err)
+		svc, serr := convertService(p, p.Services[name])
+		for _, err := range serr {
+			errs = append(errs, atKey("services."+name, err))
+		}
+		if len(serr) > 0 {
+			continue
 		}
 		app.Services = append(app.Services, svc)
+	}
+	if len(errs) == 0 {
+		if cycle := app.DependencyCycle(); cycle != nil {
+			errs = append(errs, atKey("services."+cycle[len(cycle)-1]+".depends_on", fmt.Errorf("dependency cycle: %v", cycle)))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, sortErrors(errs)
 	}
 	return app, nil
 }

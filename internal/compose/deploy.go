@@ -9,30 +9,37 @@ import (
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
 )
 
 // applyDeploy sets mode, replicas, labels, resources, restart policy and
-// placement from deploy, scale and restart.
-func applyDeploy(out *types.Service, s ctypes.ServiceConfig) error {
+// placement from deploy, scale and restart, and returns every error.
+func applyDeploy(out *types.Service, s ctypes.ServiceConfig) []error {
 	d := s.Deploy
 	if d == nil {
 		d = &ctypes.DeployConfig{}
 	}
+	var errs []error
 	var err error
 	if out.Mode, out.Replicas, err = modeAndReplicas(d, s.Scale); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	out.DeployLabels = copyMap(d.Labels)
 	if out.Resources, err = convertResources(d.Resources); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	applyShortResources(&out.Resources, s)
 	if out.RestartPolicy, err = restartPolicy(s.Restart, d.RestartPolicy); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	out.Placement = convertPlacement(d.Placement)
-	return nil
+	// The scheduler's own parser: `config` refuses what the manager would.
+	var pe *scheduler.PlacementError
+	if errors.As(scheduler.CheckPlacement(out.Placement), &pe) {
+		errs = append(errs, atKey("deploy.placement."+pe.Field, pe.Err))
+	}
+	return errs
 }
 
 // applyShortResources honours the service-level cpus, mem_limit,

@@ -2,6 +2,9 @@ package compose
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -30,4 +33,29 @@ func atKey(key string, err error) error {
 		return &keyError{path: key + sep + ke.path, err: ke.err}
 	}
 	return &keyError{path: key, err: err}
+}
+
+// Errors are every problem found in the Compose files, in a stable order
+// (by key path), so a file with three mistakes is fixed in one round.
+type Errors []error
+
+func (e Errors) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems; fix them all:", len(e))
+	for _, err := range e {
+		b.WriteString("\n  " + err.Error())
+	}
+	return b.String()
+}
+
+func (e Errors) Unwrap() []error { return e }
+
+// sortErrors sorts errs by their text (which starts with the key path) and
+// drops duplicates, so the order never depends on map iteration.
+func sortErrors(errs []error) []error {
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return slices.CompactFunc(errs, func(a, b error) bool { return a.Error() == b.Error() })
 }

@@ -15,12 +15,16 @@ import (
 const driverExtension = "x-berth-driver"
 
 // convertService converts one service. Errors name the key, the caller
-// prefixes the service.
-func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, error) {
-	driver, err := serviceDriver(s)
-	if err != nil {
-		return nil, err
+// prefixes the service; every error is returned, not the first.
+func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, []error) {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
+	driver, err := serviceDriver(s)
+	add(err)
 	out := &types.Service{
 		Name:        s.Name,
 		Driver:      driver,
@@ -58,20 +62,17 @@ func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, 
 	if s.StopGracePeriod != nil {
 		out.StopGracePeriod = time.Duration(*s.StopGracePeriod)
 	}
-	if err := applyDeploy(out, s); err != nil {
-		return nil, err
-	}
-	if out.Ports, err = convertPorts(s.Ports); err != nil {
-		return nil, err
-	}
-	if out.Mounts, err = convertMounts(p, s.Volumes); err != nil {
-		return nil, err
-	}
-	if out.Secrets, err = convertFileRefs(secretRefs(s.Secrets), "/run/secrets"); err != nil {
-		return nil, atKey("secrets", err)
-	}
-	if out.Configs, err = convertFileRefs(configRefs(s.Configs), "/"); err != nil {
-		return nil, atKey("configs", err)
+	errs = append(errs, applyDeploy(out, s)...)
+	out.Ports, err = convertPorts(s.Ports)
+	add(err)
+	out.Mounts, err = convertMounts(p, s.Volumes)
+	add(err)
+	out.Secrets, err = convertFileRefs(secretRefs(s.Secrets), "/run/secrets")
+	add(atKey("secrets", err))
+	out.Configs, err = convertFileRefs(configRefs(s.Configs), "/")
+	add(atKey("configs", err))
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return out, nil
 }

@@ -8,12 +8,17 @@ import (
 	"strings"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
+
+	execdriver "github.com/berth-dev/berth/internal/driver/exec"
+	"github.com/berth-dev/berth/internal/types"
 )
 
-// Warning names one key of the Compose files that berth does not honour.
+// Warning names one key of the Compose files that berth does not honour,
+// or, as a Note, a place where berth's default differs from Compose's.
 type Warning struct {
 	Path    string `json:"path"`    // e.g. "services.web.deploy.update_config"
 	Message string `json:"message"` // e.g. "not supported by berth yet, ignored"
+	Note    bool   `json:"note,omitempty"`
 }
 
 func (w Warning) String() string { return w.Path + ": " + w.Message }
@@ -105,11 +110,74 @@ func unhonouredKeys(p *ctypes.Project) ([]Warning, error) {
 	if err != nil {
 		return nil, err
 	}
+	implied := impliedDependencyKeys(p)
 	var warnings []Warning
 	walker{report: func(path string) {
-		warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
+		if !implied[path] {
+			warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
+		}
 	}}.walk(nil, nil, tree)
 	return warnings, nil
+}
+
+// msgDriverIgnores is the warning for a key berth reads but the service's
+// driver cannot apply.
+const msgDriverIgnores = "not honoured by the exec driver (a host process), ignored"
+
+// driverWarnings name every key an exec service sets that a host process
+// cannot honour; the driver keeps the list (execdriver.Unhonoured).
+func driverWarnings(app *types.App) []Warning {
+	var out []Warning
+	for _, s := range app.Services {
+		if s.Driver != types.DriverExec {
+			continue
+		}
+		for _, key := range execdriver.Unhonoured(s) {
+			out = append(out, Warning{Path: "services." + s.Name + "." + key, Message: msgDriverIgnores})
+		}
+	}
+	return out
+}
+
+// MsgRestartDefault is the Note for a service that sets no restart policy.
+const MsgRestartDefault = "not set: berth restarts the service's failed tasks (on-failure, as Swarm does), " +
+	"while Compose's default is restart: \"no\"; write restart: \"no\" to keep them stopped"
+
+// restartNotes are the Notes for services that set neither restart nor
+// deploy.restart_policy, sorted by service.
+func restartNotes(p *ctypes.Project) []Warning {
+	var out []Warning
+	for name, s := range p.Services {
+		if s.Restart == "" && (s.Deploy == nil || s.Deploy.RestartPolicy == nil) {
+			out = append(out, Warning{Path: "services." + name + ".restart", Message: MsgRestartDefault, Note: true})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// impliedDependencyKeys are the depends_on keys compose-go writes itself:
+// for `links: [db]` or `network_mode: service:db` it adds depends_on.db
+// with `restart: true`, a key the user never wrote, so it must not be
+// reported as theirs. (A depends_on the user wrote is kept as written.)
+func impliedDependencyKeys(p *ctypes.Project) map[string]bool {
+	out := map[string]bool{}
+	for name, s := range p.Services {
+		var deps []string
+		for _, l := range s.Links {
+			dep, _, _ := strings.Cut(l, ":")
+			deps = append(deps, dep)
+		}
+		for _, ns := range []string{s.NetworkMode, s.Ipc, s.Pid, s.Uts, s.Cgroup} {
+			if dep, ok := strings.CutPrefix(ns, ctypes.ServicePrefix); ok {
+				deps = append(deps, dep)
+			}
+		}
+		for _, dep := range deps {
+			out["services."+name+".depends_on."+dep+".restart"] = true
+		}
+	}
+	return out
 }
 
 // projectTree is the project as JSON would carry it, as generic maps, less

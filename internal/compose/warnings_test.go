@@ -96,9 +96,9 @@ func TestKitchenSinkCoversHonouredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	project, err := loadProject(context.Background(), loadCaseOptions(t, dir))
-	if err != nil {
-		t.Fatal(err)
+	project, problems, err := loadProject(context.Background(), loadCaseOptions(t, dir))
+	if err != nil || len(problems) > 0 {
+		t.Fatal(err, problems)
 	}
 	tree, err := projectTree(project)
 	if err != nil {

@@ -1,6 +1,5 @@
 // Package driver defines how an agent runs a task, whatever runs it: a Docker
-// container (driver/docker), a host process (driver/exec) or a simulation
-// (driver/sim). Drivers know nothing of Raft or the manager; the agent hands
+// container (driver/docker) or a host process (driver/exec). Drivers know nothing of Raft or the manager; the agent hands
 // them a TaskConfig and asks what became of it.
 //
 // Contract for callers (the agent):

@@ -268,3 +268,13 @@ func TestMetricsExposed(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveUnknownMember: DELETE of a manager that is not a member answers
+// 404 (it answered 200, as if something had been removed).
+func TestRemoveUnknownMember(t *testing.T) {
+	_, c := startServer(t)
+	err := c.RemoveMember(context.Background(), "no-such-manager")
+	if !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("remove unknown member: %v, want not found", err)
+	}
+}

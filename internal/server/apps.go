@@ -73,6 +73,7 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 	if app.Name != name {
 		return badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
 	}
+	applyAppDefaults(&app)
 	if err := validateApp(&app); err != nil {
 		return err
 	}

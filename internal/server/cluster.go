@@ -260,6 +260,13 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	if id == s.id {
 		return &apiError{status: http.StatusConflict, msg: "a manager cannot remove itself; ask another manager"}
 	}
+	known, err := s.isMember(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return notFound("manager %q is not a member; berth server members lists them", id)
+	}
 	if err := s.raft.RemoveServer(r.Context(), id); err != nil {
 		return err
 	}
@@ -268,6 +275,22 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+// isMember reports whether id is a manager of the cluster: in the Raft
+// configuration, or joined (in the cluster record) but not yet a voter.
+func (s *Server) isMember(ctx context.Context, id string) (bool, error) {
+	servers, err := s.raft.Servers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, sv := range servers {
+		if sv.ID == id {
+			return true, nil
+		}
+	}
+	cl := s.store.View().Cluster()
+	return cl != nil && cl.Manager(id) != nil, nil
 }
 
 func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request) error {

@@ -47,6 +47,7 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 	n := req.Node
 	// The node is who its certificate says, whatever the body claims.
 	n.ID = peerOf(r.Context()).nodeID
+	applyNodeDefaults(&n)
 	if err := validateNode(&n); err != nil {
 		return err
 	}

@@ -189,6 +189,15 @@ func (c *Config) fill() error {
 // Addr is the API's address, "host:port".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// APIURL is the user API's address with its scheme: http:// for an open
+// loopback API, https:// for a secured one; what a client's --addr takes.
+func (s *Server) APIURL() string {
+	if s.apiOpen {
+		return "http://" + s.Addr()
+	}
+	return "https://" + s.Addr()
+}
+
 // ClusterAddr is the cluster port's address, where agents join and talk.
 func (s *Server) ClusterAddr() string { return s.cln.Addr().String() }
 

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path"
 	"regexp"
 
+	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -19,8 +21,40 @@ var (
 	knownConds = map[string]bool{types.ConditionStarted: true, types.ConditionHealthy: true, types.ConditionCompleted: true}
 )
 
+// applyAppDefaults fills in what a client may leave out. It runs before
+// validateApp, which only reads: a check that also edits would make what is
+// stored depend on which checks ran.
+func applyAppDefaults(app *types.App) {
+	for _, svc := range app.Services {
+		if svc == nil {
+			continue
+		}
+		if svc.Mode == "" {
+			svc.Mode = types.ModeReplicated
+		}
+		if svc.RestartPolicy.Condition == "" {
+			svc.RestartPolicy.Condition = types.RestartOnFailure
+		}
+	}
+}
+
+// applyNodeDefaults is applyAppDefaults for a registering node.
+func applyNodeDefaults(n *types.Node) {
+	if n.Role == "" {
+		n.Role = types.RoleWorker
+	}
+}
+
+// ValidateApp reports whether the manager would accept app, with the error
+// a submit would get: `berth config` runs the manager's own rules, so it
+// refuses what `berth up` would. It never changes app.
+func ValidateApp(app *types.App) error {
+	return validateApp(app)
+}
+
 // validateApp checks an app as the API receives it, whoever wrote it (the
 // CLI's Compose loader or another client), and names the first bad field.
+// It never changes the app (applyAppDefaults does that).
 func validateApp(app *types.App) error {
 	if !appNameRE.MatchString(app.Name) {
 		return badRequest("name", "%q is not a valid app name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", app.Name)
@@ -83,6 +117,7 @@ func validateService(app *types.App, svc *types.Service) error {
 	}
 	checks := []func(string, *types.App, *types.Service) error{
 		validateRuntime, validateScale, validatePorts, validatePolicies, validateRefs, validateMounts,
+		validatePlacement,
 	}
 	for _, check := range checks {
 		if err := check(f, app, svc); err != nil {
@@ -117,7 +152,6 @@ func validateRuntime(f string, _ *types.App, svc *types.Service) error {
 func validateScale(f string, _ *types.App, svc *types.Service) error {
 	switch svc.Mode {
 	case "", types.ModeReplicated:
-		svc.Mode = types.ModeReplicated
 		// The upper bound is a configurable limit (limits.go).
 		if svc.Replicas < 0 {
 			return badRequest(f+".replicas", "must not be negative, not %d", svc.Replicas)
@@ -177,9 +211,7 @@ func validatePorts(f string, _ *types.App, svc *types.Service) error {
 func validatePolicies(f string, _ *types.App, svc *types.Service) error {
 	rp := svc.RestartPolicy
 	switch rp.Condition {
-	case "":
-		svc.RestartPolicy.Condition = types.RestartOnFailure
-	case types.RestartNone, types.RestartOnFailure, types.RestartAny:
+	case "", types.RestartNone, types.RestartOnFailure, types.RestartAny:
 	default:
 		return badRequest(f+".restart_policy.condition", "must be none, on-failure or any, not %q", rp.Condition)
 	}
@@ -266,34 +298,21 @@ func validateMounts(f string, app *types.App, svc *types.Service) error {
 // validateDependencyCycles refuses depends_on cycles, which would hold every
 // service in them back for ever.
 func validateDependencyCycles(app *types.App) error {
-	const (
-		visiting = 1
-		done     = 2
-	)
-	mark := map[string]int{}
-	var visit func(name string, trail []string) error
-	visit = func(name string, trail []string) error {
-		switch mark[name] {
-		case visiting:
-			return badRequest("services."+name+".depends_on", "dependency cycle: %v", append(trail, name))
-		case done:
-			return nil
-		}
-		mark[name] = visiting
-		if svc := app.Service(name); svc != nil {
-			for _, d := range svc.DependsOn {
-				if err := visit(d.Service, append(trail, name)); err != nil {
-					return err
-				}
-			}
-		}
-		mark[name] = done
+	cycle := app.DependencyCycle()
+	if cycle == nil {
 		return nil
 	}
-	for _, svc := range app.Services {
-		if err := visit(svc.Name, nil); err != nil {
-			return err
-		}
+	// Named at the service where the cycle closes, as [a b a] reads.
+	return badRequest("services."+cycle[len(cycle)-1]+".depends_on", "dependency cycle: %v", cycle)
+}
+
+// validatePlacement parses the constraints and preferences with the
+// scheduler's own parser, so a typo gets a 400 naming it at submit rather
+// than a pending reason later.
+func validatePlacement(f string, _ *types.App, svc *types.Service) error {
+	var pe *scheduler.PlacementError
+	if err := scheduler.CheckPlacement(svc.Placement); errors.As(err, &pe) {
+		return badRequest(f+".placement."+pe.Field, "%s", pe.Err.Error())
 	}
 	return nil
 }
@@ -317,9 +336,7 @@ func validateNode(n *types.Node) error {
 		}
 	}
 	switch n.Role {
-	case "":
-		n.Role = types.RoleWorker
-	case types.RoleWorker, types.RoleManager:
+	case "", types.RoleWorker, types.RoleManager:
 	default:
 		return badRequest("node.role", "must be worker or manager, not %q", n.Role)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -65,6 +66,11 @@ func TestValidateApp(t *testing.T) {
 			a.Services[0].Resources = types.Resources{Limits: types.ResourceAmounts{MemoryBytes: 1 << 20}, Reservations: types.ResourceAmounts{MemoryBytes: 2 << 20}}
 		}, "services.web.resources.reservations.memory"},
 		{"bad stop signal", func(a *types.App) { a.Services[0].StopSignal = "TERM please" }, "services.web.stop_signal"},
+		{"constraint typo", func(a *types.App) {
+			a.Services[0].Placement.Constraints = []string{"node.role==worker", "node.lables.zone==a"}
+		}, "services.web.placement.constraints[1]"},
+		{"constraint without operator", func(a *types.App) { a.Services[0].Placement.Constraints = []string{"node.role=worker"} }, "services.web.placement.constraints[0]"},
+		{"preference typo", func(a *types.App) { a.Services[0].Placement.Preferences = []string{"node.label.zone"} }, "services.web.placement.preferences[0]"},
 		{"duplicate service", func(a *types.App) { a.Services[1].Name = "web"; a.Services[1].DependsOn = nil }, "services.web"},
 	}
 	for _, tc := range cases {
@@ -89,12 +95,30 @@ func TestValidateApp(t *testing.T) {
 	}
 }
 
-func TestValidateFillsDefaults(t *testing.T) {
-	a := validApp()
-	if err := validateApp(a); err != nil {
-		t.Fatal(err)
+// TestValidateNeverChangesTheApp: validation reads; defaults are
+// applyAppDefaults' job, so what is stored never depends on which checks ran.
+func TestValidateNeverChangesTheApp(t *testing.T) {
+	for _, a := range []*types.App{validApp(), func() *types.App {
+		a := validApp()
+		a.Services[0].Placement.Constraints = []string{"node.lables.zone==a"}
+		return a
+	}()} {
+		before := validApp()
+		before.Services[0].Placement = a.Services[0].Placement
+		_ = validateApp(a)
+		if !reflect.DeepEqual(a, before) {
+			t.Fatalf("validateApp changed the app:\n got %+v\nwant %+v", a.Services[0], before.Services[0])
+		}
 	}
+}
+
+func TestApplyAppDefaults(t *testing.T) {
+	a := validApp()
+	applyAppDefaults(a)
 	if a.Services[0].Mode != types.ModeReplicated || a.Services[0].RestartPolicy.Condition != types.RestartOnFailure {
 		t.Fatalf("defaults not filled: mode %q restart %q", a.Services[0].Mode, a.Services[0].RestartPolicy.Condition)
+	}
+	if err := validateApp(a); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -36,6 +36,10 @@ type Driver struct {
 	files   *taskFiles
 	ensurer *resourceEnsurer
 	images  imageCache
+	// discarded are the containers Start removed after a failed start:
+	// their events are not news, the failed Start already told the agent
+	// what became of the task.
+	discarded discardedSet
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -80,6 +80,9 @@ func (d *Driver) streamEvents(ctx context.Context, since time.Time, out chan<- *
 // agent does not care about (create, attach, exec, ...).
 func (d *Driver) eventStatus(ctx context.Context, m events.Message) *driver.Status {
 	action := string(m.Action)
+	if d.discarded.has(m.Actor.ID) {
+		return nil
+	}
 	switch {
 	case action == "destroy":
 		return goneStatus(m)

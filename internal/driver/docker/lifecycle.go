@@ -52,15 +52,36 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		}
 	}
 	if err != nil {
-		if id == "" && !cerrdefs.IsConflict(err) {
+		// Nothing half-made stays: a container that was created but not
+		// joined to its networks would otherwise sit as Created, and every
+		// retry (a new task) would leave one more.
+		if id != "" {
+			d.discard(ctx, id)
+		}
+		if !cerrdefs.IsConflict(err) {
 			_ = d.files.remove(t.ID) // no container holds them; Remove may never come
 		}
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
 	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return nil, fmt.Errorf("start task %s: start container: %w", t.ID, err)
+		err = d.asPortTaken(ctx, cfg, err)
+		d.discard(ctx, id)
+		_ = d.files.remove(t.ID)
+		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
 	return d.inspect(ctx, id)
+}
+
+// discard removes a container of a task that failed to start. The task is
+// reported failed; its container never ran, so there is nothing to keep.
+func (d *Driver) discard(ctx context.Context, id string) {
+	// The start's own context may be what ran out: removal gets its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	d.discarded.add(id)
+	if _, err := d.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		d.log.Warn("remove the container of a task that did not start", "container", id, "err", err)
+	}
 }
 
 // create makes the container and joins it to the service's other networks.
@@ -126,7 +147,9 @@ func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (strin
 		err = pull.Wait(ctx)
 	}
 	if err != nil {
-		return "", fmt.Errorf("image %s not found on node %s and could not be pulled: %w: %w", s.Image, d.nodeID, driver.ErrImageNotFound, err)
+		// No node ID here: the user reads this beside the node's name
+		// (berth ps, up's verdict), and an ID says nothing to them.
+		return "", fmt.Errorf("image %s not found on the node and could not be pulled (%w): %w", s.Image, pullReason(err), driver.ErrImageNotFound)
 	}
 	return s.Image, nil
 }
@@ -245,4 +268,16 @@ func (d *Driver) inspect(ctx context.Context, id string) (*driver.Status, error)
 		return nil, fmt.Errorf("inspect container %s: %w", id, err)
 	}
 	return statusOf(res.Container), nil
+}
+
+// pullReason is the engine's answer to a failed pull without the client's
+// wrapping, so the task's error reads as the registry put it.
+func pullReason(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
 }

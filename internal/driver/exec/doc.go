@@ -24,6 +24,8 @@
 // binds its own ports), mounts, secrets at absolute targets (use
 // $BERTH_SECRETS_DIR), resource limits, and log timestamps (the process
 // writes its log directly so that it keeps working without the agent).
+// Unhonoured lists the keys of a service it ignores; berth config and berth
+// up warn about each.
 //
 // Stop sends the stop signal (default SIGTERM) to the whole process group,
 // waits for the grace period, then sends SIGKILL. Healthchecks (CMD, or

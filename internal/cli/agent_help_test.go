@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestAgentHelpListsOnlyItsFlags: the global Compose and manager flags do
+// not apply to an agent, so its help does not offer them.
+func TestAgentHelpListsOnlyItsFlags(t *testing.T) {
+	h := newHarness(t)
+	if code := h.run(t, "agent", "--help"); code != 0 {
+		t.Fatalf("agent --help: exit %d", code)
+	}
+	help := h.out.String()
+	for _, flag := range []string{"--file", "--profile", "--project-name", "--env-file"} {
+		if strings.Contains(help, flag) {
+			t.Errorf("agent --help lists %s:\n%s", flag, help)
+		}
+	}
+	for _, flag := range []string{"--join", "--token", "--label"} {
+		if !strings.Contains(help, flag) {
+			t.Errorf("agent --help does not list its own %s", flag)
+		}
+	}
+	// Other commands still list the global flags.
+	h2 := newHarness(t)
+	h2.run(t, "up", "--help")
+	if !strings.Contains(h2.out.String(), "--profile") {
+		t.Errorf("up --help lost --profile:\n%s", h2.out)
+	}
+}
