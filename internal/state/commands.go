@@ -43,6 +43,9 @@ const (
 	kindSetTokens
 	kindUpsertManager
 	kindRemoveManager
+	// Explicit from here on, so kinds added by parallel work cannot shift.
+	kindRevokeNode    commandKind = 17
+	kindSetAdminToken commandKind = 18
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -221,6 +224,10 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertManager{}, nil
 	case kindRemoveManager:
 		return &RemoveManager{}, nil
+	case kindRevokeNode:
+		return &RevokeNode{}, nil
+	case kindSetAdminToken:
+		return &SetAdminToken{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }
