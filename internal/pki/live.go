@@ -1,8 +1,12 @@
 package pki
 
 import (
+	"context"
+	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -111,12 +115,97 @@ const MaxCertTTL = 366 * 24 * time.Hour
 // than a third of its lifetime remains, leaving two thirds of it to retry in
 // should the managers be unreachable for a while.
 func NeedsRenewal(cert *x509.Certificate, now time.Time) bool {
-	life := cert.NotAfter.Sub(cert.NotBefore)
-	return cert.NotAfter.Sub(now) < life/3
+	return !now.Before(RenewAt(cert))
 }
 
-// RenewAt is when cert should be renewed (see NeedsRenewal).
+// RenewAt is when cert should be renewed (see NeedsRenewal). The lifetime
+// counts from issue, not from NotBefore, which is backdated by clockSkew.
 func RenewAt(cert *x509.Certificate) time.Time {
-	life := cert.NotAfter.Sub(cert.NotBefore)
+	life := cert.NotAfter.Sub(cert.NotBefore.Add(clockSkew))
 	return cert.NotAfter.Add(-life / 3)
+}
+
+// KeepRenewed renews live's certificate with renew each time it reaches
+// RenewAt, until ctx is done. renew returns the new identity, already
+// saved; a failure is passed to failed and retried (every minute at most,
+// sooner for short lifetimes), so a node that cannot reach a manager for a
+// while still renews before its certificate ends.
+func KeepRenewed(ctx context.Context, live *Live, renew func(context.Context) (*Identity, error), failed func(error)) {
+	for {
+		leaf := live.Identity().Cert.Leaf
+		if !sleepUntil(ctx, RenewAt(leaf)) {
+			return
+		}
+		next, err := renew(ctx)
+		if err == nil {
+			err = live.Replace(next)
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failed(err)
+		life := leaf.NotAfter.Sub(leaf.NotBefore.Add(clockSkew))
+		if !sleepUntil(ctx, time.Now().Add(min(time.Minute, max(time.Second, life/20)))) {
+			return
+		}
+	}
+}
+
+// sleepUntil waits until t, or reports false when ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// RenewalCSR is a certificate request for the identity's own key, node ID
+// and addresses. Renewal keeps the key: only the certificate file changes
+// (atomically), so a crash while saving can never pair a key with another
+// key's certificate.
+func (id *Identity) RenewalCSR() ([]byte, error) {
+	signer, ok := id.Cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("the key of node %s cannot sign a certificate request", id.NodeID)
+	}
+	leaf := id.Cert.Leaf
+	var dns []string
+	for _, name := range leaf.DNSNames {
+		if _, reserved := reservedRole(name); !reserved {
+			dns = append(dns, name)
+		}
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: id.NodeID}, IPAddresses: leaf.IPAddresses, DNSNames: dns}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, signer)
+	if err != nil {
+		return nil, fmt.Errorf("create the renewal request: %w", err)
+	}
+	return encodePEM(pemCSR, der), nil
+}
+
+// Renewed is the identity with certPEM, a renewal of its certificate for
+// the same key, saved into dir.
+func (id *Identity) Renewed(dir string, certPEM []byte) (*Identity, error) {
+	next, err := NewIdentity(id.CAPEM, certPEM, id.KeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the renewed certificate: %w", err)
+	}
+	if next.NodeID != id.NodeID || next.Role != id.Role {
+		return nil, fmt.Errorf("the renewed certificate is for %s %s, want %s %s", next.Role, next.NodeID, id.Role, id.NodeID)
+	}
+	if err := SaveIdentity(dir, id.CAPEM, certPEM, id.KeyPEM); err != nil {
+		return nil, err
+	}
+	return next, nil
 }
