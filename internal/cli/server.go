@@ -25,6 +25,7 @@ type serverOptions struct {
 	forceNewCluster bool
 	secureAPI       bool
 	heartbeatTTL    time.Duration
+	certTTL         time.Duration
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -38,7 +39,10 @@ the scheduler. It listens on three ports: the API on --addr (users), Raft on
 managers, mutual TLS).
 
 The first manager bootstraps a new cluster: its CA, join tokens and an admin
-token, printed once on stderr unless the API is on loopback. Further
+token, printed once. Every API request needs a credential, on loopback too;
+a dev cluster instead writes its admin token, readable by you only, where
+your berth CLI finds it for that address (~/.config/berth/local), making a
+fresh one on each start. Further
 managers join it with --join and a manager token (berth token manager).
 After a permanent loss of quorum, --force-new-cluster turns one surviving
 manager's data into a one-manager cluster the others can join again.
@@ -70,6 +74,7 @@ temporary directory removed on exit.`,
 	f.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "turn this manager's data into a one-manager cluster (after a permanent loss of quorum)")
 	f.BoolVar(&o.secureAPI, "secure-api", false, "serve the API with TLS and require credentials even on a loopback address")
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
+	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
 }
@@ -85,6 +90,8 @@ func (o serverOptions) check() error {
 		return errors.New("--force-new-cluster needs the --data-dir of a manager to recover")
 	case o.heartbeatTTL < 0:
 		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
+	case o.certTTL < 0:
+		return errors.New("--cert-ttl must be positive, e.g. 720h")
 	}
 	return nil
 }
@@ -107,16 +114,13 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: o.token, ForceNewCluster: o.forceNewCluster,
-		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Dev: o.dev, Version: Version(), Logger: log,
+		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)
 	}
 	if tok := srv.AdminToken(); tok != "" && !o.dev {
-		// Shown once, on stdout rather than in the log; the cluster keeps
-		// only its hash.
-		fmt.Fprintf(e.stdout, "Created a new cluster. Its admin token, shown only now (keep it safe):\n\n    %s\n\nUse it with: berth context create NAME --addr https://%s --ca %s --token <admin token>\n",
-			tok, srv.Addr(), filepath.Join(serverDir, "pki", "ca.crt"))
+		e.showAdminToken(tok, srv.Addr(), o.secureAPI, filepath.Join(serverDir, "pki", "ca.crt"))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -124,6 +128,13 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	go func() { done <- srv.Run(ctx) }()
 	if !o.dev {
 		return waitAll(cancel, done, 1)
+	}
+	if err := e.saveDevCredential(ctx, srv); err != nil {
+		cancel()
+		if serr := waitAll(cancel, done, 1); serr != nil {
+			return serr
+		}
+		return err
 	}
 	if err := e.runDevAgent(ctx, srv, o, dataDir, log, done); err != nil {
 		cancel()
