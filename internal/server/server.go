@@ -90,7 +90,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.http = &http.Server{Handler: s.routes(false), ReadHeaderTimeout: 10 * time.Second}
-	s.chttp = &http.Server{Handler: s.routes(true), ReadHeaderTimeout: 10 * time.Second}
+	// Refused handshakes (a revoked node, another cluster's) belong in
+	// the manager's log.
+	s.chttp = &http.Server{Handler: s.routes(true), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return s, nil
 }
 
