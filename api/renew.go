@@ -27,3 +27,7 @@ func (c *Client) RenewCert(ctx context.Context, nodeID string, csrPEM []byte) (*
 	_, err := c.do(ctx, http.MethodPost, fill(PathNodeRenew, nodeID), nil, RenewRequest{CSR: csrPEM}, &r)
 	return &r, err
 }
+
+// CloseIdleConnections closes kept-alive connections, so the next request
+// makes a new one (with a renewed certificate, say).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }

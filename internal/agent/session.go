@@ -33,7 +33,7 @@ func (a *Agent) registerUntilDone(ctx context.Context) (time.Duration, error) {
 func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	resp, err := a.client.RegisterNode(ctx, a.node())
 	if err != nil {
-		return 0, err
+		return 0, explainRefusal(err)
 	}
 	a.learnManagers(resp.Managers)
 	if resp.NodeID != "" && resp.NodeID != a.NodeID() {
