@@ -44,13 +44,13 @@ type fakeManager struct {
 	apps          map[string]*api.AppResources
 	reports       [][]types.TaskStatus
 	teardowns     []string
-	failReports   int    // answer this many ReportStatus calls with 500
-	refuseJoin    bool   // answer registrations with 503
-	refused       int    // registrations answered so
-	joins         int    // join requests received
-	failJoins     int    // answer this many join requests with 503
-	assignID      string // when set, joining nodes get this ID, not their CSR's CN
-	forbidden     int    // agent requests refused for their certificate
+	failReports   int               // answer this many ReportStatus calls with 500
+	refuseJoin    bool              // answer registrations with 503
+	refused       int               // registrations answered so
+	joins         int               // join requests received
+	failJoins     int               // answer this many join requests with 503
+	assignID      string            // when set, joining nodes get this ID, not their CSR's CN
+	forbidden     int               // agent requests refused for their certificate
 	certTTL       time.Duration     // lifetime of issued certificates (0: an hour)
 	renewals      int               // renewals signed
 	joinLabels    map[string]string // the labels of the last join
