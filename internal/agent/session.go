@@ -89,7 +89,7 @@ func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
 				continue
 			}
 			if !errors.Is(err, api.ErrNotFound) {
-				a.log.Warn("heartbeat failed", "err", err)
+				a.log.Warn("heartbeat failed", "err", explainRefusal(err))
 				continue
 			}
 			a.log.Warn("manager does not know this node; registering again")
