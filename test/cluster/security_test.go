@@ -117,7 +117,7 @@ func TestSecurity(t *testing.T) {
 	t.Run("unauthenticated API call", func(t *testing.T) {
 		// Loopback proves nothing (every local user reaches it): the API
 		// and /metrics need the admin token there too.
-		for _, path := range []string{"/v1/apps", "/v1/tokens", "/metrics"} {
+		for _, path := range []string{"/v1/apps", "/v1/cluster/tokens", "/metrics"} {
 			for _, tok := range []string{"", "BERTHADM-not-the-token", leader.Token()} {
 				req, _ := http.NewRequest(http.MethodGet, leader.URL()+path, nil)
 				if tok != "" {
