@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -464,5 +465,47 @@ func TestContextScope(t *testing.T) {
 	if code := h.run(t, "context", "use", "c"); code != 0 ||
 		!strings.Contains(h.errOut.String(), "warning: BERTH_ADDR is set ("+url+"): commands talk to it, not to context c") {
 		t.Errorf("use under BERTH_ADDR: exit %d, stderr %q; want a warning", code, h.errOut)
+	}
+}
+
+// TestCredentialFor: without a context's credential, the CLI sends
+// BERTH_TOKEN, else the token a local cluster of this user left for a
+// loopback address; never one bound for plain HTTP beyond loopback, and a
+// local token never replaces a context's.
+func TestCredentialFor(t *testing.T) {
+	f, url := newFakeManager(t)
+	hostPort := strings.TrimPrefix(url, "http://")
+	cases := []struct {
+		name       string
+		berthToken string
+		stored     string
+		args       []string
+		wantCode   int
+		wantToken  string
+		wantErr    string
+	}{
+		{"stored local token", "", "BERTHADM-local", []string{"--addr", url, "ls"}, 0, "BERTHADM-local", ""},
+		{"BERTH_TOKEN beats the stored one", "BERTHADM-env", "BERTHADM-local", []string{"--addr", url, "ls"}, 0, "BERTHADM-env", ""},
+		{"nothing to send", "", "", []string{"--addr", url, "ls"}, 1, "", "admin token"},
+		{"no token in clear beyond loopback", "BERTHADM-env", "", []string{"--addr", "http://10.0.0.5:7700", "ls"}, 1, "", "clear text"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.envVars["XDG_CONFIG_HOME"] = t.TempDir()
+			h.envVars["BERTH_TOKEN"] = tc.berthToken
+			if tc.stored != "" {
+				if err := credfile.Save(h.e.getenv, hostPort, tc.stored); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.adminToken, f.gotToken = "BERTHADM-local", ""
+			if tc.berthToken != "" {
+				f.adminToken = tc.berthToken
+			}
+			if code := h.run(t, tc.args...); code != tc.wantCode || f.gotToken != tc.wantToken || !strings.Contains(h.errOut.String(), tc.wantErr) {
+				t.Errorf("exit %d, token sent %q; want exit %d, token %q; stderr %q", code, f.gotToken, tc.wantCode, tc.wantToken, h.errOut)
+			}
+		})
 	}
 }
