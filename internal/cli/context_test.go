@@ -264,11 +264,19 @@ func TestUnauthorizedMessages(t *testing.T) {
 	if code := h.run(t, "ls", "--addr", url); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
+	// A loopback manager without a context: the dev cluster's own token,
+	// or BERTH_TOKEN, is the way.
 	want := "error: the manager at " + url + " requires a credential (no admin token or client certificate was presented): " +
-		"create a context with --token or --cert (berth context create NAME --addr " + url +
-		" --ca ca.crt --token ADMIN_TOKEN) and select it with berth context use NAME\n"
+		"a dev cluster started by you leaves its token where the CLI finds it (restart it: berth server stop, then berth up); " +
+		"for another manager, pass BERTH_TOKEN=ADMIN_TOKEN (printed when it bootstrapped)\n"
 	if h.errOut.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", h.errOut, want)
+	}
+	h, _ = contextHarness(t)
+	h.envVars["BERTH_TOKEN"] = "BERTHADM-stale"
+	if code := h.run(t, "ls", "--addr", url); code != 1 || !strings.Contains(h.errOut.String(), "refused the admin token") ||
+		!strings.Contains(h.errOut.String(), "berth server stop, then berth up") {
+		t.Errorf("a refused token: exit %d, stderr %q", code, h.errOut)
 	}
 
 	h, _ = contextHarness(t)
