@@ -191,17 +191,22 @@ func (e *env) showAdminToken(tok, addr string, secure bool, caPath string) {
 // run has a token; a restart makes a fresh one, as the old one is kept only
 // hashed. The API answers nobody without it.
 func (e *env) saveDevCredential(ctx context.Context, srv *server.Server) error {
-	tok := srv.AdminToken()
-	if tok == "" {
-		var err error
+	save := func(tok string) error {
+		if err := credfile.Save(e.getenv, srv.Addr(), tok); err != nil {
+			return fmt.Errorf("%w; without it the CLI cannot use the dev cluster", err)
+		}
+		return nil
+	}
+	if tok := srv.AdminToken(); tok != "" {
+		if err := save(tok); err != nil {
+			return err
+		}
+	} else {
 		mctx, cancel := context.WithTimeout(ctx, devTokenTimeout)
 		defer cancel()
-		if tok, err = srv.NewAdminToken(mctx); err != nil {
+		if err := srv.ReplaceAdminToken(mctx, save); err != nil {
 			return fmt.Errorf("make the dev cluster's admin token: %w", err)
 		}
-	}
-	if err := credfile.Save(e.getenv, srv.Addr(), tok); err != nil {
-		return fmt.Errorf("%w; without it the CLI cannot use the dev cluster", err)
 	}
 	path, _ := credfile.Path(e.getenv, srv.Addr())
 	fmt.Fprintf(e.stderr, "The dev cluster's admin token is in %s (readable by you only); the berth CLI uses it for %s\n", path, srv.Addr())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
+	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -121,6 +122,14 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	}
 	if tok := srv.AdminToken(); tok != "" && !o.dev {
 		e.showAdminToken(tok, srv.Addr(), o.secureAPI, filepath.Join(serverDir, "pki", "ca.crt"))
+	}
+	if o.dev {
+		// Before the API serves: whoever waits for this cluster must not
+		// find the token of an earlier run, which works until the new one
+		// replaces it.
+		if err := credfile.Remove(e.getenv, srv.Addr()); err != nil {
+			fmt.Fprintf(e.stderr, "warning: %v\n", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -137,3 +137,48 @@ func TestServerDev(t *testing.T) {
 		t.Errorf("temporary data left behind: %v", left)
 	}
 }
+
+// TestServerDevRestartMintsAFreshToken: a dev cluster restarted on its data
+// (as the local cluster is) makes a new admin token and leaves it for the
+// CLI; the one it left before stops working.
+func TestServerDevRestartMintsAFreshToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real manager and agent, twice")
+	}
+	h := newHarness(t)
+	dataDir := t.TempDir()
+	addr := strings.TrimPrefix(closedAddr(t), "http://")
+	raftAddr := strings.TrimPrefix(closedAddr(t), "http://")
+	clusterAddr := strings.TrimPrefix(closedAddr(t), "http://")
+	start := func() (stop func(), tok string) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		code := make(chan int, 1)
+		go func() {
+			code <- run(ctx, []string{"server", "--dev", "--data-dir", dataDir, "--addr", addr, "--raft-addr", raftAddr, "--cluster-addr", clusterAddr}, h.e)
+		}()
+		waitWithin(t, 60*time.Second, func() bool {
+			st, err := h.e.localClient(addr)().Status(ctx)
+			return err == nil && st.Leader
+		})
+		tok, _ = credfile.Load(h.e.getenv, addr)
+		return func() {
+			cancel()
+			if got := <-code; got != 0 {
+				t.Errorf("exit %d; stderr:\n%s", got, h.errOut)
+			}
+		}, tok
+	}
+	stop, first := start()
+	stop()
+	stop, second := start()
+	defer stop()
+	ctx := context.Background()
+	var ae *api.Error
+	if _, err := api.NewClient(addr, api.WithToken(first)).ListApps(ctx); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		t.Errorf("the token of the first run after the restart: %v, want 401", err)
+	}
+	if _, err := api.NewClient(addr, api.WithToken(second)).ListApps(ctx); err != nil || first == second {
+		t.Errorf("the token of the second run (%v, same as the first: %v)", err, first == second)
+	}
+}

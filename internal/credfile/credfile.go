@@ -100,3 +100,15 @@ func EnvLookup(env []string) func(string) string {
 		return val
 	}
 }
+
+// Remove deletes the token for hostPort, if any.
+func Remove(getenv func(string) string, hostPort string) error {
+	path, err := Path(getenv, hostPort)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the stale local credential: %w", err)
+	}
+	return nil
+}

@@ -291,28 +291,33 @@ func (s *Server) reachable(id string) bool {
 	return true
 }
 
-// NewAdminToken makes a fresh admin token and commits its hash, which
-// replaces the old one: a dev cluster does it on each start that is not its
-// bootstrap, as the token it showed before is only kept hashed. It waits
-// for the cluster record and needs this manager to lead.
-func (s *Server) NewAdminToken(ctx context.Context) (string, error) {
+// ReplaceAdminToken makes a fresh admin token, hands it to save, and then
+// commits its hash, which replaces the old one: a dev cluster does it on
+// each start that is not its bootstrap, as the token it showed before is
+// kept only hashed. Saving first means whoever finds the saved token may
+// get a 401 for a moment, never the old token working on. It waits for the
+// cluster record and for this manager to lead.
+func (s *Server) ReplaceAdminToken(ctx context.Context, save func(token string) error) error {
 	if _, err := s.WaitWorkerToken(ctx); err != nil {
-		return "", err
+		return err
 	}
 	// A restarted manager has the record from its log before it leads.
 	for !s.raft.IsLeader() {
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("wait to lead before making an admin token: %w", ctx.Err())
+			return fmt.Errorf("wait to lead before making an admin token: %w", ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	tok, err := pki.NewAdminToken()
 	if err != nil {
-		return "", err
+		return err
+	}
+	if err := save(tok); err != nil {
+		return err
 	}
 	if _, err := s.Commit(ctx, &state.SetAdminToken{Hash: pki.HashToken(tok)}); err != nil {
-		return "", fmt.Errorf("record the new admin token: %w", err)
+		return fmt.Errorf("record the new admin token: %w", err)
 	}
-	return tok, nil
+	return nil
 }
