@@ -103,6 +103,11 @@ func spawnLocalCluster(ctx context.Context, e *env, dir, addr string) error {
 		return fmt.Errorf("open the local cluster's log: %w", err)
 	}
 	defer logFile.Close()
+	// Nothing listens at addr, so a token left for it is an earlier run's:
+	// gone, it cannot pass for the new one while that starts.
+	if err := credfile.Remove(e.getenv, addr); err != nil {
+		return err
+	}
 	cmd := exec.Command(self, "server", "--dev", "--data-dir", dir, "--addr", addr)
 	cmd.Stdout, cmd.Stderr = logFile, logFile // stdin stays /dev/null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -171,6 +171,11 @@ func TestServerDevRestartMintsAFreshToken(t *testing.T) {
 	}
 	stop, first := start()
 	stop()
+	// As the local cluster's spawner does: the old token must not pass
+	// for the new one while the restart begins.
+	if err := credfile.Remove(h.e.getenv, addr); err != nil {
+		t.Fatal(err)
+	}
 	stop, second := start()
 	defer stop()
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -67,6 +68,11 @@ func (c *Cluster) start(tb testing.TB) {
 	}
 	defer logFile.Close()
 	host := c.Addr[len("http://"):]
+	// The token of an earlier run works until the new run replaces it:
+	// gone, waitReady cannot mistake it for the new one.
+	if err := credfile.Remove(credfile.EnvLookup(IsolatedEnv(c.DataDir)), host); err != nil {
+		tb.Fatal(err)
+	}
 	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = IsolatedEnv(c.DataDir)
