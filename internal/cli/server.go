@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/credfile"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -91,8 +92,8 @@ func (o serverOptions) check() error {
 		return errors.New("--force-new-cluster needs the --data-dir of a manager to recover")
 	case o.heartbeatTTL < 0:
 		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
-	case o.certTTL < 0:
-		return errors.New("--cert-ttl must be positive, e.g. 720h")
+	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
+		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
 	}
 	return nil
 }

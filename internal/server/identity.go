@@ -26,10 +26,12 @@ const (
 	pkiDir        = "pki"
 	sealingFile   = "keys/sealing.key"
 	bootstrapFile = "keys/bootstrap.json"
-	// minCertTTL keeps renewal (a third of the lifetime before expiry)
-	// from turning into a busy loop.
-	minCertTTL = 10 * time.Second
 )
+
+// MinCertTTL is the shortest certificate lifetime a manager accepts:
+// renewal (a third of the lifetime before expiry) must not become a busy
+// loop. Tests use it; clusters want days.
+const MinCertTTL = 10 * time.Second
 
 // credentials are what a manager needs to speak TLS and unseal. live is
 // this manager's identity, replaced when it renews its certificate.

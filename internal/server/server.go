@@ -179,8 +179,8 @@ func (c *Config) fill() error {
 	switch {
 	case c.CertTTL == 0:
 		c.CertTTL = pki.DefaultCertTTL
-	case c.CertTTL < minCertTTL || c.CertTTL > pki.MaxCertTTL:
-		return fmt.Errorf("server: a certificate lifetime of %s is outside %s to %s", c.CertTTL, minCertTTL, pki.MaxCertTTL)
+	case c.CertTTL < MinCertTTL || c.CertTTL > pki.MaxCertTTL:
+		return fmt.Errorf("server: a certificate lifetime (--cert-ttl) of %s is outside %s to %s", c.CertTTL, MinCertTTL, pki.MaxCertTTL)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
