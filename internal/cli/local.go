@@ -195,27 +195,37 @@ func (e *env) showAdminToken(tok, addr string, secure bool, caPath string) {
 // this user finds it for the manager's address (see credfile). A bootstrap
 // run has a token; a restart makes a fresh one, as the old one is kept only
 // hashed. The API answers nobody without it.
-func (e *env) saveDevCredential(ctx context.Context, srv *server.Server) error {
+func (e *env) saveDevCredential(ctx context.Context, srv *server.Server) (string, error) {
+	var saved string
 	save := func(tok string) error {
 		if err := credfile.Save(e.getenv, srv.Addr(), tok); err != nil {
 			return fmt.Errorf("%w; without it the CLI cannot use the dev cluster", err)
 		}
+		saved = tok
 		return nil
 	}
 	if tok := srv.AdminToken(); tok != "" {
 		if err := save(tok); err != nil {
-			return err
+			return "", err
 		}
 	} else {
 		mctx, cancel := context.WithTimeout(ctx, devTokenTimeout)
 		defer cancel()
 		if err := srv.ReplaceAdminToken(mctx, save); err != nil {
-			return fmt.Errorf("make the dev cluster's admin token: %w", err)
+			return "", fmt.Errorf("make the dev cluster's admin token: %w", err)
 		}
 	}
 	path, _ := credfile.Path(e.getenv, srv.Addr())
 	fmt.Fprintf(e.stderr, "The dev cluster's admin token is in %s (readable by you only); the berth CLI uses it for %s\n", path, srv.Addr())
-	return nil
+	return saved, nil
+}
+
+// dropDevCredential removes the token a dev cluster left, unless another
+// one has been written over it since.
+func (e *env) dropDevCredential(addr, tok string) {
+	if cur, err := credfile.Load(e.getenv, addr); err == nil && cur == tok {
+		_ = credfile.Remove(e.getenv, addr)
+	}
 }
 
 // isLoopbackHost reports whether hostPort's host is a loopback address or

@@ -139,13 +139,16 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if !o.dev {
 		return waitAll(cancel, done, 1)
 	}
-	if err := e.saveDevCredential(ctx, srv); err != nil {
+	tok, err := e.saveDevCredential(ctx, srv)
+	if err != nil {
 		cancel()
 		if serr := waitAll(cancel, done, 1); serr != nil {
 			return serr
 		}
 		return err
 	}
+	// A stopped dev cluster's token is good for nothing: leave none behind.
+	defer e.dropDevCredential(srv.Addr(), tok)
 	if err := e.runDevAgent(ctx, srv, o, dataDir, log, done); err != nil {
 		cancel()
 		// The manager's own failure, if any, is the cause worth showing.

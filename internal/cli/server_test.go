@@ -136,6 +136,9 @@ func TestServerDev(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("temporary data left behind: %v", left)
 	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stopped dev cluster left its token in %s (%v)", path, err)
+	}
 }
 
 // TestServerDevRestartMintsAFreshToken: a dev cluster restarted on its data
