@@ -231,7 +231,7 @@ func (a *Agent) csrIPs() []net.IP {
 // not touched.
 func (a *Agent) keepRenewed(ctx context.Context) {
 	pki.KeepRenewed(ctx, a.live, a.renewOnce, func(err error) {
-		a.log.Warn("could not renew this node's certificate; will retry", "expires", a.live.Identity().Cert.Leaf.NotAfter, "err", explainRefusal(err))
+		a.log.Warn("could not renew this node's certificate; will retry", "expires", a.live.Identity().Cert.Leaf.NotAfter, "err", a.explainRefusal(err))
 	})
 }
 
@@ -259,17 +259,20 @@ func (a *Agent) renewOnce(ctx context.Context) (*pki.Identity, error) {
 }
 
 // explainRefusal turns a manager's refusal of the node's certificate, which
-// TLS reports only as an alert, into what happened and what to do.
-func explainRefusal(err error) error {
+// TLS reports only as an alert, into what happened and what to do. The
+// alert does not say why; an expired certificate is told by its date.
+func (a *Agent) explainRefusal(err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: certificate revoked"):
-		return fmt.Errorf("the manager refused this node's certificate: the node was removed from the cluster (berth node rm) and its certificate revoked. To bring it back, stop the agent, delete DATA_DIR/pki and start it with a current worker token (%w)", err)
-	case strings.Contains(msg, "tls: expired certificate"):
-		return fmt.Errorf("this node's certificate has expired: it could not renew it in time. Stop the agent, delete DATA_DIR/pki and start it with a current worker token (%w)", err)
+	if !strings.Contains(msg, "tls: bad certificate") && !strings.Contains(msg, "tls: expired certificate") &&
+		!strings.Contains(msg, "tls: certificate revoked") {
+		return err
 	}
-	return err
+	if a.live != nil && time.Now().After(a.live.Identity().Cert.Leaf.NotAfter) {
+		return fmt.Errorf("this node's certificate expired at %s before it could be renewed: stop the agent, delete DATA_DIR/pki and start it with a current worker token (%w)",
+			a.live.Identity().Cert.Leaf.NotAfter.Format(time.RFC3339), err)
+	}
+	return fmt.Errorf("the manager refused this node's certificate: the node was removed from the cluster (berth node rm) and its certificate revoked. To bring it back, stop the agent, delete DATA_DIR/pki and start it with a current worker token (%w)", err)
 }

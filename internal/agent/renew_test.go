@@ -57,17 +57,41 @@ func TestAgentRenewsItsCertificate(t *testing.T) {
 }
 
 func TestExplainRefusal(t *testing.T) {
+	m := newFakeManager(t)
+	valid := &Agent{live: pki.NewLive(m.issue(t, pki.RoleWorker, "w1"))}
+	expired := &Agent{live: pki.NewLive(expiredIdentity(t, m))}
+	refused := errors.New(`Post "https://m:7702/v1/nodes/register": remote error: tls: bad certificate`)
 	cases := []struct {
+		name string
+		a    *Agent
 		err  error
 		want string
 	}{
-		{errors.New(`Post "https://m:7702/v1/nodes/register": remote error: tls: bad certificate`), "removed from the cluster (berth node rm)"},
-		{errors.New("remote error: tls: expired certificate"), "has expired"},
-		{errors.New("connection refused"), "connection refused"},
+		{"revoked", valid, refused, "removed from the cluster (berth node rm)"},
+		{"expired", expired, refused, "certificate expired at"},
+		{"not a refusal", valid, errors.New("connection refused"), "connection refused"},
 	}
 	for _, tc := range cases {
-		if got := explainRefusal(tc.err); !strings.Contains(got.Error(), tc.want) || !errors.Is(got, tc.err) {
-			t.Errorf("explainRefusal(%v) = %v, want it to say %q and wrap the cause", tc.err, got, tc.want)
+		if got := tc.a.explainRefusal(tc.err); !strings.Contains(got.Error(), tc.want) || !errors.Is(got, tc.err) {
+			t.Errorf("%s: %v, want it to say %q and wrap the cause", tc.name, got, tc.want)
 		}
 	}
+}
+
+// expiredIdentity is a worker identity of m's cluster that expired.
+func expiredIdentity(t *testing.T, m *fakeManager) *pki.Identity {
+	t.Helper()
+	keyPEM, csrPEM, err := pki.NewKeyAndCSR("w2", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := m.ca.SignCSR(csrPEM, "w2", pki.RoleWorker, time.Now().Add(-time.Hour), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pki.NewIdentity(m.ca.CertPEM, certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
