@@ -29,6 +29,10 @@ type JoinRequest struct {
 	Role  string `json:"role"` // "worker" or "manager"; must match the token
 	Name  string `json:"name"`
 	CSR   []byte `json:"csr"` // PEM
+	// Labels of a joining worker (its --label flags). They are recorded
+	// with the node at join, the only time a node names its own labels;
+	// afterwards only `berth node label` changes them.
+	Labels map[string]string `json:"labels,omitempty"`
 	// Managers only: where the joining manager's Raft, API and cluster
 	// ports listen, as other managers should dial them.
 	RaftAddr    string `json:"raft_addr,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/pki"
 )
 
 // BenchmarkIdleFootprint starts a real manager and a real agent (joined
@@ -28,19 +29,33 @@ func BenchmarkIdleFootprint(b *testing.B) {
 		// rounds stop only at the end of the benchmark.
 		host, agentHost := fmt.Sprintf("127.0.4.%d", i%250+1), fmt.Sprintf("127.0.5.%d", i%250+1)
 		dir := b.TempDir()
-		mgr := startProc(b, bin, "server", "--addr", host+":7700", "--data-dir", filepath.Join(dir, "m"))
-		c := api.NewClient("http://" + host + ":7700")
+		outPath := filepath.Join(dir, "m.out")
+		mgr := startProc(b, bin, outPath, "server", "--addr", host+":7700", "--data-dir", filepath.Join(dir, "m"))
+		// The new cluster prints its admin token once; every API call needs it.
+		var admin string
+		waitUntil(b, 20*time.Second, "the admin token", func() bool {
+			out, _ := os.ReadFile(outPath)
+			for _, f := range strings.Fields(string(out)) {
+				if pki.IsAdminToken(f) {
+					admin = f
+				}
+			}
+			return admin != ""
+		})
+		c := api.NewClient("http://"+host+":7700", api.WithToken(admin))
 		waitUntil(b, 20*time.Second, "the manager leads", func() bool {
 			st, err := c.Status(context.Background())
 			return err == nil && st.Leader
 		})
 		var token string
 		waitUntil(b, 20*time.Second, "a worker token", func() bool {
-			out, err := exec.Command(bin, "--addr", "http://"+host+":7700", "token", "worker", "-q").Output()
+			cmd := exec.Command(bin, "--addr", "http://"+host+":7700", "token", "worker", "-q")
+			cmd.Env = append(os.Environ(), "BERTH_TOKEN="+admin)
+			out, err := cmd.Output()
 			token = strings.TrimSpace(string(out))
 			return err == nil && token != ""
 		})
-		agent := startProc(b, bin, "agent", "--join", host+":7702", "--token", token,
+		agent := startProc(b, bin, "", "agent", "--join", host+":7702", "--token", token,
 			"--data-dir", filepath.Join(dir, "a"), "--listen", agentHost+":7710")
 		waitUntil(b, 20*time.Second, "the agent registered", func() bool {
 			ns, err := c.ListNodes(context.Background())
@@ -54,9 +69,19 @@ func BenchmarkIdleFootprint(b *testing.B) {
 	}
 }
 
-func startProc(b *testing.B, bin string, args ...string) *exec.Cmd {
+// startProc starts bin with args, its stdout into the file stdout when
+// given, and stops it at the end of the benchmark.
+func startProc(b *testing.B, bin, stdout string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if stdout != "" {
+		f, err := os.Create(stdout)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close() // the child keeps its own descriptor
+		cmd.Stdout = f
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -32,6 +32,8 @@ type Agent struct {
 	// when token is what it joins with.
 	identity *pki.Identity
 	token    *pki.Token
+	// live is the identity once settled, replaced as it is renewed.
+	live *pki.Live
 
 	// client and drivers are set by Run once the node's identity, and so
 	// its ID, is settled; they do not change afterwards.
@@ -172,6 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	rep := newReporter(a.sendStatus, a.timing, a.log)
 	l := newLoop(a, st, rep)
 	wg.Go(func() { a.heartbeat(ctx, ttl) })
+	wg.Go(func() { a.keepRenewed(ctx) })
 	wg.Go(func() { a.watch(ctx, l.desiredCh) })
 	for name, d := range a.drivers {
 		wg.Go(func() { a.forwardEvents(ctx, name, d, l.statusCh) })
@@ -189,7 +192,7 @@ func (a *Agent) serveAPI(ctx context.Context, wg *sync.WaitGroup, ln net.Listene
 		Handler: requireManager(a.routes()),
 		// Only holders of a cluster certificate get past the handshake;
 		// requireManager then admits managers only.
-		TLSConfig:         a.identity.ServerTLS(tls.RequireAndVerifyClientCert),
+		TLSConfig:         a.live.ServerTLS(tls.RequireAndVerifyClientCert, nil),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Requests end with the agent: a followed log stream stops too.
 		BaseContext: func(net.Listener) context.Context { return ctx },
@@ -244,7 +247,6 @@ func (a *Agent) node() types.Node {
 		Name:         a.cfg.Name,
 		Address:      a.advertised(),
 		Role:         types.RoleWorker,
-		Labels:       a.cfg.Labels,
 		Capacity:     capacity(),
 		Drivers:      a.driverNames(),
 		AgentVersion: a.cfg.Version,

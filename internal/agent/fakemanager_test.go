@@ -44,13 +44,16 @@ type fakeManager struct {
 	apps          map[string]*api.AppResources
 	reports       [][]types.TaskStatus
 	teardowns     []string
-	failReports   int    // answer this many ReportStatus calls with 500
-	refuseJoin    bool   // answer registrations with 503
-	refused       int    // registrations answered so
-	joins         int    // join requests received
-	failJoins     int    // answer this many join requests with 503
-	assignID      string // when set, joining nodes get this ID, not their CSR's CN
-	forbidden     int    // agent requests refused for their certificate
+	failReports   int               // answer this many ReportStatus calls with 500
+	refuseJoin    bool              // answer registrations with 503
+	refused       int               // registrations answered so
+	joins         int               // join requests received
+	failJoins     int               // answer this many join requests with 503
+	assignID      string            // when set, joining nodes get this ID, not their CSR's CN
+	forbidden     int               // agent requests refused for their certificate
+	certTTL       time.Duration     // lifetime of issued certificates (0: an hour)
+	renewals      int               // renewals signed
+	joinLabels    map[string]string // the labels of the last join
 }
 
 func newFakeManager(t *testing.T) *fakeManager {
@@ -91,6 +94,7 @@ func newUnstartedFakeManager(t *testing.T) *fakeManager {
 	mux.HandleFunc("GET "+api.PathNodeTasks, m.worker(m.nodeTasks))
 	mux.HandleFunc("POST "+api.PathNodeStatus, m.worker(m.status))
 	mux.HandleFunc("POST "+api.PathTeardown, m.worker(m.teardown))
+	mux.HandleFunc("POST "+api.PathNodeRenew, m.worker(m.renew))
 	m.srv = httptest.NewUnstartedServer(mux)
 	// Joining nodes have no certificate yet: the handshake admits them,
 	// and the agent routes check the certificate per request.
@@ -131,6 +135,7 @@ func (m *fakeManager) join(w http.ResponseWriter, r *http.Request) {
 	fail, assigned := false, ""
 	m.read(func() {
 		m.joins++
+		m.joinLabels = req.Labels
 		assigned = m.assignID
 		if fail = m.failJoins > 0; fail {
 			m.failJoins--
@@ -155,12 +160,39 @@ func (m *fakeManager) join(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cert, err := m.ca.SignCSR(req.CSR, id, pki.RoleWorker, time.Now(), time.Hour)
+	cert, err := m.ca.SignCSR(req.CSR, id, pki.RoleWorker, time.Now(), m.lifetime())
 	if err != nil {
 		replyError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	reply(w, api.JoinResponse{NodeID: id, CertPEM: cert, CAPEM: m.ca.CertPEM})
+}
+
+func (m *fakeManager) lifetime() time.Duration {
+	ttl := time.Hour
+	m.read(func() {
+		if m.certTTL > 0 {
+			ttl = m.certTTL
+		}
+	})
+	return ttl
+}
+
+// renew signs a new certificate for the node of the presented one.
+func (m *fakeManager) renew(w http.ResponseWriter, r *http.Request) {
+	var req api.RenewRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		replyError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	node, _, _ := pki.PeerIdentity(*r.TLS)
+	cert, err := m.ca.SignCSR(req.CSR, node, pki.RoleWorker, time.Now(), m.lifetime())
+	if err != nil {
+		replyError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	m.read(func() { m.renewals++ })
+	reply(w, api.RenewResponse{CertPEM: cert, CAPEM: m.ca.CertPEM})
 }
 
 func mustParseToken(s string) pki.Token {

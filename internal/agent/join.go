@@ -76,6 +76,9 @@ func loadCredentials(cfg Config) (*pki.Identity, *pki.Token, error) {
 // ID: managers know a node by the CN of its certificate only. It then builds
 // the client every later call to the manager uses.
 func (a *Agent) settleIdentity(ctx context.Context) error {
+	if a.identity != nil && len(a.cfg.Labels) > 0 {
+		a.log.Info("--label applies when a node joins; this node has joined, so change its labels with berth node label")
+	}
 	if a.identity == nil {
 		candidate, err := a.store.NodeID()
 		if err != nil {
@@ -94,7 +97,10 @@ func (a *Agent) settleIdentity(ctx context.Context) error {
 	if err := a.setNodeID(a.identity.NodeID); err != nil {
 		return err
 	}
-	tlsCfg := a.identity.ClientTLS(pki.RoleManager.ServerName())
+	// Every connection presents the current certificate, so renewal
+	// needs no new client.
+	a.live = pki.NewLive(a.identity)
+	tlsCfg := a.live.ClientTLS(pki.RoleManager.ServerName())
 	a.client = api.NewClient("https://"+a.managerAddr, api.WithTLS(tlsCfg))
 	if known, err := a.store.Managers(); err == nil {
 		a.client.SetAddrs(known)
@@ -131,7 +137,9 @@ func (a *Agent) join(ctx context.Context, candidateID string) (*pki.Identity, er
 		return nil, err
 	}
 	client := api.NewClient("https://"+a.managerAddr, api.WithTLS(pki.PinnedTLS(a.token.Fingerprint)))
-	req := api.JoinRequest{Token: a.token.String(), Role: string(pki.RoleWorker), Name: a.cfg.Name, CSR: csrPEM}
+	// The labels go with the join: the cluster records them with the node
+	// now, and never takes labels from the node afterwards.
+	req := api.JoinRequest{Token: a.token.String(), Role: string(pki.RoleWorker), Name: a.cfg.Name, CSR: csrPEM, Labels: a.cfg.Labels}
 	retry := newBackoff(a.timing.RetryEvery)
 	for {
 		actx, cancel := context.WithTimeout(ctx, joinAttemptTimeout)
@@ -215,4 +223,56 @@ func (a *Agent) csrIPs() []net.IP {
 		return nil
 	}
 	return []net.IP{ip}
+}
+
+// keepRenewed renews the node's certificate before it expires, over the
+// mutual-TLS connection to a manager with the certificate being renewed.
+// The new one is saved, then used from the next connection on; tasks are
+// not touched.
+func (a *Agent) keepRenewed(ctx context.Context) {
+	pki.KeepRenewed(ctx, a.live, a.renewOnce, func(err error) {
+		a.log.Warn("could not renew this node's certificate; will retry", "expires", a.live.Identity().Cert.Leaf.NotAfter, "err", a.explainRefusal(err))
+	})
+}
+
+func (a *Agent) renewOnce(ctx context.Context) (*pki.Identity, error) {
+	cur := a.live.Identity()
+	csr, err := cur.RenewalCSR()
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, joinAttemptTimeout)
+	defer cancel()
+	resp, err := a.client.RenewCert(rctx, cur.NodeID, csr)
+	if err != nil {
+		return nil, err
+	}
+	next, err := cur.Renewed(pkiDir(a.cfg.DataDir), resp.CertPEM)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("renewed this node's certificate", "expires", next.Cert.Leaf.NotAfter)
+	// Connections kept alive still carry the old certificate; new ones
+	// present the new one.
+	a.client.CloseIdleConnections()
+	return next, nil
+}
+
+// explainRefusal turns a manager's refusal of the node's certificate, which
+// TLS reports only as an alert, into what happened and what to do. The
+// alert does not say why; an expired certificate is told by its date.
+func (a *Agent) explainRefusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "tls: bad certificate") && !strings.Contains(msg, "tls: expired certificate") &&
+		!strings.Contains(msg, "tls: certificate revoked") {
+		return err
+	}
+	if a.live != nil && time.Now().After(a.live.Identity().Cert.Leaf.NotAfter) {
+		return fmt.Errorf("this node's certificate expired at %s before it could be renewed: stop the agent, delete DATA_DIR/pki and start it with a current worker token (%w)",
+			a.live.Identity().Cert.Leaf.NotAfter.Format(time.RFC3339), err)
+	}
+	return fmt.Errorf("the manager refused this node's certificate: the node was removed from the cluster (berth node rm) and its certificate revoked. To bring it back, stop the agent, delete DATA_DIR/pki and start it with a current worker token (%w)", err)
 }

@@ -33,7 +33,7 @@ func (a *Agent) registerUntilDone(ctx context.Context) (time.Duration, error) {
 func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	resp, err := a.client.RegisterNode(ctx, a.node())
 	if err != nil {
-		return 0, err
+		return 0, a.explainRefusal(err)
 	}
 	a.learnManagers(resp.Managers)
 	if resp.NodeID != "" && resp.NodeID != a.NodeID() {
@@ -89,7 +89,7 @@ func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
 				continue
 			}
 			if !errors.Is(err, api.ErrNotFound) {
-				a.log.Warn("heartbeat failed", "err", err)
+				a.log.Warn("heartbeat failed", "err", a.explainRefusal(err))
 				continue
 			}
 			a.log.Warn("manager does not know this node; registering again")

@@ -113,6 +113,9 @@ func TestServerFlagCheck(t *testing.T) {
 		{serverOptions{join: "a:1", token: "t", forceNewCluster: true}, "pick one"},
 		{serverOptions{forceNewCluster: true, dev: true}, "needs the --data-dir"},
 		{serverOptions{heartbeatTTL: -time.Second}, "--heartbeat-ttl must be positive"},
+		{serverOptions{certTTL: time.Second}, "--cert-ttl must be between 10s and 366 days"},
+		{serverOptions{certTTL: 400 * 24 * time.Hour}, "--cert-ttl must be between"},
+		{serverOptions{certTTL: 20 * time.Second}, ""},
 	}
 	for _, tc := range tests {
 		err := tc.o.check()

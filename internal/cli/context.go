@@ -17,7 +17,8 @@ func newContextCommand(e *env) *cobra.Command {
 		Long: `A context holds a manager's API address, the cluster CA that signed its
 certificate, and a credential (an admin token, or a client certificate and
 key). Commands use the current context unless --addr or BERTH_ADDR names a
-manager. Contexts are kept in $XDG_CONFIG_HOME/berth/contexts.json (else
+manager. Without a context, the CLI sends BERTH_TOKEN, or for a loopback
+address the token a local (dev) cluster of yours left for it. Contexts are kept in $XDG_CONFIG_HOME/berth/contexts.json (else
 ~/.config/berth/contexts.json), readable only by you.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{noContextAnnotation: "true"},
@@ -154,7 +155,12 @@ func (e *env) contextLs() error {
 	if err != nil {
 		return err
 	}
-	rows := []contextRow{{Name: defaultContextName, Addr: e.defAddr, Credential: "none", Current: f.Current == ""}}
+	// The no-context row shows the token a local cluster left, if any.
+	defCred := "none"
+	if tok, _ := e.localCredential(e.defAddr); tok != "" {
+		defCred = "local token"
+	}
+	rows := []contextRow{{Name: defaultContextName, Addr: e.defAddr, Credential: defCred, Current: f.Current == ""}}
 	for _, n := range f.names() {
 		c := f.Contexts[n]
 		rows = append(rows, contextRow{Name: n, Addr: c.Addr, Credential: c.credential(), Current: n == f.Current})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -263,11 +264,19 @@ func TestUnauthorizedMessages(t *testing.T) {
 	if code := h.run(t, "ls", "--addr", url); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
+	// A loopback manager without a context: the dev cluster's own token,
+	// or BERTH_TOKEN, is the way.
 	want := "error: the manager at " + url + " requires a credential (no admin token or client certificate was presented): " +
-		"create a context with --token or --cert (berth context create NAME --addr " + url +
-		" --ca ca.crt --token ADMIN_TOKEN) and select it with berth context use NAME\n"
+		"a dev cluster started by you leaves its token where the CLI finds it (restart it: berth server stop, then berth up); " +
+		"for another manager, pass BERTH_TOKEN=ADMIN_TOKEN (printed when it bootstrapped)\n"
 	if h.errOut.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", h.errOut, want)
+	}
+	h, _ = contextHarness(t)
+	h.envVars["BERTH_TOKEN"] = "BERTHADM-stale"
+	if code := h.run(t, "ls", "--addr", url); code != 1 || !strings.Contains(h.errOut.String(), "refused the admin token") ||
+		!strings.Contains(h.errOut.String(), "berth server stop, then berth up") {
+		t.Errorf("a refused token: exit %d, stderr %q", code, h.errOut)
 	}
 
 	h, _ = contextHarness(t)
@@ -466,5 +475,47 @@ func TestContextScope(t *testing.T) {
 	if code := h.run(t, "context", "use", "c"); code != 0 ||
 		!strings.Contains(h.errOut.String(), "warning: BERTH_ADDR is set ("+url+"): commands talk to it, not to context c") {
 		t.Errorf("use under BERTH_ADDR: exit %d, stderr %q; want a warning", code, h.errOut)
+	}
+}
+
+// TestCredentialFor: without a context's credential, the CLI sends
+// BERTH_TOKEN, else the token a local cluster of this user left for a
+// loopback address; never one bound for plain HTTP beyond loopback, and a
+// local token never replaces a context's.
+func TestCredentialFor(t *testing.T) {
+	f, url := newFakeManager(t)
+	hostPort := strings.TrimPrefix(url, "http://")
+	cases := []struct {
+		name       string
+		berthToken string
+		stored     string
+		args       []string
+		wantCode   int
+		wantToken  string
+		wantErr    string
+	}{
+		{"stored local token", "", "BERTHADM-local", []string{"--addr", url, "ls"}, 0, "BERTHADM-local", ""},
+		{"BERTH_TOKEN beats the stored one", "BERTHADM-env", "BERTHADM-local", []string{"--addr", url, "ls"}, 0, "BERTHADM-env", ""},
+		{"nothing to send", "", "", []string{"--addr", url, "ls"}, 1, "", "admin token"},
+		{"no token in clear beyond loopback", "BERTHADM-env", "", []string{"--addr", "http://10.0.0.5:7700", "ls"}, 1, "", "clear text"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.envVars["XDG_CONFIG_HOME"] = t.TempDir()
+			h.envVars["BERTH_TOKEN"] = tc.berthToken
+			if tc.stored != "" {
+				if err := credfile.Save(h.e.getenv, hostPort, tc.stored); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.adminToken, f.gotToken = "BERTHADM-local", ""
+			if tc.berthToken != "" {
+				f.adminToken = tc.berthToken
+			}
+			if code := h.run(t, tc.args...); code != tc.wantCode || f.gotToken != tc.wantToken || !strings.Contains(h.errOut.String(), tc.wantErr) {
+				t.Errorf("exit %d, token sent %q; want exit %d, token %q; stderr %q", code, f.gotToken, tc.wantCode, tc.wantToken, h.errOut)
+			}
+		})
 	}
 }

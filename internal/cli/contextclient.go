@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/pki"
 )
 
@@ -34,8 +36,10 @@ func newClusterContext(in contextInput) (*clusterContext, error) {
 		return nil, err
 	}
 	c := &clusterContext{Addr: addr, Token: in.token}
-	if strings.HasPrefix(addr, "http://") && secure {
-		return nil, fmt.Errorf("%s is plain HTTP: a CA, token or certificate needs https://", addr)
+	// A token may go to a loopback manager over plain HTTP (it never
+	// leaves the machine); a CA or certificate means TLS.
+	if strings.HasPrefix(addr, "http://") && (in.caFile != "" || in.certFile != "" || checkPlainToken(addr) != nil) && secure {
+		return nil, fmt.Errorf("%s is plain HTTP: a CA or certificate, or a token beyond loopback, needs https://", addr)
 	}
 	if c.CAPEM, err = readPEMFile(in.caFile, "--ca"); err != nil {
 		return nil, err
@@ -123,4 +127,64 @@ func (c *clusterContext) tlsConfig() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// addCredential adds the credential for the chosen manager when no context
+// gave one: BERTH_TOKEN if set (it also overrides a context's token), else
+// the token a dev cluster of this user left for that address on loopback
+// (credfile). It refuses to send a token in plain text beyond loopback.
+func (g *globalOptions) addCredential(e *env) error {
+	if tok := strings.TrimSpace(e.getenv("BERTH_TOKEN")); tok != "" {
+		if err := checkPlainToken(g.addr); err != nil {
+			return fmt.Errorf("BERTH_TOKEN: %w", err)
+		}
+		g.clientOpts = append(g.clientOpts, api.WithToken(tok))
+		g.credential = "token"
+		return nil
+	}
+	if g.contextName != "" {
+		return nil
+	}
+	tok, err := e.localCredential(g.addr)
+	if err != nil || tok == "" {
+		return err
+	}
+	g.clientOpts = append(g.clientOpts, api.WithToken(tok))
+	g.credential = "token"
+	return nil
+}
+
+// localCredential is the token a dev cluster left for addr, when addr is a
+// plain-HTTP loopback address ("" otherwise, or when there is none).
+func (e *env) localCredential(addr string) (string, error) {
+	hostPort, err := listenAddr(addr)
+	if err != nil || strings.HasPrefix(addr, "https://") || !isLoopbackHost(hostPort) {
+		return "", nil
+	}
+	tok, err := credfile.Load(e.getenv, hostPort)
+	if tok != "" || err != nil {
+		return tok, err
+	}
+	// A server told to listen on localhost reports (and so files) the
+	// address it bound, 127.0.0.1.
+	if host, port, _ := net.SplitHostPort(hostPort); host == "localhost" {
+		return credfile.Load(e.getenv, net.JoinHostPort("127.0.0.1", port))
+	}
+	return "", nil
+}
+
+// checkPlainToken refuses a token bound for plain HTTP beyond loopback,
+// where anyone on the path could read it.
+func checkPlainToken(addr string) error {
+	if !strings.HasPrefix(addr, "http://") && strings.Contains(addr, "://") {
+		return nil
+	}
+	hostPort, err := listenAddr(addr)
+	if err != nil {
+		return err
+	}
+	if !isLoopbackHost(hostPort) {
+		return fmt.Errorf("%s is plain HTTP beyond loopback, where a token would travel in clear text; use https://", addr)
+	}
+	return nil
 }

@@ -84,13 +84,17 @@ func (g *globalOptions) register(root *cobra.Command, e *env) {
 	f.StringArrayVar(&g.envFiles, "env-file", nil, "file of environment variables for interpolation (repeatable)")
 	f.BoolVar(&g.json, "json", false, "print JSON instead of tables, where a command prints data")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		return g.resolveAddr(cmd, e)
+		if err := g.resolveAddr(cmd, e); err != nil {
+			return err
+		}
+		return g.addCredential(e)
 	}
 }
 
 // resolveAddr applies the precedence --addr, then BERTH_ADDR, then the
 // current context, then the default. An explicit address carries no
-// credential: it names a manager, not how to prove who you are to it.
+// credential: it names a manager, not how to prove who you are to it
+// (addCredential then finds one).
 func (g *globalOptions) resolveAddr(cmd *cobra.Command, e *env) error {
 	if cmd.Flags().Changed("addr") {
 		g.addrExplicit = true

@@ -65,7 +65,16 @@ func describeError(err error, e *env) string {
 // describeUnauthorized says what credential is missing and how to give
 // one; the manager's own words say what it checked.
 func describeUnauthorized(err *api.Error, e *env) string {
+	hostPort, _ := listenAddr(e.global.addr)
+	local := e.global.contextName == "" && !strings.HasPrefix(e.global.addr, "https://") && isLoopbackHost(hostPort)
 	switch {
+	case local && e.global.credential == "token":
+		return fmt.Sprintf("the manager at %s refused the admin token (%s): BERTH_TOKEN is not this cluster's, or the one "+
+			"your dev cluster left is stale; restart it (berth server stop, then berth up) for a fresh one", e.global.addr, err.Message)
+	case local:
+		return fmt.Sprintf("the manager at %s requires a credential (%s): a dev cluster started by you leaves its token "+
+			"where the CLI finds it (restart it: berth server stop, then berth up); for another manager, pass "+
+			"BERTH_TOKEN=ADMIN_TOKEN (printed when it bootstrapped)", e.global.addr, err.Message)
 	case e.global.contextName == "":
 		return fmt.Sprintf("the manager at %s requires a credential (%s): create a context with --token or --cert "+
 			"(berth context create NAME --addr %s --ca ca.crt --token ADMIN_TOKEN) and select it with berth context use NAME",

@@ -35,7 +35,13 @@ func TestUpAndScaleBeyondLimits(t *testing.T) {
 			t.Error("the manager did not stop within 30s")
 		}
 	})
-	c := api.NewClient(addr)
+	// The bootstrap prints the admin token once; every client below uses it.
+	var token string
+	waitWithin(t, 60*time.Second, func() bool {
+		token = adminTokenIn(srv.out.String())
+		return token != ""
+	})
+	c := api.NewClient(addr, api.WithToken(token))
 	waitWithin(t, 60*time.Second, func() bool {
 		st, err := c.Status(ctx)
 		return err == nil && st.Leader
@@ -43,6 +49,7 @@ func TestUpAndScaleBeyondLimits(t *testing.T) {
 
 	url := "http://" + addr
 	h := newHarness(t)
+	h.envVars["BERTH_TOKEN"] = token
 	h.loader.app = types.App{Name: "hello", Services: []*types.Service{{Name: "web", Mode: types.ModeReplicated, Replicas: 4, Image: "nginx"}}}
 	if got := h.run(t, "up", "-d", "--addr", url); got != 1 {
 		t.Fatalf("up of 4 tasks: exit %d, want 1; stderr:\n%s", got, h.errOut)
@@ -54,11 +61,13 @@ func TestUpAndScaleBeyondLimits(t *testing.T) {
 	t.Logf("berth up beyond the limit:\n%s", h.errOut)
 
 	h = newHarness(t)
+	h.envVars["BERTH_TOKEN"] = token
 	h.loader.app = types.App{Name: "hello", Services: []*types.Service{{Name: "web", Mode: types.ModeReplicated, Replicas: 3, Image: "nginx"}}}
 	if got := h.run(t, "up", "-d", "--addr", url); got != 0 {
 		t.Fatalf("up of 3 tasks: exit %d; stderr:\n%s", got, h.errOut)
 	}
 	h = newHarness(t)
+	h.envVars["BERTH_TOKEN"] = token
 	h.loader.app = types.App{Name: "hello"}
 	if got := h.run(t, "scale", "web=5", "-d", "--project-name", "hello", "--addr", url); got != 1 {
 		t.Fatalf("scale to 5: exit %d, want 1; stderr:\n%s", got, h.errOut)
@@ -67,4 +76,14 @@ func TestUpAndScaleBeyondLimits(t *testing.T) {
 	if h.errOut.String() != want {
 		t.Errorf("scale stderr = %q, want %q", h.errOut, want)
 	}
+}
+
+// adminTokenIn finds the admin token a bootstrapping manager printed.
+func adminTokenIn(out string) string {
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "BERTHADM-") {
+			return f
+		}
+	}
+	return ""
 }

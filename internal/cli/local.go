@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
+	"github.com/berth-dev/berth/internal/server"
 )
 
 // localStartTimeout bounds the wait for a freshly started local cluster.
@@ -46,7 +49,11 @@ func (e *env) ensureManager(ctx context.Context) (*api.Client, error) {
 		return nil, err
 	}
 	fmt.Fprintf(e.stdout, "Started a local one-node cluster (data and log in %s); stop it with: berth server stop\n", dir)
-	return c, nil
+	// The new cluster left its admin token for us; later calls use it.
+	if err := e.global.addCredential(e); err != nil {
+		return nil, err
+	}
+	return e.client(), nil
 }
 
 // localClusterDir is where the embedded cluster keeps its state, so that it
@@ -96,6 +103,11 @@ func spawnLocalCluster(ctx context.Context, e *env, dir, addr string) error {
 		return fmt.Errorf("open the local cluster's log: %w", err)
 	}
 	defer logFile.Close()
+	// Nothing listens at addr, so a token left for it is an earlier run's:
+	// gone, it cannot pass for the new one while that starts.
+	if err := credfile.Remove(e.getenv, addr); err != nil {
+		return err
+	}
 	cmd := exec.Command(self, "server", "--dev", "--data-dir", dir, "--addr", addr)
 	cmd.Stdout, cmd.Stderr = logFile, logFile // stdin stays /dev/null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -106,21 +118,37 @@ func spawnLocalCluster(ctx context.Context, e *env, dir, addr string) error {
 	// it should it die while we still wait, and ends with the process.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	if err := waitForManager(ctx, api.NewClient(addr), exited, localStartTimeout); err != nil {
+	if err := waitForManager(ctx, e.localClient(addr), exited, localStartTimeout); err != nil {
 		return fmt.Errorf("the local cluster did not start: %w\n%s", err, logTail(logPath, 20))
 	}
 	return nil
 }
 
+// localClient returns, at each call, a client of the manager at addr with
+// the credential its dev cluster has left by then (it writes it once it
+// leads, a fresh one on each start).
+func (e *env) localClient(addr string) func() *api.Client {
+	return func() *api.Client {
+		tok, _ := e.localCredential(addr)
+		if tok == "" {
+			return api.NewClient(addr)
+		}
+		return api.NewClient(addr, api.WithToken(tok))
+	}
+}
+
 // waitForManager polls the manager's status until it answers as the
 // leader (before that it refuses writes), the process exits, or the
-// deadline passes.
-func waitForManager(ctx context.Context, c *api.Client, exited <-chan error, timeout time.Duration) error {
+// deadline passes. client is asked for a client at each poll, as the
+// credential may appear meanwhile.
+func waitForManager(ctx context.Context, client func() *api.Client, exited <-chan error, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var c *api.Client
 	for {
+		c = client()
 		if st, err := c.Status(ctx); err == nil && st.Leader {
 			return nil
 		}
@@ -150,4 +178,55 @@ func logTail(path string, n int) string {
 		out.WriteByte('\n')
 	}
 	return out.String()
+}
+
+// saveDevCredential writes the dev cluster's admin token where the CLI of
+// this user finds it for the manager's address (see credfile). A bootstrap
+// run has a token; a restart makes a fresh one, as the old one is kept only
+// hashed. The API answers nobody without it.
+func (e *env) saveDevCredential(ctx context.Context, srv *server.Server) (string, error) {
+	var saved string
+	save := func(tok string) error {
+		if err := credfile.Save(e.getenv, srv.Addr(), tok); err != nil {
+			return fmt.Errorf("%w; without it the CLI cannot use the dev cluster", err)
+		}
+		saved = tok
+		return nil
+	}
+	if tok := srv.AdminToken(); tok != "" {
+		if err := save(tok); err != nil {
+			return "", err
+		}
+	} else {
+		mctx, cancel := context.WithTimeout(ctx, devTokenTimeout)
+		defer cancel()
+		if err := srv.ReplaceAdminToken(mctx, save); err != nil {
+			return "", fmt.Errorf("make the dev cluster's admin token: %w", err)
+		}
+	}
+	path, _ := credfile.Path(e.getenv, srv.Addr())
+	fmt.Fprintf(e.stderr, "The dev cluster's admin token is in %s (readable by you only); the berth CLI uses it for %s\n", path, srv.Addr())
+	return saved, nil
+}
+
+// dropDevCredential removes the token a dev cluster left, unless another
+// one has been written over it since.
+func (e *env) dropDevCredential(addr, tok string) {
+	if cur, err := credfile.Load(e.getenv, addr); err == nil && cur == tok {
+		_ = credfile.Remove(e.getenv, addr)
+	}
+}
+
+// isLoopbackHost reports whether hostPort's host is a loopback address or
+// localhost: traffic to it never leaves the machine.
+func isLoopbackHost(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -33,7 +33,7 @@ func newNodeCommand(e *env) *cobra.Command {
 				if err := e.client().RemoveNode(cmd.Context(), ref, force); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "Removed node %s\n", ref)
+				fmt.Fprintf(e.stdout, "Removed node %s and revoked its certificate\n", ref)
 			}
 			return nil
 		},

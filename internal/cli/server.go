@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
+	"github.com/berth-dev/berth/internal/credfile"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -27,6 +29,7 @@ type serverOptions struct {
 	secureAPI       bool
 	heartbeatTTL    time.Duration
 	limits          server.Limits
+	certTTL         time.Duration
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -40,7 +43,10 @@ the scheduler. It listens on three ports: the API on --addr (users), Raft on
 managers, mutual TLS).
 
 The first manager bootstraps a new cluster: its CA, join tokens and an admin
-token, printed once on stdout (never in the log). Further
+token, printed once on stdout (never in the log). Every API request needs a credential, on loopback too;
+a dev cluster instead writes its admin token, readable by you only, where
+your berth CLI finds it for that address (~/.config/berth/local), making a
+fresh one on each start. Further
 managers join it with --join and a manager token (berth token manager).
 After a permanent loss of quorum, --force-new-cluster turns one surviving
 manager's data into a one-manager cluster the others can join again.
@@ -73,6 +79,7 @@ temporary directory removed on exit.`,
 	f.BoolVar(&o.secureAPI, "secure-api", false, "serve the API with TLS and require credentials even on a loopback address")
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
 	addLimitFlags(cmd, &o.limits)
+	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
 }
@@ -88,6 +95,8 @@ func (o serverOptions) check() error {
 		return errors.New("--force-new-cluster needs the --data-dir of a manager to recover")
 	case o.heartbeatTTL < 0:
 		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
+	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
+		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
 	}
 	return o.checkLimits()
 }
@@ -123,8 +132,8 @@ func adminTokenNotice(token, apiURL, caPath string) string {
 	if strings.HasPrefix(apiURL, "https://") {
 		return notice + fmt.Sprintf("Use it with: berth context create NAME --addr %s --ca %s --token <admin token>\n", apiURL, caPath)
 	}
-	return notice + fmt.Sprintf("The API at %s is plain HTTP on loopback and needs no credential: the CLI on this "+
-		"machine uses it as it is. The token is for when the API is secured (--secure-api or a non-loopback --addr).\n", apiURL)
+	// Loopback may stay plain HTTP, but it still needs the token.
+	return notice + fmt.Sprintf("The API at %s is plain HTTP on loopback. Use it with: BERTH_TOKEN=<admin token> berth --addr %s ...\n", apiURL, apiURL)
 }
 
 func (e *env) server(ctx context.Context, o serverOptions) error {
@@ -145,7 +154,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: o.token, ForceNewCluster: o.forceNewCluster,
-		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, Dev: o.dev, Version: Version(), Logger: log,
+		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)
@@ -155,6 +164,14 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 		// only its hash.
 		fmt.Fprint(e.stdout, adminTokenNotice(tok, srv.APIURL(), filepath.Join(serverDir, "pki", "ca.crt")))
 	}
+	if o.dev {
+		// Before the API serves: whoever waits for this cluster must not
+		// find the token of an earlier run, which works until the new one
+		// replaces it.
+		if err := credfile.Remove(e.getenv, srv.Addr()); err != nil {
+			fmt.Fprintf(e.stderr, "warning: %v\n", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 2)
@@ -162,6 +179,16 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if !o.dev {
 		return waitAll(cancel, done, 1)
 	}
+	tok, err := e.saveDevCredential(ctx, srv)
+	if err != nil {
+		cancel()
+		if serr := waitAll(cancel, done, 1); serr != nil {
+			return serr
+		}
+		return err
+	}
+	// A stopped dev cluster's token is good for nothing: leave none behind.
+	defer e.dropDevCredential(srv.Addr(), tok)
 	if err := e.runDevAgent(ctx, srv, o, dataDir, log, done); err != nil {
 		cancel()
 		// The manager's own failure, if any, is the cause worth showing.

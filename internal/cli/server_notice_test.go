@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -18,7 +20,7 @@ func TestAdminTokenNotice(t *testing.T) {
 		name, url, want, never string
 	}{
 		{"secured", "https://10.0.0.5:7700", "berth context create NAME --addr https://10.0.0.5:7700 --ca /d/pki/ca.crt", "plain HTTP"},
-		{"loopback", "http://127.0.0.1:7700", "The API at http://127.0.0.1:7700 is plain HTTP on loopback", "https://"},
+		{"loopback", "http://127.0.0.1:7700", "BERTH_TOKEN=<admin token> berth --addr http://127.0.0.1:7700", "https://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +75,16 @@ func TestServerNoticeMatchesItsAPI(t *testing.T) {
 			"--data-dir", t.TempDir()}, h.e)
 	}()
 	waitWithin(t, 60*time.Second, func() bool { return strings.Contains(h.out.String(), "Created a new cluster") })
-	_, plainErr := api.NewClient("http://" + addr).Status(ctx)
 	notice := h.out.String()
+	// With its token, a plain-HTTP API answers a plain-HTTP request; a
+	// secured one refuses it whatever the credential.
+	plain := api.NewClient("http://"+addr, api.WithToken(adminTokenIn(notice)))
+	var plainErr error
+	waitWithin(t, 60*time.Second, func() bool {
+		_, plainErr = plain.Status(ctx)
+		var apiErr *api.Error
+		return !errors.As(plainErr, &apiErr) || apiErr.Status != http.StatusServiceUnavailable
+	})
 	switch speaksHTTP := plainErr == nil; {
 	case speaksHTTP && strings.Contains(notice, "https://"):
 		t.Errorf("the API speaks plain HTTP, the notice says https:\n%s", notice)

@@ -3,7 +3,11 @@ package pki
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -26,6 +30,9 @@ var ErrSealedTampered = errors.New("sealed data was tampered with or sealed unde
 // cluster's secrets and key rotations never approach.
 type Sealer struct {
 	aead cipher.AEAD
+	// digestKey keys Digest. It is derived from the sealing key, so every
+	// manager has it and nothing holding only Raft's data does.
+	digestKey []byte
 }
 
 // NewKey returns a fresh random sealing key.
@@ -50,7 +57,23 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create sealer: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("berth:digest-key"))
+	return &Sealer{aead: aead, digestKey: mac.Sum(nil)}, nil
+}
+
+// Digest is a keyed hash (HMAC-SHA256) of data bound to additionalData, in
+// hex: equal for equal inputs under one cluster's key, so a changed secret
+// can be told from an unchanged one, yet worthless offline: without the key
+// a guessable secret cannot be checked against it.
+func (s *Sealer) Digest(data, additionalData []byte) string {
+	mac := hmac.New(sha256.New, s.digestKey)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(additionalData)))
+	mac.Write(n[:])
+	mac.Write(additionalData)
+	mac.Write(data)
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // Seal encrypts plaintext and binds it to additionalData, which is not

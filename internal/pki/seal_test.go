@@ -2,6 +2,8 @@ package pki
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -112,5 +114,31 @@ func TestNewKey(t *testing.T) {
 	}
 	if len(a) != KeySize || bytes.Equal(a, b) {
 		t.Fatalf("NewKey gave %d bytes, equal twice: %v; want %d fresh random bytes", len(a), bytes.Equal(a, b), KeySize)
+	}
+}
+
+// TestDigestIsKeyed: a secret's digest detects change under one cluster's
+// key, but is not the bare SHA-256 an offline guesser could check against,
+// and differs under another cluster's key and for another secret's name.
+func TestDigestIsKeyed(t *testing.T) {
+	a, b := newTestSealer(t), newTestSealer(t)
+	secret, ad := []byte("hunter2"), []byte("berth:secret:app/db")
+	bare := sha256.Sum256(secret)
+	tests := []struct {
+		name  string
+		x, y  string
+		equal bool
+	}{
+		{"same input, same key", a.Digest(secret, ad), a.Digest(secret, ad), true},
+		{"changed secret", a.Digest(secret, ad), a.Digest([]byte("hunter3"), ad), false},
+		{"another cluster's key", a.Digest(secret, ad), b.Digest(secret, ad), false},
+		{"another secret's name", a.Digest(secret, ad), a.Digest(secret, []byte("berth:secret:app/db2")), false},
+		{"not the bare SHA-256", a.Digest(secret, ad), hex.EncodeToString(bare[:]), false},
+		{"no shift between name and data", a.Digest([]byte("b"), []byte("a")), a.Digest(nil, []byte("ab")), false},
+	}
+	for _, tt := range tests {
+		if (tt.x == tt.y) != tt.equal {
+			t.Errorf("%s: equal = %v, want %v", tt.name, tt.x == tt.y, tt.equal)
+		}
 	}
 }

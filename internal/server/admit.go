@@ -102,7 +102,7 @@ func (s *Server) withdrawJoin(joining bool, cause error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.id.ClientTLS(pki.RoleManager.ServerName())))
+	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.live.ClientTLS(pki.RoleManager.ServerName())))
 	if err := c.RemoveMember(ctx, s.id); err != nil {
 		s.log.Warn("could not withdraw the join", "manager", s.cfg.Join, "err", err)
 		return fmt.Errorf("%w (the cluster may still list this manager %s: start it again once fixed)", cause, s.id)

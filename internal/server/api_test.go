@@ -43,7 +43,7 @@ func startServerWith(t *testing.T, change func(*Config)) (*Server, *api.Client) 
 			t.Errorf("server stopped with: %v", err)
 		}
 	})
-	c := api.NewClient(s.Addr())
+	c := api.NewClient(s.Addr(), api.WithToken(s.AdminToken()))
 	waitFor(t, 10*time.Second, "leader", func() bool {
 		st, err := c.Status(context.Background())
 		return err == nil && st.Leader
@@ -222,6 +222,7 @@ func TestBadRequestsNameTheField(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+s.AdminToken())
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -240,7 +241,9 @@ func TestRequestSizeLimit(t *testing.T) {
 	s, _ := startServer(t)
 	big := bytes.Repeat([]byte("a"), api.MaxRequestBytes+10)
 	body := `{"replicas": 1, "x": "` + string(big) + `"}`
-	resp, err := http.Post("http://"+s.Addr()+"/v1/apps/a/services/web/scale", "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest("POST", "http://"+s.Addr()+"/v1/apps/a/services/web/scale", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,18 @@ func TestMetricsExposed(t *testing.T) {
 	if _, err := c.ListApps(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + s.Addr() + "/metrics")
+	// Like the API beside it, /metrics needs a credential, on loopback too.
+	anon, err := http.Get("http://" + s.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon.Body.Close()
+	if anon.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a credential: %d, want 401", anon.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -175,16 +173,18 @@ func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, cont
 }
 
 // sealSecrets replaces each secret's content with its sealed form before
-// it reaches Raft (and so the disk), keeping a digest of the plaintext so
-// an unchanged secret leaves its services alone.
+// it reaches Raft (and so the disk), keeping a keyed digest of the
+// plaintext so an unchanged secret leaves its services alone. The digest is
+// keyed (not a bare SHA-256) because it sits in every manager's WAL, where
+// a guessable secret could otherwise be guessed offline.
 func (s *Server) sealSecrets(app *types.App) error {
 	for name, sec := range app.Secrets {
-		sum := sha256.Sum256(sec.Data)
-		sealed, err := s.creds.sealer.Seal(sec.Data, []byte(adSecret+app.Name+"/"+name))
+		ad := []byte(adSecret + app.Name + "/" + name)
+		sealed, err := s.creds.sealer.Seal(sec.Data, ad)
 		if err != nil {
 			return fmt.Errorf("seal secret %s: %w", name, err)
 		}
-		app.Secrets[name] = &types.Secret{Name: sec.Name, Data: sealed, Digest: hex.EncodeToString(sum[:])}
+		app.Secrets[name] = &types.Secret{Name: sec.Name, Data: sealed, Digest: s.creds.sealer.Digest(sec.Data, ad)}
 	}
 	return nil
 }

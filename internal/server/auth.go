@@ -54,6 +54,9 @@ func (s *Server) requireNode(next handlerFunc) handlerFunc {
 		if !ok {
 			return &apiError{status: http.StatusUnauthorized, msg: "this endpoint needs a node certificate from the cluster CA; join the cluster with a token first"}
 		}
+		if err := s.checkRevoked(p.nodeID, p.role); err != nil {
+			return &apiError{status: http.StatusForbidden, msg: err.Error()}
+		}
 		if id := r.PathValue("id"); id != "" && p.role == pki.RoleWorker && id != p.nodeID {
 			return &apiError{status: http.StatusForbidden, msg: fmt.Sprintf("node %s may not act for node %s", p.nodeID, id)}
 		}
@@ -67,30 +70,38 @@ func (s *Server) requireManager(next handlerFunc) handlerFunc {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 			return &apiError{status: http.StatusUnauthorized, msg: "this endpoint needs a manager certificate from the cluster CA"}
 		}
-		if _, role, err := pki.PeerIdentity(*r.TLS); err != nil || role != pki.RoleManager {
+		id, role, err := pki.PeerIdentity(*r.TLS)
+		if err != nil || role != pki.RoleManager {
 			return &apiError{status: http.StatusForbidden, msg: "only managers may call this endpoint"}
+		}
+		if err := s.checkRevoked(id, role); err != nil {
+			return &apiError{status: http.StatusForbidden, msg: err.Error()}
 		}
 		return next(w, r)
 	}
 }
 
-// requireUser guards the user API when it listens beyond loopback: a client
-// certificate with the admin (or manager) role, or the admin token.
+// requireUser guards the user API, on loopback as beyond it: a client
+// certificate with the admin (or manager) role, or the admin token. Any
+// user of the machine can reach a loopback port, so loopback proves nothing.
 func (s *Server) requireUser(next handlerFunc) handlerFunc {
-	if s.apiOpen {
-		return next
-	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if p, ok := certPeer(r); ok && (p.role == pki.RoleAdmin || p.role == pki.RoleManager) {
+			if err := s.checkRevoked(p.nodeID, p.role); err != nil {
+				return &apiError{status: http.StatusForbidden, msg: err.Error()}
+			}
 			return next(w, r)
 		}
 		auth := r.Header.Get(api.HeaderAuthorization)
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
-			return &apiError{status: http.StatusUnauthorized, msg: "this manager requires a credential: an admin token (Authorization: Bearer ...) or a client certificate from the cluster CA; see berth context create"}
+			return &apiError{status: http.StatusUnauthorized, msg: "this manager requires a credential: an admin token (BERTH_TOKEN, or Authorization: Bearer ...) or a client certificate from the cluster CA; see berth context create"}
 		}
-		cl := s.store.View().Cluster()
-		if cl == nil || !pki.AdminTokenMatches(tok, cl.AdminTokenHash) {
+		cl, err := s.clusterRecord()
+		if err != nil {
+			return err
+		}
+		if !pki.AdminTokenMatches(tok, cl.AdminTokenHash) {
 			return &apiError{status: http.StatusUnauthorized, msg: "the admin token was not accepted by this cluster"}
 		}
 		return next(w, r)
@@ -98,7 +109,8 @@ func (s *Server) requireUser(next handlerFunc) handlerFunc {
 }
 
 // isLoopback reports whether addr ("host:port") listens on loopback only;
-// there the user API may stay open, as a dev cluster's does.
+// there the user API may stay plain HTTP (still with a credential): the
+// traffic never leaves the machine.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -109,4 +121,14 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkRevoked refuses a node whose certificates were revoked (`berth node
+// rm`). It runs at every handshake on the cluster, Raft and API ports, and
+// on every request, since a connection opened before the revocation lives on.
+func (s *Server) checkRevoked(nodeID string, _ pki.Role) error {
+	if cl := s.store.View().Cluster(); cl != nil && cl.IsRevoked(nodeID) {
+		return fmt.Errorf("node %s was removed from the cluster and its certificate is revoked; to bring the machine back, delete its DATA_DIR/pki and join again with a current token", nodeID)
+	}
+	return nil
 }

@@ -42,11 +42,16 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	nodeID := s.pickNodeID(req.CSR, cl)
-	cert, err := ca.SignCSR(req.CSR, nodeID, role, s.clock.Now(), certTTL)
+	cert, err := ca.SignCSR(req.CSR, nodeID, role, s.clock.Now(), s.cfg.CertTTL)
 	if err != nil {
 		return badRequest("csr", "%v", err)
 	}
 	resp := api.JoinResponse{NodeID: nodeID, CertPEM: cert, CAPEM: cl.CACertPEM}
+	if role == pki.RoleWorker {
+		if err := s.admitNode(r.Context(), nodeID, req); err != nil {
+			return err
+		}
+	}
 	if role == pki.RoleManager {
 		if err := validateManagerAddrs(req); err != nil {
 			return err
@@ -118,9 +123,10 @@ func (s *Server) checkToken(cl *types.Cluster, ca *pki.CA, presented string, rol
 }
 
 // pickNodeID keeps the ID a node chose for itself (its CSR's common name),
-// unless another node or manager has it.
+// unless another node or manager has it, or it was revoked: a removed node
+// that joins again is a new node.
 func (s *Server) pickNodeID(csrPEM []byte, cl *types.Cluster) string {
-	if cn := pki.CSRCommonName(csrPEM); csrIDRE.MatchString(cn) && s.store.View().Node(cn) == nil && cl.Manager(cn) == nil {
+	if cn := pki.CSRCommonName(csrPEM); csrIDRE.MatchString(cn) && s.store.View().Node(cn) == nil && cl.Manager(cn) == nil && !cl.IsRevoked(cn) {
 		return cn
 	}
 	return controller.NewTaskID()

@@ -31,6 +31,10 @@ type Config struct {
 	SecureAPI bool
 	// Dev marks `berth server --dev`; it changes nothing in the code paths.
 	Dev bool
+	// CertTTL is how long the node certificates this manager signs are
+	// valid (default pki.DefaultCertTTL); nodes renew theirs once a third
+	// of it is left. Tests shorten it to watch renewal.
+	CertTTL time.Duration
 	// HeartbeatTTL is how long a node may stay silent before it is down.
 	HeartbeatTTL time.Duration
 	// Limits bound the tasks and services a submit may ask for; zero

@@ -28,7 +28,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // routes builds one listener's handler. The user API and the cluster port
 // serve the same user routes, guarded differently: by a user credential on
-// the API (none on loopback), by a manager certificate on the cluster port
+// the API (on loopback too), by a manager certificate on the cluster port
 // (requests other managers forward). Agent routes and join live on the
 // cluster port only. Writes on a follower go to the leader.
 func (s *Server) routes(clusterPort bool) http.Handler {
@@ -63,7 +63,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	write("POST "+api.PathTokenRotate, s.rotateToken)
 	read("GET "+api.PathSnapshot, s.saveSnapshot)
 	write("POST "+api.PathSnapshot, s.restoreSnapshot)
-	mux.Handle("GET "+api.PathMetrics, s.metrics.handler())
+	mux.Handle("GET "+api.PathMetrics, s.metricsHandler(guard))
 	if clusterPort {
 		node := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, s.requireNode(fn))) }
 		node("POST "+api.PathNodeRegister, s.onLeader(s.registerNode))
@@ -71,6 +71,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 		node("GET "+api.PathNodeTasks, s.reads(s.nodeTasks))
 		node("POST "+api.PathNodeStatus, s.onLeader(s.nodeStatus))
 		node("POST "+api.PathTeardown, s.onLeader(s.teardownDone))
+		node("POST "+api.PathNodeRenew, s.renewNode)
 		mux.Handle("POST "+api.PathJoin, s.instrument(api.PathJoin, s.onLeader(s.join)))
 		mux.Handle("POST "+api.PathMembers, s.instrument(api.PathMembers, s.requireManager(s.onLeader(s.addMember))))
 	}

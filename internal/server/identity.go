@@ -26,12 +26,17 @@ const (
 	pkiDir        = "pki"
 	sealingFile   = "keys/sealing.key"
 	bootstrapFile = "keys/bootstrap.json"
-	certTTL       = 365 * 24 * time.Hour
 )
 
-// credentials are what a manager needs to speak TLS and unseal.
+// MinCertTTL is the shortest certificate lifetime a manager accepts:
+// renewal (a third of the lifetime before expiry) must not become a busy
+// loop. Tests use it; clusters want days.
+const MinCertTTL = 10 * time.Second
+
+// credentials are what a manager needs to speak TLS and unseal. live is
+// this manager's identity, replaced when it renews its certificate.
 type credentials struct {
-	id         *pki.Identity
+	live       *pki.Live
 	sealer     *pki.Sealer
 	sealingKey []byte
 	// adminToken is set only on the bootstrap run, to be shown once.
@@ -47,7 +52,7 @@ func (s *Server) prepareIdentity(ctx context.Context) (*credentials, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &credentials{id: id, sealer: sealer, sealingKey: key}, nil
+		return &credentials{live: pki.NewLive(id), sealer: sealer, sealingKey: key}, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("load this manager's identity from %s: %w", dir, err)
 	}
@@ -98,7 +103,7 @@ func (s *Server) bootstrapCluster() (*credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := ca.SignCSR(csrPEM, s.id, pki.RoleManager, now, certTTL)
+	certPEM, err := ca.SignCSR(csrPEM, s.id, pki.RoleManager, now, s.cfg.CertTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +122,7 @@ func (s *Server) bootstrapCluster() (*credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &credentials{id: id, sealer: sealer, sealingKey: key, adminToken: admin}, nil
+	return &credentials{live: pki.NewLive(id), sealer: sealer, sealingKey: key, adminToken: admin}, nil
 }
 
 // newClusterRecord seals the CA key and fresh join tokens, and hashes a
@@ -212,7 +217,7 @@ func (s *Server) joinCluster(ctx context.Context) (*credentials, error) {
 		return nil, err
 	}
 	s.log.Info("joined the cluster", "via", s.cfg.Join, "id", s.id)
-	return &credentials{id: id, sealer: sealer, sealingKey: resp.SealingKey}, nil
+	return &credentials{live: pki.NewLive(id), sealer: sealer, sealingKey: resp.SealingKey}, nil
 }
 
 // addrIPs are the IPs this manager's certificate names, so users and nodes
@@ -230,12 +235,12 @@ func (s *Server) addrIPs() []net.IP {
 	return ips
 }
 
-// raftTLS is mutual TLS between managers: our manager certificate, and only
-// peers holding a manager certificate from our CA (a worker's would verify
-// against the same CA, so the role is checked too).
-func raftTLS(id *pki.Identity) *tls.Config {
-	c := id.ServerTLSFor(pki.RoleManager)
-	c.RootCAs = id.Pool
+// raftTLS is mutual TLS between managers: our current manager certificate,
+// and only peers holding a manager certificate from our CA (a worker's would
+// verify against the same CA, so the role is checked too) that check passes.
+func raftTLS(live *pki.Live, check pki.PeerCheck) *tls.Config {
+	c := live.ServerTLSFor(check, pki.RoleManager)
+	c.RootCAs = live.Identity().Pool
 	c.ServerName = pki.RoleManager.ServerName()
 	return c
 }
@@ -286,4 +291,35 @@ func (s *Server) reachable(id string) bool {
 	}
 	conn.Close()
 	return true
+}
+
+// ReplaceAdminToken makes a fresh admin token, hands it to save, and then
+// commits its hash, which replaces the old one: a dev cluster does it on
+// each start that is not its bootstrap, as the token it showed before is
+// kept only hashed. Saving first means whoever finds the saved token may
+// get a 401 for a moment, never the old token working on. It waits for the
+// cluster record and for this manager to lead.
+func (s *Server) ReplaceAdminToken(ctx context.Context, save func(token string) error) error {
+	if _, err := s.WaitWorkerToken(ctx); err != nil {
+		return err
+	}
+	// A restarted manager has the record from its log before it leads.
+	for !s.raft.IsLeader() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait to lead before making an admin token: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	tok, err := pki.NewAdminToken()
+	if err != nil {
+		return err
+	}
+	if err := save(tok); err != nil {
+		return err
+	}
+	if _, err := s.Commit(ctx, &state.SetAdminToken{Hash: pki.HashToken(tok)}); err != nil {
+		return fmt.Errorf("record the new admin token: %w", err)
+	}
+	return nil
 }

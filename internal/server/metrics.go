@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -49,6 +50,16 @@ func newMetrics(s *Server) *metrics {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// metricsHandler serves /metrics behind the same guard as the API beside
+// it: the metrics tell who runs what, so they need the same credential.
+func (s *Server) metricsHandler(guard func(handlerFunc) handlerFunc) http.Handler {
+	h := s.metrics.handler()
+	return s.instrument("GET "+api.PathMetrics, guard(func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	}))
 }
 
 // storeCollector reads counts from the store at scrape time, so no

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -73,13 +74,8 @@ func (s *Server) updateLabels(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Add) == 0 && len(req.Remove) == 0 {
 		return badRequest("add", "give labels to add or remove")
 	}
-	for k, v := range req.Add {
-		if !labelKeyRE.MatchString(k) {
-			return badRequest("add."+k, "invalid label key")
-		}
-		if len(v) > maxLabelValue {
-			return badRequest("add."+k, "value longer than %d bytes", maxLabelValue)
-		}
+	if err := checkLabels("add", req.Add); err != nil {
+		return err
 	}
 	for i, k := range req.Remove {
 		if !labelKeyRE.MatchString(k) {
@@ -116,10 +112,13 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 	if n.Status == types.NodeReady && !force {
 		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("node %s is ready; drain it and stop its agent first, or remove it with --force", n.Name)}
 	}
-	if _, err := s.Commit(r.Context(), &state.DeleteNode{ID: n.ID, Now: s.clock.Now()}); err != nil {
+	// Removal revokes the node's certificate in the same entry: a removed
+	// node must not come back by registering again.
+	now := s.clock.Now()
+	if _, err := s.Commit(r.Context(), &state.RevokeNode{ID: n.ID, Now: now, Until: now.Add(pki.MaxCertTTL)}); err != nil {
 		return err
 	}
-	s.log.Info("node removed", "node", n.Name, "id", n.ID, "forced", force)
+	s.log.Info("node removed and its certificate revoked", "node", n.Name, "id", n.ID, "forced", force)
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

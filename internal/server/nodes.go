@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -45,8 +46,12 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	n := req.Node
-	// The node is who its certificate says, whatever the body claims.
-	n.ID = peerOf(r.Context()).nodeID
+	// The node is who and what its certificate says, whatever the body
+	// claims: placement constraints trust a node's role and labels, so
+	// neither comes from the node. Its labels are those recorded at join
+	// and changed by `berth node label` since; the stored ones are kept.
+	p := peerOf(r.Context())
+	n.ID, n.Role, n.Labels = p.nodeID, string(p.role), nil
 	applyNodeDefaults(&n)
 	if err := validateNode(&n); err != nil {
 		return err
@@ -60,6 +65,37 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 	s.beats.Beat(stored.ID, s.clock.Now())
 	s.log.Info("node registered", "node", stored.Name, "id", stored.ID, "address", stored.Address, "drivers", stored.Drivers)
 	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: stored.ID, HeartbeatTTL: s.cfg.HeartbeatTTL, Managers: s.managerClusterAddrs()})
+	return nil
+}
+
+// admitNode records a worker at join, with the labels it joined with (its
+// --label flags). The node is down until its agent registers, which it does
+// right after; the record is what keeps the labels with the node's identity.
+func (s *Server) admitNode(ctx context.Context, nodeID string, req api.JoinRequest) error {
+	if err := checkLabels("labels", req.Labels); err != nil {
+		return err
+	}
+	n := &types.Node{ID: nodeID, Name: req.Name, Role: types.RoleWorker, Labels: req.Labels, Status: types.NodeDown}
+	_, err := s.Commit(ctx, &state.UpsertNode{Node: n})
+	return err
+}
+
+// maxLabels bounds how many labels a node carries.
+const maxLabels = 64
+
+// checkLabels validates labels to set on a node; field names them in errors.
+func checkLabels(field string, labels map[string]string) error {
+	if len(labels) > maxLabels {
+		return badRequest(field, "at most %d labels, not %d", maxLabels, len(labels))
+	}
+	for k, v := range labels {
+		if !labelKeyRE.MatchString(k) {
+			return badRequest(field+"."+k, "invalid label key")
+		}
+		if len(v) > maxLabelValue {
+			return badRequest(field+"."+k, "value longer than %d bytes", maxLabelValue)
+		}
+	}
 	return nil
 }
 

@@ -41,7 +41,7 @@ func (s *Server) takeOffice(ctx context.Context) error {
 // becomeVoter asks the cluster, through the manager this one joined, to
 // add it as a Raft voter; it retries until that succeeds or ctx ends.
 func (s *Server) becomeVoter(ctx context.Context) {
-	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.id.ClientTLS(pki.RoleManager.ServerName())))
+	c := api.NewClient("https://"+s.cfg.Join, api.WithTLS(s.creds.live.ClientTLS(pki.RoleManager.ServerName())))
 	for {
 		err := s.voterReady()
 		if err == nil {

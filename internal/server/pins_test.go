@@ -34,6 +34,7 @@ func TestVolumePinsThroughAPI(t *testing.T) {
 
 	for _, slot := range []string{"x", "0", "100000"} {
 		req, _ := http.NewRequest(http.MethodDelete, "http://"+s.Addr()+"/v1/apps/shop/services/web/pins?slot="+slot, nil)
+		req.Header.Set(api.HeaderAuthorization, "Bearer "+s.AdminToken())
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

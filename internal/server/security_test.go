@@ -105,7 +105,7 @@ func TestSecureAPINeedsCredential(t *testing.T) {
 	if admin == "" {
 		t.Fatal("no admin token at bootstrap")
 	}
-	caTLS, err := pki.CAClientTLS(s.creds.id.CAPEM, pki.RoleManager.ServerName())
+	caTLS, err := pki.CAClientTLS(s.creds.live.Identity().CAPEM, pki.RoleManager.ServerName())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,9 @@ type Server struct {
 	cln   net.Listener // cluster port (mutual TLS)
 	http  *http.Server
 	chttp *http.Server
-	// apiOpen: the user API listens on loopback only and needs no credential.
-	apiOpen bool
+	// plainAPI: the user API listens on loopback only and speaks plain
+	// HTTP there (it still requires a credential).
+	plainAPI bool
 	// managerTransport dials other managers, agentTransport agents, with
 	// this manager's certificate.
 	managerTransport *http.Transport
@@ -75,15 +76,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{},
-		apiOpen: isLoopback(cfg.HTTPAddr) && !cfg.SecureAPI}
+		plainAPI: isLoopback(cfg.HTTPAddr) && !cfg.SecureAPI}
 	s.metrics = newMetrics(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if s.creds, err = s.prepareIdentity(ctx); err != nil {
 		return nil, err
 	}
-	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.id.ClientTLS(pki.RoleManager.ServerName())}
-	s.agentTransport = &http.Transport{TLSClientConfig: s.creds.id.ClientTLS(pki.RoleWorker.ServerName())}
+	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleManager.ServerName())}
+	s.agentTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleWorker.ServerName())}
 	if err := s.listen(); err != nil {
 		return nil, s.withdrawJoin(joining, err)
 	}
@@ -93,27 +94,30 @@ func New(cfg Config) (*Server, error) {
 		return nil, s.withdrawJoin(joining, err)
 	}
 	s.http = &http.Server{Handler: s.refuseWhenHalted(s.routes(false)), ReadHeaderTimeout: 10 * time.Second}
-	s.chttp = &http.Server{Handler: s.refuseWhenHalted(s.routes(true)), ReadHeaderTimeout: 10 * time.Second}
+	// Refused handshakes (a revoked node, another cluster's) belong in
+	// the manager's log.
+	s.chttp = &http.Server{Handler: s.refuseWhenHalted(s.routes(true)), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return s, nil
 }
 
-// listen binds the user API (HTTPS with credentials beyond loopback) and
+// listen binds the user API (HTTPS beyond loopback, credentials always) and
 // the cluster port (always TLS; client certificates verified when given,
-// required per route).
+// required per route). Both refuse a revoked certificate at the handshake.
 func (s *Server) listen() error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
 	}
-	if !s.apiOpen {
-		ln = tls.NewListener(ln, s.creds.id.ServerTLS(tls.VerifyClientCertIfGiven))
+	if !s.plainAPI {
+		ln = tls.NewListener(ln, s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked))
 	}
 	cln, err := net.Listen("tcp", s.cfg.ClusterAddr)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("listen on the cluster address %s: %w", s.cfg.ClusterAddr, err)
 	}
-	s.ln, s.cln = ln, tls.NewListener(cln, s.creds.id.ServerTLS(tls.VerifyClientCertIfGiven))
+	s.ln, s.cln = ln, tls.NewListener(cln, s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked))
 	return nil
 }
 
@@ -121,7 +125,7 @@ func (s *Server) startRaft() error {
 	_, statErr := os.Stat(filepath.Join(s.cfg.DataDir, bootstrapFile))
 	rc := raftnode.Config{
 		ID: s.id, DataDir: s.cfg.DataDir, BindAddr: s.cfg.RaftAddr, Logger: s.cfg.Logger,
-		TLS: raftTLS(s.creds.id),
+		TLS: raftTLS(s.creds.live, s.checkRevoked),
 		// Only the manager that made a new cluster starts Raft on its own;
 		// a joined one waits for the leader to add it.
 		Bootstrap: statErr == nil,
@@ -177,6 +181,12 @@ func (c *Config) fill() error {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
 	}
 	c.Limits.fill()
+	switch {
+	case c.CertTTL == 0:
+		c.CertTTL = pki.DefaultCertTTL
+	case c.CertTTL < MinCertTTL || c.CertTTL > pki.MaxCertTTL:
+		return fmt.Errorf("server: a certificate lifetime (--cert-ttl) of %s is outside %s to %s", c.CertTTL, MinCertTTL, pki.MaxCertTTL)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -189,10 +199,10 @@ func (c *Config) fill() error {
 // Addr is the API's address, "host:port".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// APIURL is the user API's address with its scheme: http:// for an open
+// APIURL is the user API's address with its scheme: http:// for a plain
 // loopback API, https:// for a secured one; what a client's --addr takes.
 func (s *Server) APIURL() string {
-	if s.apiOpen {
+	if s.plainAPI {
 		return "http://" + s.Addr()
 	}
 	return "https://" + s.Addr()
@@ -216,6 +226,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Join != "" {
 		go s.becomeVoter(ctx)
 	}
+	go s.keepRenewed(ctx)
 
 	leadDone := make(chan struct{})
 	go func() {

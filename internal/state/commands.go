@@ -44,9 +44,10 @@ const (
 	kindSetTokens           commandKind = 14
 	kindUpsertManager       commandKind = 15
 	kindRemoveManager       commandKind = 16
-	// 17 and 18: revocation and the admin token (apply_revoke.go).
-	kindSetServiceStatus commandKind = 19 // the controller's verdict on a service version
-	kindUnpinVolumes     commandKind = 30 // volume pins (apply_volume.go)
+	kindRevokeNode          commandKind = 17 // revocation (apply_revoke.go)
+	kindSetAdminToken       commandKind = 18
+	kindSetServiceStatus    commandKind = 19 // the controller's verdict on a service version
+	kindUnpinVolumes        commandKind = 30 // volume pins (apply_volume.go)
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -238,6 +239,10 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertManager{}, nil
 	case kindRemoveManager:
 		return &RemoveManager{}, nil
+	case kindRevokeNode:
+		return &RevokeNode{}, nil
+	case kindSetAdminToken:
+		return &SetAdminToken{}, nil
 	case kindSetServiceStatus:
 		return &SetServiceStatus{}, nil
 	case kindUnpinVolumes:

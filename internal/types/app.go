@@ -64,7 +64,7 @@ type Volume struct {
 type Secret struct {
 	Name string `json:"name"`
 	Data []byte `json:"data,omitempty"`
-	// Digest is the SHA-256 of the plaintext, set by the manager, which
+	// Digest is a keyed hash (HMAC-SHA256) of the plaintext, set by the manager, which
 	// stores Data sealed: spec hashes compare digests, so an unchanged
 	// secret does not roll its services although each sealing differs.
 	Digest string `json:"digest,omitempty"`

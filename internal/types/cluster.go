@@ -15,8 +15,12 @@ type Cluster struct {
 	// AdminTokenHash is the SHA-256 of the admin token shown at bootstrap.
 	AdminTokenHash string    `json:"admin_token_hash"`
 	Managers       []Manager `json:"managers,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	ModifyIndex    uint64    `json:"modify_index"`
+	// Revoked lists the nodes whose certificates no manager accepts any
+	// more (`berth node rm`), each until no certificate issued to it
+	// before its removal can still be valid.
+	Revoked     []Revocation `json:"revoked,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	ModifyIndex uint64       `json:"modify_index"`
 }
 
 // Manager is one manager's addresses, as other nodes dial them.
@@ -26,6 +30,26 @@ type Manager struct {
 	RaftAddr    string `json:"raft_addr"`
 	APIAddr     string `json:"api_addr"`
 	ClusterAddr string `json:"cluster_addr"`
+}
+
+// Revocation is one revoked node ID. Node IDs are never issued again, so
+// the ID alone revokes every certificate of the node, renewed ones too.
+type Revocation struct {
+	NodeID    string    `json:"node_id"`
+	RevokedAt time.Time `json:"revoked_at"`
+	// Until is when the entry may go: later than any certificate issued
+	// before RevokedAt expires.
+	Until time.Time `json:"until"`
+}
+
+// IsRevoked reports whether the node's certificates are revoked.
+func (c *Cluster) IsRevoked(nodeID string) bool {
+	for _, r := range c.Revoked {
+		if r.NodeID == nodeID {
+			return true
+		}
+	}
+	return false
 }
 
 // Manager returns the manager with the given ID, or nil.

@@ -71,7 +71,9 @@ func TestPartitionedLeader(t *testing.T) {
 // milliseconds (the design) or a Go duration.
 func staleness(m *harness.Manager) (leader string, lastContact time.Duration, err error) {
 	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(m.URL() + "/v1/apps")
+	req, _ := http.NewRequest(http.MethodGet, m.URL()+"/v1/apps", nil)
+	req.Header.Set("Authorization", "Bearer "+m.Token())
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", 0, err
 	}

@@ -24,7 +24,7 @@ func TestDownAfterServerStop(t *testing.T) {
 	env := []string{"BERTH_ADDR="}
 	berth := func(args ...string) h.Result { return h.RunCLI(t, berthBin, home, home, env, args...) }
 	bin := execAppBinary(t)
-	t.Cleanup(func() { stopDefaultManager(t, berth) })
+	t.Cleanup(func() { stopDefaultManager(t, home, berth) })
 
 	port := h.FreePort(t)
 	file := h.WriteFile(t, home, "compose.yaml", strings.NewReplacer("{{bin}}", bin, "{{port}}", strconv.Itoa(port)).Replace(`

@@ -28,7 +28,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	bin := execAppBinary(t)
 	// Registered after execAppBinary, so it runs first: stop the manager,
 	// then kill what it left.
-	t.Cleanup(func() { stopDefaultManager(t, berth) })
+	t.Cleanup(func() { stopDefaultManager(t, home, berth) })
 
 	port := h.FreePort(t)
 	file := h.WriteFile(t, home, "compose.yaml", strings.NewReplacer("{{bin}}", bin, "{{port}}", strconv.Itoa(port)).Replace(`
@@ -60,7 +60,7 @@ services:
 	if r := berth("server", "stop"); r.Code != 0 {
 		t.Fatalf("%s", r)
 	}
-	if st, err := api.NewClient(api.DefaultAddr).Status(context.Background()); err == nil {
+	if st, err := h.LocalClient(home, api.DefaultAddr).Status(context.Background()); err == nil {
 		t.Fatalf("a manager (pid %d) still answers at %s after server stop", st.PID, api.DefaultAddr)
 	}
 }
@@ -78,8 +78,8 @@ func requireFree(t *testing.T, hostPort string) {
 
 // stopDefaultManager makes sure no manager the test started is left at the
 // default address: `berth server stop`, then its PID if that failed.
-func stopDefaultManager(t *testing.T, berth func(...string) h.Result) {
-	c := api.NewClient(api.DefaultAddr)
+func stopDefaultManager(t *testing.T, home string, berth func(...string) h.Result) {
+	c := h.LocalClient(home, api.DefaultAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.Status(ctx); err != nil {

@@ -59,7 +59,7 @@ func (c *Cluster) JoinAgent(tb testing.TB, via *Manager, token string, spec Agen
 func (c *Cluster) TryJoinAgent(tb testing.TB, via *Manager, token, name string, timeout time.Duration) (Result, error) {
 	tb.Helper()
 	dir := filepath.Join(c.dir, name)
-	return runCLIWithin(tb, timeout, c.bin, c.dir, dir, "agent",
+	return runCLIWithin(tb, timeout, c.bin, c.dir, dir, nil, "agent",
 		"--join", via.ClusterAddr, "--token", token,
 		"--name", name, "--data-dir", filepath.Join(dir, "data"),
 		"--listen", c.net.agentAddr(maxAgents), "--driver", "exec",

@@ -30,9 +30,9 @@ func (r Result) String() string {
 // runCLI runs bin with args in dir, with HOME and XDG_* moved into home so
 // nothing the test runs reads or writes the user's own berth state. A
 // command that cannot be started, or outlives commandTimeout, fails tb.
-func runCLI(tb testing.TB, bin, dir, home string, args ...string) Result {
+func runCLI(tb testing.TB, bin, dir, home string, env []string, args ...string) Result {
 	tb.Helper()
-	r, err := runCLIWithin(tb, commandTimeout, bin, dir, home, args...)
+	r, err := runCLIWithin(tb, commandTimeout, bin, dir, home, env, args...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,14 +43,15 @@ func runCLI(tb testing.TB, bin, dir, home string, args ...string) Result {
 var errTimeout = errors.New("the command did not finish in time and was killed")
 
 // runCLIWithin is runCLI that returns errTimeout (with the output so far)
-// instead of failing tb when the command outlives timeout.
-func runCLIWithin(tb testing.TB, timeout time.Duration, bin, dir, home string, args ...string) (Result, error) {
+// instead of failing tb when the command outlives timeout. env ("KEY=value")
+// is added to the isolated environment.
+func runCLIWithin(tb testing.TB, timeout time.Duration, bin, dir, home string, env []string, args ...string) (Result, error) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = e2e.IsolatedEnv(home)
+	cmd.Env = append(e2e.IsolatedEnv(home), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -71,7 +72,7 @@ func runCLIWithin(tb testing.TB, timeout time.Duration, bin, dir, home string, a
 // Run runs the berth CLI against manager m's API (--addr is added).
 func (c *Cluster) Run(tb testing.TB, m *Manager, args ...string) Result {
 	tb.Helper()
-	r := runCLI(tb, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
+	r := runCLI(tb, c.bin, c.dir, c.dir, m.tokenEnv(), append([]string{"--addr", m.URL()}, args...)...)
 	r.Args = args
 	return r
 }
@@ -90,7 +91,11 @@ func (c *Cluster) MustRun(tb testing.TB, m *Manager, args ...string) Result {
 // and reported as an error, for commands that must fail promptly.
 func (c *Cluster) RunWithin(tb testing.TB, timeout time.Duration, m *Manager, args ...string) (Result, error) {
 	tb.Helper()
-	r, err := runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, append([]string{"--addr", m.URL()}, args...)...)
+	r, err := runCLIWithin(tb, timeout, c.bin, c.dir, c.dir, m.tokenEnv(), append([]string{"--addr", m.URL()}, args...)...)
 	r.Args = args
 	return r, err
 }
+
+// tokenEnv passes the cluster's admin token to a CLI run, as a user would
+// with BERTH_TOKEN.
+func (m *Manager) tokenEnv() []string { return []string{"BERTH_TOKEN=" + m.Token()} }

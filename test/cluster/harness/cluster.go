@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -59,6 +60,9 @@ type Cluster struct {
 	dir  string
 	net  network
 	opts Options
+	// admin is the admin token the first manager printed at bootstrap
+	// (a string), which every API call and CLI run of the test shows.
+	admin *atomic.Value
 }
 
 // New prepares an empty cluster for tb: a network, a directory and a copy
@@ -66,7 +70,8 @@ type Cluster struct {
 // killed when tb ends.
 func New(tb testing.TB, bin, appBin string, opts Options) *Cluster {
 	tb.Helper()
-	c := &Cluster{bin: bin, dir: tb.TempDir(), net: pickNetwork(tb), opts: opts}
+	c := &Cluster{bin: bin, dir: tb.TempDir(), net: pickNetwork(tb), opts: opts, admin: &atomic.Value{}}
+	c.admin.Store("")
 	c.AppBin = filepath.Join(c.dir, "app")
 	if err := copyFile(appBin, c.AppBin, 0o755); err != nil {
 		tb.Fatalf("copy the app binary: %v", err)

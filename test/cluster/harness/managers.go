@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,14 +28,19 @@ type Manager struct {
 	*Process
 	// API, RaftAddr and ClusterAddr are host:port.
 	API, RaftAddr, ClusterAddr string
+	admin                      *atomic.Value // the cluster's admin token
 }
 
 // URL is the manager's API as the CLI's --addr takes it.
 func (m *Manager) URL() string { return "http://" + m.API }
 
 // Client is an API client of this manager (plain HTTP: the API is on
-// loopback).
-func (m *Manager) Client() *api.Client { return api.NewClient(m.URL()) }
+// loopback) with the cluster's admin token, as every API call needs one.
+func (m *Manager) Client() *api.Client { return api.NewClient(m.URL(), api.WithToken(m.Token())) }
+
+// Token is the cluster's admin token, for requests the test makes by hand
+// (Authorization: Bearer TOKEN).
+func (m *Manager) Token() string { return m.admin.Load().(string) }
 
 func (m *Manager) expectAnswers() error {
 	if !m.Running() {
@@ -70,6 +76,14 @@ func (c *Cluster) Bootstrap(tb testing.TB) *Manager {
 		if !m.Running() {
 			return fmt.Errorf("%s exited:\n%s", m.Name, m.Log(30))
 		}
+		if m.Token() == "" {
+			// Printed once, at bootstrap, into the manager's log (its stdout).
+			tok, ok := findAdminToken(m.Log(200))
+			if !ok {
+				return fmt.Errorf("%s has not printed its admin token yet", m.Name)
+			}
+			c.admin.Store(tok)
+		}
 		ctx, cancel := callCtx()
 		defer cancel()
 		st, err := m.Client().Status(ctx)
@@ -102,7 +116,7 @@ func (c *Cluster) newManager(tb testing.TB, extra ...string) *Manager {
 	if i > maxManagers {
 		tb.Fatalf("a test cluster has at most %d managers", maxManagers)
 	}
-	m := &Manager{Process: c.newProcess(tb, fmt.Sprintf("m%d", i))}
+	m := &Manager{Process: c.newProcess(tb, fmt.Sprintf("m%d", i)), admin: c.admin}
 	m.API, m.RaftAddr, m.ClusterAddr = c.net.managerAddrs(i)
 	args := []string{"server",
 		"--name", m.Name, "--data-dir", m.DataDir,
@@ -134,6 +148,16 @@ func (c *Cluster) Token(tb testing.TB, m *Manager, role string) string {
 func findToken(out string) (string, bool) {
 	for _, f := range strings.Fields(out) {
 		if _, err := pki.ParseToken(f); err == nil {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// findAdminToken picks the admin token out of a bootstrap's output.
+func findAdminToken(out string) (string, bool) {
+	for _, f := range strings.Fields(out) {
+		if pki.IsAdminToken(f) {
 			return f, true
 		}
 	}

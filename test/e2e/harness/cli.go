@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
 )
 
 // CommandTimeout bounds one CLI invocation. Generous: `up` of an app whose
@@ -73,4 +76,13 @@ func IsolatedEnv(home string) []string {
 		"XDG_STATE_HOME="+filepath.Join(home, "state"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 	)
+}
+
+// LocalClient is an API client of the dev server at addr that a process
+// with IsolatedEnv(home) started: with the admin token it left in home's
+// config, found as the CLI of the same user finds it.
+func LocalClient(home, addr string) *api.Client {
+	hostPort := strings.TrimPrefix(addr, "http://")
+	tok, _ := credfile.Load(credfile.EnvLookup(IsolatedEnv(home)), hostPort)
+	return api.NewClient(addr, api.WithToken(tok))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -67,6 +68,11 @@ func (c *Cluster) start(tb testing.TB) {
 	}
 	defer logFile.Close()
 	host := c.Addr[len("http://"):]
+	// The token of an earlier run works until the new run replaces it:
+	// gone, waitReady cannot mistake it for the new one.
+	if err := credfile.Remove(credfile.EnvLookup(IsolatedEnv(c.DataDir)), host); err != nil {
+		tb.Fatal(err)
+	}
 	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = IsolatedEnv(c.DataDir)
@@ -92,8 +98,10 @@ func (c *Cluster) start(tb testing.TB) {
 // waitReady waits until the manager leads and the dev server's own agent
 // has registered as a ready node, so a deploy right after can be placed.
 func (c *Cluster) waitReady(ctx context.Context) error {
-	client := api.NewClient(c.Addr)
 	ready := func() bool {
+		// The server leaves its admin token once it leads (a fresh one on
+		// each start): look again each time.
+		client := c.Client()
 		st, err := client.Status(ctx)
 		if err != nil || !st.Leader {
 			return false
@@ -120,6 +128,10 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Client is an API client of the cluster with the admin token it left for
+// the CLI, which finds it the same way (same HOME).
+func (c *Cluster) Client() *api.Client { return LocalClient(c.DataDir, c.Addr) }
 
 // Stop sends sig to the server and waits until it has exited; SIGKILL
 // follows if it does not exit in time. Stopping a stopped cluster does
