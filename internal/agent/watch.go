@@ -19,9 +19,9 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 	retry := newBackoff(a.timing.RetryEvery)
 	for ctx.Err() == nil {
 		asked := time.Now()
-		qctx, cancel := context.WithTimeout(ctx, nodeTasksWait+30*time.Second)
-		nt, meta, err := a.client.NodeTasks(qctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait})
-		cancel()
+		// The client gives the query its wait and a margin, and moves it
+		// to another manager when this one stops answering.
+		nt, meta, err := a.client.NodeTasks(ctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
