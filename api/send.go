@@ -13,6 +13,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,6 +45,9 @@ var ErrOutcomeUnknown = errors.New("outcome unknown")
 type outcomeUnknown struct{ err error }
 
 func (e *outcomeUnknown) Error() string {
+	if strings.HasPrefix(e.err.Error(), "outcome unknown") {
+		return e.err.Error() // the manager said it already
+	}
 	return "outcome unknown: the manager did not answer the write, which may or may not have been done (" +
 		e.err.Error() + "); check the current state before trying again"
 }
@@ -306,7 +310,7 @@ func (c *Client) abandoned(base string) <-chan struct{} {
 
 // do sends a JSON call and decodes the answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (QueryMeta, error) {
-	cl := call{method: method, path: path, query: q, idempotent: idempotent(method, path)}
+	cl := call{method: method, path: path, query: q, idempotent: Idempotent(method, path)}
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
@@ -342,12 +346,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	return meta, nil
 }
 
-// idempotent tells the writes that may be sent twice with the effect of
-// once: they set a state (an app's spec, a replica count, a node's
-// availability) or report one (heartbeats, task states). Joining (a new
-// certificate each time), rotating a token and restoring a snapshot are
-// not.
-func idempotent(method, path string) bool {
+// Idempotent tells the requests that may be sent twice with the effect of
+// once: reads, and writes that set a state (an app's spec, a replica
+// count, a node's availability) or report one (heartbeats, task states).
+// Joining (a new certificate each time), rotating a token and restoring a
+// snapshot are not. Clients and forwarding managers retry by this rule.
+func Idempotent(method, path string) bool {
 	switch method {
 	case http.MethodGet, http.MethodPut, http.MethodDelete:
 		return true
