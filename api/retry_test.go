@@ -213,6 +213,17 @@ func TestRetriesRunOutOutcomeUnknown(t *testing.T) {
 	if _, err := c.ListApps(context.Background()); err == nil || errors.Is(err, ErrOutcomeUnknown) {
 		t.Errorf("read: %v, want a plain error", err)
 	}
+	// A manager that found no leader at all says the write was not done.
+	none := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderNotApplied, "true")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"the cluster has no leader now (is a quorum of managers up?); retry shortly"}`))
+	}))
+	defer none.Close()
+	c2 := NewClient(none.URL, WithTimeouts(time.Second, 300*time.Millisecond))
+	if err := c2.Scale(context.Background(), "a", "web", 2); err == nil || errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "no leader") {
+		t.Errorf("write refused for want of a leader: %v, want the manager's error only", err)
+	}
 }
 
 // breakingServer drops the connection of the first n requests after

@@ -26,7 +26,7 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultRetryFor is how long a request that may safely be repeated
 	// is retried while managers cannot answer it (an election: 502, 503).
-	DefaultRetryFor = 20 * time.Second
+	DefaultRetryFor = 10 * time.Second
 	// serverWait is the wait a manager gives a blocking query that names
 	// none, and maxServerWait the most it gives any (see the server).
 	serverWait    = 60 * time.Second
@@ -34,6 +34,11 @@ const (
 	// uploadTimeout bounds a snapshot restore, which cannot be repeated.
 	uploadTimeout = 10 * time.Minute
 )
+
+// HeaderNotApplied on an error answer says the write was certainly not
+// done (the manager found no leader to take it), so an answer of 503 does
+// not make its outcome unknown.
+const HeaderNotApplied = "X-Berth-Not-Applied"
 
 // ErrOutcomeUnknown is matched (errors.Is) by the error of a write whose
 // fate the client cannot know: the request reached a manager, which did not
@@ -135,9 +140,9 @@ func (c *Client) roundTrip(ctx context.Context, cl call) (attempt, error) {
 			default:
 				return fail(lastErr) // an answer, if an unhappy one
 			}
-			// The manager tried: a leader may have taken the write
-			// before it was lost.
-			maybeDone = maybeDone || write
+			// The manager tried, unless it says otherwise: a leader may
+			// have taken the write before it was lost.
+			maybeDone = maybeDone || write && a.resp.Header.Get(HeaderNotApplied) == ""
 			if write && !cl.idempotent {
 				return fail(lastErr)
 			}

@@ -71,11 +71,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, next handlerFun
 			}
 			return next(w, r)
 		}
-		var resp *http.Response
-		sent := false
-		if err == nil {
-			resp, sent, err = s.forwardOnce(r, target, body, idem)
+		if err != nil {
+			// leaderClusterAddr waited for an election already; the
+			// client decides whether to wait more.
+			return err
 		}
+		resp, sent, err := s.forwardOnce(r, target, body, idem)
 		if err == nil && !leaderGone(resp.StatusCode) {
 			defer resp.Body.Close()
 			copyAnswer(w, resp)
@@ -197,14 +198,14 @@ func (s *Server) leaderClusterAddr(ctx context.Context) (string, error) {
 		return "", errBecameLeader
 	}
 	if id == "" {
-		return "", &apiError{status: http.StatusServiceUnavailable, msg: "the cluster has no leader now (is a quorum of managers up?); retry shortly"}
+		return "", &apiError{status: http.StatusServiceUnavailable, notApplied: true, msg: "the cluster has no leader now (is a quorum of managers up?); retry shortly"}
 	}
 	if cl := s.store.View().Cluster(); cl != nil {
 		if m := cl.Manager(id); m != nil && m.ClusterAddr != "" {
 			return m.ClusterAddr, nil
 		}
 	}
-	return "", &apiError{status: http.StatusServiceUnavailable, msg: "the leader's address is not known yet; retry shortly"}
+	return "", &apiError{status: http.StatusServiceUnavailable, notApplied: true, msg: "the leader's address is not known yet; retry shortly"}
 }
 
 // staleness sets the read headers.

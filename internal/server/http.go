@@ -128,6 +128,8 @@ type apiError struct {
 	status int
 	msg    string
 	field  string
+	// notApplied: the request was certainly not done (api.HeaderNotApplied).
+	notApplied bool
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -165,6 +167,9 @@ func (s *Server) toAPIError(err error) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.notApplied {
+		w.Header().Set(api.HeaderNotApplied, "true")
+	}
 	writeJSON(w, e.status, api.ErrorBody{Error: e.msg, Field: e.field})
 }
 
