@@ -94,7 +94,38 @@ func TestNodeMonitorGraceAfterOwnStall(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("n1 never marked down after the grace")
 		}
-		w.clock.Advance(50 * time.Millisecond)
-		time.Sleep(50 * time.Millisecond)
+		// Slower than real time, so a late tick on a loaded machine does
+		// not look like a stall.
+		w.clock.Advance(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A new leader gives every node a full TTL from when it took office, even
+// one whose last beat (heard in an earlier term) is long past.
+func TestNewLeaderGivesFullTTL(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	w.node("n2")
+	const ttl = 15 * time.Second
+	beats := fakeBeats{"n1": w.clock.Now().Add(-time.Hour)} // n2: never heard
+	mon := NewNodeMonitor(w.store, w, beats, w.clock, ttl, nil)
+	w.clock.Advance(ttl - time.Second)
+	if err := mon.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if st := w.store.View().Node(id).Status; st != types.NodeReady {
+			t.Fatalf("%s is %s within the new leader's grace", id, st)
+		}
+	}
+	w.clock.Advance(2 * time.Second)
+	if err := mon.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if st := w.store.View().Node(id).Status; st != types.NodeDown {
+			t.Fatalf("%s is %s a TTL after the grace began", id, st)
+		}
 	}
 }

@@ -71,12 +71,16 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, next handlerFun
 			}
 			return next(w, r)
 		}
-		if err != nil {
+		if errors.Is(err, errNoLeader) {
 			// leaderClusterAddr waited for an election already; the
 			// client decides whether to wait more.
 			return err
 		}
-		resp, sent, err := s.forwardOnce(r, target, body, idem)
+		var resp *http.Response
+		sent := false
+		if err == nil {
+			resp, sent, err = s.forwardOnce(r, target, body, idem)
+		}
 		if err == nil && !leaderGone(resp.StatusCode) {
 			defer resp.Body.Close()
 			copyAnswer(w, resp)
@@ -139,6 +143,7 @@ func (s *Server) forwardOnce(r *http.Request, target string, body []byte, kept b
 		out.ContentLength = r.ContentLength
 	}
 	out.Header = r.Header.Clone()
+	dropHopHeaders(out.Header)
 	out.Header.Del(HeaderForwardedNode)
 	if p := peerOf(r.Context()); p.role == pki.RoleWorker {
 		out.Header.Set(HeaderForwardedNode, p.nodeID)
@@ -167,8 +172,18 @@ func (c *cancelOnClose) Close() error {
 	return err
 }
 
+// hopHeaders belong to one connection, not to the request (RFC 9110 7.6.1).
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func dropHopHeaders(h http.Header) {
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
 // copyAnswer copies the leader's answer to w.
 func copyAnswer(w http.ResponseWriter, resp *http.Response) {
+	dropHopHeaders(resp.Header)
 	for k, vs := range resp.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
@@ -177,6 +192,9 @@ func copyAnswer(w http.ResponseWriter, resp *http.Response) {
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }
+
+// errNoLeader: no leader was elected within leaderWait.
+var errNoLeader = &apiError{status: http.StatusServiceUnavailable, notApplied: true, msg: "the cluster has no leader now (is a quorum of managers up?); retry shortly"}
 
 // errBecameLeader: while waiting for a leader, this manager won.
 var errBecameLeader = errors.New("this manager became the leader")
@@ -198,7 +216,7 @@ func (s *Server) leaderClusterAddr(ctx context.Context) (string, error) {
 		return "", errBecameLeader
 	}
 	if id == "" {
-		return "", &apiError{status: http.StatusServiceUnavailable, notApplied: true, msg: "the cluster has no leader now (is a quorum of managers up?); retry shortly"}
+		return "", errNoLeader
 	}
 	if cl := s.store.View().Cluster(); cl != nil {
 		if m := cl.Manager(id); m != nil && m.ClusterAddr != "" {

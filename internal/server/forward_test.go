@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func runManager(t *testing.T, name, join, token string) *runningManager {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	s, err := New(Config{Name: name, DataDir: dir, HTTPAddr: freeAddr(t), RaftAddr: freeAddr(t), ClusterAddr: freeAddr(t),
-		Join: join, JoinToken: token, HeartbeatTTL: time.Minute})
+		Join: join, JoinToken: token, HeartbeatTTL: time.Minute, Logger: testLogger(t, name)})
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -61,6 +63,13 @@ func startCluster(t *testing.T) []*runningManager {
 	if _, err := first.s.WaitWorkerToken(wctx); err != nil {
 		t.Fatal(err)
 	}
+	// Joins wait until the first leader has recorded itself: its
+	// takeOffice forgets managers not yet in the Raft configuration, and
+	// would forget one that joined meanwhile.
+	waitFor(t, 20*time.Second, "m1 in the cluster record", func() bool {
+		cl := first.s.store.View().Cluster()
+		return cl != nil && cl.Manager(first.s.id) != nil
+	})
 	token, err := first.s.openToken(first.s.store.View().Cluster(), pki.RoleManager)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +106,8 @@ func TestForwardedWriteRetriedOnNewLeader(t *testing.T) {
 			}
 		}
 		for _, m := range ms {
-			if _, id := m.s.raft.Leader(); m != leader && leader != nil && id == leader.s.id {
+			_, id := m.s.raft.Leader()
+			if cl := m.s.store.View().Cluster(); m != leader && leader != nil && id == leader.s.id && cl != nil && cl.Manager(id) != nil {
 				follower = m
 			}
 		}
@@ -121,4 +131,16 @@ func TestForwardedWriteRetriedOnNewLeader(t *testing.T) {
 	if got, err := c.GetApp(ctx, "a"); err != nil || got.Name != "a" {
 		t.Fatalf("the app after the election: %+v, %v", got, err)
 	}
+}
+
+// testLogger logs to t, shown when the test fails.
+func testLogger(t *testing.T, name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("manager", name)
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
