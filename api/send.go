@@ -31,6 +31,9 @@ const (
 	// none, and maxServerWait the most it gives any (see the server).
 	serverWait    = 60 * time.Second
 	maxServerWait = 5 * time.Minute
+	// blockingMargin is the least a blocking query's deadline adds to its
+	// wait.
+	blockingMargin = 10 * time.Second
 	// uploadTimeout bounds a snapshot restore, which cannot be repeated.
 	uploadTimeout = 10 * time.Minute
 )
@@ -121,7 +124,14 @@ func (c *Client) roundTrip(ctx context.Context, cl call) (attempt, error) {
 	}
 	for {
 		base := c.base()
-		a := c.try(ctx, base, cl, timeout+cl.wait)
+		limit := timeout
+		if cl.wait > 0 {
+			// Room for a loaded manager to answer once the wait ends; a
+			// frozen one is found sooner by the client's other requests
+			// (heartbeats), which then move this one (see failover).
+			limit = cl.wait + max(timeout, blockingMargin)
+		}
+		a := c.try(ctx, base, cl, limit)
 		wait := false
 		switch {
 		case a.err == nil && a.resp.StatusCode < 500:
