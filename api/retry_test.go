@@ -290,6 +290,14 @@ func TestRefusedConnectionFailsFast(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("failing took %s", took)
 	}
+	// Even without retries, the next manager gets a request the first
+	// never saw.
+	ok := okServer(t, nil)
+	c2 := NewClient(dead, WithTimeouts(time.Second, 0))
+	c2.SetAddrs([]string{dead, hostport(ok)})
+	if _, err := c2.Status(context.Background()); err != nil {
+		t.Fatalf("status past a dead manager without retries: %v", err)
+	}
 }
 
 // A stream with heartbeats survives a quiet source and is cut, with an

@@ -108,84 +108,94 @@ type attempt struct {
 // On success the caller must close the body and call the attempt's cancel.
 func (c *Client) roundTrip(ctx context.Context, cl call) (attempt, error) {
 	timeout, retryFor := c.timeouts()
-	retryUntil := time.Now().Add(retryFor)
-	write := cl.method != http.MethodGet
-	var (
-		maybeDone bool // an earlier attempt may have done the write
-		lastErr   error
-		refused   int // attempts in a row that found nothing listening
-		pause     = 50 * time.Millisecond
-	)
-	fail := func(err error) (attempt, error) {
-		if maybeDone && write {
-			return attempt{}, &outcomeUnknown{err: err}
-		}
-		return attempt{}, err
+	limit := timeout
+	if cl.wait > 0 {
+		// Room for a loaded manager to answer once the wait ends; a
+		// frozen one is found sooner by the client's other requests
+		// (heartbeats), which then move this one (see failover).
+		limit = cl.wait + max(timeout, blockingMargin)
 	}
+	r := &retrier{cl: cl, write: cl.method != http.MethodGet, until: time.Now().Add(retryFor), pause: 50 * time.Millisecond}
 	for {
 		base := c.base()
-		limit := timeout
-		if cl.wait > 0 {
-			// Room for a loaded manager to answer once the wait ends; a
-			// frozen one is found sooner by the client's other requests
-			// (heartbeats), which then move this one (see failover).
-			limit = cl.wait + max(timeout, blockingMargin)
-		}
 		a := c.try(ctx, base, cl, limit)
-		wait := false
-		switch {
-		case a.err == nil && a.resp.StatusCode < 500:
-			if maybeDone && cl.method == http.MethodDelete && a.resp.StatusCode == http.StatusNotFound {
-				// An earlier attempt did remove it.
-				a.resp.StatusCode = http.StatusOK
+		if a.err == nil && a.resp.StatusCode < 500 {
+			if r.maybeDone && cl.method == http.MethodDelete && a.resp.StatusCode == http.StatusNotFound {
+				a.resp.StatusCode = http.StatusOK // an earlier attempt did remove it
 			}
 			return a, nil
-		case a.err == nil:
-			lastErr = decodeError(a.resp)
-			a.resp.Body.Close()
-			a.cancel()
-			c.failover(base)
-			switch a.resp.StatusCode {
-			case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			default:
-				return fail(lastErr) // an answer, if an unhappy one
-			}
-			// The manager tried, unless it says otherwise: a leader may
-			// have taken the write before it was lost.
-			maybeDone = maybeDone || write && a.resp.Header.Get(HeaderNotApplied) == ""
-			if write && !cl.idempotent {
-				return fail(lastErr)
-			}
-			refused, wait = 0, true
-		case ctx.Err() != nil:
-			maybeDone = maybeDone || a.sent
-			return fail(ctx.Err())
-		default:
-			lastErr = a.err
-			c.failover(base)
-			if neverSent(a.err) {
-				refused++
-				if refused >= c.numAddrs() {
-					return fail(lastErr)
-				}
-				continue
-			}
-			refused = 0
-			maybeDone = maybeDone || a.sent
-			if !transient(a.err) || a.sent && write && !cl.idempotent {
-				return fail(lastErr)
-			}
 		}
-		if time.Now().After(retryUntil) {
-			return fail(lastErr)
+		if ctx.Err() != nil {
+			r.maybeDone = r.maybeDone || a.sent
+			return attempt{}, r.fail(ctx.Err())
 		}
-		if wait {
-			if !sleepCtx(ctx, pause) {
-				return fail(ctx.Err())
+		c.failover(base)
+		var again, pause bool
+		if a.err == nil {
+			again, pause = r.answered(a)
+		} else {
+			again, pause = r.failed(a, c.numAddrs())
+		}
+		// A manager that refused the connection never saw the request:
+		// the next one is tried, whatever the time.
+		if !again || r.refused == 0 && time.Now().After(r.until) {
+			return attempt{}, r.fail(r.lastErr)
+		}
+		if pause {
+			if !sleepCtx(ctx, r.pause) {
+				return attempt{}, r.fail(ctx.Err())
 			}
-			pause = min(2*pause, time.Second)
+			r.pause = min(2*r.pause, time.Second)
 		}
 	}
+}
+
+// retrier is what roundTrip knows of a call's attempts so far.
+type retrier struct {
+	cl        call
+	write     bool
+	until     time.Time
+	pause     time.Duration
+	maybeDone bool // an earlier attempt may have done the write
+	lastErr   error
+	refused   int // attempts in a row that found nothing listening
+}
+
+func (r *retrier) fail(err error) error {
+	if r.maybeDone && r.write {
+		return &outcomeUnknown{err: err}
+	}
+	return err
+}
+
+// answered judges an error answer (5xx): whether to try again, and after
+// a pause.
+func (r *retrier) answered(a attempt) (again, pause bool) {
+	r.lastErr = decodeError(a.resp)
+	a.resp.Body.Close()
+	a.cancel()
+	switch a.resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	default:
+		return false, false // an answer, if an unhappy one
+	}
+	// The manager tried, unless it says otherwise: a leader may have
+	// taken the write before it was lost.
+	r.maybeDone = r.maybeDone || r.write && a.resp.Header.Get(HeaderNotApplied) == ""
+	r.refused = 0
+	return !r.write || r.cl.idempotent, true
+}
+
+// failed judges an attempt that got no answer, among managers managers.
+func (r *retrier) failed(a attempt, managers int) (again, pause bool) {
+	r.lastErr = a.err
+	if neverSent(a.err) {
+		r.refused++
+		return r.refused < managers, false
+	}
+	r.refused = 0
+	r.maybeDone = r.maybeDone || a.sent
+	return transient(a.err) && !(a.sent && r.write && !r.cl.idempotent), false
 }
 
 // errNoAnswer is the cause of an attempt that ran out of time.
