@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -59,7 +56,8 @@ type TaskQuery struct {
 	QueryOptions
 }
 
-// Client talks to one manager.
+// Client talks to one manager, failing over to the others it knows (see
+// SetAddrs). Every request has a deadline; see WithTimeouts.
 type Client struct {
 	http  *http.Client
 	token string
@@ -68,6 +66,11 @@ type Client struct {
 	// addrs are the managers this client may use, the one in use first;
 	// a request that cannot reach it tries the next (see SetAddrs).
 	addrs []string
+	// timeout bounds one attempt; retryFor the retries of a request.
+	timeout, retryFor time.Duration
+	// abandon holds, per manager, a channel closed when the client fails
+	// over from it, to cancel the requests still waiting on it.
+	abandon map[string]chan struct{}
 }
 
 // NewClient returns a client for a manager at addr ("http://host:port" or
@@ -76,7 +79,8 @@ func NewClient(addr string, opts ...ClientOption) *Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	c := &Client{addrs: []string{strings.TrimRight(addr, "/")}, http: &http.Client{}}
+	c := &Client{addrs: []string{strings.TrimRight(addr, "/")}, http: &http.Client{},
+		timeout: DefaultTimeout, retryFor: DefaultRetryFor, abandon: map[string]chan struct{}{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -110,21 +114,18 @@ func (c *Client) SetAddrs(hostports []string) {
 // base is the address to use now.
 func (c *Client) base() string { return c.Addr() }
 
-// failover moves to the next manager after from could not be reached.
+// failover moves to the next manager after from could not answer, and
+// cancels the requests still waiting on from: they go to the next one too.
 func (c *Client) failover(from string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.addrs) > 1 && c.addrs[0] == from {
 		c.addrs = append(c.addrs[1:], from)
+		if ch, ok := c.abandon[from]; ok {
+			close(ch)
+			delete(c.abandon, from)
+		}
 	}
-}
-
-// unreachable reports whether err means the request never reached the
-// manager (nothing listens, no route), so another manager may be tried
-// without risk of doing the request twice.
-func unreachable(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Status asks the manager who it is.
@@ -281,77 +282,25 @@ func fill(route string, vals ...string) string {
 	return route
 }
 
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (QueryMeta, error) {
-	var body []byte
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return QueryMeta{}, fmt.Errorf("encode request: %w", err)
-		}
-		body = b
-	}
-	resp, err := c.send(ctx, method, path, q, body)
-	if err != nil {
-		return QueryMeta{}, err
-	}
-	defer resp.Body.Close()
-	meta := QueryMeta{}
-	meta.Index, _ = strconv.ParseUint(resp.Header.Get(HeaderIndex), 10, 64)
-	if resp.StatusCode >= 300 {
-		return meta, decodeError(resp)
-	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return meta, nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return meta, fmt.Errorf("decode answer of %s %s: %w", method, path, err)
-	}
-	return meta, nil
-}
-
-// send makes a request, trying each known manager in turn while they
-// cannot be reached.
-func (c *Client) send(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	c.mu.Lock()
-	tries := len(c.addrs)
-	c.mu.Unlock()
-	for i := 0; ; i++ {
-		base := c.base()
-		u := base + path
-		if len(q) > 0 {
-			u += "?" + q.Encode()
-		}
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			return nil, err
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		c.authorize(req)
-		resp, err := c.http.Do(req)
-		if err == nil || !unreachable(err) || i+1 >= tries || ctx.Err() != nil {
-			return resp, err
-		}
-		c.failover(base)
-	}
-}
-
+// stream sends a GET whose answer is a stream the caller reads until it
+// ends: the attempt's deadline holds until the answer starts; after that,
+// a manager that says it sends heartbeats (HeaderHeartbeat) has the
+// stream cut when it sends nothing for three of them.
 func (c *Client) stream(ctx context.Context, path string, q url.Values) (io.ReadCloser, error) {
-	resp, err := c.send(ctx, http.MethodGet, path, q, nil)
+	cl := call{method: http.MethodGet, path: path, query: q, idempotent: true,
+		header: http.Header{HeaderHeartbeat: []string{"1"}}}
+	a, err := c.roundTrip(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
+	resp := a.resp
 	if resp.StatusCode >= 300 {
+		defer a.cancel()
 		defer resp.Body.Close()
 		return nil, decodeError(resp)
 	}
-	return resp.Body, nil
+	a.timer.Stop()
+	return ReadStream(resp, a.cancel), nil
 }
 
 func (c *Client) authorize(req *http.Request) {
@@ -360,8 +309,11 @@ func (c *Client) authorize(req *http.Request) {
 	}
 }
 
-// upload sends a raw body (a snapshot) with POST.
+// upload sends a raw body (a snapshot) with POST. It cannot be sent twice
+// (the body is read once), so it goes to the manager in use only.
 func (c *Client) upload(ctx context.Context, path string, body io.Reader) error {
+	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+path, body)
 	if err != nil {
 		return err

@@ -98,7 +98,10 @@ type ClientOption func(*Client)
 // the manager, and a client certificate where one is needed).
 func WithTLS(cfg *tls.Config) ClientOption {
 	return func(c *Client) {
-		c.http.Transport = &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}
+		c.http.Transport = &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second,
+			// Requests to one manager share one HTTP/2 connection; pings
+			// find it dead (a frozen manager) so new requests get a new one.
+			HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second}}
 		for i, a := range c.addrs {
 			if rest, ok := strings.CutPrefix(a, "http://"); ok {
 				c.addrs[i] = "https://" + rest

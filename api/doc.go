@@ -14,4 +14,13 @@
 //	tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: "hello"})
 //	// ... later, wait for a change:
 //	tasks, meta, err = c.ListTasks(ctx, api.TaskQuery{App: "hello", QueryOptions: api.QueryOptions{Index: meta.Index, Wait: 30 * time.Second}})
+//
+// Every request has a deadline (WithTimeouts; a blocking query gets its
+// wait on top). A manager that does not answer in time, or answers 5xx, is
+// left for the next one the client knows (SetAddrs), and requests still
+// waiting on it follow. Idempotent requests (Idempotent) are retried through
+// an election (502, 503) for a while; a write that may have been done but
+// cannot be sent again fails with an error matching ErrOutcomeUnknown.
+// Streams (task logs) carry heartbeats (HeaderHeartbeat), so a silent
+// manager is told from a quiet stream.
 package api

@@ -36,10 +36,11 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
-	_ = fw.rc.Flush() // the client learns now that the stream is open
-	if err := d.Logs(r.Context(), id, opts, fw); err != nil && r.Context().Err() == nil {
+	// With heartbeats (when the manager asks), a quiet `logs -f` is told
+	// from a frozen node.
+	out, stop := api.WriteStream(w, r, api.HeartbeatEvery)
+	defer stop()
+	if err := d.Logs(r.Context(), id, opts, out); err != nil && r.Context().Err() == nil {
 		a.log.Warn("stream task logs", "task", id, "err", err)
 	}
 }
@@ -92,18 +93,4 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = jsonEncode(w, api.ErrorBody{Error: msg})
-}
-
-// flushWriter flushes the response after each write.
-type flushWriter struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err != nil {
-		return n, err
-	}
-	return n, f.rc.Flush()
 }

@@ -18,6 +18,7 @@ const defaultTTL = 15 * time.Second
 // manager answers or ctx is done. It returns the heartbeat TTL.
 func (a *Agent) registerUntilDone(ctx context.Context) (time.Duration, error) {
 	retry := newBackoff(a.timing.RetryEvery)
+	a.setDeadlines(defaultTTL)
 	for {
 		ttl, err := a.registerOnce(ctx)
 		if err == nil {
@@ -41,10 +42,20 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 		// other ID can work; this is a manager bug, reported until fixed.
 		return 0, fmt.Errorf("manager registered this node as %s, but its certificate names it %s", resp.NodeID, a.NodeID())
 	}
-	if resp.HeartbeatTTL <= 0 {
-		return defaultTTL, nil
+	ttl := resp.HeartbeatTTL
+	if ttl <= 0 {
+		ttl = defaultTTL
 	}
-	return resp.HeartbeatTTL, nil
+	a.setDeadlines(ttl)
+	return ttl, nil
+}
+
+// setDeadlines fits the client's deadlines to the heartbeat TTL: a manager
+// that does not answer within a quarter of it (frozen, cut off) is left
+// for another, and a call is retried across managers for half of it, so
+// heartbeats reach a manager that works well before the TTL runs out.
+func (a *Agent) setDeadlines(ttl time.Duration) {
+	a.client.SetTimeouts(min(max(ttl/4, 250*time.Millisecond), 10*time.Second), max(ttl/2, time.Second))
 }
 
 // setNodeID makes id the node's ID, saving it in the local state when it

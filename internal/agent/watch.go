@@ -18,9 +18,10 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 	var index uint64
 	retry := newBackoff(a.timing.RetryEvery)
 	for ctx.Err() == nil {
-		qctx, cancel := context.WithTimeout(ctx, nodeTasksWait+30*time.Second)
-		nt, meta, err := a.client.NodeTasks(qctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait})
-		cancel()
+		asked := time.Now()
+		// The client gives the query its wait and a margin, and moves it
+		// to another manager when this one stops answering.
+		nt, meta, err := a.client.NodeTasks(ctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -32,11 +33,20 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 			sleepCtx(ctx, retry.Next())
 			continue
 		}
-		retry.Reset()
+		// Nothing new, and at once: this manager did not block (index 0,
+		// which asks for an answer now, from a manager whose tables are
+		// empty; or a bug). Asking again at once would spin.
+		spun := meta.Index <= index && time.Since(asked) < nodeTasksWait/2
 		// Taken as it is, even if lower: a manager whose state was reset
-		// would otherwise make the agent wait for an index it has not reached.
-		index = meta.Index
+		// would otherwise make the agent wait for an index it has not
+		// reached. Never 0, which would not block.
+		index = max(meta.Index, 1)
 		deliverLatest(mailbox, nt)
+		if spun {
+			sleepCtx(ctx, retry.Next())
+		} else {
+			retry.Reset()
+		}
 	}
 }
 

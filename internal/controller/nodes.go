@@ -43,14 +43,28 @@ func NewNodeMonitor(store Store, commit Committer, beats Heartbeats, clock Clock
 }
 
 // Run checks nodes every quarter TTL until ctx is done.
+//
+// A tick that comes much later than due means this manager itself did not
+// run (SIGSTOP, a VM paused, a starved CPU): the silence it would see is its
+// own, and as a deposed leader waking up it may still believe it leads for
+// a moment. So every node gets a full TTL again from then, as for a new
+// leader.
 func (m *NodeMonitor) Run(ctx context.Context) error {
-	t := time.NewTicker(max(m.ttl/4, 100*time.Millisecond))
+	every := max(m.ttl/4, 100*time.Millisecond)
+	t := time.NewTicker(every)
 	defer t.Stop()
+	prev := m.since
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			now := m.clock.Now()
+			if gap := now.Sub(prev); gap > max(m.ttl/2, 2*every) {
+				m.log.Warn("this manager did not run for a while; giving every node a full TTL before marking it down", "stalled", gap.Round(time.Millisecond))
+				m.since = now
+			}
+			prev = now
 			if err := m.Check(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("node check failed", "err", err)
 			}
@@ -74,28 +88,18 @@ func (m *NodeMonitor) Check(ctx context.Context) error {
 			continue
 		}
 		m.log.Warn("node missed its heartbeats; marking it down", "node", n.Name, "id", n.ID, "silent", now.Sub(last).Round(time.Millisecond))
-		if err := m.markDown(ctx, view, n, now); err != nil {
+		if err := m.markDown(ctx, n, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (m *NodeMonitor) markDown(ctx context.Context, view *state.View, n *types.Node, now time.Time) error {
-	if _, err := m.commit.Commit(ctx, &state.SetNodeStatus{ID: n.ID, Status: types.NodeDown}); err != nil {
+// markDown marks n down; the same entry marks its unfinished tasks lost
+// (state.SetNodeStatus), so losing leadership cannot split the two.
+func (m *NodeMonitor) markDown(ctx context.Context, n *types.Node, now time.Time) error {
+	if _, err := m.commit.Commit(ctx, &state.SetNodeStatus{ID: n.ID, Status: types.NodeDown, Now: now}); err != nil {
 		return fmt.Errorf("mark node %s down: %w", n.Name, err)
-	}
-	var lost []types.TaskStatus
-	for _, t := range view.Tasks(state.TaskFilter{NodeID: n.ID}) {
-		if !t.State.Terminal() {
-			lost = append(lost, types.TaskStatus{TaskID: t.ID, State: types.TaskLost, Error: "node " + n.Name + " is down", FinishedAt: now})
-		}
-	}
-	if len(lost) == 0 {
-		return nil
-	}
-	if _, err := m.commit.Commit(ctx, &state.TaskStatusUpdate{NodeID: n.ID, Statuses: lost, Now: now}); err != nil {
-		return fmt.Errorf("mark tasks of node %s lost: %w", n.Name, err)
 	}
 	return nil
 }

@@ -112,6 +112,9 @@ func (r *Reconciler) wait(ctx context.Context, after uint64, wake time.Time) err
 // none).
 func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 	now := r.clock.Now()
+	if err := r.loseStranded(ctx, now); err != nil {
+		return time.Time{}, err
+	}
 	view := r.store.View()
 	p := newPass(view, now, r.NewID)
 	for _, app := range view.Apps() {
@@ -141,6 +144,27 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 	}
 	return p.wake, nil
 }
+
+// loseStranded marks lost the unfinished tasks of nodes that are down: an
+// older manager marked a node down and its tasks lost in two entries, and
+// a leader lost between them left tasks "running" on a down node. The
+// command that marks a node down does both (state.SetNodeStatus), so
+// committing it again repairs them; the pass then replaces them.
+func (r *Reconciler) loseStranded(ctx context.Context, now time.Time) error {
+	view := r.store.View()
+	for _, n := range view.Nodes() {
+		if n.Status != types.NodeDown || !slices.ContainsFunc(view.Tasks(state.TaskFilter{NodeID: n.ID}), unfinished) {
+			continue
+		}
+		r.log.Warn("node is down but has tasks not marked lost; marking them lost", "node", n.Name, "id", n.ID)
+		if _, err := r.commit.Commit(ctx, &state.SetNodeStatus{ID: n.ID, Status: types.NodeDown, Now: now}); err != nil {
+			return fmt.Errorf("mark the tasks of down node %s lost: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+func unfinished(t *types.Task) bool { return !t.State.Terminal() }
 
 // NewTaskID returns a random 16-hex-digit task ID.
 func NewTaskID() string {

@@ -85,7 +85,9 @@ func (s *Server) dropVoter(id, why string) error {
 	if err != nil {
 		return fmt.Errorf("manager %s did not catch up with the cluster (%s) and removing it failed: %w; remove it once the cluster has a leader (DELETE %s)", id, why, err, api.PathMember)
 	}
-	return &apiError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf(
+	// A final answer, not a transient 503: clients retry those, and a
+	// retry would only find the record gone.
+	return &apiError{status: http.StatusConflict, msg: fmt.Sprintf(
 		"manager %s joined but did not catch up with the cluster within %s (%s), so it was removed again: check its log and its data directory, then start it again",
 		id, voterConfirmWait, why)}
 }

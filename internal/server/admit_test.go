@@ -56,8 +56,8 @@ func TestDeadJoinerLeavesNoGhost(t *testing.T) {
 
 	err = mc.AddMember(ctx, api.AddMemberRequest{ID: resp.NodeID, RaftAddr: dead})
 	var ae *api.Error
-	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || !strings.Contains(ae.Message, "did not catch up with the cluster") {
-		t.Fatalf("AddMember of a dead joiner: %v, want 503 saying it did not catch up", err)
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || !strings.Contains(ae.Message, "did not catch up with the cluster") {
+		t.Fatalf("AddMember of a dead joiner: %v, want 409 saying it did not catch up", err)
 	}
 	servers, err := s.raft.Servers(ctx)
 	if err != nil {

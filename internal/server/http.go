@@ -134,6 +134,8 @@ type apiError struct {
 	status int
 	msg    string
 	field  string
+	// notApplied: the request was certainly not done (api.HeaderNotApplied).
+	notApplied bool
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -171,6 +173,9 @@ func (s *Server) toAPIError(err error) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.notApplied {
+		w.Header().Set(api.HeaderNotApplied, "true")
+	}
 	writeJSON(w, e.status, api.ErrorBody{Error: e.msg, Field: e.field})
 }
 
@@ -235,18 +240,23 @@ func queryOptions(r *http.Request) (index uint64, wait time.Duration, err error)
 
 // block waits, for a blocking query, until the tables move past the
 // client's index or the wait ends; it returns the index to answer with.
+//
+// That index is never 0, though tables never written (no app yet) have
+// index 0: index 0 asks for an answer at once, so a client that asks again
+// with the index it was given would never wait. 1 is safe to give: Raft's
+// first entry is the cluster's configuration, never a table write.
 func (s *Server) block(r *http.Request, tables ...string) (uint64, error) {
 	index, wait, err := queryOptions(r)
 	if err != nil {
 		return 0, err
 	}
 	if index == 0 {
-		return s.store.View().Index(tables...), nil
+		return max(s.store.View().Index(tables...), 1), nil
 	}
 	ctx, cancel := contextWithTimeout(r, wait)
 	defer cancel()
 	idx, _ := s.store.WaitForChange(ctx, tables, index)
-	return idx, nil
+	return max(idx, 1), nil
 }
 
 func setIndex(w http.ResponseWriter, idx uint64) {

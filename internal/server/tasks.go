@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/state"
@@ -52,42 +54,36 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u, nil)
+	// The node gets the time an answer takes to start; a stream then
+	// lives as long as heartbeats keep coming (api.ReadStream).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	start := time.AfterFunc(agentAnswerTimeout, cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
+	req.Header.Set(api.HeaderHeartbeat, "1")
 	resp, err := (&http.Client{Transport: s.agentTransport}).Do(req)
+	start.Stop()
 	if err != nil {
 		return &apiError{status: http.StatusBadGateway, msg: fmt.Sprintf("node %s (%s) does not answer for the logs of %s: %v", n.Name, n.Address, t.Name(), err)}
 	}
-	defer resp.Body.Close()
+	body := api.ReadStream(resp, cancel)
+	defer body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		b, _ := io.ReadAll(io.LimitReader(body, 4096))
 		return &apiError{status: resp.StatusCode, msg: fmt.Sprintf("node %s: %s", n.Name, strings.TrimSpace(string(b)))}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	copyFlushing(w, resp.Body)
+	out, stop := api.WriteStream(w, r, api.HeartbeatEvery)
+	defer stop()
+	if _, err := io.Copy(out, body); err != nil && r.Context().Err() == nil {
+		s.log.Warn("task log stream cut", "task", id, "node", n.Name, "err", err)
+	}
 	return nil
 }
 
-// copyFlushing copies a stream and flushes after every read, so `logs -f`
-// lines arrive as they are written.
-func copyFlushing(w http.ResponseWriter, r io.Reader) {
-	f, _ := w.(http.Flusher)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
-			}
-			if f != nil {
-				f.Flush()
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
+// agentAnswerTimeout bounds how long a node may take to start answering a
+// request the manager proxies to it.
+const agentAnswerTimeout = 10 * time.Second

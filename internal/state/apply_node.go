@@ -36,12 +36,43 @@ func (c SetNodeStatus) apply(w *writeTxn) (any, error) {
 	if old == nil {
 		return nil, fmt.Errorf("node %s: %w", c.ID, ErrNotFound)
 	}
+	if c.Status == types.NodeDown && !c.Now.IsZero() {
+		// Also when the node was down already: a task placed on it since,
+		// or left running by an old two-step entry, is lost all the same.
+		if err := loseTasks(w, old, "node "+old.Name+" is down", c.Now, false); err != nil {
+			return nil, err
+		}
+	}
 	if old.Status == c.Status {
 		return nil, nil
 	}
 	n := cloneNode(old)
 	n.Status, n.ModifyIndex = c.Status, w.index
 	return nil, w.insert(TableNodes, n)
+}
+
+// loseTasks marks every unfinished task of node n lost, for reason, at now;
+// with shutdown it also tells every task of n to shut down (the node is
+// gone for good).
+func loseTasks(w *writeTxn, n *types.Node, reason string, now time.Time, shutdown bool) error {
+	for _, t := range listTasks(w.txn, TaskFilter{NodeID: n.ID}) {
+		err := updateTask(w, t.ID, func(t *types.Task) bool {
+			changed := false
+			if !t.State.Terminal() {
+				t.State, t.Error, t.FinishedAt = types.TaskLost, reason, now
+				changed = true
+			}
+			if shutdown && t.DesiredState != types.DesiredShutdown {
+				t.DesiredState = types.DesiredShutdown
+				changed = true
+			}
+			return changed
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c SetNodeAvailability) apply(w *writeTxn) (any, error) {
@@ -78,20 +109,8 @@ func (c DeleteNode) apply(w *writeTxn) (any, error) {
 	if n == nil {
 		return nil, fmt.Errorf("node %s: %w", c.ID, ErrNotFound)
 	}
-	for _, t := range listTasks(w.txn, TaskFilter{NodeID: c.ID}) {
-		err := updateTask(w, t.ID, func(t *types.Task) bool {
-			if t.State.Terminal() && t.DesiredState == types.DesiredShutdown {
-				return false
-			}
-			if !t.State.Terminal() {
-				t.State, t.Error, t.FinishedAt = types.TaskLost, "node "+n.Name+" was removed", c.Now
-			}
-			t.DesiredState = types.DesiredShutdown
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err := loseTasks(w, n, "node "+n.Name+" was removed", c.Now, true); err != nil {
+		return nil, err
 	}
 	return nil, w.delete(TableNodes, n)
 }

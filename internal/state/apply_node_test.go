@@ -91,3 +91,49 @@ func TestDeleteNodeLosesItsTasks(t *testing.T) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
+
+// Marking a node down loses its unfinished tasks in the same apply (one
+// Raft entry: no leader change can come between), stamped with the
+// command's time; finished tasks and other nodes' tasks are left alone. An
+// entry without a time (written before it had one) changes only the node.
+func TestNodeDownLosesItsTasksInOneEntry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name     string
+		cmd      *SetNodeStatus
+		wantLost bool
+	}{
+		{"down with a time", &SetNodeStatus{ID: "n1", Status: types.NodeDown, Now: now}, true},
+		{"old entry without a time", &SetNodeStatus{ID: "n1", Status: types.NodeDown}, false},
+		{"ready", &SetNodeStatus{ID: "n1", Status: types.NodeReady, Now: now}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.mustApply(&UpsertNode{Node: testNode("n1")})
+			h.mustApply(&UpsertNode{Node: testNode("n2")})
+			h.mustApply(&UpsertApp{App: testApp()})
+			h.mustApply(&TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1), testTask("t2", "api", 2), testTask("t3", "api", 3)}})
+			h.mustApply(&TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}, {TaskID: "t2", NodeID: "n1"}, {TaskID: "t3", NodeID: "n2"}}})
+			h.mustApply(&TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskRunning}, {TaskID: "t2", State: types.TaskComplete}}})
+			h.mustApply(tc.cmd)
+			v := h.store.View()
+			if n := v.Node("n1"); n.Status != tc.cmd.Status {
+				t.Fatalf("node status %s, want %s", n.Status, tc.cmd.Status)
+			}
+			t1 := v.Task("t1")
+			if lost := t1.State == types.TaskLost; lost != tc.wantLost {
+				t.Fatalf("t1 is %s (lost: %v, want %v)", t1.State, lost, tc.wantLost)
+			}
+			if tc.wantLost && (!t1.FinishedAt.Equal(now) || t1.Error != "node node-n1 is down" || t1.DesiredState != types.DesiredRunning) {
+				t.Errorf("t1: finished %v error %q desired %s", t1.FinishedAt, t1.Error, t1.DesiredState)
+			}
+			if st := v.Task("t2").State; st != types.TaskComplete {
+				t.Errorf("finished t2 became %s", st)
+			}
+			if st := v.Task("t3").State; st != types.TaskAssigned {
+				t.Errorf("t3 on another node became %s", st)
+			}
+		})
+	}
+}

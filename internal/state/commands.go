@@ -136,9 +136,16 @@ type UpsertNode struct {
 }
 
 // SetNodeStatus records a node's status change. Result: nil.
+//
+// A node marked down loses its unfinished tasks in the same apply, so no
+// leader change can leave a down node with tasks "running". Now stamps
+// them; entries written before Now existed have none and change only the
+// node (a separate TaskStatusUpdate followed them), so replaying an old log
+// gives the state it gave then.
 type SetNodeStatus struct {
 	ID     string           `json:"id"`
 	Status types.NodeStatus `json:"status"`
+	Now    time.Time        `json:"now,omitzero"`
 }
 
 // SetNodeAvailability drains or activates a node (`berth node drain`).

@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// cutOffCommitter commits the first `left` commands, then fails every one
+// after, as a leader that loses office does.
+type cutOffCommitter struct {
+	w    *world
+	left int
+}
+
+func (c *cutOffCommitter) Commit(ctx context.Context, cmd state.Command) (any, error) {
+	if c.left == 0 {
+		return nil, errors.New("leadership lost")
+	}
+	c.left--
+	return c.w.Commit(ctx, cmd)
+}
+
+// A leader lost right after its first commit of marking a node down still
+// leaves the node's tasks lost: one entry does both.
+func TestNodeDownAndTasksLostInOneCommit(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	w.up(&types.App{Name: "a", Services: []*types.Service{service("web", 2)}})
+	w.step()
+	w.runAll("a", "web")
+	mon := NewNodeMonitor(w.store, &cutOffCommitter{w: w, left: 1}, fakeBeats{}, w.clock, 15*time.Second, nil)
+	w.clock.Advance(20 * time.Second)
+	_ = mon.Check(context.Background())
+	if n := w.store.View().Node("n1"); n.Status != types.NodeDown {
+		t.Fatalf("n1 is %s, want down", n.Status)
+	}
+	for _, tk := range w.tasks("a", "web") {
+		if tk.State != types.TaskLost {
+			t.Errorf("task %s on the down node is %s, want lost", tk.ID, tk.State)
+		}
+	}
+}
+
+// Tasks left "running" on a down node (by an old two-entry mark-down cut
+// short) are taken as lost and replaced on a ready node.
+func TestReconcilerLosesTasksStrandedOnDownNode(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	w.node("n2")
+	w.up(&types.App{Name: "a", Services: []*types.Service{service("web", 2)}})
+	w.step()
+	w.runAll("a", "web")
+	w.must(&state.SetNodeStatus{ID: "n2", Status: types.NodeDown}) // an old entry: no time, no tasks lost
+	w.step()
+	for _, tk := range w.tasks("a", "web") {
+		if tk.NodeID == "n2" && !tk.State.Terminal() {
+			t.Errorf("task %s is still %s on down n2", tk.ID, tk.State)
+		}
+		if tk.DesiredState == types.DesiredRunning && tk.NodeID != "n1" {
+			t.Errorf("wanted task %s on %s, want n1", tk.ID, tk.NodeID)
+		}
+	}
+	if got := w.wanted("a", "web"); got[types.TaskRunning]+got[types.TaskAssigned] != 2 {
+		t.Fatalf("after n2 went down: %v, want 2 on n1", got)
+	}
+}
+
+// A monitor that did not run for longer than the TTL (its manager was
+// paused) gives every node a full TTL again instead of marking them all
+// down; a node still silent after that is marked down.
+func TestNodeMonitorGraceAfterOwnStall(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	const ttl = 400 * time.Millisecond
+	mon := NewNodeMonitor(w.store, w, fakeBeats{"n1": w.clock.Now()}, w.clock, ttl, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mon.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	w.clock.Advance(10 * time.Second) // the manager was stopped for 10s
+	// Three ticks at least (every ttl/4) with the clock still: n1 must stay.
+	time.Sleep(4 * ttl / 4 * 2)
+	if st := w.store.View().Node("n1").Status; st != types.NodeReady {
+		t.Fatalf("n1 is %s right after the monitor's own stall, want ready", st)
+	}
+	// Time goes on normally and n1 stays silent: down after its TTL.
+	deadline := time.Now().Add(10 * time.Second)
+	for w.store.View().Node("n1").Status != types.NodeDown {
+		if time.Now().After(deadline) {
+			t.Fatal("n1 never marked down after the grace")
+		}
+		// Slower than real time, so a late tick on a loaded machine does
+		// not look like a stall.
+		w.clock.Advance(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A new leader gives every node a full TTL from when it took office, even
+// one whose last beat (heard in an earlier term) is long past.
+func TestNewLeaderGivesFullTTL(t *testing.T) {
+	w := newWorld(t)
+	w.node("n1")
+	w.node("n2")
+	const ttl = 15 * time.Second
+	beats := fakeBeats{"n1": w.clock.Now().Add(-time.Hour)} // n2: never heard
+	mon := NewNodeMonitor(w.store, w, beats, w.clock, ttl, nil)
+	w.clock.Advance(ttl - time.Second)
+	if err := mon.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if st := w.store.View().Node(id).Status; st != types.NodeReady {
+			t.Fatalf("%s is %s within the new leader's grace", id, st)
+		}
+	}
+	w.clock.Advance(2 * time.Second)
+	if err := mon.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if st := w.store.View().Node(id).Status; st != types.NodeDown {
+			t.Fatalf("%s is %s a TTL after the grace began", id, st)
+		}
+	}
+}
