@@ -105,6 +105,32 @@ func TestSecretsAndConfigsMountedAsFiles(t *testing.T) {
 	}
 }
 
+// TestSecretFilesGoWhenTheTaskStops: a stopped task (scale to 0, a
+// replacement) keeps its container for its logs, but not its secrets on
+// the node; they stayed until the task left the history.
+func TestSecretFilesGoWhenTheTaskStops(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver("n1")
+	cfg := e.task("web", 1, func(s *types.Service) {
+		s.Secrets = []types.FileRef{{Source: "token", Target: "/run/secrets/token", Mode: 0o400}}
+	})
+	cfg.Secrets = map[string]*types.Secret{"token": {Name: "token", Data: []byte("s3cret")}}
+	e.start(d, cfg)
+	dir := filepath.Join(d.files.secretsRoot, cfg.Task.ID)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("secret files of a running task: %v", err)
+	}
+	if err := d.Stop(e.ctx, cfg.Task.ID, 5*time.Second, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("secret files survived the stop: %v", err)
+	}
+	if _, err := d.Inspect(e.ctx, cfg.Task.ID); err != nil {
+		t.Fatalf("the stopped task's container is gone too (its logs with it): %v", err)
+	}
+}
+
 func TestStopUsesSignalAndGrace(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -95,6 +95,13 @@ func (d *Driver) eventStatus(ctx context.Context, m events.Message) *driver.Stat
 			d.log.Warn("inspect container after event", "container", m.Actor.ID, "event", action, "err", err)
 			return nil
 		}
+		if st.State == driver.StateExited {
+			// A task that exited by itself needs its secrets no more
+			// than one that was stopped (see removeSecrets).
+			if err := d.files.removeSecrets(st.TaskID); err != nil {
+				d.log.Warn("remove the secret files of an exited task", "task", st.TaskID, "err", err)
+			}
+		}
 		return st
 	}
 	return nil

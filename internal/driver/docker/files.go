@@ -90,6 +90,21 @@ func (f *taskFiles) write(cfg *driver.TaskConfig) ([]fileMount, error) {
 	return out, nil
 }
 
+// removeSecrets deletes a task's secret files once its container has
+// stopped: berth never starts a stopped container again (a restart is a new
+// task), and a stopped task may stay listed for long (history, a scale to
+// 0) while its container is kept for its logs. Configs, not secret, stay
+// until Remove.
+func (f *taskFiles) removeSecrets(taskID string) error {
+	if taskID == "" || strings.ContainsAny(taskID, `/\`) {
+		return fmt.Errorf("invalid task ID %q", taskID)
+	}
+	if err := os.RemoveAll(filepath.Join(f.secretsRoot, taskID)); err != nil {
+		return fmt.Errorf("remove secret files of task %s: %w", taskID, err)
+	}
+	return nil
+}
+
 // remove deletes a task's files; nothing there is not an error.
 func (f *taskFiles) remove(taskID string) error {
 	if taskID == "" || strings.ContainsAny(taskID, `/\`) {

@@ -33,7 +33,7 @@ func (d *Driver) Stop(ctx context.Context, taskID string, grace time.Duration, s
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop task %s: %w", taskID, err)
 	}
-	return nil
+	return d.files.removeSecrets(taskID)
 }
 
 // stopWithSignal does what ContainerStop does with a signal: engines before
