@@ -179,6 +179,12 @@ func (d *Driver) exited(t *task, code int, errMsg string) {
 	if err != nil {
 		d.log.Error("persist task exit", "task", t.rec.TaskID, "err", err)
 	}
+	// An exited task is never started again (a restart is a new task), and
+	// it may stay listed for long (history, a scale to 0): its secrets
+	// leave the node now, not when the task is removed.
+	if err := os.RemoveAll(filepath.Join(d.secrets, t.rec.TaskID)); err != nil {
+		d.log.Warn("remove the secret files of an exited task", "task", t.rec.TaskID, "err", err)
+	}
 	close(t.done)
 	d.publish(t.status())
 }

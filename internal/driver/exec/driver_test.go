@@ -317,11 +317,15 @@ func TestSecretsUnderSecretsDir(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o400 {
 		t.Fatalf("secret mode %v, %v; want 0400", fi.Mode(), err)
 	}
-	if err := d.Remove(e.ctx, cfg.Task.ID); err != nil {
+	// A stopped task (scale to 0) is kept for its logs, its secrets not.
+	if err := d.Stop(e.ctx, cfg.Task.ID, 5*time.Second, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Dir(filepath.Dir(filepath.Dir(path)))); !os.IsNotExist(err) {
-		t.Fatalf("the task's secrets outlived Remove: %v", err)
+		t.Fatalf("the task's secrets outlived its stop: %v", err)
+	}
+	if err := d.Remove(e.ctx, cfg.Task.ID); err != nil {
+		t.Fatal(err)
 	}
 }
 
