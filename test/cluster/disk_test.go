@@ -164,7 +164,12 @@ func unhealthy(m *harness.Manager) string {
 func checkUnhealthyReads(t *testing.T, m *harness.Manager) {
 	t.Helper()
 	for path, want := range map[string]int{api.PathApps: http.StatusServiceUnavailable, api.PathStatus: http.StatusOK} {
-		resp, err := http.Get(m.URL() + path)
+		req, err := http.NewRequest(http.MethodGet, m.URL()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(api.HeaderAuthorization, "Bearer "+m.Token())
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -273,7 +273,10 @@ func flipInWAL(t *testing.T, m *harness.Manager, from, to []byte) {
 func getApp(m *harness.Manager, name string) (*types.App, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return m.Client().GetApp(ctx, name)
+	// No retries: a halted manager's 503 is what some callers look for,
+	// and a client retries 503s (on another manager) until its deadline.
+	c := api.NewClient(m.URL(), api.WithToken(m.Token()), api.WithTimeouts(5*time.Second, 0))
+	return c.GetApp(ctx, name)
 }
 
 // appIndex is the Raft index of the last change of app name on m.

@@ -98,7 +98,7 @@ services:
 		Name: "web", Driver: types.DriverExec, Command: []string{"sleep", "600"}, Replicas: 1,
 		Placement: types.Placement{Constraints: []string{"node.lables.zone==a"}},
 	}}}
-	_, err := api.NewClient(c.Addr).SubmitApp(context.Background(), app)
+	_, err := c.Client().SubmitApp(context.Background(), app)
 	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest ||
 		!strings.Contains(apiErr.Message, "services.web.placement.constraints[0]") {
