@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/agent"
@@ -93,13 +94,13 @@ func parseLabels(kvs []string) (map[string]string, error) {
 }
 
 // hideInheritedFlags keeps the global flags (-f, --profile, --addr, ...)
-// out of cmd's help: they are for commands that talk to a manager about a
-// Compose app, and an agent does neither.
-func hideInheritedFlags(cmd *cobra.Command) {
+// but those in keep out of cmd's help: they are for commands that talk to
+// a manager about a Compose app, and an agent or a manager does neither.
+func hideInheritedFlags(cmd *cobra.Command, keep ...string) {
 	parentHelp := cmd.HelpFunc()
 	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
 		c.InheritedFlags().VisitAll(func(f *pflag.Flag) {
-			if f.Name != "help" {
+			if f.Name != "help" && !slices.Contains(keep, f.Name) {
 				f.Hidden = true
 			}
 		})

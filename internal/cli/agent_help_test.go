@@ -23,6 +23,19 @@ func TestAgentHelpListsOnlyItsFlags(t *testing.T) {
 			t.Errorf("agent --help does not list its own %s", flag)
 		}
 	}
+	// Nor does a manager's, which keeps --addr (where it listens).
+	hs := newHarness(t)
+	if code := hs.run(t, "server", "--help"); code != 0 {
+		t.Fatalf("server --help: exit %d", code)
+	}
+	for _, flag := range []string{"--file", "--profile", "--project-name", "--env-file"} {
+		if strings.Contains(hs.out.String(), flag) {
+			t.Errorf("server --help lists %s:\n%s", flag, hs.out)
+		}
+	}
+	if !strings.Contains(hs.out.String(), "--addr") {
+		t.Errorf("server --help lost --addr:\n%s", hs.out)
+	}
 	// Other commands still list the global flags.
 	h2 := newHarness(t)
 	h2.run(t, "up", "--help")

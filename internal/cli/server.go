@@ -80,6 +80,7 @@ temporary directory removed on exit.`,
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
 	addLimitFlags(cmd, &o.limits)
 	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
+	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
 }
