@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -75,7 +76,7 @@ func (e *env) checkImages(ctx context.Context, app *types.App) error {
 // the one this CLI sees (the local cluster, a dev server).
 func (e *env) managerOnThisMachine() bool {
 	hostPort, err := listenAddr(e.global.addr)
-	return err == nil && isLoopback(hostPort)
+	return err == nil && api.IsLoopback(hostPort)
 }
 
 func (e *env) serviceImage(ctx context.Context, svc *types.Service, o upOptions) (string, error) {

@@ -158,7 +158,7 @@ func (g *globalOptions) addCredential(e *env) error {
 // plain-HTTP loopback address ("" otherwise, or when there is none).
 func (e *env) localCredential(addr string) (string, error) {
 	hostPort, err := listenAddr(addr)
-	if err != nil || strings.HasPrefix(addr, "https://") || !isLoopbackHost(hostPort) {
+	if err != nil || strings.HasPrefix(addr, "https://") || !api.IsLoopback(hostPort) {
 		return "", nil
 	}
 	tok, err := credfile.Load(e.getenv, hostPort)
@@ -183,7 +183,7 @@ func checkPlainToken(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !isLoopbackHost(hostPort) {
+	if !api.IsLoopback(hostPort) {
 		return fmt.Errorf("%s is plain HTTP beyond loopback, where a token would travel in clear text; use https://", addr)
 	}
 	return nil

@@ -66,7 +66,7 @@ func describeError(err error, e *env) string {
 // one; the manager's own words say what it checked.
 func describeUnauthorized(err *api.Error, e *env) string {
 	hostPort, _ := listenAddr(e.global.addr)
-	local := e.global.contextName == "" && !strings.HasPrefix(e.global.addr, "https://") && isLoopbackHost(hostPort)
+	local := e.global.contextName == "" && !strings.HasPrefix(e.global.addr, "https://") && api.IsLoopback(hostPort)
 	switch {
 	case local && e.global.credential == "token":
 		return fmt.Sprintf("the manager at %s refused the admin token (%s): BERTH_TOKEN is not this cluster's, or the one "+

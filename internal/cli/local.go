@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -215,18 +214,4 @@ func (e *env) dropDevCredential(addr, tok string) {
 	if cur, err := credfile.Load(e.getenv, addr); err == nil && cur == tok {
 		_ = credfile.Remove(e.getenv, addr)
 	}
-}
-
-// isLoopbackHost reports whether hostPort's host is a loopback address or
-// localhost: traffic to it never leaves the machine.
-func isLoopbackHost(hostPort string) bool {
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

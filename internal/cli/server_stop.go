@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +34,7 @@ func (e *env) serverStop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !isLoopback(hostPort) {
+	if !api.IsLoopback(hostPort) {
 		return fmt.Errorf("%s is not on this machine; berth server stop only stops a local manager", e.global.addr)
 	}
 	st, err := e.client().Status(ctx)
@@ -79,16 +79,4 @@ func waitGone(ctx context.Context, pid int, timeout time.Duration) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func isLoopback(hostPort string) bool {
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

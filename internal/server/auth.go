@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 
@@ -106,21 +105,6 @@ func (s *Server) requireUser(next handlerFunc) handlerFunc {
 		}
 		return next(w, r)
 	}
-}
-
-// isLoopback reports whether addr ("host:port") listens on loopback only;
-// there the user API may stay plain HTTP (still with a credential): the
-// traffic never leaves the machine.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkRevoked refuses a node whose certificates were revoked (`berth node

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/controller"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/raftnode"
@@ -76,7 +77,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{},
-		plainAPI: isLoopback(cfg.HTTPAddr) && !cfg.SecureAPI}
+		plainAPI: api.IsLoopback(cfg.HTTPAddr) && !cfg.SecureAPI}
 	s.metrics = newMetrics(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
