@@ -73,7 +73,11 @@ func snapshot(t *testing.T, root string) footprint {
 	}
 	links, _ := os.ReadDir("/sys/class/net")
 	for _, e := range links {
-		f.links = append(f.links, e.Name())
+		// Only the names this driver gives: other tests on the machine
+		// make and remove links of their own meanwhile.
+		if n := e.Name(); strings.HasPrefix(n, "bb") || strings.HasPrefix(n, "vb") || strings.HasPrefix(n, "vp") {
+			f.links = append(f.links, n)
+		}
 	}
 	f.mounts = MountsUnder(root)
 	procs, _ := os.ReadDir("/proc")
@@ -168,13 +172,9 @@ func TestLocalCluster(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var hosts []*machine.Host
-	t.Cleanup(func() {
-		for _, h := range hosts {
-			_ = d.Remove(context.Background(), h, true)
-		}
-	})
 	create := func(spec machine.Spec) (*machine.Host, time.Duration) {
 		spec.Cluster = cluster
+		t.Cleanup(func() { removeByName(d, cluster, spec.Name, spec.Role) })
 		start := time.Now()
 		h, err := d.Create(ctx, spec, func(host, step string) { t.Logf("%s: %s (%.1fs)", host, step, time.Since(start).Seconds()) })
 		if err != nil {
@@ -334,7 +334,15 @@ func TestLocalCluster(t *testing.T) {
 		}()
 	}
 	rm.Wait()
-	after := snapshot(t, root)
+	footprintEqual(t, before, snapshot(t, root))
+	if st, _ := d.Status(ctx, a1); st != machine.StateMissing {
+		t.Errorf("a removed host is %s", st)
+	}
+}
+
+// footprintEqual fails t for whatever after has that before had not.
+func footprintEqual(t *testing.T, before, after footprint) {
+	t.Helper()
 	for _, c := range []struct {
 		what          string
 		before, after []string
@@ -343,13 +351,48 @@ func TestLocalCluster(t *testing.T) {
 		{"mounts", before.mounts, after.mounts}, {"processes", before.procs, after.procs}, {"files", before.files, after.files},
 	} {
 		if !slices.Equal(c.before, c.after) {
-			t.Errorf("%s before Remove %v, after %v", c.what, c.before, c.after)
+			t.Errorf("%s before %v, after (%d) %v", c.what, c.before, len(c.after), c.after[:min(len(c.after), 8)])
 		}
 	}
 	if after.rules != before.rules {
 		t.Errorf("iptables rules left: %s", after.rules)
 	}
-	if st, _ := d.Status(ctx, a1); st != machine.StateMissing {
-		t.Errorf("a removed host is %s", st)
+}
+
+// removeByName removes whatever a test's host left, even when Create
+// failed and returned no Host.
+func removeByName(d *Driver, cluster, name string, role machine.Role) {
+	h := &machine.Host{Name: name, Cluster: cluster, Role: role, Local: map[string]string{keyDir: d.paths(cluster, name).dir}}
+	_ = d.Remove(context.Background(), h, true)
+}
+
+// TestCreateFailureLeavesNothing: an agent host whose berth cannot join
+// (no manager at the address) fails at its last step, after the bridge,
+// namespace and engine were made; Create must undo all of it.
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin := buildBerth(t)
+	root := filepath.Join(t.TempDir(), "m")
+	cluster := "f" + randHex(3)
+	d, err := New(Config{Root: root, Binary: bin, ReadyTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { removeByName(d, cluster, "a1", machine.RoleAgent) })
+	subnet, err := d.pickSubnet("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := hostPort(subnet.Addr().Next().Next().Next().Next().String(), machine.ClusterPort)
+	before := snapshot(t, root)
+	var steps []string
+	_, err = d.Create(ctx, machine.Spec{Name: "a1", Cluster: cluster, Role: machine.RoleAgent,
+		Join: machine.Join{Addr: nobody, Token: "BERTH-1-x-w-y"}, Options: map[string]string{OptSubnet: subnet.String()}},
+		func(_, step string) { steps = append(steps, step) })
+	if err == nil || !strings.Contains(err.Error(), "wait for berth") {
+		t.Fatalf("Create of an agent with no manager: %v (steps %v)", err, steps)
+	}
+	footprintEqual(t, before, snapshot(t, root))
 }

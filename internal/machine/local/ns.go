@@ -132,8 +132,9 @@ func (d *Driver) Remove(ctx context.Context, h *machine.Host, force bool) error 
 			return errors.Join(errs...)
 		}
 	}
+	// The veth goes with the namespace, but not at once.
 	if linkExists(veth) {
-		if fail(run(ctx, "ip", "link", "del", veth)) {
+		if err := run(ctx, "ip", "link", "del", veth); err != nil && linkExists(veth) && fail(err) {
 			return errors.Join(errs...)
 		}
 	}
