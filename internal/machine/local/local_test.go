@@ -249,11 +249,13 @@ func TestLocalCluster(t *testing.T) {
 		return nil
 	})
 
+	var cid string
 	t.Run("published port answers on the agent's address", func(t *testing.T) {
 		code, out := execOut(t, d, a1, "docker", "run", "-d", "-p", "18080:8080", "-e", "MESSAGE=hi", image)
 		if code != 0 {
 			t.Fatalf("docker run in a1: %d %s", code, out)
 		}
+		cid = strings.TrimSpace(out)
 		url := "http://" + hostPort(a1.Address, 18080) + "/"
 		eventually(t, 20*time.Second, url, func() error {
 			resp, err := http.Get(url)
@@ -323,6 +325,17 @@ func TestLocalCluster(t *testing.T) {
 		}
 	})
 
+	// a1's engine dies hard (no supervisor to restart it, no graceful
+	// stop of its containers): Remove must still kill the container.
+	p1 := d.paths(cluster, "a1")
+	sup, engine := supervise.ReadPid(p1.engineSupPid(), "machine-supervise"), childPid(t, p1.engineSupPid())
+	_ = syscall.Kill(sup, syscall.SIGSTOP)
+	_ = syscall.Kill(engine, syscall.SIGKILL)
+	_ = syscall.Kill(sup, syscall.SIGKILL)
+	if cid == "" || len(pidsOfContainers([]string{cid})) == 0 {
+		t.Fatalf("container %q of a1 does not run after its engine died", cid)
+	}
+
 	var rm sync.WaitGroup
 	for _, h := range hosts {
 		rm.Add(1)
@@ -335,6 +348,9 @@ func TestLocalCluster(t *testing.T) {
 	}
 	rm.Wait()
 	footprintEqual(t, before, snapshot(t, root))
+	if pids := pidsOfContainers([]string{cid}); len(pids) > 0 {
+		t.Errorf("the container of a1 runs on after Remove: %v", pids)
+	}
 	if st, _ := d.Status(ctx, a1); st != machine.StateMissing {
 		t.Errorf("a removed host is %s", st)
 	}
