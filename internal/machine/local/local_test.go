@@ -64,19 +64,28 @@ type footprint struct {
 	rules                              string
 }
 
-func snapshot(t *testing.T, root string) footprint {
+// snapshot lists what the machine has of cluster's hosts. Only the names
+// this driver gives them: other tests (and berth clusters) on the machine
+// make and remove namespaces and links of their own meanwhile.
+func snapshot(t *testing.T, d *Driver, cluster string) footprint {
 	t.Helper()
+	root := d.cfg.Root
 	var f footprint
 	ents, _ := os.ReadDir("/run/netns")
 	for _, e := range ents {
-		f.netns = append(f.netns, e.Name())
+		if strings.HasPrefix(e.Name(), "berth-"+cluster+"-") {
+			f.netns = append(f.netns, e.Name())
+		}
+	}
+	ours := map[string]bool{d.bridgeName(cluster): true}
+	for _, n := range []string{"m1", "m2", "a1", "a2"} {
+		v := d.vethName(cluster, n)
+		ours[v], ours["vp"+v[2:]] = true, true
 	}
 	links, _ := os.ReadDir("/sys/class/net")
 	for _, e := range links {
-		// Only the names this driver gives: other tests on the machine
-		// make and remove links of their own meanwhile.
-		if n := e.Name(); strings.HasPrefix(n, "bb") || strings.HasPrefix(n, "vb") || strings.HasPrefix(n, "vp") {
-			f.links = append(f.links, n)
+		if ours[e.Name()] {
+			f.links = append(f.links, e.Name())
 		}
 	}
 	f.mounts = MountsUnder(root)
@@ -87,7 +96,7 @@ func snapshot(t *testing.T, root string) footprint {
 		}
 	}
 	_ = filepath.Walk(root, func(path string, _ os.FileInfo, _ error) error {
-		if path != root && filepath.Base(path) != ".lock" {
+		if path != root {
 			f.files = append(f.files, path)
 		}
 		return nil
@@ -95,7 +104,7 @@ func snapshot(t *testing.T, root string) footprint {
 	for _, table := range []string{"filter", "nat"} {
 		out, _ := exec.Command("iptables", "-w", "-t", table, "-S").Output()
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "berth machine bridge") {
+			if strings.Contains(l, ruleComment(d.bridgeName(cluster))) {
 				f.rules += l + "\n"
 			}
 		}
@@ -165,11 +174,11 @@ func TestLocalCluster(t *testing.T) {
 	bin := buildBerth(t)
 	root := filepath.Join(t.TempDir(), "m")
 	cluster := "t" + randHex(3)
-	before := snapshot(t, root)
 	d, err := New(Config{Root: root, Binary: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := snapshot(t, d, cluster)
 	var mu sync.Mutex
 	var hosts []*machine.Host
 	create := func(spec machine.Spec) (*machine.Host, time.Duration) {
@@ -213,7 +222,18 @@ func TestLocalCluster(t *testing.T) {
 
 	join := machine.Join{Addr: hostPort(m1.Address, machine.ClusterPort), Token: tokens.Worker}
 	agents := make([]*machine.Host, 2)
+	var m2 *machine.Host
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var took time.Duration
+		m2, took = create(machine.Spec{Name: "m2", Role: machine.RoleManager,
+			Join: machine.Join{Addr: join.Addr, Token: tokens.Manager}})
+		if m2 != nil {
+			t.Logf("FIGURE joining manager host created in %.2fs, in parallel with the agents", took.Seconds())
+		}
+	}()
 	for i := range agents {
 		wg.Add(1)
 		go func() {
@@ -231,10 +251,13 @@ func TestLocalCluster(t *testing.T) {
 		t.FailNow()
 	}
 	a1, a2 := agents[0], agents[1]
+	if m2.AdminToken != "" || m2.CACert != nil {
+		t.Error("a joining manager came back with an admin token or CA: only the first has them")
+	}
 	if a1.Address == a2.Address || a1.Address == m1.Address {
 		t.Fatalf("hosts share an address: %s %s %s", m1.Address, a1.Address, a2.Address)
 	}
-	eventually(t, 20*time.Second, "the manager to list both agents", func() error {
+	eventually(t, 20*time.Second, "the manager to list both agents and the second manager", func() error {
 		nodes, err := mc.ListNodes(ctx)
 		if err != nil {
 			return err
@@ -247,6 +270,18 @@ func TestLocalCluster(t *testing.T) {
 			return fmt.Errorf("nodes %v", names)
 		}
 		return nil
+	})
+	eventually(t, 20*time.Second, "m2 to be a voting member", func() error {
+		ms, err := mc.Members(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Name == "m2" && m.Voter {
+				return nil
+			}
+		}
+		return fmt.Errorf("members %+v", ms)
 	})
 
 	var cid string
@@ -285,13 +320,14 @@ func TestLocalCluster(t *testing.T) {
 
 	t.Run("memory", func(t *testing.T) {
 		p := d.paths(cluster, "a1")
-		t.Logf("FIGURE RSS: host dockerd %d kB, agent %d kB, manager %d kB",
-			rssKB(t, childPid(t, p.engineSupPid())), rssKB(t, childPid(t, p.berthPid())),
-			rssKB(t, childPid(t, d.paths(cluster, "m1").berthPid())))
+		containerd := supervise.ReadPid(filepath.Join(p.engineExec(), "containerd", "containerd.pid"), "containerd")
+		t.Logf("FIGURE RSS: host dockerd %d kB + its containerd %d kB, agent %d kB, manager %d kB, supervisor %d kB",
+			rssKB(t, childPid(t, p.engineSupPid())), rssKB(t, containerd), rssKB(t, childPid(t, p.berthPid())),
+			rssKB(t, childPid(t, d.paths(cluster, "m1").berthPid())), rssKB(t, supervise.ReadPid(p.berthPid(), "machine-supervise")))
 	})
 
 	t.Run("supervisor restarts a killed berth", func(t *testing.T) {
-		for _, h := range []*machine.Host{a1, m1} {
+		for _, h := range []*machine.Host{a1, m1, m2} {
 			pidfile := d.paths(cluster, h.Name).berthPid()
 			old := childPid(t, pidfile)
 			if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
@@ -305,6 +341,15 @@ func TestLocalCluster(t *testing.T) {
 			})
 		}
 		eventually(t, 20*time.Second, "the restarted manager's API", func() error { _, err := mc.Status(ctx); return err })
+		eventually(t, 20*time.Second, "the restarted agent to register again", func() error {
+			if b, _ := os.ReadFile(d.paths(cluster, "a1").berthLog()); bytes.Count(b, []byte("agent registered")) < 2 {
+				return fmt.Errorf("log:\n%s", b)
+			}
+			return nil
+		})
+		eventually(t, 20*time.Second, "the restarted second manager's API", func() error {
+			return d.status(ctx, m2, m1.CACert)
+		})
 	})
 
 	t.Run("stop and start", func(t *testing.T) {
@@ -347,7 +392,7 @@ func TestLocalCluster(t *testing.T) {
 		}()
 	}
 	rm.Wait()
-	footprintEqual(t, before, snapshot(t, root))
+	footprintEqual(t, before, snapshot(t, d, cluster))
 	if pids := pidsOfContainers([]string{cid}); len(pids) > 0 {
 		t.Errorf("the container of a1 runs on after Remove: %v", pids)
 	}
@@ -402,7 +447,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	nobody := hostPort(subnet.Addr().Next().Next().Next().Next().String(), machine.ClusterPort)
-	before := snapshot(t, root)
+	before := snapshot(t, d, cluster)
 	var steps []string
 	_, err = d.Create(ctx, machine.Spec{Name: "a1", Cluster: cluster, Role: machine.RoleAgent,
 		Join: machine.Join{Addr: nobody, Token: "BERTH-1-x-w-y"}, Options: map[string]string{OptSubnet: subnet.String()}},
@@ -410,5 +455,5 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "wait for berth") {
 		t.Fatalf("Create of an agent with no manager: %v (steps %v)", err, steps)
 	}
-	footprintEqual(t, before, snapshot(t, root))
+	footprintEqual(t, before, snapshot(t, d, cluster))
 }
