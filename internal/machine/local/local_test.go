@@ -353,6 +353,11 @@ func TestLocalCluster(t *testing.T) {
 	})
 
 	t.Run("stop and start", func(t *testing.T) {
+		registered := func() int {
+			b, _ := os.ReadFile(d.paths(cluster, "a2").berthLog())
+			return bytes.Count(b, []byte("agent registered"))
+		}
+		before := registered()
 		if err := d.Stop(ctx, a2); err != nil {
 			t.Fatal(err)
 		}
@@ -368,6 +373,36 @@ func TestLocalCluster(t *testing.T) {
 		if st, _ := d.Status(ctx, a2); st != machine.StateRunning {
 			t.Fatalf("after Start: %s", st)
 		}
+		eventually(t, 20*time.Second, "a2 to register again", func() error {
+			if n := registered(); n <= before {
+				b, _ := os.ReadFile(d.paths(cluster, "a2").berthLog())
+				return fmt.Errorf("registered %d times; log ends:\n%s", n, b[max(0, len(b)-2000):])
+			}
+			return nil
+		})
+		// One of two managers: the cluster has no quorum until it is back.
+		if err := d.Stop(ctx, m2); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := d.Status(ctx, m2); st != machine.StateStopped {
+			t.Fatalf("m2 after Stop: %s", st)
+		}
+		if err := d.Start(ctx, m2); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "m2's API after Start", func() error { return d.status(ctx, m2, m1.CACert) })
+		eventually(t, 20*time.Second, "m2 a reachable member again", func() error {
+			ms, err := mc.Members(ctx)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if m.Name == "m2" && m.Reachable {
+					return nil
+				}
+			}
+			return fmt.Errorf("members %+v", ms)
+		})
 	})
 
 	// a1's engine dies hard (no supervisor to restart it, no graceful

@@ -218,8 +218,13 @@ func (d *Driver) makeBridge(ctx context.Context, n *network) error {
 			return fmt.Errorf("make the cluster's bridge %s: %w", n.Bridge, err)
 		}
 	}
-	// Hosts reach the outside through the machine.
-	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
+	// Hosts reach the outside through the machine (Docker has turned it
+	// on where it runs).
+	const forward = "/proc/sys/net/ipv4/ip_forward"
+	if b, err := os.ReadFile(forward); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(forward, []byte("1\n"), 0o644); err != nil {
 		return fmt.Errorf("enable IP forwarding: %w", err)
 	}
 	return nil

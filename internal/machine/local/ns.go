@@ -57,7 +57,9 @@ func superviseStop(pidfile string, timeout time.Duration) {
 }
 
 // hostEnv is the environment of what runs in a host: the machine's, with
-// the host's engine as DOCKER_HOST.
+// an agent host's engine as DOCKER_HOST (a manager host has none), and
+// without the caller's BERTH_ settings (its token, its manager's address),
+// which are not the host's.
 func hostEnv(h *machine.Host, p paths) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -86,9 +88,6 @@ func (d *Driver) Exec(ctx context.Context, h *machine.Host, cmd []string, stdio 
 	line := append(nsenter(h), cmd...)
 	c := exec.CommandContext(ctx, line[0], line[1:]...)
 	c.Env = hostEnv(h, p)
-	if h.Role != machine.RoleAgent {
-		c.Env = append(c.Env, "DOCKER_HOST="+p.dockerHost())
-	}
 	c.Stdin, c.Stdout, c.Stderr = stdio.In, stdio.Out, stdio.Err
 	err = c.Run()
 	var exit *exec.ExitError
