@@ -24,6 +24,7 @@ func newSuperviseCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Pidfile, "pidfile", "", "file to write the supervisor's pid to (required)")
 	f.StringVar(&o.Log, "log", "", "file the command's output is appended to (required)")
+	f.StringArrayVar(&o.ClearPidfiles, "clear-pidfile", nil, "pidfile of a child the command leaves behind: wait for it to be gone and delete it before each start (repeatable)")
 	_ = cmd.MarkFlagRequired("pidfile")
 	_ = cmd.MarkFlagRequired("log")
 	return cmd

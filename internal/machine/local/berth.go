@@ -80,7 +80,7 @@ func (d *Driver) spawnBerth(ctx context.Context, h *machine.Host, spec machine.S
 	}
 	first := spec.Name != ""
 	args := d.berthArgs(h, spec, first)
-	_, err = supervise.Spawn(ctx, d.cfg.Binary, nsenter(h), p.berthPid(), p.berthLog(), hostEnv(h, p), args)
+	_, err = supervise.Spawn(ctx, d.cfg.Binary, nsenter(h), supervise.Options{Pidfile: p.berthPid(), Log: p.berthLog(), Args: args}, hostEnv(h, p))
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -51,7 +52,11 @@ func (d *Driver) startEngine(ctx context.Context, h *machine.Host) error {
 	args := d.engineArgs(h, p)
 	args[0] = dockerd
 	env := hostEnv(h, p)
-	if _, err := supervise.Spawn(ctx, d.cfg.Binary, nsenter(h), p.engineSupPid(), p.engineLog(), env, args); err != nil {
+	// dockerd killed leaves containerd's pidfile, and a restarted dockerd
+	// waits on the dead containerd it names instead of starting one.
+	o := supervise.Options{Pidfile: p.engineSupPid(), Log: p.engineLog(), Args: args,
+		ClearPidfiles: []string{filepath.Join(p.engineExec(), "containerd", "containerd.pid")}}
+	if _, err := supervise.Spawn(ctx, d.cfg.Binary, nsenter(h), o, env); err != nil {
 		return err
 	}
 	return waitFor(ctx, d.cfg.ReadyTimeout, "the engine to answer on "+p.engineSock()+" (see "+p.engineLog()+")", func() error {

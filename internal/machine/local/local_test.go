@@ -352,6 +352,20 @@ func TestLocalCluster(t *testing.T) {
 				return nil
 			})
 		}
+		// The engine is supervised the same way.
+		p2 := d.paths(cluster, "a2")
+		oldEngine := childPid(t, p2.engineSupPid())
+		if err := syscall.Kill(oldEngine, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		engineKilled := time.Now()
+		eventually(t, 30*time.Second, "a2's engine to answer again", func() error {
+			if pid := supervise.ReadPid(supervise.ChildPidfile(p2.engineSupPid()), ""); pid == 0 || pid == oldEngine {
+				return fmt.Errorf("not restarted (pid %d)", pid)
+			}
+			return pingEngine(ctx, p2.engineSock())
+		})
+		t.Logf("FIGURE a2's engine answered %.2fs after kill -9", time.Since(engineKilled).Seconds())
 		eventually(t, 20*time.Second, "the restarted manager's API", func() error { _, err := mc.Status(ctx); return err })
 		eventually(t, 20*time.Second, "the restarted agent to register again", func() error {
 			if b, _ := os.ReadFile(d.paths(cluster, "a1").berthLog()); bytes.Count(b, []byte("agent registered")) < 2 {

@@ -31,6 +31,11 @@ type Options struct {
 	// StopTimeout is how long a stopping command has after SIGTERM before
 	// SIGKILL (dockerd stops its containers first). Default 20 s.
 	StopTimeout time.Duration
+	// ClearPidfiles are pidfiles the command's own children write (dockerd's
+	// containerd): before each start the supervisor waits for the process
+	// named in each to be gone (killing it after a few seconds) and deletes
+	// the file, so a restarted command never waits on a dead one's child.
+	ClearPidfiles []string
 	// MaxLog bounds the log file: past it, the log moves to Log+".1"
 	// (replacing the one there) and starts again. Default 16 MiB.
 	MaxLog int64
@@ -73,6 +78,9 @@ func Run(ctx context.Context, o Options) error {
 	signal.Ignore(syscall.SIGHUP)
 	backoff := minBackoff
 	for {
+		for _, f := range o.ClearPidfiles {
+			clearPidfile(f)
+		}
 		started := time.Now()
 		err := runOnce(ctx, o, logf)
 		if ctx.Err() != nil {
@@ -91,6 +99,17 @@ func Run(ctx context.Context, o Options) error {
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// clearPidfile waits for the process in path to be gone, then deletes it.
+func clearPidfile(path string) {
+	if pid := ReadPid(path, ""); pid != 0 {
+		if !waitGone(pid, 5*time.Second) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 2*time.Second)
+		}
+	}
+	os.Remove(path)
 }
 
 // runOnce starts the command and waits for it; when ctx ends it sends
@@ -226,8 +245,13 @@ func ReadPid(path, want string) int {
 // supervisor's command line (e.g. nsenter into a namespace, which execs
 // it, so the pid stays the supervisor's). It returns the supervisor's pid
 // once the supervisor has written its pidfile.
-func Spawn(ctx context.Context, binary string, prefix []string, pidfile, logPath string, env []string, args []string) (int, error) {
-	line := append(append([]string{}, prefix...), binary, "machine-supervise", "--pidfile", pidfile, "--log", logPath, "--")
+func Spawn(ctx context.Context, binary string, prefix []string, o Options, env []string) (int, error) {
+	pidfile, logPath, args := o.Pidfile, o.Log, o.Args
+	line := append(append([]string{}, prefix...), binary, "machine-supervise", "--pidfile", pidfile, "--log", logPath)
+	for _, f := range o.ClearPidfiles {
+		line = append(line, "--clear-pidfile", f)
+	}
+	line = append(line, "--")
 	line = append(line, args...)
 	cmd := exec.Command(line[0], line[1:]...)
 	cmd.Env = env

@@ -135,3 +135,21 @@ func TestLogRotates(t *testing.T) {
 		}
 	}
 }
+
+// A child's pidfile a killed command left is cleared before the next start.
+func TestClearPidfiles(t *testing.T) {
+	stale := filepath.Join(t.TempDir(), "containerd.pid")
+	if err := os.WriteFile(stale, []byte("999999999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, Options{Args: []string{"sh", "-c", "test -e " + stale + " && echo STALE || echo CLEAN; exec sleep 60"},
+		ClearPidfiles: []string{stale}})
+	waitUntil(t, "the command's word", func() bool {
+		b, _ := os.ReadFile(r.log)
+		return strings.Contains(string(b), "STALE") || strings.Contains(string(b), "CLEAN")
+	})
+	r.stop(t)
+	if b, _ := os.ReadFile(r.log); !strings.Contains(string(b), "CLEAN") {
+		t.Errorf("the command found the stale pidfile:\n%s", b)
+	}
+}
