@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,9 +289,12 @@ func Spawn(ctx context.Context, binary string, prefix []string, o Options, env [
 
 // Stop sends SIGTERM to the supervisor in pidfile and waits until it and
 // its command are gone, killing both after timeout. A supervisor that is
-// not running is no error.
+// not running is no error. The command left by a killed supervisor is
+// killed only if its command line names the pidfile's directory (the
+// machine drivers' commands all do: their data is there), so a pid the
+// kernel has since given to another process is left alone.
 func Stop(pidfile string, timeout time.Duration) {
-	child := ReadPid(ChildPidfile(pidfile), "")
+	child := ReadPid(ChildPidfile(pidfile), filepath.Dir(pidfile))
 	pid := ReadPid(pidfile, "machine-supervise")
 	if pid != 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
