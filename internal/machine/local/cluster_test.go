@@ -272,8 +272,8 @@ func (c *cluster) restarts(t *testing.T) {
 	t.Logf("FIGURE a2's engine answered %.2fs after kill -9", time.Since(engineKilled).Seconds())
 	eventually(t, 20*time.Second, "the restarted manager's API", func() error { _, err := c.mc.Status(c.ctx); return err })
 	eventually(t, 20*time.Second, "the restarted agent to register again", func() error {
-		if b, _ := os.ReadFile(c.d.paths(c.name, "a1").berthLog()); bytes.Count(b, []byte("agent registered")) < 2 {
-			return fmt.Errorf("log:\n%s", b)
+		if n := c.registered("a1"); n < 2 {
+			return fmt.Errorf("registered %d times", n)
 		}
 		return nil
 	})
@@ -283,11 +283,7 @@ func (c *cluster) restarts(t *testing.T) {
 }
 
 func (c *cluster) stopStart(t *testing.T) {
-	registered := func() int {
-		b, _ := os.ReadFile(c.d.paths(c.name, "a2").berthLog())
-		return bytes.Count(b, []byte("agent registered"))
-	}
-	before := registered()
+	before := c.registered("a2")
 	if err := c.d.Stop(c.ctx, c.a2); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +300,7 @@ func (c *cluster) stopStart(t *testing.T) {
 		t.Fatalf("after Start: %s", st)
 	}
 	eventually(t, 20*time.Second, "a2 to register again", func() error {
-		if n := registered(); n <= before {
+		if n := c.registered("a2"); n <= before {
 			b, _ := os.ReadFile(c.d.paths(c.name, "a2").berthLog())
 			return fmt.Errorf("registered %d times; log ends:\n%s", n, b[max(0, len(b)-2000):])
 		}
