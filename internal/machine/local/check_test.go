@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -100,5 +101,32 @@ func TestPickSubnet(t *testing.T) {
 	}
 	if _, err := d.pickSubnet("172.17.5.0/24"); err == nil || !strings.Contains(err.Error(), "overlaps") {
 		t.Errorf("a subnet in Docker's pools: %v", err)
+	}
+}
+
+// A host record is only ever this driver's own: one that points elsewhere
+// is refused before anything is touched, and a host whose parts are gone
+// is missing, not started.
+func TestRecordsOutsideTheRootAreRefused(t *testing.T) {
+	d, _ := New(Config{Root: t.TempDir(), Binary: "/bin/true"})
+	keep := t.TempDir()
+	for _, h := range []*machine.Host{
+		{Name: "a1", Cluster: "dev", Local: map[string]string{keyDir: keep}},
+		{Name: "../x", Cluster: "dev", Local: map[string]string{keyDir: filepath.Join(d.cfg.Root, "x")}},
+		{Name: "a1", Cluster: "dev"},
+	} {
+		if err := d.Remove(context.Background(), h, true); err == nil {
+			t.Errorf("Remove of %+v: no error", h)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("Remove touched a directory it did not make: %v", err)
+	}
+	gone := &machine.Host{Name: "a1", Cluster: "dev", Local: map[string]string{keyDir: d.paths("dev", "a1").dir}}
+	if st, err := d.Status(context.Background(), gone); err != nil || st != machine.StateMissing {
+		t.Errorf("Status of a host with no directory: %s, %v", st, err)
+	}
+	if err := d.Start(context.Background(), gone); err == nil || !strings.Contains(err.Error(), "rm -f") {
+		t.Errorf("Start of a missing host: %v", err)
 	}
 }
