@@ -63,6 +63,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newSnapshotCommand(e),
 		newContextCommand(e),
 		newVersionCommand(e),
+		newSuperviseCommand(),
 	)
 	return root
 }
