@@ -65,7 +65,7 @@ type Driver struct {
 	cfg Config
 }
 
-
+var _ machine.Driver = (*Driver)(nil)
 
 // New returns the ssh driver.
 func New(cfg Config) *Driver {
