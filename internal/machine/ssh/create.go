@@ -262,8 +262,8 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 		}
 		select {
 		case <-ctx.Done():
-			logTail, _ := r.run(context.WithoutCancel(ctx), "tail -n 5 "+quote(l.log()), nil)
-			return fmt.Errorf("berth on the host was not ready within %s; its log (%s) ends: %s", d.cfg.ReadyTimeout, l.log(), tail(logTail, 5))
+			logTail, _ := r.run(context.WithoutCancel(ctx), "tail -n 20 "+quote(l.log()), nil)
+			return fmt.Errorf("berth on the host was not ready within %s; its log (%s) ends: %s", d.cfg.ReadyTimeout, l.log(), lastErrors(logTail))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -291,4 +291,23 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 		return fmt.Errorf("remove the join token from the host: %w", err)
 	}
 	return nil
+}
+
+// lastErrors is the tail of a berth log without the run script's restart
+// lines and repeats: what berth said last, once.
+func lastErrors(log string) string {
+	var keep []string
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.HasPrefix(line, "berth exited with status") || line == "" {
+			continue
+		}
+		if len(keep) > 0 && keep[len(keep)-1] == line {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	if len(keep) == 0 {
+		return "(nothing)"
+	}
+	return tail(strings.Join(keep, "\n"), 3)
 }

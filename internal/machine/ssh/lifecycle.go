@@ -44,9 +44,9 @@ func stopCmd(l layout, systemd bool) string {
 	}
 	return fmt.Sprintf(`p=$(cat %s 2>/dev/null) || exit 0
 [ -n "$p" ] || exit 0
-kill -TERM -- -"$p" 2>/dev/null || exit 0
-for i in $(seq 100); do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.1; done
-kill -KILL -- -"$p" 2>/dev/null; exit 0`, quote(l.pidfile()))
+kill -s TERM -- -"$p" 2>/dev/null || exit 0
+for i in $(seq 100); do kill -s 0 -- -"$p" 2>/dev/null || exit 0; sleep 0.1; done
+kill -s KILL -- -"$p" 2>/dev/null; exit 0`, quote(l.pidfile()))
 }
 
 // teardown stops berth and removes every part of the host: its unit, its
@@ -78,7 +78,7 @@ func (d *Driver) Start(ctx context.Context, h *machine.Host) error {
 	defer r.c.Close()
 	if systemd {
 		_, err = r.run(ctx, "systemctl start "+quote(l.unit()), nil)
-	} else if _, err = r.run(ctx, "kill -0 -- -$(cat "+quote(l.pidfile())+") 2>/dev/null", nil); err == nil {
+	} else if _, err = r.run(ctx, "kill -s 0 -- -$(cat "+quote(l.pidfile())+") 2>/dev/null", nil); err == nil {
 		return nil // running already
 	} else {
 		err = startSupervised(ctx, r, l)
@@ -123,7 +123,7 @@ func (d *Driver) Status(ctx context.Context, h *machine.Host) (machine.State, er
 		return "", fmt.Errorf("status of host %s: %w", h.Name, err)
 	}
 	defer r.c.Close()
-	running := "kill -0 -- -$(cat " + quote(l.pidfile()) + ") 2>/dev/null"
+	running := "kill -s 0 -- -$(cat " + quote(l.pidfile()) + ") 2>/dev/null"
 	if systemd {
 		running = "systemctl is-active --quiet " + quote(l.unit())
 	}

@@ -1,0 +1,207 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/machine"
+	"github.com/berth-dev/berth/internal/types"
+	xssh "golang.org/x/crypto/ssh"
+)
+
+// TestProvisionOverSSH makes a manager and an agent on two sshd
+// containers through the driver (a supervised process there: no systemd),
+// runs an exec-driver task on the agent, stops, starts and removes both;
+// then checks that bad input fails clearly and leaves nothing behind.
+func TestProvisionOverSSH(t *testing.T) {
+	needDocker(t)
+	dir := t.TempDir()
+	image := sshdImage(t)
+	bin := buildBerth(t, dir)
+	network, _ := testNetwork(t)
+	key, pub := newKey(t, dir, "id_ed25519")
+	mgrT := startTarget(t, image, network, pub)
+	agT := startTarget(t, image, network, pub)
+	kh := knownHosts(t, dir, "known_hosts", map[string]xssh.PublicKey{mgrT.ip: mgrT.hostKey(t), agT.ip: agT.hostKey(t)})
+	d := New(Config{Binary: bin, DialTimeout: 3 * time.Second, ReadyTimeout: 45 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	opts := func(tg target) map[string]string {
+		return map[string]string{OptAddr: tg.ip, OptKey: key, OptKnownHosts: kh}
+	}
+
+	var steps stepLog
+	mgr, err := d.Create(ctx, machine.Spec{Name: "m1", Cluster: "c", Role: machine.RoleManager, Options: opts(mgrT)}, steps.add)
+	if err != nil {
+		t.Fatalf("create the manager: %v", err)
+	}
+	t.Logf("manager made: %s", steps.String())
+	if mgr.Address != mgrT.ip || !strings.HasPrefix(mgr.AdminToken, "BERTHADM-") || len(mgr.CACert) == 0 {
+		t.Fatalf("manager host: address %q (want %q), admin token %t, CA %d bytes", mgr.Address, mgrT.ip, mgr.AdminToken != "", len(mgr.CACert))
+	}
+	// The admin token and join token are gone from the host once it is ready.
+	if out := mgrT.sh(t, "ls /run/berth-machine-* 2>/dev/null; grep -rl --exclude=berth BERTHADM- "+baseDir+" 2>/dev/null; true"); out != "" {
+		t.Fatalf("secrets left on the manager host: %s", out)
+	}
+	c := apiClient(t, mgr)
+	toks, err := c.Tokens(ctx)
+	if err != nil {
+		t.Fatalf("read the join tokens: %v", err)
+	}
+
+	steps = stepLog{}
+	agSpec := machine.Spec{Name: "a1", Cluster: "c", Role: machine.RoleAgent, Labels: map[string]string{"machine": "a1"},
+		Join: machine.Join{Addr: net.JoinHostPort(mgr.Address, fmt.Sprint(machine.ClusterPort)), Token: toks.Worker}, Options: opts(agT)}
+	ag, err := d.Create(ctx, agSpec, steps.add)
+	if err != nil {
+		t.Fatalf("create the agent: %v", err)
+	}
+	t.Logf("agent made: %s", steps.String())
+	for _, want := range []string{"connect to", "check the host", "copy berth", "start berth", "wait until the node is ready"} {
+		if !strings.Contains(steps.String(), want) {
+			t.Errorf("progress has no step %q: %s", want, steps.String())
+		}
+	}
+	node := waitNode(ctx, t, c, "a1")
+	if node.Labels["machine"] != "a1" || !strings.HasPrefix(node.Address, agT.ip+":") {
+		t.Fatalf("node a1: labels %v, address %q (want the target's %s)", node.Labels, node.Address, agT.ip)
+	}
+
+	// An exec task runs on the ssh host: it leaves its hostname there.
+	app := &types.App{Name: "hello", Services: []*types.Service{{
+		Name: "s", Driver: types.DriverExec, Mode: types.ModeReplicated, Replicas: 1,
+		Command:   []string{"/bin/sh", "-c", "hostname > /tmp/berth-ran; exec sleep 600"},
+		Placement: types.Placement{Constraints: []string{"node.labels.machine==a1"}},
+	}}}
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatalf("submit the app: %v", err)
+	}
+	waitFor(t, 60*time.Second, "the task to run on a1", func() error {
+		tasks, _, err := c.ListTasks(ctx, api.TaskQuery{App: "hello"})
+		if err != nil {
+			return err
+		}
+		for _, tk := range tasks {
+			if tk.State == types.TaskRunning && tk.NodeID == node.ID {
+				return nil
+			}
+		}
+		return fmt.Errorf("tasks: %s", taskStates(tasks))
+	})
+	// Running is reported once the process started, maybe before its
+	// first line ran.
+	waitFor(t, 10*time.Second, "the task's file on a1", func() error {
+		var out bytes.Buffer
+		code, err := d.Exec(ctx, ag, []string{"cat", "/tmp/berth-ran"}, machine.Stdio{Out: &out, Err: &out})
+		if err != nil || code != 0 || strings.TrimSpace(out.String()) != agT.name {
+			return fmt.Errorf("exec cat /tmp/berth-ran: code %d, err %v, output %q (want %q)", code, err, out.String(), agT.name)
+		}
+		return nil
+	})
+	if code, _ := d.Exec(ctx, ag, []string{"sh", "-c", "exit 3"}, machine.Stdio{}); code != 3 {
+		t.Fatalf("exec exit 3 gave code %d", code)
+	}
+
+	checkState(ctx, t, d, ag, machine.StateRunning)
+	if err := d.Stop(ctx, ag); err != nil {
+		t.Fatal(err)
+	}
+	checkState(ctx, t, d, ag, machine.StateStopped)
+	if err := d.Start(ctx, ag); err != nil {
+		t.Fatal(err)
+	}
+	checkState(ctx, t, d, ag, machine.StateRunning)
+
+	t.Run("bad input", func(t *testing.T) { badInput(ctx, t, d, dir, mgrT, agT, agSpec) })
+
+	for _, h := range []*machine.Host{ag, mgr} {
+		if err := d.Remove(ctx, h, false); err != nil {
+			t.Fatalf("remove %s: %v", h.Name, err)
+		}
+	}
+	for _, tg := range []target{mgrT, agT} {
+		if left := tg.leftovers(t); left != "" {
+			t.Errorf("left on %s after remove: %s", tg.name, left)
+		}
+	}
+	checkState(ctx, t, d, ag, machine.StateMissing)
+	if err := d.Remove(ctx, ag, true); err != nil {
+		t.Errorf("remove -f of a removed host: %v", err)
+	}
+}
+
+// badInput: each failure is one clear sentence and leaves nothing behind.
+func badInput(ctx context.Context, t *testing.T, d *Driver, dir string, mgrT, agT target, good machine.Spec) {
+	wrongKey, _ := newKey(t, dir, "wrong")
+	// A known_hosts that pairs the agent's address with the manager's key:
+	// to the driver, the agent's host key changed.
+	changed := knownHosts(t, dir, "changed", map[string]xssh.PublicKey{agT.ip: mgrT.hostKey(t)})
+	empty := knownHosts(t, dir, "empty", nil)
+	unused := freeLoopbackPort(t)
+	notAKey := knownHosts(t, dir, "not-a-key", nil)
+	badToken := good
+	badToken.Name = "a-bad-token"
+	badToken.Join.Token = "BERTH-1-bogus-w-bogus"
+	before := agT.leftovers(t)
+	quick := New(Config{Binary: d.cfg.Binary, DialTimeout: 3 * time.Second, ReadyTimeout: 8 * time.Second})
+	for _, tc := range []struct {
+		name string
+		d    *Driver
+		spec machine.Spec
+		want []string
+	}{
+		{"wrong key", d, with(good, "a2", OptKey, wrongKey), []string{"connect to", "refused the key " + wrongKey}},
+		{"nothing answers", d, with(good, "a3", OptAddr, fmt.Sprintf("127.0.0.1:%d", unused)), []string{"cannot reach 127.0.0.1:", "connection refused"}},
+		{"changed host key", d, with(good, "a4", OptKnownHosts, changed),
+			[]string{"CHANGED", xssh.FingerprintSHA256(mgrT.hostKey(t)), xssh.FingerprintSHA256(agT.hostKey(t))}},
+		{"unknown host", d, with(good, "a5", OptKnownHosts, empty), []string{"is not in " + empty, "key is SHA256:", "ssh-keyscan -p 22 " + agT.ip, OptInsecure}},
+		{"not a key file", d, with(good, "a6", OptKey, notAKey), []string{"is not a private key"}},
+		{"missing key file", d, with(good, "a7", OptKey, dir+"/none"), []string{"read the SSH key", "no such file"}},
+		{"name in use", d, with(good, "a1"), []string{"already has " + baseDir + "/a1"}},
+		{"join refused", quick, badToken, []string{"wait until the node is ready", "not ready within"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.d.Create(ctx, tc.spec, nil)
+			if err == nil {
+				t.Fatal("Create succeeded")
+			}
+			msg := err.Error()
+			t.Logf("error: %s", msg)
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is more than one line: %q", msg)
+			}
+			if tc.name == "name in use" && !errors.Is(err, machine.ErrExists) {
+				t.Errorf("error does not wrap machine.ErrExists")
+			}
+			if left := agT.leftovers(t); left != before {
+				t.Errorf("left behind on %s:\n%s\n(before: %s)", agT.name, left, before)
+			}
+		})
+	}
+}
+
+// with is spec under another name, with option k set to v.
+func with(spec machine.Spec, name string, kv ...string) machine.Spec {
+	spec.Name = name
+	opts := map[string]string{}
+	for k, v := range spec.Options {
+		opts[k] = v
+	}
+	spec.Options = opts
+	for i := 0; i+1 < len(kv); i += 2 {
+		spec.Options[kv[i]] = kv[i+1]
+	}
+	return spec
+}
