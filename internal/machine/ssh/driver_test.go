@@ -120,6 +120,8 @@ func TestProvisionOverSSH(t *testing.T) {
 	checkState(ctx, t, d, ag, machine.StateRunning)
 
 	t.Run("bad input", func(t *testing.T) { badInput(ctx, t, d, dir, mgrT, agT, agSpec) })
+	t.Run("host key regenerated", func(t *testing.T) { regeneratedKey(ctx, t, d, agT, ag, with(agSpec, "a9")) })
+	t.Run("ssh-agent", func(t *testing.T) { viaAgent(ctx, t, dir, key, ag) })
 
 	for _, h := range []*machine.Host{ag, mgr} {
 		if err := d.Remove(ctx, h, false); err != nil {
@@ -158,6 +160,7 @@ func badInput(ctx context.Context, t *testing.T, d *Driver, dir string, mgrT, ag
 		want []string
 	}{
 		{"wrong key", d, with(good, "a2", OptKey, wrongKey), []string{"connect to", "refused the key " + wrongKey}},
+		{"no host at the address", d, with(good, "a8", OptAddr, unusedIP(t, agT.ip)), []string{"cannot reach " + unusedIP(t, agT.ip) + ":22"}},
 		{"nothing answers", d, with(good, "a3", OptAddr, fmt.Sprintf("127.0.0.1:%d", unused)), []string{"cannot reach 127.0.0.1:", "connection refused"}},
 		{"changed host key", d, with(good, "a4", OptKnownHosts, changed),
 			[]string{"CHANGED", xssh.FingerprintSHA256(mgrT.hostKey(t)), xssh.FingerprintSHA256(agT.hostKey(t))}},
@@ -204,4 +207,58 @@ func with(spec machine.Spec, name string, kv ...string) machine.Spec {
 		spec.Options[kv[i]] = kv[i+1]
 	}
 	return spec
+}
+
+// regeneratedKey gives the target new host keys (as a reinstall would):
+// Create and Status then refuse it, naming the old and the new key.
+func regeneratedKey(ctx context.Context, t *testing.T, d *Driver, tg target, h *machine.Host, spec machine.Spec) {
+	old := xssh.FingerprintSHA256(tg.hostKey(t))
+	before := tg.leftovers(t)
+	tg.sh(t, "cp -a /etc/ssh /etc/ssh.orig && rm /etc/ssh/ssh_host_* && ssh-keygen -A -q")
+	defer tg.sh(t, "rm -rf /etc/ssh && mv /etc/ssh.orig /etc/ssh")
+	fresh := xssh.FingerprintSHA256(tg.hostKey(t))
+	if fresh == old {
+		t.Fatal("ssh-keygen -A made the same key")
+	}
+	_, err := d.Create(ctx, spec, nil)
+	_, serr := d.Status(ctx, h)
+	for _, e := range []error{err, serr} {
+		if e == nil {
+			t.Fatal("a host with a new key was accepted")
+		}
+		for _, w := range []string{"CHANGED", old, fresh} {
+			if !strings.Contains(e.Error(), w) {
+				t.Errorf("error %q does not say %q", e, w)
+			}
+		}
+	}
+	if left := tg.leftovers(t); left != before {
+		t.Errorf("left behind on %s:\n%s\n(before: %s)", tg.name, left, before)
+	}
+}
+
+// viaAgent: with no key file, the driver logs in with the keys of the
+// ssh-agent at SSH_AUTH_SOCK (here one the test serves).
+func viaAgent(ctx context.Context, t *testing.T, dir, keyFile string, h *machine.Host) {
+	sock := serveAgent(t, dir, keyFile)
+	d := New(Config{DialTimeout: 3 * time.Second, Getenv: func(k string) string {
+		if k == "SSH_AUTH_SOCK" {
+			return sock
+		}
+		return ""
+	}})
+	noKey := *h
+	noKey.Local = map[string]string{}
+	for k, v := range h.Local {
+		noKey.Local[k] = v
+	}
+	noKey.Local[localKey] = ""
+	if st, err := d.Status(ctx, &noKey); err != nil || st != machine.StateRunning {
+		t.Fatalf("status through the ssh-agent: %s, %v", st, err)
+	}
+	d = New(Config{DialTimeout: 3 * time.Second, Getenv: func(string) string { return "" }})
+	_, err := d.Status(ctx, &noKey)
+	if err == nil || !strings.Contains(err.Error(), "SSH_AUTH_SOCK is not set") {
+		t.Fatalf("with no key and no agent: %v", err)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	"github.com/berth-dev/berth/internal/machine"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/types"
+	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // stepLog records the steps Create reports.
@@ -98,4 +102,51 @@ func freeLoopbackPort(t *testing.T) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	return port
+}
+
+// unusedIP is an address on ip's /24 where no container runs (the
+// test's network hands out addresses from its start).
+func unusedIP(t *testing.T, ip string) string {
+	t.Helper()
+	v4 := net.ParseIP(ip).To4()
+	if v4 == nil {
+		t.Fatalf("%s is not IPv4", ip)
+	}
+	return net.IPv4(v4[0], v4[1], v4[2], 250).String()
+}
+
+// serveAgent serves an ssh-agent holding keyFile's key on a socket in dir.
+func serveAgent(t *testing.T, dir, keyFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := xssh.ParseRawPrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := agent.NewKeyring()
+	if err := ring.Add(agent.AddedKey{PrivateKey: raw}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = agent.ServeAgent(ring, c)
+			}()
+		}
+	}()
+	return sock
 }
