@@ -110,14 +110,22 @@ func TestProvisionOverSSH(t *testing.T) {
 	}
 
 	checkState(ctx, t, d, ag, machine.StateRunning)
+	// The supervisor restarts a berth that dies; it registers again with
+	// no token (the token left the host once the node was ready).
+	agT.sh(t, `for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; case "$(tr '\0' ' ' < $p/cmdline)" in *"a1/berth agent"*) kill -9 ${p#/proc/};; esac; done`)
+	waitRegistered(t, agT, "a1", 2)
 	if err := d.Stop(ctx, ag); err != nil {
 		t.Fatal(err)
 	}
 	checkState(ctx, t, d, ag, machine.StateStopped)
+	if left := agT.sh(t, `for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *"a1/berth"*|*a1/run.sh*) echo ${p#/proc/};; esac; done; true`); left != "" {
+		t.Fatalf("processes of a1 left after stop: %s", left)
+	}
 	if err := d.Start(ctx, ag); err != nil {
 		t.Fatal(err)
 	}
 	checkState(ctx, t, d, ag, machine.StateRunning)
+	waitRegistered(t, agT, "a1", 3)
 
 	t.Run("bad input", func(t *testing.T) { badInput(ctx, t, d, dir, mgrT, agT, agSpec) })
 	t.Run("host key regenerated", func(t *testing.T) { regeneratedKey(ctx, t, d, agT, ag, with(agSpec, "a9")) })

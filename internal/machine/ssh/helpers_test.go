@@ -150,3 +150,16 @@ func serveAgent(t *testing.T, dir, keyFile string) string {
 	}()
 	return sock
 }
+
+// waitRegistered waits until host name's agent on tg has registered n
+// times (each start registers once).
+func waitRegistered(t *testing.T, tg target, name string, n int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("agent %s to register %d times", name, n), func() error {
+		got := tg.sh(t, "grep -c 'agent registered' "+newLayout(name).log()+" || true")
+		if got != fmt.Sprint(n) {
+			return fmt.Errorf("registered %s times", got)
+		}
+		return nil
+	})
+}
