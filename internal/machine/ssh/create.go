@@ -124,16 +124,25 @@ func (d *Driver) checkHost(ctx context.Context, r *remote, o options) (string, e
 	if len(lines) < 2 {
 		return "", fmt.Errorf("the host answered %q to uname -sm", out)
 	}
-	osName, arch := platform(lines[len(lines)-1])
-	if osName != runtime.GOOS || arch != runtime.GOARCH {
-		return "", fmt.Errorf("the host runs %s (%s/%s) and this berth binary is for %s/%s: run a berth built for %s/%s (GOOS=%s GOARCH=%s go build ./cmd/berth)",
-			lines[len(lines)-1], osName, arch, runtime.GOOS, runtime.GOARCH, osName, arch, osName, arch)
+	if err := checkPlatform(lines[len(lines)-1], runtime.GOOS, runtime.GOARCH); err != nil {
+		return "", err
 	}
 	if f := strings.Fields(lines[0]); len(f) == 4 && net.ParseIP(f[2]) != nil {
 		return f[2], nil
 	}
 	host, _, _ := net.SplitHostPort(o.addr)
 	return host, nil
+}
+
+// checkPlatform refuses a host whose `uname -sm` is not goos/goarch, the
+// platform of the berth binary that would be copied there.
+func checkPlatform(uname, goos, goarch string) error {
+	osName, arch := platform(uname)
+	if osName == goos && arch == goarch {
+		return nil
+	}
+	return fmt.Errorf("the host runs %s (%s/%s) and this berth binary is for %s/%s: run a berth built for %s/%s (GOOS=%s GOARCH=%s go build ./cmd/berth)",
+		uname, osName, arch, goos, goarch, osName, arch, osName, arch)
 }
 
 // platform maps `uname -sm` to GOOS and GOARCH.
