@@ -109,6 +109,12 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	if err := d.waitReady(ctx, r, l, spec, systemd, h); err != nil {
 		return nil, err
 	}
+	if spec.Role == machine.RoleAgent {
+		if _, err := r.run(ctx, "command -v docker >/dev/null", nil); err == nil {
+			// The docker CLI reaches a remote engine over SSH itself.
+			h.DockerHost = "ssh://" + o.user + "@" + o.addr
+		}
+	}
 	return h, nil
 }
 

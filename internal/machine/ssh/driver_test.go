@@ -38,11 +38,12 @@ func TestProvisionOverSSH(t *testing.T) {
 	}
 
 	var steps stepLog
+	began := time.Now()
 	mgr, err := d.Create(ctx, machine.Spec{Name: "m1", Cluster: "c", Role: machine.RoleManager, Options: opts(mgrT)}, steps.add)
 	if err != nil {
 		t.Fatalf("create the manager: %v", err)
 	}
-	t.Logf("manager made: %s", steps.String())
+	t.Logf("manager made in %s: %s", time.Since(began).Round(time.Millisecond), steps.String())
 	if mgr.Address != mgrT.ip || !strings.HasPrefix(mgr.AdminToken, "BERTHADM-") || len(mgr.CACert) == 0 {
 		t.Fatalf("manager host: address %q (want %q), admin token %t, CA %d bytes", mgr.Address, mgrT.ip, mgr.AdminToken != "", len(mgr.CACert))
 	}
@@ -59,11 +60,15 @@ func TestProvisionOverSSH(t *testing.T) {
 	steps = stepLog{}
 	agSpec := machine.Spec{Name: "a1", Cluster: "c", Role: machine.RoleAgent, Labels: map[string]string{"machine": "a1"},
 		Join: machine.Join{Addr: net.JoinHostPort(mgr.Address, fmt.Sprint(machine.ClusterPort)), Token: toks.Worker}, Options: opts(agT)}
+	began = time.Now()
 	ag, err := d.Create(ctx, agSpec, steps.add)
 	if err != nil {
 		t.Fatalf("create the agent: %v", err)
 	}
-	t.Logf("agent made: %s", steps.String())
+	t.Logf("agent made in %s: %s", time.Since(began).Round(time.Millisecond), steps.String())
+	if ag.DockerHost != "" || ag.Address != agT.ip || ag.Local[localSystemd] != "false" {
+		t.Errorf("agent host: docker %q (the target has no docker), address %q, systemd %q", ag.DockerHost, ag.Address, ag.Local[localSystemd])
+	}
 	for _, want := range []string{"connect to", "check the host", "copy berth", "start berth", "wait until the node is ready"} {
 		if !strings.Contains(steps.String(), want) {
 			t.Errorf("progress has no step %q: %s", want, steps.String())
