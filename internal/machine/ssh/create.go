@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,7 +63,7 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	// both go on.
 	if _, err := r.run(ctx, "mkdir -p "+baseDir+" && mkdir -m 700 "+quote(l.dir), nil); err != nil {
 		if strings.Contains(err.Error(), "exists") {
-			return nil, fmt.Errorf("%w: %s on %s already has %s (remove the host with berth machine rm first)", machine.ErrExists, spec.Name, o.addr, l.dir)
+			return nil, fmt.Errorf("%w: %s on %s already has %s (remove that host first: berth machine rm -f %s)", machine.ErrExists, spec.Name, o.addr, l.dir, spec.Name)
 		}
 		return nil, err
 	}
@@ -74,7 +73,7 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 			// A fresh context: the caller's may be what ended Create.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			if cerr := teardown(cctx, r, l, systemd, true); cerr != nil {
+			if cerr := teardown(cctx, r, l, true); cerr != nil {
 				err = fmt.Errorf("%w (and removing what was made failed: %v; run berth machine rm -f %s)", err, cerr, spec.Name)
 			}
 		}
@@ -101,10 +100,7 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	h := &machine.Host{
 		Name: spec.Name, Driver: DriverName, Cluster: spec.Cluster, Role: spec.Role, Labels: spec.Labels,
 		Address: ip, Created: time.Now().UTC(),
-		Local: map[string]string{
-			localAddr: o.addr, localUser: o.user, localKey: o.key, localKnownHosts: o.knownHosts,
-			localInsecure: strconv.FormatBool(o.insecure), localDir: l.dir, localSystemd: strconv.FormatBool(systemd),
-		},
+		Local: recordOf(o, l, systemd),
 	}
 	if err := d.waitReady(ctx, r, l, spec, systemd, h); err != nil {
 		return nil, err
@@ -270,10 +266,19 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 	for _, s := range ready {
 		greps = append(greps, "grep -qF "+quote(s)+" "+quote(l.log()))
 	}
-	check := strings.Join(greps, " && ")
+	// Ready, or "dead" once berth exited twice: a refused token or a port
+	// in use will not mend by waiting (network failures berth retries
+	// itself, without exiting).
+	check := fmt.Sprintf("if %s; then echo ready; elif [ \"$(grep -c '^berth exited with status' %s)\" -ge 2 ]; then echo dead; fi",
+		strings.Join(greps, " && "), quote(l.log()))
 	for {
-		if _, err := r.run(ctx, check, nil); err == nil {
+		out, err := r.run(ctx, check, nil)
+		if err == nil && strings.TrimSpace(out) == "ready" {
 			break
+		}
+		if err == nil && strings.TrimSpace(out) == "dead" {
+			logTail, _ := r.run(ctx, "tail -n 20 "+quote(l.log()), nil)
+			return fmt.Errorf("berth on the host keeps exiting; its log (%s) ends: %s", l.log(), lastErrors(logTail))
 		}
 		select {
 		case <-ctx.Done():
@@ -308,8 +313,8 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 	return nil
 }
 
-// lastErrors is the tail of a berth log without the run script's restart
-// lines and repeats: what berth said last, once.
+// lastErrors is what a berth log says last: its last "error:" line, or
+// else its tail without the run script's restart lines and repeats.
 func lastErrors(log string) string {
 	var keep []string
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
@@ -323,6 +328,12 @@ func lastErrors(log string) string {
 	}
 	if len(keep) == 0 {
 		return "(nothing)"
+	}
+	// berth's own last words, when it gave any, say it best.
+	for i := len(keep) - 1; i >= 0; i-- {
+		if strings.HasPrefix(keep[i], "error: ") {
+			return keep[i]
+		}
 	}
 	return tail(strings.Join(keep, "\n"), 3)
 }

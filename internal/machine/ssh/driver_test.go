@@ -133,6 +133,25 @@ func TestProvisionOverSSH(t *testing.T) {
 	waitRegistered(t, agT, "a1", 3)
 
 	t.Run("bad input", func(t *testing.T) { badInput(ctx, t, d, dir, mgrT, agT, agSpec) })
+	t.Run("remove with no record", func(t *testing.T) {
+		// A Create whose caller died before it kept the record: HostFor
+		// rebuilds enough of it from the spec for Remove to clear the host.
+		before := mgrT.leftovers(t)
+		spec := with(agSpec, "a10", OptAddr, mgrT.ip)
+		if _, err := d.Create(ctx, spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		h, err := HostFor(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Remove(ctx, h, true); err != nil {
+			t.Fatal(err)
+		}
+		if left := mgrT.leftovers(t); left != before {
+			t.Errorf("left behind on %s:\n%s\n(before: %s)", mgrT.name, left, before)
+		}
+	})
 	t.Run("host key regenerated", func(t *testing.T) { regeneratedKey(ctx, t, d, agT, ag, with(agSpec, "a9")) })
 	t.Run("ssh-agent", func(t *testing.T) { viaAgent(ctx, t, dir, key, ag) })
 
@@ -181,7 +200,8 @@ func badInput(ctx context.Context, t *testing.T, d *Driver, dir string, mgrT, ag
 		{"not a key file", d, with(good, "a6", OptKey, notAKey), []string{"is not a private key"}},
 		{"missing key file", d, with(good, "a7", OptKey, dir+"/none"), []string{"read the SSH key", "no such file"}},
 		{"name in use", d, with(good, "a1"), []string{"already has " + baseDir + "/a1"}},
-		{"join refused", quick, badToken, []string{"wait until the node is ready", "not ready within"}},
+		{"join refused", quick, badToken, []string{"wait until the node is ready", "keeps exiting", "wrong format"}},
+		{"port in use", quick, with(good, "a11"), []string{"wait until the node is ready", "keeps exiting", "address already in use"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.d.Create(ctx, tc.spec, nil)

@@ -100,7 +100,10 @@ func TestQuote(t *testing.T) {
 
 func TestLastErrors(t *testing.T) {
 	log := "level=INFO msg=start\nerror: bad token\nberth exited with status 1; restarting in 1s\nerror: bad token\nberth exited with status 1; restarting in 1s\n"
-	if got := lastErrors(log); got != "level=INFO msg=start | error: bad token" {
+	if got := lastErrors(log); got != "error: bad token" {
+		t.Fatalf("lastErrors = %q", got)
+	}
+	if got := lastErrors("a\na\nberth exited with status 2; restarting in 1s\nb\n"); got != "a | b" {
 		t.Fatalf("lastErrors = %q", got)
 	}
 	if got := lastErrors(""); got != "(nothing)" {
