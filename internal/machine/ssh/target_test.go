@@ -59,24 +59,27 @@ func needDocker(t *testing.T) {
 
 // sshdImage builds testdata/sshd once; its tag is a hash of the files, so
 // a second run (or a changed Dockerfile) finds the right image.
-func sshdImage(t *testing.T) string {
+func sshdImage(t *testing.T) string { return testImage(t, "sshd", "Dockerfile", "start.sh") }
+
+// testImage builds testdata/dir once, tagged by a hash of its files.
+func testImage(t *testing.T, dir string, files ...string) string {
 	t.Helper()
 	h := sha256.New()
-	for _, f := range []string{"Dockerfile", "start.sh"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "sshd", f))
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join("testdata", dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.Write(b)
 	}
-	tag := "berth-test/sshd:" + hex.EncodeToString(h.Sum(nil))[:12]
+	tag := "berth-test/" + dir + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	if _, err := dockerErr("image", "inspect", tag); err == nil {
 		return tag
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-t", tag, filepath.Join("testdata", "sshd")).CombinedOutput(); err != nil {
-		t.Fatalf("build the sshd image: %v\n%s", err, out)
+	if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-t", tag, filepath.Join("testdata", dir)).CombinedOutput(); err != nil {
+		t.Fatalf("build the %s image: %v\n%s", dir, err, out)
 	}
 	return tag
 }
