@@ -60,12 +60,18 @@ func TestProvisionOverSSH(t *testing.T) {
 	steps = stepLog{}
 	agSpec := machine.Spec{Name: "a1", Cluster: "c", Role: machine.RoleAgent, Labels: map[string]string{"machine": "a1"},
 		Join: machine.Join{Addr: net.JoinHostPort(mgr.Address, fmt.Sprint(machine.ClusterPort)), Token: toks.Worker}, Options: opts(agT)}
+	// The agent's host is reached as a user who may sudo: every command
+	// of the driver there goes through sudo -n.
+	agSpec.Options[OptUser] = "deploy"
 	began = time.Now()
 	ag, err := d.Create(ctx, agSpec, steps.add)
 	if err != nil {
 		t.Fatalf("create the agent: %v", err)
 	}
 	t.Logf("agent made in %s: %s", time.Since(began).Round(time.Millisecond), steps.String())
+	if owner := agT.sh(t, "stat -c %U "+baseDir+"/a1/berth"); owner != "root" {
+		t.Errorf("berth on the host belongs to %s, not root (through sudo)", owner)
+	}
 	if ag.DockerHost != "" || ag.Address != agT.ip || ag.Local[localSystemd] != "false" {
 		t.Errorf("agent host: docker %q (the target has no docker), address %q, systemd %q", ag.DockerHost, ag.Address, ag.Local[localSystemd])
 	}
@@ -191,7 +197,7 @@ func badInput(ctx context.Context, t *testing.T, d *Driver, dir string, mgrT, ag
 		spec machine.Spec
 		want []string
 	}{
-		{"wrong key", d, with(good, "a2", OptKey, wrongKey), []string{"connect to", "refused the key " + wrongKey}},
+		{"wrong key", d, with(good, "a2", OptKey, wrongKey), []string{"connect to", "deploy@" + agT.ip + ":22 refused the key " + wrongKey, "~deploy/.ssh/authorized_keys"}},
 		{"no host at the address", d, with(good, "a8", OptAddr, unusedIP(t, agT.ip)), []string{"cannot reach " + unusedIP(t, agT.ip) + ":22"}},
 		{"nothing answers", d, with(good, "a3", OptAddr, fmt.Sprintf("127.0.0.1:%d", unused)), []string{"cannot reach 127.0.0.1:", "connection refused"}},
 		{"changed host key", d, with(good, "a4", OptKnownHosts, changed),

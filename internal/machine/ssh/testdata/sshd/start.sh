@@ -1,9 +1,14 @@
 #!/bin/sh
-# Each container gets host keys of its own, and the test's public key.
+# Each container gets host keys of its own, and the test's public key for
+# root and deploy.
 set -e
 ssh-keygen -A -q
-mkdir -p /root/.ssh /run/sshd
-printf '%s\n' "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys
-chmod 700 /root/.ssh
-chmod 600 /root/.ssh/authorized_keys
+mkdir -p /run/sshd
+for home in /root /home/deploy; do
+	mkdir -p "$home/.ssh"
+	printf '%s\n' "$AUTHORIZED_KEY" > "$home/.ssh/authorized_keys"
+	chmod 700 "$home/.ssh"
+	chmod 600 "$home/.ssh/authorized_keys"
+done
+chown -R deploy:deploy /home/deploy/.ssh
 exec /usr/sbin/sshd -D -e
