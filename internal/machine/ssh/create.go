@@ -257,7 +257,7 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 	if spec.Role == machine.RoleManager {
 		ready = []string{"manager listening", "leading the cluster"}
 		if spec.Join.Addr != "" {
-			ready[1] = "joined the cluster"
+			ready[1] = "this manager is a voter of the cluster"
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.ReadyTimeout)

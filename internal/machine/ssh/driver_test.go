@@ -161,6 +161,24 @@ func TestProvisionOverSSH(t *testing.T) {
 	t.Run("host key regenerated", func(t *testing.T) { regeneratedKey(ctx, t, d, agT, ag, with(agSpec, "a9")) })
 	t.Run("ssh-agent", func(t *testing.T) { viaAgent(ctx, t, dir, key, ag) })
 
+	// A second manager joins (on the agent's host: its ports are free
+	// there) and is a voter once Create returns.
+	m2, err := d.Create(ctx, machine.Spec{Name: "m2", Cluster: "c", Role: machine.RoleManager, Options: opts(agT),
+		Join: machine.Join{Addr: agSpec.Join.Addr, Token: toks.Manager}}, nil)
+	if err != nil {
+		t.Fatalf("create a joining manager: %v", err)
+	}
+	if m2.AdminToken != "" || m2.Address != agT.ip {
+		t.Errorf("joined manager: admin token %t (only a first manager has one), address %q", m2.AdminToken != "", m2.Address)
+	}
+	members, err := c.Members(ctx)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("members after m2 joined: %+v, %v", members, err)
+	}
+	if err := d.Remove(ctx, m2, false); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, h := range []*machine.Host{ag, mgr} {
 		if err := d.Remove(ctx, h, false); err != nil {
 			t.Fatalf("remove %s: %v", h.Name, err)
