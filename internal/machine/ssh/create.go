@@ -129,6 +129,11 @@ func (d *Driver) checkHost(ctx context.Context, r *remote, o options) (string, e
 	if err := checkPlatform(lines[len(lines)-1], runtime.GOOS, runtime.GOARCH); err != nil {
 		return "", err
 	}
+	if r.sudo {
+		if _, err := (&remote{c: r.c}).run(ctx, "sudo -n true", nil); err != nil {
+			return "", fmt.Errorf("%s may not run commands as root with sudo -n (berth installs a binary and a service): log in as root, or allow %s sudo without a password: %w", o.user, o.user, err)
+		}
+	}
 	if f := strings.Fields(lines[0]); len(f) == 4 && net.ParseIP(f[2]) != nil {
 		return f[2], nil
 	}

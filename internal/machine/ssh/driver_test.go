@@ -223,6 +223,7 @@ func badInput(ctx context.Context, t *testing.T, d *Driver, dir string, mgrT, ag
 		{"unknown host", d, with(good, "a5", OptKnownHosts, empty), []string{"is not in " + empty, "key is SHA256:", "ssh-keyscan -p 22 " + agT.ip, OptInsecure}},
 		{"not a key file", d, with(good, "a6", OptKey, notAKey), []string{"is not a private key"}},
 		{"missing key file", d, with(good, "a7", OptKey, dir+"/none"), []string{"read the SSH key", "no such file"}},
+		{"no sudo", d, with(good, "a12", OptUser, "guest"), []string{"check the host", "guest may not run commands as root with sudo -n"}},
 		{"name in use", d, with(good, "a1"), []string{"already has " + baseDir + "/a1"}},
 		{"join refused", quick, badToken, []string{"wait until the node is ready", "keeps exiting", "wrong format"}},
 		{"port in use", quick, with(good, "a11"), []string{"wait until the node is ready", "keeps exiting", "address already in use"}},
