@@ -38,8 +38,8 @@
 // (after joining, berth needs no token); a first manager's stdout, which
 // carries its admin token once, goes to a 0600 file on /run read and
 // removed the same way. Neither is ever on a command line the driver
-// sends. (berth itself takes the token as --token, so while the first run
-// lasts, the host's root can read it in /proc.)
+// sends. (berth itself takes the token as --token, so while its first run
+// lasts, a local user of the host can read it in /proc/PID/cmdline.)
 package ssh
 
 import (
