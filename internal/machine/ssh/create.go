@@ -81,7 +81,7 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 
 	if o.installDocker {
 		begin("install docker")
-		if err := installDocker(ctx, r, l, systemd); err != nil {
+		if err := installDocker(ctx, r, systemd); err != nil {
 			return nil, err
 		}
 	}
@@ -197,7 +197,7 @@ func (d *Driver) copyBinary(ctx context.Context, r *remote, l layout) error {
 
 // installDocker installs Docker with the host's package manager unless it
 // is there, and starts its engine.
-func installDocker(ctx context.Context, r *remote, l layout, systemd bool) error {
+func installDocker(ctx context.Context, r *remote, systemd bool) error {
 	const install = `if command -v docker >/dev/null 2>&1; then exit 0; fi
 if command -v apt-get >/dev/null; then export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q docker.io
 elif command -v dnf >/dev/null; then dnf install -y docker
@@ -211,8 +211,10 @@ fi`
 	}
 	start := "systemctl enable --now docker"
 	if !systemd {
-		// No init to run it: a detached dockerd of its own session.
-		start = fmt.Sprintf("docker info >/dev/null 2>&1 || { setsid nohup dockerd >>%s 2>&1 </dev/null & }", quote(l.dir+"/dockerd.log"))
+		// No init to run it: a detached dockerd of its own session. It is
+		// the host's engine, not the berth host's, so its log is not in
+		// the host's directory (Remove leaves Docker as it is).
+		start = "docker info >/dev/null 2>&1 || { setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null & }"
 	}
 	if _, err := r.run(ctx, start, nil); err != nil {
 		return fmt.Errorf("start Docker: %w", err)
