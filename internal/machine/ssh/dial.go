@@ -35,7 +35,9 @@ func (d *Driver) dial(ctx context.Context, o options) (*xssh.Client, error) {
 		}
 		cb, err := knownhosts.New(file)
 		if err != nil {
-			return nil, fmt.Errorf("read the known_hosts file %s (add the host with `ssh-keyscan -p PORT HOST >> %s`, or pass --%s): %w", file, file, OptInsecure, err)
+			host, port, _ := net.SplitHostPort(o.addr)
+			return nil, fmt.Errorf("read the known_hosts file %s: %w (check the host's key, then add it with `ssh-keyscan -p %s %s >> %s`, or pass --%s)",
+				file, pathCause(err), port, host, file, OptInsecure)
 		}
 		conf.HostKeyCallback = checkHostKey(cb, file)
 		conf.HostKeyAlgorithms = knownAlgorithms(cb, o.addr)

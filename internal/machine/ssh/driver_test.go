@@ -221,6 +221,7 @@ func badInput(ctx context.Context, t *testing.T, d *Driver, dir string, mgrT, ag
 		{"changed host key", d, with(good, "a4", OptKnownHosts, changed),
 			[]string{"CHANGED", xssh.FingerprintSHA256(mgrT.hostKey(t)), xssh.FingerprintSHA256(agT.hostKey(t))}},
 		{"unknown host", d, with(good, "a5", OptKnownHosts, empty), []string{"is not in " + empty, "key is SHA256:", "ssh-keyscan -p 22 " + agT.ip, OptInsecure}},
+		{"no known_hosts file", d, with(good, "a13", OptKnownHosts, dir+"/none"), []string{"read the known_hosts file " + dir + "/none: no such file", "ssh-keyscan -p 22 " + agT.ip}},
 		{"not a key file", d, with(good, "a6", OptKey, notAKey), []string{"is not a private key"}},
 		{"missing key file", d, with(good, "a7", OptKey, dir+"/none"), []string{"read the SSH key", "no such file"}},
 		{"no sudo", d, with(good, "a12", OptUser, "guest"), []string{"check the host", "guest may not run commands as root with sudo -n"}},
