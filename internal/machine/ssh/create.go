@@ -267,6 +267,7 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 			ready[1] = "this manager is a voter of the cluster"
 		}
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.ReadyTimeout)
 	defer cancel()
 	var greps []string
@@ -290,6 +291,9 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 		select {
 		case <-ctx.Done():
 			logTail, _ := r.run(context.WithoutCancel(ctx), "tail -n 20 "+quote(l.log()), nil)
+			if parent.Err() != nil {
+				return fmt.Errorf("stopped waiting (%w); berth's log (%s) ends: %s", parent.Err(), l.log(), lastErrors(logTail))
+			}
 			return fmt.Errorf("berth on the host was not ready within %s; its log (%s) ends: %s", d.cfg.ReadyTimeout, l.log(), lastErrors(logTail))
 		case <-time.After(500 * time.Millisecond):
 		}

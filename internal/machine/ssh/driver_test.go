@@ -158,6 +158,23 @@ func TestProvisionOverSSH(t *testing.T) {
 			t.Errorf("left behind on %s:\n%s\n(before: %s)", mgrT.name, left, before)
 		}
 	})
+	t.Run("cancelled", func(t *testing.T) {
+		// A manager that never answers keeps the agent retrying; the
+		// caller gives up (Ctrl-C) and Create still removes what it made.
+		before := mgrT.leftovers(t)
+		spec := with(agSpec, "a14", OptAddr, mgrT.ip)
+		spec.Join.Addr = unusedIP(t, mgrT.ip) + ":7702"
+		cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		defer cancel()
+		_, err := d.Create(cctx, spec, nil)
+		if err == nil || !strings.Contains(err.Error(), "wait until the node is ready: stopped waiting (context deadline exceeded)") {
+			t.Fatalf("Create: %v", err)
+		}
+		t.Logf("error: %v", err)
+		if left := mgrT.leftovers(t); left != before {
+			t.Errorf("left behind on %s:\n%s\n(before: %s)", mgrT.name, left, before)
+		}
+	})
 	t.Run("host key regenerated", func(t *testing.T) { regeneratedKey(ctx, t, d, agT, ag, with(agSpec, "a9")) })
 	t.Run("ssh-agent", func(t *testing.T) { viaAgent(ctx, t, dir, key, ag) })
 
