@@ -69,6 +69,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newVersionCommand(e),
 		newMachineCommand(e),
 		newClusterCommand(e),
+		newSuperviseCommand(),
 	)
 	return root
 }

@@ -30,6 +30,7 @@ type serverOptions struct {
 	heartbeatTTL    time.Duration
 	limits          server.Limits
 	certTTL         time.Duration
+	adminTokenFile  string
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -80,6 +81,8 @@ temporary directory removed on exit.`,
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
 	addLimitFlags(cmd, &o.limits)
 	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
+	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
+	_ = f.MarkHidden("admin-token-file")
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
 }
@@ -159,7 +162,13 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)
 	}
-	if tok := srv.AdminToken(); tok != "" && !o.dev {
+	if tok := srv.AdminToken(); tok != "" && !o.dev && o.adminTokenFile != "" {
+		// A supervised manager's stdout is a log file on disk: the token
+		// goes to a file only its owner reads, for the machine driver.
+		if err := os.WriteFile(o.adminTokenFile, []byte(tok+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write the admin token to --admin-token-file: %w", err)
+		}
+	} else if tok != "" && !o.dev {
 		// Shown once, on stdout rather than in the log; the cluster keeps
 		// only its hash.
 		fmt.Fprint(e.stdout, adminTokenNotice(tok, srv.APIURL(), filepath.Join(serverDir, "pki", "ca.crt")))

@@ -1,0 +1,170 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/machine"
+	"github.com/berth-dev/berth/internal/machine/supervise"
+)
+
+// AgentPort is where an agent host's berth agent serves its own API
+// (managers fetch logs there).
+const AgentPort = 7710
+
+// keyJoin in Host.Local: the manager address berth joined through (never
+// the token), so a restart after Stop needs nothing from the caller.
+const keyJoin = "join"
+
+func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
+
+// berthArgs is berth's command line in the host. The host has no hostname
+// of its own (no UTS namespace), so its name goes in --name.
+func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []string {
+	p := d.paths(h.Cluster, h.Name)
+	ip := h.Address
+	if h.Role == machine.RoleManager {
+		args := []string{d.cfg.Binary, "--addr", hostPort(ip, machine.APIPort), "server", "--name", h.Name,
+			"--raft-addr", hostPort(ip, machine.RaftPort), "--cluster-addr", hostPort(ip, machine.ClusterPort),
+			"--data-dir", p.berthData()}
+		if spec.Join.Addr != "" && first {
+			args = append(args, "--join", spec.Join.Addr, "--token", spec.Join.Token)
+		}
+		if spec.Join.Addr == "" && first {
+			args = append(args, "--admin-token-file", p.adminToken())
+		}
+		return args
+	}
+	args := []string{d.cfg.Binary, "agent", "--join", h.Local[keyJoin], "--name", h.Name,
+		"--data-dir", p.berthData(), "--listen", hostPort(ip, AgentPort)}
+	if first {
+		args = append(args, "--token", spec.Join.Token)
+	}
+	keys := make([]string, 0, len(h.Labels))
+	for k := range h.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "--label", k+"="+h.Labels[k])
+	}
+	return args
+}
+
+func (d *Driver) startBerth(ctx context.Context, h *machine.Host, spec machine.Spec) error {
+	h.Local[keyJoin] = spec.Join.Addr
+	return d.spawnBerth(ctx, h, spec)
+}
+
+// spawnBerth starts berth under a supervisor in the host's namespace. An
+// empty spec (a restart) gives berth no join flags.
+func (d *Driver) spawnBerth(ctx context.Context, h *machine.Host, spec machine.Spec) error {
+	p, err := d.hostPaths(h)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p.berthData(), 0o700); err != nil {
+		return err
+	}
+	first := spec.Name != ""
+	args := d.berthArgs(h, spec, first)
+	_, err = supervise.Spawn(ctx, d.cfg.Binary, nsenter(h), p.berthPid(), p.berthLog(), hostEnv(h, p), args)
+	return err
+}
+
+// waitBerth waits until berth answers: a manager's API (the first one's
+// with its new admin token, which Create hands back with the CA), an
+// agent's registration in its log.
+func (d *Driver) waitBerth(ctx context.Context, h *machine.Host, spec machine.Spec) error {
+	p := d.paths(h.Cluster, h.Name)
+	logHint := " (see " + p.berthLog() + ")"
+	if h.Role == machine.RoleAgent {
+		return waitFor(ctx, d.cfg.ReadyTimeout, "the agent to register"+logHint, func() error {
+			if err := berthAlive(p); err != nil {
+				return err
+			}
+			b, _ := os.ReadFile(p.berthLog())
+			if !bytes.Contains(b, []byte("agent registered")) {
+				return errors.New("not registered yet")
+			}
+			return nil
+		})
+	}
+	caPath := filepath.Join(p.berthData(), "pki", "ca.crt")
+	if spec.Join.Addr == "" {
+		if err := waitFor(ctx, d.cfg.ReadyTimeout, "the manager's admin token"+logHint, func() error {
+			if err := berthAlive(p); err != nil {
+				return err
+			}
+			b, err := os.ReadFile(p.adminToken())
+			if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+				return errors.New("no admin token yet")
+			}
+			h.AdminToken = strings.TrimSpace(string(b))
+			return nil
+		}); err != nil {
+			return err
+		}
+		// Handed to the caller only: the cluster keeps its hash.
+		os.Remove(p.adminToken())
+	}
+	return waitFor(ctx, d.cfg.ReadyTimeout, "the manager's API at "+hostPort(h.Address, machine.APIPort)+logHint, func() error {
+		if err := berthAlive(p); err != nil {
+			return err
+		}
+		ca, err := os.ReadFile(caPath)
+		if err != nil {
+			return errors.New("no cluster CA yet")
+		}
+		if err := d.status(ctx, h, ca); err != nil {
+			return err
+		}
+		h.CACert = nil
+		if spec.Join.Addr == "" {
+			h.CACert = ca
+		}
+		return nil
+	})
+}
+
+// status asks the manager's API for /v1/status over TLS with the cluster
+// CA. With the admin token it must succeed; without one (a joining
+// manager: the caller holds the credential) an answer of any kind will do.
+func (d *Driver) status(ctx context.Context, h *machine.Host, ca []byte) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return errors.New("the cluster CA is not PEM yet")
+	}
+	opts := []api.ClientOption{api.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
+		api.WithTimeouts(2*time.Second, 0)}
+	if h.AdminToken != "" {
+		opts = append(opts, api.WithToken(h.AdminToken))
+	}
+	c := api.NewClient(hostPort(h.Address, machine.APIPort), opts...)
+	_, err := c.Status(ctx)
+	var apiErr *api.Error
+	if err != nil && h.AdminToken == "" && errors.As(err, &apiErr) {
+		return nil
+	}
+	return err
+}
+
+// berthAlive fails once the supervisor is gone: no use waiting then.
+func berthAlive(p paths) error {
+	if !superviseRunning(p.berthPid()) {
+		return fmt.Errorf("berth's supervisor is not running")
+	}
+	return nil
+}
