@@ -1,0 +1,294 @@
+package ssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/machine"
+)
+
+// The keys of Host.Local.
+const (
+	localAddr       = "addr"
+	localUser       = "user"
+	localKey        = "key"
+	localKnownHosts = "known_hosts"
+	localInsecure   = "insecure"
+	localDir        = "dir"
+	localSystemd    = "systemd"
+)
+
+// Create provisions spec's host: connect, check its platform, copy berth,
+// install Docker when asked, start berth and wait until the node is ready.
+// A failed step is named in the error, and what was made is removed.
+func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine.Progress) (_ *machine.Host, err error) {
+	if err := d.Check(spec); err != nil {
+		return nil, err
+	}
+	o, _ := parseOptions(spec.Options)
+	step := func(s string) {
+		if progress != nil {
+			progress(spec.Name, s)
+		}
+	}
+	var cur string
+	begin := func(s string) { cur = s; step(s) }
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("create host %s: %s: %w", spec.Name, cur, err)
+		}
+	}()
+
+	begin("connect to " + o.addr)
+	c, err := d.dial(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	r := &remote{c: c, sudo: o.user != "root"}
+
+	begin("check the host")
+	ip, err := d.checkHost(ctx, r, o)
+	if err != nil {
+		return nil, err
+	}
+	l := newLayout(spec.Name)
+	// One command claims the directory, so two creates of a name cannot
+	// both go on.
+	if _, err := r.run(ctx, "mkdir -p "+baseDir+" && mkdir -m 700 "+quote(l.dir), nil); err != nil {
+		if strings.Contains(err.Error(), "exists") {
+			return nil, fmt.Errorf("%w: %s on %s already has %s (remove the host with berth machine rm first)", machine.ErrExists, spec.Name, o.addr, l.dir)
+		}
+		return nil, err
+	}
+	systemd := hasSystemd(ctx, r)
+	defer func() {
+		if err != nil {
+			// A fresh context: the caller's may be what ended Create.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if cerr := teardown(cctx, r, l, systemd, true); cerr != nil {
+				err = fmt.Errorf("%w (and removing what was made failed: %v; run berth machine rm -f %s)", err, cerr, spec.Name)
+			}
+		}
+	}()
+
+	if o.installDocker {
+		begin("install docker")
+		if err := installDocker(ctx, r, l, systemd); err != nil {
+			return nil, err
+		}
+	}
+
+	begin("copy berth")
+	if err := d.copyBinary(ctx, r, l); err != nil {
+		return nil, err
+	}
+
+	begin("start berth")
+	if err := start(ctx, r, l, spec, ip, systemd); err != nil {
+		return nil, err
+	}
+
+	begin("wait until the node is ready")
+	h := &machine.Host{
+		Name: spec.Name, Driver: DriverName, Cluster: spec.Cluster, Role: spec.Role, Labels: spec.Labels,
+		Address: ip, Created: time.Now().UTC(),
+		Local: map[string]string{
+			localAddr: o.addr, localUser: o.user, localKey: o.key, localKnownHosts: o.knownHosts,
+			localInsecure: strconv.FormatBool(o.insecure), localDir: l.dir, localSystemd: strconv.FormatBool(systemd),
+		},
+	}
+	if err := d.waitReady(ctx, r, l, spec, systemd, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// checkHost checks that the host runs the OS and architecture of this
+// berth binary, and returns the host's own address: where it took the SSH
+// connection (SSH_CONNECTION), which is where berth on it listens.
+func (d *Driver) checkHost(ctx context.Context, r *remote, o options) (string, error) {
+	out, err := (&remote{c: r.c}).run(ctx, `echo "$SSH_CONNECTION"; uname -sm`, nil)
+	if err != nil {
+		return "", fmt.Errorf("run uname on the host: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		return "", fmt.Errorf("the host answered %q to uname -sm", out)
+	}
+	osName, arch := platform(lines[len(lines)-1])
+	if osName != runtime.GOOS || arch != runtime.GOARCH {
+		return "", fmt.Errorf("the host runs %s (%s/%s) and this berth binary is for %s/%s: run a berth built for %s/%s (GOOS=%s GOARCH=%s go build ./cmd/berth)",
+			lines[len(lines)-1], osName, arch, runtime.GOOS, runtime.GOARCH, osName, arch, osName, arch)
+	}
+	if f := strings.Fields(lines[0]); len(f) == 4 && net.ParseIP(f[2]) != nil {
+		return f[2], nil
+	}
+	host, _, _ := net.SplitHostPort(o.addr)
+	return host, nil
+}
+
+// platform maps `uname -sm` to GOOS and GOARCH.
+func platform(uname string) (string, string) {
+	f := strings.Fields(uname)
+	if len(f) != 2 {
+		return strings.ToLower(uname), "unknown"
+	}
+	osName := strings.ToLower(f[0])
+	arch := map[string]string{
+		"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+		"i386": "386", "i686": "386", "armv7l": "arm", "armv6l": "arm",
+		"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+	}[f[1]]
+	if arch == "" {
+		arch = f[1]
+	}
+	return osName, arch
+}
+
+// hasSystemd tells whether systemd runs the host.
+func hasSystemd(ctx context.Context, r *remote) bool {
+	_, err := r.run(ctx, "test -d /run/systemd/system && command -v systemctl >/dev/null", nil)
+	return err == nil
+}
+
+// copyBinary streams this berth binary to the host (no SFTP needed).
+func (d *Driver) copyBinary(ctx context.Context, r *remote, l layout) error {
+	bin := d.cfg.Binary
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return fmt.Errorf("find this berth binary: %w", err)
+		}
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		return fmt.Errorf("open the berth binary: %w", err)
+	}
+	defer f.Close()
+	tmp := l.bin() + ".part"
+	_, err = r.run(ctx, fmt.Sprintf("cat > %s && chmod 755 %s && mv %s %s", quote(tmp), quote(tmp), quote(tmp), quote(l.bin())), f)
+	return err
+}
+
+// installDocker installs Docker with the host's package manager unless it
+// is there, and starts its engine.
+func installDocker(ctx context.Context, r *remote, l layout, systemd bool) error {
+	const install = `if command -v docker >/dev/null 2>&1; then exit 0; fi
+if command -v apt-get >/dev/null; then export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q docker.io
+elif command -v dnf >/dev/null; then dnf install -y docker
+elif command -v yum >/dev/null; then yum install -y docker
+elif command -v zypper >/dev/null; then zypper -n install docker
+elif command -v apk >/dev/null; then apk add docker
+else echo "no package manager berth knows (apt-get, dnf, yum, zypper, apk): install Docker yourself"; exit 1
+fi`
+	if _, err := r.run(ctx, install, nil); err != nil {
+		return fmt.Errorf("install Docker: %w", err)
+	}
+	start := "systemctl enable --now docker"
+	if !systemd {
+		// No init to run it: a detached dockerd of its own session.
+		start = fmt.Sprintf("docker info >/dev/null 2>&1 || { setsid nohup dockerd >>%s 2>&1 </dev/null & }", quote(l.dir+"/dockerd.log"))
+	}
+	if _, err := r.run(ctx, start, nil); err != nil {
+		return fmt.Errorf("start Docker: %w", err)
+	}
+	_, err := r.run(ctx, "for i in $(seq 60); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; echo 'the Docker engine does not answer'; exit 1", nil)
+	return err
+}
+
+// start writes the run script, the token and (with systemd) the unit, and
+// starts berth.
+func start(ctx context.Context, r *remote, l layout, spec machine.Spec, ip string, systemd bool) error {
+	if _, err := r.run(ctx, "cat > "+quote(l.script()), strings.NewReader(runScript(l, berthArgs(l, spec, ip)))); err != nil {
+		return fmt.Errorf("write %s: %w", l.script(), err)
+	}
+	// The token goes through stdin, never a command line.
+	if _, err := r.run(ctx, "umask 077 && cat > "+quote(l.secret()), strings.NewReader("BERTH_JOIN_TOKEN="+quote(spec.Join.Token)+"\n")); err != nil {
+		return fmt.Errorf("write the join token: %w", err)
+	}
+	if spec.Role == machine.RoleManager && spec.Join.Addr == "" {
+		if _, err := r.run(ctx, "umask 077 && : > "+quote(l.out()), nil); err != nil {
+			return err
+		}
+	}
+	if systemd {
+		if _, err := r.run(ctx, "cat > "+quote(l.unitPath()), strings.NewReader(unitFile(l))); err != nil {
+			return fmt.Errorf("write the systemd unit: %w", err)
+		}
+		_, err := r.run(ctx, "systemctl daemon-reload && systemctl enable --now "+quote(l.unit()), nil)
+		return err
+	}
+	return startSupervised(ctx, r, l)
+}
+
+// startSupervised runs the script detached in a session of its own, so it
+// outlives the SSH connection; its pid (the session's process group) is
+// in the pidfile.
+func startSupervised(ctx context.Context, r *remote, l layout) error {
+	_, err := r.run(ctx, fmt.Sprintf("rm -f %[1]s; cd %[2]s && setsid nohup sh %[3]s >/dev/null 2>&1 </dev/null & for i in $(seq 50); do [ -s %[1]s ] && exit 0; sleep 0.1; done; echo 'the supervisor did not start'; exit 1",
+		quote(l.pidfile()), quote(l.dir), quote(l.script())), nil)
+	return err
+}
+
+// waitReady waits until berth on the host says it is ready in its log; a
+// first manager's admin token and CA go into h.
+func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machine.Spec, systemd bool, h *machine.Host) error {
+	ready := []string{"agent registered"}
+	if spec.Role == machine.RoleManager {
+		ready = []string{"manager listening", "leading the cluster"}
+		if spec.Join.Addr != "" {
+			ready[1] = "joined the cluster"
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.ReadyTimeout)
+	defer cancel()
+	var greps []string
+	for _, s := range ready {
+		greps = append(greps, "grep -qF "+quote(s)+" "+quote(l.log()))
+	}
+	check := strings.Join(greps, " && ")
+	for {
+		if _, err := r.run(ctx, check, nil); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			logTail, _ := r.run(context.WithoutCancel(ctx), "tail -n 5 "+quote(l.log()), nil)
+			return fmt.Errorf("berth on the host was not ready within %s; its log (%s) ends: %s", d.cfg.ReadyTimeout, l.log(), tail(logTail, 5))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if spec.Role == machine.RoleManager && spec.Join.Addr == "" {
+		out, err := r.run(ctx, "cat "+quote(l.out()), nil)
+		if err != nil {
+			return fmt.Errorf("read the admin token: %w", err)
+		}
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "BERTHADM-") {
+				h.AdminToken = f
+			}
+		}
+		if h.AdminToken == "" {
+			return errors.New("the new manager printed no admin token")
+		}
+		ca, err := r.run(ctx, "cat "+quote(l.data()+"/pki/ca.crt"), nil)
+		if err != nil {
+			return fmt.Errorf("read the cluster CA: %w", err)
+		}
+		h.CACert = []byte(ca)
+	}
+	// Ready: the token and the admin token have done their work.
+	if _, err := r.run(ctx, "rm -f "+quote(l.secret())+" "+quote(l.out()), nil); err != nil {
+		return fmt.Errorf("remove the join token from the host: %w", err)
+	}
+	return nil
+}
