@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/machine"
+	"github.com/berth-dev/berth/internal/machine/local"
+	"github.com/berth-dev/berth/internal/machine/ssh"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -24,7 +26,18 @@ var machineDrivers = func(e *env, name string) (machine.Driver, error) {
 }
 
 // driverMakers are the drivers built into berth, by name.
-var driverMakers = map[string]func(e *env) (machine.Driver, error){}
+var driverMakers = map[string]func(e *env) (machine.Driver, error){
+	"local": func(e *env) (machine.Driver, error) {
+		store, err := e.machineStore()
+		if err != nil {
+			return nil, err
+		}
+		return local.New(local.Config{Root: hostsRoot(store)})
+	},
+	"ssh": func(e *env) (machine.Driver, error) {
+		return ssh.New(ssh.Config{Getenv: e.getenv}), nil
+	},
+}
 
 func driverNames() []string {
 	var out []string

@@ -205,6 +205,9 @@ func RemoveAll(ctx context.Context, drivers func(name string) (Driver, error), s
 					progress(h.Name, "remove")
 				}
 				err = d.Remove(ctx, h, true)
+				if errors.Is(err, ErrNotFound) {
+					err = nil // a name reserved, never made: nothing to remove
+				}
 			}
 			if err == nil {
 				err = store.Delete(cluster, h.Name)
