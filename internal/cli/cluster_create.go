@@ -19,6 +19,17 @@ import (
 // see all its managers and agents.
 const readyWait = 60 * time.Second
 
+// imageList is the base image and the --image ones, each once.
+func imageList(flags []string) []string {
+	images := []string{baseImage}
+	for _, img := range flags {
+		if !slices.Contains(images, img) {
+			images = append(images, img)
+		}
+	}
+	return images
+}
+
 // clusterSpec checks create's input before anything is made.
 func clusterSpec(name string, o clusterOptions) (machine.ClusterSpec, error) {
 	if err := types.CheckMachineName(name); err != nil {
@@ -31,13 +42,7 @@ func clusterSpec(name string, o clusterOptions) (machine.ClusterSpec, error) {
 	if err != nil {
 		return machine.ClusterSpec{}, err
 	}
-	images := []string{baseImage}
-	for _, img := range o.images {
-		if !slices.Contains(images, img) {
-			images = append(images, img)
-		}
-	}
-	spec := machine.ClusterSpec{Name: name, Managers: o.managers, Agents: o.agents, Images: images, Labels: labels}
+	spec := machine.ClusterSpec{Name: name, Managers: o.managers, Agents: o.agents, Images: imageList(o.images), Labels: labels}
 	if o.subnet != "" {
 		spec.Options = map[string]string{"subnet": o.subnet}
 	}

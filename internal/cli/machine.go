@@ -23,6 +23,7 @@ type machineOptions struct {
 	driver  string
 	role    string
 	labels  []string
+	images  []string
 	cluster string
 	// opts are the driver's own flags (--ssh-addr...), by option key.
 	opts map[string]*string
@@ -83,6 +84,7 @@ func newMachineCreateCommand(e *env, cluster *string) *cobra.Command {
 	f.StringVar(&o.driver, "driver", "local", "how the host is made: local (a namespace on this machine) or ssh")
 	f.StringVar(&o.role, "role", "agent", "what berth runs on it: agent or manager")
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE (repeatable)")
+	f.StringArrayVar(&o.images, "image", nil, "local agent: image to copy into its engine besides "+baseImage+" (repeatable)")
 	for _, fl := range sshFlags {
 		o.opts[fl.key] = f.String(fl.key, "", fl.usage)
 	}
@@ -145,7 +147,13 @@ func (e *env) machineCreate(ctx context.Context, name string, o machineOptions) 
 	if c, err := store.GetCluster(spec.Cluster); err == nil && c.Subnet != "" && d.Name() == "local" {
 		spec.Options["subnet"] = c.Subnet
 	}
-	if err := d.Check(spec); err != nil {
+	if d.Name() == "local" && spec.Role == machine.RoleAgent {
+		spec.Images = imageList(o.images)
+	}
+	if err := machine.CheckJoiner(d, spec); err != nil {
+		if errors.Is(err, machine.ErrExists) {
+			return fmt.Errorf("this machine has a host named %s in cluster %s already; pick another name or remove it with berth machine rm %s", name, spec.Cluster, name)
+		}
 		return err
 	}
 	c := e.client()

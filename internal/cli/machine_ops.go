@@ -81,13 +81,37 @@ func newMachineRmCommand(e *env, cluster *string) *cobra.Command {
 cluster (a manager leaves the Raft group), tear the host down and delete its
 records. -f goes on past what fails (a cluster that does not answer, a host
 half made or half gone).`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && forceShort(cmd) != "" {
+				return nil
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if name := forceShort(cmd); name != "" && len(args) == 0 {
+				return e.machineRm(cmd.Context(), *cluster, name, true)
+			}
 			return e.machineRm(cmd.Context(), *cluster, args[0], force)
 		},
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "go on past the steps that fail")
+	cmd.Flags().BoolVar(&force, "force", false, "go on past the steps that fail (-f for short)")
 	return cmd
+}
+
+// forceShort reads `machine rm -f NAME`: -f is the root's --file
+// shorthand, which cobra lets no subcommand redefine, so it arrives as
+// --file NAME. Compose files mean nothing to machine rm, so -f there can
+// only be force.
+func forceShort(cmd *cobra.Command) string {
+	f := cmd.Flag("file")
+	if f == nil || !f.Changed {
+		return ""
+	}
+	vals, _ := cmd.Flags().GetStringArray("file")
+	if len(vals) != 1 {
+		return ""
+	}
+	return vals[0]
 }
 
 // drainWait bounds how long `machine rm` waits for a node's tasks to move.

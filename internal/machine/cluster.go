@@ -54,6 +54,16 @@ func HostNames(managers, agents int) []string {
 	return out
 }
 
+// CheckJoiner checks the spec of a host that will join a cluster before
+// its join address and token are known (they come from a manager, asked
+// only once the input is known good): a stand-in join takes their place.
+func CheckJoiner(d Driver, spec Spec) error {
+	if spec.Join.Addr == "" {
+		spec.Join = Join{Addr: "manager.invalid:7702", Token: "stand-in-token"}
+	}
+	return d.Check(spec)
+}
+
 // Tokens are the join tokens of a cluster.
 type Tokens struct{ Worker, Manager string }
 
@@ -93,7 +103,11 @@ func (m *ClusterMaker) Create(ctx context.Context, spec ClusterSpec) (res *Clust
 		} else {
 			specs[i].Images = spec.Images
 		}
-		if err := m.Driver.Check(specs[i]); err != nil {
+		check := m.Driver.Check
+		if i > 0 {
+			check = func(s Spec) error { return CheckJoiner(m.Driver, s) }
+		}
+		if err := check(specs[i]); err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
 	}

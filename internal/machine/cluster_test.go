@@ -24,6 +24,9 @@ type fakeDriver struct {
 
 func (f *fakeDriver) Name() string { return "fake" }
 func (f *fakeDriver) Check(s Spec) error {
+	if (s.Join.Addr == "") != (s.Role == RoleManager && s.Name == "m1") {
+		return fmt.Errorf("%s checked with join %+v", s.Name, s.Join)
+	}
 	if f.check != nil {
 		return f.check(s)
 	}
