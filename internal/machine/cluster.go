@@ -219,6 +219,11 @@ func RemoveAll(ctx context.Context, drivers func(name string) (Driver, error), s
 					progress(h.Name, "remove")
 				}
 				err = d.Remove(ctx, h, true)
+				if err != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+					// A part can vanish while it is removed (a veth goes
+					// with its namespace); the second pass finds it gone.
+					err = d.Remove(ctx, h, true)
+				}
 				if errors.Is(err, ErrNotFound) {
 					err = nil // a name reserved, never made: nothing to remove
 				}
