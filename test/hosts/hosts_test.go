@@ -161,6 +161,11 @@ func TestClusterOfHosts(t *testing.T) {
 		h.WaitFor(t, time.Minute, app+" spread over the three agents", spreadOver(api, app, agents, 3))
 	}
 
+	hostsDir := filepath.Join(home, "state", "berth", "hosts", name)
+	t.Logf("memory (VmRSS) with both apps running: manager m1 %s, agent a1 %s, a1's dockerd %s",
+		rss(filepath.Join(hostsDir, "m1", "berth.pid")), rss(filepath.Join(hostsDir, "a1", "berth.pid")),
+		rss(filepath.Join(hostsDir, "a1", "engine.pid")))
+
 	t.Run("kill -9 the leader", func(t *testing.T) {
 		leader := leaderName(t, api)
 		pidfile := supervise.ChildPidfile(filepath.Join(home, "state", "berth", "hosts", name, leader, "berth.pid"))
@@ -242,6 +247,21 @@ func imageCopySeconds(progress string) float64 {
 		}
 	}
 	return longest
+}
+
+// rss is the resident memory of the process a host's supervisor runs.
+func rss(pidfile string) string {
+	pid := supervise.ReadPid(supervise.ChildPidfile(pidfile), "")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if pid == 0 || err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
 }
 
 func apiMachine(n string) api.Machine {
