@@ -211,7 +211,8 @@ func (e *env) undoCluster(store *machine.Store, name string) {
 		fmt.Fprintf(e.stderr, "warning: %v; remove what is left with berth cluster rm %s\n", err, name)
 		return
 	}
-	_ = e.dropContext(name)
+	// The context is made last, so a failure never follows it: a context
+	// of this name is someone else's and stays.
 	_ = store.DeleteCluster(name)
 }
 

@@ -139,3 +139,48 @@ func TestClusterRmWithoutCluster(t *testing.T) {
 		t.Fatalf("records left: %v", got)
 	}
 }
+
+// execDriver runs nothing: Exec returns the code it is given, so the
+// test sees berth's exit code follow it.
+type execDriver struct {
+	removeDriver
+	code int
+	argv []string
+}
+
+func (d *execDriver) Exec(_ context.Context, _ *machine.Host, cmd []string, _ machine.Stdio) (int, error) {
+	d.argv = cmd
+	return d.code, nil
+}
+
+// TestMachineSSHExitCode: the command's exit code is berth's, with
+// nothing printed; the default command is a shell.
+func TestMachineSSHExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		wantArgv []string
+	}{
+		{[]string{"machine", "ssh", "a1", "--", "sh", "-c", "exit 7"}, 7, []string{"sh", "-c", "exit 7"}},
+		{[]string{"machine", "ssh", "a1"}, 0, []string{"/bin/sh"}},
+	} {
+		h := newHarness(t)
+		d := &execDriver{code: tc.code}
+		useDrivers(t, d)
+		store, _ := h.e.machineStore()
+		if err := store.Put(&machine.Host{Name: "a1", Cluster: "default", Driver: "local"}); err != nil {
+			t.Fatal(err)
+		}
+		if code := h.run(t, tc.args...); code != tc.code || h.errOut.String() != "" {
+			t.Fatalf("%v: exit %d, stderr %q; want %d and nothing printed", tc.args, code, h.errOut.String(), tc.code)
+		}
+		if !slices.Equal(d.argv, tc.wantArgv) {
+			t.Fatalf("%v ran %v, want %v", tc.args, d.argv, tc.wantArgv)
+		}
+	}
+	h := newHarness(t)
+	useDrivers(t, &execDriver{})
+	if code := h.run(t, "machine", "ssh", "zz"); code != 1 || !strings.Contains(h.errOut.String(), "this machine has no host zz in cluster default") {
+		t.Fatalf("unknown host: exit %d, %q", code, h.errOut.String())
+	}
+}

@@ -180,3 +180,40 @@ func TestRemoveAll(t *testing.T) {
 		t.Fatalf("records left: %v", hs)
 	}
 }
+
+// flakyRemove fails each host's first Remove, as the local driver's does
+// when a veth vanishes with its namespace between its check and its
+// delete.
+type flakyRemove struct {
+	fakeDriver
+	tries map[string]int
+}
+
+func (f *flakyRemove) Remove(ctx context.Context, h *Host, force bool) error {
+	f.mu.Lock()
+	f.tries[h.Name]++
+	n := f.tries[h.Name]
+	f.mu.Unlock()
+	if n == 1 {
+		return errors.New(`ip link del: Cannot find device "vb1"`)
+	}
+	return f.fakeDriver.Remove(ctx, h, force)
+}
+
+// TestRemoveAllSecondPass: a part gone while it was removed does not
+// leave the cluster's records behind.
+func TestRemoveAllSecondPass(t *testing.T) {
+	d := &flakyRemove{tries: map[string]int{}}
+	st := NewStore(filepath.Join(t.TempDir(), "m"))
+	for _, n := range []string{"m1", "a1"} {
+		if err := st.Put(&Host{Name: n, Cluster: "t1", Driver: "fake"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveAll(context.Background(), func(string) (Driver, error) { return d, nil }, st, "t1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := st.List("t1"); len(hs) != 0 {
+		t.Fatalf("records left: %v", hs)
+	}
+}
