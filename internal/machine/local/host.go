@@ -115,16 +115,18 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 		}
 		return nil, fmt.Errorf("make the host's directory: %w", err)
 	}
-	h = &machine.Host{
+	host := &machine.Host{
 		Name: spec.Name, Driver: d.Name(), Cluster: spec.Cluster, Role: spec.Role, Labels: spec.Labels,
 		Created: time.Now().UTC(),
 		Local: map[string]string{keyDir: p.dir, keyRoot: d.cfg.Root, keyNetns: netnsName(spec.Cluster, spec.Name),
 			keyVeth: d.vethName(spec.Cluster, spec.Name)},
 	}
+	h = host
 	defer func() {
 		if err != nil {
-			// Undo on a context of its own: ctx may be what ended.
-			_ = d.Remove(context.WithoutCancel(ctx), h, true)
+			// Undo on a context of its own: ctx may be what ended. host,
+			// not h: a failing return has already set h to nil.
+			_ = d.Remove(context.WithoutCancel(ctx), host, true)
 			h = nil
 		}
 	}()
@@ -132,10 +134,6 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	step("set up the cluster's network")
 	n, addr, err := d.joinNetwork(ctx, spec.Cluster, spec.Name, spec.Options[OptSubnet])
 	if err != nil {
-		if errors.Is(err, errExistsNet) {
-			// Not ours to undo: another host of that name has it.
-			h.Local = map[string]string{keyDir: p.dir}
-		}
 		return nil, fmt.Errorf("set up the cluster's network: %w", err)
 	}
 	h.Address = addr.String()

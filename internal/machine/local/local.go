@@ -9,7 +9,10 @@
 // Config.Root/<cluster>/network.json is the cluster's bridge, subnet and
 // addresses. Nothing else on the machine is written but the namespace
 // (/run/netns/berth-<cluster>-<name>), the links and the iptables rules
-// (tagged with a comment naming the bridge), all removed with the host.
+// (tagged with a comment naming the bridge), all removed with the host
+// (the bridge and rules with the cluster's last host), and the empty lock
+// file /run/berth-machines.lock that serializes network changes of every
+// local driver on the machine.
 package local
 
 import (

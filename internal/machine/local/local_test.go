@@ -64,16 +64,29 @@ type footprint struct {
 	rules                              string
 }
 
-func snapshot(t *testing.T, root string) footprint {
+// snapshot lists what the machine has of cluster's hosts. Only the names
+// this driver gives them: other tests (and berth clusters) on the machine
+// make and remove namespaces and links of their own meanwhile.
+func snapshot(t *testing.T, d *Driver, cluster string) footprint {
 	t.Helper()
+	root := d.cfg.Root
 	var f footprint
 	ents, _ := os.ReadDir("/run/netns")
 	for _, e := range ents {
-		f.netns = append(f.netns, e.Name())
+		if strings.HasPrefix(e.Name(), "berth-"+cluster+"-") {
+			f.netns = append(f.netns, e.Name())
+		}
+	}
+	ours := map[string]bool{d.bridgeName(cluster): true}
+	for _, n := range []string{"m1", "m2", "a1", "a2"} {
+		v := d.vethName(cluster, n)
+		ours[v], ours["vp"+v[2:]] = true, true
 	}
 	links, _ := os.ReadDir("/sys/class/net")
 	for _, e := range links {
-		f.links = append(f.links, e.Name())
+		if ours[e.Name()] {
+			f.links = append(f.links, e.Name())
+		}
 	}
 	f.mounts = MountsUnder(root)
 	procs, _ := os.ReadDir("/proc")
@@ -83,7 +96,7 @@ func snapshot(t *testing.T, root string) footprint {
 		}
 	}
 	_ = filepath.Walk(root, func(path string, _ os.FileInfo, _ error) error {
-		if path != root && filepath.Base(path) != ".lock" {
+		if path != root {
 			f.files = append(f.files, path)
 		}
 		return nil
@@ -91,7 +104,7 @@ func snapshot(t *testing.T, root string) footprint {
 	for _, table := range []string{"filter", "nat"} {
 		out, _ := exec.Command("iptables", "-w", "-t", table, "-S").Output()
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "berth machine bridge") {
+			if strings.Contains(l, ruleComment(d.bridgeName(cluster))) {
 				f.rules += l + "\n"
 			}
 		}
@@ -161,20 +174,16 @@ func TestLocalCluster(t *testing.T) {
 	bin := buildBerth(t)
 	root := filepath.Join(t.TempDir(), "m")
 	cluster := "t" + randHex(3)
-	before := snapshot(t, root)
 	d, err := New(Config{Root: root, Binary: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := snapshot(t, d, cluster)
 	var mu sync.Mutex
 	var hosts []*machine.Host
-	t.Cleanup(func() {
-		for _, h := range hosts {
-			_ = d.Remove(context.Background(), h, true)
-		}
-	})
 	create := func(spec machine.Spec) (*machine.Host, time.Duration) {
 		spec.Cluster = cluster
+		t.Cleanup(func() { removeByName(d, cluster, spec.Name, spec.Role) })
 		start := time.Now()
 		h, err := d.Create(ctx, spec, func(host, step string) { t.Logf("%s: %s (%.1fs)", host, step, time.Since(start).Seconds()) })
 		if err != nil {
@@ -213,7 +222,18 @@ func TestLocalCluster(t *testing.T) {
 
 	join := machine.Join{Addr: hostPort(m1.Address, machine.ClusterPort), Token: tokens.Worker}
 	agents := make([]*machine.Host, 2)
+	var m2 *machine.Host
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var took time.Duration
+		m2, took = create(machine.Spec{Name: "m2", Role: machine.RoleManager,
+			Join: machine.Join{Addr: join.Addr, Token: tokens.Manager}})
+		if m2 != nil {
+			t.Logf("FIGURE joining manager host created in %.2fs, in parallel with the agents", took.Seconds())
+		}
+	}()
 	for i := range agents {
 		wg.Add(1)
 		go func() {
@@ -231,10 +251,13 @@ func TestLocalCluster(t *testing.T) {
 		t.FailNow()
 	}
 	a1, a2 := agents[0], agents[1]
+	if m2.AdminToken != "" || m2.CACert != nil {
+		t.Error("a joining manager came back with an admin token or CA: only the first has them")
+	}
 	if a1.Address == a2.Address || a1.Address == m1.Address {
 		t.Fatalf("hosts share an address: %s %s %s", m1.Address, a1.Address, a2.Address)
 	}
-	eventually(t, 20*time.Second, "the manager to list both agents", func() error {
+	eventually(t, 20*time.Second, "the manager to list both agents and the second manager", func() error {
 		nodes, err := mc.ListNodes(ctx)
 		if err != nil {
 			return err
@@ -248,12 +271,26 @@ func TestLocalCluster(t *testing.T) {
 		}
 		return nil
 	})
+	eventually(t, 20*time.Second, "m2 to be a voting member", func() error {
+		ms, err := mc.Members(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Name == "m2" && m.Voter {
+				return nil
+			}
+		}
+		return fmt.Errorf("members %+v", ms)
+	})
 
+	var cid string
 	t.Run("published port answers on the agent's address", func(t *testing.T) {
 		code, out := execOut(t, d, a1, "docker", "run", "-d", "-p", "18080:8080", "-e", "MESSAGE=hi", image)
 		if code != 0 {
 			t.Fatalf("docker run in a1: %d %s", code, out)
 		}
+		cid = strings.TrimSpace(out)
 		url := "http://" + hostPort(a1.Address, 18080) + "/"
 		eventually(t, 20*time.Second, url, func() error {
 			resp, err := http.Get(url)
@@ -283,13 +320,14 @@ func TestLocalCluster(t *testing.T) {
 
 	t.Run("memory", func(t *testing.T) {
 		p := d.paths(cluster, "a1")
-		t.Logf("FIGURE RSS: host dockerd %d kB, agent %d kB, manager %d kB",
-			rssKB(t, childPid(t, p.engineSupPid())), rssKB(t, childPid(t, p.berthPid())),
-			rssKB(t, childPid(t, d.paths(cluster, "m1").berthPid())))
+		containerd := supervise.ReadPid(filepath.Join(p.engineExec(), "containerd", "containerd.pid"), "containerd")
+		t.Logf("FIGURE RSS: host dockerd %d kB + its containerd %d kB, agent %d kB, manager %d kB, supervisor %d kB",
+			rssKB(t, childPid(t, p.engineSupPid())), rssKB(t, containerd), rssKB(t, childPid(t, p.berthPid())),
+			rssKB(t, childPid(t, d.paths(cluster, "m1").berthPid())), rssKB(t, supervise.ReadPid(p.berthPid(), "machine-supervise")))
 	})
 
 	t.Run("supervisor restarts a killed berth", func(t *testing.T) {
-		for _, h := range []*machine.Host{a1, m1} {
+		for _, h := range []*machine.Host{a1, m1, m2} {
 			pidfile := d.paths(cluster, h.Name).berthPid()
 			old := childPid(t, pidfile)
 			if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
@@ -303,9 +341,23 @@ func TestLocalCluster(t *testing.T) {
 			})
 		}
 		eventually(t, 20*time.Second, "the restarted manager's API", func() error { _, err := mc.Status(ctx); return err })
+		eventually(t, 20*time.Second, "the restarted agent to register again", func() error {
+			if b, _ := os.ReadFile(d.paths(cluster, "a1").berthLog()); bytes.Count(b, []byte("agent registered")) < 2 {
+				return fmt.Errorf("log:\n%s", b)
+			}
+			return nil
+		})
+		eventually(t, 20*time.Second, "the restarted second manager's API", func() error {
+			return d.status(ctx, m2, m1.CACert)
+		})
 	})
 
 	t.Run("stop and start", func(t *testing.T) {
+		registered := func() int {
+			b, _ := os.ReadFile(d.paths(cluster, "a2").berthLog())
+			return bytes.Count(b, []byte("agent registered"))
+		}
+		before := registered()
 		if err := d.Stop(ctx, a2); err != nil {
 			t.Fatal(err)
 		}
@@ -321,7 +373,48 @@ func TestLocalCluster(t *testing.T) {
 		if st, _ := d.Status(ctx, a2); st != machine.StateRunning {
 			t.Fatalf("after Start: %s", st)
 		}
+		eventually(t, 20*time.Second, "a2 to register again", func() error {
+			if n := registered(); n <= before {
+				b, _ := os.ReadFile(d.paths(cluster, "a2").berthLog())
+				return fmt.Errorf("registered %d times; log ends:\n%s", n, b[max(0, len(b)-2000):])
+			}
+			return nil
+		})
+		// One of two managers: the cluster has no quorum until it is back.
+		if err := d.Stop(ctx, m2); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := d.Status(ctx, m2); st != machine.StateStopped {
+			t.Fatalf("m2 after Stop: %s", st)
+		}
+		if err := d.Start(ctx, m2); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "m2's API after Start", func() error { return d.status(ctx, m2, m1.CACert) })
+		eventually(t, 20*time.Second, "m2 a reachable member again", func() error {
+			ms, err := mc.Members(ctx)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if m.Name == "m2" && m.Reachable {
+					return nil
+				}
+			}
+			return fmt.Errorf("members %+v", ms)
+		})
 	})
+
+	// a1's engine dies hard (no supervisor to restart it, no graceful
+	// stop of its containers): Remove must still kill the container.
+	p1 := d.paths(cluster, "a1")
+	sup, engine := supervise.ReadPid(p1.engineSupPid(), "machine-supervise"), childPid(t, p1.engineSupPid())
+	_ = syscall.Kill(sup, syscall.SIGSTOP)
+	_ = syscall.Kill(engine, syscall.SIGKILL)
+	_ = syscall.Kill(sup, syscall.SIGKILL)
+	if cid == "" || len(pidsOfContainers([]string{cid})) == 0 {
+		t.Fatalf("container %q of a1 does not run after its engine died", cid)
+	}
 
 	var rm sync.WaitGroup
 	for _, h := range hosts {
@@ -334,7 +427,18 @@ func TestLocalCluster(t *testing.T) {
 		}()
 	}
 	rm.Wait()
-	after := snapshot(t, root)
+	footprintEqual(t, before, snapshot(t, d, cluster))
+	if pids := pidsOfContainers([]string{cid}); len(pids) > 0 {
+		t.Errorf("the container of a1 runs on after Remove: %v", pids)
+	}
+	if st, _ := d.Status(ctx, a1); st != machine.StateMissing {
+		t.Errorf("a removed host is %s", st)
+	}
+}
+
+// footprintEqual fails t for whatever after has that before had not.
+func footprintEqual(t *testing.T, before, after footprint) {
+	t.Helper()
 	for _, c := range []struct {
 		what          string
 		before, after []string
@@ -343,13 +447,48 @@ func TestLocalCluster(t *testing.T) {
 		{"mounts", before.mounts, after.mounts}, {"processes", before.procs, after.procs}, {"files", before.files, after.files},
 	} {
 		if !slices.Equal(c.before, c.after) {
-			t.Errorf("%s before Remove %v, after %v", c.what, c.before, c.after)
+			t.Errorf("%s before %v, after (%d) %v", c.what, c.before, len(c.after), c.after[:min(len(c.after), 8)])
 		}
 	}
 	if after.rules != before.rules {
 		t.Errorf("iptables rules left: %s", after.rules)
 	}
-	if st, _ := d.Status(ctx, a1); st != machine.StateMissing {
-		t.Errorf("a removed host is %s", st)
+}
+
+// removeByName removes whatever a test's host left, even when Create
+// failed and returned no Host.
+func removeByName(d *Driver, cluster, name string, role machine.Role) {
+	h := &machine.Host{Name: name, Cluster: cluster, Role: role, Local: map[string]string{keyDir: d.paths(cluster, name).dir}}
+	_ = d.Remove(context.Background(), h, true)
+}
+
+// TestCreateFailureLeavesNothing: an agent host whose berth cannot join
+// (no manager at the address) fails at its last step, after the bridge,
+// namespace and engine were made; Create must undo all of it.
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin := buildBerth(t)
+	root := filepath.Join(t.TempDir(), "m")
+	cluster := "f" + randHex(3)
+	d, err := New(Config{Root: root, Binary: bin, ReadyTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { removeByName(d, cluster, "a1", machine.RoleAgent) })
+	subnet, err := d.pickSubnet("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := hostPort(subnet.Addr().Next().Next().Next().Next().String(), machine.ClusterPort)
+	before := snapshot(t, d, cluster)
+	var steps []string
+	_, err = d.Create(ctx, machine.Spec{Name: "a1", Cluster: cluster, Role: machine.RoleAgent,
+		Join: machine.Join{Addr: nobody, Token: "BERTH-1-x-w-y"}, Options: map[string]string{OptSubnet: subnet.String()}},
+		func(_, step string) { steps = append(steps, step) })
+	if err == nil || !strings.Contains(err.Error(), "wait for berth") {
+		t.Fatalf("Create of an agent with no manager: %v (steps %v)", err, steps)
+	}
+	footprintEqual(t, before, snapshot(t, d, cluster))
 }

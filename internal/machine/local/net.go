@@ -36,13 +36,19 @@ func (d *Driver) vethName(cluster, name string) string {
 }
 func netnsName(cluster, name string) string { return "berth-" + cluster + "-" + name }
 
-// lock takes the root's lock: every change to a cluster's network (bridge,
-// rules, addresses) is made under it, so hosts made in parallel agree.
+// machineLock is the lock of every local driver on this machine, whatever
+// its root: subnets are picked from the machine's routes, so two clusters
+// made at once must not pick the same one.
+const machineLock = "/run/berth-machines.lock"
+
+// lock takes the machine's lock: every change to a cluster's network
+// (bridge, rules, addresses) is made under it, so hosts made in parallel
+// agree.
 func (d *Driver) lock() (func(), error) {
 	if err := os.MkdirAll(d.cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("make the machines directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(d.cfg.Root, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(machineLock, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the machines lock: %w", err)
 	}
@@ -212,8 +218,13 @@ func (d *Driver) makeBridge(ctx context.Context, n *network) error {
 			return fmt.Errorf("make the cluster's bridge %s: %w", n.Bridge, err)
 		}
 	}
-	// Hosts reach the outside through the machine.
-	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
+	// Hosts reach the outside through the machine (Docker has turned it
+	// on where it runs).
+	const forward = "/proc/sys/net/ipv4/ip_forward"
+	if b, err := os.ReadFile(forward); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(forward, []byte("1\n"), 0o644); err != nil {
 		return fmt.Errorf("enable IP forwarding: %w", err)
 	}
 	return nil

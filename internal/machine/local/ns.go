@@ -57,7 +57,9 @@ func superviseStop(pidfile string, timeout time.Duration) {
 }
 
 // hostEnv is the environment of what runs in a host: the machine's, with
-// the host's engine as DOCKER_HOST.
+// an agent host's engine as DOCKER_HOST (a manager host has none), and
+// without the caller's BERTH_ settings (its token, its manager's address),
+// which are not the host's.
 func hostEnv(h *machine.Host, p paths) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -86,9 +88,6 @@ func (d *Driver) Exec(ctx context.Context, h *machine.Host, cmd []string, stdio 
 	line := append(nsenter(h), cmd...)
 	c := exec.CommandContext(ctx, line[0], line[1:]...)
 	c.Env = hostEnv(h, p)
-	if h.Role != machine.RoleAgent {
-		c.Env = append(c.Env, "DOCKER_HOST="+p.dockerHost())
-	}
 	c.Stdin, c.Stdout, c.Stderr = stdio.In, stdio.Out, stdio.Err
 	err = c.Run()
 	var exit *exec.ExitError
@@ -121,6 +120,10 @@ func (d *Driver) Remove(ctx context.Context, h *machine.Host, force bool) error 
 	}
 	superviseStop(p.berthPid(), 15*time.Second)
 	superviseStop(p.engineSupPid(), 30*time.Second)
+	// A dead engine leaves its containers running under their shims.
+	if fail(killContainers(p)) {
+		return errors.Join(errs...)
+	}
 	if fail(killNamespace(ns)) {
 		return errors.Join(errs...)
 	}
@@ -132,8 +135,9 @@ func (d *Driver) Remove(ctx context.Context, h *machine.Host, force bool) error 
 			return errors.Join(errs...)
 		}
 	}
+	// The veth goes with the namespace, but not at once.
 	if linkExists(veth) {
-		if fail(run(ctx, "ip", "link", "del", veth)) {
+		if err := run(ctx, "ip", "link", "del", veth); err != nil && linkExists(veth) && fail(err) {
 			return errors.Join(errs...)
 		}
 	}
@@ -168,6 +172,55 @@ func killNamespace(ns string) error {
 		time.Sleep(40 * time.Millisecond)
 	}
 	return fmt.Errorf("processes left in namespace %s after SIGKILL: %v", ns, pidsIn(st.Ino))
+}
+
+// killContainers kills what still runs of the host engine's containers:
+// each container's cgroup path names its ID (cgroup v1 and v2).
+func killContainers(p paths) error {
+	ents, _ := os.ReadDir(filepath.Join(p.engineData(), "containers"))
+	var ids []string
+	for _, e := range ents {
+		if len(e.Name()) == 64 {
+			ids = append(ids, e.Name())
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	for try := 0; try < 50; try++ {
+		pids := pidsOfContainers(ids)
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	return fmt.Errorf("container processes left after SIGKILL: %v", pidsOfContainers(ids))
+}
+
+// pidsOfContainers lists the processes in the cgroups of containers ids.
+func pidsOfContainers(ids []string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || zombie(pid) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup")
+		if err != nil {
+			continue
+		}
+		for _, id := range ids {
+			if strings.Contains(string(b), id) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }
 
 // pidsIn lists the processes whose network namespace has inode ino.
