@@ -109,6 +109,24 @@ func TestClusterOfHosts(t *testing.T) {
 	name := "h" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	before := footprintOf(t, home, name)
 
+	t.Run("bad input and a failed step leave nothing", func(t *testing.T) {
+		r := c.run(t, "cluster", "create", name, "--managers", "2")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "--managers 2") || strings.Count(r.Stderr, "\n") != 1 {
+			t.Fatalf("--managers 2: want one line and a non-zero exit\n%s", r)
+		}
+		// An image the machine's engine lacks fails a1's copy after m1
+		// and a1 are partly made: both are undone.
+		r = c.run(t, "cluster", "create", name, "--managers", "1", "--agents", "1", "--image", "berth-no-such-image:1")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "a1: copy images") || !strings.Contains(r.Stderr, "everything made was removed") {
+			t.Fatalf("create with a missing image: want an error naming a1's step\n%s", r)
+		}
+		after := footprintOf(t, home, name)
+		after.allowStoreDirs(home)
+		if d := before.diff(after); d != "" {
+			t.Fatalf("the failed create left things behind:\n%s", d)
+		}
+	})
+
 	start := time.Now()
 	r := c.run(t, "cluster", "create", name, "--managers", "3", "--agents", "3")
 	took := time.Since(start)
