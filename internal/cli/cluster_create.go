@@ -191,7 +191,7 @@ func clusterMissing(ctx context.Context, c *api.Client, hosts []*machine.Host) s
 	for _, h := range hosts {
 		ok := false
 		if h.Role == machine.RoleManager {
-			ok = slices.ContainsFunc(ms, func(m api.Member) bool { return m.Name == h.Name && (m.Reachable || m.Leader) })
+			ok = slices.ContainsFunc(ms, func(m api.Member) bool { return m.Name == h.Name && m.Voter && (m.Reachable || m.Leader) })
 		} else {
 			ok = slices.ContainsFunc(ns, func(n *types.Node) bool { return n.Name == h.Name && n.Status == types.NodeReady })
 		}
@@ -229,6 +229,13 @@ func (e *env) printCluster(name string, res *machine.ClusterResult, took time.Du
 			managers++
 		}
 	}
-	fmt.Fprintf(e.stdout, "Cluster %s: %d managers and %d agents ready in %.1fs. Context %s is now current.\n",
-		name, managers, len(res.Hosts)-managers, took.Seconds(), name)
+	fmt.Fprintf(e.stdout, "Cluster %s: %s and %s ready in %.1fs. Context %s is now current.\n",
+		name, plural(managers, "manager"), plural(len(res.Hosts)-managers, "agent"), took.Seconds(), name)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,9 +141,10 @@ func (e *env) machineRm(ctx context.Context, cluster, name string, force bool) e
 		}
 		return err
 	}
-	if err := soft(e.leaveCluster(ctx, c, h, step)); err != nil {
+	if err := soft(e.leaveCluster(ctx, c, d, h, step)); err != nil {
 		return fmt.Errorf("%w (berth machine rm -f %s goes on without the cluster)", err, name)
 	}
+	c = e.client() // leaveCluster may have moved off a manager that left
 	step(name, "tear down")
 	if err := d.Remove(ctx, h, force); err != nil {
 		return fmt.Errorf("tear down machine %s: %w", name, err)
@@ -167,21 +172,42 @@ func (e *env) machineRm(ctx context.Context, cluster, name string, force bool) e
 // leaveCluster takes a host out of its cluster before it is torn down: an
 // agent's node is drained and its tasks move; a manager leaves the Raft
 // group.
-func (e *env) leaveCluster(ctx context.Context, c *api.Client, h *machine.Host, step machine.Progress) error {
+func (e *env) leaveCluster(ctx context.Context, c *api.Client, d machine.Driver, h *machine.Host, step machine.Progress) error {
 	if h.Role == machine.RoleManager {
 		step(h.Name, "leave the managers")
 		ms, err := c.Members(ctx)
 		if err != nil {
 			return fmt.Errorf("list the cluster's managers: %w", err)
 		}
+		other, id, leader := "", "", false
 		for _, m := range ms {
 			if m.Name == h.Name {
-				if err := c.RemoveMember(ctx, m.ID); err != nil {
-					return fmt.Errorf("remove manager %s from the cluster: %w", h.Name, err)
-				}
+				id, leader = m.ID, m.Leader
+			} else {
+				other = cmp.Or(other, m.APIAddr)
 			}
 		}
-		return nil
+		if id == "" {
+			return nil // not a member (any more)
+		}
+		if other == "" {
+			return fmt.Errorf("%s is the cluster's last manager: remove the cluster instead (berth cluster rm)", h.Name)
+		}
+		if leader {
+			// A leader does not remove itself, and berth has no leadership
+			// transfer: stop it, and the others elect one of them.
+			step(h.Name, "stop the leader")
+			if err := d.Stop(ctx, h); err != nil {
+				return fmt.Errorf("stop manager %s: %w", h.Name, err)
+			}
+		}
+		if err := e.removeMember(ctx, e.otherManager(other), id); err != nil {
+			return fmt.Errorf("remove manager %s from the cluster: %w", h.Name, err)
+		}
+		if u, err := url.Parse(e.global.addr); err == nil && u.Hostname() == h.Address {
+			e.global.addr = e.otherManager(other) // the rest of rm talks to a manager that stays
+		}
+		return e.repointContext(h.Address, other)
 	}
 	step(h.Name, "drain")
 	n, err := c.SetNodeAvailability(ctx, h.Name, types.AvailabilityDrain)
@@ -193,6 +219,62 @@ func (e *env) leaveCluster(ctx context.Context, c *api.Client, h *machine.Host, 
 	}
 	step(h.Name, "wait for its tasks to move")
 	return waitNodeEmpty(ctx, c, n.ID, drainWait)
+}
+
+// removeMember asks the manager at addr to remove member id, until a
+// leader answers (one is being elected when the old one was stopped).
+func (e *env) removeMember(ctx context.Context, addr, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	oc := api.NewClient(addr, e.global.clientOpts...)
+	for {
+		err := oc.RemoveMember(ctx, id)
+		var ae *api.Error
+		if err == nil || !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// otherManager is the URL of another manager's API at hostport, in the
+// scheme the CLI uses now.
+func (e *env) otherManager(hostport string) string {
+	scheme := "https://"
+	if strings.HasPrefix(e.global.addr, "http://") {
+		scheme = "http://"
+	}
+	return scheme + hostport
+}
+
+// repointContext moves the current context off a manager that leaves
+// (its address is gone with it) to another one, at addr "host:port".
+func (e *env) repointContext(leaving, addr string) error {
+	if e.global.contextName == "" || addr == "" {
+		return nil
+	}
+	cs, err := e.contextStore()
+	if err != nil {
+		return err
+	}
+	return cs.update(func(f *contextFile) error {
+		cc := f.Contexts[e.global.contextName]
+		if cc == nil {
+			return nil
+		}
+		u, err := url.Parse(cc.Addr)
+		if err != nil || u.Hostname() != leaving {
+			return nil
+		}
+		u.Host = addr
+		cc.Addr = u.String()
+		fmt.Fprintf(e.stderr, "Context %s now talks to %s\n", e.global.contextName, cc.Addr)
+		return nil
+	})
 }
 
 // waitNodeEmpty waits until no unfinished task is on the node.
