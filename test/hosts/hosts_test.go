@@ -154,7 +154,7 @@ func TestClusterOfHosts(t *testing.T) {
 		t.Fatalf("while up: %d namespaces, links %v of %v, %d processes, %d rules; want 6 namespaces, 6 veths and a bridge",
 			len(up.netns), up.links, links, len(up.procs), len(up.rules))
 	}
-	api := contextClient(t, home, name)
+	ac := contextClient(t, home, name)
 	ls := c.must(t, "machine", "ls", "--json")
 	var ms []struct{ Name, Role, State, Address string }
 	if err := json.Unmarshal([]byte(ls.Stdout), &ms); err != nil || len(ms) != 6 {
@@ -169,14 +169,14 @@ func TestClusterOfHosts(t *testing.T) {
 			mgrAddrs = append(mgrAddrs, net.JoinHostPort(m.Address, strconv.Itoa(machine.APIPort)))
 		}
 	}
-	api.SetAddrs(mgrAddrs)
-	agents := agentNodes(t, api)
+	ac.SetAddrs(mgrAddrs)
+	agents := agentNodes(t, ac)
 
 	dir := t.TempDir()
 	for app, compose := range map[string]string{"hexec": execCompose, "hdocker": dockerCompose} {
 		file := h.WriteFile(t, dir, app+".yaml", compose)
 		c.must(t, "up", "-p", app, "-f", file)
-		h.WaitFor(t, time.Minute, app+" spread over the three agents", spreadOver(api, app, agents, 3))
+		h.WaitFor(t, time.Minute, app+" spread over the three agents", spreadOver(ac, app, agents, 3))
 	}
 
 	hostsDir := filepath.Join(home, "state", "berth", "hosts", name)
@@ -185,7 +185,7 @@ func TestClusterOfHosts(t *testing.T) {
 		rss(filepath.Join(hostsDir, "a1", "engine.pid")))
 
 	t.Run("kill -9 the leader", func(t *testing.T) {
-		leader := leaderName(t, api)
+		leader := leaderName(t, ac)
 		pidfile := supervise.ChildPidfile(filepath.Join(home, "state", "berth", "hosts", name, leader, "berth.pid"))
 		pid := supervise.ReadPid(pidfile, "")
 		if pid == 0 {
@@ -201,10 +201,10 @@ func TestClusterOfHosts(t *testing.T) {
 			wctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			probe := apiMachine("probe")
-			if _, err := api.PutMachine(wctx, probe); err != nil {
+			if _, err := ac.PutMachine(wctx, probe); err != nil {
 				return err
 			}
-			return api.DeleteMachine(wctx, probe.Name)
+			return ac.DeleteMachine(wctx, probe.Name)
 		})
 		h.WaitFor(t, 30*time.Second, leader+" restarted by its supervisor", func() error {
 			if p := supervise.ReadPid(pidfile, ""); p == 0 || p == pid {
@@ -213,7 +213,7 @@ func TestClusterOfHosts(t *testing.T) {
 			return nil
 		})
 		for _, app := range []string{"hexec", "hdocker"} {
-			h.WaitFor(t, 30*time.Second, app+" still on the three agents", spreadOver(api, app, agents, 3))
+			h.WaitFor(t, 30*time.Second, app+" still on the three agents", spreadOver(ac, app, agents, 3))
 		}
 	})
 
@@ -222,18 +222,39 @@ func TestClusterOfHosts(t *testing.T) {
 		c.must(t, "machine", "rm", "a1")
 		rest := map[string]string{"a2": agents["a2"], "a3": agents["a3"]}
 		for _, app := range []string{"hexec", "hdocker"} {
-			h.WaitFor(t, time.Minute, app+" running on a2 and a3 only", spreadOver(api, app, rest, 2))
+			h.WaitFor(t, time.Minute, app+" running on a2 and a3 only", spreadOver(ac, app, rest, 2))
 		}
 		// Reads may come from a follower a moment behind.
 		h.WaitFor(t, 10*time.Second, "node and machine a1 gone from the cluster", func() error {
-			if _, err := api.GetNode(context.Background(), gone); err == nil {
+			if _, err := ac.GetNode(context.Background(), gone); err == nil {
 				return fmt.Errorf("node a1 (%s) is still in the cluster", gone)
 			}
-			if m, err := api.Machine(context.Background(), "a1"); err == nil {
+			if m, err := ac.Machine(context.Background(), "a1"); err == nil {
 				return fmt.Errorf("the cluster still records machine a1: %+v", m)
 			}
 			return nil
 		})
+	})
+
+	t.Run("machine rm of the leader", func(t *testing.T) {
+		leader := leaderName(t, ac)
+		c.must(t, "machine", "rm", leader)
+		h.WaitFor(t, 30*time.Second, "two managers, a leader, and writes after "+leader+" left", func() error {
+			ms, err := ac.Members(context.Background())
+			if err != nil {
+				return err
+			}
+			if len(ms) != 2 || slices.ContainsFunc(ms, func(m api.Member) bool { return m.Name == leader }) {
+				return fmt.Errorf("members %+v, want the two others", ms)
+			}
+			probe := apiMachine("probe2")
+			if _, err := ac.PutMachine(context.Background(), probe); err != nil {
+				return err
+			}
+			return ac.DeleteMachine(context.Background(), probe.Name)
+		})
+		// The context moved off the manager that left: the CLI still works.
+		c.must(t, "node", "ls")
 	})
 
 	r = c.must(t, "cluster", "rm", name)
