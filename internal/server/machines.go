@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/berth-dev/berth/api"
@@ -49,6 +50,9 @@ func (s *Server) putMachine(w http.ResponseWriter, r *http.Request) error {
 	if field, err := types.CheckMachine(m); err != nil {
 		return badRequest(field, "%s", err.Error())
 	}
+	if v := s.store.View(); v.Machine(m.Name) == nil && len(v.Machines()) >= maxMachines {
+		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("the cluster records at most %d machines; remove some first (berth machine rm)", maxMachines)}
+	}
 	res, err := s.Commit(r.Context(), &state.UpsertMachine{Machine: m})
 	if err != nil {
 		return err
@@ -69,3 +73,7 @@ func machineOut(m *types.Machine) api.Machine {
 	return api.Machine{Name: m.Name, Driver: m.Driver, Role: m.Role, Labels: m.Labels,
 		Address: m.Address, DockerHost: m.DockerHost, Created: m.Created}
 }
+
+
+// maxMachines bounds the records (types.MaxMachines); tests lower it.
+var maxMachines = types.MaxMachines

@@ -90,3 +90,25 @@ func putRaw(t *testing.T, s *Server, name, body, token string) (int, string) {
 	_ = json.NewDecoder(resp.Body).Decode(&eb)
 	return resp.StatusCode, eb.Field
 }
+
+// TestMachinesBounded: the cluster keeps a bounded number of records; a
+// record of a name already kept can still be replaced.
+func TestMachinesBounded(t *testing.T) {
+	old := maxMachines
+	maxMachines = 2
+	t.Cleanup(func() { maxMachines = old })
+	_, c := startServer(t)
+	ctx := context.Background()
+	for _, n := range []string{"a1", "a2"} {
+		if _, err := c.PutMachine(ctx, api.Machine{Name: n, Driver: "local", Role: "agent"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ae *api.Error
+	if _, err := c.PutMachine(ctx, api.Machine{Name: "a3", Driver: "local", Role: "agent"}); !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		t.Fatalf("a third record: %v, want 409", err)
+	}
+	if _, err := c.PutMachine(ctx, api.Machine{Name: "a2", Driver: "local", Role: "agent", Address: "10.0.0.9"}); err != nil {
+		t.Fatalf("replacing a2 at the limit: %v", err)
+	}
+}

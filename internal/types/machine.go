@@ -25,6 +25,7 @@ type Machine struct {
 
 // Limits of a machine record; the name is a host name, so one DNS label.
 const (
+	MaxMachines          = 1000 // records in one cluster
 	MaxMachineLabels     = 64
 	MaxMachineLabelValue = 256
 )
