@@ -74,6 +74,5 @@ func machineOut(m *types.Machine) api.Machine {
 		Address: m.Address, DockerHost: m.DockerHost, Created: m.Created}
 }
 
-
 // maxMachines bounds the records (types.MaxMachines); tests lower it.
 var maxMachines = types.MaxMachines
