@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -72,6 +73,23 @@ func (d *Driver) Check(spec machine.Spec) error {
 	return nil
 }
 
+// preflight says, before anything is made, what this machine lacks.
+func preflight(role machine.Role) error {
+	if os.Geteuid() != 0 {
+		return errors.New("the local driver makes network namespaces, bridges and iptables rules, which needs root: run berth as root (e.g. with sudo)")
+	}
+	tools := []string{"ip", "iptables", "nsenter"}
+	if role == machine.RoleAgent {
+		tools = append(tools, "dockerd", "docker")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("the local driver needs %s, which is not on PATH: install iproute2, iptables, util-linux and Docker", tool)
+		}
+	}
+	return nil
+}
+
 // paths are a host's files, all under its directory.
 type paths struct{ dir string }
 
@@ -98,6 +116,9 @@ func (p paths) dockerHost() string { return "unix://" + p.engineSock() }
 // Create makes the host: its network, namespace, engine (agents) and berth.
 func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine.Progress) (h *machine.Host, err error) {
 	if err := d.Check(spec); err != nil {
+		return nil, err
+	}
+	if err := preflight(spec.Role); err != nil {
 		return nil, err
 	}
 	step := func(s string) {

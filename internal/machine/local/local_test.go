@@ -185,7 +185,16 @@ func TestLocalCluster(t *testing.T) {
 		spec.Cluster = cluster
 		t.Cleanup(func() { removeByName(d, cluster, spec.Name, spec.Role) })
 		start := time.Now()
-		h, err := d.Create(ctx, spec, func(host, step string) { t.Logf("%s: %s (%.1fs)", host, step, time.Since(start).Seconds()) })
+		var steps []string
+		last, lastStep := start, ""
+		h, err := d.Create(ctx, spec, func(host, step string) {
+			if lastStep != "" {
+				steps = append(steps, fmt.Sprintf("%s %.2fs", lastStep, time.Since(last).Seconds()))
+			}
+			last, lastStep = time.Now(), step
+		})
+		steps = append(steps, fmt.Sprintf("%s %.2fs", lastStep, time.Since(last).Seconds()))
+		t.Logf("FIGURE %s steps: %s", spec.Name, strings.Join(steps, ", "))
 		if err != nil {
 			t.Errorf("create %s: %v", spec.Name, err)
 			return nil, 0
@@ -220,6 +229,9 @@ func TestLocalCluster(t *testing.T) {
 		t.Fatalf("worker token: %v", err)
 	}
 
+	// BERTH_TEST_MACHINE_IMAGES adds images to copy (to measure, e.g.
+	// debian:bookworm-slim, which berth cluster create copies).
+	images := append([]string{image}, strings.Fields(os.Getenv("BERTH_TEST_MACHINE_IMAGES"))...)
 	join := machine.Join{Addr: hostPort(m1.Address, machine.ClusterPort), Token: tokens.Worker}
 	agents := make([]*machine.Host, 2)
 	var m2 *machine.Host
@@ -239,7 +251,7 @@ func TestLocalCluster(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			h, took := create(machine.Spec{Name: fmt.Sprintf("a%d", i+1), Role: machine.RoleAgent, Join: join,
-				Labels: map[string]string{"zone": strconv.Itoa(i)}, Images: []string{image}})
+				Labels: map[string]string{"zone": strconv.Itoa(i)}, Images: images})
 			agents[i] = h
 			if h != nil {
 				t.Logf("FIGURE agent host %s created (engine ready, image copied, registered) in %.2fs, in parallel with the other", h.Name, took.Seconds())

@@ -119,6 +119,7 @@ func (d *Driver) Remove(ctx context.Context, h *machine.Host, force bool) error 
 		return err != nil && !force
 	}
 	superviseStop(p.berthPid(), 15*time.Second)
+	d.removeContainers(ctx, p)
 	superviseStop(p.engineSupPid(), 30*time.Second)
 	// A dead engine leaves its containers running under their shims.
 	if fail(killContainers(p)) {
@@ -172,6 +173,23 @@ func killNamespace(ns string) error {
 		time.Sleep(40 * time.Millisecond)
 	}
 	return fmt.Errorf("processes left in namespace %s after SIGKILL: %v", ns, pidsIn(st.Ino))
+}
+
+// removeContainers removes the host engine's containers while it answers:
+// where the machine runs a containerd of its own, the host's engine uses
+// it, and only the engine can take its containers out of it.
+func (d *Driver) removeContainers(ctx context.Context, p paths) {
+	if pingEngine(ctx, p.engineSock()) != nil {
+		return
+	}
+	ps := exec.CommandContext(ctx, d.cfg.Docker, "ps", "-aq")
+	ps.Env = withDockerHost(p.dockerHost())
+	out, err := ps.Output()
+	if ids := strings.Fields(string(out)); err == nil && len(ids) > 0 {
+		rm := exec.CommandContext(ctx, d.cfg.Docker, append([]string{"rm", "-f", "-v"}, ids...)...)
+		rm.Env = ps.Env
+		_ = rm.Run() // what is left is killed below
+	}
 }
 
 // killContainers kills what still runs of the host engine's containers:

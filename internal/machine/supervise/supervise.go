@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	// StopTimeout is how long a stopping command has after SIGTERM before
 	// SIGKILL (dockerd stops its containers first). Default 20 s.
 	StopTimeout time.Duration
+	// MaxLog bounds the log file: past it, the log moves to Log+".1"
+	// (replacing the one there) and starts again. Default 16 MiB.
+	MaxLog int64
 }
 
 // Backoff bounds: a command that dies at once is restarted after
@@ -53,7 +57,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 20 * time.Second
 	}
-	logf, err := os.OpenFile(o.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := openLog(o.Log, o.MaxLog)
 	if err != nil {
 		return fmt.Errorf("open the log file: %w", err)
 	}
@@ -94,6 +98,10 @@ func Run(ctx context.Context, o Options) error {
 func runOnce(ctx context.Context, o Options, log io.Writer) error {
 	cmd := exec.Command(o.Args[0], o.Args[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
+	// The output goes through a pipe (for the log's bound): a process the
+	// command leaves behind holding it (dockerd's shims) must not keep
+	// Wait from returning when the command itself has exited.
+	cmd.WaitDelay = 2 * time.Second
 	// If the supervisor itself is killed, its command goes too rather
 	// than running on unsupervised.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -118,6 +126,68 @@ func runOnce(ctx context.Context, o Options, log io.Writer) error {
 		_ = cmd.Process.Kill()
 		return <-done
 	}
+}
+
+// rotatingLog is a log file that moves aside when it reaches max bytes, so
+// a host's logs stay bounded (at most twice max) however long it runs.
+type rotatingLog struct {
+	mu   sync.Mutex
+	path string
+	max  int64
+	f    *os.File
+	size int64
+}
+
+func openLog(path string, max int64) (*rotatingLog, error) {
+	if max <= 0 {
+		max = 16 << 20
+	}
+	l := &rotatingLog{path: path, max: max}
+	return l, l.open()
+}
+
+func (l *rotatingLog) open() error {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.size = f, st.Size()
+	return nil
+}
+
+func (l *rotatingLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	written := 0
+	for len(p) > 0 {
+		if l.size >= l.max {
+			l.f.Close()
+			_ = os.Rename(l.path, l.path+".1")
+			if err := l.open(); err != nil {
+				return written, err
+			}
+		}
+		chunk := p[:min(int64(len(p)), l.max-l.size)]
+		n, err := l.f.Write(chunk)
+		l.size += int64(n)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (l *rotatingLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
 }
 
 func note(w io.Writer, line string) {

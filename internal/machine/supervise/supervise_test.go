@@ -118,3 +118,20 @@ func TestNoCommand(t *testing.T) {
 		t.Fatal("Run with no command: no error")
 	}
 }
+
+// The log stays bounded: past MaxLog it moves to .1 and starts again.
+func TestLogRotates(t *testing.T) {
+	r := start(t, Options{Args: []string{"sh", "-c", "i=0; while [ $i -lt 200 ]; do echo 0123456789012345678901234567890123456789; i=$((i+1)); done; exec sleep 60"}, MaxLog: 2000})
+	waitUntil(t, "a rotated log", func() bool { _, err := os.Stat(r.log + ".1"); return err == nil })
+	waitUntil(t, "all the output", func() bool {
+		a, _ := os.ReadFile(r.log)
+		b, _ := os.ReadFile(r.log + ".1")
+		return len(a) > 0 && len(b) > 0 && strings.Count(string(a), "\n")+strings.Count(string(b), "\n") >= 40
+	})
+	r.stop(t)
+	for _, f := range []string{r.log, r.log + ".1"} {
+		if st, err := os.Stat(f); err != nil || st.Size() > 2000 {
+			t.Errorf("%s: %v, size %d, want at most 2000", f, err, st.Size())
+		}
+	}
+}
