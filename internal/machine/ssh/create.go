@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,7 +63,7 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	// both go on.
 	if _, err := r.run(ctx, "mkdir -p "+baseDir+" && mkdir -m 700 "+quote(l.dir), nil); err != nil {
 		if strings.Contains(err.Error(), "exists") {
-			return nil, fmt.Errorf("%w: %s on %s already has %s (remove the host with berth machine rm first)", machine.ErrExists, spec.Name, o.addr, l.dir)
+			return nil, fmt.Errorf("%w: %s on %s already has %s (remove that host first: berth machine rm -f %s)", machine.ErrExists, spec.Name, o.addr, l.dir, spec.Name)
 		}
 		return nil, err
 	}
@@ -74,7 +73,7 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 			// A fresh context: the caller's may be what ended Create.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			if cerr := teardown(cctx, r, l, systemd, true); cerr != nil {
+			if cerr := teardown(cctx, r, l, true); cerr != nil {
 				err = fmt.Errorf("%w (and removing what was made failed: %v; run berth machine rm -f %s)", err, cerr, spec.Name)
 			}
 		}
@@ -101,13 +100,16 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	h := &machine.Host{
 		Name: spec.Name, Driver: DriverName, Cluster: spec.Cluster, Role: spec.Role, Labels: spec.Labels,
 		Address: ip, Created: time.Now().UTC(),
-		Local: map[string]string{
-			localAddr: o.addr, localUser: o.user, localKey: o.key, localKnownHosts: o.knownHosts,
-			localInsecure: strconv.FormatBool(o.insecure), localDir: l.dir, localSystemd: strconv.FormatBool(systemd),
-		},
+		Local: recordOf(o, l, systemd),
 	}
 	if err := d.waitReady(ctx, r, l, spec, systemd, h); err != nil {
 		return nil, err
+	}
+	if spec.Role == machine.RoleAgent {
+		if _, err := r.run(ctx, "command -v docker >/dev/null", nil); err == nil {
+			// The docker CLI reaches a remote engine over SSH itself.
+			h.DockerHost = "ssh://" + o.user + "@" + o.addr
+		}
 	}
 	return h, nil
 }
@@ -124,16 +126,30 @@ func (d *Driver) checkHost(ctx context.Context, r *remote, o options) (string, e
 	if len(lines) < 2 {
 		return "", fmt.Errorf("the host answered %q to uname -sm", out)
 	}
-	osName, arch := platform(lines[len(lines)-1])
-	if osName != runtime.GOOS || arch != runtime.GOARCH {
-		return "", fmt.Errorf("the host runs %s (%s/%s) and this berth binary is for %s/%s: run a berth built for %s/%s (GOOS=%s GOARCH=%s go build ./cmd/berth)",
-			lines[len(lines)-1], osName, arch, runtime.GOOS, runtime.GOARCH, osName, arch, osName, arch)
+	if err := checkPlatform(lines[len(lines)-1], runtime.GOOS, runtime.GOARCH); err != nil {
+		return "", err
+	}
+	if r.sudo {
+		if _, err := (&remote{c: r.c}).run(ctx, "sudo -n true", nil); err != nil {
+			return "", fmt.Errorf("%s may not run commands as root with sudo -n (berth installs a binary and a service): log in as root, or allow %s sudo without a password: %w", o.user, o.user, err)
+		}
 	}
 	if f := strings.Fields(lines[0]); len(f) == 4 && net.ParseIP(f[2]) != nil {
 		return f[2], nil
 	}
 	host, _, _ := net.SplitHostPort(o.addr)
 	return host, nil
+}
+
+// checkPlatform refuses a host whose `uname -sm` is not goos/goarch, the
+// platform of the berth binary that would be copied there.
+func checkPlatform(uname, goos, goarch string) error {
+	osName, arch := platform(uname)
+	if osName == goos && arch == goarch {
+		return nil
+	}
+	return fmt.Errorf("the host runs %s (%s/%s) and this berth binary is for %s/%s: run a berth built for %s/%s (GOOS=%s GOARCH=%s go build ./cmd/berth)",
+		uname, osName, arch, goos, goarch, osName, arch, osName, arch)
 }
 
 // platform maps `uname -sm` to GOOS and GOARCH.
@@ -246,7 +262,7 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 	if spec.Role == machine.RoleManager {
 		ready = []string{"manager listening", "leading the cluster"}
 		if spec.Join.Addr != "" {
-			ready[1] = "joined the cluster"
+			ready[1] = "this manager is a voter of the cluster"
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.ReadyTimeout)
@@ -255,15 +271,24 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 	for _, s := range ready {
 		greps = append(greps, "grep -qF "+quote(s)+" "+quote(l.log()))
 	}
-	check := strings.Join(greps, " && ")
+	// Ready, or "dead" once berth exited twice: a refused token or a port
+	// in use will not mend by waiting (network failures berth retries
+	// itself, without exiting).
+	check := fmt.Sprintf("if %s; then echo ready; elif [ \"$(grep -c '^berth exited with status' %s)\" -ge 2 ]; then echo dead; fi",
+		strings.Join(greps, " && "), quote(l.log()))
 	for {
-		if _, err := r.run(ctx, check, nil); err == nil {
+		out, err := r.run(ctx, check, nil)
+		if err == nil && strings.TrimSpace(out) == "ready" {
 			break
+		}
+		if err == nil && strings.TrimSpace(out) == "dead" {
+			logTail, _ := r.run(ctx, "tail -n 20 "+quote(l.log()), nil)
+			return fmt.Errorf("berth on the host keeps exiting; its log (%s) ends: %s", l.log(), lastErrors(logTail))
 		}
 		select {
 		case <-ctx.Done():
-			logTail, _ := r.run(context.WithoutCancel(ctx), "tail -n 5 "+quote(l.log()), nil)
-			return fmt.Errorf("berth on the host was not ready within %s; its log (%s) ends: %s", d.cfg.ReadyTimeout, l.log(), tail(logTail, 5))
+			logTail, _ := r.run(context.WithoutCancel(ctx), "tail -n 20 "+quote(l.log()), nil)
+			return fmt.Errorf("berth on the host was not ready within %s; its log (%s) ends: %s", d.cfg.ReadyTimeout, l.log(), lastErrors(logTail))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -291,4 +316,29 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 		return fmt.Errorf("remove the join token from the host: %w", err)
 	}
 	return nil
+}
+
+// lastErrors is what a berth log says last: its last "error:" line, or
+// else its tail without the run script's restart lines and repeats.
+func lastErrors(log string) string {
+	var keep []string
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.HasPrefix(line, "berth exited with status") || line == "" {
+			continue
+		}
+		if len(keep) > 0 && keep[len(keep)-1] == line {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	if len(keep) == 0 {
+		return "(nothing)"
+	}
+	// berth's own last words, when it gave any, say it best.
+	for i := len(keep) - 1; i >= 0; i-- {
+		if strings.HasPrefix(keep[i], "error: ") {
+			return keep[i]
+		}
+	}
+	return tail(strings.Join(keep, "\n"), 3)
 }

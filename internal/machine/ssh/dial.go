@@ -76,8 +76,9 @@ func checkHostKey(cb xssh.HostKeyCallback, file string) xssh.HostKeyCallback {
 		}
 		got := xssh.FingerprintSHA256(key)
 		if len(ke.Want) == 0 {
-			return &hostKeyError{fmt.Sprintf("host %s is not in %s (its %s key is %s): check that fingerprint, then add it with `ssh-keyscan -p PORT HOST >> %s`, or pass --%s",
-				hostname, file, key.Type(), got, file, OptInsecure)}
+			host, port, _ := net.SplitHostPort(hostname)
+			return &hostKeyError{fmt.Sprintf("host %s is not in %s (its %s key is %s): check that fingerprint, then add it with `ssh-keyscan -p %s %s >> %s`, or pass --%s",
+				hostname, file, key.Type(), got, port, host, file, OptInsecure)}
 		}
 		want := make([]string, 0, len(ke.Want))
 		for _, k := range ke.Want {
@@ -92,7 +93,7 @@ func checkHostKey(cb xssh.HostKeyCallback, file string) xssh.HostKeyCallback {
 // host is asked for a key we can check rather than another of its keys
 // (which would look like a changed key). Nil when none is known.
 func knownAlgorithms(cb xssh.HostKeyCallback, addr string) []string {
-	err := cb(knownhosts.Normalize(addr), &net.TCPAddr{IP: net.IPv4zero}, probeKey{})
+	err := cb(addr, &net.TCPAddr{IP: net.IPv4zero}, probeKey{})
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) || len(ke.Want) == 0 {
 		return nil

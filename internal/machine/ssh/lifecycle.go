@@ -44,19 +44,21 @@ func stopCmd(l layout, systemd bool) string {
 	}
 	return fmt.Sprintf(`p=$(cat %s 2>/dev/null) || exit 0
 [ -n "$p" ] || exit 0
-kill -TERM -- -"$p" 2>/dev/null || exit 0
-for i in $(seq 100); do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.1; done
-kill -KILL -- -"$p" 2>/dev/null; exit 0`, quote(l.pidfile()))
+kill -s TERM -- -"$p" 2>/dev/null || exit 0
+for i in $(seq 100); do kill -s 0 -- -"$p" 2>/dev/null || exit 0; sleep 0.1; done
+kill -s KILL -- -"$p" 2>/dev/null; exit 0`, quote(l.pidfile()))
 }
 
 // teardown stops berth and removes every part of the host: its unit, its
-// directory and its files on /run. force goes on past a failed part.
-func teardown(ctx context.Context, r *remote, l layout, systemd, force bool) error {
-	cmds := []string{stopCmd(l, systemd)}
-	if systemd {
-		cmds = append(cmds, fmt.Sprintf("systemctl disable %s 2>/dev/null; rm -f %s && systemctl daemon-reload", quote(l.unit()), quote(l.unitPath())))
+// directory and its files on /run. It looks for each part rather than
+// trusting a record, so it also clears a host whose Create was cut short.
+// force goes on past a failed part.
+func teardown(ctx context.Context, r *remote, l layout, force bool) error {
+	cmds := []string{
+		fmt.Sprintf("if [ -e %[1]s ]; then systemctl disable --now %[2]s 2>/dev/null; rm -f %[1]s && systemctl daemon-reload; fi", quote(l.unitPath()), quote(l.unit())),
+		stopCmd(l, false),
+		"rm -rf " + quote(l.dir) + " " + quote(l.secret()) + " " + quote(l.out()),
 	}
-	cmds = append(cmds, "rm -rf "+quote(l.dir)+" "+quote(l.secret())+" "+quote(l.out()))
 	var errs []error
 	for _, c := range cmds {
 		if _, err := r.run(ctx, c, nil); err != nil {
@@ -78,7 +80,7 @@ func (d *Driver) Start(ctx context.Context, h *machine.Host) error {
 	defer r.c.Close()
 	if systemd {
 		_, err = r.run(ctx, "systemctl start "+quote(l.unit()), nil)
-	} else if _, err = r.run(ctx, "kill -0 -- -$(cat "+quote(l.pidfile())+") 2>/dev/null", nil); err == nil {
+	} else if _, err = r.run(ctx, "kill -s 0 -- -$(cat "+quote(l.pidfile())+") 2>/dev/null", nil); err == nil {
 		return nil // running already
 	} else {
 		err = startSupervised(ctx, r, l)
@@ -105,12 +107,12 @@ func (d *Driver) Stop(ctx context.Context, h *machine.Host) error {
 
 // Remove stops berth and removes all that Create made on the host.
 func (d *Driver) Remove(ctx context.Context, h *machine.Host, force bool) error {
-	r, l, systemd, err := d.connect(ctx, h)
+	r, l, _, err := d.connect(ctx, h)
 	if err != nil {
 		return fmt.Errorf("remove host %s: %w", h.Name, err)
 	}
 	defer r.c.Close()
-	if err := teardown(ctx, r, l, systemd, force); err != nil {
+	if err := teardown(ctx, r, l, force); err != nil {
 		return fmt.Errorf("remove host %s: %w", h.Name, err)
 	}
 	return nil
@@ -123,7 +125,7 @@ func (d *Driver) Status(ctx context.Context, h *machine.Host) (machine.State, er
 		return "", fmt.Errorf("status of host %s: %w", h.Name, err)
 	}
 	defer r.c.Close()
-	running := "kill -0 -- -$(cat " + quote(l.pidfile()) + ") 2>/dev/null"
+	running := "kill -s 0 -- -$(cat " + quote(l.pidfile()) + ") 2>/dev/null"
 	if systemd {
 		running = "systemctl is-active --quiet " + quote(l.unit())
 	}
@@ -172,4 +174,28 @@ func (d *Driver) Exec(ctx context.Context, h *machine.Host, cmd []string, stdio 
 		return -1, fmt.Errorf("exec on host %s: %w", h.Name, err)
 	}
 	return 0, nil
+}
+
+// HostFor is the record of the host spec would make, with no more than
+// the options give: enough for Remove with force to clear what a Create
+// that was cut short (the CLI killed) left on the host.
+func HostFor(spec machine.Spec) (*machine.Host, error) {
+	if err := checkName(spec.Name); err != nil {
+		return nil, err
+	}
+	o, err := parseOptions(spec.Options)
+	if err != nil {
+		return nil, err
+	}
+	return &machine.Host{Name: spec.Name, Driver: DriverName, Cluster: spec.Cluster, Role: spec.Role, Labels: spec.Labels,
+		Local: recordOf(o, newLayout(spec.Name), false)}, nil
+}
+
+// recordOf is Host.Local: how to reach the host again and where its
+// parts are.
+func recordOf(o options, l layout, systemd bool) map[string]string {
+	return map[string]string{
+		localAddr: o.addr, localUser: o.user, localKey: o.key, localKnownHosts: o.knownHosts,
+		localInsecure: strconv.FormatBool(o.insecure), localDir: l.dir, localSystemd: strconv.FormatBool(systemd),
+	}
 }

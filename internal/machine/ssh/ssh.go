@@ -13,11 +13,33 @@
 //	insecure-ignore-host-key  "true": accept any host key (an opt-out, never the default)
 //	install-docker            "true": install Docker with the host's package manager
 //
+// Create's steps, each reported to Progress: connect (known_hosts checked
+// unless opted out), check the host (`uname -sm` must match this binary's
+// GOOS/GOARCH; a user other than root must have `sudo -n`), install docker
+// (when asked), copy berth (streamed through `cat`, no SFTP), start berth,
+// wait until the node is ready (its log says "agent registered", or for a
+// manager that it leads or is a voter; a berth that exits twice fails at
+// once with its last error). A failed step is named in the error and
+// everything made so far is removed.
+//
 // Everything the driver makes on a host lives under one directory of its
-// own, /var/lib/berth-machine/NAME (the binary, berth's data, its log and
-// pidfile), plus the systemd unit berth-machine-NAME.service where systemd
-// runs: Remove takes exactly those away. Docker, when install-docker put it
-// there, stays: it is the host's package, and other software may use it.
+// own, /var/lib/berth-machine/NAME (the binary, berth's data, its log,
+// pidfile and run script), plus the systemd unit berth-machine-NAME.service
+// where systemd runs: Remove takes exactly those away. Docker, when
+// install-docker put it there, stays: it is the host's package, and other
+// software may use it.
+//
+// The host's address (Host.Address, where berth listens) is the address
+// the host took the SSH connection on ($SSH_CONNECTION), so it is the
+// host's own even when --ssh-addr is a name.
+//
+// The join token reaches the host through stdin into a 0600 file on /run,
+// which the run script reads and which is removed once the node is ready
+// (after joining, berth needs no token); a first manager's stdout, which
+// carries its admin token once, goes to a 0600 file on /run read and
+// removed the same way. Neither is ever on a command line the driver
+// sends. (berth itself takes the token as --token, so while its first run
+// lasts, a local user of the host can read it in /proc/PID/cmdline.)
 package ssh
 
 import (
