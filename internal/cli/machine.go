@@ -203,6 +203,13 @@ func (e *env) joinFor(ctx context.Context, c *api.Client, role machine.Role) (ma
 // its record; a failure leaves neither host nor record.
 func (e *env) makeHost(ctx context.Context, d machine.Driver, store *machine.Store, spec machine.Spec, p machine.Progress) (*machine.Host, error) {
 	rsv := &machine.Host{Name: spec.Name, Cluster: spec.Cluster, Driver: d.Name(), Role: spec.Role, Labels: spec.Labels}
+	if mk := reservations[d.Name()]; mk != nil {
+		r, err := mk(spec)
+		if err != nil {
+			return nil, err
+		}
+		rsv = r
+	}
 	if err := store.Reserve(rsv); err != nil {
 		if errors.Is(err, machine.ErrExists) {
 			return nil, fmt.Errorf("this machine has a host named %s in cluster %s already; pick another name or remove it with berth machine rm -f %s", spec.Name, spec.Cluster, spec.Name)

@@ -39,6 +39,13 @@ var driverMakers = map[string]func(e *env) (machine.Driver, error){
 	},
 }
 
+// reservations build, per driver, the record kept while a host is being
+// made: enough for `machine rm -f` to clear what a Create cut short (the
+// CLI killed) left. A driver without one gets a bare record.
+var reservations = map[string]func(machine.Spec) (*machine.Host, error){
+	"ssh": ssh.HostFor,
+}
+
 func driverNames() []string {
 	var out []string
 	for n := range driverMakers {

@@ -146,7 +146,7 @@ func (e *env) machineRm(ctx context.Context, cluster, name string, force bool) e
 	}
 	c = e.client() // leaveCluster may have moved off a manager that left
 	step(name, "tear down")
-	if err := d.Remove(ctx, h, force); err != nil {
+	if err := d.Remove(ctx, h, force); err != nil && !errors.Is(err, machine.ErrNotFound) {
 		return fmt.Errorf("tear down machine %s: %w", name, err)
 	}
 	if h.Role == machine.RoleAgent {
