@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,9 @@ func run(ctx context.Context, args []string, e *env) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
+	}
+	if ec := (*exitCodeError)(nil); errors.As(err, &ec) {
+		return ec.code // a command berth ran for the user said it all
 	}
 	fmt.Fprintf(e.stderr, "error: %s\n", describeError(err, e))
 	return 1
@@ -63,6 +67,8 @@ func newRootCommand(e *env) *cobra.Command {
 		newSnapshotCommand(e),
 		newContextCommand(e),
 		newVersionCommand(e),
+		newMachineCommand(e),
+		newClusterCommand(e),
 		newSuperviseCommand(),
 	)
 	return root

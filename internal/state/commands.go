@@ -48,6 +48,8 @@ const (
 	kindSetAdminToken       commandKind = 18
 	kindSetServiceStatus    commandKind = 19 // the controller's verdict on a service version
 	kindUnpinVolumes        commandKind = 30 // volume pins (apply_volume.go)
+	kindUpsertMachine       commandKind = 31 // machine records (apply_machine.go)
+	kindDeleteMachine       commandKind = 32
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -254,6 +256,10 @@ func newCommand(k commandKind) (Command, error) {
 		return &SetServiceStatus{}, nil
 	case kindUnpinVolumes:
 		return &UnpinVolumes{}, nil
+	case kindUpsertMachine:
+		return &UpsertMachine{}, nil
+	case kindDeleteMachine:
+		return &DeleteMachine{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

@@ -13,6 +13,8 @@ const (
 	TableCluster = "cluster"
 	// TableVolumePins holds one types.VolumePin per pinned replica.
 	TableVolumePins = "volume_pins"
+	// TableMachines holds one types.Machine per host berth made.
+	TableMachines = "machines"
 )
 
 // tableIndex is the memdb table that records, per table, the Raft index of
@@ -20,7 +22,7 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -63,6 +65,7 @@ func schema() *memdb.DBSchema {
 			},
 		},
 		TableVolumePins: volumePinsSchema(),
+		TableMachines:   machinesSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -28,6 +28,7 @@ type snapshotRecord struct {
 	Node    *types.Node      `json:"node,omitempty"`
 	Cluster *types.Cluster   `json:"cluster,omitempty"`
 	Pin     *types.VolumePin `json:"volume_pin,omitempty"`
+	Machine *types.Machine   `json:"machine,omitempty"`
 	Index   *indexEntry      `json:"index,omitempty"`
 }
 
@@ -53,7 +54,7 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := enc.Encode(snapshotHeader{Format: snapshotFormat}); err != nil {
 		return err
 	}
-	for _, table := range []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, tableIndex} {
+	for _, table := range []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, tableIndex} {
 		it, err := s.txn.Get(table, "id")
 		if err != nil {
 			return err
@@ -79,6 +80,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Cluster: o}
 	case *types.VolumePin:
 		return snapshotRecord{Pin: o}
+	case *types.Machine:
+		return snapshotRecord{Machine: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -130,6 +133,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableCluster, rec.Cluster)
 	case rec.Pin != nil:
 		return txn.Insert(TableVolumePins, rec.Pin)
+	case rec.Machine != nil:
+		return txn.Insert(TableMachines, rec.Machine)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}
