@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,7 +175,11 @@ func TestCorruptFollowerHalts(t *testing.T) {
 	good := otherThanAll(c.Live(), leader, bad)
 
 	c.MustRun(t, leader, "up", "-d", "-f", writeApp(t, c, "probe", service{name: "web", replicas: 1}))
+	before := appIndex(t, leader, "probe")
 	c.MustRun(t, leader, "-p", "probe", "scale", "-d", "web=3")
+	// The scale's entry lies after before and at or before the app's
+	// index now: the controller's verdict on web may change the app again
+	// in an entry of its own.
 	index := appIndex(t, leader, "probe")
 	// Later entries, so the scale is not in the last batch of the
 	// follower's log (raft-wal checks only the last one on opening).
@@ -214,7 +217,12 @@ func TestCorruptFollowerHalts(t *testing.T) {
 		return fmt.Errorf("%s still serves (web has %d replicas)", bad.Name, app.Services[0].Replicas)
 	})
 	t.Logf("%s halted %s after its restart: %s", bad.Name, time.Since(began).Round(time.Millisecond), msg)
-	for _, want := range []string{"entry " + strconv.FormatUint(index, 10) + " ", bad.DataDir, "join"} {
+	var halted uint64
+	_, err := fmt.Sscanf(msg[max(strings.Index(msg, "entry "), 0):], "entry %d ", &halted)
+	if err != nil || halted <= before || halted > index {
+		t.Errorf("the 503 answer names entry %d (%v), want the scale's, in %d..%d: %s", halted, err, before+1, index, msg)
+	}
+	for _, want := range []string{bad.DataDir, "join"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the 503 answer does not say %q: %s", want, msg)
 		}
