@@ -311,6 +311,13 @@ func apiMachine(n string) api.Machine {
 // first manager's address, the CA, the admin token.
 func contextClient(t *testing.T, home, name string) *api.Client {
 	t.Helper()
+	return contextClientAt(t, home, name, "", 3*time.Second)
+}
+
+// contextClientAt is contextClient for the manager at addr ("" for the
+// context's own), each attempt bounded by timeout.
+func contextClientAt(t *testing.T, home, name, addr string, timeout time.Duration) *api.Client {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(home, "config", "berth", "contexts.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -332,8 +339,11 @@ func contextClient(t *testing.T, home, name string) *api.Client {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cc.CAPEM))
-	return api.NewClient(cc.Addr, api.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
-		api.WithToken(cc.Token), api.WithTimeouts(3*time.Second, 0))
+	if addr == "" {
+		addr = cc.Addr
+	}
+	return api.NewClient(addr, api.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
+		api.WithToken(cc.Token), api.WithTimeouts(timeout, 0))
 }
 
 // agentNodes maps the agent hosts' names to their node IDs.
