@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -109,13 +110,14 @@ const tlsAlertPrefix = "remote error: tls: "
 
 // isRefusedHandshake reports whether err is a manager refusing the client's
 // TLS handshake: its alert, or (TLS 1.3 verifies the client certificate
-// after the client thinks the handshake done) the connection reset
-// instead, when the request raced the alert.
+// after the client thinks the handshake done) the connection reset or
+// closed instead, when the request raced the alert (the client's retry
+// of a reset then meets the closed connection).
 func isRefusedHandshake(err error, addr string) bool {
 	if strings.Contains(err.Error(), tlsAlertPrefix) {
 		return true
 	}
-	return strings.HasPrefix(addr, "https://") && errors.Is(err, syscall.ECONNRESET)
+	return strings.HasPrefix(addr, "https://") && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed))
 }
 
 // describeRefusedHandshake says it in one sentence: the alert's own words

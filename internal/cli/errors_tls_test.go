@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"syscall"
@@ -19,6 +20,8 @@ func TestRefusedHandshakeSentence(t *testing.T) {
 		Err: fmt.Errorf("readLoopPeekFailLocked: %w", errors.New("remote error: tls: unknown certificate authority"))}
 	reset := &url.Error{Op: "Get", URL: "https://10.0.0.5:7700/v1/apps",
 		Err: fmt.Errorf("read tcp 127.0.0.1:5->10.0.0.5:7700: %w", syscall.ECONNRESET)}
+	closed := &url.Error{Op: "Get", URL: "https://10.0.0.5:7700/v1/apps",
+		Err: fmt.Errorf("read tcp 127.0.0.1:5->10.0.0.5:7700: %w", net.ErrClosed)}
 	const want = "the manager at https://10.0.0.5:7700 refused the TLS handshake of context prod"
 	tests := []struct {
 		name, suffix string
@@ -26,6 +29,7 @@ func TestRefusedHandshakeSentence(t *testing.T) {
 	}{
 		{"alert", " (it said: unknown certificate authority): the client certificate is missing", alert},
 		{"reset", ": the client certificate is missing", reset},
+		{"closed after a reset", ": the client certificate is missing", closed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
