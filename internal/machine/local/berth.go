@@ -7,11 +7,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,25 +17,17 @@ import (
 	"github.com/berth-dev/berth/internal/machine/supervise"
 )
 
-// AgentPort is where an agent host's berth agent serves its own API
-// (managers fetch logs there).
-const AgentPort = 7710
-
 // keyJoin in Host.Local: the manager address berth joined through (never
 // the token), so a restart after Stop needs nothing from the caller.
 const keyJoin = "join"
 
-func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
 
 // berthArgs is berth's command line in the host. The host has no hostname
 // of its own (no UTS namespace), so its name goes in --name.
 func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []string {
 	p := d.paths(h.Cluster, h.Name)
-	ip := h.Address
 	if h.Role == machine.RoleManager {
-		args := []string{d.cfg.Binary, "--addr", hostPort(ip, machine.APIPort), "server", "--name", h.Name,
-			"--raft-addr", hostPort(ip, machine.RaftPort), "--cluster-addr", hostPort(ip, machine.ClusterPort),
-			"--data-dir", p.berthData()}
+		args := machine.ManagerArgs(d.cfg.Binary, h.Name, p.berthData(), h.Address)
 		if spec.Join.Addr != "" && first {
 			args = append(args, "--join", spec.Join.Addr, "--token", spec.Join.Token)
 		}
@@ -47,18 +36,9 @@ func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []str
 		}
 		return args
 	}
-	args := []string{d.cfg.Binary, "agent", "--join", h.Local[keyJoin], "--name", h.Name,
-		"--data-dir", p.berthData(), "--listen", hostPort(ip, AgentPort)}
+	args := machine.AgentArgs(d.cfg.Binary, h.Name, p.berthData(), h.Address, h.Local[keyJoin], h.Labels)
 	if first {
 		args = append(args, "--token", spec.Join.Token)
-	}
-	keys := make([]string, 0, len(h.Labels))
-	for k := range h.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--label", k+"="+h.Labels[k])
 	}
 	return args
 }
@@ -120,7 +100,7 @@ func (d *Driver) waitBerth(ctx context.Context, h *machine.Host, spec machine.Sp
 		// Handed to the caller only: the cluster keeps its hash.
 		os.Remove(p.adminToken())
 	}
-	return waitFor(ctx, d.cfg.ReadyTimeout, "the manager's API at "+hostPort(h.Address, machine.APIPort)+logHint, func() error {
+	return waitFor(ctx, d.cfg.ReadyTimeout, "the manager's API at "+machine.HostPort(h.Address, machine.APIPort)+logHint, func() error {
 		if err := berthAlive(p); err != nil {
 			return err
 		}
@@ -152,7 +132,7 @@ func (d *Driver) status(ctx context.Context, h *machine.Host, ca []byte) error {
 	if h.AdminToken != "" {
 		opts = append(opts, api.WithToken(h.AdminToken))
 	}
-	c := api.NewClient(hostPort(h.Address, machine.APIPort), opts...)
+	c := api.NewClient(machine.HostPort(h.Address, machine.APIPort), opts...)
 	_, err := c.Status(ctx)
 	var apiErr *api.Error
 	if err != nil && h.AdminToken == "" && errors.As(err, &apiErr) {

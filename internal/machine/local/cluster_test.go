@@ -125,7 +125,7 @@ func (c *cluster) makeOthers(t *testing.T) {
 	// BERTH_TEST_MACHINE_IMAGES adds images to copy (to measure, e.g.
 	// debian:bookworm-slim, which berth cluster create copies).
 	images := append([]string{c.image}, strings.Fields(os.Getenv("BERTH_TEST_MACHINE_IMAGES"))...)
-	join := machine.Join{Addr: hostPort(c.m1.Address, machine.ClusterPort), Token: tokens.Worker}
+	join := machine.Join{Addr: machine.HostPort(c.m1.Address, machine.ClusterPort), Token: tokens.Worker}
 	agents := make([]*machine.Host, 2)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -207,7 +207,7 @@ func (c *cluster) publishedPort(t *testing.T) {
 		t.Fatalf("docker run in a1: %d %s", code, out)
 	}
 	c.cid = strings.TrimSpace(out)
-	url := "http://" + hostPort(c.a1.Address, 18080) + "/"
+	url := "http://" + machine.HostPort(c.a1.Address, 18080) + "/"
 	eventually(t, 20*time.Second, url, func() error {
 		resp, err := http.Get(url)
 		if err != nil {

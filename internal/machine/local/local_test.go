@@ -139,7 +139,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() er
 func adminClient(h *machine.Host) *api.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(h.CACert)
-	return api.NewClient(hostPort(h.Address, machine.APIPort),
+	return api.NewClient(machine.HostPort(h.Address, machine.APIPort),
 		api.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), api.WithToken(h.AdminToken),
 		api.WithTimeouts(3*time.Second, 0))
 }
@@ -199,7 +199,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nobody := hostPort(subnet.Addr().Next().Next().Next().Next().String(), machine.ClusterPort)
+	nobody := machine.HostPort(subnet.Addr().Next().Next().Next().Next().String(), machine.ClusterPort)
 	before := snapshot(t, d, cluster)
 	var steps []string
 	_, err = d.Create(ctx, machine.Spec{Name: "a1", Cluster: cluster, Role: machine.RoleAgent,

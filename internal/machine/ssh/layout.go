@@ -2,9 +2,6 @@ package ssh
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/machine"
 )
@@ -40,35 +37,13 @@ func (l layout) out() string    { return "/run/berth-machine-" + l.name + ".out"
 // berthArgs is the berth command for spec on a host whose address is ip.
 func berthArgs(l layout, spec machine.Spec, ip string) []string {
 	if spec.Role == machine.RoleManager {
-		args := []string{l.bin(), "--addr", hostPort(ip, machine.APIPort), "server",
-			"--data-dir", l.data(), "--name", spec.Name,
-			"--raft-addr", hostPort(ip, machine.RaftPort), "--cluster-addr", hostPort(ip, machine.ClusterPort)}
+		args := machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip)
 		if spec.Join.Addr != "" {
 			args = append(args, "--join", spec.Join.Addr)
 		}
 		return args
 	}
-	args := []string{l.bin(), "agent", "--join", spec.Join.Addr, "--name", spec.Name,
-		"--data-dir", l.data(), "--listen", hostPort(ip, agentPort)}
-	keys := make([]string, 0, len(spec.Labels))
-	for k := range spec.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--label", k+"="+spec.Labels[k])
-	}
-	return args
-}
-
-// agentPort is where an agent's own API listens (managers fetch logs).
-const agentPort = 7710
-
-func hostPort(ip string, port int) string {
-	if strings.Contains(ip, ":") {
-		return "[" + ip + "]:" + strconv.Itoa(port)
-	}
-	return ip + ":" + strconv.Itoa(port)
+	return machine.AgentArgs(l.bin(), spec.Name, l.data(), ip, spec.Join.Addr, spec.Labels)
 }
 
 // runScript keeps berth running: it restarts it a second after it exits.

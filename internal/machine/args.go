@@ -1,0 +1,39 @@
+package machine
+
+import (
+	"net"
+	"slices"
+	"strconv"
+)
+
+// AgentPort is where an agent host's berth agent serves its own API
+// (managers fetch logs there).
+const AgentPort = 7710
+
+// HostPort joins a host's address and one of its ports ("[v6]:p" too).
+func HostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
+
+// ManagerArgs is the command line of berth as a manager on a host whose
+// address is addr; a driver appends how it joins (or bootstraps).
+func ManagerArgs(bin, name, dataDir, addr string) []string {
+	return []string{bin, "--addr", HostPort(addr, APIPort), "server", "--name", name,
+		"--raft-addr", HostPort(addr, RaftPort), "--cluster-addr", HostPort(addr, ClusterPort),
+		"--data-dir", dataDir}
+}
+
+// AgentArgs is the command line of berth as an agent on a host whose
+// address is addr, joining through join, with labels in a stable order; a
+// driver appends how it passes the token.
+func AgentArgs(bin, name, dataDir, addr, join string, labels map[string]string) []string {
+	args := []string{bin, "agent", "--join", join, "--name", name,
+		"--data-dir", dataDir, "--listen", HostPort(addr, AgentPort)}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		args = append(args, "--label", k+"="+labels[k])
+	}
+	return args
+}
