@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
@@ -54,7 +55,8 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := enc.Encode(snapshotHeader{Format: snapshotFormat}); err != nil {
 		return err
 	}
-	for _, table := range []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, tableIndex} {
+	// Every table, then the index table, so a new table cannot be left out.
+	for _, table := range append(slices.Clone(allTables), tableIndex) {
 		it, err := s.txn.Get(table, "id")
 		if err != nil {
 			return err
