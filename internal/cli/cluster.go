@@ -114,16 +114,9 @@ func (e *env) clusterLs() error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tMANAGERS\tAGENTS\tSUBNET\tCONTEXT\tCREATED")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, r.Managers, r.Agents, orDash(r.Subnet), orDash(r.Context), r.Created.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, r.Managers, r.Agents, dash(r.Subnet), dash(r.Context), r.Created.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // clusterRm removes every host recorded here for the cluster through its

@@ -230,12 +230,5 @@ func (e *env) printCluster(name string, res *machine.ClusterResult, took time.Du
 		}
 	}
 	fmt.Fprintf(e.stdout, "Cluster %s: %s and %s ready in %.1fs. Context %s is now current.\n",
-		name, plural(managers, "manager"), plural(len(res.Hosts)-managers, "agent"), took.Seconds(), name)
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
+		name, countOf(managers, "manager", "managers"), countOf(len(res.Hosts)-managers, "agent", "agents"), took.Seconds(), name)
 }

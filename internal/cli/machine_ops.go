@@ -299,6 +299,10 @@ func waitNodeEmpty(ctx context.Context, c *api.Client, nodeID string, limit time
 		if left == 0 {
 			return nil
 		}
-		idx = meta.Index
+		// pace, not idx = meta.Index: an answer that did not move the
+		// index would make this loop spin.
+		if err := pace(ctx, &idx, meta.Index); err != nil {
+			return fmt.Errorf("the tasks of node %s did not move within %s", nodeID, limit)
+		}
 	}
 }
