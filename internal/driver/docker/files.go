@@ -96,23 +96,22 @@ func (f *taskFiles) write(cfg *driver.TaskConfig) ([]fileMount, error) {
 // 0) while its container is kept for its logs. Configs, not secret, stay
 // until Remove.
 func (f *taskFiles) removeSecrets(taskID string) error {
-	if taskID == "" || strings.ContainsAny(taskID, `/\`) {
-		return fmt.Errorf("invalid task ID %q", taskID)
-	}
-	if err := os.RemoveAll(filepath.Join(f.secretsRoot, taskID)); err != nil {
-		return fmt.Errorf("remove secret files of task %s: %w", taskID, err)
-	}
-	return nil
+	return removeUnder(taskID, "secret files", f.secretsRoot)
 }
 
 // remove deletes a task's files; nothing there is not an error.
 func (f *taskFiles) remove(taskID string) error {
+	return removeUnder(taskID, "files", f.secretsRoot, f.configsRoot)
+}
+
+// removeUnder deletes the task's directory under each root.
+func removeUnder(taskID, what string, roots ...string) error {
 	if taskID == "" || strings.ContainsAny(taskID, `/\`) {
 		return fmt.Errorf("invalid task ID %q", taskID)
 	}
-	for _, root := range []string{f.secretsRoot, f.configsRoot} {
+	for _, root := range roots {
 		if err := os.RemoveAll(filepath.Join(root, taskID)); err != nil {
-			return fmt.Errorf("remove files of task %s: %w", taskID, err)
+			return fmt.Errorf("remove %s of task %s: %w", what, taskID, err)
 		}
 	}
 	return nil

@@ -182,7 +182,7 @@ func (d *Driver) exited(t *task, code int, errMsg string) {
 	// An exited task is never started again (a restart is a new task), and
 	// it may stay listed for long (history, a scale to 0): its secrets
 	// leave the node now, not when the task is removed.
-	if err := os.RemoveAll(filepath.Join(d.secrets, t.rec.TaskID)); err != nil {
+	if err := os.RemoveAll(d.secretsOf(t.rec.TaskID)); err != nil {
 		d.log.Warn("remove the secret files of an exited task", "task", t.rec.TaskID, "err", err)
 	}
 	close(t.done)

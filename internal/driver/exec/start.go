@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"maps"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/types"
@@ -217,11 +218,14 @@ func writeFiles(dir string, refs []types.FileRef, items map[string]*types.Secret
 	return nil
 }
 
+// secretsOf is the task's own directory on the secrets tmpfs.
+func (d *Driver) secretsOf(taskID string) string { return filepath.Join(d.secrets, taskID) }
+
 // secretsDir is where a task's secret and config files go: a directory of
 // its own on the driver's tmpfs, which must really be a tmpfs when the task
 // has any, so that secrets never reach a persistent disk.
 func (d *Driver) secretsDir(taskID string, needed bool) (string, error) {
-	dir := filepath.Join(d.secrets, taskID)
+	dir := d.secretsOf(taskID)
 	if !needed {
 		return dir, nil
 	}

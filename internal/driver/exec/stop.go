@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -74,7 +73,7 @@ func (d *Driver) Remove(ctx context.Context, taskID string) error {
 	d.mu.Lock()
 	delete(d.tasks, taskID)
 	d.mu.Unlock()
-	for _, dir := range []string{t.dir, filepath.Join(d.secrets, taskID)} {
+	for _, dir := range []string{t.dir, d.secretsOf(taskID)} {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("remove task %s: %w", taskID, err)
 		}
