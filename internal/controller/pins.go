@@ -34,7 +34,7 @@ func pinnedRequest(view *state.View, app *types.App, svc *types.Service, t *type
 		return req, pin, pinReason(view, pin, "")
 	}
 	for _, o := range siblings {
-		if o.ID != t.ID && o.Slot == t.Slot && o.NodeID == pin.NodeID && o.State != types.TaskPending && !o.State.Terminal() {
+		if o.ID != t.ID && o.Slot == t.Slot && o.NodeID == pin.NodeID && o.HoldsResources() {
 			return req, pin, fmt.Sprintf("waiting for task %s to stop on node %s: two tasks of %s never use its volumes at once",
 				o.ID, nodeLabel(view, pin.NodeID), pin.Replica())
 		}
