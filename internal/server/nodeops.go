@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/berth-dev/berth/api"
@@ -11,11 +10,6 @@ import (
 	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
-
-// Label keys as Docker accepts them; values are free text up to a bound.
-var labelKeyRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,127}$`)
-
-const maxLabelValue = 256
 
 // resolveNode finds a node by ID, then by name, then by unique ID prefix,
 // so users can type what `berth node ls` shows.
@@ -78,7 +72,7 @@ func (s *Server) updateLabels(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for i, k := range req.Remove {
-		if !labelKeyRE.MatchString(k) {
+		if !types.ValidLabelKey(k) {
 			return badRequest(fmt.Sprintf("remove[%d]", i), "invalid label key %q", k)
 		}
 	}

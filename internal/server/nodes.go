@@ -89,11 +89,11 @@ func checkLabels(field string, labels map[string]string) error {
 		return badRequest(field, "at most %d labels, not %d", maxLabels, len(labels))
 	}
 	for k, v := range labels {
-		if !labelKeyRE.MatchString(k) {
+		if !types.ValidLabelKey(k) {
 			return badRequest(field+"."+k, "invalid label key")
 		}
-		if len(v) > maxLabelValue {
-			return badRequest(field+"."+k, "value longer than %d bytes", maxLabelValue)
+		if len(v) > types.MaxLabelValue {
+			return badRequest(field+"."+k, "value longer than %d bytes", types.MaxLabelValue)
 		}
 	}
 	return nil

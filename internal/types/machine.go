@@ -27,13 +27,19 @@ type Machine struct {
 const (
 	MaxMachines          = 1000 // records in one cluster
 	MaxMachineLabels     = 64
-	MaxMachineLabelValue = 256
+	MaxMachineLabelValue = MaxLabelValue
 )
 
-var (
-	machineNameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	machineLabelKeyRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,127}$`)
-)
+var machineNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// MaxLabelValue bounds a node label's value, which is free text.
+const MaxLabelValue = 256
+
+// labelKeyRE is a node label key as Docker accepts one.
+var labelKeyRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,127}$`)
+
+// ValidLabelKey is the one rule for a node label's key (nodes, machines).
+func ValidLabelKey(key string) bool { return labelKeyRE.MatchString(key) }
 
 // CheckMachineName says why name cannot name a host: it must be one DNS
 // label (RFC 1123), as it becomes the host's hostname and node name.
@@ -47,7 +53,7 @@ func CheckMachineName(name string) error {
 // CheckMachineLabel says why key=value cannot label a host (the labels
 // become the node's, so the rule is the node label rule).
 func CheckMachineLabel(key, value string) error {
-	if !machineLabelKeyRE.MatchString(key) {
+	if !ValidLabelKey(key) {
 		return fmt.Errorf("label key %q is invalid: use letters, digits, '.', '_', '/' and '-', starting with a letter or digit, at most 128", key)
 	}
 	if len(value) > MaxMachineLabelValue {
