@@ -189,7 +189,7 @@ func (r *retrier) answered(a attempt) (again, pause bool) {
 // failed judges an attempt that got no answer, among managers managers.
 func (r *retrier) failed(a attempt, managers int) (again, pause bool) {
 	r.lastErr = a.err
-	if neverSent(a.err) {
+	if NeverSent(a.err) {
 		r.refused++
 		return r.refused < managers, false
 	}
@@ -257,14 +257,15 @@ func (c *Client) try(ctx context.Context, base string, cl call, timeout time.Dur
 		if ctx.Err() == nil && cause != nil && !errors.Is(a.err, cause) {
 			a.err = fmt.Errorf("%w: %w", cause, a.err)
 		}
-		a.sent = sent.Load() && !neverSent(a.err)
+		a.sent = sent.Load() && !NeverSent(a.err)
 	}
 	return a
 }
 
-// neverSent reports whether err means the request never left (nothing
-// listens, no route), whatever the trace saw.
-func neverSent(err error) bool {
+// NeverSent reports whether err means the request never left (nothing
+// listens, no route), whatever the trace saw. Clients and forwarding
+// managers retry by it.
+func NeverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -117,6 +117,11 @@ func (f *FrameReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CancelOnClose returns body, which ends its request (cancel) when closed.
+func CancelOnClose(body io.ReadCloser, cancel func()) io.ReadCloser {
+	return &cancelBody{ReadCloser: body, cancel: cancel}
+}
+
 // cancelBody ends its request when closed.
 type cancelBody struct {
 	io.ReadCloser

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
@@ -151,25 +150,12 @@ func (s *Server) forwardOnce(r *http.Request, target string, body []byte, kept b
 	resp, err := (&http.Client{Transport: s.managerTransport}).Do(out)
 	if err != nil {
 		cancel()
-		var op *net.OpError
-		dial := errors.As(err, &op) && op.Op == "dial"
 		// A body not kept may have been read in part: only a request that
 		// never left can go again.
-		return nil, !dial && (sent.Load() || !kept), err
+		return nil, !api.NeverSent(err) && (sent.Load() || !kept), err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = api.CancelOnClose(resp.Body, cancel)
 	return resp, true, nil
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
 }
 
 // hopHeaders belong to one connection, not to the request (RFC 9110 7.6.1).
