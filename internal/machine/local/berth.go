@@ -21,7 +21,6 @@ import (
 // the token), so a restart after Stop needs nothing from the caller.
 const keyJoin = "join"
 
-
 // berthArgs is berth's command line in the host. The host has no hostname
 // of its own (no UTS namespace), so its name goes in --name.
 func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []string {
@@ -143,7 +142,7 @@ func (d *Driver) status(ctx context.Context, h *machine.Host, ca []byte) error {
 
 // berthAlive fails once the supervisor is gone: no use waiting then.
 func berthAlive(p paths) error {
-	if !superviseRunning(p.berthPid()) {
+	if !supervise.Running(p.berthPid()) {
 		return fmt.Errorf("berth's supervisor is not running")
 	}
 	return nil

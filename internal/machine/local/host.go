@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/machine"
+	"github.com/berth-dev/berth/internal/machine/supervise"
 )
 
 // Keys of Host.Local.
@@ -210,12 +211,12 @@ func (d *Driver) Start(ctx context.Context, h *machine.Host) error {
 	if st, _ := d.Status(ctx, h); st == machine.StateMissing {
 		return fmt.Errorf("host %s is gone (its namespace or directory is missing): remove it with rm -f", h.Name)
 	}
-	if h.Role == machine.RoleAgent && !superviseRunning(p.engineSupPid()) {
+	if h.Role == machine.RoleAgent && !supervise.Running(p.engineSupPid()) {
 		if err := d.startEngine(ctx, h); err != nil {
 			return fmt.Errorf("start the engine: %w", err)
 		}
 	}
-	if !superviseRunning(p.berthPid()) {
+	if !supervise.Running(p.berthPid()) {
 		// No token or join flags needed: berth keeps its identity in its
 		// data directory.
 		if err := d.spawnBerth(ctx, h, machine.Spec{}); err != nil {
@@ -231,8 +232,8 @@ func (d *Driver) Stop(_ context.Context, h *machine.Host) error {
 	if err != nil {
 		return err
 	}
-	superviseStop(p.berthPid(), 15*time.Second)
-	superviseStop(p.engineSupPid(), 30*time.Second)
+	supervise.Stop(p.berthPid(), 15*time.Second)
+	supervise.Stop(p.engineSupPid(), 30*time.Second)
 	return nil
 }
 
@@ -249,7 +250,7 @@ func (d *Driver) Status(_ context.Context, h *machine.Host) (machine.State, erro
 	if _, err := os.Stat("/run/netns/" + h.Local[keyNetns]); err != nil {
 		return machine.StateMissing, nil
 	}
-	if superviseRunning(p.berthPid()) {
+	if supervise.Running(p.berthPid()) {
 		return machine.StateRunning, nil
 	}
 	return machine.StateStopped, nil

@@ -51,11 +51,6 @@ func nsenter(h *machine.Host) []string {
 	return []string{"nsenter", "--net=/run/netns/" + h.Local[keyNetns], "--"}
 }
 
-func superviseRunning(pidfile string) bool { return supervise.Running(pidfile) }
-func superviseStop(pidfile string, timeout time.Duration) {
-	supervise.Stop(pidfile, timeout)
-}
-
 // hostEnv is the environment of what runs in a host: the machine's, with
 // an agent host's engine as DOCKER_HOST (a manager host has none), and
 // without the caller's BERTH_ settings (its token, its manager's address),
@@ -118,9 +113,9 @@ func (d *Driver) Remove(ctx context.Context, h *machine.Host, force bool) error 
 		}
 		return err != nil && !force
 	}
-	superviseStop(p.berthPid(), 15*time.Second)
+	supervise.Stop(p.berthPid(), 15*time.Second)
 	d.removeContainers(ctx, p)
-	superviseStop(p.engineSupPid(), 30*time.Second)
+	supervise.Stop(p.engineSupPid(), 30*time.Second)
 	// A dead engine leaves its containers running under their shims.
 	if fail(killContainers(p)) {
 		return errors.Join(errs...)
@@ -224,7 +219,7 @@ func pidsOfContainers(ids []string) []int {
 	var pids []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || zombie(pid) {
+		if err != nil || !supervise.Alive(pid) {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup")
@@ -252,20 +247,11 @@ func pidsIn(ino uint64) []int {
 			continue
 		}
 		var st syscall.Stat_t
-		if syscall.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && st.Ino == ino && !zombie(pid) {
+		if syscall.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && st.Ino == ino && supervise.Alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
-}
-
-func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
 // unmountUnder detaches every mount under dir (the engine's overlays, shm,

@@ -305,7 +305,7 @@ func Stop(pidfile string, timeout time.Duration) {
 	}
 	// The command of a supervisor that was killed, or that did not stop
 	// it in time.
-	if child != 0 && alive(child) {
+	if child != 0 && Alive(child) {
 		_ = syscall.Kill(child, syscall.SIGKILL)
 		waitGone(child, 2*time.Second)
 	}
@@ -316,12 +316,13 @@ func Stop(pidfile string, timeout time.Duration) {
 // Running reports whether the supervisor in pidfile runs.
 func Running(pidfile string) bool { return ReadPid(pidfile, "machine-supervise") != 0 }
 
-func alive(pid int) bool {
+// Alive reports whether pid runs; a zombie is gone for our purposes, as it
+// runs nothing.
+func Alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
-	// A zombie is gone for our purposes: it runs nothing.
 	if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == 'Z' {
 		return false
 	}
@@ -331,10 +332,10 @@ func alive(pid int) bool {
 func waitGone(pid int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if !alive(pid) {
+		if !Alive(pid) {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return !alive(pid)
+	return !Alive(pid)
 }

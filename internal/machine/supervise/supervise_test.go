@@ -68,7 +68,7 @@ func TestRestartsAKilledCommandAndStops(t *testing.T) {
 	waitUntil(t, "a restarted command", func() bool { c := r.child(); return c != 0 && c != first })
 	second := r.child()
 	r.stop(t)
-	if alive(second) {
+	if Alive(second) {
 		t.Errorf("the command (pid %d) runs on after the supervisor stopped", second)
 	}
 	for _, f := range []string{r.pidfile, ChildPidfile(r.pidfile)} {
@@ -108,7 +108,7 @@ func TestStopKillsAStubbornCommand(t *testing.T) {
 	})
 	child := r.child()
 	r.stop(t)
-	if alive(child) {
+	if Alive(child) {
 		t.Errorf("the command (pid %d) survived Stop", child)
 	}
 }
