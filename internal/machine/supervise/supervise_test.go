@@ -57,7 +57,16 @@ func (r *run) stop(t *testing.T) {
 
 func TestRestartsAKilledCommandAndStops(t *testing.T) {
 	r := start(t, Options{Args: []string{"sh", "-c", "echo started; exec sleep 60"}})
-	waitUntil(t, "the command", func() bool { return r.child() != 0 })
+	// The child's pidfile is written when the process starts, before sh
+	// has printed anything: wait for the output too, or the kill can come
+	// first and the log holds one "started" (seen in CI).
+	starts := func(n int) func() bool {
+		return func() bool {
+			b, _ := os.ReadFile(r.log)
+			return r.child() != 0 && strings.Count(string(b), "started") >= n
+		}
+	}
+	waitUntil(t, "the command", starts(1))
 	if b, _ := os.ReadFile(r.pidfile); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		t.Fatalf("pidfile %q, want the supervisor's pid %d", b, os.Getpid())
 	}
@@ -66,6 +75,7 @@ func TestRestartsAKilledCommandAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "a restarted command", func() bool { c := r.child(); return c != 0 && c != first })
+	waitUntil(t, "the restarted command's output", starts(2))
 	second := r.child()
 	r.stop(t)
 	if Alive(second) {
