@@ -20,6 +20,14 @@ const (
 	DriverSim    = "sim"
 )
 
+// Pull policies (Compose's pull_policy; "if_not_present" is PullMissing).
+const (
+	PullMissing = "missing"
+	PullAlways  = "always"
+	PullNever   = "never"
+	PullBuild   = "build"
+)
+
 // Service is one Compose service: the template for its tasks.
 type Service struct {
 	Name string `json:"name"`
@@ -29,7 +37,18 @@ type Service struct {
 	Image string `json:"image,omitempty"`
 	// ImageID is the local image ID the CLI resolved after a build, so a
 	// rebuilt image under the same tag changes the spec and rolls the service.
-	ImageID    string            `json:"image_id,omitempty"`
+	ImageID string `json:"image_id,omitempty"`
+	// ClusterImage is where the nodes pull the image from when the CLI
+	// pushed it to the cluster's own registry (a build, or a local-only
+	// image): "REPO@sha256:HEX", relative to that registry. Each agent
+	// pulls it through its own endpoint on the host's loopback, so the
+	// reference names no one manager. Empty: the nodes pull Image as it is.
+	ClusterImage string `json:"cluster_image,omitempty"`
+	// PullPolicy is Compose's pull_policy as the nodes apply it: "" or
+	// PullMissing (pull when the node lacks the image), PullAlways,
+	// PullNever (the node must hold it), PullBuild (the CLI always builds;
+	// nodes pull the pushed result).
+	PullPolicy string            `json:"pull_policy,omitempty"`
 	Build      *Build            `json:"build,omitempty"`
 	Command    []string          `json:"command,omitempty"`
 	Entrypoint []string          `json:"entrypoint,omitempty"`
