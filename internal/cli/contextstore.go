@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // clusterContext is how the CLI reaches one cluster: the manager's API
@@ -107,7 +109,7 @@ func (s *contextStore) load() (*contextFile, error) {
 
 // save replaces the file atomically: a crash leaves the old file or the
 // new one, never half of one, and never a moment with looser permissions.
-func (s *contextStore) save(f *contextFile) (err error) {
+func (s *contextStore) save(f *contextFile) error {
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode the contexts: %w", err)
@@ -116,28 +118,8 @@ func (s *contextStore) save(f *contextFile) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create the directory of the contexts file: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".contexts-*.json") // mode 0600
-	if err != nil {
+	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write the contexts file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write the contexts file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write the contexts file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write the contexts file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("replace the contexts file: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // ConfigDir is berth's configuration directory: $XDG_CONFIG_HOME/berth,
@@ -54,17 +56,7 @@ func Save(getenv func(string) string, hostPort, token string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create the directory of the local credential: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".token-*") // mode 0600
-	if err != nil {
-		return fmt.Errorf("write the local credential: %w", err)
-	}
-	_, werr := tmp.WriteString(token + "\n")
-	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write the local credential %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(path, []byte(token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write the local credential %s: %w", path, err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // Store keeps, on the machine that made them, the hosts' driver records
@@ -127,27 +129,9 @@ func writeRecord(p string, v any, what string, exclusive bool) error {
 }
 
 // writeAtomic replaces p: a crash leaves the old file or the new one.
-func writeAtomic(p string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".rec-*") // mode 0600
-	if err != nil {
+func writeAtomic(p string, b []byte) error {
+	if err := atomicfile.Write(p, b, 0o600); err != nil {
 		return fmt.Errorf("write the record %s: %w", p, err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(b); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write the record %s: %w", p, err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("replace the record %s: %w", p, err)
 	}
 	return nil
 }

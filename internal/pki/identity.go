@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // The files a node keeps its identity in, inside its data directory.
@@ -108,7 +109,7 @@ func SaveIdentity(dir string, caPEM, certPEM, keyPEM []byte) error {
 		{CAFile, caPEM, 0o644},
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return fmt.Errorf("save node identity: %w", err)
 		}
 	}
@@ -131,31 +132,4 @@ func LoadIdentity(dir string) (*Identity, error) {
 		return nil, fmt.Errorf("load node identity from %s: %w", dir, err)
 	}
 	return id, nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so readers see the old file or the new, never half.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, os.Remove(tmp.Name()))
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return errors.Join(err, tmp.Close())
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return errors.Join(err, tmp.Close())
-	}
-	if err := tmp.Sync(); err != nil {
-		return errors.Join(err, tmp.Close())
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
