@@ -31,14 +31,15 @@
 //     manager checks the token (Token.Verify against the stored hash), picks
 //     the node ID and signs (CA.SignCSR) with the role the token admits;
 //  4. saves the CA, its certificate and its key (SaveIdentity), and from then
-//     on speaks only mutual TLS: Identity.ServerTLS to listen,
-//     Identity.ClientTLS(RoleManager.ServerName()) to dial a manager.
+//     on speaks only mutual TLS through a Live (NewLive), which renewal
+//     keeps current: Live.ServerTLS to listen,
+//     Live.ClientTLS(RoleManager.ServerName()) to dial a manager.
 //
 // A certificate from the cluster CA proves membership, not a role: a worker's
 // verifies as well as a manager's. Listeners that serve one role check it,
-// the Raft transport with Identity.ServerTLSFor(RoleManager). A listener that
+// the Raft transport with Live.ServerTLSFor(check, RoleManager). A listener that
 // also admits joining nodes, or users with an admin token (who dial with
-// CAClientTLS), uses Identity.ServerTLS(tls.VerifyClientCertIfGiven) and
+// CAClientTLS), uses Live.ServerTLS(tls.VerifyClientCertIfGiven, check) and
 // authorises each request with PeerIdentity, which fails with
 // ErrNoCertificate when no cluster certificate was shown.
 //

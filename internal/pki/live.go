@@ -51,8 +51,13 @@ func (l *Live) Replace(next *Identity) error {
 
 func (l *Live) certificate() *tls.Certificate { return &l.cur.Load().Cert }
 
-// ServerTLS is Identity.ServerTLS with the current certificate, refusing
-// peers that check rejects (nil: none).
+// ServerTLS is the configuration of a node's listener: it presents the
+// current certificate and verifies client certificates against the cluster
+// CA, refusing peers that check rejects (nil: none). clientAuth is
+// tls.RequireAndVerifyClientCert between nodes, and
+// tls.VerifyClientCertIfGiven on a listener that also admits joining nodes
+// (which have no certificate yet) or token-authenticated users; such a
+// server authorises each request with PeerIdentity.
 func (l *Live) ServerTLS(clientAuth tls.ClientAuthType, check PeerCheck) *tls.Config {
 	id := l.cur.Load()
 	cfg := &tls.Config{
@@ -65,8 +70,11 @@ func (l *Live) ServerTLS(clientAuth tls.ClientAuthType, check PeerCheck) *tls.Co
 	return cfg
 }
 
-// ServerTLSFor is Identity.ServerTLSFor with the current certificate and
-// check. The configuration also dials (its client certificate is the
+// ServerTLSFor is ServerTLS(tls.RequireAndVerifyClientCert, check) that
+// also admits only peers of the given roles. A valid cluster certificate
+// alone is not enough where the role matters: the Raft transport between
+// managers must refuse a worker, whose certificate verifies against the
+// same CA. The configuration also dials (its client certificate is the
 // current one too), as the Raft transport does with one config both ways.
 func (l *Live) ServerTLSFor(check PeerCheck, roles ...Role) *tls.Config {
 	cfg := l.ServerTLS(tls.RequireAndVerifyClientCert, nil)
@@ -80,7 +88,10 @@ func (l *Live) ServerTLSFor(check PeerCheck, roles ...Role) *tls.Config {
 	return cfg
 }
 
-// ClientTLS is Identity.ClientTLS with the current certificate.
+// ClientTLS is the configuration for dialing another node: it presents the
+// current certificate and accepts only a server whose certificate the
+// cluster CA issued for serverName. Dial by role, not by address:
+// ClientTLS(RoleManager.ServerName()) accepts managers and nothing else.
 func (l *Live) ClientTLS(serverName string) *tls.Config {
 	return &tls.Config{
 		MinVersion:           tls.VersionTLS13,

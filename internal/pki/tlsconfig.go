@@ -10,36 +10,26 @@ import (
 	"strings"
 )
 
-// ServerTLS is the configuration of a node's listener: it presents the node's
-// certificate and verifies client certificates against the cluster CA.
-// clientAuth is tls.RequireAndVerifyClientCert between nodes, and
-// tls.VerifyClientCertIfGiven on a listener that also admits joining nodes
-// (which have no certificate yet) or token-authenticated users; such a server
-// authorises each request with PeerIdentity.
+// ServerTLS is Live.ServerTLS with no peer check, for an identity that is
+// never renewed (a test's). Live alone builds the configurations, so a node
+// and its tests speak the same TLS.
 func (id *Identity) ServerTLS(clientAuth tls.ClientAuthType) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{id.Cert},
-		ClientCAs:    id.Pool,
-		ClientAuth:   clientAuth,
-	}
+	return NewLive(id).ServerTLS(clientAuth, nil)
+}
+
+// ServerTLSFor is Live.ServerTLSFor with no peer check (see ServerTLS).
+func (id *Identity) ServerTLSFor(roles ...Role) *tls.Config {
+	return NewLive(id).ServerTLSFor(nil, roles...)
+}
+
+// ClientTLS is Live.ClientTLS (see ServerTLS).
+func (id *Identity) ClientTLS(serverName string) *tls.Config {
+	return NewLive(id).ClientTLS(serverName)
 }
 
 // ErrRoleNotAdmitted means a peer has a valid cluster certificate, but for a
 // role the listener does not serve.
 var ErrRoleNotAdmitted = errors.New("the peer's role is not admitted here")
-
-// ServerTLSFor is ServerTLS(tls.RequireAndVerifyClientCert) that also admits
-// only peers of the given roles. A valid cluster certificate alone is not
-// enough where the role matters: the Raft transport between managers must
-// refuse a worker, whose certificate verifies against the same CA.
-func (id *Identity) ServerTLSFor(roles ...Role) *tls.Config {
-	cfg := id.ServerTLS(tls.RequireAndVerifyClientCert)
-	cfg.VerifyConnection = func(state tls.ConnectionState) error {
-		return admitRoles(state, roles)
-	}
-	return cfg
-}
 
 func admitRoles(state tls.ConnectionState, roles []Role) error {
 	nodeID, role, err := PeerIdentity(state)
@@ -50,19 +40,6 @@ func admitRoles(state tls.ConnectionState, roles []Role) error {
 		return fmt.Errorf("%w: node %s is %s %s, and this listener admits only %v", ErrRoleNotAdmitted, nodeID, role.article(), role, roles)
 	}
 	return nil
-}
-
-// ClientTLS is the configuration for dialing another node: it presents the
-// node's certificate and accepts only a server whose certificate the cluster
-// CA issued for serverName. Dial by role, not by address:
-// ClientTLS(RoleManager.ServerName()) accepts managers and nothing else.
-func (id *Identity) ClientTLS(serverName string) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{id.Cert},
-		RootCAs:      id.Pool,
-		ServerName:   serverName,
-	}
 }
 
 // CAClientTLS is the configuration for a client that trusts the cluster CA
