@@ -64,7 +64,7 @@ func ForceNewCluster(cfg Config, scratch raft.FSM) error {
 	conf := raft.Configuration{Servers: []raft.Server{{
 		Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(addr),
 	}}}
-	if err := raft.RecoverCluster(rc, scratch, s.wal, s.wal, s.snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, scratch, s.logs, s.logs, s.snaps, trans, conf); err != nil {
 		return fmt.Errorf("force a new cluster from %s: %w", cfg.DataDir, err)
 	}
 	cfg.Logger.Info("raft state rewritten: this server is the only voter of a new cluster", "id", cfg.ID, "address", addr)

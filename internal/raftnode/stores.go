@@ -18,12 +18,12 @@ type stores struct {
 	lock *dirLock
 	// meta is the WAL's metadata and stable store. WAL.Close leaves it
 	// open, so close closes it, releasing its file lock for a restart.
-	meta  *metadb.BoltMetaDB
-	wal   *wal.WAL
-	snaps *raft.FileSnapshotStore
-	// logs is wal as raft's log and stable store, its writes recorded in
-	// health, reopened when it is stuck (liveWAL).
+	meta *metadb.BoltMetaDB
+	// logs is raft-wal as raft's log and stable store, its writes recorded
+	// in health, reopened when it is stuck (liveWAL). It alone holds the
+	// WAL, since a reopen replaces it.
 	logs   *liveWAL
+	snaps  *raft.FileSnapshotStore
 	health *diskHealth
 }
 
@@ -40,7 +40,6 @@ func openStores(dataDir string, hlog hclog.Logger) (*stores, error) {
 		_ = s.close()
 		return nil, err
 	}
-	s.logs = &liveWAL{h: s.health, w: s.wal, open: func() (*wal.WAL, error) { return s.openWAL(walDir, hlog) }}
 	s.health.reopen = s.logs.reopen
 	return s, nil
 }
@@ -60,9 +59,11 @@ func (s *stores) open(base, walDir string, hlog hclog.Logger) error {
 		return err
 	}
 	s.meta = &metadb.BoltMetaDB{}
-	if s.wal, err = s.openWAL(walDir, hlog); err != nil {
+	w, err := s.openWAL(walDir, hlog)
+	if err != nil {
 		return err
 	}
+	s.logs = &liveWAL{h: s.health, w: w, open: func() (*wal.WAL, error) { return s.openWAL(walDir, hlog) }}
 	if s.snaps, err = raft.NewFileSnapshotStoreWithLogger(base, snapshotsRetained, hlog.Named("snapshots")); err != nil {
 		return fmt.Errorf("open raft snapshots in %s: %w", base, err)
 	}
@@ -85,10 +86,7 @@ func (s *stores) close() error {
 	s.health.stopWatch()
 	var errs []error
 	if s.logs != nil {
-		s.wal = s.logs.current() // a reopen replaced it
-	}
-	if s.wal != nil {
-		if err := s.wal.Close(); err != nil {
+		if err := s.logs.current().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft log: %w", err))
 		}
 	}
