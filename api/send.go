@@ -142,7 +142,7 @@ func (c *Client) roundTrip(ctx context.Context, cl call) (attempt, error) {
 			return attempt{}, r.fail(r.lastErr)
 		}
 		if pause {
-			if !sleepCtx(ctx, r.pause) {
+			if !SleepCtx(ctx, r.pause) {
 				return attempt{}, r.fail(ctx.Err())
 			}
 			r.pause = min(2*r.pause, time.Second)
@@ -391,7 +391,10 @@ func Idempotent(method, path string) bool {
 	return false
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// SleepCtx waits d; it returns false if ctx ended first. Whoever retries
+// (this client, the agent, a manager forwarding to its leader) waits with
+// it, so a shutdown never waits out a pause.
+func SleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -24,15 +23,3 @@ func (b *backoff) Next() time.Duration {
 }
 
 func (b *backoff) Reset() { b.cur = 0 }
-
-// sleepCtx waits d; it returns false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

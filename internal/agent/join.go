@@ -155,7 +155,7 @@ func (a *Agent) join(ctx context.Context, candidateID string) (*pki.Identity, er
 			return nil, final
 		}
 		a.log.Warn("join the cluster failed; will retry", "manager", a.managerAddr, "err", err)
-		if !sleepCtx(ctx, retry.Next()) {
+		if !api.SleepCtx(ctx, retry.Next()) {
 			return nil, ctx.Err()
 		}
 	}

@@ -65,7 +65,7 @@ func (r *reporter) Run(ctx context.Context) {
 			return
 		}
 		for !r.flush(ctx) {
-			if !sleepCtx(ctx, retry.Next()) {
+			if !api.SleepCtx(ctx, retry.Next()) {
 				return
 			}
 		}

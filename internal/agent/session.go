@@ -25,7 +25,7 @@ func (a *Agent) registerUntilDone(ctx context.Context) (time.Duration, error) {
 			return ttl, nil
 		}
 		a.log.Warn("register with the manager failed; will retry", "manager", a.client.Addr(), "err", err)
-		if !sleepCtx(ctx, retry.Next()) {
+		if !api.SleepCtx(ctx, retry.Next()) {
 			return 0, ctx.Err()
 		}
 	}

@@ -30,7 +30,7 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 				signal(a.register)
 			}
 			a.log.Warn("fetch the node's tasks failed; will retry", "err", err)
-			sleepCtx(ctx, retry.Next())
+			api.SleepCtx(ctx, retry.Next())
 			continue
 		}
 		// Nothing new, and at once: this manager did not block (index 0,
@@ -43,7 +43,7 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 		index = max(meta.Index, 1)
 		deliverLatest(mailbox, nt)
 		if spun {
-			sleepCtx(ctx, retry.Next())
+			api.SleepCtx(ctx, retry.Next())
 		} else {
 			retry.Reset()
 		}
@@ -84,7 +84,7 @@ func (a *Agent) forwardEvents(ctx context.Context, name string, d driver.Driver,
 			retry.Reset()
 			forward(ctx, name, events, out)
 		}
-		if !sleepCtx(ctx, retry.Next()) {
+		if !api.SleepCtx(ctx, retry.Next()) {
 			return
 		}
 	}

@@ -104,10 +104,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, next handlerFun
 			return &apiError{status: http.StatusBadGateway, msg: "the leader did not answer a forwarded request: " + err.Error() + "; retry shortly"}
 		}
 		s.log.Warn("forwarding to the leader failed; retrying", "method", r.Method, "path", r.URL.Path, "err", err)
-		select {
-		case <-r.Context().Done():
+		if !api.SleepCtx(r.Context(), pause) {
 			return r.Context().Err()
-		case <-time.After(pause):
 		}
 		pause = min(2*pause, time.Second)
 	}
