@@ -265,9 +265,9 @@ func (a *Agent) explainRefusal(err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	if !strings.Contains(msg, "tls: bad certificate") && !strings.Contains(msg, "tls: expired certificate") &&
-		!strings.Contains(msg, "tls: certificate revoked") {
+	alert, _ := api.PeerAlert(err)
+	if !strings.HasPrefix(alert, "bad certificate") && !strings.HasPrefix(alert, "expired certificate") &&
+		!strings.HasPrefix(alert, "certificate revoked") {
 		return err
 	}
 	if a.live != nil && time.Now().After(a.live.Identity().Cert.Leaf.NotAfter) {

@@ -103,18 +103,13 @@ func isConnRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
-// tlsAlertPrefix starts the text of the alert a TLS peer sent. crypto/tls
-// does not export the alert, so its text is all there is to tell a refused
-// handshake by.
-const tlsAlertPrefix = "remote error: tls: "
-
 // isRefusedHandshake reports whether err is a manager refusing the client's
 // TLS handshake: its alert, or (TLS 1.3 verifies the client certificate
 // after the client thinks the handshake done) the connection reset or
 // closed instead, when the request raced the alert (the client's retry
 // of a reset then meets the closed connection).
 func isRefusedHandshake(err error, addr string) bool {
-	if strings.Contains(err.Error(), tlsAlertPrefix) {
+	if _, ok := api.PeerAlert(err); ok {
 		return true
 	}
 	return strings.HasPrefix(addr, "https://") && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed))
@@ -125,8 +120,8 @@ func isRefusedHandshake(err error, addr string) bool {
 // "readLoopPeekFailLocked") around them.
 func describeRefusedHandshake(err error, e *env) string {
 	said := ""
-	if _, alert, ok := strings.Cut(err.Error(), tlsAlertPrefix); ok {
-		said = fmt.Sprintf(" (it said: %s)", strings.TrimSpace(alert))
+	if alert, ok := api.PeerAlert(err); ok {
+		said = fmt.Sprintf(" (it said: %s)", alert)
 	}
 	return fmt.Sprintf("the manager at %s refused the TLS handshake of %s%s: the client certificate is missing, "+
 		"expired or issued by another cluster's CA; give the context a certificate of this cluster or an admin token "+
