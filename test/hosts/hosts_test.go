@@ -29,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/internal/machine/supervise"
 	"github.com/berth-dev/berth/internal/types"
 	h "github.com/berth-dev/berth/test/e2e/harness"
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 const baseImage = "debian:bookworm-slim"
@@ -318,24 +319,13 @@ func contextClient(t *testing.T, home, name string) *api.Client {
 // context's own), each attempt bounded by timeout.
 func contextClientAt(t *testing.T, home, name, addr string, timeout time.Duration) *api.Client {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(home, "config", "berth", "contexts.json"))
+	current, contexts, err := testkit.ReadContexts(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f struct {
-		Current  string `json:"current"`
-		Contexts map[string]struct {
-			Addr  string `json:"addr"`
-			CAPEM string `json:"ca_pem"`
-			Token string `json:"token"`
-		} `json:"contexts"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	cc, ok := f.Contexts[name]
-	if !ok || f.Current != name || cc.CAPEM == "" || cc.Token == "" || !strings.HasPrefix(cc.Addr, "https://") {
-		t.Fatalf("context %s: %+v, current %q; want https, a CA and a token, current", name, cc, f.Current)
+	cc, ok := contexts[name]
+	if !ok || current != name || cc.CAPEM == "" || cc.Token == "" || !strings.HasPrefix(cc.Addr, "https://") {
+		t.Fatalf("context %s: %+v, current %q; want https, a CA and a token, current", name, cc, current)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cc.CAPEM))

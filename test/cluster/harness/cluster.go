@@ -2,7 +2,6 @@ package harness
 
 import (
 	"fmt"
-	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 // Deadlines of the cluster's processes: generous, since two busy cores may
@@ -130,7 +131,7 @@ func (c *Cluster) newProcess(tb testing.TB, name string) *Process {
 	}
 	return &Process{
 		Name: name, DataDir: c.dataDirOf(name), LogPath: filepath.Join(dir, name+".log"),
-		bin: c.bin, env: e2e.IsolatedEnv(dir),
+		bin: c.bin, env: testkit.IsolatedEnv(dir),
 	}
 }
 

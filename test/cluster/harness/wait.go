@@ -1,21 +1,11 @@
 package harness
 
-import (
-	"testing"
-	"time"
+import "github.com/berth-dev/berth/test/testkit"
 
-	e2e "github.com/berth-dev/berth/test/e2e/harness"
+// WaitFor and Poll are testkit's, so every suite waits alike: WaitFor
+// checks a condition until it returns nil or fails tb with its last reason
+// once the timeout passed; Poll returns that reason instead.
+var (
+	WaitFor = testkit.WaitFor
+	Poll    = testkit.Poll
 )
-
-// WaitFor waits until cond returns nil, failing tb with cond's last error
-// after timeout. It is the e2e harness's, shared so both suites wait alike.
-func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	e2e.WaitFor(tb, timeout, what, cond)
-}
-
-// Poll waits until cond returns nil or timeout passes, and returns cond's
-// last error then.
-func Poll(timeout time.Duration, cond func() error) error {
-	return e2e.Poll(timeout, cond)
-}

@@ -1,19 +1,13 @@
 package harness
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/credfile"
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 // CommandTimeout bounds one CLI invocation. Generous: `up` of an app whose
@@ -21,62 +15,24 @@ import (
 const CommandTimeout = 15 * time.Minute
 
 // Result is what one CLI invocation did.
-type Result struct {
-	Args   []string
-	Stdout string
-	Stderr string
-	Code   int
-}
-
-func (r Result) String() string {
-	return fmt.Sprintf("berth %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
-}
+type Result = testkit.Result
 
 // RunCLI runs the berth binary bin with args in dir. Its environment is the
-// test's plus env ("KEY=value"), with HOME and XDG_STATE_HOME moved into
-// home so nothing the test runs reads or writes the user's own berth state.
+// test's plus env ("KEY=value"), with HOME and XDG_* moved into home so
+// nothing the test runs reads or writes the user's own berth state.
 // A command that cannot be started, or outlives CommandTimeout, fails tb.
 func RunCLI(tb testing.TB, bin, dir, home string, env []string, args ...string) Result {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(IsolatedEnv(home), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		r.Code = exitErr.ExitCode()
-	default:
-		tb.Fatalf("run berth %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		tb.Fatalf("berth %v did not finish within %s:\n%s", args, CommandTimeout, r)
+	r, err := testkit.RunCLI(tb, CommandTimeout, bin, dir, home, env, args...)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return r
 }
 
-// IsolatedEnv is the test's environment with the user's berth state,
-// config (contexts) and address moved out of the way, so a developer's own
-// BERTH_ADDR or current context never steers a test's CLI.
-func IsolatedEnv(home string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BERTH_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"HOME="+home,
-		"XDG_STATE_HOME="+filepath.Join(home, "state"),
-		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-	)
-}
+// IsolatedEnv is testkit's: the test's environment with the user's berth
+// state, contexts and address moved out of the way.
+var IsolatedEnv = testkit.IsolatedEnv
 
 // LocalClient is an API client of the dev server at addr that a process
 // with IsolatedEnv(home) started: with the admin token it left in home's
