@@ -11,6 +11,7 @@ import (
 	"sort"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/credfile"
 )
 
 // clusterContext is how the CLI reaches one cluster: the manager's API
@@ -74,18 +75,15 @@ type contextStore struct {
 	path string
 }
 
-// contextStore returns the store at $XDG_CONFIG_HOME/berth/contexts.json,
-// else ~/.config/berth/contexts.json.
+// contextStore returns the store in berth's configuration directory
+// (credfile.ConfigDir: $XDG_CONFIG_HOME/berth, else ~/.config/berth), where
+// the local credentials live too.
 func (e *env) contextStore() (*contextStore, error) {
-	dir := e.getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home := e.getenv("HOME")
-		if home == "" {
-			return nil, errors.New("cannot find the contexts file: neither XDG_CONFIG_HOME nor HOME is set")
-		}
-		dir = filepath.Join(home, ".config")
+	dir, err := credfile.ConfigDir(e.getenv)
+	if err != nil {
+		return nil, err // it says which variables to set
 	}
-	return &contextStore{path: filepath.Join(dir, "berth", "contexts.json")}, nil
+	return &contextStore{path: filepath.Join(dir, "contexts.json")}, nil
 }
 
 // load reads the file; a missing file is an empty store.
