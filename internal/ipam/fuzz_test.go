@@ -20,6 +20,8 @@ import (
 func FuzzPool(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add([]byte{0x00, 0x10, 0x20, 0x30, 0x11, 0x41, 0x21, 0x12, 0x50, 0x60, 0x70})
+	// net0, four nodes into its three slices, release one, two more: wraps.
+	f.Add([]byte{0x00, 0x20, 0x24, 0x28, 0xA4, 0x2c, 0x30})
 	f.Add([]byte("allocate, release, allocate again, and wrap around the pool"))
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		cfg := Config{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 23, SliceBits: 25}
