@@ -268,4 +268,3 @@ func reaches(ns string, addr netip.AddrPort, within time.Duration) (string, erro
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
