@@ -109,6 +109,9 @@ func (w *world) addHost(i int, networks []string) {
 		w.t.Fatal(err)
 	}
 	w.run(h.ns, "iptables", "-P", "FORWARD", "DROP")
+	// A new namespace inherits the machine's forwarding (on, Docker's):
+	// off, so the overlay must turn it on.
+	w.run(h.ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
 	for j, id := range networks {
 		slice, err := w.pool.AddNode(id, h.ns)
 		if err != nil {
