@@ -52,7 +52,7 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make network namespaces")
 	}
-	for _, bin := range []string{"ip", "iptables", "iptables-restore", "nsenter"} {
+	for _, bin := range []string{"ip", "bridge", "sysctl", "iptables", "iptables-restore", "iptables-save", "nsenter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("needs %s", bin)
 		}
