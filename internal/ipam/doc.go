@@ -37,9 +37,9 @@
 // (VTEP), .1 the gateway (the node's bridge), the last address is the
 // broadcast, and the 253 between are the containers' (Slice.Take).
 //
-//	pool := ipam.New(ipam.DefaultConfig())
+//	pool, _ := ipam.New(ipam.DefaultConfig())
 //	subnet, _ := pool.AddNetwork("app_default")     // 10.240.0.0/18
 //	slice, _ := pool.AddNode("app_default", "n1")   // 10.240.1.0/24
 //	vip, _ := pool.AddVIP("app_default", "app/web") // 10.240.0.1
-//	ipam.VTEP(slice), ipam.Gateway(slice)           // 10.240.1.0, 10.240.1.1
+//	vtep, gw := ipam.VTEP(slice), ipam.Gateway(slice) // 10.240.1.0, 10.240.1.1
 package ipam
