@@ -13,7 +13,8 @@
 //  2. Apply the Desired state whenever the store changes (a watch on the
 //     networks, this node's slices and the peers' slices) and on a timer:
 //     the networks with this node's slice in each, and every peer with its
-//     underlay address and slices. Apply converges: it adds what is missing
+//     underlay address and slices (DesiredFrom derives it from the
+//     manager's ipam.Pool and the nodes' addresses). Apply converges: it adds what is missing
 //     and removes what is stale, so it may be called with the same state
 //     any number of times, and after a restart of the agent it takes over
 //     the device and entries the last run left, without recreating them.

@@ -117,7 +117,15 @@ func TestPeerRemoved(t *testing.T) {
 	if _, err := reaches(c1.ns, addrPort(c3), 5*time.Second); err != nil {
 		t.Fatalf("before: %v", err)
 	}
-	ch, err := w.hosts[0].ov.Apply(context.Background(), w.desired(0, 1))
+	// Host 3 leaves the cluster: its slices are freed and host 1's
+	// desired state, derived from the pool, no longer has it.
+	pool := w.pool.Clone()
+	pool.RemoveNodeEverywhere(w.hosts[2].ns)
+	underlays := map[string]netip.Addr{}
+	for _, h := range w.hosts {
+		underlays[h.ns] = h.underlay
+	}
+	ch, err := w.hosts[0].ov.Apply(context.Background(), DesiredFrom(pool, w.hosts[0].ns, underlays))
 	if err != nil || ch != (Changes{Removed: 3}) { // route, neighbour, FDB
 		t.Fatalf("Apply without host 3 = %+v, %v; want 3 removed", ch, err)
 	}
