@@ -44,7 +44,10 @@
 //     addresses of one network's subnet is accepted (Docker sets FORWARD
 //     to DROP) and never masqueraded (Docker masquerades what leaves its
 //     bridges); any other traffic into or out of the device is dropped, so
-//     networks are isolated from each other across nodes too.
+//     networks are isolated from each other across nodes too. And in
+//     BERTH-OVERLAY-IN, jumped to first from INPUT: VXLAN packets are
+//     accepted from the peers' underlay addresses only (VXLAN has no
+//     authentication; anyone else could put frames on the overlay).
 //   - net.ipv4.ip_forward set to 1.
 //
 // The containers' side is the caller's: a bridge per network whose address

@@ -126,8 +126,9 @@ func TestPeerRemoved(t *testing.T) {
 		underlays[h.ns] = h.underlay
 	}
 	ch, err := w.hosts[0].ov.Apply(context.Background(), DesiredFrom(pool, w.hosts[0].ns, underlays))
-	if err != nil || ch != (Changes{Removed: 3}) { // route, neighbour, FDB
-		t.Fatalf("Apply without host 3 = %+v, %v; want 3 removed", ch, err)
+	// Route, neighbour and FDB entry removed; the INPUT rules rewritten.
+	if err != nil || ch != (Changes{Added: 1, Removed: 3}) {
+		t.Fatalf("Apply without host 3 = %+v, %v; want 3 removed, 1 rule set rewritten", ch, err)
 	}
 	routes, neighs, fdb, _ := entries(t, w.hosts[0])
 	gone := []struct {

@@ -10,24 +10,25 @@ import (
 )
 
 // The overlay's rules live in chains of its own, so converging them is
-// rewriting two chains whole (atomically, with iptables-restore) and
-// removing them is deleting the chains and the two jumps to them. Every
+// rewriting each chain whole (atomically, with iptables-restore) and
+// removing them is deleting the chains and the jumps to them. Every
 // rule carries the comment, so `iptables-save | grep "berth overlay"`
 // shows all of them.
 const (
 	filterChain = "BERTH-OVERLAY"
 	natChain    = "BERTH-OVERLAY-NAT"
+	inChain     = "BERTH-OVERLAY-IN"
 	comment     = `-m comment --comment "berth overlay"`
 )
 
 // hook is a jump from a built-in chain to one of the overlay's.
 type hook struct{ table, from, to string }
 
-var hooks = []hook{{"filter", "FORWARD", filterChain}, {"nat", "POSTROUTING", natChain}}
+var hooks = []hook{{"filter", "FORWARD", filterChain}, {"nat", "POSTROUTING", natChain}, {"filter", "INPUT", inChain}}
 
 // wantRules returns each chain's rules as `iptables -S` prints them.
 func (o *Overlay) wantRules(d Desired) map[string][]string {
-	want := map[string][]string{filterChain: {"-N " + filterChain}, natChain: {"-N " + natChain}}
+	want := map[string][]string{filterChain: {"-N " + filterChain}, natChain: {"-N " + natChain}, inChain: {"-N " + inChain}}
 	for _, n := range d.Networks {
 		s := n.Subnet.String()
 		match := fmt.Sprintf("-s %s -d %s %s -j ACCEPT", s, s, comment)
@@ -37,6 +38,13 @@ func (o *Overlay) wantRules(d Desired) map[string][]string {
 	for _, dir := range []string{"-i", "-o"} {
 		want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s %s %s %s -j DROP", filterChain, dir, o.cfg.Device, comment))
 	}
+	// VXLAN carries no authentication: whoever can send UDP to the port
+	// could put frames on the overlay. Only the peers may.
+	udp := fmt.Sprintf("-p udp -m udp --dport %d %s", o.cfg.Port, comment)
+	for _, p := range d.Peers {
+		want[inChain] = append(want[inChain], fmt.Sprintf("-A %s -s %s/32 %s -j ACCEPT", inChain, p.Underlay, udp))
+	}
+	want[inChain] = append(want[inChain], fmt.Sprintf("-A %s %s -j DROP", inChain, udp))
 	return want
 }
 
