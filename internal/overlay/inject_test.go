@@ -18,7 +18,10 @@ func TestOnlyPeersInject(t *testing.T) {
 	h1, h2 := w.hosts[0], w.hosts[1]
 	c1, c2 := h1.ctrs["a"], h2.ctrs["a"]
 	var sink net.PacketConn
-	if err := inNS(c1.ns, func() (err error) { sink, err = net.ListenPacket("udp4", netip.AddrPortFrom(c1.addr, 7001).String()); return err }); err != nil {
+	if err := inNS(c1.ns, func() (err error) {
+		sink, err = net.ListenPacket("udp4", netip.AddrPortFrom(c1.addr, 7001).String())
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer sink.Close()
