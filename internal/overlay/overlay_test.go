@@ -164,6 +164,9 @@ func TestRestartConverges(t *testing.T) {
 	w.run(h.ns, "ip", "neigh", "add", "10.240.50.0", "lladdr", "0a:be:01:02:03:04", "dev", DefaultDevice, "nud", "permanent")
 	w.run(h.ns, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", DefaultDevice, "dst", "198.18.0.99")
 	w.run(h.ns, "iptables", "-t", "nat", "-D", "POSTROUTING", "-m", "comment", "--comment", "berth overlay", "-j", natChain)
+	// Docker, restarted, puts its jumps first.
+	w.run(h.ns, "iptables", "-N", "DOCKER-USER")
+	w.run(h.ns, "iptables", "-I", "FORWARD", "1", "-j", "DOCKER-USER")
 
 	restarted, err := New(h.ov.cfg)
 	if err != nil {
@@ -180,6 +183,12 @@ func TestRestartConverges(t *testing.T) {
 	for _, stale := range []string{junk.String(), w.hosts[2].ctrs["a"].slice.String(), "10.240.50.0", "198.18.0.99", w.hosts[2].underlay.String()} {
 		if mentions(routes, stale) || mentions(neighs, stale) || mentions(fdb, stale) {
 			t.Errorf("stale %s left: %v %v %v", stale, routes, neighs, fdb)
+		}
+	}
+	for _, chain := range []string{"FORWARD", "INPUT"} {
+		first := lines(w.run(h.ns, "iptables", "-S", chain))[1]
+		if !strings.Contains(first, "berth overlay") {
+			t.Errorf("first rule of %s is %q, not the overlay's jump", chain, first)
 		}
 	}
 	if ch.Removed != 6 {

@@ -58,16 +58,48 @@ func (o *Overlay) convergeRules(ctx context.Context, d Desired, ch *Changes) err
 			}
 			ch.Added++
 		}
-		check := append([]string{"-t", hk.table, "-C"}, hookArgs(hk)...)
-		if _, err := o.iptables(ctx, check...); err == nil {
-			continue
+		if err := o.ensureFirst(ctx, hk, ch); err != nil {
+			return err
 		}
-		insert := append([]string{"-t", hk.table, "-I", hk.from, "1"}, hookArgs(hk)[1:]...)
-		if out, err := o.iptables(ctx, insert...); err != nil {
-			return fmt.Errorf("hook the overlay's rules into %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
-		}
-		ch.Added++
 	}
+	return nil
+}
+
+// ensureFirst makes the jump to hk.to the first rule of hk.from, and the
+// only jump there. First, because Docker, restarted, puts its own jumps
+// first, and its FORWARD rules accept what the overlay must drop (a port
+// published by another network's container).
+func (o *Overlay) ensureFirst(ctx context.Context, hk hook, ch *Changes) error {
+	out, err := o.iptables(ctx, "-t", hk.table, "-S", hk.from)
+	if err != nil {
+		return fmt.Errorf("list %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
+	}
+	jump := fmt.Sprintf("-A %s %s -j %s", hk.from, comment, hk.to)
+	var rules []string
+	for _, l := range lines(out) {
+		if strings.HasPrefix(l, "-A ") {
+			rules = append(rules, l)
+		}
+	}
+	n := 0
+	for _, r := range rules {
+		if r == jump {
+			n++
+		}
+	}
+	if n == 1 && rules[0] == jump {
+		return nil
+	}
+	for ; n > 0; n-- {
+		if out, err := o.iptables(ctx, append([]string{"-t", hk.table, "-D"}, hookArgs(hk)...)...); err != nil {
+			return fmt.Errorf("move the overlay's jump in %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
+		}
+	}
+	insert := append([]string{"-t", hk.table, "-I", hk.from, "1"}, hookArgs(hk)[1:]...)
+	if out, err := o.iptables(ctx, insert...); err != nil {
+		return fmt.Errorf("hook the overlay's rules into %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
+	}
+	ch.Added++
 	return nil
 }
 
