@@ -1,0 +1,104 @@
+package ipam
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+)
+
+// blocks hands out the indexes lo..hi-1 of one level to owners, next-fit.
+// Only Owners is the truth; which indexes are used is derived from it on
+// each take, so no two views can disagree, and the result never depends on
+// the order a map is walked in.
+type blocks struct {
+	Owners map[string]uint32 `json:"owners,omitempty"`
+	// Next is where the next search starts: one past the last allocation.
+	Next uint32 `json:"next,omitempty"`
+}
+
+// take returns owner's index, allocating the first free one at or after
+// Next (wrapping) if it has none; false when all are taken.
+func (b *blocks) take(owner string, lo, hi uint32) (uint32, bool) {
+	if i, ok := b.Owners[owner]; ok {
+		return i, true
+	}
+	used := make(map[uint32]bool, len(b.Owners))
+	for _, i := range b.Owners {
+		used[i] = true
+	}
+	n, start := hi-lo, b.Next
+	if start < lo || start >= hi {
+		start = lo
+	}
+	for k := range n {
+		i := lo + (start-lo+k)%n
+		if used[i] {
+			continue
+		}
+		if b.Owners == nil {
+			b.Owners = map[string]uint32{}
+		}
+		b.Owners[owner] = i
+		b.Next = i + 1
+		return i, true
+	}
+	return 0, false
+}
+
+// release frees owner's index. An emptied map becomes nil, as decoding
+// an omitted one gives, so a pool equals its own JSON round trip.
+func (b *blocks) release(owner string) {
+	delete(b.Owners, owner)
+	if len(b.Owners) == 0 {
+		b.Owners = nil
+	}
+}
+
+func (b blocks) clone() blocks {
+	return blocks{Owners: maps.Clone(b.Owners), Next: b.Next}
+}
+
+// check reports an index outside lo..hi-1 or held by two owners.
+func (b blocks) check(what string, lo, hi uint32) error {
+	seen := make(map[uint32]string, len(b.Owners))
+	for o, i := range b.Owners {
+		if i < lo || i >= hi {
+			return fmt.Errorf("%s %d of %q is outside %d..%d", what, i, o, lo, hi-1)
+		}
+		if p, dup := seen[i]; dup {
+			return fmt.Errorf("%s %d is held by both %q and %q", what, i, p, o)
+		}
+		seen[i] = o
+	}
+	return nil
+}
+
+// block is the index-th block of size bits inside p.
+func block(p netip.Prefix, bits int, index uint32) netip.Prefix {
+	return netip.PrefixFrom(nth(p, index<<(32-bits)), bits)
+}
+
+// nth is the address offset from p's first address.
+func nth(p netip.Prefix, offset uint32) netip.Addr {
+	a := p.Addr().As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v += offset
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// count is the number of blocks of size bits in p.
+func count(p netip.Prefix, bits int) uint32 { return 1 << (bits - p.Bits()) }
+
+// VTEP is the address of a node's VXLAN device in its slice: the first.
+// Peers route the slice via it; it is never a container's.
+func VTEP(slice netip.Prefix) netip.Addr { return slice.Masked().Addr() }
+
+// Gateway is the slice's gateway, the node's bridge: the second address.
+func Gateway(slice netip.Prefix) netip.Addr { return nth(slice.Masked(), 1) }
+
+func checkOwner(what, id string) error {
+	if id == "" || len(id) > maxOwnerLen {
+		return fmt.Errorf("%s ID %q must be 1 to %d characters: %w", what, id, maxOwnerLen, ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+package ipam
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+)
+
+// Pool is the cluster's allocations, the value the store keeps. Its fields
+// are exported for encoding only: change it through its methods.
+type Pool struct {
+	Config Config `json:"config"`
+	// Nets maps a network ID to its subnet's index in Config.Pool.
+	Nets blocks `json:"nets"`
+	// Networks has an entry for every ID in Nets.
+	Networks map[string]*Network `json:"networks,omitempty"`
+}
+
+// Network is one network's slices and VIPs.
+type Network struct {
+	// Slices maps a node ID to its slice's index in the subnet, from 1:
+	// slice 0 holds the VIPs.
+	Slices blocks `json:"slices"`
+	// VIPs maps a service ID to its VIP's offset in slice 0, from 1.
+	VIPs blocks `json:"vips"`
+}
+
+// New returns an empty pool with the plan cfg.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Pool{Config: cfg}, nil
+}
+
+// Clone returns a deep copy, for a store whose objects are immutable.
+func (p *Pool) Clone() *Pool {
+	c := &Pool{Config: p.Config, Nets: p.Nets.clone()}
+	if p.Networks != nil {
+		c.Networks = make(map[string]*Network, len(p.Networks))
+		for id, n := range p.Networks {
+			c.Networks[id] = &Network{Slices: n.Slices.clone(), VIPs: n.VIPs.clone()}
+		}
+	}
+	return c
+}
+
+// AddNetwork returns the network's subnet, allocating one if it has none.
+func (p *Pool) AddNetwork(id string) (netip.Prefix, error) {
+	if err := checkOwner("network", id); err != nil {
+		return netip.Prefix{}, err
+	}
+	c := p.Config
+	i, ok := p.Nets.take(id, 0, count(c.Pool, c.NetworkBits))
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("the address pool %s has no free /%d for network %s: remove unused networks or set a larger pool: %w", c.Pool, c.NetworkBits, id, ErrExhausted)
+	}
+	if p.Networks == nil {
+		p.Networks = map[string]*Network{}
+	}
+	if p.Networks[id] == nil {
+		p.Networks[id] = &Network{}
+	}
+	return block(c.Pool, c.NetworkBits, i), nil
+}
+
+// RemoveNetwork frees the network's subnet with its slices and VIPs.
+func (p *Pool) RemoveNetwork(id string) {
+	p.Nets.release(id)
+	delete(p.Networks, id)
+}
+
+// Subnet returns the network's subnet, if it has one.
+func (p *Pool) Subnet(network string) (netip.Prefix, bool) {
+	i, ok := p.Nets.Owners[network]
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	return block(p.Config.Pool, p.Config.NetworkBits, i), true
+}
+
+// AddNode returns the node's slice of the network, allocating one if it
+// has none.
+func (p *Pool) AddNode(network, node string) (netip.Prefix, error) {
+	n, subnet, err := p.network(network)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if err := checkOwner("node", node); err != nil {
+		return netip.Prefix{}, err
+	}
+	i, ok := n.Slices.take(node, 1, count(subnet, p.Config.SliceBits))
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("network %s (%s) has no free /%d for node %s: its %d node slices are taken; set a larger network size: %w", network, subnet, p.Config.SliceBits, node, p.Config.Limits().NodesPerNetwork, ErrExhausted)
+	}
+	return block(subnet, p.Config.SliceBits, i), nil
+}
+
+// RemoveNode frees the node's slice of the network.
+func (p *Pool) RemoveNode(network, node string) {
+	if n := p.Networks[network]; n != nil {
+		n.Slices.release(node)
+	}
+}
+
+// RemoveNodeEverywhere frees the node's slices of every network, for a
+// node that leaves the cluster.
+func (p *Pool) RemoveNodeEverywhere(node string) {
+	for _, n := range p.Networks {
+		n.Slices.release(node)
+	}
+}
+
+// Slices returns the network's slices by node ID.
+func (p *Pool) Slices(network string) map[string]netip.Prefix {
+	subnet, ok := p.Subnet(network)
+	if !ok {
+		return nil
+	}
+	out := map[string]netip.Prefix{}
+	for node, i := range p.Networks[network].Slices.Owners {
+		out[node] = block(subnet, p.Config.SliceBits, i)
+	}
+	return out
+}
+
+// AddVIP returns the service's VIP on the network, allocating one if it
+// has none.
+func (p *Pool) AddVIP(network, service string) (netip.Addr, error) {
+	n, subnet, err := p.network(network)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if err := checkOwner("service", service); err != nil {
+		return netip.Addr{}, err
+	}
+	vips := block(subnet, p.Config.SliceBits, 0)
+	i, ok := n.VIPs.take(service, 1, uint32(p.Config.Limits().VIPsPerNetwork)+1)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("network %s has no free VIP for service %s: its %d are taken; set a larger slice size: %w", network, service, p.Config.Limits().VIPsPerNetwork, ErrExhausted)
+	}
+	return nth(vips, i), nil
+}
+
+// RemoveVIP frees the service's VIP on the network.
+func (p *Pool) RemoveVIP(network, service string) {
+	if n := p.Networks[network]; n != nil {
+		n.VIPs.release(service)
+	}
+}
+
+// VIP returns the service's VIP on the network, if it has one.
+func (p *Pool) VIP(network, service string) (netip.Addr, bool) {
+	subnet, ok := p.Subnet(network)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	i, ok := p.Networks[network].VIPs.Owners[service]
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return nth(block(subnet, p.Config.SliceBits, 0), i), true
+}
+
+// NetworkIDs returns the IDs of the networks with a subnet, sorted.
+func (p *Pool) NetworkIDs() []string {
+	ids := make([]string, 0, len(p.Nets.Owners))
+	for id := range p.Nets.Owners {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (p *Pool) network(id string) (*Network, netip.Prefix, error) {
+	subnet, ok := p.Subnet(id)
+	if !ok || p.Networks[id] == nil {
+		return nil, netip.Prefix{}, fmt.Errorf("network %q has no subnet: create the network first: %w", id, ErrNotFound)
+	}
+	return p.Networks[id], subnet, nil
+}
+
+// Check reports the first broken invariant: a bad config, a block outside
+// its level or held twice, a network in one map and not the other. A pool
+// only changed through its methods always passes; the store may call it on
+// a decoded snapshot.
+func (p *Pool) Check() error {
+	c := p.Config
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := p.Nets.check("subnet", 0, count(c.Pool, c.NetworkBits)); err != nil {
+		return err
+	}
+	if len(p.Networks) != len(p.Nets.Owners) {
+		return fmt.Errorf("%d networks have subnets but %d have slices", len(p.Nets.Owners), len(p.Networks))
+	}
+	slices := count(netip.PrefixFrom(c.Pool.Addr(), c.NetworkBits), c.SliceBits)
+	for id, n := range p.Networks {
+		if _, ok := p.Nets.Owners[id]; !ok || n == nil {
+			return fmt.Errorf("network %q has slices but no subnet", id)
+		}
+		if err := n.Slices.check("slice of "+id, 1, slices); err != nil {
+			return err
+		}
+		if err := n.VIPs.check("VIP of "+id, 1, uint32(c.Limits().VIPsPerNetwork)+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package ipam
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+func newPool(t *testing.T, cfg Config) *Pool {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// op is one step of a scenario: an allocation with the answer expected, or
+// a release.
+type op struct {
+	do   string // net, node, vip, rmnet, rmnode, rmvip, rmeverywhere
+	a, b string
+	want string // the prefix or address; "exhausted", "notfound", "invalid"
+}
+
+func (o op) run(p *Pool) string {
+	var s fmt.Stringer
+	var err error
+	switch o.do {
+	case "net":
+		s, err = p.AddNetwork(o.a)
+	case "node":
+		s, err = p.AddNode(o.a, o.b)
+	case "vip":
+		s, err = p.AddVIP(o.a, o.b)
+	case "rmnet":
+		p.RemoveNetwork(o.a)
+	case "rmnode":
+		p.RemoveNode(o.a, o.b)
+	case "rmvip":
+		p.RemoveVIP(o.a, o.b)
+	case "rmeverywhere":
+		p.RemoveNodeEverywhere(o.a)
+	}
+	switch {
+	case errors.Is(err, ErrExhausted):
+		return "exhausted"
+	case errors.Is(err, ErrNotFound):
+		return "notfound"
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	case err != nil:
+		return err.Error()
+	case s == nil:
+		return ""
+	}
+	return s.String()
+}
+
+func TestPoolScenarios(t *testing.T) {
+	small := Config{Pool: netip.MustParsePrefix("10.240.0.0/22"), NetworkBits: 23, SliceBits: 25}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		ops  []op
+	}{
+		{"layout", DefaultConfig(), []op{
+			{"net", "a", "", "10.240.0.0/18"},
+			{"net", "b", "", "10.240.64.0/18"},
+			{"node", "a", "n1", "10.240.1.0/24"},
+			{"node", "a", "n2", "10.240.2.0/24"},
+			{"node", "b", "n1", "10.240.65.0/24"},
+			{"vip", "a", "web", "10.240.0.1"},
+			{"vip", "a", "db", "10.240.0.2"},
+			{"vip", "b", "web", "10.240.64.1"},
+		}},
+		{"idempotent per owner", DefaultConfig(), []op{
+			{"net", "a", "", "10.240.0.0/18"},
+			{"net", "a", "", "10.240.0.0/18"},
+			{"node", "a", "n1", "10.240.1.0/24"},
+			{"node", "a", "n1", "10.240.1.0/24"},
+			{"vip", "a", "web", "10.240.0.1"},
+			{"vip", "a", "web", "10.240.0.1"},
+		}},
+		{"next-fit: a released block comes back last", small, []op{
+			{"net", "a", "", "10.240.0.0/23"},
+			{"node", "a", "n1", "10.240.0.128/25"},
+			{"node", "a", "n2", "10.240.1.0/25"},
+			{"rmnode", "a", "n1", ""},
+			{"node", "a", "n3", "10.240.1.128/25"},
+			{"node", "a", "n4", "10.240.0.128/25"}, // wrapped to the freed one
+			{"node", "a", "n5", "exhausted"},
+			{"rmeverywhere", "n2", "", ""},
+			{"node", "a", "n5", "10.240.1.0/25"},
+		}},
+		{"pool exhausted, then freed", small, []op{
+			{"net", "a", "", "10.240.0.0/23"},
+			{"net", "b", "", "10.240.2.0/23"},
+			{"net", "c", "", "exhausted"},
+			{"rmnet", "a", "", ""},
+			{"net", "c", "", "10.240.0.0/23"},
+			{"node", "a", "n1", "notfound"}, // a's slices went with it
+		}},
+		{"vips bounded", Config{Pool: netip.MustParsePrefix("10.240.0.0/22"), NetworkBits: 23, SliceBits: 29}, []op{
+			{"net", "a", "", "10.240.0.0/23"},
+			{"vip", "a", "s1", "10.240.0.1"},
+			{"vip", "a", "s6", "10.240.0.2"},
+			{"vip", "a", "s2", "10.240.0.3"},
+			{"vip", "a", "s3", "10.240.0.4"},
+			{"vip", "a", "s4", "10.240.0.5"},
+			{"vip", "a", "s5", "10.240.0.6"},
+			{"vip", "a", "s7", "exhausted"},
+			{"rmvip", "a", "s2", ""},
+			{"vip", "a", "s7", "10.240.0.3"},
+		}},
+		{"bad arguments", DefaultConfig(), []op{
+			{"net", "", "", "invalid"},
+			{"node", "missing", "n1", "notfound"},
+			{"vip", "missing", "web", "notfound"},
+			{"net", "a", "", "10.240.0.0/18"},
+			{"node", "a", "", "invalid"},
+			{"vip", "a", "", "invalid"},
+			{"rmnode", "missing", "n1", ""},
+			{"rmvip", "missing", "web", ""},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, tc.cfg)
+			for i, o := range tc.ops {
+				if got := o.run(p); got != o.want {
+					t.Fatalf("step %d %s(%s,%s) = %q, want %q", i, o.do, o.a, o.b, got, o.want)
+				}
+				if err := p.Check(); err != nil {
+					t.Fatalf("step %d: Check: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPoolAccessors(t *testing.T) {
+	p := newPool(t, DefaultConfig())
+	for _, o := range []op{{do: "net", a: "b"}, {do: "net", a: "a"}, {do: "node", a: "a", b: "n1"}, {do: "node", a: "a", b: "n2"}, {do: "vip", a: "a", b: "web"}} {
+		o.run(p)
+	}
+	if got := p.NetworkIDs(); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("NetworkIDs = %v", got)
+	}
+	want := map[string]netip.Prefix{"n1": netip.MustParsePrefix("10.240.65.0/24"), "n2": netip.MustParsePrefix("10.240.66.0/24")}
+	if got := p.Slices("a"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Slices = %v, want %v", got, want)
+	}
+	if v, ok := p.VIP("a", "web"); !ok || v != netip.MustParseAddr("10.240.64.1") {
+		t.Errorf("VIP = %v %v", v, ok)
+	}
+	if _, ok := p.VIP("a", "db"); ok {
+		t.Error("VIP of a service without one")
+	}
+	if p.Slices("missing") != nil {
+		t.Error("Slices of a missing network")
+	}
+	s := netip.MustParsePrefix("10.240.65.0/24")
+	if VTEP(s) != netip.MustParseAddr("10.240.65.0") || Gateway(s) != netip.MustParseAddr("10.240.65.1") {
+		t.Errorf("VTEP/Gateway = %v %v", VTEP(s), Gateway(s))
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	p := newPool(t, DefaultConfig())
+	op{do: "net", a: "a"}.run(p)
+	op{do: "node", a: "a", b: "n1"}.run(p)
+	before, _ := json.Marshal(p)
+	c := p.Clone()
+	op{do: "node", a: "a", b: "n2"}.run(c)
+	op{do: "vip", a: "a", b: "web"}.run(c)
+	op{do: "net", a: "b"}.run(c)
+	after, _ := json.Marshal(p)
+	if string(before) != string(after) {
+		t.Fatalf("changing the clone changed the original:\n%s\n%s", before, after)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	p := newPool(t, DefaultConfig())
+	for _, o := range []op{{do: "net", a: "a"}, {do: "node", a: "a", b: "n1"}, {do: "vip", a: "a", b: "web"}, {do: "rmnode", a: "a", b: "n1"}} {
+		o.run(p)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q Pool
+	if err := json.Unmarshal(b, &q); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p, &q) {
+		t.Fatalf("round trip changed the pool:\n%+v\n%+v", p, &q)
+	}
+	// The decoded pool goes on exactly as the original: next-fit's cursor
+	// came along.
+	n2 := op{do: "node", a: "a", b: "n2"}
+	if a, b := n2.run(p), n2.run(&q); a != b || a != "10.240.2.0/24" {
+		t.Fatalf("after the round trip: %s vs %s", a, b)
+	}
+}
+
+func TestCheckFindsCorruption(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		corrupt func(p *Pool)
+	}{
+		{"two owners of a slice", func(p *Pool) { p.Networks["a"].Slices.Owners["n2"] = 1 }},
+		{"slice 0 to a node", func(p *Pool) { p.Networks["a"].Slices.Owners["n1"] = 0 }},
+		{"subnet out of the pool", func(p *Pool) { p.Nets.Owners["a"] = 64 }},
+		{"network without subnet", func(p *Pool) { p.Networks["x"] = &Network{} }},
+		{"vip beyond slice 0", func(p *Pool) { p.Networks["a"].VIPs.Owners["web"] = 255 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, DefaultConfig())
+			for _, o := range []op{{do: "net", a: "a"}, {do: "node", a: "a", b: "n1"}, {do: "vip", a: "a", b: "web"}} {
+				o.run(p)
+			}
+			if err := p.Check(); err != nil {
+				t.Fatal(err)
+			}
+			tc.corrupt(p)
+			if err := p.Check(); err == nil {
+				t.Fatal("Check passed a broken pool")
+			}
+		})
+	}
+}
+
+func TestSlice(t *testing.T) {
+	if _, err := NewSlice(netip.MustParsePrefix("10.240.1.0/30")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("NewSlice(/30) = %v", err)
+	}
+	s, err := NewSlice(netip.MustParsePrefix("10.240.1.0/29"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range []string{"t1", "t2", "t3", "t1", "t4", "t5", "t6"} {
+		a, err := s.Take(o)
+		if errors.Is(err, ErrExhausted) {
+			got = append(got, o+"=exhausted")
+			continue
+		}
+		got = append(got, o+"="+a.String())
+	}
+	s.Release("t2")
+	a, _ := s.Take("t6")
+	got = append(got, "t6="+a.String())
+	want := []string{"t1=10.240.1.2", "t2=10.240.1.3", "t3=10.240.1.4", "t1=10.240.1.2", "t4=10.240.1.5", "t5=10.240.1.6", "t6=exhausted", "t6=10.240.1.3"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Clone()
+	c.Release("t1")
+	if _, ok := s.Addrs.Owners["t1"]; !ok {
+		t.Fatal("Clone shares its owners with the original")
+	}
+}

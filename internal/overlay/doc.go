@@ -1,0 +1,56 @@
+// Package overlay is the agent's side of the cluster overlay: one VXLAN
+// device in the node's network namespace that carries every cluster
+// network's traffic to the other nodes' slices, as flannel's vxlan backend
+// does. The manager allocates the addresses (package ipam); this package
+// makes the kernel match them.
+//
+// # Contract
+//
+//  1. New with the node's Config: its underlay address (the address other
+//     nodes reach it at; the device whose address it is carries the
+//     VXLAN packets) and, in tests, the namespace to work in. New touches
+//     nothing.
+//  2. Apply the Desired state whenever the store changes (a watch on the
+//     networks, this node's slices and the peers' slices) and on a timer:
+//     the networks with this node's slice in each, and every peer with its
+//     underlay address and slices (DesiredFrom derives it from the
+//     manager's ipam.Pool and the nodes' addresses). Apply converges: it adds what is missing
+//     and removes what is stale, so it may be called with the same state
+//     any number of times, and after a restart of the agent it takes over
+//     the device and entries the last run left, without recreating them.
+//  3. Remove when the node leaves the cluster: the device, its entries and
+//     the rules go.
+//
+// An Overlay is owned by one goroutine; it is not safe for concurrent use.
+//
+// # What Apply makes
+//
+//   - The device (Config.Device, default "berth-vx"): VXLAN with the
+//     cluster's VNI on UDP 4789, its source and carrier the underlay
+//     address and device, no learning (every entry is static, from the
+//     store), MTU the underlay's less 50 (the VXLAN, UDP, IP and Ethernet
+//     headers), MAC MACFor(underlay) so every node can compute every
+//     other's without asking, alias "berth overlay" as the mark that it is
+//     berth's: a device of that name without the mark is never touched.
+//     Containers' MTU must not exceed the device's: use MTU().
+//   - On it, for each network: the address ipam.VTEP(slice)/32 (the
+//     slice's .0). For each peer slice: a route to the slice via the
+//     peer's VTEP, onlink; a permanent neighbour entry from that VTEP to
+//     the peer's MAC; and one forwarding (FDB) entry per peer from its MAC
+//     to its underlay address.
+//   - Rules, each tagged with the comment "berth overlay" in chains of
+//     berth's own (BERTH-OVERLAY in filter, BERTH-OVERLAY-NAT in nat), each
+//     jumped to first from FORWARD and POSTROUTING: traffic between two
+//     addresses of one network's subnet is accepted (Docker sets FORWARD
+//     to DROP) and never masqueraded (Docker masquerades what leaves its
+//     bridges); any other traffic into or out of the device is dropped, so
+//     networks are isolated from each other across nodes too. And in
+//     BERTH-OVERLAY-IN, jumped to first from INPUT: VXLAN packets are
+//     accepted from the peers' underlay addresses only (VXLAN has no
+//     authentication; anyone else could put frames on the overlay).
+//   - net.ipv4.ip_forward set to 1.
+//
+// The containers' side is the caller's: a bridge per network whose address
+// is ipam.Gateway(slice) in the slice (a Docker network with the slice as
+// subnet and that gateway, and MTU()), containers addressed in it.
+package overlay

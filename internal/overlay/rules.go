@@ -1,0 +1,173 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+)
+
+// The overlay's rules live in chains of its own, so converging them is
+// rewriting each chain whole (atomically, with iptables-restore) and
+// removing them is deleting the chains and the jumps to them. Every
+// rule carries the comment, so `iptables-save | grep "berth overlay"`
+// shows all of them.
+const (
+	filterChain = "BERTH-OVERLAY"
+	natChain    = "BERTH-OVERLAY-NAT"
+	inChain     = "BERTH-OVERLAY-IN"
+	comment     = `-m comment --comment "berth overlay"`
+)
+
+// hook is a jump from a built-in chain to one of the overlay's.
+type hook struct{ table, from, to string }
+
+var hooks = []hook{{"filter", "FORWARD", filterChain}, {"nat", "POSTROUTING", natChain}, {"filter", "INPUT", inChain}}
+
+// wantRules returns each chain's rules as `iptables -S` prints them.
+func (o *Overlay) wantRules(d Desired) map[string][]string {
+	want := map[string][]string{filterChain: {"-N " + filterChain}, natChain: {"-N " + natChain}, inChain: {"-N " + inChain}}
+	for _, n := range d.Networks {
+		s := n.Subnet.String()
+		match := fmt.Sprintf("-s %s -d %s %s -j ACCEPT", s, s, comment)
+		want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s %s", filterChain, match))
+		want[natChain] = append(want[natChain], fmt.Sprintf("-A %s %s", natChain, match))
+	}
+	for _, dir := range []string{"-i", "-o"} {
+		want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s %s %s %s -j DROP", filterChain, dir, o.cfg.Device, comment))
+	}
+	// VXLAN carries no authentication: whoever can send UDP to the port
+	// could put frames on the overlay. Only the peers may.
+	udp := fmt.Sprintf("-p udp -m udp --dport %d %s", o.cfg.Port, comment)
+	for _, p := range d.Peers {
+		want[inChain] = append(want[inChain], fmt.Sprintf("-A %s -s %s/32 %s -j ACCEPT", inChain, p.Underlay, udp))
+	}
+	want[inChain] = append(want[inChain], fmt.Sprintf("-A %s %s -j DROP", inChain, udp))
+	return want
+}
+
+func (o *Overlay) convergeRules(ctx context.Context, d Desired, ch *Changes) error {
+	want := o.wantRules(d)
+	for _, hk := range hooks {
+		have, _ := o.iptables(ctx, "-t", hk.table, "-S", hk.to) // fails when the chain is missing
+		if !slices.Equal(lines(have), want[hk.to]) {
+			if err := o.restore(ctx, hk.table, hk.to, want[hk.to][1:]); err != nil {
+				return err
+			}
+			ch.Added++
+		}
+		if err := o.ensureFirst(ctx, hk, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureFirst makes the jump to hk.to the first rule of hk.from, and the
+// only jump there. First, because Docker, restarted, puts its own jumps
+// first, and its FORWARD rules accept what the overlay must drop (a port
+// published by another network's container).
+func (o *Overlay) ensureFirst(ctx context.Context, hk hook, ch *Changes) error {
+	out, err := o.iptables(ctx, "-t", hk.table, "-S", hk.from)
+	if err != nil {
+		return fmt.Errorf("list %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
+	}
+	jump := fmt.Sprintf("-A %s %s -j %s", hk.from, comment, hk.to)
+	var rules []string
+	for _, l := range lines(out) {
+		if strings.HasPrefix(l, "-A ") {
+			rules = append(rules, l)
+		}
+	}
+	n := 0
+	for _, r := range rules {
+		if r == jump {
+			n++
+		}
+	}
+	if n == 1 && rules[0] == jump {
+		return nil
+	}
+	for ; n > 0; n-- {
+		if out, err := o.iptables(ctx, append([]string{"-t", hk.table, "-D"}, hookArgs(hk)...)...); err != nil {
+			return fmt.Errorf("move the overlay's jump in %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
+		}
+	}
+	insert := append([]string{"-t", hk.table, "-I", hk.from, "1"}, hookArgs(hk)[1:]...)
+	if out, err := o.iptables(ctx, insert...); err != nil {
+		return fmt.Errorf("hook the overlay's rules into %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
+	}
+	ch.Added++
+	return nil
+}
+
+// hookArgs is the jump rule without its verb: FROM matches -j TO.
+func hookArgs(hk hook) []string {
+	return []string{hk.from, "-m", "comment", "--comment", "berth overlay", "-j", hk.to}
+}
+
+// restore replaces chain's rules with rules in one transaction.
+func (o *Overlay) restore(ctx context.Context, table, chain string, rules []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s\n:%s - [0:0]\n-F %s\n", table, chain, chain)
+	for _, r := range rules {
+		b.WriteString(r + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	c := o.command(ctx, "iptables-restore", "-w", "--noflush")
+	c.Stdin = strings.NewReader(b.String())
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("write the overlay's %s rules (iptables-restore: %s): %w", table, bytes.TrimSpace(out), err)
+	}
+	return nil
+}
+
+func (o *Overlay) removeRules(ctx context.Context) error {
+	var errs []string
+	for _, hk := range hooks {
+		args := append([]string{"-t", hk.table, "-D"}, hookArgs(hk)...)
+		for {
+			if _, err := o.iptables(ctx, args...); err != nil {
+				break // no (more) jump
+			}
+		}
+		if _, err := o.iptables(ctx, "-t", hk.table, "-S", hk.to); err != nil {
+			continue // no chain
+		}
+		for _, verb := range []string{"-F", "-X"} {
+			if out, err := o.iptables(ctx, "-t", hk.table, verb, hk.to); err != nil {
+				errs = append(errs, fmt.Sprintf("%s %s %s: %s", hk.table, verb, hk.to, out))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove the overlay's rules: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (o *Overlay) iptables(ctx context.Context, args ...string) (string, error) {
+	out, err := o.command(ctx, "iptables", append([]string{"-w"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// command runs name in the overlay's namespace: through nsenter when it
+// is not the caller's own.
+func (o *Overlay) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if o.cfg.NetNS == "" {
+		return exec.CommandContext(ctx, name, args...)
+	}
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + o.cfg.NetNS, "--", name}, args...)...)
+}
+
+func lines(s string) []string {
+	var ls []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if l != "" {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}

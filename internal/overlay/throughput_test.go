@@ -1,0 +1,161 @@
+package overlay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestThroughput measures one TCP stream container to container over the
+// overlay against host to host on the underlay, between two namespace
+// hosts, in 7 back-to-back pairs of streams of up to 1 GiB or 2 s each,
+// and logs the medians and the median ratio (target: at least 0.85). It
+// loads both cores for half a minute, so it runs only when asked:
+//
+//	BERTH_OVERLAY_BENCH=1 go test -count=1 -v -run TestThroughput ./internal/overlay
+func TestThroughput(t *testing.T) {
+	if os.Getenv("BERTH_OVERLAY_BENCH") == "" {
+		t.Skip("set BERTH_OVERLAY_BENCH=1 to measure")
+	}
+	// Network a goes over the overlay; network b is routed between the
+	// hosts without encapsulation (as flannel's host-gw), to tell the cost
+	// of VXLAN from that of the containers' bridges and filters.
+	w := newWorld(t, 2, "a", "b")
+	h1, h2 := w.hosts[0], w.hosts[1]
+	for i, h := range w.hosts {
+		d := w.desired(i, 1-i)
+		d.Peers[0].Slices = []netip.Prefix{w.hosts[1-i].ctrs["a"].slice}
+		if _, err := h.ov.Apply(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		other := w.hosts[1-i]
+		w.run(h.ns, "ip", "route", "add", other.ctrs["b"].slice.String(), "via", other.underlay.String(), "dev", "eth0")
+	}
+	if os.Getenv("BERTH_OVERLAY_FEATURES") != "" {
+		t.Log(w.run(h1.ns, "sh", "-c", "ethtool -k eth0 | grep -E 'segmentation|gro|checksum'; ethtool -k berth-vx | grep -E 'segmentation|gro|checksum'"))
+	}
+	for _, cmd := range strings.Fields(os.Getenv("BERTH_OVERLAY_TUNE")) {
+		for _, h := range w.hosts {
+			w.run(h.ns, "sh", "-c", strings.ReplaceAll(cmd, ",", " "))
+		}
+	}
+	// The machine is shared, so the figures are medians of the ratios of
+	// back-to-back runs, their order turning each round.
+	paths := []struct {
+		name     string
+		from, to string
+		at       netip.AddrPort
+	}{
+		{"host to host", h1.ns, h2.ns, netip.AddrPortFrom(h2.underlay, 7100)},
+		{"container to container over the overlay", h1.ctrs["a"].ns, h2.ctrs["a"].ns, netip.AddrPortFrom(h2.ctrs["a"].addr, 7100)},
+		{"container to container routed, no VXLAN", h1.ctrs["b"].ns, h2.ctrs["b"].ns, netip.AddrPortFrom(h2.ctrs["b"].addr, 7100)},
+	}
+	rates := make([][]float64, len(paths))
+	ratios := make([][]float64, len(paths))
+	for round := 0; round < 7; round++ {
+		got := make([]float64, len(paths))
+		for k := range paths {
+			j := (k + round) % len(paths)
+			got[j] = w.stream(paths[j].from, paths[j].to, paths[j].at)
+		}
+		for j := range paths {
+			rates[j] = append(rates[j], got[j])
+			ratios[j] = append(ratios[j], got[j]/got[0])
+		}
+	}
+	if os.Getenv("BERTH_OVERLAY_FEATURES") != "" {
+		t.Log(w.run(h2.ns, "sh", "-c", "ip -s link show eth0; ip -s link show berth-vx"))
+	}
+	for j, p := range paths {
+		t.Logf("%s: %.2f Gbit/s median, %.2fx host to host (rounds %v Gbit/s; ratios %v)",
+			p.name, median(rates[j])*8/1e9, median(ratios[j]), gbits(rates[j]), fixed(ratios[j]))
+	}
+}
+
+func fixed(xs []float64) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, fmt.Sprintf("%.2f", x))
+	}
+	return out
+}
+
+// stream sends from namespace from to a sink in namespace to and returns
+// the bytes per second the sink saw.
+func (w *world) stream(from, to string, at netip.AddrPort) float64 {
+	w.t.Helper()
+	const limit, maxTime = 1 << 30, 2 * time.Second
+	var ln net.Listener
+	if err := inNS(to, func() (err error) { ln, err = net.Listen("tcp", at.String()); return err }); err != nil {
+		w.t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		n   int64
+		d   time.Duration
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer c.Close()
+		// Not io.Copy to io.Discard: its ReadFrom reads 8 KiB at a time.
+		buf := make([]byte, 1<<20)
+		start := time.Now()
+		var n int64
+		for {
+			k, err := c.Read(buf)
+			n += int64(k)
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				res <- result{n, time.Since(start), err}
+				return
+			}
+		}
+	}()
+	var conn net.Conn
+	if err := inNS(from, func() (err error) { conn, err = net.DialTimeout("tcp", at.String(), 5*time.Second); return err }); err != nil {
+		w.t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(maxTime)
+	for sent := 0; sent < limit && time.Now().Before(deadline); sent += len(buf) {
+		if _, err := conn.Write(buf); err != nil {
+			w.t.Fatalf("send: %v", err)
+		}
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	r := <-res
+	conn.Close()
+	if r.err != nil || r.n == 0 {
+		w.t.Fatalf("sink: %d bytes, %v", r.n, r.err)
+	}
+	return float64(r.n) / r.d.Seconds()
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func gbits(xs []float64) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, fmt.Sprintf("%.2f", x*8/1e9))
+	}
+	return out
+}
