@@ -99,11 +99,12 @@ func TestQuote(t *testing.T) {
 }
 
 func TestLastErrors(t *testing.T) {
-	log := "level=INFO msg=start\nerror: bad token\nberth exited with status 1; restarting in 1s\nerror: bad token\nberth exited with status 1; restarting in 1s\n"
+	exited := "2026-12-01T10:00:00Z supervisor: /var/lib/berth-machine/a1/berth exited (exit status 1); restarting in 200ms\n"
+	log := "level=INFO msg=start\nerror: bad token\n" + exited + "error: bad token\n" + exited
 	if got := lastErrors(log); got != "error: bad token" {
 		t.Fatalf("lastErrors = %q", got)
 	}
-	if got := lastErrors("a\na\nberth exited with status 2; restarting in 1s\nb\n"); got != "a | b" {
+	if got := lastErrors("a\na\n" + exited + "b\n"); got != "a | b" {
 		t.Fatalf("lastErrors = %q", got)
 	}
 	if got := lastErrors(""); got != "(nothing)" {
