@@ -64,7 +64,8 @@ func startDocker(ctx context.Context, r *remote, l layout, systemd bool) error {
 		if _, err := r.run(ctx, detach(script, superviseCmd(bin, pidfile, "--status")), nil); err != nil {
 			return fmt.Errorf("start dockerd's supervisor: %w", err)
 		}
-		return waitDocker(ctx, r, log, log)
+		// No "see the log": a failed start removes it with the rest.
+		return waitDocker(ctx, r, log, "")
 	}()
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 45*time.Second)
@@ -78,10 +79,14 @@ func startDocker(ctx context.Context, r *remote, l layout, systemd bool) error {
 
 // waitDocker waits until `docker info` answers. log, when given, is the
 // supervisor's log: dockerd that exited twice fails at once with its last
-// words. where says where to look.
+// words. where, when given, says where to look for more.
 func waitDocker(ctx context.Context, r *remote, log, where string) error {
 	ctx, cancel := context.WithTimeout(ctx, dockerStartTimeout)
 	defer cancel()
+	see := ""
+	if where != "" {
+		see = " (see " + where + ")"
+	}
 	check := "docker info >/dev/null 2>&1 && echo up"
 	if log != "" {
 		check += fmt.Sprintf(` || { [ "$(grep -c %s %s)" -ge 2 ] && echo dead; }; true`, quote(exitedPattern), quote(log))
@@ -93,14 +98,14 @@ func waitDocker(ctx context.Context, r *remote, log, where string) error {
 			return nil
 		case "dead":
 			tail, _ := r.run(ctx, "tail -n 40 "+quote(log), nil)
-			return fmt.Errorf("dockerd exits as soon as it starts: %s (see %s)", dockerdCause(tail), where)
+			return fmt.Errorf("dockerd exits as soon as it starts: %s%s", dockerdCause(tail), see)
 		}
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the Docker engine did not answer within %s (see %s)", dockerStartTimeout, where)
+			return fmt.Errorf("the Docker engine did not answer within %s%s", dockerStartTimeout, see)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -111,3 +111,17 @@ func TestLastErrors(t *testing.T) {
 		t.Fatalf("lastErrors of nothing = %q", got)
 	}
 }
+
+func TestDockerdCause(t *testing.T) {
+	for _, tc := range []struct{ log, want string }{
+		{"time=1 level=info msg=a\nfailed to start daemon: iptables: Permission denied\n2026 supervisor: dockerd exited (exit status 1); restarting in 200ms\n",
+			"failed to start daemon: iptables: Permission denied"},
+		{"level=info msg=a\ntime=2 level=fatal msg=\"no cgroup\"\nlevel=info msg=b\n", `time=2 level=fatal msg="no cgroup"`},
+		{"level=error msg=x\nlevel=info msg=y\n", "level=error msg=x"},
+		{"something\n2026 supervisor: dockerd exited (signal: killed); restarting in 200ms\n", "something"},
+	} {
+		if got := dockerdCause(tc.log); got != tc.want {
+			t.Errorf("dockerdCause(%q) = %q, want %q", tc.log, got, tc.want)
+		}
+	}
+}
