@@ -75,7 +75,10 @@ exec %s --log %s -- %s
 `, l.name, l.superviseCmd(), quote(l.log()), quoteAll(args))
 }
 
-// unitFile runs runScript under systemd.
+// unitFile runs runScript under systemd. systemd gives a system service
+// no HOME, and berth's CLI wants one even for the commands that never
+// read its configuration (the supervisor's, berth agent's): the host's own
+// directory, so nothing of berth lands outside it.
 func unitFile(l layout) string {
 	return fmt.Sprintf(`[Unit]
 Description=berth machine %s (made by berth machine create)
@@ -83,6 +86,7 @@ After=network-online.target docker.service
 Wants=network-online.target
 
 [Service]
+Environment=HOME=%s
 ExecStart=/bin/sh %s
 Restart=always
 RestartSec=1
@@ -90,5 +94,5 @@ KillMode=control-group
 
 [Install]
 WantedBy=multi-user.target
-`, l.name, l.script())
+`, l.name, l.dir, l.script())
 }
