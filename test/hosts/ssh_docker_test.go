@@ -151,6 +151,19 @@ mkdir -p /etc/docker && echo '{"cgroup-parent": "/berth-hosts-test"}' > /etc/doc
 				t.Errorf("left on %s after rm: %s", able.name, l)
 			}
 		}
+		engine := able.sh(t, "pgrep -x dockerd")
+		// Another host there finds Docker installed and running: it
+		// installs and starts nothing.
+		began = time.Now()
+		r = create(able, "d3")
+		if r.Code != 0 {
+			t.Fatalf("%s", r)
+		}
+		t.Logf("d3 made in %.1fs", time.Since(began).Seconds())
+		if now := able.sh(t, "pgrep -x dockerd"); now != engine {
+			t.Errorf("dockerd was %s, is %s: the second create started another", engine, now)
+		}
+		e.c.must(t, "machine", "rm", "d3")
 	})
 }
 

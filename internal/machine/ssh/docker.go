@@ -54,14 +54,21 @@ func startDocker(ctx context.Context, r *remote, l layout, systemd bool) error {
 		return waitDocker(ctx, r, "", "journalctl -u docker")
 	}
 	bin, pidfile, log, script := dockerDir+"/berth", dockerDir+"/dockerd.pid", dockerDir+"/dockerd.log", dockerDir+"/run.sh"
+	status := superviseCmd(bin, pidfile, "--status")
+	if out, _ := r.run(ctx, fmt.Sprintf("if [ -x %s ]; then %s; fi", quote(bin), status), nil); strings.TrimSpace(out) == "running" {
+		// An earlier host's supervisor runs dockerd (still starting, or
+		// restarting it): not this Create's to replace or undo.
+		return waitDocker(ctx, r, "", log)
+	}
 	run := fmt.Sprintf("#!/bin/sh\n# made by berth machine create --install-docker: the host's dockerd, under berth's supervisor.\nexec %s --log %s -- dockerd\n",
 		superviseCmd(bin, pidfile), quote(log))
-	setup := fmt.Sprintf("mkdir -p -m 700 %s && cp %s %s && cat > %s", quote(dockerDir), quote(l.bin()), quote(bin), quote(script))
+	// A fresh log: the exits an old one counts are not this start's.
+	setup := fmt.Sprintf("mkdir -p -m 700 %s && cp %s %s && : > %s && cat > %s", quote(dockerDir), quote(l.bin()), quote(bin), quote(log), quote(script))
 	if _, err := r.run(ctx, setup, strings.NewReader(run)); err != nil {
 		return fmt.Errorf("set up dockerd's supervisor in %s: %w", dockerDir, err)
 	}
 	err := func() error {
-		if _, err := r.run(ctx, detach(script, superviseCmd(bin, pidfile, "--status")), nil); err != nil {
+		if _, err := r.run(ctx, detach(script, status), nil); err != nil {
 			return fmt.Errorf("start dockerd's supervisor: %w", err)
 		}
 		// No "see the log": a failed start removes it with the rest.
