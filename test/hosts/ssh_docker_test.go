@@ -3,7 +3,10 @@ package hosts
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,12 +55,17 @@ services:
 // cause, leaving nothing of berth; on a host where it can, dockerd runs
 // under berth's supervisor and a docker task runs on the new node.
 func installDocker(t *testing.T, e sshEnv) {
+	// The target's dockerd puts its containers' cgroups under a parent of
+	// the test's own, in this machine's hierarchies (cgroup v1 has no
+	// namespace for them); removed once the target is gone (cleanups run
+	// last registered first).
+	parent := "berth-hosts-test-" + randHex(t, 4)
+	t.Cleanup(func() { removeCgroups(t, parent) })
 	plain := startSSHTarget(t, e.image, e.network, e.pub)
 	able := startSSHTarget(t, e.image, e.network, e.pub, dockerCaps...)
-	// The cgroup hierarchies writable for dockerd's containers; their
-	// cgroups go under a parent of the test's own.
+	// The cgroup hierarchies writable for dockerd's containers.
 	able.sh(t, `for d in /sys/fs/cgroup/*/; do s=$(basename $d); o=$s; [ $s = systemd ] && o=none,name=systemd; umount $d && mount -t cgroup -o $o cgroup $d; done
-mkdir -p /etc/docker && echo '{"cgroup-parent": "/berth-hosts-test"}' > /etc/docker/daemon.json`)
+mkdir -p /etc/docker && echo '{"cgroup-parent": "/`+parent+`"}' > /etc/docker/daemon.json`)
 	kh := knownHostsFile(t, e.dir, "known_hosts_docker", map[string]xssh.PublicKey{plain.ip: plain.hostKey(t), able.ip: able.hostKey(t)})
 	create := func(tg sshTarget, name string, extra ...string) h.Result {
 		args := []string{"machine", "create", "--driver", "ssh", "--install-docker", "--ssh-addr", tg.ip, "--ssh-key", e.key, "--known-hosts", kh}
@@ -173,5 +181,25 @@ func loadImage(t *testing.T, tg sshTarget, image string) {
 	cmd := exec.Command("sh", "-c", "docker save "+image+" | docker exec -i "+tg.name+" docker load")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("load %s into %s: %v\n%s", image, tg.name, err, out)
+	}
+}
+
+// removeCgroups removes the (empty, once their processes are gone) cgroup
+// directories named parent in this machine's hierarchies.
+func removeCgroups(t *testing.T, parent string) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
+	for _, d := range dirs {
+		var all []string
+		_ = filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+			if err == nil && de.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			if err := os.Remove(all[i]); err != nil {
+				t.Logf("remove cgroup %s: %v", all[i], err)
+			}
+		}
 	}
 }
