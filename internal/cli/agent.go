@@ -15,6 +15,7 @@ import (
 type agentOptions struct {
 	join    string
 	token   string
+	tokFile string
 	name    string
 	dataDir string
 	labels  []string
@@ -46,6 +47,7 @@ still running.`,
 	f := cmd.Flags()
 	f.StringVar(&o.join, "join", "", "cluster address (host:port, port 7702 by default) of a manager (required)")
 	f.StringVar(&o.token, "token", "", "worker token (berth token worker); needed until the agent has joined once")
+	f.StringVar(&o.tokFile, "token-file", "", "file holding the worker token, readable by its owner only (not seen in ps, unlike --token); a missing file is no token")
 	f.StringVar(&o.name, "name", "", "node name (default: the hostname)")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory of the agent's state (default: $XDG_STATE_HOME/berth/agent)")
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE, for placement constraints (repeatable)")
@@ -60,6 +62,10 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	if err != nil {
 		return err
 	}
+	token, err := joinToken(o.token, o.tokFile)
+	if err != nil {
+		return err
+	}
 	dataDir := o.dataDir
 	if dataDir == "" {
 		if dataDir, err = e.stateDir("agent"); err != nil {
@@ -67,7 +73,7 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 		}
 	}
 	ag, err := agent.New(agent.Config{
-		ManagerAddr: o.join, JoinToken: o.token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
+		ManagerAddr: o.join, JoinToken: token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
 		Labels: labels, Drivers: o.drivers, Version: Version(),
 		Logger: slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})

@@ -63,7 +63,7 @@ var sshFlags = []struct{ key, usage string }{
 
 var sshBoolFlags = []struct{ key, usage string }{
 	{"insecure-ignore-host-key", "ssh driver: accept any host key (not checked against known_hosts)"},
-	{"install-docker", "ssh driver: install Docker with the host's package manager"},
+	{"install-docker", "ssh driver: install Docker with the host's package manager (apt-get, dnf, yum) and start it"},
 }
 
 func newMachineCreateCommand(e *env, cluster *string) *cobra.Command {

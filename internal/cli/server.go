@@ -25,6 +25,7 @@ type serverOptions struct {
 	clusterAddr     string
 	join            string
 	token           string
+	tokenFile       string
 	forceNewCluster bool
 	secureAPI       bool
 	heartbeatTTL    time.Duration
@@ -76,6 +77,7 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.clusterAddr, "cluster-addr", "", "address of the mutual-TLS cluster port for agents and managers (default: the API port + 2)")
 	f.StringVar(&o.join, "join", "", "cluster address (host:port) of a manager of the cluster to join")
 	f.StringVar(&o.token, "token", "", "manager token to join with (berth token manager); needed with --join")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the manager token, readable by its owner only (not seen in ps, unlike --token); a missing file is no token")
 	f.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "turn this manager's data into a one-manager cluster (after a permanent loss of quorum)")
 	f.BoolVar(&o.secureAPI, "secure-api", false, "serve the API with TLS and require credentials even on a loopback address")
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
@@ -91,8 +93,8 @@ temporary directory removed on exit.`,
 // check refuses flag combinations that cannot mean anything.
 func (o serverOptions) check() error {
 	switch {
-	case o.token != "" && o.join == "":
-		return errors.New("--token is the manager token for --join; give the address of a manager to join with --join")
+	case (o.token != "" || o.tokenFile != "") && o.join == "":
+		return errors.New("--token is the manager token for --join (and so is --token-file); give the address of a manager to join with --join")
 	case o.join != "" && o.forceNewCluster:
 		return errors.New("--force-new-cluster starts a cluster from this manager's data and --join joins another; pick one")
 	case o.forceNewCluster && o.dev && o.dataDir == "":
@@ -155,9 +157,13 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if o.dev {
 		serverDir = filepath.Join(dataDir, "server")
 	}
+	token, err := joinToken(o.token, o.tokenFile)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
-		Join: o.join, JoinToken: o.token, ForceNewCluster: o.forceNewCluster,
+		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
 		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
 	})
 	if err != nil {

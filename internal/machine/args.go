@@ -37,3 +37,15 @@ func AgentArgs(bin, name, dataDir, addr, join string, labels map[string]string) 
 	}
 	return args
 }
+
+// JoinTokenFile is the name of the file, in a host's directory, that holds
+// its join token until the node is ready: berth reads it with
+// --token-file, so the token is never on a command line (where any local
+// user reads it in /proc/PID/cmdline). Mode 0600; the driver removes it
+// once the node has joined, after which berth needs no token.
+const JoinTokenFile = "join-token"
+
+// WithTokenFile appends how berth finds its join token to args.
+func WithTokenFile(args []string, path string) []string {
+	return append(args, "--token-file", path)
+}

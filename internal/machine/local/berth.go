@@ -28,7 +28,7 @@ func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []str
 	if h.Role == machine.RoleManager {
 		args := machine.ManagerArgs(d.cfg.Binary, h.Name, p.berthData(), h.Address)
 		if spec.Join.Addr != "" && first {
-			args = append(args, "--join", spec.Join.Addr, "--token", spec.Join.Token)
+			args = machine.WithTokenFile(append(args, "--join", spec.Join.Addr), p.joinToken())
 		}
 		if spec.Join.Addr == "" && first {
 			args = append(args, "--admin-token-file", p.adminToken())
@@ -37,7 +37,7 @@ func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []str
 	}
 	args := machine.AgentArgs(d.cfg.Binary, h.Name, p.berthData(), h.Address, h.Local[keyJoin], h.Labels)
 	if first {
-		args = append(args, "--token", spec.Join.Token)
+		args = machine.WithTokenFile(args, p.joinToken())
 	}
 	return args
 }
@@ -58,6 +58,12 @@ func (d *Driver) spawnBerth(ctx context.Context, h *machine.Host, spec machine.S
 		return err
 	}
 	first := spec.Name != ""
+	if first && spec.Join.Token != "" {
+		// Read by berth at start; removed once the node is ready.
+		if err := os.WriteFile(p.joinToken(), []byte(spec.Join.Token+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write the join token: %w", err)
+		}
+	}
 	args := d.berthArgs(h, spec, first)
 	_, err = supervise.Spawn(ctx, d.cfg.Binary, nsenter(h), supervise.Options{Pidfile: p.berthPid(), Log: p.berthLog(), Args: args}, hostEnv(h, p))
 	return err

@@ -102,6 +102,7 @@ func (p paths) berthData() string    { return filepath.Join(p.dir, "berth") }
 func (p paths) berthPid() string     { return filepath.Join(p.dir, "berth.pid") }
 func (p paths) berthLog() string     { return filepath.Join(p.dir, "berth.log") }
 func (p paths) adminToken() string   { return filepath.Join(p.dir, "admin-token") }
+func (p paths) joinToken() string    { return filepath.Join(p.dir, machine.JoinTokenFile) }
 func (p paths) engineData() string   { return filepath.Join(p.dir, "docker") }
 func (p paths) engineExec() string   { return filepath.Join(p.dir, "run") }
 func (p paths) enginePid() string    { return filepath.Join(p.dir, "dockerd.pid") }
@@ -185,6 +186,10 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 	step("wait for berth")
 	if err := d.waitBerth(ctx, h, spec); err != nil {
 		return nil, fmt.Errorf("wait for berth: %w", err)
+	}
+	// Joined: berth needs no token from now on.
+	if err := os.Remove(p.joinToken()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove the join token: %w", err)
 	}
 	return h, nil
 }

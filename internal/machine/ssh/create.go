@@ -79,16 +79,20 @@ func (d *Driver) Create(ctx context.Context, spec machine.Spec, progress machine
 		}
 	}()
 
-	if o.installDocker {
-		begin("install docker")
-		if err := installDocker(ctx, r, systemd); err != nil {
-			return nil, err
-		}
-	}
-
 	begin("copy berth")
 	if err := d.copyBinary(ctx, r, l); err != nil {
 		return nil, err
+	}
+
+	if o.installDocker {
+		begin("install docker")
+		if err := installDocker(ctx, r); err != nil {
+			return nil, err
+		}
+		begin("start docker")
+		if err := startDocker(ctx, r, l, systemd); err != nil {
+			return nil, err
+		}
 	}
 
 	begin("start berth")
@@ -195,47 +199,17 @@ func (d *Driver) copyBinary(ctx context.Context, r *remote, l layout) error {
 	return err
 }
 
-// installDocker installs Docker with the host's package manager unless it
-// is there, and starts its engine.
-func installDocker(ctx context.Context, r *remote, systemd bool) error {
-	const install = `if command -v docker >/dev/null 2>&1; then exit 0; fi
-if command -v apt-get >/dev/null; then export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q docker.io
-elif command -v dnf >/dev/null; then dnf install -y docker
-elif command -v yum >/dev/null; then yum install -y docker
-elif command -v zypper >/dev/null; then zypper -n install docker
-elif command -v apk >/dev/null; then apk add docker
-else echo "no package manager berth knows (apt-get, dnf, yum, zypper, apk): install Docker yourself"; exit 1
-fi`
-	if _, err := r.run(ctx, install, nil); err != nil {
-		return fmt.Errorf("install Docker: %w", err)
-	}
-	start := "systemctl enable --now docker"
-	if !systemd {
-		// No init to run it: a detached dockerd of its own session. It is
-		// the host's engine, not the berth host's, so its log is not in
-		// the host's directory (Remove leaves Docker as it is).
-		start = "docker info >/dev/null 2>&1 || { setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null & }"
-	}
-	if _, err := r.run(ctx, start, nil); err != nil {
-		return fmt.Errorf("start Docker: %w", err)
-	}
-	_, err := r.run(ctx, "for i in $(seq 60); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; echo 'the Docker engine does not answer'; exit 1", nil)
-	return err
-}
-
-// start writes the run script, the token and (with systemd) the unit, and
-// starts berth.
+// start writes the run script, the join token and (with systemd) the
+// unit, and starts berth under its supervisor.
 func start(ctx context.Context, r *remote, l layout, spec machine.Spec, ip string, systemd bool) error {
 	if _, err := r.run(ctx, "cat > "+quote(l.script()), strings.NewReader(runScript(l, berthArgs(l, spec, ip)))); err != nil {
 		return fmt.Errorf("write %s: %w", l.script(), err)
 	}
-	// The token goes through stdin, never a command line.
-	if _, err := r.run(ctx, "umask 077 && cat > "+quote(l.secret()), strings.NewReader("BERTH_JOIN_TOKEN="+quote(spec.Join.Token)+"\n")); err != nil {
-		return fmt.Errorf("write the join token: %w", err)
-	}
-	if spec.Role == machine.RoleManager && spec.Join.Addr == "" {
-		if _, err := r.run(ctx, "umask 077 && : > "+quote(l.out()), nil); err != nil {
-			return err
+	if spec.Join.Token != "" {
+		// Through stdin into a file only root reads: never on a command
+		// line, the driver's or berth's.
+		if _, err := r.run(ctx, "umask 077 && cat > "+quote(l.tokenFile()), strings.NewReader(spec.Join.Token+"\n")); err != nil {
+			return fmt.Errorf("write the join token: %w", err)
 		}
 	}
 	if systemd {
@@ -248,13 +222,21 @@ func start(ctx context.Context, r *remote, l layout, spec machine.Spec, ip strin
 	return startSupervised(ctx, r, l)
 }
 
-// startSupervised runs the script detached in a session of its own, so it
-// outlives the SSH connection; its pid (the session's process group) is
-// in the pidfile.
+// startSupervised runs the script (so berth's supervisor) detached in a
+// session of its own, so it outlives the SSH connection, and waits until
+// the supervisor runs.
 func startSupervised(ctx context.Context, r *remote, l layout) error {
-	_, err := r.run(ctx, fmt.Sprintf("rm -f %[1]s; cd %[2]s && setsid nohup sh %[3]s >/dev/null 2>&1 </dev/null & for i in $(seq 50); do [ -s %[1]s ] && exit 0; sleep 0.1; done; echo 'the supervisor did not start'; exit 1",
-		quote(l.pidfile()), quote(l.dir), quote(l.script())), nil)
+	_, err := r.run(ctx, detach(l.script(), l.superviseCmd("--status")), nil)
 	return err
+}
+
+// detach is a shell command that starts `sh script` in a session of its
+// own, detached from the SSH connection, and waits up to 10 s until status
+// (a `machine-supervise --status`) prints running.
+func detach(script, status string) string {
+	return fmt.Sprintf(`cd / && setsid nohup sh %s >/dev/null 2>&1 </dev/null &
+for i in $(seq 100); do [ "$(%s)" = running ] && exit 0; sleep 0.1; done
+echo 'the supervisor did not start within 10s'; exit 1`, quote(script), status)
 }
 
 // waitReady waits until berth on the host says it is ready in its log; a
@@ -277,8 +259,12 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 	// Ready, or "dead" once berth exited twice: a refused token or a port
 	// in use will not mend by waiting (network failures berth retries
 	// itself, without exiting).
-	check := fmt.Sprintf("if %s; then echo ready; elif [ \"$(grep -c '^berth exited with status' %s)\" -ge 2 ]; then echo dead; fi",
-		strings.Join(greps, " && "), quote(l.log()))
+	if spec.Role == machine.RoleManager && spec.Join.Addr == "" {
+		// berth writes the file whole (one write of one line).
+		greps = append(greps, "grep -q '^BERTHADM-' "+quote(l.adminToken()))
+	}
+	check := fmt.Sprintf("if %s; then echo ready; elif [ \"$(grep -c %s %s)\" -ge 2 ]; then echo dead; fi",
+		strings.Join(greps, " && "), quote(exitedPattern), quote(l.log()))
 	for {
 		out, err := r.run(ctx, check, nil)
 		if err == nil && strings.TrimSpace(out) == "ready" {
@@ -299,16 +285,12 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 		}
 	}
 	if spec.Role == machine.RoleManager && spec.Join.Addr == "" {
-		out, err := r.run(ctx, "cat "+quote(l.out()), nil)
+		out, err := r.run(ctx, "cat "+quote(l.adminToken()), nil)
 		if err != nil {
 			return fmt.Errorf("read the admin token: %w", err)
 		}
-		for _, f := range strings.Fields(out) {
-			if strings.HasPrefix(f, "BERTHADM-") {
-				h.AdminToken = f
-			}
-		}
-		if h.AdminToken == "" {
+		h.AdminToken = strings.TrimSpace(out)
+		if !strings.HasPrefix(h.AdminToken, "BERTHADM-") {
 			return errors.New("the new manager printed no admin token")
 		}
 		ca, err := r.run(ctx, "cat "+quote(l.data()+"/pki/ca.crt"), nil)
@@ -318,18 +300,22 @@ func (d *Driver) waitReady(ctx context.Context, r *remote, l layout, spec machin
 		h.CACert = []byte(ca)
 	}
 	// Ready: the token and the admin token have done their work.
-	if _, err := r.run(ctx, "rm -f "+quote(l.secret())+" "+quote(l.out()), nil); err != nil {
+	if _, err := r.run(ctx, "rm -f "+quote(l.tokenFile())+" "+quote(l.adminToken()), nil); err != nil {
 		return fmt.Errorf("remove the join token from the host: %w", err)
 	}
 	return nil
 }
 
+// exitedPattern matches the line berth's supervisor logs each time its
+// command exits (a grep pattern).
+const exitedPattern = "supervisor: .* exited ("
+
 // lastErrors is what a berth log says last: its last "error:" line, or
-// else its tail without the run script's restart lines and repeats.
+// else its tail without the supervisor's lines and repeats.
 func lastErrors(log string) string {
 	var keep []string
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
-		if strings.HasPrefix(line, "berth exited with status") || line == "" {
+		if strings.Contains(line, " supervisor: ") || line == "" {
 			continue
 		}
 		if len(keep) > 0 && keep[len(keep)-1] == line {

@@ -121,10 +121,25 @@ func TestProvisionOverSSH(t *testing.T) {
 	}
 
 	checkState(ctx, t, d, ag, machine.StateRunning)
-	// The supervisor restarts a berth that dies; it registers again with
-	// no token (the token left the host once the node was ready).
-	agT.sh(t, `for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; case "$(tr '\0' ' ' < $p/cmdline)" in *"a1/berth agent"*) kill -9 ${p#/proc/};; esac; done`)
+	// No process on either host shows a join token on its command line:
+	// berth read them from files, gone now that the nodes are ready.
+	for _, tg := range []target{mgrT, agT} {
+		cmdlines := tg.sh(t, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; true")
+		if tg == agT && !strings.Contains(cmdlines, "--token-file") || strings.Contains(cmdlines, toks.Worker) || strings.Contains(cmdlines, toks.Manager) {
+			t.Fatalf("command lines on %s: want --token-file and no token: %s", tg.name, cmdlines)
+		}
+		if left := tg.sh(t, "ls "+baseDir+"/*/"+machine.JoinTokenFile+" 2>/dev/null; true"); left != "" {
+			t.Fatalf("token files left on %s once the node is ready: %s", tg.name, left)
+		}
+	}
+	// berth runs under berth's own supervisor, which restarts it after a
+	// kill -9; it registers again with no token (the token left the host
+	// once the node was ready).
+	killed := killSupervised(t, agT, "a1")
 	waitRegistered(t, agT, "a1", 2)
+	if pid := supervisedPid(t, agT, "a1"); pid == killed {
+		t.Fatalf("berth still has the killed pid %s", pid)
+	}
 	if err := d.Stop(ctx, ag); err != nil {
 		t.Fatal(err)
 	}

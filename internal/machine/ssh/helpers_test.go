@@ -163,3 +163,37 @@ func waitRegistered(t *testing.T, tg target, name string, n int) {
 		return nil
 	})
 }
+
+// supervisedPid is the pid of berth on tg's host name, from its
+// supervisor's child pidfile; it fails unless that process is berth and
+// its parent berth's supervisor.
+func supervisedPid(t *testing.T, tg target, name string) string {
+	t.Helper()
+	pid, err := supervisedPidErr(t, tg, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func supervisedPidErr(t *testing.T, tg target, name string) (string, error) {
+	t.Helper()
+	l := newLayout(name)
+	out := tg.sh(t, fmt.Sprintf(`p=$(cat %s.child 2>/dev/null) || { echo "no child pidfile"; exit 0; }
+pp=$(awk '/^PPid:/ {print $2}' /proc/$p/status 2>/dev/null)
+echo "$p|$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)|$(tr '\0' ' ' < /proc/${pp:-0}/cmdline 2>/dev/null)"`, l.pidfile()))
+	f := strings.SplitN(out, "|", 3)
+	if len(f) != 3 || !strings.HasPrefix(f[1], l.bin()+" ") || !strings.HasPrefix(f[2], l.bin()+" machine-supervise ") {
+		return "", fmt.Errorf("berth of %s on %s is not a child of machine-supervise: %q", name, tg.name, out)
+	}
+	return f[0], nil
+}
+
+// killSupervised kills berth of host name on tg with SIGKILL, and returns
+// its pid.
+func killSupervised(t *testing.T, tg target, name string) string {
+	t.Helper()
+	pid := supervisedPid(t, tg, name)
+	tg.sh(t, "kill -9 "+pid)
+	return pid
+}

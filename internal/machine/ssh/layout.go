@@ -27,49 +27,58 @@ func (l layout) unitPath() string {
 	return "/etc/systemd/system/" + l.unit()
 }
 
-// secret is where the join token waits for berth's first start, and out
-// where a first manager's stdout (its admin token) goes: both on /run
-// (tmpfs where systemd runs), 0600, removed once the node is ready; after
-// joining, berth needs no token.
-func (l layout) secret() string { return "/run/berth-machine-" + l.name + ".env" }
-func (l layout) out() string    { return "/run/berth-machine-" + l.name + ".out" }
+// tokenFile holds the join token until the node is ready (berth reads it
+// with --token-file, so it is never on a command line), and adminToken a
+// first manager's admin token until Create has read it; both 0600 in the
+// host's 0700 directory, removed once the node is ready (after joining,
+// berth needs no token).
+func (l layout) tokenFile() string  { return l.dir + "/" + machine.JoinTokenFile }
+func (l layout) adminToken() string { return l.dir + "/admin-token" }
+
+// superviseCmd is berth's supervisor command on the host: `berth
+// machine-supervise` with pidfile and log, or with extra (--stop,
+// --status) acting on that supervisor.
+func (l layout) superviseCmd(extra ...string) string {
+	return superviseCmd(l.bin(), l.pidfile(), extra...)
+}
+
+// superviseCmd is `bin machine-supervise --pidfile pidfile extra...` as a
+// shell command.
+func superviseCmd(bin, pidfile string, extra ...string) string {
+	return quoteAll(append([]string{bin, "machine-supervise", "--pidfile", pidfile}, extra...))
+}
 
 // berthArgs is the berth command for spec on a host whose address is ip.
 func berthArgs(l layout, spec machine.Spec, ip string) []string {
-	if spec.Role == machine.RoleManager {
-		args := machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip)
-		if spec.Join.Addr != "" {
-			args = append(args, "--join", spec.Join.Addr)
-		}
-		return args
+	var args []string
+	switch {
+	case spec.Role == machine.RoleAgent:
+		args = machine.AgentArgs(l.bin(), spec.Name, l.data(), ip, spec.Join.Addr, spec.Labels)
+	case spec.Join.Addr != "":
+		args = append(machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip), "--join", spec.Join.Addr)
+	default:
+		return append(machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip), "--admin-token-file", l.adminToken())
 	}
-	return machine.AgentArgs(l.bin(), spec.Name, l.data(), ip, spec.Join.Addr, spec.Labels)
+	return machine.WithTokenFile(args, l.tokenFile())
 }
 
-// runScript keeps berth running: it restarts it a second after it exits.
-// The token comes from l.secret() while that file exists, never from the
-// script (which stays on disk). Under systemd the unit runs this script,
-// so there is one way berth is started on a host.
-//
-// TODO(supervisor): when `berth machine-supervise` lands, run berth under
-// it instead of this loop.
+// runScript runs berth under berth's own supervisor (`berth
+// machine-supervise`, package machine/supervise, as on the local driver's
+// hosts), which restarts it when it dies and stops it on SIGTERM. The
+// script execs the supervisor, so its pid is the supervisor's; under
+// systemd the unit runs this script (systemd then restarts the supervisor
+// should it die), so there is one way berth is started on a host.
 func runScript(l layout, args []string) string {
 	return fmt.Sprintf(`#!/bin/sh
-# berth-machine %[1]s: made by berth machine create; keeps berth running.
-echo $$ > %[2]s
-while :; do
-	BERTH_JOIN_TOKEN=
-	if [ -r %[3]s ]; then . %[3]s; fi
-	out=%[4]s
-	if [ -e %[5]s ]; then out=%[5]s; fi
-	%[6]s ${BERTH_JOIN_TOKEN:+--token "$BERTH_JOIN_TOKEN"} >>"$out" 2>>%[4]s </dev/null
-	echo "berth exited with status $?; restarting in 1s" >>%[4]s
-	sleep 1
-done
-`, l.name, quote(l.pidfile()), quote(l.secret()), quote(l.log()), quote(l.out()), quoteAll(args))
+# berth-machine %s: made by berth machine create; runs berth under its supervisor.
+exec %s --log %s -- %s
+`, l.name, l.superviseCmd(), quote(l.log()), quoteAll(args))
 }
 
-// unitFile runs runScript under systemd.
+// unitFile runs runScript under systemd. systemd gives a system service
+// no HOME, and berth's CLI wants one even for the commands that never
+// read its configuration (the supervisor's, berth agent's): the host's own
+// directory, so nothing of berth lands outside it.
 func unitFile(l layout) string {
 	return fmt.Sprintf(`[Unit]
 Description=berth machine %s (made by berth machine create)
@@ -77,6 +86,7 @@ After=network-online.target docker.service
 Wants=network-online.target
 
 [Service]
+Environment=HOME=%s
 ExecStart=/bin/sh %s
 Restart=always
 RestartSec=1
@@ -84,5 +94,5 @@ KillMode=control-group
 
 [Install]
 WantedBy=multi-user.target
-`, l.name, l.script())
+`, l.name, l.dir, l.script())
 }

@@ -36,17 +36,23 @@ func (d *Driver) connect(ctx context.Context, h *machine.Host) (*remote, layout,
 	return &remote{c: c, sudo: o.user != "root"}, l, systemd, nil
 }
 
-// stopCmd stops berth on the host: its unit, or the supervisor's process
-// group (TERM, then KILL after 10s). Nothing running is no error.
+// stopCmd stops berth on the host: its unit, or its supervisor (which
+// stops berth; `machine-supervise --stop` kills both if they linger).
+// Nothing running is no error; nor is a host whose binary never arrived
+// (nothing of it can run then).
 func stopCmd(l layout, systemd bool) string {
 	if systemd {
 		return "systemctl stop " + quote(l.unit()) + " 2>/dev/null || true"
 	}
-	return fmt.Sprintf(`p=$(cat %s 2>/dev/null) || exit 0
-[ -n "$p" ] || exit 0
-kill -s TERM -- -"$p" 2>/dev/null || exit 0
-for i in $(seq 100); do kill -s 0 -- -"$p" 2>/dev/null || exit 0; sleep 0.1; done
-kill -s KILL -- -"$p" 2>/dev/null; exit 0`, quote(l.pidfile()))
+	return fmt.Sprintf("if [ -x %s ]; then %s; fi", quote(l.bin()), l.superviseCmd("--stop"))
+}
+
+// runningCmd prints running when berth's supervisor runs on the host.
+func runningCmd(l layout, systemd bool) string {
+	if systemd {
+		return "if systemctl is-active --quiet " + quote(l.unit()) + "; then echo running; fi"
+	}
+	return l.superviseCmd("--status")
 }
 
 // teardown stops berth and removes every part of the host: its unit, its
@@ -57,7 +63,7 @@ func teardown(ctx context.Context, r *remote, l layout, force bool) error {
 	cmds := []string{
 		fmt.Sprintf("if [ -e %[1]s ]; then systemctl disable --now %[2]s 2>/dev/null; rm -f %[1]s && systemctl daemon-reload; fi", quote(l.unitPath()), quote(l.unit())),
 		stopCmd(l, false),
-		"rm -rf " + quote(l.dir) + " " + quote(l.secret()) + " " + quote(l.out()),
+		"rm -rf " + quote(l.dir),
 	}
 	var errs []error
 	for _, c := range cmds {
@@ -80,8 +86,8 @@ func (d *Driver) Start(ctx context.Context, h *machine.Host) error {
 	defer r.c.Close()
 	if systemd {
 		_, err = r.run(ctx, "systemctl start "+quote(l.unit()), nil)
-	} else if _, err = r.run(ctx, "kill -s 0 -- -$(cat "+quote(l.pidfile())+") 2>/dev/null", nil); err == nil {
-		return nil // running already
+	} else if out, _ := r.run(ctx, runningCmd(l, false), nil); strings.TrimSpace(out) == "running" {
+		return nil
 	} else {
 		err = startSupervised(ctx, r, l)
 	}
@@ -125,11 +131,7 @@ func (d *Driver) Status(ctx context.Context, h *machine.Host) (machine.State, er
 		return "", fmt.Errorf("status of host %s: %w", h.Name, err)
 	}
 	defer r.c.Close()
-	running := "kill -s 0 -- -$(cat " + quote(l.pidfile()) + ") 2>/dev/null"
-	if systemd {
-		running = "systemctl is-active --quiet " + quote(l.unit())
-	}
-	out, err := r.run(ctx, fmt.Sprintf("if [ ! -x %s ]; then echo missing; elif %s; then echo running; else echo stopped; fi", quote(l.bin()), running), nil)
+	out, err := r.run(ctx, fmt.Sprintf("if [ ! -x %s ]; then echo missing; else %s; fi", quote(l.bin()), runningCmd(l, systemd)), nil)
 	if err != nil {
 		return "", fmt.Errorf("status of host %s: %w", h.Name, err)
 	}

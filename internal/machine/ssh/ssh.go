@@ -1,7 +1,9 @@
 // Package ssh is the machine driver for an existing Linux host reached over
 // SSH (golang.org/x/crypto/ssh). Create copies the running berth binary to
-// the host, runs berth there (under systemd where systemd runs, else under
-// a supervisor that restarts it) and waits until the node is ready.
+// the host, runs berth there under berth's own supervisor (`berth
+// machine-supervise`, package machine/supervise: it restarts berth when it
+// dies), itself run by systemd where systemd runs, and waits until the
+// node is ready.
 //
 // Options (machine.Spec.Options; the keys are the `berth machine create`
 // flags of the same name):
@@ -11,35 +13,37 @@
 //	ssh-key                   private key file (default: the keys of the ssh-agent at $SSH_AUTH_SOCK)
 //	known-hosts               known_hosts file (default ~/.ssh/known_hosts)
 //	insecure-ignore-host-key  "true": accept any host key (an opt-out, never the default)
-//	install-docker            "true": install Docker with the host's package manager
+//	install-docker            "true": install Docker with the host's package manager and start it
 //
 // Create's steps, each reported to Progress: connect (known_hosts checked
 // unless opted out), check the host (`uname -sm` must match this binary's
-// GOOS/GOARCH; a user other than root must have `sudo -n`), install docker
-// (when asked), copy berth (streamed through `cat`, no SFTP), start berth,
-// wait until the node is ready (its log says "agent registered", or for a
-// manager that it leads or is a voter; a berth that exits twice fails at
-// once with its last error). A failed step is named in the error and
+// GOOS/GOARCH; a user other than root must have `sudo -n`), copy berth
+// (streamed through `cat`, no SFTP), install docker and start docker (when
+// asked: apt-get's docker.io, or dnf's, yum's, zypper's or apk's docker;
+// started by systemd, else by berth's supervisor), start berth, wait until
+// the node is ready (its log says "agent registered", or for a manager
+// that it leads or is a voter; a berth that exits twice fails at once
+// with its last error). A failed step is named in the error and
 // everything made so far is removed.
 //
 // Everything the driver makes on a host lives under one directory of its
 // own, /var/lib/berth-machine/NAME (the binary, berth's data, its log,
-// pidfile and run script), plus the systemd unit berth-machine-NAME.service
-// where systemd runs: Remove takes exactly those away. Docker, when
-// install-docker put it there, stays: it is the host's package, and other
-// software may use it.
+// the supervisor's pidfile and run script), plus the systemd unit
+// berth-machine-NAME.service where systemd runs: Remove takes exactly
+// those away. Docker, when install-docker put it there, stays (and so does
+// /var/lib/berth-machine/.dockerd, which runs it where no systemd does):
+// it is the host's package, and other software may use it.
 //
 // The host's address (Host.Address, where berth listens) is the address
 // the host took the SSH connection on ($SSH_CONNECTION), so it is the
 // host's own even when --ssh-addr is a name.
 //
-// The join token reaches the host through stdin into a 0600 file on /run,
-// which the run script reads and which is removed once the node is ready
-// (after joining, berth needs no token); a first manager's stdout, which
-// carries its admin token once, goes to a 0600 file on /run read and
-// removed the same way. Neither is ever on a command line the driver
-// sends. (berth itself takes the token as --token, so while its first run
-// lasts, a local user of the host can read it in /proc/PID/cmdline.)
+// The join token reaches the host through stdin into a 0600 file in the
+// host's directory, which berth reads with --token-file (so it is on no
+// command line, berth's or the driver's, and no local user sees it in
+// /proc/PID/cmdline) and which is removed once the node is ready (after
+// joining, berth needs no token). A first manager writes its admin token
+// to a 0600 file there (--admin-token-file), read and removed the same way.
 package ssh
 
 import (

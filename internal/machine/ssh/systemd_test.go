@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -44,6 +45,18 @@ func TestProvisionUnderSystemd(t *testing.T) {
 	if _, err := apiClient(t, h).Tokens(ctx); err != nil {
 		t.Fatalf("the manager's API: %v", err)
 	}
+	// The unit runs berth's supervisor, which brings a killed berth back.
+	if main := tg.sh(t, "tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value "+unit+")/cmdline"); !strings.Contains(main, "m1/berth machine-supervise ") {
+		t.Fatalf("the unit's main process is %q, not berth's supervisor", main)
+	}
+	killed := killSupervised(t, tg, "m1")
+	waitFor(t, 30*time.Second, "berth restarted and its API answering", func() error {
+		if now, err := supervisedPidErr(t, tg, "m1"); err != nil || now == killed {
+			return fmt.Errorf("berth pid %s (killed %s): %v", now, killed, err)
+		}
+		_, err := apiClient(t, h).Tokens(ctx)
+		return err
+	})
 	if err := d.Stop(ctx, h); err != nil {
 		t.Fatal(err)
 	}

@@ -99,14 +99,29 @@ func TestQuote(t *testing.T) {
 }
 
 func TestLastErrors(t *testing.T) {
-	log := "level=INFO msg=start\nerror: bad token\nberth exited with status 1; restarting in 1s\nerror: bad token\nberth exited with status 1; restarting in 1s\n"
+	exited := "2026-12-01T10:00:00Z supervisor: /var/lib/berth-machine/a1/berth exited (exit status 1); restarting in 200ms\n"
+	log := "level=INFO msg=start\nerror: bad token\n" + exited + "error: bad token\n" + exited
 	if got := lastErrors(log); got != "error: bad token" {
 		t.Fatalf("lastErrors = %q", got)
 	}
-	if got := lastErrors("a\na\nberth exited with status 2; restarting in 1s\nb\n"); got != "a | b" {
+	if got := lastErrors("a\na\n" + exited + "b\n"); got != "a | b" {
 		t.Fatalf("lastErrors = %q", got)
 	}
 	if got := lastErrors(""); got != "(nothing)" {
 		t.Fatalf("lastErrors of nothing = %q", got)
+	}
+}
+
+func TestDockerdCause(t *testing.T) {
+	for _, tc := range []struct{ log, want string }{
+		{"time=1 level=info msg=a\nfailed to start daemon: iptables: Permission denied\n2026 supervisor: dockerd exited (exit status 1); restarting in 200ms\n",
+			"failed to start daemon: iptables: Permission denied"},
+		{"level=info msg=a\ntime=2 level=fatal msg=\"no cgroup\"\nlevel=info msg=b\n", `time=2 level=fatal msg="no cgroup"`},
+		{"level=error msg=x\nlevel=info msg=y\n", "level=error msg=x"},
+		{"something\n2026 supervisor: dockerd exited (signal: killed); restarting in 200ms\n", "something"},
+	} {
+		if got := dockerdCause(tc.log); got != tc.want {
+			t.Errorf("dockerdCause(%q) = %q, want %q", tc.log, got, tc.want)
+		}
 	}
 }
