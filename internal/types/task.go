@@ -89,8 +89,8 @@ type Task struct {
 	// Progress says what a starting task waits for, as its agent last
 	// reported it ("pulling image web: 3 of 5 layers, 40 MB of 100 MB");
 	// each later report replaces it, so it is gone once the task runs.
-	Progress string `json:"progress,omitempty"`
-	ContainerID   string `json:"container_id,omitempty"`
+	Progress    string `json:"progress,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
 	// Attempt counts the restarts of this slot before this task (0: first).
 	Attempt int `json:"attempt"`
 
