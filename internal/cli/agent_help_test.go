@@ -18,7 +18,7 @@ func TestAgentHelpListsOnlyItsFlags(t *testing.T) {
 			t.Errorf("agent --help lists %s:\n%s", flag, help)
 		}
 	}
-	for _, flag := range []string{"--join", "--token", "--label"} {
+	for _, flag := range []string{"--join", "--token", "--label", "--registry-port"} {
 		if !strings.Contains(help, flag) {
 			t.Errorf("agent --help does not list its own %s", flag)
 		}
