@@ -368,7 +368,7 @@ func (m *fakeManager) applyLocked(ts types.TaskStatus) {
 	if t == nil || t.State.Terminal() || ts.State.Rank() < t.State.Rank() {
 		return
 	}
-	t.State, t.Health, t.ExitCode, t.Error = ts.State, ts.Health, ts.ExitCode, ts.Error
+	t.State, t.Health, t.ExitCode, t.Error, t.Progress = ts.State, ts.Health, ts.ExitCode, ts.Error, ts.Progress
 	if ts.ContainerID != "" {
 		t.ContainerID = ts.ContainerID
 	}
