@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/testregistry"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -54,6 +55,8 @@ type fakeManager struct {
 	certTTL       time.Duration     // lifetime of issued certificates (0: an hour)
 	renewals      int               // renewals signed
 	joinLabels    map[string]string // the labels of the last join
+	// registry serves /v2/ as the managers' registry does, to workers.
+	registry *testregistry.Registry
 }
 
 func newFakeManager(t *testing.T) *fakeManager {
@@ -95,6 +98,9 @@ func newUnstartedFakeManager(t *testing.T) *fakeManager {
 	mux.HandleFunc("POST "+api.PathNodeStatus, m.worker(m.status))
 	mux.HandleFunc("POST "+api.PathTeardown, m.worker(m.teardown))
 	mux.HandleFunc("POST "+api.PathNodeRenew, m.worker(m.renew))
+	m.registry = testregistry.New()
+	m.registry.Admit = requireWorker
+	mux.Handle("/v2/", m.registry)
 	m.srv = httptest.NewUnstartedServer(mux)
 	// Joining nodes have no certificate yet: the handshake admits them,
 	// and the agent routes check the certificate per request.
