@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/testimage"
 	"github.com/berth-dev/berth/internal/testregistry"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // engine is the Docker engine at the default socket, or a skip.
@@ -105,4 +108,66 @@ func TestDockerPullsThroughEndpoint(t *testing.T) {
 		t.Errorf("pull of an image no manager has: %v, want it not found", err)
 	}
 	t.Logf("the engine on a pull of an image nowhere: %v", err)
+}
+
+// TestClusterImageThroughAgent: the whole way on one node: a service pinned
+// to a cluster image runs from an image the engine pulled through the
+// agent's endpoint from the manager, the pull's progress reached the task
+// state, and an image no manager has rejects the task naming it and the
+// node.
+func TestClusterImageThroughAgent(t *testing.T) {
+	cli := engine(t)
+	bin, err := testimage.AppBinary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := testregistry.NewImage([]string{testimage.ImageBinary},
+		testregistry.File{Name: strings.TrimPrefix(testimage.ImageBinary, "/"), Data: data}, testregistry.RandomFile("nonce", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeImage(cli, img.ConfigDigest) })
+	m := newFakeManager(t)
+	m.registry.Add("app/web", img)
+	cfg := testConfig(t, m, newFakeDriver("unused"))
+	cfg.Drivers, cfg.DriverOverrides = []string{types.DriverDocker}, nil
+	cfg.RegistryAddr = "127.0.0.1:0"
+	a, stop := runAgent(t, cfg)
+	t.Cleanup(func() { removeTasks(a.NodeID(), t.TempDir()) })
+
+	web := &types.Service{Name: "web", Image: "web:dev", ImageID: img.ConfigDigest, ClusterImage: "app/web@" + img.Digest,
+		Version: 1, StopGracePeriod: time.Second}
+	gone := &types.Service{Name: "gone", Image: "gone:dev", ClusterImage: "app/gone@sha256:" + strings.Repeat("0", 64), Version: 1}
+	m.addService("app", web)
+	m.addService("app", gone)
+	webs := m.addTasks(a.NodeID(), "app", web, "web", 1)
+	gones := m.addTasks(a.NodeID(), "app", gone, "gone", 1)
+
+	waitFor(t, "the cluster image's task running", func() bool { return m.inState(types.TaskRunning, webs...) })
+	waitFor(t, "the missing image's task rejected", func() bool { return m.inState(types.TaskRejected, gones...) })
+	if got := m.task(gones[0]).Error; !strings.Contains(got, "gone:dev") || !strings.Contains(got, "node n1") {
+		t.Errorf("rejection = %q, want it to name the image and the node", got)
+	}
+	t.Logf("rejection: %s", m.task(gones[0]).Error)
+	var progress []string
+	m.read(func() {
+		for _, rep := range m.reports {
+			for _, ts := range rep {
+				if ts.TaskID == webs[0] && ts.Progress != "" {
+					progress = append(progress, ts.Progress)
+				}
+			}
+		}
+	})
+	if len(progress) == 0 || !strings.HasPrefix(progress[0], "pulling image web:dev") {
+		t.Errorf("progress reported %q, want the pull of web:dev", progress)
+	}
+	if n := countOf(m.registry.Requests(), "GET /v2/app/web/manifests/"+img.Digest); n != 1 {
+		t.Errorf("the manager served the manifest %d times, want once", n)
+	}
+	stop()
 }
