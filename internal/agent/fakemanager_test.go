@@ -68,7 +68,7 @@ func newFakeManager(t *testing.T) *fakeManager {
 
 // newUnstartedFakeManager is a fake manager whose server is not started yet:
 // its CA and token exist, its listener is bound but does not accept.
-func newUnstartedFakeManager(t *testing.T) *fakeManager {
+func newUnstartedFakeManager(t testing.TB) *fakeManager {
 	t.Helper()
 	ca, err := pki.NewCA("test-cluster", time.Now())
 	if err != nil {
@@ -113,7 +113,7 @@ func newUnstartedFakeManager(t *testing.T) *fakeManager {
 func (m *fakeManager) addr() string { return m.srv.Listener.Addr().String() }
 
 // issue makes an identity of the fake cluster for node id with role.
-func (m *fakeManager) issue(t *testing.T, role pki.Role, id string) *pki.Identity {
+func (m *fakeManager) issue(t testing.TB, role pki.Role, id string) *pki.Identity {
 	t.Helper()
 	keyPEM, csrPEM, err := pki.NewKeyAndCSR(id, nil, nil)
 	if err != nil {

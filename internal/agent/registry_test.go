@@ -24,7 +24,7 @@ import (
 // registryFixture is a cluster CA, a node identity the endpoint dials
 // with, and registries standing in for managers.
 type registryFixture struct {
-	t  *testing.T
+	t  testing.TB
 	fm *fakeManager // only its CA is used
 }
 
@@ -71,7 +71,7 @@ func (f *registryFixture) endpoint(managers ...string) string {
 }
 
 // downAddr is an address where nothing listens.
-func downAddr(t *testing.T) string {
+func downAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
