@@ -137,6 +137,7 @@ func (p *registryProxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	if last != nil {
 		copyHeader(w.Header(), last.header)
+		w.Header().Del("Content-Length") // the body kept may be cut short
 		w.WriteHeader(last.status)
 		_, _ = w.Write(last.body)
 		return
