@@ -65,7 +65,7 @@ func cmpOr(a, b string) string {
 func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (string, error) {
 	s := cfg.Service
 	src := d.sourceOf(s)
-	if s.PullPolicy != types.PullAlways {
+	if !pullsAlways(s) {
 		ref, err := d.firstPresent(ctx, src.local)
 		if err != nil || ref != "" {
 			return ref, err
@@ -90,6 +90,14 @@ func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (strin
 		return s.ImageID, nil
 	}
 	return src.pull, nil
+}
+
+// pullsAlways reports whether a present image is pulled all the same. A
+// build the CLI made on this engine (an ImageID and no ClusterImage: a dev
+// cluster) is in no registry under its name: "always" cannot pull it, and
+// the pinned image is what the user built, so it runs.
+func pullsAlways(s *types.Service) bool {
+	return s.PullPolicy == types.PullAlways && (s.ClusterImage != "" || s.ImageID == "")
 }
 
 // firstPresent returns the first of refs the engine holds ("" if none).

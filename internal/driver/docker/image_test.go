@@ -266,4 +266,17 @@ func TestPullPolicyPlainImage(t *testing.T) {
 	}
 	// never, present: runs from the engine's copy.
 	e.start(d, e.task("web", 2, func(s *types.Service) { s.PullPolicy = types.PullNever }))
+
+	// always, on a build made on this engine (pinned by ID, in no
+	// registry): it runs, as there is nothing to pull it from.
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	built, err := cli.ImageInspect(e.ctx, e.image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start(d, e.task("web", 3, func(s *types.Service) { s.ImageID, s.PullPolicy = built.ID, types.PullAlways }))
 }
