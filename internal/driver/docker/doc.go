@@ -13,8 +13,9 @@
 // (pushed by the CLI to the managers' registry) through the agent's
 // pull-through endpoint, Config.Registry ("127.0.0.1:7703/<ClusterImage>"),
 // any other image by its name. The pull policy decides when: "always"
-// pulls even a present image, "never" never pulls and fails naming the
-// image, anything else pulls a missing one. Concurrent starts of one image
+// pulls even a present image (but a build pinned by ID with no
+// ClusterImage, which no registry holds), "never" never pulls and fails
+// naming the image, anything else pulls a missing one. Concurrent starts of one image
 // share one pull, and its progress ("pulling image web: 3 of 5 layers,
 // 40 MB of 100 MB") goes to TaskConfig.Progress about once a second.
 //
