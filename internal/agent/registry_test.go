@@ -44,6 +44,8 @@ func (f *registryFixture) manager(reg http.Handler) string {
 func (f *registryFixture) serve(id *pki.Identity, h http.Handler) string {
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = id.ServerTLS(tls.RequireAndVerifyClientCert)
+	// A manager's cluster port speaks HTTP/2, as net/http does over TLS.
+	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	f.t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
@@ -321,5 +323,42 @@ func TestRegistryEndpointAddress(t *testing.T) {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("%s: %v, want an error saying %q", tt.addr, err, tt.want)
 		}
+	}
+}
+
+// TestRegistryEndpointAvoidsBrokenManager: a manager whose answer broke
+// off mid-blob is tried last next time, so the engine's retry of the
+// download goes to another one.
+func TestRegistryEndpointAvoidsBrokenManager(t *testing.T) {
+	f := newRegistryFixture(t)
+	img := newTestImage(t, 64<<10)
+	blob := img.Blobs[img.Layers[0]]
+	var brokenHits atomic.Int64
+	broken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		brokenHits.Add(1)
+		w.Header().Set("Content-Length", strconv.Itoa(len(blob)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(blob[:len(blob)/2])
+		panic(http.ErrAbortHandler) // the connection drops mid-body
+	})
+	good := testregistry.New()
+	good.Add("app/web", img)
+	ep := f.endpoint(f.manager(broken), f.manager(good))
+	url := ep + "/v2/app/web/blobs/" + img.Layers[0]
+
+	resp, err := http.Get(url)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("the broken answer came through whole")
+	}
+	status, _, body := get(t, http.MethodGet, url, nil)
+	if status != http.StatusOK || !bytes.Equal(body, blob) {
+		t.Fatalf("retry: %d (%d bytes), want 200 and the blob", status, len(body))
+	}
+	if n := brokenHits.Load(); n != 1 {
+		t.Errorf("the manager that broke off was asked %d times, want once (the retry goes elsewhere)", n)
 	}
 }
