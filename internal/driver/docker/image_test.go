@@ -141,6 +141,8 @@ func newClusterImage(e *env, cli *client.Client) *clusterImage {
 	srv := httptest.NewServer(reg)
 	e.t.Cleanup(srv.Close)
 	e.t.Cleanup(func() {
+		// The app's containers first: an image in use stays, untagged.
+		cleanupApp(cli, e.app)
 		_, _ = cli.ImageRemove(context.Background(), img.ConfigDigest, client.ImageRemoveOptions{Force: true})
 	})
 	return &clusterImage{img: img, reg: reg, addr: srv.Listener.Addr().String()}
