@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/types"
@@ -42,6 +43,8 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 		return
 	}
 	cfg := l.taskConfig(t, svc)
+	id := t.ID
+	cfg.Progress = func(msg string) { l.progress(id, msg) }
 	r.busy = opStart
 	l.starts++
 	l.report(t, r, types.TaskStatus{State: types.TaskStarting})
@@ -53,6 +56,42 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 		}
 		l.send(ctx, outcome{taskID: t.ID, op: opStart, status: st, err: err})
 	})
+}
+
+// progress hands a starting task's progress to the loop, from the driver's
+// goroutine. It never blocks the driver: progress is news of now, and a
+// full queue drops it (the next one replaces it anyway).
+func (l *loop) progress(taskID, msg string) {
+	select {
+	case l.progressCh <- taskProgress{taskID: taskID, msg: truncate(msg, types.MaxProgress)}:
+	default:
+	}
+}
+
+// applyProgress reports a starting task's progress, unless its start has
+// ended meanwhile (a late word must not follow the outcome).
+func (l *loop) applyProgress(p taskProgress) {
+	r := l.tasks[p.taskID]
+	if r == nil || r.busy != opStart || l.desired == nil {
+		return
+	}
+	for _, t := range l.desired.Tasks {
+		if t.ID == p.taskID {
+			l.report(t, r, types.TaskStatus{State: types.TaskStarting, Progress: p.msg})
+			return
+		}
+	}
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // startError phrases a failed start for the user reading `berth ps`: the

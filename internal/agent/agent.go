@@ -54,6 +54,8 @@ type Agent struct {
 	// managers are the cluster addresses last learned, kept in the store too.
 	managers []string
 	addr     string
+	// registryAddr is where the pull-through endpoint listens ("": off).
+	registryAddr string
 }
 
 // New checks cfg and finds the node's credentials: the identity in
@@ -140,7 +142,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	drivers, err := setupDrivers(a.cfg, a.NodeID(), a.log)
+	// The endpoint listens before the drivers are built: the docker
+	// driver is told its address, and a port in use stops the agent here.
+	regLn, err := a.listenRegistry()
+	if err != nil {
+		return err
+	}
+	regAddr := ""
+	if regLn != nil {
+		defer regLn.Close()
+		regAddr = regLn.Addr().String()
+	}
+	drivers, err := setupDrivers(a.cfg, driverEnv{nodeID: a.NodeID(), dataDir: a.cfg.DataDir, registry: regAddr, log: a.log})
 	if err != nil {
 		return err
 	}
@@ -161,6 +174,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.serveAPI(ctx, &wg, ln)
+	if regLn != nil && a.drivers[types.DriverDocker] != nil {
+		a.serveRegistry(ctx, &wg, regLn)
+		a.mu.Lock()
+		a.registryAddr = regAddr
+		a.mu.Unlock()
+		a.log.Info("registry endpoint listening", "addr", regAddr)
+	} else if regLn != nil {
+		_ = regLn.Close() // no engine here to pull through it
+	}
 
 	ttl, err := a.registerUntilDone(ctx)
 	if err != nil {
@@ -209,6 +231,28 @@ func (a *Agent) serveAPI(ctx context.Context, wg *sync.WaitGroup, ln net.Listene
 		<-ctx.Done()
 		_ = srv.Close()
 	})
+}
+
+// listenRegistry opens the pull-through endpoint's listener when it is
+// on and the node may run docker tasks (nil otherwise): only the engine
+// uses it.
+func (a *Agent) listenRegistry() (net.Listener, error) {
+	if a.cfg.RegistryAddr == "" {
+		return nil, nil
+	}
+	_, override := a.cfg.DriverOverrides[types.DriverDocker]
+	if len(a.cfg.Drivers) > 0 && !slices.Contains(a.cfg.Drivers, types.DriverDocker) && !override {
+		return nil, nil
+	}
+	return listenRegistry(a.cfg.RegistryAddr)
+}
+
+// RegistryAddr is the address the pull-through endpoint listens on, once
+// Run has started it ("" before, or when it is off).
+func (a *Agent) RegistryAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.registryAddr
 }
 
 // advertised is the address the manager should use to reach the agent API.

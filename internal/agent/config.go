@@ -35,6 +35,11 @@ type Config struct {
 	Version        string
 	Logger         *slog.Logger
 
+	// RegistryAddr is where the pull-through endpoint of the cluster
+	// registry listens, on loopback ("127.0.0.1:7703"; port 0 picks one):
+	// the docker driver pulls cluster images through it. Empty: off.
+	RegistryAddr string
+
 	// AdvertiseAddr is where the manager reaches the agent's API when it
 	// differs from the listener's address (a wildcard ListenAddr).
 	AdvertiseAddr string

@@ -31,7 +31,15 @@
 //     drivers and serves the agent API on ListenAddr over mutual TLS, to
 //     managers only (a worker certificate gets 403):
 //     GET /v1/agent/tasks/{id}/logs streams a task's output, which the
-//     manager proxies for `berth logs`.
+//     manager proxies for `berth logs`. When the node may run docker
+//     tasks and RegistryAddr is set (`--registry-port`, 7703 by default),
+//     it also serves the pull-through endpoint of the cluster registry on
+//     the host's loopback, in plain HTTP as the engine pulls from a
+//     loopback registry: GET and HEAD under /v2/ go to the managers' cluster
+//     addresses (learned from heartbeats, kept in DataDir) with the node
+//     certificate, to managers of the cluster only, streamed, passing over
+//     a manager that cannot be dialled or answers 404 or 5xx. The docker
+//     driver pulls a service's ClusterImage through it.
 //  2. Registers the node (ID, name, API address, capacity, drivers),
 //     retrying until the manager answers, then heartbeats every TTL/3; a
 //     404 from the manager means it forgot the node, and the agent
@@ -47,7 +55,8 @@
 // Reconciling moves each task one step towards what the manager wants:
 //
 //   - A task wanted running that no driver holds is started, at most
-//     Config.Parallel at once, and reported starting, then running (or
+//     Config.Parallel at once, and reported starting (with the driver's
+//     progress while it waits, such as an image pull's), then running (or
 //     rejected with the driver's error). A task is never started twice:
 //     its start is recorded before the driver is called, and a started task
 //     that later vanishes from its driver is reported failed.

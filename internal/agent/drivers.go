@@ -17,20 +17,29 @@ import (
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
+// driverEnv is what the agent tells the drivers it builds.
+type driverEnv struct {
+	nodeID, dataDir string
+	// registry is the pull-through endpoint's address ("" when off).
+	registry string
+	log      *slog.Logger
+}
+
 // driverFactory builds one driver for a node.
-type driverFactory func(ctx context.Context, nodeID, dataDir string, log *slog.Logger) (driver.Driver, error)
+type driverFactory func(ctx context.Context, env driverEnv) (driver.Driver, error)
 
 // factory returns how to build the named driver, or nil if the agent
 // cannot build it itself.
 func factory(name string) driverFactory {
 	switch name {
 	case types.DriverExec:
-		return func(ctx context.Context, nodeID, dataDir string, log *slog.Logger) (driver.Driver, error) {
-			return execdriver.New(execdriver.Config{NodeID: nodeID, DataDir: filepath.Join(dataDir, "exec"), Logger: log})
+		return func(ctx context.Context, env driverEnv) (driver.Driver, error) {
+			return execdriver.New(execdriver.Config{NodeID: env.nodeID, DataDir: filepath.Join(env.dataDir, "exec"), Logger: env.log})
 		}
 	case types.DriverDocker:
-		return func(ctx context.Context, nodeID, dataDir string, log *slog.Logger) (driver.Driver, error) {
-			return docker.New(ctx, docker.Config{NodeID: nodeID, DataDir: filepath.Join(dataDir, "docker"), Logger: log})
+		return func(ctx context.Context, env driverEnv) (driver.Driver, error) {
+			return docker.New(ctx, docker.Config{NodeID: env.nodeID, DataDir: filepath.Join(env.dataDir, "docker"),
+				Registry: env.registry, Logger: env.log})
 		}
 	}
 	return nil
@@ -39,7 +48,7 @@ func factory(name string) driverFactory {
 // setupDrivers builds the node's drivers: those cfg.Drivers names, or by
 // default every one that works here (docker only when an engine answers).
 // cfg.DriverOverrides replaces drivers by name, and adds to a default set.
-func setupDrivers(cfg Config, nodeID string, log *slog.Logger) (map[string]driver.Driver, error) {
+func setupDrivers(cfg Config, env driverEnv) (map[string]driver.Driver, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	out := map[string]driver.Driver{}
@@ -58,12 +67,12 @@ func setupDrivers(cfg Config, nodeID string, log *slog.Logger) (map[string]drive
 			}
 			return nil, fmt.Errorf("unknown driver %q; use %s or %s", name, types.DriverDocker, types.DriverExec)
 		}
-		d, err := build(ctx, nodeID, cfg.DataDir, log)
+		d, err := build(ctx, env)
 		if err != nil && required {
 			return nil, fmt.Errorf("set up the %s driver: %w", name, err)
 		}
 		if err != nil {
-			log.Info("driver not available", "driver", name, "err", err)
+			env.log.Info("driver not available", "driver", name, "err", err)
 			continue
 		}
 		out[name] = d

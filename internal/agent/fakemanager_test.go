@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/testregistry"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -54,6 +55,8 @@ type fakeManager struct {
 	certTTL       time.Duration     // lifetime of issued certificates (0: an hour)
 	renewals      int               // renewals signed
 	joinLabels    map[string]string // the labels of the last join
+	// registry serves /v2/ as the managers' registry does, to workers.
+	registry *testregistry.Registry
 }
 
 func newFakeManager(t *testing.T) *fakeManager {
@@ -65,7 +68,7 @@ func newFakeManager(t *testing.T) *fakeManager {
 
 // newUnstartedFakeManager is a fake manager whose server is not started yet:
 // its CA and token exist, its listener is bound but does not accept.
-func newUnstartedFakeManager(t *testing.T) *fakeManager {
+func newUnstartedFakeManager(t testing.TB) *fakeManager {
 	t.Helper()
 	ca, err := pki.NewCA("test-cluster", time.Now())
 	if err != nil {
@@ -95,6 +98,9 @@ func newUnstartedFakeManager(t *testing.T) *fakeManager {
 	mux.HandleFunc("POST "+api.PathNodeStatus, m.worker(m.status))
 	mux.HandleFunc("POST "+api.PathTeardown, m.worker(m.teardown))
 	mux.HandleFunc("POST "+api.PathNodeRenew, m.worker(m.renew))
+	m.registry = testregistry.New()
+	m.registry.Admit = requireWorker
+	mux.Handle("/v2/", m.registry)
 	m.srv = httptest.NewUnstartedServer(mux)
 	// Joining nodes have no certificate yet: the handshake admits them,
 	// and the agent routes check the certificate per request.
@@ -107,7 +113,7 @@ func newUnstartedFakeManager(t *testing.T) *fakeManager {
 func (m *fakeManager) addr() string { return m.srv.Listener.Addr().String() }
 
 // issue makes an identity of the fake cluster for node id with role.
-func (m *fakeManager) issue(t *testing.T, role pki.Role, id string) *pki.Identity {
+func (m *fakeManager) issue(t testing.TB, role pki.Role, id string) *pki.Identity {
 	t.Helper()
 	keyPEM, csrPEM, err := pki.NewKeyAndCSR(id, nil, nil)
 	if err != nil {
@@ -368,7 +374,7 @@ func (m *fakeManager) applyLocked(ts types.TaskStatus) {
 	if t == nil || t.State.Terminal() || ts.State.Rank() < t.State.Rank() {
 		return
 	}
-	t.State, t.Health, t.ExitCode, t.Error = ts.State, ts.Health, ts.ExitCode, ts.Error
+	t.State, t.Health, t.ExitCode, t.Error, t.Progress = ts.State, ts.Health, ts.ExitCode, ts.Error, ts.Progress
 	if ts.ContainerID != "" {
 		t.ContainerID = ts.ContainerID
 	}

@@ -102,8 +102,11 @@ func (a *Agent) settleIdentity(ctx context.Context) error {
 	a.live = pki.NewLive(a.identity)
 	tlsCfg := a.live.ClientTLS(pki.RoleManager.ServerName())
 	a.client = api.NewClient("https://"+a.managerAddr, api.WithTLS(tlsCfg))
-	if known, err := a.store.Managers(); err == nil {
+	if known, err := a.store.Managers(); err == nil && len(known) > 0 {
 		a.client.SetAddrs(known)
+		a.mu.Lock()
+		a.managers = known
+		a.mu.Unlock()
 	}
 	return nil
 }

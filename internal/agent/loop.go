@@ -47,6 +47,11 @@ type outcome struct {
 	err    error
 }
 
+// taskProgress is a driver's word on a start in progress.
+type taskProgress struct {
+	taskID, msg string
+}
+
 // teardown tracks the removal of a deleted app's leftovers on this node.
 type teardown struct {
 	busy, done bool
@@ -63,10 +68,11 @@ type loop struct {
 	store *store
 	rep   *reporter
 
-	desiredCh chan *api.NodeTasks
-	statusCh  chan driverStatus
-	results   chan outcome
-	tdResults chan tdOutcome
+	desiredCh  chan *api.NodeTasks
+	statusCh   chan driverStatus
+	progressCh chan taskProgress
+	results    chan outcome
+	tdResults  chan tdOutcome
 
 	desired   *api.NodeTasks
 	listed    bool
@@ -79,15 +85,16 @@ type loop struct {
 
 func newLoop(a *Agent, st *store, rep *reporter) *loop {
 	return &loop{
-		a:         a,
-		store:     st,
-		rep:       rep,
-		desiredCh: make(chan *api.NodeTasks, 1),
-		statusCh:  make(chan driverStatus, 64),
-		results:   make(chan outcome),
-		tdResults: make(chan tdOutcome),
-		tasks:     map[string]*taskRecord{},
-		teardowns: map[string]*teardown{},
+		a:          a,
+		store:      st,
+		rep:        rep,
+		desiredCh:  make(chan *api.NodeTasks, 1),
+		statusCh:   make(chan driverStatus, 64),
+		progressCh: make(chan taskProgress, 64),
+		results:    make(chan outcome),
+		tdResults:  make(chan tdOutcome),
+		tasks:      map[string]*taskRecord{},
+		teardowns:  map[string]*teardown{},
 	}
 }
 
@@ -106,6 +113,8 @@ func (l *loop) run(ctx context.Context) {
 			l.desired = nt
 		case ds := <-l.statusCh:
 			l.observe(ds.driver, ds.status)
+		case p := <-l.progressCh:
+			l.applyProgress(p)
 		case o := <-l.results:
 			l.finish(o)
 		case o := <-l.tdResults:

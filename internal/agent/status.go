@@ -62,7 +62,7 @@ func sameStatus(a, b types.TaskStatus) bool {
 	codeEq := (a.ExitCode == nil) == (b.ExitCode == nil) &&
 		(a.ExitCode == nil || *a.ExitCode == *b.ExitCode)
 	return a.TaskID == b.TaskID && a.State == b.State && a.Health == b.Health && a.HealthOutput == b.HealthOutput &&
-		a.Error == b.Error && a.ContainerID == b.ContainerID && codeEq &&
+		a.Error == b.Error && a.ContainerID == b.ContainerID && a.Progress == b.Progress && codeEq &&
 		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt)
 }
 

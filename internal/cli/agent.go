@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/agent"
@@ -21,6 +23,8 @@ type agentOptions struct {
 	labels  []string
 	listen  string
 	drivers []string
+	// registryPort is the pull-through endpoint's port on 127.0.0.1.
+	registryPort int
 }
 
 func newAgentCommand(e *env) *cobra.Command {
@@ -53,6 +57,8 @@ still running.`,
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE, for placement constraints (repeatable)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7710", "address of the agent's own API (managers fetch logs there)")
 	f.StringSliceVar(&o.drivers, "driver", nil, "drivers to offer: docker, exec (default: exec, plus docker when an engine answers)")
+	f.IntVar(&o.registryPort, "registry-port", agent.DefaultRegistryPort,
+		"port on 127.0.0.1 where the host's Docker engine pulls the cluster's images through the agent (0: off)")
 	_ = cmd.MarkFlagRequired("join")
 	return cmd
 }
@@ -66,6 +72,13 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.registryPort < 0 || o.registryPort > 65535 {
+		return fmt.Errorf("invalid --registry-port %d: give a port from 1 to 65535, or 0 to turn the registry endpoint off", o.registryPort)
+	}
+	registryAddr := ""
+	if o.registryPort > 0 {
+		registryAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.registryPort))
+	}
 	dataDir := o.dataDir
 	if dataDir == "" {
 		if dataDir, err = e.stateDir("agent"); err != nil {
@@ -74,7 +87,7 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: o.join, JoinToken: token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
-		Labels: labels, Drivers: o.drivers, Version: Version(),
+		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(),
 		Logger: slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})
 	if err != nil {

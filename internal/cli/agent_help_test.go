@@ -18,7 +18,7 @@ func TestAgentHelpListsOnlyItsFlags(t *testing.T) {
 			t.Errorf("agent --help lists %s:\n%s", flag, help)
 		}
 	}
-	for _, flag := range []string{"--join", "--token", "--label"} {
+	for _, flag := range []string{"--join", "--token", "--label", "--registry-port"} {
 		if !strings.Contains(help, flag) {
 			t.Errorf("agent --help does not list its own %s", flag)
 		}
@@ -41,5 +41,17 @@ func TestAgentHelpListsOnlyItsFlags(t *testing.T) {
 	h2.run(t, "up", "--help")
 	if !strings.Contains(h2.out.String(), "--profile") {
 		t.Errorf("up --help lost --profile:\n%s", h2.out)
+	}
+}
+
+// TestAgentRegistryPortRange: a port outside 0..65535 is refused before
+// the agent starts, saying what to give.
+func TestAgentRegistryPortRange(t *testing.T) {
+	for _, port := range []string{"-1", "65536"} {
+		h := newHarness(t)
+		code := h.run(t, "agent", "--join", "127.0.0.1:1", "--data-dir", t.TempDir(), "--registry-port", port)
+		if code == 0 || !strings.Contains(h.errOut.String(), "--registry-port "+port) || !strings.Contains(h.errOut.String(), "0 to turn") {
+			t.Errorf("--registry-port %s: exit %d, %q; want a refusal naming the flag", port, code, h.errOut)
+		}
 	}
 }

@@ -38,6 +38,8 @@ type serviceProgress struct {
 	Starting      int // on their way: created, assigned, starting, restarting
 	Pending       int // the scheduler could not place them
 	PendingReason string
+	// Progress is what one starting replica waits for (its image's pull).
+	Progress string
 	// Done and Failure follow the controller's verdict (types.Service.Status);
 	// the counts only show how far the replicas are.
 	Done    bool
@@ -201,6 +203,9 @@ func classify(sp *serviceProgress, svc *types.Service, t *types.Task) {
 		sp.Starting++
 	default: // assigned, starting, or finished with a replacement to come
 		sp.Starting++
+		if t.State == types.TaskStarting && t.Progress != "" {
+			sp.Progress = t.Progress
+		}
 	}
 }
 
@@ -233,7 +238,11 @@ func (sp serviceProgress) summary() string {
 	}
 	var extra []string
 	if sp.Starting > 0 {
-		extra = append(extra, fmt.Sprintf("%d starting", sp.Starting))
+		s := fmt.Sprintf("%d starting", sp.Starting)
+		if sp.Progress != "" {
+			s += ": " + sp.Progress
+		}
+		extra = append(extra, s)
 	}
 	if sp.Pending > 0 {
 		extra = append(extra, fmt.Sprintf("%d pending: %s", sp.Pending, sp.PendingReason))

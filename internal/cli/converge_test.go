@@ -204,6 +204,16 @@ func TestEvaluate(t *testing.T) {
 			want: deployWaiting,
 		},
 		{
+			name:     "a starting replica's pull progress shows",
+			services: []*types.Service{svc("web", 2, 1)},
+			tasks: []*types.Task{
+				task("web", 1, 1, types.TaskRunning),
+				task("web", 2, 1, types.TaskStarting, func(t *types.Task) { t.Progress = "pulling image web: 1 of 2 layers, 3 MB of 8 MB" }),
+			},
+			want:    deployWaiting,
+			summary: "1/2 running  (1 starting: pulling image web: 1 of 2 layers, 3 MB of 8 MB)",
+		},
+		{
 			name:     "global: no task yet",
 			services: []*types.Service{svc("agent", 0, 1, global())},
 			want:     deployWaiting,

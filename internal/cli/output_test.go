@@ -222,3 +222,10 @@ func TestRealEnvIsComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskStateShowsProgress(t *testing.T) {
+	tk := &types.Task{State: types.TaskStarting, DesiredState: types.DesiredRunning, Progress: "pulling image web: 1 of 3 layers, 2 MB of 9 MB"}
+	if got, want := taskState(tk), "starting: pulling image web: 1 of 3 layers, 2 MB of 9 MB"; got != want {
+		t.Errorf("state = %q, want %q", got, want)
+	}
+}

@@ -41,6 +41,10 @@ type TaskConfig struct {
 	Volumes  map[string]*types.Volume
 	Secrets  map[string]*types.Secret
 	Configs  map[string]*types.Secret
+	// Progress, when set, is told what a Start waits for while it waits
+	// (an image pull: "pulling image web: 3 of 5 layers, 40 MB of 100
+	// MB"), at most about once a second. It must not block.
+	Progress func(msg string)
 }
 
 // State of a task inside a driver.

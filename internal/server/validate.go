@@ -373,6 +373,9 @@ func validateStatuses(st []types.TaskStatus) error {
 		if len(s.HealthOutput) > types.MaxHealthOutput {
 			return badRequest(f+".health_output", "at most %d bytes", types.MaxHealthOutput)
 		}
+		if len(s.Progress) > types.MaxProgress {
+			return badRequest(f+".progress", "at most %d bytes", types.MaxProgress)
+		}
 	}
 	return nil
 }

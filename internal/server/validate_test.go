@@ -122,3 +122,28 @@ func TestApplyAppDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestValidateStatuses(t *testing.T) {
+	long := strings.Repeat("x", types.MaxProgress+1)
+	tests := []struct {
+		name   string
+		status types.TaskStatus
+		field  string // "" for valid
+	}{
+		{"progress", types.TaskStatus{TaskID: "t", State: types.TaskStarting, Progress: "pulling image web: 1 of 2 layers"}, ""},
+		{"progress too long", types.TaskStatus{TaskID: "t", State: types.TaskStarting, Progress: long}, "tasks[0].progress"},
+		{"no task", types.TaskStatus{State: types.TaskStarting}, "tasks[0].task_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := validateStatuses([]types.TaskStatus{tt.status})
+			var ae *apiError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.field != "" && (!errors.As(err, &ae) || ae.field != tt.field):
+				t.Errorf("err = %v, want a 400 naming %s", err, tt.field)
+			}
+		})
+	}
+}

@@ -147,6 +147,9 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 		t.ExitCode = &code
 	}
 	t.Error = cmp.Or(st.Error, t.Error)
+	// Progress is news of now only: a report without it (the task runs,
+	// or failed) clears it.
+	t.Progress = st.Progress
 	t.ContainerID = cmp.Or(st.ContainerID, t.ContainerID)
 	if !st.StartedAt.IsZero() {
 		t.StartedAt = st.StartedAt

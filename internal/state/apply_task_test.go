@@ -155,3 +155,28 @@ func TestTaskStatusUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestTaskProgress: an agent's progress of a starting task is kept, a newer
+// one replaces it, and a report without one (the task runs) clears it.
+func TestTaskProgress(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	task := testTask("t1", "api", 1)
+	task.NodeID, task.State = "n1", types.TaskStarting
+	h.mustApply(TaskUpdates{Create: []*types.Task{task}, Now: t0})
+	steps := []struct {
+		status types.TaskStatus
+		want   string
+	}{
+		{types.TaskStatus{State: types.TaskStarting, Progress: "pulling image web: 1 of 2 layers"}, "pulling image web: 1 of 2 layers"},
+		{types.TaskStatus{State: types.TaskStarting, Progress: "pulling image web: 2 of 2 layers"}, "pulling image web: 2 of 2 layers"},
+		{types.TaskStatus{State: types.TaskRunning}, ""},
+	}
+	for i, s := range steps {
+		s.status.TaskID = "t1"
+		h.mustApply(TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{s.status}, Now: t0})
+		if got := h.store.View().Task("t1").Progress; got != s.want {
+			t.Errorf("step %d: progress = %q, want %q", i, got, s.want)
+		}
+	}
+}

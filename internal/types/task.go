@@ -86,7 +86,11 @@ type Task struct {
 	Error     string    `json:"error,omitempty"`
 	// PendingReason explains why the scheduler could not place the task.
 	PendingReason string `json:"pending_reason,omitempty"`
-	ContainerID   string `json:"container_id,omitempty"`
+	// Progress says what a starting task waits for, as its agent last
+	// reported it ("pulling image web: 3 of 5 layers, 40 MB of 100 MB");
+	// each later report replaces it, so it is gone once the task runs.
+	Progress    string `json:"progress,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
 	// Attempt counts the restarts of this slot before this task (0: first).
 	Attempt int `json:"attempt"`
 
@@ -126,4 +130,10 @@ type TaskStatus struct {
 	ContainerID  string    `json:"container_id,omitempty"`
 	StartedAt    time.Time `json:"started_at,omitzero"`
 	FinishedAt   time.Time `json:"finished_at,omitzero"`
+	// Progress is what a starting task waits for (at most MaxProgress
+	// bytes), such as its image's pull.
+	Progress string `json:"progress,omitempty"`
 }
+
+// MaxProgress bounds a task's progress message.
+const MaxProgress = 512

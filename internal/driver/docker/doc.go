@@ -8,6 +8,17 @@
 // does this) each see only their own. Restart policy is always "no": berth,
 // not the engine, decides when a task is replaced.
 //
+// Images. Start uses the service's ImageID when the engine holds it (a
+// build on this engine, an earlier pull), else pulls: a ClusterImage
+// (pushed by the CLI to the managers' registry) through the agent's
+// pull-through endpoint, Config.Registry ("127.0.0.1:7703/<ClusterImage>"),
+// any other image by its name. The pull policy decides when: "always"
+// pulls even a present image (but a build pinned by ID with no
+// ClusterImage, which no registry holds), "never" never pulls and fails
+// naming the image, anything else pulls a missing one. Concurrent starts of one image
+// share one pull, and its progress ("pulling image web: 3 of 5 layers,
+// 40 MB of 100 MB") goes to TaskConfig.Progress about once a second.
+//
 // What Start prepares besides the container, and who cleans it up:
 //   - Compose networks become Docker networks "<app>_<name>" (labels
 //     berth.app and com.docker.compose.project); each container joins every

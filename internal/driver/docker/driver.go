@@ -24,6 +24,10 @@ type Config struct {
 	// Host is the engine address ("unix:///var/run/docker.sock"); empty:
 	// DOCKER_HOST or the default socket.
 	Host string
+	// Registry is the agent's pull-through endpoint of the cluster
+	// registry ("127.0.0.1:7703"), where images with a ClusterImage are
+	// pulled from; empty: the node cannot pull them.
+	Registry string
 	// SecretsDir overrides where secret files go (tests); it must be a tmpfs.
 	SecretsDir string
 }
@@ -36,6 +40,10 @@ type Driver struct {
 	files   *taskFiles
 	ensurer *resourceEnsurer
 	images  imageCache
+	// registry is Config.Registry; pulls joins concurrent pulls of one
+	// reference into one.
+	registry string
+	pulls    pullGroup
 	// discarded are the containers Start removed after a failed start:
 	// their events are not news, the failed Start already told the agent
 	// what became of the task.
@@ -76,11 +84,12 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	return &Driver{
-		cli:     cli,
-		nodeID:  cfg.NodeID,
-		log:     log.With("driver", "docker", "node", cfg.NodeID),
-		files:   files,
-		ensurer: newResourceEnsurer(cli),
+		cli:      cli,
+		nodeID:   cfg.NodeID,
+		log:      log.With("driver", "docker", "node", cfg.NodeID),
+		files:    files,
+		ensurer:  newResourceEnsurer(cli),
+		registry: cfg.Registry,
 	}, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -123,76 +122,6 @@ func (d *Driver) adopt(ctx context.Context, id string) (*driver.Status, error) {
 	return d.inspect(ctx, id)
 }
 
-// ensureImage returns the image reference to create the container from:
-// the service's image ID when the engine has it (a build just made it),
-// else its image, pulled if missing.
-func (d *Driver) ensureImage(ctx context.Context, cfg *driver.TaskConfig) (string, error) {
-	s := cfg.Service
-	if s.ImageID != "" && d.hasImage(ctx, s.ImageID) == nil {
-		return s.ImageID, nil
-	}
-	if s.Image == "" {
-		return "", fmt.Errorf("service %s has no image: %w", s.Name, driver.ErrImageNotFound)
-	}
-	err := d.hasImage(ctx, s.Image)
-	if err == nil {
-		return s.Image, nil
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return "", fmt.Errorf("inspect image %s: %w", s.Image, err)
-	}
-	d.log.Info("pulling image", "image", s.Image)
-	pull, err := d.cli.ImagePull(ctx, s.Image, client.ImagePullOptions{})
-	if err == nil {
-		err = pull.Wait(ctx)
-	}
-	if err != nil {
-		// No node ID here: the user reads this beside the node's name
-		// (berth ps, up's verdict), and an ID says nothing to them.
-		return "", fmt.Errorf("image %s not found on the node and could not be pulled (%w): %w", s.Image, pullReason(err), driver.ErrImageNotFound)
-	}
-	return s.Image, nil
-}
-
-// hasImage checks the engine has an image, remembering a yes for a short
-// while: 100 replicas of one image need one lookup, not 100.
-func (d *Driver) hasImage(ctx context.Context, ref string) error {
-	if d.images.fresh(ref) {
-		return nil
-	}
-	if _, err := d.cli.ImageInspect(ctx, ref); err != nil {
-		return err
-	}
-	d.images.remember(ref)
-	return nil
-}
-
-// imageCache remembers which images the engine had, for imageCacheTTL. A
-// stale yes costs nothing worse than a create that fails with the image
-// missing, which the task reports.
-type imageCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-const imageCacheTTL = 10 * time.Second
-
-func (c *imageCache) fresh(ref string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	at, ok := c.seen[ref]
-	return ok && time.Since(at) < imageCacheTTL
-}
-
-func (c *imageCache) remember(ref string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[string]time.Time{}
-	}
-	c.seen[ref] = time.Now()
-}
-
 // Remove deletes the container, its anonymous volumes and its files.
 func (d *Driver) Remove(ctx context.Context, taskID string) error {
 	id, err := d.find(ctx, taskID)
@@ -268,16 +197,4 @@ func (d *Driver) inspect(ctx context.Context, id string) (*driver.Status, error)
 		return nil, fmt.Errorf("inspect container %s: %w", id, err)
 	}
 	return statusOf(res.Container), nil
-}
-
-// pullReason is the engine's answer to a failed pull without the client's
-// wrapping, so the task's error reads as the registry put it.
-func pullReason(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
 }
