@@ -45,6 +45,8 @@ type fakeManager struct {
 	// adminToken, when set, is the bearer token every request must carry.
 	adminToken string
 	gotToken   string // the last bearer token presented
+
+	images *fakeImageRecords // the image routes (fakeimages_test.go)
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -53,6 +55,7 @@ func newFakeManager(t *testing.T) (*fakeManager, string) {
 		deleted: map[string]int{},
 		logs:    map[string]string{},
 		nodes:   []*types.Node{{ID: "node1id0000", Name: "laptop"}},
+		images:  newFakeImageRecords(),
 	}
 	srv := httptest.NewServer(f.handler())
 	t.Cleanup(srv.Close)
@@ -77,6 +80,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathMembers, f.listMembers)
 	mux.HandleFunc("GET "+api.PathSnapshot, f.saveSnapshot)
 	mux.HandleFunc("POST "+api.PathSnapshot, f.restoreSnapshot)
+	f.images.register(mux, f)
 	return f.authenticate(mux)
 }
 
