@@ -47,6 +47,7 @@ type fakeManager struct {
 	gotToken   string // the last bearer token presented
 
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
+	dev    bool              // /v1/status says a dev cluster
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -169,7 +170,7 @@ func (f *fakeManager) fail(w http.ResponseWriter, code int, msg string) {
 func (f *fakeManager) status(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index, PID: f.pid})
+	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index, PID: f.pid, Dev: f.dev})
 }
 
 func (f *fakeManager) listApps(w http.ResponseWriter, _ *http.Request) {

@@ -25,6 +25,9 @@ func (e *env) shipImages(ctx context.Context, c *api.Client, app *types.App, wai
 	if err != nil || len(ship) == 0 {
 		return err
 	}
+	if ship, err = e.skipSharedEngine(ctx, c, ship); err != nil || len(ship) == 0 {
+		return err
+	}
 	pusher, err := e.images.OpenRegistry(ctx, c.Addr(), c.RoundTripper())
 	if err != nil {
 		return e.registryError(err, ship)
@@ -108,6 +111,47 @@ func (e *env) shipOne(ctx context.Context, pusher registryPusher, records imageR
 	fmt.Fprintf(e.stderr, "Pushed %s: %s sent, %d skipped (%s)\n", svc.Name,
 		countOf(res.Pushed, "layer", "layers"), res.Skipped, shortRef(svc.ClusterImage))
 	return rec, nil
+}
+
+// skipSharedEngine leaves out the pushes a dev cluster does not need: its
+// one node is the manager's own agent on this machine, whose engine is
+// this one and already holds every image, while the first push of an
+// image costs its whole size in compression (about a minute for
+// examples/hello here). Its tasks run the local image by ID, as before
+// the registry. A service with pull_policy always is pushed still: its
+// node pulls it every time. Once a cluster has more nodes, up pushes.
+func (e *env) skipSharedEngine(ctx context.Context, c *api.Client, ship []shipment) ([]shipment, error) {
+	if !e.managerOnThisMachine() {
+		return ship, nil
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ask the manager at %s for its status: %w", e.global.addr, err)
+	}
+	if !st.Dev {
+		return ship, nil
+	}
+	nodes, err := c.ListNodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the nodes: %w", err)
+	}
+	if len(nodes) > 1 {
+		return ship, nil
+	}
+	var keep []shipment
+	var skipped []string
+	for _, s := range ship {
+		if s.svc.PullPolicy == types.PullAlways {
+			keep = append(keep, s)
+			continue
+		}
+		skipped = append(skipped, s.svc.Name)
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(e.stderr, "Not pushing the images of %s: the dev cluster's one node uses this machine's engine, which has them\n",
+			strings.Join(skipped, ", "))
+	}
+	return keep, nil
 }
 
 // registryError says what to do when the cluster registry cannot take

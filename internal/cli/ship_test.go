@@ -228,3 +228,34 @@ func TestEngineRefusedIsNoManager(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestUpDevClusterSkipsPushes: the dev cluster's one node shares this
+// engine, so only a pull_policy always image is pushed; with a second
+// node, every one is.
+func TestUpDevClusterSkipsPushes(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.dev = true
+	h := shipHarness(t)
+	h.loader.app.Services[1].PullPolicy = types.PullAlways // api
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("exit %d: %s", code, h.errOut)
+	}
+	if want := []string{"hello-api -> hello/api"}; !slices.Equal(h.images.pusher.pushes, want) {
+		t.Errorf("pushes %v, want %v", h.images.pusher.pushes, want)
+	}
+	if want := "Not pushing the images of dev: the dev cluster's one node uses this machine's engine, which has them\n"; !strings.Contains(h.errOut.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, h.errOut)
+	}
+	if s := f.apps["hello"].Service("dev"); s.ClusterImage != "" {
+		t.Errorf("dev has ClusterImage %q", s.ClusterImage)
+	}
+
+	f.nodes = append(f.nodes, &types.Node{ID: "node2id0000", Name: "other"})
+	h = shipHarness(t)
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("exit %d: %s", code, h.errOut)
+	}
+	if len(h.images.pusher.pushes) != 2 {
+		t.Errorf("two nodes: pushes %v, want both images", h.images.pusher.pushes)
+	}
+}
