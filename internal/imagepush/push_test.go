@@ -154,6 +154,7 @@ func TestPushRefused(t *testing.T) {
 	cases := []struct {
 		name   string
 		refuse func(r *http.Request) int
+		status string // as the registry's log shows it
 		want   string
 	}{
 		{"401 on upload", func(r *http.Request) int {
@@ -161,13 +162,13 @@ func TestPushRefused(t *testing.T) {
 				return http.StatusUnauthorized
 			}
 			return 0
-		}, "the cluster registry refused the push without an admin credential (authentication required): use a context with the admin token"},
+		}, " 401", "the cluster registry refused the push without an admin credential (authentication required): use a context with the admin token"},
 		{"413 on a layer", func(r *http.Request) int {
 			if r.Method == http.MethodPatch || r.Method == http.MethodPut {
 				return http.StatusRequestEntityTooLarge
 			}
 			return 0
-		}, "the cluster registry refused a layer as too large: make the image smaller, or raise the managers' --registry-max-size"},
+		}, " 413", "the cluster registry refused a layer as too large: make the image smaller, or raise the managers' --registry-max-size"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -183,6 +184,11 @@ func TestPushRefused(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("not one sentence: %q", err)
+			}
+			// The push stops at the refusal: the engine would retry it
+			// for a minute, to the same answer.
+			if n := countLog(reg.log(), c.status); n != 1 {
+				t.Errorf("the registry refused %d requests, want 1 (no retries): %v", n, reg.log())
 			}
 			assertNoPushRefs(t, cli, tag)
 		})
