@@ -60,17 +60,8 @@ func (p *Proxy) Push(ctx context.Context, eng Engine, localRef, repo string, pro
 	}
 	res := Result{Config: img.ID}
 	defer untag(ctx, eng, tag, len(img.RepoTags) > 0)
-	// A refusal stops the push: the engine would retry it for a minute.
-	refused := p.begin()
-	ctx, stop := context.WithCancel(ctx)
+	ctx, stop := p.stopOnRefusal(ctx)
 	defer stop()
-	go func() {
-		select {
-		case <-refused:
-			stop()
-		case <-ctx.Done():
-		}
-	}()
 	resp, err := eng.ImagePush(ctx, tag, client.ImagePushOptions{RegistryAuth: noAuth})
 	if err != nil {
 		return Result{}, p.explain(engineError("push "+localRef, err))
@@ -82,6 +73,22 @@ func (p *Proxy) Push(ctx context.Context, eng Engine, localRef, repo string, pro
 	}
 	res.Pushed, res.Skipped = layers.counts()
 	return res, nil
+}
+
+// stopOnRefusal returns a context that ends when the registry refuses
+// something of the push: the engine would retry it for a minute, to the
+// same answer.
+func (p *Proxy) stopOnRefusal(ctx context.Context) (context.Context, context.CancelFunc) {
+	refused := p.begin()
+	ctx, stop := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-refused:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, stop
 }
 
 // untag removes the push's tag (the engine drops the digest reference
