@@ -11,6 +11,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/imagepush"
@@ -28,8 +29,9 @@ type imageBuilder interface {
 	// means the registry could not be asked, so nobody knows.
 	RegistryHas(ctx context.Context, ref string) (bool, error)
 	// LocalOnly reports whether the engine holds ref and no registry
-	// copy of it (no RepoDigests: built here, or loaded from a file), so
-	// only a push gets it to the nodes.
+	// copy of it (no RepoDigest in ref's repository: built here, loaded
+	// from a file, or another image tagged so), so only a push gets it to
+	// the nodes.
 	LocalOnly(ctx context.Context, ref string) (bool, error)
 	// Build builds an image and returns its ID.
 	Build(ctx context.Context, o imagebuild.Options, progress io.Writer) (string, error)
@@ -121,7 +123,25 @@ func (d *dockerImages) LocalOnly(ctx context.Context, ref string) (bool, error) 
 	case err != nil:
 		return false, engineError(cli, fmt.Errorf("inspect image %s: %w", ref, err))
 	}
-	return len(img.RepoDigests) == 0, nil
+	return !pulledAs(ref, img.RepoDigests), nil
+}
+
+// pulledAs reports whether one of an image's RepoDigests is in ref's
+// repository: the engine pulled it under that name (or pushed it there),
+// so the nodes can pull ref as well. A digest of another repository (an
+// image pulled as nginx and tagged myapp:dev) does not make myapp:dev
+// pullable.
+func pulledAs(ref string, repoDigests []string) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return false
+	}
+	for _, d := range repoDigests {
+		if n, err := reference.ParseNormalizedNamed(d); err == nil && n.Name() == named.Name() {
+			return true
+		}
+	}
+	return false
 }
 
 // RegistryHas asks the engine to ask the registry. A registry that answers

@@ -232,9 +232,9 @@ func (e *env) waitReplicas(ctx context.Context, records imageRecords, images []p
 	defer tick.Stop()
 	last := ""
 	for {
-		if line := replicaLine(images, want); line != last {
-			fmt.Fprintln(e.stderr, line)
-			last = line
+		if now := replicaCounts(images, want); now != last {
+			fmt.Fprintf(e.stderr, "Waiting for %d managers to hold each image: %s\n", want, now)
+			last = now
 		}
 		if replicated(images, want) {
 			return nil
@@ -270,11 +270,11 @@ func replicated(images []pushedImage, want int) bool {
 	return true
 }
 
-// replicaLine is "Waiting for 2 managers to hold each image: api 1/2, web 2/2".
-func replicaLine(images []pushedImage, want int) string {
+// replicaCounts is "api 1/2, web 2/2".
+func replicaCounts(images []pushedImage, want int) string {
 	parts := make([]string, len(images))
 	for i, im := range images {
 		parts[i] = fmt.Sprintf("%s %d/%d", im.service, min(im.replicas, want), want)
 	}
-	return fmt.Sprintf("Waiting for %d managers to hold each image: %s", want, strings.Join(parts, ", "))
+	return strings.Join(parts, ", ")
 }

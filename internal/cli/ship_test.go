@@ -12,7 +12,9 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/imagepush"
+	"github.com/berth-dev/berth/internal/testimage"
 	"github.com/berth-dev/berth/internal/types"
+	"github.com/moby/moby/client"
 )
 
 // shipHarness is the default app plus the kinds of image up must tell
@@ -103,7 +105,7 @@ func TestUpReplicaWaitIsBounded(t *testing.T) {
 	if code := h.run(t, "up", "-d", "--timeout", "1s", "--addr", url); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	want := "error: the pushed images are not on 2 managers after 1s (Waiting for 2 managers to hold each image: api 1/2): " +
+	want := "error: the pushed images are not on 2 managers after 1s (api 1/2): " +
 		"check the managers with berth cluster members and their logs, then run berth up again; nothing was submitted\n"
 	if !strings.HasSuffix(h.errOut.String(), want) {
 		t.Errorf("stderr %q\nwant it to end %q", h.errOut, want)
@@ -257,5 +259,49 @@ func TestUpDevClusterSkipsPushes(t *testing.T) {
 	}
 	if len(h.images.pusher.pushes) != 2 {
 		t.Errorf("two nodes: pushes %v, want both images", h.images.pusher.pushes)
+	}
+}
+
+func TestPulledAs(t *testing.T) {
+	hub := "nginx@sha256:" + strings.Repeat("a", 64)
+	for _, c := range []struct {
+		ref     string
+		digests []string
+		want    bool
+	}{
+		{"nginx:1.25", []string{hub}, true},
+		{"docker.io/library/nginx", []string{hub}, true},
+		{"myapp:dev", nil, false},
+		{"myapp:dev", []string{hub}, false}, // pulled as nginx, tagged myapp:dev
+		{"myapp:dev", []string{"127.0.0.1:41234/hello/web@sha256:" + strings.Repeat("b", 64)}, false}, // an interrupted push's leftover
+		{"registry.example:5000/team/app:1", []string{"registry.example:5000/team/app@sha256:" + strings.Repeat("c", 64)}, true},
+	} {
+		if got := pulledAs(c.ref, c.digests); got != c.want {
+			t.Errorf("%s %v: %v, want %v", c.ref, c.digests, got, c.want)
+		}
+	}
+}
+
+// TestLocalOnlyOnARealEngine: the test image, built here, is local-only;
+// a tag the engine lacks is not (there is nothing to push).
+func TestLocalOnlyOnARealEngine(t *testing.T) {
+	ctx := t.Context()
+	d := &dockerImages{}
+	defer d.Close()
+	cli, err := d.engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
+		t.Skipf("no docker engine: %v", err)
+	}
+	img, err := testimage.Ensure(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]bool{img: true, "berth-test/never-built:x": false} {
+		if got, err := d.LocalOnly(ctx, ref); err != nil || got != want {
+			t.Errorf("%s: %v, %v; want %v", ref, got, err, want)
+		}
 	}
 }
