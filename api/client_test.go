@@ -46,3 +46,21 @@ func TestClientFailsOverToReachableManager(t *testing.T) {
 		t.Fatalf("failed over on an error answer: %v, now at %s", err, c2.Addr())
 	}
 }
+
+func TestRoundTripperCarriesTheToken(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get(HeaderAuthorization)
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, WithToken("s3cret"))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/", nil)
+	resp, err := c.RoundTripper().RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got != "Bearer s3cret" || req.Header.Get(HeaderAuthorization) != "" {
+		t.Fatalf("the manager saw %q (the caller's request has %q)", got, req.Header.Get(HeaderAuthorization))
+	}
+}

@@ -12,11 +12,10 @@ import (
 
 // buildImages gives every service with a build section an image on the
 // local engine, as docker compose does: build when the image is missing,
-// always with --build, never with --no-build. Each service's ImageID is set
-// to the local image, so a rebuilt image under the same tag rolls the
-// service.
+// always with --build or pull_policy: build, never with --no-build. Each
+// service's ImageID is set to the local image, so a rebuilt image under
+// the same tag rolls the service.
 func (e *env) buildImages(ctx context.Context, app *types.App, o upOptions) error {
-	defer e.images.Close()
 	for _, svc := range app.Services {
 		if svc.Build == nil {
 			continue
@@ -80,7 +79,7 @@ func (e *env) managerOnThisMachine() bool {
 }
 
 func (e *env) serviceImage(ctx context.Context, svc *types.Service, o upOptions) (string, error) {
-	if !o.build {
+	if !o.build && (svc.PullPolicy != types.PullBuild || o.noBuild) {
 		id, err := e.images.ImageID(ctx, svc.Image)
 		if err != nil {
 			return "", fmt.Errorf("service %s: %w", svc.Name, err)

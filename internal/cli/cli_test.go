@@ -48,14 +48,21 @@ func (l *fakeLoader) Render(w io.Writer, app *types.App) error {
 	return err
 }
 
-// fakeImages is an engine holding the images in have.
+// fakeImages is an engine holding the images in have; those in pulled
+// came from a registry, the others are local-only.
 type fakeImages struct {
 	have          map[string]string
+	pulled        map[string]bool
 	notInRegistry map[string]bool
 	builds        []string
+	pusher        fakePusher
 }
 
 func (f *fakeImages) ImageID(_ context.Context, ref string) (string, error) { return f.have[ref], nil }
+
+func (f *fakeImages) LocalOnly(_ context.Context, ref string) (bool, error) {
+	return f.have[ref] != "" && !f.pulled[ref], nil
+}
 
 // RegistryHas: every image is in its registry but those in notInRegistry.
 func (f *fakeImages) RegistryHas(_ context.Context, ref string) (bool, error) {

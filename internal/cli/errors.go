@@ -38,10 +38,13 @@ func describeError(err error, e *env) string {
 		noMgr     *errNoManager
 		apiErr    *api.Error
 		verifyErr *tls.CertificateVerificationError
+		engErr    *errEngine
 	)
 	switch {
 	case errors.As(err, &noMgr):
 		return noMgr.Error()
+	case errors.As(err, &engErr): // before isConnRefused: a refused engine socket is no manager's
+		return err.Error() // its own sentence, after what needed the engine
 	case isConnRefused(err):
 		return (&errNoManager{addr: e.global.addr, context: e.global.contextName, err: err}).Error()
 	case errors.Is(err, context.Canceled):

@@ -45,6 +45,9 @@ type fakeManager struct {
 	// adminToken, when set, is the bearer token every request must carry.
 	adminToken string
 	gotToken   string // the last bearer token presented
+
+	images *fakeImageRecords // the image routes (fakeimages_test.go)
+	dev    bool              // /v1/status says a dev cluster
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -53,6 +56,7 @@ func newFakeManager(t *testing.T) (*fakeManager, string) {
 		deleted: map[string]int{},
 		logs:    map[string]string{},
 		nodes:   []*types.Node{{ID: "node1id0000", Name: "laptop"}},
+		images:  newFakeImageRecords(),
 	}
 	srv := httptest.NewServer(f.handler())
 	t.Cleanup(srv.Close)
@@ -77,6 +81,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathMembers, f.listMembers)
 	mux.HandleFunc("GET "+api.PathSnapshot, f.saveSnapshot)
 	mux.HandleFunc("POST "+api.PathSnapshot, f.restoreSnapshot)
+	f.images.register(mux, f)
 	return f.authenticate(mux)
 }
 
@@ -165,7 +170,7 @@ func (f *fakeManager) fail(w http.ResponseWriter, code int, msg string) {
 func (f *fakeManager) status(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index, PID: f.pid})
+	f.reply(w, 200, api.Status{NodeName: "fake", Leader: true, Index: f.index, PID: f.pid, Dev: f.dev})
 }
 
 func (f *fakeManager) listApps(w http.ResponseWriter, _ *http.Request) {

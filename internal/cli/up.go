@@ -24,9 +24,10 @@ func newUpCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Deploy the Compose app and wait until it runs",
-		Long: `Deploy the Compose app: build images that need building, submit the app, and
-follow the deploy until every replica runs (and is healthy, where the service
-has a healthcheck) or a service cannot converge.
+		Long: `Deploy the Compose app: build images that need building, push them (and
+images only this machine's engine has) to the cluster's registry, submit the
+app, and follow the deploy until every replica runs (and is healthy, where
+the service has a healthcheck) or a service cannot converge.
 
 When no --addr or BERTH_ADDR is given and no manager answers at the default
 address, up starts a local one-node cluster first.`,
@@ -56,7 +57,11 @@ func (e *env) up(ctx context.Context, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	defer e.images.Close()
 	if err := e.buildImages(ctx, app, o); err != nil {
+		return err
+	}
+	if err := e.shipImages(ctx, c, app, o.timeout); err != nil {
 		return err
 	}
 	before, err := c.GetApp(ctx, app.Name)

@@ -29,6 +29,7 @@ func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, 
 		Name:        s.Name,
 		Driver:      driver,
 		Image:       s.Image,
+		PullPolicy:  pullPolicy(s.PullPolicy),
 		Build:       convertBuild(s.Build),
 		Command:     commandOrNil(s.Command),
 		Entrypoint:  commandOrNil(s.Entrypoint),
@@ -177,4 +178,14 @@ func extraHosts(h ctypes.HostsList) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// pullPolicy is Compose's pull_policy as the nodes apply it; one berth
+// does not honour (a warning says so) leaves the default, pull when
+// missing.
+func pullPolicy(p string) string {
+	if slices.Contains(pullPolicies, p) {
+		return p
+	}
+	return ""
 }

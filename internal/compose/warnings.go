@@ -3,6 +3,7 @@ package compose
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ const msgIgnored = "not supported by berth yet, ignored"
 // Every other key that holds something is reported, so a key berth starts to
 // honour must be added here, and a key compose-go learns is reported until
 // then: nothing the user wrote is dropped silently.
-var honoured = []struct{ path, only string }{
+var honoured = slices.Concat([]honouredKey{
 	{path: "name"},
 	// Resolved by compose-go itself before conversion.
 	{path: "services.*.profiles"}, {path: "services.*.extends"},
@@ -101,6 +102,34 @@ var honoured = []struct{ path, only string }{
 	{path: "secrets.*.external"},
 	{path: "configs.*.file"}, {path: "configs.*.environment"},
 	{path: "configs.*.content"}, {path: "configs.*.external"},
+}, pullPolicyKeys())
+
+type honouredKey struct{ path, only string }
+
+// pullPolicies are the pull_policy values berth honours (compose-go turns
+// if_not_present into missing). The others (refresh, daily, weekly,
+// every_<duration>) ask the nodes to pull again on a schedule, which
+// they do not: reported, and the nodes pull when they lack the image.
+var pullPolicies = []string{types.PullAlways, types.PullMissing, types.PullNever, types.PullBuild}
+
+func pullPolicyKeys() []honouredKey {
+	out := make([]honouredKey, len(pullPolicies))
+	for i, p := range pullPolicies {
+		out[i] = honouredKey{path: "services.*.pull_policy", only: p}
+	}
+	return out
+}
+
+// msgPullPolicy is the warning for a pull_policy berth does not honour.
+const msgPullPolicy = "not honoured (berth honours always, missing, never and build), ignored: " +
+	"the nodes pull the image when they lack it"
+
+// keyMessage is the warning for an unhonoured key at path.
+func keyMessage(path string) string {
+	if strings.HasPrefix(path, "services.") && strings.HasSuffix(path, ".pull_policy") {
+		return msgPullPolicy
+	}
+	return msgIgnored
 }
 
 // unhonouredKeys walks the loaded project as a generic tree and returns a
@@ -114,7 +143,7 @@ func unhonouredKeys(p *ctypes.Project) ([]Warning, error) {
 	var warnings []Warning
 	walker{report: func(path string) {
 		if !implied[path] {
-			warnings = append(warnings, Warning{Path: path, Message: msgIgnored})
+			warnings = append(warnings, Warning{Path: path, Message: keyMessage(path)})
 		}
 	}}.walk(nil, nil, tree)
 	return warnings, nil

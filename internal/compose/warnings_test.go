@@ -21,7 +21,7 @@ func TestWalkTree(t *testing.T) {
 		},
 		{
 			name: "unhonoured keys are reported at their own path",
-			tree: `{"services":{"web":{"image":"x","pull_policy":"always","deploy":{"update_config":{"parallelism":2}}}}}`,
+			tree: `{"services":{"web":{"image":"x","pull_policy":"weekly","deploy":{"update_config":{"parallelism":2}}}}}`,
 			want: []string{"services.web.deploy.update_config", "services.web.pull_policy"},
 		},
 		{
@@ -33,6 +33,10 @@ func TestWalkTree(t *testing.T) {
 			name: "a value-restricted key is reported for any other value",
 			tree: `{"services":{"web":{"ports":[{"target":80,"mode":"host"}]}}}`,
 			want: []string{"services.web.ports[0].mode"},
+		},
+		{
+			name: "a pull_policy berth honours is not reported",
+			tree: `{"services":{"a":{"pull_policy":"always"},"b":{"pull_policy":"missing"},"c":{"pull_policy":"never"},"d":{"pull_policy":"build"}}}`,
 		},
 		{
 			name: "a container of empty things is empty",
@@ -71,10 +75,10 @@ func TestHonouredPathsAreWellFormed(t *testing.T) {
 	seen := map[string]bool{}
 	for _, h := range honouredPaths {
 		path := strings.Join(h.segs, ".")
-		if seen[path] {
+		if seen[path+"="+h.only] {
 			t.Errorf("%s listed twice", path)
 		}
-		seen[path] = true
+		seen[path+"="+h.only] = true
 		if path == "name" {
 			continue
 		}
@@ -111,7 +115,7 @@ func TestKitchenSinkCoversHonouredKeys(t *testing.T) {
 	}.walk(nil, nil, tree)
 	for i, h := range honoured {
 		if !hit[i] && !exempt[h.path] {
-			t.Errorf("kitchen sink does not use honoured key %s", h.path)
+			t.Errorf("kitchen sink does not use honoured key %s (%q)", h.path, h.only)
 		}
 	}
 }
