@@ -87,6 +87,12 @@ func NewClient(addr string, opts ...ClientOption) *Client {
 	return c
 }
 
+// WithFallbacks gives the client other managers to fail over to, as
+// SetAddrs does after it is made.
+func WithFallbacks(hostports []string) ClientOption {
+	return func(c *Client) { c.SetAddrs(hostports) }
+}
+
 // Addr is the manager address the client uses now.
 func (c *Client) Addr() string {
 	c.mu.Lock()

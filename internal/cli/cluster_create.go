@@ -134,7 +134,7 @@ func (e *env) finishCluster(ctx context.Context, name string, res *machine.Clust
 			return fmt.Errorf("record machine %s in the cluster: %w", h.Name, err)
 		}
 	}
-	cc := &clusterContext{Addr: "https://" + addrs[0], CAPEM: string(res.CACert), Token: res.AdminToken}
+	cc := &clusterContext{Addr: "https://" + addrs[0], Fallbacks: addrs[1:], CAPEM: string(res.CACert), Token: res.AdminToken}
 	cs, err := e.contextStore()
 	if err != nil {
 		return err

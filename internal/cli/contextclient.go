@@ -103,6 +103,9 @@ func (c *clusterContext) clientOptions() ([]api.ClientOption, error) {
 	if c.Token != "" {
 		opts = append(opts, api.WithToken(c.Token))
 	}
+	if len(c.Fallbacks) > 0 {
+		opts = append(opts, api.WithFallbacks(c.Fallbacks))
+	}
 	return opts, nil
 }
 

@@ -19,8 +19,12 @@ import (
 // it. The PEM blobs are copied in at creation, so a context keeps working
 // when the files it was made from move or go.
 type clusterContext struct {
-	Addr    string `json:"addr"`
-	CAPEM   string `json:"ca_pem,omitempty"`
+	Addr string `json:"addr"`
+	// Fallbacks are other managers ("host:port", Addr's scheme) the CLI
+	// turns to when Addr does not answer: a cluster whose first manager
+	// died stays reachable. cluster create writes them.
+	Fallbacks []string `json:"fallbacks,omitempty"`
+	CAPEM     string   `json:"ca_pem,omitempty"`
 	Token   string `json:"token,omitempty"`
 	CertPEM string `json:"cert_pem,omitempty"`
 	KeyPEM  string `json:"key_pem,omitempty"`

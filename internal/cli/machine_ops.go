@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -266,10 +268,15 @@ func (e *env) repointContext(leaving, addr string) error {
 		if cc == nil {
 			return nil
 		}
+		cc.Fallbacks = slices.DeleteFunc(cc.Fallbacks, func(hp string) bool {
+			h, _, err := net.SplitHostPort(hp)
+			return err == nil && h == leaving
+		})
 		u, err := url.Parse(cc.Addr)
 		if err != nil || u.Hostname() != leaving {
 			return nil
 		}
+		cc.Fallbacks = slices.DeleteFunc(cc.Fallbacks, func(hp string) bool { return hp == addr })
 		u.Host = addr
 		cc.Addr = u.String()
 		fmt.Fprintf(e.stderr, "Context %s now talks to %s\n", e.global.contextName, cc.Addr)
