@@ -124,7 +124,7 @@ func (l *limitedReader) Close() error { return l.body.Close() }
 func (r *Registry) serveUpload(w http.ResponseWriter, req *http.Request) {
 	if err := r.beginUpload(); err != nil {
 		r.log.Error("cluster registry: cannot measure its directory", "err", err)
-		writeError(w, http.StatusInternalServerError, "UNKNOWN", "the cluster registry cannot measure its directory; see the manager's log")
+		WriteError(w, http.StatusInternalServerError, "UNKNOWN", "the cluster registry cannot measure its directory; see the manager's log")
 		return
 	}
 	defer r.endUpload()

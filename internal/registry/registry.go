@@ -140,10 +140,10 @@ func (r *Registry) Serve(w http.ResponseWriter, req *http.Request, a Access) {
 		return
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
 	case req.Method == http.MethodDelete:
-		writeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the cluster registry deletes nothing on request: images go when no app version uses them")
+		WriteError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the cluster registry deletes nothing on request: images go when no app version uses them")
 		return
 	case a == Pull:
-		writeError(w, http.StatusForbidden, "DENIED", "this credential may pull from the cluster registry but not push to it")
+		WriteError(w, http.StatusForbidden, "DENIED", "this credential may pull from the cluster registry but not push to it")
 		return
 	}
 	if isUpload(req) {
@@ -157,15 +157,17 @@ func (r *Registry) Serve(w http.ResponseWriter, req *http.Request, a Access) {
 // WWW-Authenticate challenge and the registry's JSON error.
 func Unauthorized(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", msg)
+	WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", msg)
 }
 
 // Denied answers 403 DENIED with msg.
 func Denied(w http.ResponseWriter, msg string) {
-	writeError(w, http.StatusForbidden, "DENIED", msg)
+	WriteError(w, http.StatusForbidden, "DENIED", msg)
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// WriteError answers with the registry's JSON error: one error of code
+// (UNAUTHORIZED, DENIED, UNAVAILABLE, ...) and msg.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	w.WriteHeader(status)

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Image records: what the cluster registry holds (types.Image). The CLI
+// pushes an image to the registry of the manager it talks to, then asks
+// that same manager to record it (PUT /v1/images): only that manager is
+// sure to hold the blobs, so it reads its own registry and commits the
+// record through the leader (replicate.go), instead of forwarding the
+// request as other writes are.
+
+// maxImages bounds the records (types.MaxImages); tests lower it.
+var maxImages = types.MaxImages
+
+func (s *Server) putImage(w http.ResponseWriter, r *http.Request) error {
+	var in api.ImagePut
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &in); err != nil {
+		return err
+	}
+	repo, err := checkImagePut(&in)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	mt, payload, err := s.registry.GetManifest(ctx, repo, in.Digest)
+	if err != nil {
+		return badRequest("digest", "this manager's registry holds no manifest %s in %s; push the image to this manager (the one at this address) first", in.Digest, repo)
+	}
+	m, err := registry.ParseManifest(mt, payload)
+	if err != nil {
+		return badRequest("digest", "%s", err.Error())
+	}
+	if len(m.Blobs()) > types.MaxImageBlobs {
+		return badRequest("digest", "the image has %d blobs; the cluster registry records at most %d", len(m.Blobs()), types.MaxImageBlobs)
+	}
+	im := &types.Image{Digest: in.Digest, Repo: repo, App: in.App, Service: in.Service, MediaType: m.MediaType,
+		Config: m.Config.Digest, Size: int64(len(payload)), PushedAt: s.clock.Now().UTC(), Replicas: []string{s.id}}
+	for _, b := range m.Blobs() {
+		ok, err := s.registry.HasBlob(ctx, repo, b.Digest)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return badRequest("digest", "the manifest references blob %s, which this manager's registry lacks; push the image again", b.Digest)
+		}
+		im.Blobs = append(im.Blobs, types.ImageBlob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+		im.Size += b.Size
+	}
+	if v := s.store.View(); v.Image(types.ImageRef(repo, in.Digest)) == nil && len(v.Images()) >= maxImages {
+		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("the cluster records at most %d images; remove old apps first (berth down)", maxImages)}
+	}
+	res, err := s.commitImage(ctx, &state.UpsertImage{Image: im})
+	if err != nil {
+		return err
+	}
+	v := s.store.View()
+	writeJSON(w, http.StatusOK, imageOut(res, imageUsersOf(v)))
+	return nil
+}
+
+// checkImagePut validates a put and returns the repository it names.
+func checkImagePut(in *api.ImagePut) (string, error) {
+	for _, f := range []struct{ name, v string }{{"app", in.App}, {"service", in.Service}} {
+		switch {
+		case f.v == "":
+			return "", badRequest(f.name, "is required")
+		case len(f.v) > api.MaxImageNameBytes:
+			return "", badRequest(f.name, "longer than %d bytes", api.MaxImageNameBytes)
+		}
+	}
+	repo, err := types.ImageRepo(in.App, in.Service)
+	if err != nil {
+		field := "app"
+		if _, e := types.ImageRepo(in.App, "x"); e == nil {
+			field = "service"
+		}
+		return "", badRequest(field, "%s", err.Error())
+	}
+	if in.Repo != "" && in.Repo != repo {
+		return "", badRequest("repo", "must be %q, the app and service, not %q", repo, in.Repo)
+	}
+	if !types.ValidDigest(in.Digest) {
+		return "", badRequest("digest", "must be a manifest digest such as sha256:<64 hex digits>, not %q", in.Digest)
+	}
+	return repo, nil
+}
+
+func (s *Server) listImages(w http.ResponseWriter, _ *http.Request) error {
+	v := s.store.View()
+	users := imageUsersOf(v)
+	ims := v.Images()
+	out := make([]api.Image, 0, len(ims))
+	for _, im := range ims {
+		out = append(out, imageOut(im, users))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
+	dgst := r.PathValue("digest")
+	if !types.ValidDigest(dgst) {
+		return badRequest("digest", "must be a manifest digest such as sha256:<64 hex digits>, not %q", dgst)
+	}
+	v := s.store.View()
+	var im *types.Image
+	if repo := r.URL.Query().Get("repo"); repo != "" {
+		im = v.Image(types.ImageRef(repo, dgst))
+	} else {
+		// The least replicated: what a client waiting for replicas wants.
+		for _, c := range v.ImagesByDigest(dgst) {
+			if im == nil || len(c.Replicas) < len(im.Replicas) {
+				im = c
+			}
+		}
+	}
+	if im == nil {
+		return notFound("the cluster registry has no image %s", dgst)
+	}
+	writeJSON(w, http.StatusOK, imageOut(im, imageUsersOf(v)))
+	return nil
+}
+
+// imageUsers are the services whose current spec runs an image, and the
+// nodes of their current tasks, by image ref.
+type imageUsers map[string]struct{ services, nodes []string }
+
+func imageUsersOf(v *state.View) imageUsers {
+	users := imageUsers{}
+	for _, app := range v.Apps() {
+		for _, svc := range app.Services {
+			if svc.ClusterImage == "" {
+				continue
+			}
+			u := users[svc.ClusterImage]
+			u.services = append(u.services, types.ServiceID(app.Name, svc.Name))
+			for _, t := range v.Tasks(state.TaskFilter{App: app.Name, Service: svc.Name}) {
+				if t.NodeID == "" || t.State.Terminal() || t.ServiceVersion != svc.Version {
+					continue
+				}
+				name := t.NodeID
+				if n := v.Node(t.NodeID); n != nil && n.Name != "" {
+					name = n.Name
+				}
+				if !slices.Contains(u.nodes, name) {
+					u.nodes = append(u.nodes, name)
+				}
+			}
+			users[svc.ClusterImage] = u
+		}
+	}
+	return users
+}
+
+func imageOut(im *types.Image, users imageUsers) api.Image {
+	out := api.Image{Ref: im.ID, Digest: im.Digest, Repo: im.Repo, App: im.App, Service: im.Service,
+		MediaType: im.MediaType, Config: im.Config, Size: im.Size, PushedAt: im.PushedAt,
+		Replicas: slices.Clone(im.Replicas)}
+	for _, b := range im.Blobs {
+		out.Blobs = append(out.Blobs, api.ImageBlob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+	}
+	u := users[im.ID]
+	out.Services = slices.Sorted(slices.Values(u.services))
+	out.Nodes = slices.Sorted(slices.Values(u.nodes))
+	return out
+}

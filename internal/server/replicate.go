@@ -1,0 +1,286 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/raftnode"
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Replication of the cluster registry: every manager holds every image,
+// so losing any one loses none. Each manager watches the image records
+// and fetches what it lacks from a manager that has it (one in Replicas),
+// over the cluster port with its manager certificate, then records itself
+// as a replica. A manager that joins later catches up the same way.
+
+// Internal routes on the cluster port (managers only, on the leader): a
+// manager commits an image record, or that it holds one, through them.
+const (
+	pathImageRecords  = "/v1/internal/images"         // PUT state.UpsertImage: the stored types.Image
+	pathImageReplicas = "/v1/internal/image-replicas" // POST state.ImageReplica: the stored types.Image
+)
+
+func (s *Server) commitImageRecord(w http.ResponseWriter, r *http.Request) error {
+	var c state.UpsertImage
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &c); err != nil {
+		return err
+	}
+	res, err := s.Commit(r.Context(), &c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) commitImageReplica(w http.ResponseWriter, r *http.Request) error {
+	var c state.ImageReplica
+	if err := decodeJSON(w, r, api.MaxRequestBytes, &c); err != nil {
+		return err
+	}
+	res, err := s.Commit(r.Context(), &c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// commitImage commits an UpsertImage or an ImageReplica: here when this
+// manager leads, else through the leader's internal route. Both commands
+// may be applied twice, so a lost answer is simply sent again, until
+// forwardFor has passed.
+func (s *Server) commitImage(ctx context.Context, cmd state.Command) (*types.Image, error) {
+	path, method := pathImageRecords, http.MethodPut
+	if _, ok := cmd.(*state.ImageReplica); ok {
+		path, method = pathImageReplicas, http.MethodPost
+	}
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(forwardFor)
+	for {
+		if s.raft.IsLeader() {
+			res, err := s.Commit(ctx, cmd)
+			if err == nil {
+				return res.(*types.Image), nil
+			}
+			if !errors.Is(err, raftnode.ErrNotLeader) {
+				return nil, err
+			}
+		} else if target, err := s.leaderClusterAddr(ctx); err == nil {
+			im, again, err := s.sendToLeader(ctx, target, method, path, body)
+			if !again {
+				return im, err
+			}
+		} else if !errors.Is(err, errBecameLeader) && time.Now().After(deadline) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the leader did not take the image record; retry shortly"}
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// sendToLeader sends one commit to the leader; again: it may be tried once
+// more (the leader was unreachable or lost office).
+func (s *Server) sendToLeader(ctx context.Context, target, method, path string, body []byte) (*types.Image, bool, error) {
+	actx, cancel := context.WithTimeout(ctx, forwardAttempt)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, method, "https://"+target+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: s.managerTransport}).Do(req)
+	if err != nil {
+		return nil, true, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, api.MaxRequestBytes))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		var im types.Image
+		if err := json.Unmarshal(b, &im); err != nil {
+			return nil, false, fmt.Errorf("the leader's answer to an image record: %w", err)
+		}
+		return &im, false, nil
+	case leaderGone(resp.StatusCode):
+		return nil, true, fmt.Errorf("the leader answered %d", resp.StatusCode)
+	}
+	var e api.ErrorBody
+	_ = json.Unmarshal(b, &e)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, false, fmt.Errorf("%s: %w", e.Error, state.ErrNotFound)
+	}
+	return nil, false, &apiError{status: resp.StatusCode, msg: e.Error, field: e.Field}
+}
+
+// replicate runs on every manager until ctx ends: after every change of
+// the image records or the managers, it fetches what it lacks; a failed
+// image is tried again after a pause that grows to a minute.
+func (s *Server) replicate(ctx context.Context) {
+	var idx uint64
+	pause := time.Second
+	for ctx.Err() == nil {
+		if s.replicateOnce(ctx) {
+			pause = time.Second
+		} else {
+			pause = min(2*pause, time.Minute)
+		}
+		wctx, cancel := context.WithTimeout(ctx, pause+rand.N(pause/2+1))
+		var err error
+		idx, err = s.store.WaitForChange(wctx, []string{state.TableImages, state.TableCluster}, idx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			idx = 0 // the pause ended: look again even without a change
+		}
+	}
+}
+
+// replicateOnce brings every image to this manager; true when nothing is
+// left to do.
+func (s *Server) replicateOnce(ctx context.Context) bool {
+	done := true
+	for _, im := range s.store.View().Images() {
+		if ctx.Err() != nil {
+			return false
+		}
+		held := im.HasReplica(s.id)
+		if held {
+			// Recorded as held: drop the claim if the blobs are gone (a
+			// data directory restored without its registry).
+			if ok, err := s.registry.HasManifest(ctx, im.Repo, im.Digest); err != nil || ok {
+				continue
+			}
+			s.log.Warn("this manager's registry lost an image; fetching it again", "image", im.ID)
+			if _, err := s.commitImage(ctx, &state.ImageReplica{ID: im.ID, ManagerID: s.id, Drop: true}); err != nil {
+				done = false
+				continue
+			}
+		}
+		if err := s.fetchImage(ctx, im); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("could not replicate an image; will retry", "image", im.ID, "err", err)
+			}
+			done = false
+			continue
+		}
+		if _, err := s.commitImage(ctx, &state.ImageReplica{ID: im.ID, ManagerID: s.id}); err != nil && !errors.Is(err, state.ErrNotFound) {
+			s.log.Warn("could not record this manager as an image's replica; will retry", "image", im.ID, "err", err)
+			done = false
+		}
+	}
+	return done
+}
+
+// fetchImage copies an image's missing blobs and its manifest from the
+// first manager in its Replicas that serves them.
+func (s *Server) fetchImage(ctx context.Context, im *types.Image) error {
+	cl := s.store.View().Cluster()
+	if cl == nil {
+		return errors.New("the cluster record is not there yet")
+	}
+	var errs []error
+	for _, id := range shuffled(im.Replicas) {
+		m := cl.Manager(id)
+		if id == s.id || m == nil || m.ClusterAddr == "" {
+			continue
+		}
+		err := s.fetchImageFrom(ctx, m.ClusterAddr, im)
+		if err == nil {
+			s.log.Info("replicated an image", "image", im.ID, "from", m.Name)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("from %s: %w", m.Name, err))
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("no other manager holds image %s", im.ID)
+	}
+	return errors.Join(errs...)
+}
+
+func shuffled(ids []string) []string {
+	out := slices.Clone(ids)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+func (s *Server) fetchImageFrom(ctx context.Context, addr string, im *types.Image) error {
+	for _, b := range im.Blobs {
+		ok, err := s.registry.HasBlob(ctx, im.Repo, b.Digest)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		resp, err := s.registryGet(ctx, addr, "/v2/"+im.Repo+"/blobs/"+b.Digest, "")
+		if err != nil {
+			return err
+		}
+		err = s.registry.PutBlob(ctx, im.Repo, b.Digest, b.Size, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	resp, err := s.registryGet(ctx, addr, "/v2/"+im.Repo+"/manifests/"+im.Digest, im.MediaType)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	return s.registry.PutManifest(ctx, im.Repo, im.Digest, im.MediaType, payload)
+}
+
+// registryGet fetches path from another manager's registry with this
+// manager's certificate.
+func (s *Server) registryGet(ctx context.Context, addr, path, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := (&http.Client{Transport: s.managerTransport}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return resp, nil
+}
+
+// sleepCtx waits d, or less when ctx ends first (then false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
