@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -158,7 +159,9 @@ func registryError(t *testing.T, resp *http.Response) string {
 
 func registryErrorMessage(t *testing.T, resp *http.Response) (code, msg string) {
 	t.Helper()
-	var body struct{ Errors []struct{ Code, Message string } }
+	var body struct {
+		Errors []struct{ Code, Message string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Errors) != 1 {
 		t.Fatalf("answer %d is not one registry error: %v %+v", resp.StatusCode, err, body)
 	}
@@ -281,5 +284,54 @@ func TestRegistryMaxSize(t *testing.T) {
 	}
 	if used, _ := s.registry.Usage(); used > 64<<10 {
 		t.Errorf("the registry holds %d bytes, past its limit", used)
+	}
+}
+
+// TestImageReplication: an image pushed to one manager of three reaches
+// all three, and a manager that joins later; with the one that took the
+// push stopped, another serves every byte.
+func TestImageReplication(t *testing.T) {
+	ms := startCluster(t)
+	ctx := context.Background()
+	first := ms[0].s
+	took := ms[1].s // a follower or the leader: either way the record goes through the leader
+	c := api.NewClient(took.Addr(), api.WithToken(first.AdminToken()))
+	im := newTestImage(t, 256<<10)
+	admin := regClient{base: "http://" + took.Addr(), http: http.DefaultClient, token: first.AdminToken()}
+	admin.push(t, "shop/web", im)
+	rec, err := c.PutImage(ctx, api.ImagePut{App: "shop", Service: "web", Digest: im.digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Replicas) != 1 || rec.Replicas[0] != took.id {
+		t.Fatalf("replicas at first %v, want only %s", rec.Replicas, took.id)
+	}
+	waitFor(t, 60*time.Second, "three replicas", func() bool {
+		got, err := c.Image(ctx, im.digest)
+		return err == nil && len(got.Replicas) == 3
+	})
+	for _, m := range ms {
+		if ok, _ := m.s.registry.HasManifest(ctx, "shop/web", im.digest); !ok {
+			t.Errorf("%s is recorded a replica but lacks the manifest", m.s.cfg.Name)
+		}
+	}
+
+	// A manager that joins now catches up.
+	token, err := first.openToken(first.store.View().Cluster(), pki.RoleManager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m4 := runManager(t, "m4", first.ClusterAddr(), token)
+	waitFor(t, 90*time.Second, "the new manager's replica", func() bool {
+		im := first.store.View().Image("shop/web@" + im.digest)
+		return im != nil && im.HasReplica(m4.s.id)
+	})
+
+	ms[1].stop()
+	for _, m := range []*runningManager{ms[2], m4} {
+		pullFrom := regClient{base: "http://" + m.s.Addr(), http: http.DefaultClient, token: first.AdminToken()}
+		if err := pullFrom.pull(t, "shop/web", im); err != nil {
+			t.Errorf("pull from %s with the pushing manager gone: %v", m.s.cfg.Name, err)
+		}
 	}
 }

@@ -161,25 +161,29 @@ func (s *Server) replicateOnce(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		held := im.HasReplica(s.id)
-		if held {
-			// Recorded as held: drop the claim if the blobs are gone (a
-			// data directory restored without its registry).
-			if ok, err := s.registry.HasManifest(ctx, im.Repo, im.Digest); err != nil || ok {
-				continue
-			}
+		held, has := im.HasReplica(s.id), s.holds(ctx, im)
+		switch {
+		case held && has:
+			continue
+		case held:
+			// Recorded as held but gone (a data directory restored without
+			// its registry): drop the claim, then fetch it again.
 			s.log.Warn("this manager's registry lost an image; fetching it again", "image", im.ID)
 			if _, err := s.commitImage(ctx, &state.ImageReplica{ID: im.ID, ManagerID: s.id, Drop: true}); err != nil {
 				done = false
 				continue
 			}
 		}
-		if err := s.fetchImage(ctx, im); err != nil {
-			if !errors.Is(err, context.Canceled) {
-				s.log.Warn("could not replicate an image; will retry", "image", im.ID, "err", err)
+		// Held but not recorded happens too: a pass that ran before this
+		// manager saw its replica committed.
+		if !has {
+			if err := s.fetchImage(ctx, im); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					s.log.Warn("could not replicate an image; will retry", "image", im.ID, "err", err)
+				}
+				done = false
+				continue
 			}
-			done = false
-			continue
 		}
 		if _, err := s.commitImage(ctx, &state.ImageReplica{ID: im.ID, ManagerID: s.id}); err != nil && !errors.Is(err, state.ErrNotFound) {
 			s.log.Warn("could not record this manager as an image's replica; will retry", "image", im.ID, "err", err)
@@ -187,6 +191,20 @@ func (s *Server) replicateOnce(ctx context.Context) bool {
 		}
 	}
 	return done
+}
+
+// holds tells whether this manager's registry has the image's manifest
+// and every blob.
+func (s *Server) holds(ctx context.Context, im *types.Image) bool {
+	if ok, err := s.registry.HasManifest(ctx, im.Repo, im.Digest); err != nil || !ok {
+		return false
+	}
+	for _, b := range im.Blobs {
+		if ok, err := s.registry.HasBlob(ctx, im.Repo, b.Digest); err != nil || !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // fetchImage copies an image's missing blobs and its manifest from the
