@@ -118,6 +118,10 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 		},
 	}
 	cfg.HTTP.Secret = string(secret)
+	// Clients reach a manager through proxies (the CLI's loopback proxy,
+	// an agent's pull-through endpoint): upload locations must not name
+	// the host the manager saw.
+	cfg.HTTP.RelativeURLs = true
 	cfg.Log.AccessLog.Disabled = true
 	return handlers.NewApp(ctx, cfg), nil
 }

@@ -162,6 +162,9 @@ func TestAccess(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
+			if loc := resp.Header.Get("Location"); tt.wantStatus == 202 && !strings.HasPrefix(loc, "/v2/") {
+				t.Errorf("upload location %q is not relative: a client behind a proxy could not follow it", loc)
+			}
 			if tt.wantStatus == 401 && resp.Header.Get("WWW-Authenticate") != `Basic realm="berth"` {
 				t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
 			}
