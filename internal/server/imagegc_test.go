@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -67,5 +68,29 @@ func TestImageGC(t *testing.T) {
 		if err := rc.pull(t, "shop/web", im); err != nil {
 			t.Errorf("a kept image after the sweep: %v", err)
 		}
+	}
+}
+
+// TestLostImageDropsItsReplica: a manager whose registry lost an image it
+// is recorded to hold (its directory restored without it) drops the
+// claim, so no one counts on its copy.
+func TestLostImageDropsItsReplica(t *testing.T) {
+	s, c := startServer(t)
+	ctx := context.Background()
+	im := newTestImage(t, 1024)
+	adminRegistry(s).push(t, "shop/web", im)
+	if _, err := c.PutImage(ctx, api.ImagePut{App: "shop", Service: "web", Digest: im.digest}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(s.registry.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	s.replicateOnce(ctx)
+	got, err := c.Image(ctx, im.digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Replicas) != 0 {
+		t.Fatalf("replicas %v after the registry lost the image, want none", got.Replicas)
 	}
 }

@@ -63,7 +63,7 @@ func (s *Server) putImage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := s.store.View()
-	writeJSON(w, http.StatusOK, imageOut(res, imageUsersOf(v)))
+	writeJSON(w, http.StatusOK, newImageView(v).out(res))
 	return nil
 }
 
@@ -96,11 +96,11 @@ func checkImagePut(in *api.ImagePut) (string, error) {
 
 func (s *Server) listImages(w http.ResponseWriter, _ *http.Request) error {
 	v := s.store.View()
-	users := imageUsersOf(v)
+	iv := newImageView(v)
 	ims := v.Images()
 	out := make([]api.Image, 0, len(ims))
 	for _, im := range ims {
-		out = append(out, imageOut(im, users))
+		out = append(out, iv.out(im))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -126,22 +126,33 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
 	if im == nil {
 		return notFound("the cluster registry has no image %s", dgst)
 	}
-	writeJSON(w, http.StatusOK, imageOut(im, imageUsersOf(v)))
+	writeJSON(w, http.StatusOK, newImageView(v).out(im))
 	return nil
 }
 
-// imageUsers are the services whose current spec runs an image, and the
-// nodes of their current tasks, by image ref.
-type imageUsers map[string]struct{ services, nodes []string }
+// imageView is what an image's answer needs besides its record: the
+// services whose current spec runs it and the nodes of their current
+// tasks (by image ref), and the managers of the cluster now.
+type imageView struct {
+	users    map[string]imageUse
+	managers map[string]bool
+}
 
-func imageUsersOf(v *state.View) imageUsers {
-	users := imageUsers{}
+type imageUse struct{ services, nodes []string }
+
+func newImageView(v *state.View) imageView {
+	iv := imageView{users: map[string]imageUse{}, managers: map[string]bool{}}
+	if cl := v.Cluster(); cl != nil {
+		for _, m := range cl.Managers {
+			iv.managers[m.ID] = true
+		}
+	}
 	for _, app := range v.Apps() {
 		for _, svc := range app.Services {
 			if svc.ClusterImage == "" {
 				continue
 			}
-			u := users[svc.ClusterImage]
+			u := iv.users[svc.ClusterImage]
 			u.services = append(u.services, types.ServiceID(app.Name, svc.Name))
 			for _, t := range v.Tasks(state.TaskFilter{App: app.Name, Service: svc.Name}) {
 				if t.NodeID == "" || t.State.Terminal() || t.ServiceVersion != svc.Version {
@@ -155,21 +166,27 @@ func imageUsersOf(v *state.View) imageUsers {
 					u.nodes = append(u.nodes, name)
 				}
 			}
-			users[svc.ClusterImage] = u
+			iv.users[svc.ClusterImage] = u
 		}
 	}
-	return users
+	return iv
 }
 
-func imageOut(im *types.Image, users imageUsers) api.Image {
-	out := api.Image{Ref: im.ID, Digest: im.Digest, Repo: im.Repo, App: im.App, Service: im.Service,
-		MediaType: im.MediaType, Config: im.Config, Size: im.Size, PushedAt: im.PushedAt,
-		Replicas: slices.Clone(im.Replicas)}
-	for _, b := range im.Blobs {
-		out.Blobs = append(out.Blobs, api.ImageBlob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+// out is the record on the wire. Its replicas are those of managers still
+// in the cluster: a removed manager's copy serves no one.
+func (iv imageView) out(im *types.Image) api.Image {
+	o := api.Image{Ref: im.ID, Digest: im.Digest, Repo: im.Repo, App: im.App, Service: im.Service,
+		MediaType: im.MediaType, Config: im.Config, Size: im.Size, PushedAt: im.PushedAt, Replicas: []string{}}
+	for _, id := range im.Replicas {
+		if iv.managers[id] {
+			o.Replicas = append(o.Replicas, id)
+		}
 	}
-	u := users[im.ID]
-	out.Services = slices.Sorted(slices.Values(u.services))
-	out.Nodes = slices.Sorted(slices.Values(u.nodes))
-	return out
+	for _, b := range im.Blobs {
+		o.Blobs = append(o.Blobs, api.ImageBlob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+	}
+	u := iv.users[im.ID]
+	o.Services = slices.Sorted(slices.Values(u.services))
+	o.Nodes = slices.Sorted(slices.Values(u.nodes))
+	return o
 }
