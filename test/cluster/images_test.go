@@ -85,7 +85,9 @@ func TestImageSurvivesPushingManager(t *testing.T) {
 // admin token.
 type imageRegistry struct{ base, token string }
 
-func registryAt(m *harness.Manager) imageRegistry { return imageRegistry{base: m.URL(), token: m.Token()} }
+func registryAt(m *harness.Manager) imageRegistry {
+	return imageRegistry{base: m.URL(), token: m.Token()}
+}
 
 func (r imageRegistry) call(t *testing.T, method, path, ctype string, body []byte) *http.Response {
 	t.Helper()
