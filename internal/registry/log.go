@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -39,12 +40,19 @@ func (slogHook) Fire(e *logrus.Entry) error {
 	if log == nil {
 		return nil
 	}
+	// Every answer with an error is logged at error level, a HEAD of a
+	// blob the registry lacks too (each docker push asks for every
+	// layer); the client hears those. Only the library's own failures
+	// belong in the manager's log.
+	if e.Message == "response completed with error" && fmt.Sprint(e.Data["err.code"]) != "UNKNOWN" {
+		return nil
+	}
 	level := slog.LevelWarn
 	if e.Level <= logrus.ErrorLevel {
 		level = slog.LevelError
 	}
 	args := []any{"component", "registry"}
-	for _, k := range []string{"err.message", "http.request.method", "http.request.uri", "vars.name"} {
+	for _, k := range []string{"err.code", "err.message", "err.detail", "http.request.method", "http.request.uri", "vars.name"} {
 		if v, ok := e.Data[k]; ok {
 			args = append(args, k, v)
 		}

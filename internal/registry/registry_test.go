@@ -3,13 +3,17 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/internal/testimage"
 )
@@ -229,4 +233,49 @@ func TestUploadPastTheLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("an upload into a full registry: status %d, want 403", resp.StatusCode)
 	}
+}
+
+// TestLibraryLog: a client's miss (a HEAD of a blob the registry lacks,
+// as every push makes) stays out of the manager's log; the library's own
+// warnings reach it.
+func TestLibraryLog(t *testing.T) {
+	var buf syncBuffer
+	r, err := New(context.Background(), Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	host := serve(t, r, Push)
+	resp, err := http.Head("http://" + host + "/v2/a/b/blobs/" + digestOf("nothing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("HEAD of a missing blob: %d", resp.StatusCode)
+	}
+	if s := buf.String(); strings.Contains(s, "completed with error") {
+		t.Errorf("a client's miss was logged: %s", s)
+	}
+	logrus.WithField("err.message", "boom").Error("storage failed")
+	if s := buf.String(); !strings.Contains(s, "storage failed") || !strings.Contains(s, "boom") {
+		t.Errorf("the library's error did not reach the log: %q", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
