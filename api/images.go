@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -84,13 +83,23 @@ func (c *Client) Images(ctx context.Context) ([]Image, error) {
 // several services answers the least replicated of its records (what a
 // client waiting for replicas wants).
 func (c *Client) Image(ctx context.Context, ref string) (*Image, error) {
-	dgst, q := ref, url.Values(nil)
+	im, _, err := c.ImageAfter(ctx, ref, QueryOptions{})
+	return im, err
+}
+
+// ImageAfter is Image as a blocking query: with q.Index it answers once
+// the record (its replicas, say) or its users changed past that index, or
+// q.Wait passed.
+func (c *Client) ImageAfter(ctx context.Context, ref string, q QueryOptions) (*Image, QueryMeta, error) {
+	dgst, v := ref, q.values()
 	if repo, d, ok := strings.Cut(ref, "@"); ok {
-		dgst, q = d, url.Values{"repo": {repo}}
+		dgst = d
+		v.Set("repo", repo)
 	}
 	var out Image
-	if _, err := c.do(ctx, http.MethodGet, fill(PathImage, dgst), q, nil, &out); err != nil {
-		return nil, err
+	meta, err := c.do(ctx, http.MethodGet, fill(PathImage, dgst), v, nil, &out)
+	if err != nil {
+		return nil, meta, err
 	}
-	return &out, nil
+	return &out, meta, nil
 }

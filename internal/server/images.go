@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -62,6 +63,11 @@ func (s *Server) putImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Committed through the leader: the client's next read here must
+	// see it (read your writes), so wait until this manager applied it.
+	wctx, cancel := context.WithTimeout(ctx, forwardFor)
+	_, _ = s.store.WaitForChange(wctx, []string{state.TableImages}, res.ModifyIndex-1)
+	cancel()
 	v := s.store.View()
 	writeJSON(w, http.StatusOK, newImageView(v).out(res))
 	return nil
@@ -94,7 +100,16 @@ func checkImagePut(in *api.ImagePut) (string, error) {
 	return repo, nil
 }
 
-func (s *Server) listImages(w http.ResponseWriter, _ *http.Request) error {
+// imageTables are those an image's answer reads: a blocking query on an
+// image wakes when its replicas, users or the managers change.
+var imageTables = []string{state.TableImages, state.TableApps, state.TableTasks, state.TableCluster}
+
+func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
+	idx, err := s.block(r, imageTables...)
+	if err != nil {
+		return err
+	}
+	setIndex(w, idx)
 	v := s.store.View()
 	iv := newImageView(v)
 	ims := v.Images()
@@ -111,6 +126,11 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
 	if !types.ValidDigest(dgst) {
 		return badRequest("digest", "must be a manifest digest such as sha256:<64 hex digits>, not %q", dgst)
 	}
+	idx, err := s.block(r, imageTables...)
+	if err != nil {
+		return err
+	}
+	setIndex(w, idx)
 	v := s.store.View()
 	var im *types.Image
 	if repo := r.URL.Query().Get("repo"); repo != "" {

@@ -306,10 +306,23 @@ func TestImageReplication(t *testing.T) {
 	if len(rec.Replicas) != 1 || rec.Replicas[0] != took.id {
 		t.Fatalf("replicas at first %v, want only %s", rec.Replicas, took.id)
 	}
-	waitFor(t, 60*time.Second, "three replicas", func() bool {
-		got, err := c.Image(ctx, im.digest)
-		return err == nil && len(got.Replicas) == 3
-	})
+	// A blocking query wakes as replicas are recorded.
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var index uint64
+	for {
+		got, meta, err := c.ImageAfter(wctx, im.digest, api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("waiting for three replicas: %v", err)
+		}
+		if len(got.Replicas) == 3 {
+			break
+		}
+		if meta.Index <= index {
+			t.Fatalf("a blocking query answered at index %d, not past %d", meta.Index, index)
+		}
+		index = meta.Index
+	}
 	for _, m := range ms {
 		if ok, _ := m.s.registry.HasManifest(ctx, "shop/web", im.digest); !ok {
 			t.Errorf("%s is recorded a replica but lacks the manifest", m.s.cfg.Name)
