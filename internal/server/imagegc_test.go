@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -92,5 +93,31 @@ func TestLostImageDropsItsReplica(t *testing.T) {
 	}
 	if len(got.Replicas) != 0 {
 		t.Fatalf("replicas %v after the registry lost the image, want none", got.Replicas)
+	}
+}
+
+// TestReplicasAreCurrentManagers: a replica recorded for a manager no
+// longer in the cluster is not shown: no client may count on its copy.
+func TestReplicasAreCurrentManagers(t *testing.T) {
+	s, c := startServer(t)
+	ctx := context.Background()
+	im := newTestImage(t, 1024)
+	adminRegistry(s).push(t, "shop/web", im)
+	rec, err := c.PutImage(ctx, api.ImagePut{App: "shop", Service: "web", Digest: im.digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(ctx, &state.ImageReplica{ID: rec.Ref, ManagerID: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.store.View().Image(rec.Ref).Replicas); n != 2 {
+		t.Fatalf("stored replicas %d, want 2", n)
+	}
+	got, err := c.Image(ctx, rec.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Replicas) != 1 || got.Replicas[0] != s.id {
+		t.Fatalf("replicas %v, want only %s", got.Replicas, s.id)
 	}
 }
