@@ -132,26 +132,30 @@ func (s *Server) sendToLeader(ctx context.Context, target, method, path string, 
 }
 
 // replicate runs on every manager until ctx ends: after every change of
-// the image records or the managers, it fetches what it lacks; a failed
-// image is tried again after a pause that grows to a minute.
+// the image records or the managers, it fetches what it lacks. A failed
+// image is tried again after a pause that grows to a minute; with nothing
+// failing it looks again every recheckImages anyway, for a registry that
+// lost blobs behind its back.
 func (s *Server) replicate(ctx context.Context) {
 	var idx uint64
 	pause := time.Second
 	for ctx.Err() == nil {
+		wait := recheckImages
 		if s.replicateOnce(ctx) {
 			pause = time.Second
 		} else {
+			wait = pause
 			pause = min(2*pause, time.Minute)
 		}
-		wctx, cancel := context.WithTimeout(ctx, pause+rand.N(pause/2+1))
-		var err error
-		idx, err = s.store.WaitForChange(wctx, []string{state.TableImages, state.TableCluster}, idx)
+		wctx, cancel := context.WithTimeout(ctx, wait+rand.N(wait/2+1))
+		idx, _ = s.store.WaitForChange(wctx, []string{state.TableImages, state.TableCluster}, idx)
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			idx = 0 // the pause ended: look again even without a change
-		}
 	}
 }
+
+// recheckImages is how often a manager with nothing to fetch checks that
+// it still holds what it is recorded to.
+var recheckImages = 5 * time.Minute
 
 // replicateOnce brings every image to this manager; true when nothing is
 // left to do.
