@@ -28,7 +28,16 @@ type usage struct {
 	mu     sync.Mutex
 	active int
 	used   int64
+	// sinceDisk counts the bytes taken since the disk's free space was
+	// last read (see diskCheckEvery).
+	sinceDisk int64
+	free      int64 // the last reading
+	checked   bool
 }
+
+// diskCheckEvery spaces the reads of the disk's free space during uploads:
+// the reserve may be overrun by at most this much.
+const diskCheckEvery = 4 << 20
 
 // beginUpload counts an upload in, measuring the directory when it is the
 // only one.
@@ -43,6 +52,7 @@ func (r *Registry) beginUpload() error {
 		r.usage.used = used
 	}
 	r.usage.active++
+	r.usage.checked = false
 	return nil
 }
 
@@ -59,7 +69,33 @@ func (r *Registry) take(n int64) error {
 	if r.usage.used+n > r.max {
 		return r.fullError(r.usage.used)
 	}
+	if err := r.checkDisk(n); err != nil {
+		return err
+	}
 	r.usage.used += n
+	return nil
+}
+
+// checkDisk refuses n more bytes when they would eat into the reserve of
+// the registry's filesystem. It reads the free space once per
+// diskCheckEvery bytes and, in between, counts what it took off the last
+// reading. Called with usage.mu held.
+func (r *Registry) checkDisk(n int64) error {
+	if r.freeSpace == nil {
+		return nil
+	}
+	if !r.usage.checked || r.usage.sinceDisk+n >= diskCheckEvery {
+		free, known, err := r.freeSpace(r.dir)
+		if err != nil || !known {
+			return nil // the limit still holds; a disk we cannot read is the disk check's to report
+		}
+		r.usage.checked, r.usage.sinceDisk, r.usage.free = true, 0, int64(free)
+	}
+	if left := r.usage.free - r.usage.sinceDisk - n; left < r.reserve {
+		return fmt.Errorf("%w: its disk has %s free and keeps %s for the manager's Raft log: free space on the disk of %s",
+			ErrFull, FormatSize(r.usage.free-r.usage.sinceDisk), FormatSize(r.reserve), r.dir)
+	}
+	r.usage.sinceDisk += n
 	return nil
 }
 

@@ -40,6 +40,11 @@ type Config struct {
 	Dir string
 	// MaxBytes bounds what Dir may hold; <= 0 takes DefaultMaxBytes.
 	MaxBytes int64
+	// Reserve is free space the registry leaves on Dir's filesystem, for
+	// what shares it (the manager's Raft log); FreeSpace measures it
+	// (nil: no disk check, the limit alone).
+	Reserve   int64
+	FreeSpace func(dir string) (free uint64, known bool, err error)
 	// Logger receives the library's warnings and errors.
 	Logger *slog.Logger
 }
@@ -53,6 +58,9 @@ type Registry struct {
 	max    int64
 	log    *slog.Logger
 	usage  usage // what the directory holds, for the limit (limit.go)
+	// reserve and freeSpace: see Config.
+	reserve   int64
+	freeSpace func(string) (uint64, bool, error)
 }
 
 // Access is what a request may do, as the caller decided from its
@@ -93,7 +101,8 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{app: app, ns: ns, driver: driver, dir: cfg.Dir, max: cfg.MaxBytes, log: cfg.Logger}, nil
+	return &Registry{app: app, ns: ns, driver: driver, dir: cfg.Dir, max: cfg.MaxBytes, log: cfg.Logger,
+		reserve: cfg.Reserve, freeSpace: cfg.FreeSpace}, nil
 }
 
 // newApp builds the library's HTTP application; it panics on a bad

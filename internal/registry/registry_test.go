@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,4 +279,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestUploadKeepsTheDiskReserve: an upload that would leave the disk with
+// less than the reserve is refused, however much the limit allows.
+func TestUploadKeepsTheDiskReserve(t *testing.T) {
+	var free atomic.Int64
+	free.Store(1 << 30)
+	r, err := New(context.Background(), Config{Dir: t.TempDir(), Reserve: 512 << 20,
+		FreeSpace: func(string) (uint64, bool, error) { return uint64(free.Load()), true, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	host := serve(t, r, Push)
+	if resp := upload(t, host, "a/b", strings.Repeat("x", 10<<10)); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("an upload with room on the disk: %d", resp.StatusCode)
+	}
+	free.Store(512<<20 + 4<<10) // 4 KiB above the reserve
+	resp := upload(t, host, "a/b", strings.Repeat("y", 10<<10))
+	errs := registryErrors(t, resp)
+	if resp.StatusCode != 403 || len(errs) != 1 || errs[0].Code != "DENIED" || !strings.Contains(errs[0].Message, "Raft log") {
+		t.Fatalf("status %d, errors %+v; want 403 DENIED naming the reserve", resp.StatusCode, errs)
+	}
 }

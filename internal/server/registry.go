@@ -16,6 +16,11 @@ import (
 //     replicator) and an admin certificate do all.
 //   - anyone else: 401 with a WWW-Authenticate challenge.
 
+// registryReserve is the free space the registry leaves on the data
+// disk, whatever its limit: the Raft log's next segments (64 MiB each) and
+// snapshots need it, and a full disk halts writes (diskhealth.go).
+const registryReserve = 512 << 20
+
 // registryDir is where a manager's registry keeps its blobs.
 func registryDir(dataDir string) string { return filepath.Join(dataDir, "registry") }
 

@@ -88,7 +88,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.registry, err = registry.New(context.Background(), registry.Config{Dir: registryDir(cfg.DataDir),
-		MaxBytes: cfg.RegistryMaxBytes, Logger: cfg.Logger.With("component", "registry")})
+		MaxBytes: cfg.RegistryMaxBytes, Reserve: registryReserve, FreeSpace: raftnode.FreeBytes,
+		Logger: cfg.Logger.With("component", "registry")})
 	if err != nil {
 		return nil, err
 	}
