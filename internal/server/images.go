@@ -82,14 +82,13 @@ func checkImagePut(in *api.ImagePut) (string, error) {
 		case len(f.v) > api.MaxImageNameBytes:
 			return "", badRequest(f.name, "longer than %d bytes", api.MaxImageNameBytes)
 		}
+		if err := types.CheckImageRepoPart(f.v); err != nil {
+			return "", badRequest(f.name, "%s", err.Error())
+		}
 	}
 	repo, err := types.ImageRepo(in.App, in.Service)
 	if err != nil {
-		field := "app"
-		if _, e := types.ImageRepo(in.App, "x"); e == nil {
-			field = "service"
-		}
-		return "", badRequest(field, "%s", err.Error())
+		return "", badRequest("app", "%s", err.Error())
 	}
 	if in.Repo != "" && in.Repo != repo {
 		return "", badRequest("repo", "must be %q, the app and service, not %q", repo, in.Repo)

@@ -245,7 +245,7 @@ func TestPutImageRefusals(t *testing.T) {
 	}{
 		{"no app", api.ImagePut{Service: "web", Digest: im.digest}, "app"},
 		{"no service", api.ImagePut{App: "shop", Digest: im.digest}, "service"},
-		{"uppercase app", api.ImagePut{App: "Shop", Service: "web", Digest: im.digest}, "app"},
+		{"bad app", api.ImagePut{App: "sh op", Service: "web", Digest: im.digest}, "app"},
 		{"bad service", api.ImagePut{App: "shop", Service: "we b", Digest: im.digest}, "service"},
 		{"other repo", api.ImagePut{App: "shop", Service: "web", Repo: "shop/db", Digest: im.digest}, "repo"},
 		{"bad digest", api.ImagePut{App: "shop", Service: "web", Digest: "sha256:xyz"}, "digest"},

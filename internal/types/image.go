@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,15 +59,25 @@ var (
 // ValidDigest tells a sha256 digest as registries write it.
 func ValidDigest(d string) bool { return digestRE.MatchString(d) }
 
-// ImageRepo is the cluster registry's repository of a service, or an
-// error saying why the names cannot make one.
+// CheckImageRepoPart says why name (an app's or a service's) cannot be a
+// component of a registry repository name, once lowercased (registries
+// take only lowercase; Compose service names may have capitals).
+func CheckImageRepoPart(name string) error {
+	if !repoPartRE.MatchString(strings.ToLower(name)) {
+		return fmt.Errorf("%q cannot name a registry repository: use letters and digits, with '.', '_' or '-' between them", name)
+	}
+	return nil
+}
+
+// ImageRepo is the cluster registry's repository of a service,
+// "<app>/<service>" lowercased, or why the names cannot make one.
 func ImageRepo(app, service string) (string, error) {
-	for _, p := range []struct{ field, v string }{{"app", app}, {"service", service}} {
-		if !repoPartRE.MatchString(p.v) {
-			return "", fmt.Errorf("%s %q cannot name a registry repository: use lowercase letters, digits and '.', '_', '-' between them", p.field, p.v)
+	for _, p := range []string{app, service} {
+		if err := CheckImageRepoPart(p); err != nil {
+			return "", err
 		}
 	}
-	return app + "/" + service, nil
+	return strings.ToLower(app + "/" + service), nil
 }
 
 // HasReplica tells whether manager id holds the image.
