@@ -59,3 +59,31 @@ func TestImageLs(t *testing.T) {
 		t.Fatalf("--json: %v %s", err, h.out.String())
 	}
 }
+
+func TestRegistryMaxSizeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"10GiB", 10 << 30, true},
+		{"500m", 500 << 20, true},
+		{"1073741824", 1 << 30, true},
+		{"", 0, true},
+		{"0", 0, false},
+		{"lots", 0, false},
+		{"-1g", 0, false},
+	} {
+		o := serverOptions{registryMax: tc.in}
+		got, err := o.registryMaxBytes()
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q: %d, %v", tc.in, got, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--registry-max-size") {
+			t.Errorf("%q: the error does not name the flag: %v", tc.in, err)
+		}
+		if cerr := o.check(); (cerr == nil) != tc.ok {
+			t.Errorf("%q: check() = %v", tc.in, cerr)
+		}
+	}
+}

@@ -43,7 +43,10 @@ func newServerCommand(e *env) *cobra.Command {
 		Long: `Run a berth manager: the Raft-replicated state, the API, the controllers and
 the scheduler. It listens on three ports: the API on --addr (users), Raft on
 --raft-addr (managers) and the cluster port on --cluster-addr (agents and
-managers, mutual TLS).
+managers, mutual TLS). On the API and cluster ports it also serves the cluster
+registry (/v2/), where berth up pushes built and local-only images; its blobs
+live in the data directory's registry/, at most --registry-max-size, and every
+manager holds a copy of each image.
 
 The first manager bootstraps a new cluster: its CA, join tokens and an admin
 token, printed once on stdout (never in the log). Every API request needs a credential, on loopback too;
