@@ -152,7 +152,8 @@ func (r *Registry) Serve(w http.ResponseWriter, req *http.Request, a Access) {
 		Unauthorized(w, "the cluster registry needs a cluster credential: an admin token or certificate to push, a node certificate to pull")
 		return
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
-	case req.Method == http.MethodDelete:
+	case req.Method == http.MethodDelete && !(a == Push && strings.Contains(req.URL.Path, "/blobs/uploads/")):
+		// A pusher may cancel its upload; nothing else is deleted.
 		WriteError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the cluster registry deletes nothing on request: images go when no app version uses them")
 		return
 	case a == Pull:

@@ -153,6 +153,7 @@ func TestAccess(t *testing.T) {
 		{"pull may not push", Pull, "POST", "/v2/a/b/blobs/uploads/", 403, "DENIED"},
 		{"pull may not put a manifest", Pull, "PUT", "/v2/a/b/manifests/x", 403, "DENIED"},
 		{"push may start an upload", Push, "POST", "/v2/a/b/blobs/uploads/", 202, ""},
+		{"a pull may not cancel an upload", Pull, "DELETE", "/v2/a/b/blobs/uploads/x", 405, "UNSUPPORTED"},
 		{"nobody deletes", Push, "DELETE", "/v2/a/b/manifests/sha256:" + strings.Repeat("0", 64), 405, "UNSUPPORTED"},
 	}
 	for _, tt := range tests {
@@ -301,5 +302,26 @@ func TestUploadKeepsTheDiskReserve(t *testing.T) {
 	errs := registryErrors(t, resp)
 	if resp.StatusCode != 403 || len(errs) != 1 || errs[0].Code != "DENIED" || !strings.Contains(errs[0].Message, "Raft log") {
 		t.Fatalf("status %d, errors %+v; want 403 DENIED naming the reserve", resp.StatusCode, errs)
+	}
+}
+
+// TestCancelUpload: a pusher may cancel its upload (clients do when a push
+// fails); the library then forgets it.
+func TestCancelUpload(t *testing.T) {
+	r := newRegistry(t, 0)
+	host := serve(t, r, Push)
+	resp, err := http.Post("http://"+host+"/v2/a/b/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+host+resp.Header.Get("Location"), nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("cancel an upload: status %d, want 204", resp.StatusCode)
 	}
 }
