@@ -83,8 +83,8 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 		node("POST "+api.PathTeardown, s.onLeader(s.teardownDone))
 		node("POST "+api.PathNodeRenew, s.renewNode)
 		mux.Handle("POST "+api.PathJoin, s.instrument(api.PathJoin, s.onLeader(s.join)))
-		mux.Handle("PUT "+pathImageRecords, s.instrument(pathImageRecords, s.requireManager(s.onLeader(s.commitImageRecord))))
-		mux.Handle("POST "+pathImageReplicas, s.instrument(pathImageReplicas, s.requireManager(s.onLeader(s.commitImageReplica))))
+		mux.Handle("PUT "+pathImageRecords, s.instrument(pathImageRecords, s.requireManager(s.onLeader(commitRoute[state.UpsertImage](s)))))
+		mux.Handle("POST "+pathImageReplicas, s.instrument(pathImageReplicas, s.requireManager(s.onLeader(commitRoute[state.ImageReplica](s)))))
 		mux.Handle("POST "+api.PathMembers, s.instrument(api.PathMembers, s.requireManager(s.onLeader(s.addMember))))
 	}
 	mux.Handle("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) error {

@@ -31,36 +31,30 @@ const (
 	pathImageReplicas = "/v1/internal/image-replicas" // POST state.ImageReplica: the stored types.Image
 )
 
-func (s *Server) commitImageRecord(w http.ResponseWriter, r *http.Request) error {
-	var c state.UpsertImage
-	if err := decodeJSON(w, r, api.MaxRequestBytes, &c); err != nil {
-		return err
+// commitRoute serves an internal route: it decodes command C and
+// commits it, answering the stored record.
+func commitRoute[C any, P interface {
+	*C
+	state.Command
+}](s *Server) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var c C
+		if err := decodeJSON(w, r, api.MaxRequestBytes, &c); err != nil {
+			return err
+		}
+		res, err := s.Commit(r.Context(), P(&c))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, res)
+		return nil
 	}
-	res, err := s.Commit(r.Context(), &c)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
-}
-
-func (s *Server) commitImageReplica(w http.ResponseWriter, r *http.Request) error {
-	var c state.ImageReplica
-	if err := decodeJSON(w, r, api.MaxRequestBytes, &c); err != nil {
-		return err
-	}
-	res, err := s.Commit(r.Context(), &c)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
 }
 
 // commitImage commits an UpsertImage or an ImageReplica: here when this
 // manager leads, else through the leader's internal route. Both commands
-// may be applied twice, so a lost answer is simply sent again, until
-// forwardFor has passed.
+// may be applied twice, so a lost answer is simply sent again, and an
+// election waited out, until forwardFor has passed.
 func (s *Server) commitImage(ctx context.Context, cmd state.Command) (*types.Image, error) {
 	path, method := pathImageRecords, http.MethodPut
 	if _, ok := cmd.(*state.ImageReplica); ok {
@@ -72,24 +66,29 @@ func (s *Server) commitImage(ctx context.Context, cmd state.Command) (*types.Ima
 	}
 	deadline := time.Now().Add(forwardFor)
 	for {
+		var again bool
 		if s.raft.IsLeader() {
-			res, err := s.Commit(ctx, cmd)
-			if err == nil {
+			var res any
+			if res, err = s.Commit(ctx, cmd); err == nil {
 				return res.(*types.Image), nil
 			}
-			if !errors.Is(err, raftnode.ErrNotLeader) {
-				return nil, err
+			again = errors.Is(err, raftnode.ErrNotLeader)
+		} else {
+			var target string
+			if target, err = s.leaderClusterAddr(ctx); err == nil {
+				var im *types.Image
+				if im, again, err = s.sendToLeader(ctx, target, method, path, body); !again {
+					return im, err
+				}
+			} else {
+				again = true // an election under way, or won here meanwhile
 			}
-		} else if target, err := s.leaderClusterAddr(ctx); err == nil {
-			im, again, err := s.sendToLeader(ctx, target, method, path, body)
-			if !again {
-				return im, err
-			}
-		} else if !errors.Is(err, errBecameLeader) && time.Now().After(deadline) {
+		}
+		if !again {
 			return nil, err
 		}
 		if time.Now().After(deadline) {
-			return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the leader did not take the image record; retry shortly"}
+			return nil, fmt.Errorf("the leader did not take the image record within %s: %w", forwardFor, err)
 		}
 		if !sleepCtx(ctx, 200*time.Millisecond) {
 			return nil, ctx.Err()
