@@ -285,6 +285,11 @@ func TestRegistryMaxSize(t *testing.T) {
 	if used, _ := s.registry.Usage(); used > 64<<10 {
 		t.Errorf("the registry holds %d bytes, past its limit", used)
 	}
+	metrics := rc.do(t, http.MethodGet, "/metrics", "", nil)
+	b, _ := io.ReadAll(metrics.Body)
+	if !bytes.Contains(b, []byte("berth_registry_max_bytes 65536")) || !bytes.Contains(b, []byte("berth_registry_bytes ")) {
+		t.Errorf("the metrics lack the registry's size and limit")
+	}
 }
 
 // TestImageReplication: an image pushed to one manager of three reaches
