@@ -120,9 +120,10 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 	cfg := &configuration.Configuration{
 		Storage: configuration.Storage{
 			"filesystem": configuration.Parameters{"rootdirectory": dir},
-			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{
-				"enabled": true, "age": "24h", "interval": "1h", "dryrun": false,
-			}},
+			// Its purger would run in a goroutine of its own, where a panic
+			// (it had some, on other drivers) kills the manager: Sweep
+			// purges instead, under recover.
+			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 			// No blob descriptor cache: Sweep deletes behind the app's back.
 		},
 	}
@@ -135,7 +136,7 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 	return handlers.NewApp(ctx, cfg), nil
 }
 
-// Close stops the library's background work (the upload purger).
+// Close releases the library's application.
 func (r *Registry) Close() error { return r.app.Shutdown() }
 
 // Dir is the registry's directory.

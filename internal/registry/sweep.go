@@ -27,6 +27,7 @@ type SweepResult struct {
 // repository does not claim what it lost.
 func (r *Registry) Sweep(ctx context.Context, keep func(digest string) bool, grace time.Duration, now time.Time) (SweepResult, error) {
 	var res SweepResult
+	r.purgeUploads(ctx, now.Add(-uploadMaxAge))
 	cutoff := now.Add(-grace)
 	young, err := r.youngDigests(cutoff)
 	if err != nil {
@@ -54,6 +55,23 @@ func (r *Registry) Sweep(ctx context.Context, keep func(digest string) bool, gra
 		return res, err
 	}
 	return res, r.unlink(removed)
+}
+
+// uploadMaxAge is how long an unfinished upload is kept (a client may
+// resume one); older ones are deleted.
+const uploadMaxAge = 24 * time.Hour
+
+// purgeUploads deletes the uploads started before olderThan, with the
+// library's purge, whose panics must not take the manager down.
+func (r *Registry) purgeUploads(ctx context.Context, olderThan time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("cluster registry: purging old uploads failed", "panic", p)
+		}
+	}()
+	if _, errs := storage.PurgeUploads(ctx, r.driver, olderThan, true); len(errs) > 0 {
+		r.log.Warn("cluster registry: some old uploads could not be purged", "err", errors.Join(errs...))
+	}
 }
 
 // youngDigests are the blobs that repository links written after cutoff

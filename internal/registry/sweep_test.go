@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,5 +91,37 @@ func TestSweep(t *testing.T) {
 	}
 	if ok, _ := r.HasBlob(ctx, "app/young", young[1]); ok {
 		t.Errorf("an old unreferenced blob survived: removed %v", res.Removed)
+	}
+}
+
+// TestSweepPurgesOldUploads: an upload left unfinished for a day goes with
+// the sweep; a recent one stays, for its client to resume.
+func TestSweepPurgesOldUploads(t *testing.T) {
+	r := newRegistry(t, 0)
+	host := serve(t, r, Push)
+	for range 2 {
+		resp, err := http.Post("http://"+host+"/v2/a/b/blobs/uploads/", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	uploads := filepath.Join(r.reposDir(), "a", "b", "_uploads")
+	entries, _ := os.ReadDir(uploads)
+	if len(entries) != 2 {
+		t.Fatalf("%d uploads started, want 2", len(entries))
+	}
+	if _, err := r.Sweep(context.Background(), func(string) bool { return true }, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(uploads); len(entries) != 2 {
+		t.Fatalf("%d of 2 recent uploads left after the sweep", len(entries))
+	}
+	// The library dates an upload by its startedat file.
+	if _, err := r.Sweep(context.Background(), func(string) bool { return true }, 0, time.Now().Add(25*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(uploads); len(entries) != 0 {
+		t.Fatalf("%d old uploads left after the sweep", len(entries))
 	}
 }
