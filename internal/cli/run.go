@@ -63,6 +63,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newServerCommand(e),
 		newAgentCommand(e),
 		newNodeCommand(e),
+		newImageCommand(e),
 		newTokenCommand(e),
 		newSnapshotCommand(e),
 		newContextCommand(e),

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -32,6 +33,7 @@ type serverOptions struct {
 	limits          server.Limits
 	certTTL         time.Duration
 	adminTokenFile  string
+	registryMax     string // --registry-max-size, as given
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -42,7 +44,10 @@ func newServerCommand(e *env) *cobra.Command {
 		Long: `Run a berth manager: the Raft-replicated state, the API, the controllers and
 the scheduler. It listens on three ports: the API on --addr (users), Raft on
 --raft-addr (managers) and the cluster port on --cluster-addr (agents and
-managers, mutual TLS).
+managers, mutual TLS). On the API and cluster ports it also serves the cluster
+registry (/v2/), where berth up pushes built and local-only images; its blobs
+live in the data directory's registry/, at most --registry-max-size, and every
+manager holds a copy of each image.
 
 The first manager bootstraps a new cluster: its CA, join tokens and an admin
 token, printed once on stdout (never in the log). Every API request needs a credential, on loopback too;
@@ -83,6 +88,7 @@ temporary directory removed on exit.`,
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 0, "how long a node may miss heartbeats before it is marked down (default "+server.DefaultHeartbeatTTL.String()+")")
 	addLimitFlags(cmd, &o.limits)
 	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
+	f.StringVar(&o.registryMax, "registry-max-size", "10GiB", "most the cluster registry may hold on this manager (images pushed by berth up); a push past it is refused")
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
 	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
@@ -104,7 +110,23 @@ func (o serverOptions) check() error {
 	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
 		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
 	}
+	if _, err := o.registryMaxBytes(); err != nil {
+		return err
+	}
 	return o.checkLimits()
+}
+
+// registryMaxBytes reads --registry-max-size (0 when not given: the
+// default).
+func (o serverOptions) registryMaxBytes() (int64, error) {
+	if o.registryMax == "" {
+		return 0, nil
+	}
+	n, err := registry.ParseSize(o.registryMax)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--registry-max-size must be a size such as 10GiB or 500MiB, not %q", o.registryMax)
+	}
+	return n, nil
 }
 
 // addLimitFlags binds the flags that bound the work a submit may ask for.
@@ -161,10 +183,15 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	registryMax, err := o.registryMaxBytes()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
 		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
+		RegistryMaxBytes: registryMax,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)

@@ -223,6 +223,11 @@ func probeWrite(dir string) error {
 	return err
 }
 
+// FreeBytes is the free space of dir's filesystem (known is false where
+// the platform cannot tell), for what shares the disk with the log (the
+// cluster registry keeps a reserve with it).
+func FreeBytes(dir string) (free uint64, known bool, err error) { return freeBytes(dir) }
+
 // CheckDataDir reports whether dir (created if missing) has the room and
 // takes the writes a manager joining a cluster needs; a manager checks
 // before it asks to join, so that a full disk is refused up front rather

@@ -85,26 +85,35 @@ func (s *Server) requireManager(next handlerFunc) handlerFunc {
 // user of the machine can reach a loopback port, so loopback proves nothing.
 func (s *Server) requireUser(next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if p, ok := certPeer(r); ok && (p.role == pki.RoleAdmin || p.role == pki.RoleManager) {
-			if err := s.checkRevoked(p.nodeID, p.role); err != nil {
-				return &apiError{status: http.StatusForbidden, msg: err.Error()}
-			}
-			return next(w, r)
-		}
-		auth := r.Header.Get(api.HeaderAuthorization)
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok {
-			return &apiError{status: http.StatusUnauthorized, msg: "this manager requires a credential: an admin token (BERTH_TOKEN, or Authorization: Bearer ...) or a client certificate from the cluster CA; see berth context create"}
-		}
-		cl, err := s.clusterRecord()
-		if err != nil {
+		if err := s.checkUser(r); err != nil {
 			return err
-		}
-		if !pki.AdminTokenMatches(tok, cl.AdminTokenHash) {
-			return &apiError{status: http.StatusUnauthorized, msg: "the admin token was not accepted by this cluster"}
 		}
 		return next(w, r)
 	}
+}
+
+// checkUser is requireUser's rule (the registry applies it too): nil for a
+// user, else an *apiError saying what is missing.
+func (s *Server) checkUser(r *http.Request) error {
+	if p, ok := certPeer(r); ok && (p.role == pki.RoleAdmin || p.role == pki.RoleManager) {
+		if err := s.checkRevoked(p.nodeID, p.role); err != nil {
+			return &apiError{status: http.StatusForbidden, msg: err.Error()}
+		}
+		return nil
+	}
+	auth := r.Header.Get(api.HeaderAuthorization)
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		return &apiError{status: http.StatusUnauthorized, msg: "this manager requires a credential: an admin token (BERTH_TOKEN, or Authorization: Bearer ...) or a client certificate from the cluster CA; see berth context create"}
+	}
+	cl, err := s.clusterRecord()
+	if err != nil {
+		return err
+	}
+	if !pki.AdminTokenMatches(tok, cl.AdminTokenHash) {
+		return &apiError{status: http.StatusUnauthorized, msg: "the admin token was not accepted by this cluster"}
+	}
+	return nil
 }
 
 // checkRevoked refuses a node whose certificates were revoked (`berth node

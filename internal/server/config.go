@@ -40,6 +40,9 @@ type Config struct {
 	// Limits bound the tasks and services a submit may ask for; zero
 	// fields take the defaults (DefaultLimits).
 	Limits Limits
+	// RegistryMaxBytes bounds the cluster registry's directory
+	// (--registry-max-size); 0 takes registry.DefaultMaxBytes.
+	RegistryMaxBytes int64
 	// Version is the berth version reported by /v1/status.
 	Version string
 	Logger  *slog.Logger

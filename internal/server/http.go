@@ -68,6 +68,12 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("GET "+api.PathSnapshot, s.saveSnapshot)
 	write("POST "+api.PathSnapshot, s.restoreSnapshot)
 	mux.Handle("GET "+api.PathMetrics, s.metricsHandler(guard))
+	mux.Handle(api.PathRegistry, s.registryHandler(clusterPort))
+	read("GET "+api.PathImages, s.listImages)
+	read("GET "+api.PathImage, s.getImage)
+	// Not a write on the leader: the manager that took the push reads its
+	// own registry, then commits through the leader (images.go).
+	mux.Handle("PUT "+api.PathImages, s.instrument(api.PathImages, guard(s.putImage)))
 	if clusterPort {
 		node := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.instrument(pattern, s.requireNode(fn))) }
 		node("POST "+api.PathNodeRegister, s.onLeader(s.registerNode))
@@ -77,6 +83,8 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 		node("POST "+api.PathTeardown, s.onLeader(s.teardownDone))
 		node("POST "+api.PathNodeRenew, s.renewNode)
 		mux.Handle("POST "+api.PathJoin, s.instrument(api.PathJoin, s.onLeader(s.join)))
+		mux.Handle("PUT "+pathImageRecords, s.instrument(pathImageRecords, s.requireManager(s.onLeader(commitRoute[state.UpsertImage](s)))))
+		mux.Handle("POST "+pathImageReplicas, s.instrument(pathImageReplicas, s.requireManager(s.onLeader(commitRoute[state.ImageReplica](s)))))
 		mux.Handle("POST "+api.PathMembers, s.instrument(api.PathMembers, s.requireManager(s.onLeader(s.addMember))))
 	}
 	mux.Handle("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) error {

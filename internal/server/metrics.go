@@ -43,7 +43,28 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(s.raft.LastSnapshotSize())
 	})
-	m.reg.MustRegister(m.applySeconds, m.apiSeconds, snapshotBytes, &storeCollector{store: s.store},
+	// The registry's directory is measured at scrape time: a walk of its
+	// files, cheap beside a scrape interval.
+	registryBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "berth_registry_bytes",
+		Help: "What this manager's cluster registry holds on disk (its limit is berth_registry_max_bytes).",
+	}, func() float64 {
+		if s.registry == nil {
+			return 0
+		}
+		n, _ := s.registry.Usage()
+		return float64(n)
+	})
+	registryMax := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "berth_registry_max_bytes",
+		Help: "The limit of this manager's cluster registry (--registry-max-size).",
+	}, func() float64 {
+		if s.registry == nil {
+			return 0
+		}
+		return float64(s.registry.MaxBytes())
+	})
+	m.reg.MustRegister(m.applySeconds, m.apiSeconds, snapshotBytes, registryBytes, registryMax, &storeCollector{store: s.store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

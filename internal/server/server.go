@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/raftnode"
+	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/state"
 )
 
@@ -47,8 +48,10 @@ type Server struct {
 	managerTransport *http.Transport
 	agentTransport   *http.Transport
 	beats            *heartbeats
-	metrics          *metrics
-	clock            controller.Clock
+	// registry is the cluster registry's share on this manager (issue 16).
+	registry *registry.Registry
+	metrics  *metrics
+	clock    controller.Clock
 	// applyMu serialises plan application so two plans never race on the
 	// same fresh state.
 	applyMu sync.Mutex
@@ -82,6 +85,12 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if s.creds, err = s.prepareIdentity(ctx); err != nil {
+		return nil, err
+	}
+	s.registry, err = registry.New(context.Background(), registry.Config{Dir: registryDir(cfg.DataDir),
+		MaxBytes: cfg.RegistryMaxBytes, Reserve: registryReserve, FreeSpace: raftnode.FreeBytes,
+		Logger: cfg.Logger.With("component", "registry")})
+	if err != nil {
 		return nil, err
 	}
 	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleManager.ServerName())}
@@ -228,6 +237,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go s.becomeVoter(ctx)
 	}
 	go s.keepRenewed(ctx)
+	go s.replicate(ctx)
+	go s.sweepRegistry(ctx)
 
 	leadDone := make(chan struct{})
 	go func() {
@@ -246,6 +257,7 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = s.http.Shutdown(shutCtx)
 	_ = s.chttp.Shutdown(shutCtx)
 	<-leadDone
+	_ = s.registry.Close()
 	if rerr := s.raft.Shutdown(); rerr != nil && err == nil {
 		err = fmt.Errorf("stop raft: %w", rerr)
 	}
@@ -280,7 +292,7 @@ func (s *Server) lead(ctx context.Context) {
 	var wg sync.WaitGroup
 	rec := controller.NewReconciler(s.store, s, s, s.clock, s.log.With("component", "reconciler"))
 	mon := controller.NewNodeMonitor(s.store, s, s.beats, s.clock, s.cfg.HeartbeatTTL, s.log.With("component", "nodes"))
-	for _, run := range []func(context.Context) error{rec.Run, mon.Run} {
+	for _, run := range []func(context.Context) error{rec.Run, mon.Run, s.collectImages} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -50,6 +50,9 @@ const (
 	kindUnpinVolumes        commandKind = 30 // volume pins (apply_volume.go)
 	kindUpsertMachine       commandKind = 31 // machine records (apply_machine.go)
 	kindDeleteMachine       commandKind = 32
+	kindUpsertImage         commandKind = 33 // image records (apply_image.go)
+	kindDeleteImage         commandKind = 34
+	kindImageReplica        commandKind = 35
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -260,6 +263,12 @@ func newCommand(k commandKind) (Command, error) {
 		return &UpsertMachine{}, nil
 	case kindDeleteMachine:
 		return &DeleteMachine{}, nil
+	case kindUpsertImage:
+		return &UpsertImage{}, nil
+	case kindDeleteImage:
+		return &DeleteImage{}, nil
+	case kindImageReplica:
+		return &ImageReplica{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

@@ -15,6 +15,8 @@ const (
 	TableVolumePins = "volume_pins"
 	// TableMachines holds one types.Machine per host berth made.
 	TableMachines = "machines"
+	// TableImages holds one types.Image per image the registry holds.
+	TableImages = "images"
 )
 
 // tableIndex is the memdb table that records, per table, the Raft index of
@@ -22,7 +24,7 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -66,6 +68,7 @@ func schema() *memdb.DBSchema {
 		},
 		TableVolumePins: volumePinsSchema(),
 		TableMachines:   machinesSchema(),
+		TableImages:     imagesSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -30,6 +30,7 @@ type snapshotRecord struct {
 	Cluster *types.Cluster   `json:"cluster,omitempty"`
 	Pin     *types.VolumePin `json:"volume_pin,omitempty"`
 	Machine *types.Machine   `json:"machine,omitempty"`
+	Image   *types.Image     `json:"image,omitempty"`
 	Index   *indexEntry      `json:"index,omitempty"`
 }
 
@@ -84,6 +85,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Pin: o}
 	case *types.Machine:
 		return snapshotRecord{Machine: o}
+	case *types.Image:
+		return snapshotRecord{Image: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -137,6 +140,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableVolumePins, rec.Pin)
 	case rec.Machine != nil:
 		return txn.Insert(TableMachines, rec.Machine)
+	case rec.Image != nil:
+		return txn.Insert(TableImages, rec.Image)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// Image GC (issue 16). The leader deletes the records no service needs:
+// it keeps, per (app, service), the image its current spec runs and the
+// keepPrevious newest others (for rollback); a service or app that is gone
+// keeps none. Then every manager sweeps from its registry the blobs that
+// no remaining record references. Nothing younger than imageGrace goes: a
+// push under way, or pushed and not yet submitted, has no user yet.
+
+// Tunables; tests shorten them.
+var (
+	imageGrace    = 10 * time.Minute
+	imageGCEvery  = time.Minute
+	registrySweep = 5 * time.Minute
+	keepPrevious  = 2
+)
+
+// collectImages runs the leader's part until ctx ends.
+func (s *Server) collectImages(ctx context.Context) error {
+	for sleepCtx(ctx, imageGCEvery) {
+		s.collectImagesOnce(ctx)
+	}
+	return nil
+}
+
+func (s *Server) collectImagesOnce(ctx context.Context) {
+	for _, id := range collectableImages(s.store.View(), s.clock.Now(), imageGrace) {
+		if _, err := s.Commit(ctx, &state.DeleteImage{ID: id}); err != nil {
+			s.log.Warn("image GC: could not delete a record; will retry", "image", id, "err", err)
+			return
+		}
+		s.log.Info("image GC: removed an image no service version needs", "image", id)
+	}
+}
+
+// collectableImages are the records GC deletes now (see above).
+func collectableImages(v *state.View, now time.Time, grace time.Duration) []string {
+	inUse := map[string]bool{}
+	services := map[string]bool{}
+	for _, app := range v.Apps() {
+		for _, svc := range app.Services {
+			services[types.ServiceID(app.Name, svc.Name)] = true
+			if svc.ClusterImage != "" {
+				inUse[svc.ClusterImage] = true
+			}
+		}
+	}
+	groups := map[string][]*types.Image{}
+	for _, im := range v.Images() {
+		k := types.ServiceID(im.App, im.Service)
+		groups[k] = append(groups[k], im)
+	}
+	var out []string
+	for k, ims := range groups {
+		slices.SortFunc(ims, func(a, b *types.Image) int { return b.PushedAt.Compare(a.PushedAt) })
+		kept := 0
+		for _, im := range ims {
+			switch {
+			case inUse[im.ID]:
+				continue
+			case services[k] && kept < keepPrevious:
+				kept++
+				continue
+			case now.Sub(im.PushedAt) < grace:
+				continue
+			}
+			out = append(out, im.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sweepRegistry runs this manager's sweep until ctx ends.
+func (s *Server) sweepRegistry(ctx context.Context) {
+	for sleepCtx(ctx, registrySweep) {
+		s.sweepOnce(ctx)
+	}
+}
+
+// sweepOnce deletes the blobs no image record references.
+func (s *Server) sweepOnce(ctx context.Context) {
+	keep := map[string]bool{}
+	for _, im := range s.store.View().Images() {
+		keep[im.Digest] = true
+		for _, b := range im.Blobs {
+			keep[b.Digest] = true
+		}
+	}
+	res, err := s.registry.Sweep(ctx, func(d string) bool { return keep[d] }, imageGrace, s.clock.Now())
+	if err != nil {
+		s.log.Warn("registry sweep failed; will retry", "err", err)
+	}
+	if len(res.Removed) > 0 {
+		s.log.Info("registry sweep removed unreferenced blobs", "blobs", len(res.Removed), "bytes", res.Freed)
+	}
+}
