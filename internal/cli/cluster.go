@@ -20,9 +20,6 @@ type clusterOptions struct {
 	labels           []string
 }
 
-// baseImage is copied into every agent host's engine, with --image's.
-const baseImage = "debian:bookworm-slim"
-
 // defaultClusterName names a cluster made without a name.
 const defaultClusterName = "berth"
 
@@ -40,8 +37,9 @@ func newClusterCommand(e *env) *cobra.Command {
 M managers (1, 3 or 5) in one Raft group over mutual TLS and N agents, each host
 with its own address on a bridge of the cluster's own subnet, agents with their
 own Docker engine. The first manager bootstraps; the others join in parallel.
-` + baseImage + ` and each --image are copied from this machine's engine into
-every agent's engine. A context named after the cluster is made and becomes
+berth up ships the images an app needs to the agents through the cluster's
+registry; each --image is also copied from this machine's engine into every
+agent's engine ahead (for pull_policy: never). A context named after the cluster is made and becomes
 the current one. A failure removes everything made.`,
 		Example: "  berth cluster create t1 --managers 3 --agents 3\n  berth cluster create --agents 2 --image nginx:alpine --subnet 10.50.0.0/24",
 		Args:    cobra.MaximumNArgs(1),
@@ -56,7 +54,7 @@ the current one. A failure removes everything made.`,
 	f := create.Flags()
 	f.IntVar(&o.managers, "managers", 1, "manager hosts: 1, 3 or 5")
 	f.IntVar(&o.agents, "agents", 1, "agent hosts")
-	f.StringArrayVar(&o.images, "image", nil, "image to copy into every agent's engine besides "+baseImage+" (repeatable)")
+	f.StringArrayVar(&o.images, "image", nil, "image to copy from this machine's engine into every agent's engine ahead (repeatable)")
 	f.StringVar(&o.subnet, "subnet", "", "the cluster's IPv4 subnet (default: a free /24 that overlaps no route, resolver or Docker pool)")
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE on every host (repeatable)")
 	ls := &cobra.Command{

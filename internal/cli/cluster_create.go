@@ -19,9 +19,11 @@ import (
 // see all its managers and agents.
 const readyWait = 60 * time.Second
 
-// imageList is the base image and the --image ones, each once.
+// imageList is the --image ones, each once. No image is copied by
+// default: berth up ships what the nodes need through the cluster's
+// registry; --image seeds an engine ahead (pull_policy: never images).
 func imageList(flags []string) []string {
-	images := []string{baseImage}
+	var images []string
 	for _, img := range flags {
 		if !slices.Contains(images, img) {
 			images = append(images, img)

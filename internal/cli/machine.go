@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -84,7 +85,7 @@ func newMachineCreateCommand(e *env, cluster *string) *cobra.Command {
 	f.StringVar(&o.driver, "driver", "local", "how the host is made: local (a namespace on this machine) or ssh")
 	f.StringVar(&o.role, "role", "agent", "what berth runs on it: agent or manager")
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE (repeatable)")
-	f.StringArrayVar(&o.images, "image", nil, "local agent: image to copy into its engine besides "+baseImage+" (repeatable)")
+	f.StringArrayVar(&o.images, "image", nil, "local agent: image to copy from this machine's engine into its engine ahead (repeatable)")
 	for _, fl := range sshFlags {
 		o.opts[fl.key] = f.String(fl.key, "", fl.usage)
 	}
@@ -189,7 +190,7 @@ func (e *env) joinFor(ctx context.Context, c *api.Client, role machine.Role) (ma
 	if err != nil {
 		return machine.Join{}, fmt.Errorf("find the cluster's managers: %w", err)
 	}
-	j := machine.Join{Addr: joinAddr(ms), Token: toks.Worker}
+	j := machine.Join{Addr: answeringJoinAddr(ctx, ms), Token: toks.Worker}
 	if role == machine.RoleManager {
 		j.Token = toks.Manager
 	}
@@ -197,6 +198,32 @@ func (e *env) joinFor(ctx context.Context, c *api.Client, role machine.Role) (ma
 		return machine.Join{}, errors.New("the cluster gave no cluster address or no join token; is it a cluster made by berth server with TLS?")
 	}
 	return j, nil
+}
+
+// answeringJoinAddr is the cluster address a new host joins through: the
+// leader's, as joinAddr, when it takes connections, else the first member
+// that does. A leader that just died is still "the leader" in its
+// followers' answers for an election timeout, and a node told to join it
+// would wait for it in vain.
+func answeringJoinAddr(ctx context.Context, ms []api.Member) string {
+	first := joinAddr(ms)
+	order := []string{first}
+	for _, m := range ms {
+		if m.ClusterAddr != "" && m.ClusterAddr != first {
+			order = append(order, m.ClusterAddr)
+		}
+	}
+	var d net.Dialer
+	for _, addr := range order {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			conn.Close()
+			return addr
+		}
+	}
+	return first
 }
 
 // makeHost reserves the name on this machine, makes the host and stores
