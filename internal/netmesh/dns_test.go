@@ -142,7 +142,6 @@ func values(rrs []dns.RR) []string {
 	return out
 }
 
-
 func TestDNSAnswers(t *testing.T) {
 	up := startUpstream(t)
 	d, err := NewDNS(DNSConfig{Upstreams: []string{up.addr}})
