@@ -151,4 +151,3 @@ func TestDNSReplaceRefusesInvalidView(t *testing.T) {
 		t.Fatalf("after refused views: %s, want the last good view's [10.9.0.2]", got)
 	}
 }
-
