@@ -40,15 +40,17 @@ type pool struct {
 	now       func() time.Time
 }
 
-func newPool(localOnly bool, cooldown, drainFor time.Duration) *pool {
-	return &pool{all: map[netip.AddrPort]*backend{}, localOnly: localOnly, cooldown: cooldown, drainFor: drainFor, now: time.Now}
+func newPool(cooldown, drainFor time.Duration) *pool {
+	return &pool{all: map[netip.AddrPort]*backend{}, cooldown: cooldown, drainFor: drainFor, now: time.Now}
 }
 
-// set makes bs the current backends. One that leaves takes no new
-// connections; those it has are closed after the drain timeout.
-func (p *pool) set(bs []Backend) {
+// set makes bs the current backends, and localOnly whether only the local
+// ones are used. One that leaves takes no new connections; those it has
+// are closed after the drain timeout.
+func (p *pool) set(bs []Backend, localOnly bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.localOnly = localOnly
 	keep := make(map[netip.AddrPort]bool, len(bs))
 	p.order = p.order[:0]
 	for _, nb := range bs {
@@ -157,4 +159,4 @@ func (p *pool) done(b *backend, c io.Closer) {
 }
 
 // closeAll retires every backend: the route is going away.
-func (p *pool) closeAll() { p.set(nil) }
+func (p *pool) closeAll() { p.set(nil, false) }

@@ -112,10 +112,6 @@ func (p *Proxy) Apply(ctx context.Context, routes []Route) error {
 		k := r.key()
 		want[k] = true
 		rs := p.routes[k]
-		if rs != nil && rs.opts().LocalOnly != r.LocalOnly {
-			rs.close()
-			rs = nil
-		}
 		if rs == nil {
 			var err error
 			if rs, err = p.open(ctx, r); err != nil {
@@ -125,7 +121,7 @@ func (p *Proxy) Apply(ctx context.Context, routes []Route) error {
 			p.routes[k] = rs
 		}
 		rs.setOpts(r)
-		rs.pool().set(r.Backends)
+		rs.pool().set(r.Backends, r.LocalOnly)
 	}
 	for k, rs := range p.routes {
 		if !want[k] {
@@ -137,7 +133,7 @@ func (p *Proxy) Apply(ctx context.Context, routes []Route) error {
 }
 
 func (p *Proxy) open(ctx context.Context, r Route) (routeServer, error) {
-	pl := newPool(r.LocalOnly, p.cfg.FailCooldown, p.cfg.DrainTimeout)
+	pl := newPool(p.cfg.FailCooldown, p.cfg.DrainTimeout)
 	switch r.Proto {
 	case "tcp":
 		ln, err := p.cfg.Listen.Listen(ctx, "tcp", r.Listen.String())
