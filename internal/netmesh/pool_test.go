@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-type nopCloser struct{ id int }
+type nopCloser struct{ _ int } // not zero-sized, so each is its own map key
 
 func (*nopCloser) Close() error { return nil }
 
