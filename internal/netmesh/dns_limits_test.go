@@ -151,3 +151,33 @@ func TestDNSReplaceRefusesInvalidView(t *testing.T) {
 		t.Fatalf("after refused views: %s, want the last good view's [10.9.0.2]", got)
 	}
 }
+
+// A replica scaled away is gone from the answers from the next Replace on
+// (moby/moby#29529: Swarm's DNS kept answering such replicas).
+func TestDNSScaledAwayReplicaGone(t *testing.T) {
+	d, err := NewDNS(DNSConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asker := netip.MustParseAddr("127.0.0.5")
+	q := func(name string) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		return d.Answer(context.Background(), m, asker, "udp")
+	}
+	if err := d.Replace(rrView(manyReplicas(3, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(q("big.").Answer); got != 3 {
+		t.Fatalf("%d replicas answered, want 3", got)
+	}
+	if err := d.Replace(rrView(manyReplicas(2, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(values(q("big.").Answer)); got != "[10.3.0.1 10.3.0.2]" {
+		t.Fatalf("after the scale down: %s, want [10.3.0.1 10.3.0.2]", got)
+	}
+	if resp := q("3.big."); resp.Rcode != dns.RcodeNameError {
+		t.Fatalf("the scaled-away slot: %s, want NXDOMAIN", dns.RcodeToString[resp.Rcode])
+	}
+}
