@@ -73,7 +73,10 @@
 // a half-close. UDP flows, one per client address, end after
 // ProxyConfig.UDPIdleTimeout without traffic. With ProxyProtocol each TCP
 // connection starts with a PROXY protocol v2 header, and each UDP datagram
-// carries one.
+// carries one. With Transparent (TCP) the proxy connects from the client's
+// own address (IP_TRANSPARENT; seen allowed on this kernel, as is an
+// iptables TPROXY rule); the backend's replies must then be routed back
+// to this node by the caller's policy routing.
 //
 // Sizes are bounded: the View by the Max* constants, answers by
 // MaxAnswers, forwards in flight by MaxForwards, TCP DNS connections by

@@ -68,6 +68,12 @@ type Route struct {
 	// ProxyProtocol sends a PROXY protocol v2 header first (on TCP) or
 	// before each datagram (on UDP), so the backend sees the client's address.
 	ProxyProtocol bool
+	// Transparent (TCP) connects to the backend from the client's own
+	// address (IP_TRANSPARENT), so the backend sees it with no header. The
+	// backend's replies must come back through this node: the caller's
+	// policy routing (replies marked and routed to lo), so in practice with
+	// LocalOnly.
+	Transparent bool
 }
 
 func (r Route) key() string { return r.Proto + " " + r.Listen.String() }

@@ -238,3 +238,41 @@ func TestTCPProxyDrain(t *testing.T) {
 		t.Fatalf("closed after %v, before the drain deadline %v", took, drain)
 	}
 }
+
+// With Transparent the backend sees the client's address with no header;
+// without it, the proxy's.
+func TestTCPProxyTransparent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+			c.Close()
+		}
+	}()
+	be := netip.MustParseAddrPort(ln.Addr().String())
+	for _, transparent := range []bool{false, true} {
+		_, addr := startProxy(t, ProxyConfig{}, Route{Proto: "tcp", Listen: listenAny, Transparent: transparent, Backends: []Backend{{be, true}}})
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(line) == "127.0.0.9"; got != transparent {
+			t.Fatalf("transparent %v: the backend saw %s", transparent, strings.TrimSpace(line))
+		}
+	}
+}

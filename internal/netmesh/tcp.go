@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -93,6 +94,9 @@ func (t *tcpRoute) handle(client *net.TCPConn) {
 
 func (t *tcpRoute) dial(client *net.TCPConn) (*backend, *net.TCPConn) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	if t.opts().Transparent {
+		d.LocalAddr, d.Control = transparentFrom(client)
+	}
 	tried := map[*backend]bool{}
 	for {
 		b := t.pl.pick(tried, client)
@@ -132,4 +136,26 @@ func relay(a, b *net.TCPConn) {
 	wg.Wait()
 	_ = a.Close()
 	_ = b.Close()
+}
+
+// transparentFrom gives a dialer the client's address as source (any
+// port: the client's own may be taken on this node), allowed even when it
+// is not one of the node's by IP_TRANSPARENT.
+func transparentFrom(client *net.TCPConn) (net.Addr, func(string, string, syscall.RawConn) error) {
+	from := client.RemoteAddr().(*net.TCPAddr)
+	ctl := func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			level, opt := syscall.SOL_IP, syscall.IP_TRANSPARENT
+			if from.IP.To4() == nil {
+				level, opt = syscall.SOL_IPV6, 75 // IPV6_TRANSPARENT
+			}
+			serr = syscall.SetsockoptInt(int(fd), level, opt, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+	return &net.TCPAddr{IP: from.IP}, ctl
 }
