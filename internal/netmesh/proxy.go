@@ -24,8 +24,9 @@ type ProxyConfig struct {
 	// UDPIdleTimeout ends a UDP flow with no traffic either way (default 30 s).
 	UDPIdleTimeout time.Duration
 	// MaxConns caps the TCP connections of one route (default 16384);
-	// MaxUDPFlows its UDP flows (default 4096). Past them new clients are
-	// turned away rather than served slowly.
+	// MaxUDPFlows its UDP flows (default 1024; each holds a 64 KiB buffer,
+	// the largest datagram). Past them new clients are turned away rather
+	// than served slowly.
 	MaxConns    int
 	MaxUDPFlows int
 	// Listen opens the routes' sockets; nil is a plain net.ListenConfig.
@@ -48,7 +49,7 @@ func (c *ProxyConfig) defaults() {
 		c.MaxConns = 16384
 	}
 	if c.MaxUDPFlows <= 0 {
-		c.MaxUDPFlows = 4096
+		c.MaxUDPFlows = 1024
 	}
 	if c.Listen == nil {
 		c.Listen = &net.ListenConfig{}
