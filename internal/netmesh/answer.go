@@ -67,18 +67,25 @@ func (ix *index) answer(req *dns.Msg, asker netip.Addr, lim answerLimits) (resp 
 	return resp, false
 }
 
-// ours reports whether name or a suffix of it is a name of berth's.
+// ours reports whether name is one of berth's names, or of their shape
+// under one (SLOT.SERVICE of a slot scaled away, tasks.SERVICE,
+// _PORT._PROTO.SERVICE). Only those shapes: a service named like a
+// top-level domain ("app", "dev") must not swallow example.app.
 func (ix *index) ours(name string) bool {
-	for {
-		if ix.known[name] {
-			return true
-		}
-		i := strings.IndexByte(name, '.')
-		if i < 0 || i == len(name)-1 {
-			return false
-		}
-		name = name[i+1:]
+	if ix.known[name] {
+		return true
 	}
+	first, rest, ok := strings.Cut(name, ".")
+	if !ok || rest == "" {
+		return false
+	}
+	if _, err := strconv.Atoi(first); err == nil || first == "tasks" {
+		return ix.known[rest]
+	}
+	if proto, svc, ok := strings.Cut(rest, "."); ok && strings.HasPrefix(first, "_") && strings.HasPrefix(proto, "_") {
+		return ix.known[svc]
+	}
+	return false
 }
 
 func (ix *index) answerPTR(resp *dns.Msg, asker netip.Addr, name string, lim answerLimits) (*dns.Msg, bool) {

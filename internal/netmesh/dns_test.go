@@ -72,6 +72,7 @@ func testView() View {
 				{Name: "web", App: "shop", Mode: ModeVIP, VIP: a("10.9.0.2"), Aliases: []string{"www"},
 					Replicas: []Replica{{1, a("10.1.0.11")}, {2, a("10.1.0.12")}}},
 				{Name: "web", App: "blog", Mode: ModeVIP, VIP: a("10.9.0.3")},
+				{Name: "app", App: "blog", Mode: ModeVIP, VIP: a("10.9.0.4")},
 			}},
 			{Name: "back", Services: []Service{
 				{Name: "api", App: "shop", Mode: ModeDNSRR, Ports: []Port{{"http", "tcp", 8080}},
@@ -175,6 +176,8 @@ func TestDNSAnswers(t *testing.T) {
 		{"service on a network the asker is not on", "127.0.0.5", "secret.", dns.TypeA, dns.RcodeNameError, nil, 0},
 		{"isolated the other way", "127.0.0.6", "web.", dns.TypeA, dns.RcodeNameError, nil, 0},
 		{"unknown asker", "127.0.0.7", "api.", dns.TypeA, dns.RcodeNameError, nil, 0},
+		{"no such port is not forwarded", "127.0.0.5", "_grpc._tcp.api.", dns.TypeSRV, dns.RcodeNameError, nil, 0},
+		{"a service named like a TLD keeps its TLD", "127.0.0.5", "example.app.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, 60},
 		{"forwarded", "127.0.0.5", "example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, 60},
 	}
 	for _, tc := range tests {
