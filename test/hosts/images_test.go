@@ -146,7 +146,8 @@ func TestImagesOnHosts(t *testing.T) {
 	t.Run("a rebuild rolls only its service", func(t *testing.T) {
 		before := runningTasks(t, ac, app)
 		writeBuild(t, filepath.Join(dir, "web"), "web 2")
-		c.must(t, "up", "-p", app, "-f", file, "--build")
+		r := c.must(t, "up", "-p", app, "-f", file, "--build")
+		t.Logf("up --build after web changed:\n%s", r.Stderr)
 		h.WaitFor(t, 2*time.Minute, "web's new image on three agents", func() error {
 			a, err := ac.GetApp(context.Background(), app)
 			if err != nil {
