@@ -105,7 +105,12 @@ func TestImagesOnHosts(t *testing.T) {
 	writeBuild(t, filepath.Join(dir, "web"), "web 1")
 	writeBuild(t, filepath.Join(dir, "api"), "api 1")
 	file := h.WriteFile(t, dir, "compose.yaml", imagesCompose)
-	app := "imgs"
+	// A project of the run's own: up builds only what the engine lacks
+	// (as Compose does), so a tag left by an earlier run would be reused.
+	app := "imgs" + name
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "image", "rm", "-f", app+"-web", app+"-api").Run()
+	})
 	start = time.Now()
 	r := c.must(t, "up", "-p", app, "-f", file)
 	t.Logf("cold up of 2 builds and 1 local image on 3 agents: %.1fs\n%s", time.Since(start).Seconds(), r.Stderr)
