@@ -25,9 +25,9 @@ type clusterContext struct {
 	// died stays reachable. cluster create writes them.
 	Fallbacks []string `json:"fallbacks,omitempty"`
 	CAPEM     string   `json:"ca_pem,omitempty"`
-	Token   string `json:"token,omitempty"`
-	CertPEM string `json:"cert_pem,omitempty"`
-	KeyPEM  string `json:"key_pem,omitempty"`
+	Token     string   `json:"token,omitempty"`
+	CertPEM   string   `json:"cert_pem,omitempty"`
+	KeyPEM    string   `json:"key_pem,omitempty"`
 }
 
 // credential names what the context shows the manager, for listings.
