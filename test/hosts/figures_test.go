@@ -407,7 +407,7 @@ func bigBerth(t *testing.T, c cli, ac *api.Client, cluster, tag, id string, agen
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	groups := cpuGroups(c.home, cluster)
-	cpu := cpuSeconds(groups)
+	cpu, psi := cpuSeconds(groups), pressure()
 	start := time.Now()
 	w := watchTasks(ctx, ac, app, 3, start)
 	lines, took, err := runTimed(ctx, h.IsolatedEnv(c.home), c.bin, "up", "-p", app, "-f", file)
@@ -415,7 +415,7 @@ func bigBerth(t *testing.T, c cli, ac *api.Client, cluster, tag, id string, agen
 		t.Fatalf("berth up: %v\n%s", err, formatLines(lines))
 	}
 	w.wait(t, 3*time.Minute)
-	used := cpuSince(groups, cpu)
+	used := cpuSince(groups, cpu) + "; " + pressureSince(psi, time.Since(start))
 	if err := serviceSpread(ac, app, "big", agents, 3)(); err != nil {
 		t.Fatalf("not one replica per agent: %v", err)
 	}
@@ -440,7 +440,7 @@ func bigBerth(t *testing.T, c cli, ac *api.Client, cluster, tag, id string, agen
 func bigFloor(t *testing.T, groups map[string][]int, tag, id string, socks []string) string {
 	t.Helper()
 	var parts []string
-	cpu := cpuSeconds(groups)
+	cpu, psi := cpuSeconds(groups), pressure()
 	start := time.Now()
 	for i, sock := range socks {
 		s := time.Now()
@@ -451,7 +451,7 @@ func bigFloor(t *testing.T, groups map[string][]int, tag, id string, socks []str
 		parts = append(parts, fmt.Sprintf("a%d %.1fs", i+1, time.Since(s).Seconds()))
 	}
 	took := time.Since(start)
-	used := cpuSince(groups, cpu)
+	used := cpuSince(groups, cpu) + "; " + pressureSince(psi, took)
 	for _, sock := range socks {
 		if got := docker(t, "-H", "unix://"+sock, "image", "inspect", "--format", "{{.Id}}", tag); got != id {
 			t.Fatalf("%s has %s as %s, want %s", sock, tag, got, id)
@@ -510,7 +510,7 @@ func coldUp(t *testing.T, bin, home string, env []string, app string, client fun
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	load := loadavg()
+	load, psi := loadavg(), pressure()
 	start := time.Now()
 	lines, took, err := runTimed(ctx, append(h.IsolatedEnv(home), env...), bin, "up", "-p", app, "-f", file)
 	if err != nil {
@@ -531,8 +531,8 @@ func coldUp(t *testing.T, bin, home string, env []string, app string, client fun
 	if running != 9 {
 		t.Fatalf("%d replicas running after up, want 9", running)
 	}
-	return fmt.Sprintf("up returned at %.1fs, last of 9 replicas started at %.1fs, first push at %s, submitted at %s (load before %s)",
-		took.Seconds(), last.Seconds(), at(firstLine(lines, "Pushing")), at(firstLine(lines, "submitted")), load), lines
+	return fmt.Sprintf("up returned at %.1fs, last of 9 replicas started at %.1fs, first push at %s, submitted at %s (load before %s; %s)",
+		took.Seconds(), last.Seconds(), at(firstLine(lines, "Pushing")), at(firstLine(lines, "submitted")), load, pressureSince(psi, took)), lines
 }
 
 func coldUpCluster(t *testing.T, c cli, ac *api.Client, cluster string, agents map[string]string) {
@@ -642,4 +642,40 @@ func cpuSince(groups map[string][]int, before map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s %.1fs", name, now[name]-before[name]))
 	}
 	return "CPU: " + strings.Join(parts, ", ")
+}
+
+// pressure is the kernel's stall totals (PSI, microseconds): the time
+// some task waited for a CPU, and some or all waited on I/O.
+func pressure() map[string]float64 {
+	out := map[string]float64{}
+	for _, res := range []string{"cpu", "io"} {
+		b, err := os.ReadFile("/proc/pressure/" + res)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			if v, ok := strings.CutPrefix(f[len(f)-1], "total="); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				out[res+" "+f[0]] = n
+			}
+		}
+	}
+	return out
+}
+
+// pressureSince is the share of the wall time since before that tasks
+// stalled: "cpu some 30%, io some 60%, io full 40%".
+func pressureSince(before map[string]float64, wall time.Duration) string {
+	now := pressure()
+	var parts []string
+	for _, k := range []string{"cpu some", "io some", "io full"} {
+		if _, ok := now[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", k, (now[k]-before[k])/float64(wall.Microseconds())*100))
+		}
+	}
+	return "stalled: " + strings.Join(parts, ", ")
 }
