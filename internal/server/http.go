@@ -66,6 +66,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("GET "+api.PathTokens, s.tokens)
 	write("POST "+api.PathTokenRotate, s.rotateToken)
 	read("GET "+api.PathSnapshot, s.saveSnapshot)
+	read("GET "+api.PathSnapshotImages, s.snapshotImages)
 	write("POST "+api.PathSnapshot, s.restoreSnapshot)
 	mux.Handle("GET "+api.PathMetrics, s.metricsHandler(guard))
 	mux.Handle(api.PathRegistry, s.registryHandler(clusterPort))
