@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/distribution/distribution/v3"
+
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -255,9 +257,10 @@ func (s *Server) putBlob(ctx context.Context, repo, dgst string, size int64, r i
 	switch {
 	case errors.Is(err, registry.ErrFull):
 		return &apiError{status: http.StatusInsufficientStorage, msg: err.Error() + "; nothing was restored"}
-	case err != nil:
-		s.log.Warn("a restored blob could not be stored", "blob", dgst, "repo", repo, "err", err)
+	case errors.As(err, new(distribution.ErrBlobInvalidDigest)), errors.Is(err, distribution.ErrBlobInvalidLength):
 		return damaged("blob %s of %s does not match its digest", dgst, repo)
+	case err != nil:
+		return fmt.Errorf("store blob %s of %s in this manager's registry: %w", dgst, repo, err)
 	}
 	return nil
 }
