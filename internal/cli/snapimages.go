@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/berth-dev/berth/api"
@@ -55,19 +53,15 @@ func (e *env) printRestoredImages(images []api.SnapshotImage) {
 	if len(missing) == 0 {
 		return
 	}
-	fmt.Fprintln(e.stderr, "Images the restored apps need that the cluster lacks (their tasks cannot start until they are back):")
-	var rebuild []string
+	fmt.Fprintln(e.stderr, "Images the restored apps need that the cluster lacks (their tasks cannot start without them):")
+	tw := tabwriter.NewWriter(e.stderr, 2, 4, 2, ' ', 0)
 	for _, im := range missing {
-		how := "restore a snapshot saved with --with-images, or push the image with berth up"
+		how := "rerun berth up in its project (it pushes the local image again)"
 		if im.Build {
-			how = "rerun berth up for " + im.App + " to build it again"
-			if !slices.Contains(rebuild, im.App) {
-				rebuild = append(rebuild, im.App)
-			}
+			how = "rerun berth up in its project (it builds the image again)"
 		}
-		fmt.Fprintf(e.stderr, "  %s/%s\t%s\t%s\n", im.App, im.Service, im.Ref, how)
+		fmt.Fprintf(tw, "  %s/%s\t%s\t%s\n", im.App, im.Service, im.Ref, how)
 	}
-	if len(rebuild) > 0 {
-		fmt.Fprintf(e.stderr, "Rerun berth up in the project of %s, or restore from a snapshot taken with --with-images.\n", strings.Join(rebuild, ", "))
-	}
+	_ = tw.Flush()
+	fmt.Fprintln(e.stderr, "Or restore from a snapshot taken with berth snapshot save --with-images.")
 }

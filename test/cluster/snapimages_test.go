@@ -88,7 +88,7 @@ func TestSnapshotCarriesImages(t *testing.T) {
 
 	r = b.MustRun(t, bm, "snapshot", "restore", plain)
 	t.Logf("plain restore:\n%s", r)
-	for _, want := range []string{"lacks", "shop/web@" + img.digest, "rerun berth up"} {
+	for _, want := range []string{"lacks", "shop/web@" + img.digest, "rerun berth up", "it builds the image again", "--with-images"} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("the restore does not list the missing image (%q):\n%s", want, r.Stderr)
 		}
