@@ -102,14 +102,15 @@ func (s *Server) afterRestore(ctx context.Context, managers []types.Manager, imp
 	if err != nil {
 		return fmt.Errorf("the managers could not be listed: %w", err)
 	}
+	// This cluster's managers: voters, and those that joined before the
+	// restore and are not voters yet.
 	member := func(id string) bool {
-		return slices.ContainsFunc(servers, func(sv raftnode.Server) bool { return sv.ID == id })
+		return slices.ContainsFunc(servers, func(sv raftnode.Server) bool { return sv.ID == id }) ||
+			slices.ContainsFunc(managers, func(m types.Manager) bool { return m.ID == id })
 	}
 	for _, m := range managers {
-		if member(m.ID) {
-			if _, err := s.Commit(ctx, &state.UpsertManager{Manager: m}); err != nil {
-				return fmt.Errorf("the managers could not be recorded: %w", err)
-			}
+		if _, err := s.Commit(ctx, &state.UpsertManager{Manager: m}); err != nil {
+			return fmt.Errorf("the managers could not be recorded: %w", err)
 		}
 	}
 	if cl := s.store.View().Cluster(); cl != nil {
