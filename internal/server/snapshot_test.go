@@ -149,3 +149,26 @@ func TestSnapshotSaveImagesFlag(t *testing.T) {
 		t.Fatalf("a bad images flag: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestSnapshotSaveImagesLacking: a manager asked to carry an image it does
+// not hold refuses before it sends anything, naming the image.
+func TestSnapshotSaveImagesLacking(t *testing.T) {
+	_, c := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ref := "shop/web@sha256:" + strings.Repeat("a", 64)
+	app := &types.App{Name: "shop", Services: []*types.Service{{Name: "web", Image: "shop-web:dev", ClusterImage: ref, Replicas: 1}}}
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err := c.SaveSnapshotWithImages(ctx, &buf)
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || !strings.Contains(err.Error(), "lacks image "+ref) || buf.Len() != 0 {
+		t.Fatalf("save with an image nowhere: %v (%d bytes), want 409 naming %s", err, buf.Len(), ref)
+	}
+	needs, err := c.SnapshotImages(ctx)
+	if err != nil || len(needs) != 1 || needs[0].Present || needs[0].Ref != ref {
+		t.Fatalf("the images listed: %+v, %v", needs, err)
+	}
+}
