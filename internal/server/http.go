@@ -113,6 +113,11 @@ func (s *Server) instrument(route string, fn handlerFunc) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					// A stream that failed midway (snapshot.go): the
+					// client must see a cut answer, not a whole one.
+					panic(p)
+				}
 				s.log.Error("panic in API handler", "route", route, "panic", p)
 				writeError(sw, &apiError{status: http.StatusInternalServerError, msg: "internal error; see the manager's log"})
 			}

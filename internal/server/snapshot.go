@@ -42,16 +42,34 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
+	cw := &countingWriter{w: w}
+	var err error
 	if withImages {
-		// Past this point the status is sent: a failure cuts the stream,
-		// which the CLI sees as an incomplete file and deletes.
-		if err := s.writeImages(r.Context(), w, plan); err != nil {
-			s.log.Warn("a snapshot's images section failed", "err", err)
-			return err
-		}
+		err = s.writeImages(r.Context(), cw, plan)
 	}
-	_, err := s.raft.SaveSnapshot(r.Context(), w)
+	if err == nil {
+		_, err = s.raft.SaveSnapshot(r.Context(), cw)
+	}
+	if err != nil && cw.n > 0 {
+		// The status is sent: an error answer now would end a body that
+		// looks whole. Cut the stream instead, so the CLI sees an
+		// incomplete file and deletes it.
+		s.log.Warn("a snapshot save failed midway", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 	return err
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) error {

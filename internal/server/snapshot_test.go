@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +172,36 @@ func TestSnapshotSaveImagesLacking(t *testing.T) {
 	needs, err := c.SnapshotImages(ctx)
 	if err != nil || len(needs) != 1 || needs[0].Present || needs[0].Ref != ref {
 		t.Fatalf("the images listed: %+v, %v", needs, err)
+	}
+}
+
+// TestSnapshotSaveCutMidway: a save that fails after it began to send
+// (here a blob the registry lost bytes of) cuts the answer, so the client
+// sees an error instead of a file that looks whole.
+func TestSnapshotSaveCutMidway(t *testing.T) {
+	s, c := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	app := &types.App{Name: "shop"}
+	for _, svc := range []string{"api", "web"} { // sorted: api's blobs go first
+		im := newTestImage(t, 256<<10)
+		adminRegistry(s).push(t, "shop/"+svc, im)
+		if _, err := c.PutImage(ctx, api.ImagePut{App: "shop", Service: svc, Digest: im.digest}); err != nil {
+			t.Fatal(err)
+		}
+		app.Services = append(app.Services, &types.Service{Name: svc, Image: svc + ":dev", ClusterImage: "shop/" + svc + "@" + im.digest, Replicas: 1})
+		if svc == "web" {
+			hex := strings.TrimPrefix(im.layerDigest(), "sha256:")
+			if err := os.Truncate(filepath.Join(s.registry.Dir(), "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data"), 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.SaveSnapshotWithImages(ctx, &buf); err == nil {
+		t.Fatalf("a save that failed midway answered %d bytes and no error", buf.Len())
 	}
 }
