@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -130,6 +131,11 @@ func (e *env) snapshotRestore(ctx context.Context, path string) error {
 	}
 	fmt.Fprintf(e.stdout, "Restored the cluster state from %s\n", path)
 	e.printRestoredImages(res.Images)
+	// A snapshot of another cluster brings that cluster's admin token.
+	var ae *api.Error
+	if _, err := e.client().Status(ctx); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		fmt.Fprintln(e.stderr, "The cluster now takes the admin token of the cluster the snapshot was saved from; use that token from now on.")
+	}
 	return nil
 }
 

@@ -86,7 +86,7 @@ func TestSnapshotCarriesImages(t *testing.T) {
 	}
 
 	r = b.MustRun(t, bm, "snapshot", "restore", plain)
-	for _, want := range []string{"lacks", "shop/web@" + img.digest, "rerun berth up", "it builds the image again", "--with-images"} {
+	for _, want := range []string{"takes the admin token of the cluster the snapshot was saved from", "lacks", "shop/web@" + img.digest, "rerun berth up", "it builds the image again", "--with-images"} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("the restore does not list the missing image (%q):\n%s", want, r.Stderr)
 		}
@@ -104,7 +104,7 @@ func TestSnapshotCarriesImages(t *testing.T) {
 	if err != nil || r.Code != 0 {
 		t.Fatalf("restore the snapshot with images: %v %s", err, r)
 	}
-	if strings.Contains(r.Stderr, "lacks") || !strings.Contains(r.Stderr, "Put 1 image") {
+	if strings.Contains(r.Stderr, "lacks") || !strings.Contains(r.Stderr, "Put 1 image") || strings.Contains(r.Stderr, "admin token") {
 		t.Errorf("the restore with images:\n%s", r.Stderr)
 	}
 	reg := imageRegistry{base: other.URL(), token: am.Token()}
