@@ -49,7 +49,9 @@ func TestSnapshotCarriesImages(t *testing.T) {
 			t.Errorf("save lists no %q:\n%s", want, r.Stderr)
 		}
 	}
+	saving := time.Now()
 	r = a.MustRun(t, am, "snapshot", "save", "--with-images", full)
+	saved := time.Since(saving)
 	if !strings.Contains(r.Stderr, "in this snapshot") {
 		t.Errorf("save --with-images does not say the image is in the snapshot:\n%s", r.Stderr)
 	}
@@ -99,8 +101,10 @@ func TestSnapshotCarriesImages(t *testing.T) {
 	// follower: the leader takes the blobs, and the follower must then
 	// copy them from it.
 	other := otherThan(b.Managers, bm)
+	restoring := time.Now()
 	r, err = testkit.RunCLI(t, 2*time.Minute, bins.berth, b.Dir(), b.Dir(), []string{"BERTH_TOKEN=" + am.Token()},
 		"--addr", other.URL(), "snapshot", "restore", full)
+	restored := time.Since(restoring)
 	if err != nil || r.Code != 0 {
 		t.Fatalf("restore the snapshot with images: %v %s", err, r)
 	}
@@ -119,6 +123,7 @@ func TestSnapshotCarriesImages(t *testing.T) {
 		}
 		return nil
 	})
+	harness.Figure(t, "snapshot-with-images", "file_bytes", st.Size(), "save", saved, "restore_via_follower", restored, "on_another_manager", time.Since(restoring))
 }
 
 type testImage struct {
