@@ -318,6 +318,14 @@ func (c *Client) authorize(req *http.Request) {
 // upload sends a raw body (a snapshot) with POST. It cannot be sent twice
 // (the body is read once), so it goes to the manager in use only.
 func (c *Client) upload(ctx context.Context, path string, body io.Reader) error {
+	return c.uploadJSON(ctx, path, body, func(answer io.Reader) error {
+		_, _ = io.Copy(io.Discard, answer)
+		return nil
+	})
+}
+
+// uploadJSON is upload that hands a successful answer's body to read.
+func (c *Client) uploadJSON(ctx context.Context, path string, body io.Reader, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+path, body)
@@ -334,8 +342,7 @@ func (c *Client) upload(ctx context.Context, path string, body io.Reader) error 
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return nil
+	return read(resp.Body)
 }
 
 func decodeError(resp *http.Response) error {

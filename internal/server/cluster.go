@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 
@@ -13,9 +12,6 @@ import (
 	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
-
-// maxSnapshotBytes bounds an uploaded snapshot.
-const maxSnapshotBytes = 1 << 30
 
 var csrIDRE = regexp.MustCompile(`^[a-f0-9]{16}$`)
 
@@ -297,23 +293,6 @@ func (s *Server) isMember(ctx context.Context, id string) (bool, error) {
 	}
 	cl := s.store.View().Cluster()
 	return cl != nil && cl.Manager(id) != nil, nil
-}
-
-func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, err := s.raft.SaveSnapshot(r.Context(), w)
-	return err
-}
-
-func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) error {
-	body := http.MaxBytesReader(w, r.Body, maxSnapshotBytes)
-	if err := s.raft.RestoreSnapshot(r.Context(), body); err != nil {
-		return badRequest("", "restore snapshot: %v", err)
-	}
-	_, _ = io.Copy(io.Discard, body)
-	s.log.Info("state restored from a snapshot")
-	writeJSON(w, http.StatusOK, struct{}{})
-	return nil
 }
 
 // WaitWorkerToken returns the worker join token as soon as the cluster

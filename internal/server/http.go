@@ -66,6 +66,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("GET "+api.PathTokens, s.tokens)
 	write("POST "+api.PathTokenRotate, s.rotateToken)
 	read("GET "+api.PathSnapshot, s.saveSnapshot)
+	read("GET "+api.PathSnapshotImages, s.snapshotImages)
 	write("POST "+api.PathSnapshot, s.restoreSnapshot)
 	mux.Handle("GET "+api.PathMetrics, s.metricsHandler(guard))
 	mux.Handle(api.PathRegistry, s.registryHandler(clusterPort))
@@ -112,6 +113,11 @@ func (s *Server) instrument(route string, fn handlerFunc) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					// A stream that failed midway (snapshot.go): the
+					// client must see a cut answer, not a whole one.
+					panic(p)
+				}
 				s.log.Error("panic in API handler", "route", route, "panic", p)
 				writeError(sw, &apiError{status: http.StatusInternalServerError, msg: "internal error; see the manager's log"})
 			}
