@@ -148,8 +148,12 @@ mkdir -p /etc/docker && echo '{"cgroup-parent": "/`+parent+`"}' > /etc/docker/da
 			}
 			return fmt.Errorf("tasks: %v", s)
 		})
-		if ps := able.sh(t, "docker ps --format '{{.Image}}'"); !strings.Contains(ps, baseImage) {
-			t.Fatalf("d1's engine runs no %s container: %q", baseImage, ps)
+		// up pins the service to the image's ID (it shipped the local-only
+		// image through the cluster registry), so the engine names the
+		// container's image by ID, not by the tag loaded into it.
+		id := strings.TrimSpace(able.sh(t, "docker image inspect --format '{{.Id}}' "+baseImage))
+		if ps := able.sh(t, "docker ps --no-trunc --format '{{.Image}}'"); id == "" || (!strings.Contains(ps, baseImage) && !strings.Contains(ps, id)) {
+			t.Fatalf("d1's engine runs no %s (%s) container: %q", baseImage, id, ps)
 		}
 		e.c.must(t, "down", "-p", "dockerapp")
 		e.c.must(t, "machine", "rm", "d1")
