@@ -45,21 +45,8 @@ func TestHostsFigures(t *testing.T) {
 		t.Skipf("the figures of docs/benchmarks.md take minutes: set %s=1 to measure them", figuresEnv)
 	}
 	needHosts(t)
-	root, err := h.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	home, err := os.MkdirTemp("", "bf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	c := cli{bin: filepath.Join(home, "berth"), home: home}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := h.BuildBerth(ctx, root, c.bin); err != nil {
-		t.Fatal(err)
-	}
+	c := newCLI(t, "bf")
+	home := c.home
 	base := h.TestImage(t)
 	t.Logf("machine: %d cores, load average %s at the start", numCPU(), loadavg())
 

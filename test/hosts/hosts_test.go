@@ -74,6 +74,29 @@ type cli struct {
 	bin, home string
 }
 
+// newCLI builds berth into a home of its own, removed after the test.
+// prefix names the home: short, as the hosts' unix sockets live under it
+// (at most 107 bytes).
+func newCLI(t *testing.T, prefix string) cli {
+	t.Helper()
+	root, err := h.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	c := cli{bin: filepath.Join(home, "berth"), home: home}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := h.BuildBerth(ctx, root, c.bin); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func (c cli) run(t *testing.T, args ...string) h.Result {
 	t.Helper()
 	return h.RunCLI(t, c.bin, c.home, c.home, nil, args...)
@@ -90,23 +113,8 @@ func (c cli) must(t *testing.T, args ...string) h.Result {
 
 func TestClusterOfHosts(t *testing.T) {
 	needHosts(t)
-	root, err := h.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A short home: the engines' unix sockets live under it (at most 107
-	// bytes).
-	home, err := os.MkdirTemp("", "bh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	c := cli{bin: filepath.Join(home, "berth"), home: home}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := h.BuildBerth(ctx, root, c.bin); err != nil {
-		t.Fatal(err)
-	}
+	c := newCLI(t, "bh")
+	home := c.home
 	name := "h" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	before := footprintOf(t, home, name)
 

@@ -69,21 +69,8 @@ func writeBuild(t *testing.T, dir, msg string) {
 // strangers are refused.
 func TestImagesOnHosts(t *testing.T) {
 	needHosts(t)
-	root, err := h.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	home, err := os.MkdirTemp("", "bi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	c := cli{bin: filepath.Join(home, "berth"), home: home}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := h.BuildBerth(ctx, root, c.bin); err != nil {
-		t.Fatal(err)
-	}
+	c := newCLI(t, "bi")
+	home := c.home
 	name := "i" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	start := time.Now()
 	c.must(t, "cluster", "create", name, "--managers", "3", "--agents", "3")
@@ -136,7 +123,7 @@ func TestImagesOnHosts(t *testing.T) {
 	for host := range agents {
 		for _, s := range images {
 			sock := filepath.Join(home, "state", "berth", "hosts", name, host, "docker.sock")
-			out, err := exec.CommandContext(ctx, "docker", "-H", "unix://"+sock, "image", "inspect", "--format", "{{.Id}}", s.ImageID).CombinedOutput()
+			out, err := exec.Command("docker", "-H", "unix://"+sock, "image", "inspect", "--format", "{{.Id}}", s.ImageID).CombinedOutput()
 			if err != nil || strings.TrimSpace(string(out)) != s.ImageID {
 				t.Errorf("%s's engine: image %s of %s: %v %s", host, s.ImageID, s.Name, err, out)
 			}

@@ -126,21 +126,8 @@ func TestPartitionOnHosts(t *testing.T) {
 // through the CLI; a cleanup removes it and checks nothing is left.
 func hostCluster(t *testing.T) (cli, string) {
 	t.Helper()
-	root, err := h.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	home, err := os.MkdirTemp("", "bp") // short: the hosts' sockets live under it
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	c := cli{bin: filepath.Join(home, "berth"), home: home}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := h.BuildBerth(ctx, root, c.bin); err != nil {
-		t.Fatal(err)
-	}
+	c := newCLI(t, "bp")
+	home := c.home
 	name := "p" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	before := footprintOf(t, home, name)
 	start := time.Now()
