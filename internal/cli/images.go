@@ -211,14 +211,20 @@ func engineOnThisMachine(host string) bool {
 	return false // ssh://: another machine's engine
 }
 
-// enginePusher pushes with the engine's own push through the proxy.
+// enginePusher pushes the engine's save with uncompressed layers straight
+// to the registry (the engine's own push gzips every layer, slower than
+// the network it saves), and with the engine's push through the proxy
+// where the engine's save is not in a layout berth reads.
 type enginePusher struct {
 	proxy *imagepush.Proxy
 	cli   *client.Client
 }
 
 func (p *enginePusher) Push(ctx context.Context, localRef, repo string, progress io.Writer) (imagepush.Result, error) {
-	res, err := p.proxy.Push(ctx, p.cli, localRef, repo, progress)
+	res, err := p.proxy.RawPush(ctx, p.cli, localRef, repo, progress)
+	if errors.Is(err, imagepush.ErrLayout) {
+		res, err = p.proxy.Push(ctx, p.cli, localRef, repo, progress)
+	}
 	return res, engineError(p.cli, err)
 }
 

@@ -171,4 +171,3 @@ func ociManifestOf(config string, configSize int64, diffIDs []string, size map[s
 	}
 	return b, nil
 }
-
