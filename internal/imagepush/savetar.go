@@ -36,7 +36,7 @@ func (rp *rawPush) stream(ctx context.Context, r io.Reader) error {
 		case hdr.Typeflag == tar.TypeDir:
 		case strings.Contains(dir, "/"), name == "index.json", name == "oci-layout":
 			return fmt.Errorf("the save has %s: %w", name, ErrLayout)
-		case hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA:
+		case hdr.Typeflag != tar.TypeReg:
 			return fmt.Errorf("the save's %s is not a plain file: %w", name, ErrLayout)
 		case dir != "" && file == "json":
 			js, err := readSmall(tr, hdr)
