@@ -27,7 +27,6 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/machine"
 	"github.com/berth-dev/berth/internal/machine/supervise"
-	"github.com/berth-dev/berth/internal/types"
 	h "github.com/berth-dev/berth/test/e2e/harness"
 	"github.com/berth-dev/berth/test/testkit"
 )
@@ -299,17 +298,7 @@ func imageCopySeconds(progress string) float64 {
 
 // rss is the resident memory of the process a host's supervisor runs.
 func rss(pidfile string) string {
-	pid := supervise.ReadPid(supervise.ChildPidfile(pidfile), "")
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if pid == 0 || err != nil {
-		return "?"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
+	return pidRSS(supervise.ReadPid(supervise.ChildPidfile(pidfile), ""))
 }
 
 func apiMachine(n string) api.Machine {
@@ -364,28 +353,7 @@ func agentNodes(t *testing.T, c *api.Client) map[string]string {
 // spreadOver is met when the app's tasks run three at once, each on one
 // of nodes, on `spread` distinct nodes of them.
 func spreadOver(c *api.Client, app string, nodes map[string]string, spread int) func() error {
-	return func() error {
-		tasks, _, err := c.ListTasks(context.Background(), api.TaskQuery{App: app})
-		if err != nil {
-			return err
-		}
-		on := map[string]int{}
-		running := 0
-		for _, tk := range tasks {
-			if tk.State != types.TaskRunning {
-				continue
-			}
-			running++
-			if !slices.Contains(mapValues(nodes), tk.NodeID) {
-				return fmt.Errorf("task %s runs on node %s, not one of %v", tk.ID, tk.NodeID, nodes)
-			}
-			on[tk.NodeID]++
-		}
-		if running != 3 || len(on) != spread {
-			return fmt.Errorf("%d tasks running on %d nodes (%v), want 3 on %d", running, len(on), on, spread)
-		}
-		return nil
-	}
+	return serviceSpread(c, app, "", nodes, spread)
 }
 
 func mapValues(m map[string]string) []string {

@@ -1,6 +1,7 @@
 package hosts
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -259,8 +260,8 @@ func machines(t *testing.T, c cli) []hostRecord {
 	return ms
 }
 
-// serviceSpread is met when three of the service's tasks run, on `spread`
-// distinct nodes, all among nodes.
+// serviceSpread is met when three of the service's tasks (of every
+// service when svc is "") run, on `spread` distinct nodes, all among nodes.
 func serviceSpread(c *api.Client, app, svc string, nodes map[string]string, spread int) func() error {
 	return func() error {
 		tasks, _, err := c.ListTasks(context.Background(), api.TaskQuery{App: app})
@@ -270,17 +271,17 @@ func serviceSpread(c *api.Client, app, svc string, nodes map[string]string, spre
 		on := map[string]int{}
 		running := 0
 		for _, tk := range tasks {
-			if tk.Service != svc || tk.State != types.TaskRunning {
+			if (svc != "" && tk.Service != svc) || tk.State != types.TaskRunning {
 				continue
 			}
 			if !slices.Contains(mapValues(nodes), tk.NodeID) {
-				return fmt.Errorf("%s's task %s runs on node %s, not one of %v", svc, tk.ID, tk.NodeID, nodes)
+				return fmt.Errorf("%s task %s runs on node %s, not one of %v", cmp.Or(svc, app), tk.ID, tk.NodeID, nodes)
 			}
 			running++
 			on[tk.NodeID]++
 		}
 		if running != 3 || len(on) != spread {
-			return fmt.Errorf("%s: %d tasks running on %d nodes (%v), want 3 on %d", svc, running, len(on), on, spread)
+			return fmt.Errorf("%s: %d tasks running on %d nodes (%v), want 3 on %d", cmp.Or(svc, app), running, len(on), on, spread)
 		}
 		return nil
 	}
