@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -73,7 +74,7 @@ func (rp *rawPush) layer(ctx context.Context, r io.Reader, size int64, want stri
 		if want != "" && d != want {
 			return fmt.Errorf("the engine's save of layer %s has digest %s; the image changed while it was saved, retry the push", want, d)
 		}
-		if want == "" && !contains(rp.diffIDs, d) {
+		if want == "" && !slices.Contains(rp.diffIDs, d) {
 			return fmt.Errorf("the engine's save of %s has a layer of digest %s that the image does not list; retry the push", rp.config, d)
 		}
 		return nil
@@ -119,15 +120,6 @@ func readSmall(r io.Reader, hdr *tar.Header) ([]byte, error) {
 		return nil, fmt.Errorf("read the save's %s: %w", hdr.Name, err)
 	}
 	return b, nil
-}
-
-func contains(ds []string, d string) bool {
-	for _, x := range ds {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // v1IDs maps the save's layer directories (the engine's v1 IDs) to
