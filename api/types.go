@@ -111,6 +111,11 @@ type AppResources struct {
 	Configs       map[string]*types.Secret  `json:"configs,omitempty"`
 	Deleting      bool                      `json:"deleting,omitempty"`
 	RemoveVolumes bool                      `json:"remove_volumes,omitempty"`
+	// Slices are this node's slices of the app's cluster networks, by
+	// Compose network name ("10.240.1.0/24"): the Docker network of each
+	// takes the slice as its subnet. A network without a slice here is a
+	// local one (the cluster has no overlay: see agent --overlay).
+	Slices map[string]string `json:"slices,omitempty"`
 }
 
 // StatusReport is a batch of task states from one agent.

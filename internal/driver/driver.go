@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/berth-dev/berth/internal/types"
@@ -41,10 +42,29 @@ type TaskConfig struct {
 	Volumes  map[string]*types.Volume
 	Secrets  map[string]*types.Secret
 	Configs  map[string]*types.Secret
+	// Slices, by Compose network name, give each network the node's slice
+	// of the cluster overlay: the driver makes the network with the slice
+	// as its subnet, the slice's gateway and the MTU. A network without a
+	// slice is a local one, made as the engine likes.
+	Slices map[string]Slice
+	// Overlay says the agent serves the task's networking: DNS (the
+	// container's resolvers are DNS, and service names are not Docker
+	// aliases, since other nodes' replicas are not on this engine) and the
+	// routing mesh (ingress ports are not published by the driver; host
+	// mode ports are).
+	Overlay bool
+	DNS     []string
 	// Progress, when set, is told what a Start waits for while it waits
 	// (an image pull: "pulling image web: 3 of 5 layers, 40 MB of 100
 	// MB"), at most about once a second. It must not block.
 	Progress func(msg string)
+}
+
+// Slice is a node's part of a cluster network.
+type Slice struct {
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	MTU     int
 }
 
 // State of a task inside a driver.
@@ -69,6 +89,9 @@ type Status struct {
 	ExitCode     int
 	Error        string
 	ContainerID  string // container ID or "pid:<n>"
+	// Addresses are the task's addresses on its networks by Docker
+	// network name (the cluster network key), once it runs.
+	Addresses map[string]string
 	StartedAt    time.Time
 	FinishedAt   time.Time
 }

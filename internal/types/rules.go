@@ -40,6 +40,13 @@ func (t *Task) Healthy(svc *Service) bool {
 	return svc == nil || !svc.Healthcheck.Enabled()
 }
 
+// Serving reports whether a task of svc is one that DNS and the mesh send
+// traffic to: it should run and it is healthy. A task told to stop leaves
+// at once, before its drain delay and stop signal.
+func (t *Task) Serving(svc *Service) bool {
+	return t.DesiredState == DesiredRunning && t.Healthy(svc)
+}
+
 // HoldsResources reports whether a task occupies its node's resources and
 // host ports: it has been placed and has not ended. Pending tasks hold
 // nothing; a task being stopped holds its port until it has stopped.

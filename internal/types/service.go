@@ -76,6 +76,22 @@ type Service struct {
 	Secrets  []FileRef           `json:"secrets,omitempty"`
 	Configs  []FileRef           `json:"configs,omitempty"`
 	Networks []NetworkAttachment `json:"networks,omitempty"`
+	// EndpointMode is deploy.endpoint_mode: EndpointVIP (""), one stable
+	// virtual address per network that the node balances, or EndpointDNSRR,
+	// DNS answers with the serving replicas' own addresses.
+	EndpointMode string `json:"endpoint_mode,omitempty"`
+	// Mesh is x-berth-mesh: "" balances a published port over every serving
+	// replica; MeshLocal only over those on the node that took the
+	// connection (the client address is kept, as Kubernetes'
+	// externalTrafficPolicy: Local).
+	Mesh string `json:"mesh,omitempty"`
+	// ProxyProtocol is x-berth-proxy-protocol: "v2" starts each connection
+	// the mesh relays to the service with a PROXY protocol v2 header.
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+	// DrainDelay is x-berth-drain-delay: how long a stopping replica stays
+	// out of every node's DNS and mesh before its stop signal (0: the
+	// default, DefaultDrainDelay).
+	DrainDelay time.Duration `json:"drain_delay,omitempty"`
 
 	StopGracePeriod time.Duration `json:"stop_grace_period,omitempty"`
 	StopSignal      string        `json:"stop_signal,omitempty"`
@@ -118,6 +134,31 @@ type Port struct {
 	Published uint16 `json:"published,omitempty"` // 0: not published on the host
 	Protocol  string `json:"protocol"`            // "tcp" or "udp"
 	HostIP    string `json:"host_ip,omitempty"`
+	// Mode is PortIngress ("": every node's mesh answers) or PortHost (only
+	// the task's node, through Docker's own publishing, as in Swarm).
+	Mode string `json:"mode,omitempty"`
+}
+
+// Endpoint modes, port modes and mesh policies of a service.
+const (
+	EndpointVIP   = ""
+	EndpointDNSRR = "dnsrr"
+	PortIngress   = ""
+	PortHost      = "host"
+	MeshLocal     = "local"
+	ProxyV2       = "v2"
+)
+
+// DefaultDrainDelay is how long a stopping replica is out of DNS and the
+// mesh before its stop signal, unless the service says otherwise.
+const DefaultDrainDelay = time.Second
+
+// Drain is the service's drain delay.
+func (s *Service) Drain() time.Duration {
+	if s.DrainDelay > 0 {
+		return s.DrainDelay
+	}
+	return DefaultDrainDelay
 }
 
 // Resources are CPU in nano-CPUs (1e9 = one core) and memory in bytes.

@@ -91,6 +91,10 @@ type Task struct {
 	// each later report replaces it, so it is gone once the task runs.
 	Progress    string `json:"progress,omitempty"`
 	ContainerID string `json:"container_id,omitempty"`
+	// Addresses are the task's overlay addresses by cluster network key
+	// (the Docker network name: "<app>_<network>", or an external
+	// network's name), as its agent reported them.
+	Addresses map[string]string `json:"addresses,omitempty"`
 	// Attempt counts the restarts of this slot before this task (0: first).
 	Attempt int `json:"attempt"`
 
@@ -133,6 +137,9 @@ type TaskStatus struct {
 	// Progress is what a starting task waits for (at most MaxProgress
 	// bytes), such as its image's pull.
 	Progress string `json:"progress,omitempty"`
+	// Addresses are the task's overlay addresses by network key, sent
+	// once it runs (see Task.Addresses); nil leaves the recorded ones.
+	Addresses map[string]string `json:"addresses,omitempty"`
 }
 
 // MaxProgress bounds a task's progress message.
