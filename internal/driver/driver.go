@@ -91,9 +91,9 @@ type Status struct {
 	ContainerID  string // container ID or "pid:<n>"
 	// Addresses are the task's addresses on its networks by Docker
 	// network name (the cluster network key), once it runs.
-	Addresses map[string]string
-	StartedAt    time.Time
-	FinishedAt   time.Time
+	Addresses  map[string]string
+	StartedAt  time.Time
+	FinishedAt time.Time
 }
 
 // LogOptions select what Logs writes.
