@@ -39,6 +39,9 @@ type Agent struct {
 	// its ID, is settled; they do not change afterwards.
 	client  *api.Client
 	drivers map[string]driver.Driver
+	// mesh is the node's DNS and routing mesh (mesh.go), set by Run before
+	// the task loop starts; nil without Config.Overlay.
+	mesh *mesh
 
 	// register asks the session to register again (a call got 404).
 	register chan struct{}
@@ -174,6 +177,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.serveAPI(ctx, &wg, ln)
+	if err := a.startMesh(ctx, &wg); err != nil {
+		return err
+	}
 	if regLn != nil && a.drivers[types.DriverDocker] != nil {
 		a.serveRegistry(ctx, &wg, regLn)
 		a.mu.Lock()

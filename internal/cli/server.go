@@ -33,7 +33,8 @@ type serverOptions struct {
 	limits          server.Limits
 	certTTL         time.Duration
 	adminTokenFile  string
-	registryMax     string // --registry-max-size, as given
+	registryMax     string   // --registry-max-size, as given
+	dnsUpstreams    []string // the dev agent's (hidden)
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -91,6 +92,7 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.registryMax, "registry-max-size", "10GiB", "most the cluster registry may hold on this manager (images pushed by berth up); a push past it is refused")
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
+	addDNSUpstreamFlag(f, &o.dnsUpstreams)
 	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
@@ -187,6 +189,9 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDNSUpstreams(o.dnsUpstreams); err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
@@ -253,7 +258,7 @@ func (e *env) runDevAgent(ctx context.Context, srv *server.Server, o serverOptio
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: srv.ClusterAddr(), JoinToken: token, Name: o.name, DataDir: filepath.Join(dataDir, "agent"),
-		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log,
+		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log, DNSUpstreams: o.dnsUpstreams,
 	})
 	if err != nil {
 		return fmt.Errorf("start the dev cluster's agent: %w", err)
