@@ -66,7 +66,11 @@ func (a *Agent) startMesh(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
+	// Under mu for the tests that look at it; the task loop, started
+	// after, reads it without.
+	a.mu.Lock()
 	a.mesh = m
+	a.mu.Unlock()
 	a.onNetMap(m.apply)
 	wg.Go(func() {
 		<-ctx.Done()
