@@ -185,13 +185,31 @@ func TestMeshServes(t *testing.T) {
 func TestMeshConfigure(t *testing.T) {
 	m := newTestMesh(t, startUpstream(t))
 	m.latest.Store(testMap())
-	res := &api.AppResources{Slices: map[string]string{"front": "10.240.1.0/24", "back": "10.240.65.0/24"}}
+	subnet, slice, base := loopbackNet()
+	res := &api.AppResources{Slices: map[string]string{"front": slice, "back": "10.240.65.0/24"}}
 	svc := &types.Service{Name: "web", Networks: []types.NetworkAttachment{{Name: "front"}, {Name: "back"}}}
 	cfg := (&loop{a: &Agent{mesh: m}, desired: &api.NodeTasks{Apps: map[string]*api.AppResources{"shop": res}}}).taskConfig(
 		&types.Task{ID: "t", App: "shop", Service: "web"}, svc)
-	if len(cfg.DNS) != 1 || cfg.DNS[0] != "10.240.1.1" {
-		t.Errorf("dns %v, want [10.240.1.1]", cfg.DNS)
+	gw := addrIn(base, 1)
+	if len(cfg.DNS) != 1 || cfg.DNS[0] != gw {
+		t.Errorf("dns %v, want [%s]", cfg.DNS, gw)
 	}
+	// The task's resolver answers before the map has the node's slice,
+	// and goes once the map had it and then no longer has it.
+	served := func() bool { return m.dnsAddr(netip.MustParseAddr(gw)) != nil }
+	if !served() {
+		t.Error("no DNS on the task's resolver before the map has the slice")
+	}
+	m.apply(context.Background(), &api.NetworkMap{})
+	if !served() {
+		t.Error("a map that does not have the slice yet stopped the task's resolver")
+	}
+	m.apply(context.Background(), &api.NetworkMap{Networks: []api.MapNetwork{{Key: "shop_front", Subnet: subnet, Slices: map[string]string{"n1": slice}}}})
+	m.apply(context.Background(), &api.NetworkMap{})
+	if served() {
+		t.Error("the resolver still runs after the map dropped the slice")
+	}
+	m.latest.Store(testMap())
 	exe := &types.Service{Name: "job", Driver: types.DriverExec, Env: map[string]string{"BERTH_SERVICE_API_ADDR": "mine"}}
 	cfg = &driver.TaskConfig{Task: &types.Task{App: "shop"}, Service: exe}
 	m.configure(cfg, nil)

@@ -33,7 +33,9 @@ func (m *mesh) configure(cfg *driver.TaskConfig, res *api.AppResources) {
 	svc := cfg.Service
 	if len(svc.Networks) > 0 && res != nil {
 		if p, err := netip.ParsePrefix(res.Slices[svc.Networks[0].Name]); err == nil {
-			cfg.DNS = []string{ipam.Gateway(p).String()}
+			gw := ipam.Gateway(p)
+			cfg.DNS = []string{gw.String()}
+			m.serveEarly(gw)
 		}
 	}
 	if svc.Driver != types.DriverExec {
