@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path"
 	"regexp"
 
@@ -375,6 +376,30 @@ func validateStatuses(st []types.TaskStatus) error {
 		}
 		if len(s.Progress) > types.MaxProgress {
 			return badRequest(f+".progress", "at most %d bytes", types.MaxProgress)
+		}
+		if err := validateAddresses(f+".addresses", s.Addresses); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxTaskAddresses bounds the networks a task reports addresses on.
+const (
+	maxTaskAddresses = 64
+	maxNetworkKey    = 255
+)
+
+func validateAddresses(field string, addrs map[string]string) error {
+	if len(addrs) > maxTaskAddresses {
+		return badRequest(field, "at most %d networks", maxTaskAddresses)
+	}
+	for key, a := range addrs {
+		if key == "" || len(key) > maxNetworkKey {
+			return badRequest(field, "network name %q must be 1 to %d bytes", key, maxNetworkKey)
+		}
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+			return badRequest(field+"."+key, "%q is not an IPv4 address", a)
 		}
 	}
 	return nil
