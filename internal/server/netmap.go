@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -133,4 +134,40 @@ func underlay(addr string) string {
 		return ""
 	}
 	return a.String()
+}
+
+// checkIngressPorts refuses a published port another app already
+// publishes when either side is an ingress port: the routing mesh listens
+// on it on every node, so it is the cluster's, not one node's.
+func checkIngressPorts(apps []*types.App, app *types.App) error {
+	type use struct {
+		who     string
+		ingress bool
+	}
+	taken := map[string]use{}
+	for _, other := range apps {
+		if other.Name == app.Name || other.Deleting {
+			continue
+		}
+		for _, svc := range other.Services {
+			for _, p := range svc.Ports {
+				if p.Published != 0 {
+					k := fmt.Sprintf("%d/%s", p.Published, p.Protocol)
+					if u, ok := taken[k]; !ok || !u.ingress {
+						taken[k] = use{who: "service " + svc.Name + " of app " + other.Name, ingress: p.Mode == types.PortIngress}
+					}
+				}
+			}
+		}
+	}
+	for _, svc := range app.Services {
+		for i, p := range svc.Ports {
+			k := fmt.Sprintf("%d/%s", p.Published, p.Protocol)
+			if u, ok := taken[k]; ok && p.Published != 0 && (u.ingress || p.Mode == types.PortIngress) {
+				return &apiError{status: http.StatusConflict, field: fmt.Sprintf("services.%s.ports[%d].published", svc.Name, i),
+					msg: fmt.Sprintf("port %s is already published by %s, and the routing mesh takes a port on every node; choose another port or use mode: host on both", k, u.who)}
+			}
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,36 @@ func TestNetMap(t *testing.T) {
 	}
 	if web.eps != "t1=10.240.1.2 " {
 		t.Errorf("endpoints %q, want only t1 (t2 is not healthy yet, t3 is stopping)", web.eps)
+	}
+}
+
+// TestIngressPortsAreTheClusters: a port another app publishes is refused
+// when either side is the mesh's; two host-mode ports may share it, and an
+// app may republish its own.
+func TestIngressPortsAreTheClusters(t *testing.T) {
+	withPort := func(name string, mode string) *types.App {
+		return &types.App{Name: name, Services: []*types.Service{{Name: "web", Ports: []types.Port{{Target: 80, Published: 8080, Protocol: "tcp", Mode: mode}}}}}
+	}
+	cases := []struct {
+		name       string
+		other, app *types.App
+		refused    bool
+	}{
+		{"ingress and ingress", withPort("a", types.PortIngress), withPort("b", types.PortIngress), true},
+		{"host then ingress", withPort("a", types.PortHost), withPort("b", types.PortIngress), true},
+		{"ingress then host", withPort("a", types.PortIngress), withPort("b", types.PortHost), true},
+		{"host and host", withPort("a", types.PortHost), withPort("b", types.PortHost), false},
+		{"the same app again", withPort("a", types.PortIngress), withPort("a", types.PortIngress), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := checkIngressPorts([]*types.App{c.other}, c.app)
+			if (err != nil) != c.refused {
+				t.Fatalf("err = %v, refused want %v", err, c.refused)
+			}
+			if err != nil && !strings.Contains(err.Error(), "app a") {
+				t.Errorf("error %q does not name the app that has the port", err)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path"
 	"regexp"
+	"time"
 
 	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
@@ -118,7 +119,7 @@ func validateService(app *types.App, svc *types.Service) error {
 	}
 	checks := []func(string, *types.App, *types.Service) error{
 		validateRuntime, validateScale, validatePorts, validatePolicies, validateRefs, validateMounts,
-		validatePlacement,
+		validatePlacement, validateNetworking,
 	}
 	for _, check := range checks {
 		if err := check(f, app, svc); err != nil {
@@ -195,6 +196,9 @@ func validatePorts(f string, _ *types.App, svc *types.Service) error {
 		if p.Protocol != "tcp" && p.Protocol != "udp" {
 			return badRequest(pf+".protocol", "must be tcp or udp, not %q", p.Protocol)
 		}
+		if p.Mode != types.PortIngress && p.Mode != types.PortHost {
+			return badRequest(pf+".mode", "must be ingress (\"\") or host, not %q", p.Mode)
+		}
 		if p.HostIP != "" && net.ParseIP(p.HostIP) == nil {
 			return badRequest(pf+".host_ip", "%q is not an IP address", p.HostIP)
 		}
@@ -205,6 +209,23 @@ func validatePorts(f string, _ *types.App, svc *types.Service) error {
 			}
 			seen[key] = true
 		}
+	}
+	return nil
+}
+
+// maxDrainDelay bounds x-berth-drain-delay, as the compose loader does.
+const maxDrainDelay = 10 * time.Minute
+
+func validateNetworking(f string, _ *types.App, svc *types.Service) error {
+	switch {
+	case svc.EndpointMode != types.EndpointVIP && svc.EndpointMode != types.EndpointDNSRR:
+		return badRequest(f+".endpoint_mode", "must be vip (\"\") or dnsrr, not %q", svc.EndpointMode)
+	case svc.Mesh != "" && svc.Mesh != types.MeshLocal:
+		return badRequest(f+".mesh", "must be \"\" (every replica) or local, not %q", svc.Mesh)
+	case svc.ProxyProtocol != "" && svc.ProxyProtocol != types.ProxyV2:
+		return badRequest(f+".proxy_protocol", "must be \"\" or v2, not %q", svc.ProxyProtocol)
+	case svc.DrainDelay < 0 || svc.DrainDelay > maxDrainDelay:
+		return badRequest(f+".drain_delay", "must be between 0s and %s", maxDrainDelay)
 	}
 	return nil
 }
