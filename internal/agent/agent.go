@@ -49,6 +49,11 @@ type Agent struct {
 	// store is the local state, open while Run runs.
 	store *store
 
+	// netMap are the network map's subscribers (netmap.go); net is the
+	// overlay's state the task loop reads (overlay.go).
+	netMap netMapSubs
+	net    netState
+
 	mu     sync.Mutex
 	nodeID string
 	// managers are the cluster addresses last learned, kept in the store too.
@@ -198,6 +203,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.heartbeat(ctx, ttl) })
 	wg.Go(func() { a.keepRenewed(ctx) })
 	wg.Go(func() { a.watch(ctx, l.desiredCh) })
+	if a.cfg.Overlay {
+		a.startNetworking(ctx, &wg)
+	}
 	for name, d := range a.drivers {
 		wg.Go(func() { a.forwardEvents(ctx, name, d, l.statusCh) })
 	}
