@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -53,6 +54,8 @@ type Agent struct {
 	// overlay's state the task loop reads (overlay.go).
 	netMap netMapSubs
 	net    netState
+	// newOverlay makes the node's overlay; nil: package overlay's.
+	newOverlay func(underlay netip.Addr) (kernelOverlay, error)
 
 	mu     sync.Mutex
 	nodeID string

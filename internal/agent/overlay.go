@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/ipam"
 	"github.com/berth-dev/berth/internal/overlay"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // netState is what the task loop reads of the overlay, from its own
@@ -21,12 +23,26 @@ type netState struct {
 	mtu atomic.Int64
 }
 
+// kernelOverlay is what the agent needs of package overlay's Overlay;
+// tests put a fake in Agent.newOverlay, which would otherwise change the
+// machine's own network namespace.
+type kernelOverlay interface {
+	Apply(ctx context.Context, d overlay.Desired) (overlay.Changes, error)
+	Remove(ctx context.Context) error
+	MTU() (int, error)
+	Routes(d overlay.Desired) ([]ipam.Taken, error)
+}
+
+func newKernelOverlay(underlay netip.Addr) (kernelOverlay, error) {
+	return overlay.New(overlay.Config{Underlay: underlay})
+}
+
 // nodeOverlay converges this node's overlay (package overlay) to every
 // network map. It is a netmap subscriber: only the fan-out goroutine
 // calls it.
 type nodeOverlay struct {
 	a        *Agent
-	ov       *overlay.Overlay
+	ov       kernelOverlay
 	underlay netip.Addr
 	// checked: the networks' subnets were checked against the node's
 	// routes (once per subnet: the check is a warning, not a refusal).
@@ -89,7 +105,11 @@ func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 // setUp makes the node's Overlay for its underlay address and learns the
 // containers' MTU.
 func (n *nodeOverlay) setUp(underlay netip.Addr) bool {
-	ov, err := overlay.New(overlay.Config{Underlay: underlay})
+	newOv := n.a.newOverlay
+	if newOv == nil {
+		newOv = newKernelOverlay
+	}
+	ov, err := newOv(underlay)
 	if err != nil {
 		n.a.log.Error("the network map gives this node an unusable underlay address; no overlay", "underlay", underlay, "err", err)
 		return false
@@ -244,4 +264,37 @@ func subnetOf(m *api.NetworkMap, key string) netip.Prefix {
 		}
 	}
 	return netip.Prefix{}
+}
+
+// taskSlices is the driver's Slices for t (TaskConfig.Slices): this node's
+// slice of each of the service's networks, from NodeTasks, with its
+// gateway and the overlay's MTU. ready is false while the overlay is on
+// and a network the task needs has no slice yet, or the MTU is not known
+// yet: the task then waits for a later NodeTasks (the manager allocates
+// the slice with the placement, so this is rare) or the next poll. An
+// external network has a slice only if it is a cluster network; one
+// made outside berth is used as it is.
+func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]driver.Slice, ready bool) {
+	if !l.a.cfg.Overlay || (svc.Driver != "" && svc.Driver != types.DriverDocker) {
+		return nil, true
+	}
+	res := l.desired.Apps[t.App]
+	mtu := int(l.a.net.mtu.Load())
+	out = map[string]driver.Slice{}
+	for _, att := range svc.Networks {
+		var cidr string
+		if res != nil {
+			cidr = res.Slices[att.Name]
+		}
+		p, err := netip.ParsePrefix(cidr)
+		external := res != nil && res.Networks[att.Name] != nil && res.Networks[att.Name].External
+		switch {
+		case err == nil && mtu > 0:
+			out[att.Name] = driver.Slice{Subnet: p.Masked(), Gateway: ipam.Gateway(p), MTU: mtu}
+		case err != nil && external:
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
