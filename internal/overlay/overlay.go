@@ -160,6 +160,9 @@ func (o *Overlay) Apply(ctx context.Context, d Desired) (Changes, error) {
 	if err := o.enableForwarding(); err != nil {
 		return ch, err
 	}
+	if err := o.convergeHairpin(h, d); err != nil {
+		return ch, err
+	}
 	return ch, o.flushUDP(h, d)
 }
 

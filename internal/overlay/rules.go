@@ -38,7 +38,7 @@ func (o *Overlay) wantRules(d Desired) map[string][]string {
 	// What is left addressed to a VIP was not DNATed: refused, before
 	// the overlay's ACCEPT of traffic inside a subnet would let it by.
 	want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s %s -j %s", filterChain, comment, vipFilter))
-	want[natChain] = append(want[natChain], o.hairpinRules(d)...)
+	want[natChain] = append(want[natChain], o.hairpinRules(d, !o.bridgeNetfilter())...)
 	for _, n := range d.Networks {
 		s := n.Subnet.String()
 		match := fmt.Sprintf("-s %s -d %s %s -j ACCEPT", s, s, comment)

@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/ipam"
+	"github.com/vishvananda/netlink"
 )
 
 // A service's VIP is balanced by the kernel, as kube-proxy's iptables mode
@@ -133,29 +136,54 @@ func probability(p float64) string {
 // hairpinRules are the nat POSTROUTING rules that make VIPs work from the
 // node's own slices and processes, before the overlay's ACCEPT of traffic
 // inside a subnet:
-//   - a container whose connection to a VIP was DNATed to a replica on the
-//     same bridge (or to itself) would get the replica's replies straight
-//     over the bridge, from the replica's address, and drop them; such a
-//     connection is masqueraded to the bridge's gateway so the replies
-//     come back through the node and are un-NATed. Only this case loses
-//     the client's address.
+//   - a replica whose connection to its own VIP was DNATed to itself would
+//     get its own packets from its own address: such a connection is
+//     masqueraded to the bridge's gateway, so the replies come back
+//     through the node and are un-NATed. Only this case loses the client's
+//     address.
+//   - a client DNATed to another replica on its own bridge gets the
+//     replies straight over the bridge; br_netfilter (on where Docker
+//     runs) un-NATs them there. Where it is off (bridged), the whole
+//     slice's DNATed connections are masqueraded instead.
 //   - the node's own processes reach a VIP whose replica is on another
 //     node from the node's VTEP address on that network (the device's
 //     own), which the peer accepts and routes back.
-func (o *Overlay) hairpinRules(d Desired) []string {
+func (o *Overlay) hairpinRules(d Desired, bridged bool) []string {
 	var rules []string
+	masq := func(src, dst string) {
+		rules = append(rules, fmt.Sprintf("-A %s -s %s -d %s %s -m conntrack --ctstate DNAT -j MASQUERADE", natChain, src, dst, comment))
+	}
 	for _, n := range d.Networks {
 		if !n.Slice.IsValid() || !hasVIPIn(d, n.Subnet) {
 			continue
 		}
-		s := n.Slice.String()
-		rules = append(rules, fmt.Sprintf("-A %s -s %s -d %s %s -m conntrack --ctstate DNAT -j MASQUERADE", natChain, s, s, comment))
+		if bridged {
+			masq(n.Slice.String(), n.Slice.String())
+		} else {
+			for _, b := range localBackends(d, n.Slice) {
+				masq(b.String()+"/32", b.String()+"/32")
+			}
+		}
 		if hasPeerSlices(d) {
 			rules = append(rules, fmt.Sprintf("-A %s ! -s %s -d %s -o %s %s -j SNAT --to-source %s",
 				natChain, n.Subnet, n.Subnet, o.cfg.Device, comment, n.Slice.Addr()))
 		}
 	}
 	return rules
+}
+
+// localBackends are the VIPs' backends in slice, sorted, each once.
+func localBackends(d Desired, slice netip.Prefix) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range d.VIPs {
+		for _, b := range v.Backends {
+			if slice.Contains(b) && !slices.Contains(out, b) {
+				out = append(out, b)
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
 
 func hasVIPIn(d Desired, subnet netip.Prefix) bool {
@@ -182,4 +210,49 @@ func udpVIPs(d Desired) map[netip.Addr]string {
 		m[v.Addr] = strings.Join(b, ",")
 	}
 	return m
+}
+
+// convergeHairpin turns on hairpin mode on the ports of every local bridge
+// of a network with VIPs. A replica that connects to its own service's VIP
+// may be DNATed to itself; with br_netfilter the bridge then has to send
+// the frame back out of the port it came in by, which it does only in
+// hairpin mode (Docker sets it only without its userland proxy). A port
+// added later (a new replica) gets it on the next Apply, which its
+// becoming a serving endpoint brings.
+func (o *Overlay) convergeHairpin(h *netlink.Handle, d Desired) error {
+	gateways := map[netip.Addr]bool{}
+	for _, n := range d.Networks {
+		if n.Slice.IsValid() && hasVIPIn(d, n.Subnet) {
+			gateways[ipam.Gateway(n.Slice)] = true
+		}
+	}
+	if len(gateways) == 0 {
+		return nil
+	}
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	bridges := map[int]bool{}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && gateways[ip] {
+			bridges[a.LinkIndex] = true
+		}
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		return fmt.Errorf("list devices: %w", err)
+	}
+	for _, l := range links {
+		if !bridges[l.Attrs().MasterIndex] {
+			continue
+		}
+		if p, err := h.LinkGetProtinfo(l); err == nil && p.Hairpin {
+			continue
+		}
+		if err := h.LinkSetHairpin(l, true); err != nil {
+			return fmt.Errorf("set hairpin mode on %s, a port of a network's bridge: %w", l.Attrs().Name, err)
+		}
+	}
+	return nil
 }
