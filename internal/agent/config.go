@@ -43,7 +43,13 @@ type Config struct {
 	// AdvertiseAddr is where the manager reaches the agent's API when it
 	// differs from the listener's address (a wildcard ListenAddr).
 	AdvertiseAddr string
-	Timing        Timing
+	// Overlay turns on the cluster overlay on this node (berth agent
+	// --overlay, on by default there): tasks' networks take this node's
+	// slices, the VXLAN device reaches the other nodes' and service VIPs
+	// are balanced. Off, networks are the engine's local ones, as for
+	// agents that share one engine and network namespace.
+	Overlay bool
+	Timing  Timing
 }
 
 // Timing knobs with defaults; tests shorten them.

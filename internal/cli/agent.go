@@ -25,6 +25,7 @@ type agentOptions struct {
 	drivers []string
 	// registryPort is the pull-through endpoint's port on 127.0.0.1.
 	registryPort int
+	overlay      bool
 }
 
 func newAgentCommand(e *env) *cobra.Command {
@@ -59,6 +60,8 @@ still running.`,
 	f.StringSliceVar(&o.drivers, "driver", nil, "drivers to offer: docker, exec (default: exec, plus docker when an engine answers)")
 	f.IntVar(&o.registryPort, "registry-port", agent.DefaultRegistryPort,
 		"port on 127.0.0.1 where the host's Docker engine pulls the cluster's images through the agent (0: off)")
+	f.BoolVar(&o.overlay, "overlay", true,
+		"join the cluster overlay: networks span nodes, services have VIPs (false: each network is local to this node's engine, for agents sharing one engine and network namespace)")
 	_ = cmd.MarkFlagRequired("join")
 	return cmd
 }
@@ -87,7 +90,7 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: o.join, JoinToken: token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
-		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(),
+		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(), Overlay: o.overlay,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})
 	if err != nil {

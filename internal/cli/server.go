@@ -281,7 +281,7 @@ func (e *env) runDevAgent(ctx context.Context, srv *server.Server, o serverOptio
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: srv.ClusterAddr(), JoinToken: token, Name: o.name, DataDir: filepath.Join(dataDir, "agent"),
-		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log,
+		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log, Overlay: true,
 	})
 	if err != nil {
 		return fmt.Errorf("start the dev cluster's agent: %w", err)
