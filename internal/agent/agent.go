@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -51,6 +52,13 @@ type Agent struct {
 
 	// store is the local state, open while Run runs.
 	store *store
+
+	// netMap are the network map's subscribers (netmap.go); net is the
+	// overlay's state the task loop reads (overlay.go).
+	netMap netMapSubs
+	net    netState
+	// newOverlay makes the node's overlay; nil: package overlay's.
+	newOverlay func(underlay netip.Addr) (kernelOverlay, error)
 
 	mu     sync.Mutex
 	nodeID string
@@ -204,6 +212,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.heartbeat(ctx, ttl) })
 	wg.Go(func() { a.keepRenewed(ctx) })
 	wg.Go(func() { a.watch(ctx, l.desiredCh) })
+	if a.cfg.Overlay {
+		a.startNetworking(ctx, &wg)
+	}
 	for name, d := range a.drivers {
 		wg.Go(func() { a.forwardEvents(ctx, name, d, l.statusCh) })
 	}

@@ -34,13 +34,13 @@ type mesh struct {
 	a     *Agent
 	dns   *netmesh.DNS
 	proxy *netmesh.Proxy
-	port  uint16 // dnsPort; tests take 0
 	// latest is the last map applied, read by the task loop (exec tasks'
 	// environment).
 	latest atomic.Pointer[api.NetworkMap]
 	drains drains
 
 	mu      sync.Mutex
+	port    uint16          // dnsPort; tests take 0
 	base    context.Context // the agent's run: every DNS socket ends with it
 	closed  bool
 	servers map[netip.Addr]*dnsSocket

@@ -26,6 +26,7 @@ type agentOptions struct {
 	drivers []string
 	// registryPort is the pull-through endpoint's port on 127.0.0.1.
 	registryPort int
+	overlay      bool
 	// dnsUpstreams (hidden) replace the node's resolv.conf as the agent's
 	// DNS upstreams: tests give one of their own on loopback.
 	dnsUpstreams []string
@@ -63,6 +64,8 @@ still running.`,
 	f.StringSliceVar(&o.drivers, "driver", nil, "drivers to offer: docker, exec (default: exec, plus docker when an engine answers)")
 	f.IntVar(&o.registryPort, "registry-port", agent.DefaultRegistryPort,
 		"port on 127.0.0.1 where the host's Docker engine pulls the cluster's images through the agent (0: off)")
+	f.BoolVar(&o.overlay, "overlay", true,
+		"join the cluster overlay: networks span nodes, services have VIPs (false: each network is local to this node's engine, for agents sharing one engine and network namespace)")
 	addDNSUpstreamFlag(f, &o.dnsUpstreams)
 	_ = cmd.MarkFlagRequired("join")
 	return cmd
@@ -95,7 +98,7 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: o.join, JoinToken: token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
-		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(),
+		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(), Overlay: o.overlay,
 		DNSUpstreams: o.dnsUpstreams,
 		Logger:       slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})
