@@ -73,7 +73,7 @@ func (c *Cluster) start(tb testing.TB) {
 	if err := credfile.Remove(credfile.EnvLookup(IsolatedEnv(c.DataDir)), host); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir)
+	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir, "--dns-upstream", UpstreamDNS(tb))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = IsolatedEnv(c.DataDir)
 	if err := cmd.Start(); err != nil {
