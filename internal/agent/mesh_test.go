@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,5 +220,36 @@ func TestMeshConfigure(t *testing.T) {
 	}
 	if len(exe.Env) != 1 {
 		t.Errorf("the desired spec was changed: %v", exe.Env)
+	}
+}
+
+// TestMeshTakenPort: a task whose ingress port a process holds on the node
+// is refused with the holder's name; one the mesh itself listens on, or a
+// host-mode one (Docker's), is not.
+func TestMeshTakenPort(t *testing.T) {
+	m := newTestMesh(t, startUpstream(t))
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := uint16(held.Addr().(*net.TCPAddr).Port)
+	svc := &types.Service{Name: "web", Ports: []types.Port{{Target: 80, Published: port, Protocol: "tcp", HostIP: "127.0.0.1"}}}
+	err = m.takenPort(svc)
+	want := "port 127.0.0.1:" + strconv.Itoa(int(port)) + "/tcp is taken by process"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("takenPort = %v, want %q", err, want)
+	}
+	host := &types.Service{Name: "web", Ports: []types.Port{{Target: 80, Published: port, Protocol: "tcp", Mode: types.PortHost}}}
+	if err := m.takenPort(host); err != nil {
+		t.Errorf("a host-mode port is Docker's to check: %v", err)
+	}
+	held.Close()
+	free := freeTCPPort(t)
+	svc.Ports[0].Published = free
+	m.apply(context.Background(), &api.NetworkMap{Services: []api.MapService{{App: "a", Name: "web",
+		Ports: []api.MapPort{{Target: 80, Published: free, Protocol: "tcp"}}}}})
+	if err := m.takenPort(svc); err != nil {
+		t.Errorf("the mesh's own port: %v", err)
 	}
 }
