@@ -35,8 +35,9 @@ type serverOptions struct {
 	limits          server.Limits
 	certTTL         time.Duration
 	adminTokenFile  string
-	registryMax     string // --registry-max-size, as given
-	addressPool     string // --address-pool, as given
+	registryMax     string   // --registry-max-size, as given
+	addressPool     string   // --address-pool, as given
+	dnsUpstreams    []string // the dev agent's (hidden)
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -95,6 +96,7 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.addressPool, "address-pool", "", "a new cluster's overlay address pool, cut into a /18 per network and a /24 per node (default "+ipam.DefaultPool.String()+"); it must overlap none of the hosts' own routes")
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
+	addDNSUpstreamFlag(f, &o.dnsUpstreams)
 	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
@@ -211,6 +213,9 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDNSUpstreams(o.dnsUpstreams); err != nil {
+		return err
+	}
 	pool, err := o.pool()
 	if err != nil {
 		return err
@@ -281,7 +286,7 @@ func (e *env) runDevAgent(ctx context.Context, srv *server.Server, o serverOptio
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: srv.ClusterAddr(), JoinToken: token, Name: o.name, DataDir: filepath.Join(dataDir, "agent"),
-		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log, Overlay: true,
+		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log, Overlay: true, DNSUpstreams: o.dnsUpstreams,
 	})
 	if err != nil {
 		return fmt.Errorf("start the dev cluster's agent: %w", err)
