@@ -34,6 +34,7 @@ type serverOptions struct {
 	certTTL         time.Duration
 	adminTokenFile  string
 	registryMax     string // --registry-max-size, as given
+	registryGCGrace time.Duration
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -91,6 +92,8 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.registryMax, "registry-max-size", "10GiB", "most the cluster registry may hold on this manager (images pushed by berth up); a push past it is refused")
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
+	f.DurationVar(&o.registryGCGrace, "registry-gc-grace", server.DefaultRegistryGCGrace, "how long an image no service needs and an unreferenced blob are kept before GC removes them (for tests)")
+	_ = f.MarkHidden("registry-gc-grace")
 	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
@@ -109,6 +112,11 @@ func (o serverOptions) check() error {
 		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
 	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
 		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
+	}
+	if o.registryGCGrace != 0 {
+		if err := server.CheckRegistryGCGrace(o.registryGCGrace); err != nil {
+			return err
+		}
 	}
 	if _, err := o.registryMaxBytes(); err != nil {
 		return err
@@ -191,7 +199,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
 		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
-		RegistryMaxBytes: registryMax,
+		RegistryMaxBytes: registryMax, RegistryGCGrace: o.registryGCGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)

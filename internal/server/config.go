@@ -43,6 +43,11 @@ type Config struct {
 	// RegistryMaxBytes bounds the cluster registry's directory
 	// (--registry-max-size); 0 takes registry.DefaultMaxBytes.
 	RegistryMaxBytes int64
+	// RegistryGCGrace is how long an image no service version needs, and a
+	// blob no image references, are kept before GC removes them; it also
+	// paces GC. 0 takes DefaultRegistryGCGrace. Tests shorten it
+	// (--registry-gc-grace, hidden).
+	RegistryGCGrace time.Duration
 	// Version is the berth version reported by /v1/status.
 	Version string
 	Logger  *slog.Logger
