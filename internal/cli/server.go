@@ -113,10 +113,8 @@ func (o serverOptions) check() error {
 	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
 		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
 	}
-	if o.registryGCGrace != 0 {
-		if err := server.CheckRegistryGCGrace(o.registryGCGrace); err != nil {
-			return err
-		}
+	if err := server.CheckRegistryGCGrace(o.registryGCGrace); err != nil {
+		return err
 	}
 	if _, err := o.registryMaxBytes(); err != nil {
 		return err

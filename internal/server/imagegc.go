@@ -27,10 +27,10 @@ const (
 	MaxRegistryGCGrace     = 24 * time.Hour
 )
 
-// CheckRegistryGCGrace refuses a grace out of bounds: shorter than a
-// second races a push between its blobs and its record.
+// CheckRegistryGCGrace refuses a grace out of bounds (0 is the default):
+// shorter than a second races a push between its blobs and its record.
 func CheckRegistryGCGrace(grace time.Duration) error {
-	if grace < MinRegistryGCGrace || grace > MaxRegistryGCGrace {
+	if grace != 0 && (grace < MinRegistryGCGrace || grace > MaxRegistryGCGrace) {
 		return fmt.Errorf("--registry-gc-grace must be between %s and %s, e.g. 10m, not %s", MinRegistryGCGrace, MaxRegistryGCGrace, grace)
 	}
 	return nil
