@@ -39,13 +39,23 @@ const (
 )
 
 // loop is the flags every client shares: at most n rounds, for at most d,
-// interval apart, until the stop file exists.
+// interval apart, until the stop file exists; the mark file is made once
+// a round succeeded (a test's sign that the loop is under way).
 type loop struct {
 	n        int
 	d        time.Duration
 	interval time.Duration
 	stop     string
+	mark     string
+	marked   bool
 	start    time.Time
+}
+
+func (l *loop) ok() {
+	if l.mark != "" && !l.marked {
+		l.marked = true
+		_ = os.WriteFile(l.mark, nil, 0o644)
+	}
 }
 
 func (l *loop) flags(fs *flag.FlagSet, n int, d time.Duration) {
@@ -53,6 +63,7 @@ func (l *loop) flags(fs *flag.FlagSet, n int, d time.Duration) {
 	fs.DurationVar(&l.d, "d", d, "for at most this long")
 	fs.DurationVar(&l.interval, "interval", 0, "pause between rounds")
 	fs.StringVar(&l.stop, "stop", "", "end early once this file exists")
+	fs.StringVar(&l.mark, "mark", "", "make this file once a round succeeded")
 }
 
 // next reports whether round i may run, pausing interval first.
@@ -102,7 +113,7 @@ type getResult struct {
 }
 
 // runGet: app get URL [-n N] [-d D] [-interval I] [-timeout T] [-once]
-// [-stop FILE]. One new connection per request, so each one is balanced
+// [-stop FILE] [-mark FILE]. One new connection per request, so each one is balanced
 // afresh. A URL answering /whoami's JSON is counted by answering host.
 func runGet(args []string) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
@@ -142,6 +153,7 @@ func runGet(args []string) error {
 			continue
 		}
 		res.OK++
+		l.ok()
 		res.By[a.Host]++
 		if a.Message != "" {
 			res.Messages[a.Message]++
@@ -250,6 +262,7 @@ func runUDP(args []string) error {
 			continue
 		}
 		res.OK++
+		l.ok()
 		res.By[f[0]]++
 		if f[1] != "-" {
 			res.Clients[f[1]]++
@@ -317,6 +330,7 @@ func runWatch(args []string) error {
 			continue
 		}
 		res.OK++
+		l.ok()
 		now := time.Now().UnixNano()
 		for _, a := range addrs {
 			if _, ok := res.First[a]; !ok {

@@ -79,13 +79,22 @@ func handleRoot(w http.ResponseWriter, _ *http.Request) {
 }
 
 func handleHealth(w http.ResponseWriter, _ *http.Request) {
-	if f := os.Getenv("UNHEALTHY_FILE"); f != "" {
-		if _, err := os.Stat(f); err == nil {
-			http.Error(w, "unhealthy", http.StatusInternalServerError)
-			return
-		}
+	if unhealthy() {
+		http.Error(w, "unhealthy", http.StatusInternalServerError)
+		return
 	}
 	fmt.Fprintln(w, "ok")
+}
+
+// unhealthy reports whether UNHEALTHY_FILE exists: /health fails, and so
+// does /whoami, as a broken replica's answers would.
+func unhealthy() bool {
+	f := os.Getenv("UNHEALTHY_FILE")
+	if f == "" {
+		return false
+	}
+	_, err := os.Stat(f)
+	return err == nil
 }
 
 func handleLookup(w http.ResponseWriter, r *http.Request) {

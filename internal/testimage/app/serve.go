@@ -160,6 +160,10 @@ type whoami struct {
 }
 
 func handleWhoami(w http.ResponseWriter, r *http.Request) {
+	if unhealthy() {
+		http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		return
+	}
 	host, _ := os.Hostname()
 	a := whoami{Host: host, Message: os.Getenv("MESSAGE"), Remote: r.RemoteAddr, At: time.Now().UnixNano()}
 	if c, ok := r.Context().Value(connKey{}).(*proxyConn); ok {

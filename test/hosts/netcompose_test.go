@@ -1,0 +1,68 @@
+package hosts
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The network tests' apps. nt: a client on a1; web (VIP, 3 replicas) and
+// webrr (dnsrr, 2) on a2 and a3; pub, publishing a TCP and a UDP port
+// with PROXY v2, on a2 only; backonly on a network of its own, on a2. nt2:
+// other, an app of its own on a3.
+const (
+	netApp      = "nt"
+	otherApp    = "nt2"
+	frontKey    = netApp + "_front"
+	backKey     = netApp + "_back"
+	otherKey    = otherApp + "_default"
+	pubTCP      = 18080
+	pubUDP      = 19000
+	appUDPPort  = 9000
+	webReplicas = 3
+)
+
+// replica is the part every service of the test app shares: the image,
+// the record directory, the health check (1 s, one failure is unhealthy)
+// and a linger after SIGTERM so a request sent after the signal would be
+// served and counted rather than refused.
+func replica(img, dir, message string) string {
+	return fmt.Sprintf(`    image: %s
+    volumes: ["%s:/rec"]
+    environment:
+      UDP_PORT: "%d"
+      RECORD_DIR: /rec
+      LINGER: 2s
+      SIGTERM_LOOKUP: tasks.web.
+      MESSAGE: %s
+      UNHEALTHY_FILE: /unhealthy
+    healthcheck: {test: ["CMD", "/app", "healthcheck"], interval: 1s, timeout: 1s, retries: 1}
+    stop_grace_period: 10s
+`, img, dir, appUDPPort, message)
+}
+
+func netCompose(img, dir, message string, webN int) string {
+	r := replica(img, dir, message)
+	var b strings.Builder
+	b.WriteString("services:\n")
+	fmt.Fprintf(&b, `  client:
+    image: %s
+    volumes: ["%s:/rec"]
+    networks: [front]
+    deploy: {placement: {constraints: [node.hostname==a1]}}
+`, img, dir)
+	fmt.Fprintf(&b, "  web:\n%s    networks: [front]\n    deploy: {replicas: %d, placement: {constraints: [node.hostname!=a1]}}\n", r, webN)
+	fmt.Fprintf(&b, "  webrr:\n%s    networks: [front]\n    deploy: {replicas: 2, endpoint_mode: dnsrr, placement: {constraints: [node.hostname!=a1]}}\n", r)
+	fmt.Fprintf(&b, `  pub:
+%s    networks: [front]
+    ports: ["%d:8080", "%d:%d/udp"]
+    x-berth-proxy-protocol: v2
+    deploy: {placement: {constraints: [node.hostname==a2]}}
+`, r, pubTCP, pubUDP, appUDPPort)
+	fmt.Fprintf(&b, "  backonly:\n%s    networks: [back]\n    deploy: {placement: {constraints: [node.hostname==a2]}}\n", r)
+	b.WriteString("networks:\n  front: {}\n  back: {}\n")
+	return b.String()
+}
+
+func otherCompose(img, dir string) string {
+	return "services:\n  other:\n" + replica(img, dir, "other") + "    deploy: {placement: {constraints: [node.hostname==a3]}}\n"
+}
