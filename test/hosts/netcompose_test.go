@@ -22,7 +22,7 @@ const (
 )
 
 // replica is the part every service of the test app shares: the image,
-// the record directory, the health check (1 s, one failure is unhealthy)
+// the record directory, the health check (every second, two failures in a row are unhealthy)
 // and a linger after SIGTERM so a request sent after the signal would be
 // served and counted rather than refused.
 func replica(img, dir, message string) string {
@@ -35,7 +35,7 @@ func replica(img, dir, message string) string {
       SIGTERM_LOOKUP: tasks.web.
       MESSAGE: %s
       UNHEALTHY_FILE: /unhealthy
-    healthcheck: {test: ["CMD", "/app", "healthcheck"], interval: 1s, timeout: 1s, retries: 1}
+    healthcheck: {test: ["CMD", "/app", "healthcheck"], interval: 1s, timeout: 5s, retries: 2}
     stop_grace_period: 10s
 `, img, dir, appUDPPort, message)
 }
@@ -44,12 +44,7 @@ func netCompose(img, dir, message string, webN int) string {
 	r := replica(img, dir, message)
 	var b strings.Builder
 	b.WriteString("services:\n")
-	fmt.Fprintf(&b, `  client:
-    image: %s
-    volumes: ["%s:/rec"]
-    networks: [front]
-    deploy: {placement: {constraints: [node.hostname==a1]}}
-`, img, dir)
+	fmt.Fprintf(&b, "  client:\n%s    networks: [front]\n    deploy: {placement: {constraints: [node.hostname==a1]}}\n", r)
 	fmt.Fprintf(&b, "  web:\n%s    networks: [front]\n    deploy: {replicas: %d, placement: {constraints: [node.hostname!=a1]}}\n", r, webN)
 	fmt.Fprintf(&b, "  webrr:\n%s    networks: [front]\n    deploy: {replicas: 2, endpoint_mode: dnsrr, placement: {constraints: [node.hostname!=a1]}}\n", r)
 	fmt.Fprintf(&b, `  pub:
