@@ -40,12 +40,15 @@ func replica(img, dir, message string) string {
 `, img, dir, appUDPPort, message)
 }
 
+// netCompose is the nt app; message is web's MESSAGE (a change of it
+// rolls web out and nothing else).
 func netCompose(img, dir, message string, webN int) string {
-	r := replica(img, dir, message)
+	r := replica(img, dir, "v1")
 	var b strings.Builder
 	b.WriteString("services:\n")
 	fmt.Fprintf(&b, "  client:\n%s    networks: [front]\n    deploy: {placement: {constraints: [node.hostname==a1]}}\n", r)
-	fmt.Fprintf(&b, "  web:\n%s    networks: [front]\n    deploy: {replicas: %d, placement: {constraints: [node.hostname!=a1]}}\n", r, webN)
+	fmt.Fprintf(&b, "  web:\n%s    networks: [front]\n    deploy: {replicas: %d, placement: {constraints: [node.hostname!=a1]}}\n",
+		replica(img, dir, message), webN)
 	fmt.Fprintf(&b, "  webrr:\n%s    networks: [front]\n    deploy: {replicas: 2, endpoint_mode: dnsrr, placement: {constraints: [node.hostname!=a1]}}\n", r)
 	fmt.Fprintf(&b, `  pub:
 %s    networks: [front]

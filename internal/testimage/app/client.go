@@ -104,7 +104,7 @@ type getResult struct {
 	By       map[string]int   `json:"by"`                 // answering host -> count
 	Messages map[string]int   `json:"messages,omitempty"` // MESSAGE -> count
 	Clients  map[string]int   `json:"clients,omitempty"`  // PROXY v2 client -> count
-	Remotes  map[string]int   `json:"remotes,omitempty"`  // peer the replica saw -> count
+	Remotes  map[string]int   `json:"remotes,omitempty"`  // peer IP the replica saw -> count
 	First    map[string]int64 `json:"first"`              // host -> its first answer's time (its clock)
 	Last     map[string]int64 `json:"last"`               // host -> its last answer's time
 	Errors   errCount         `json:"errors,omitempty"`
@@ -162,7 +162,7 @@ func runGet(args []string) error {
 			res.Clients[a.Client]++
 		}
 		if a.Remote != "" {
-			res.Remotes[a.Remote]++
+			res.Remotes[peerIP(a.Remote)]++
 		}
 		if _, ok := res.First[a.Host]; !ok {
 			res.First[a.Host] = a.At
@@ -194,12 +194,21 @@ func getOnce(c *http.Client, u string) (whoami, error) {
 	return a, nil
 }
 
+// peerIP is the host part of "ip:port", the whole of anything else.
+func peerIP(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
 // udpResult is what `app udp` prints.
 type udpResult struct {
 	OK      int            `json:"ok"`
 	Failed  int            `json:"failed"`
 	By      map[string]int `json:"by"`
 	Clients map[string]int `json:"clients,omitempty"`
+	Peers   map[string]int `json:"peers,omitempty"` // source IP the echo saw -> count
 	Errors  errCount       `json:"errors,omitempty"`
 }
 
@@ -219,7 +228,7 @@ func runUDP(args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	res := udpResult{By: map[string]int{}, Clients: map[string]int{}, Errors: errCount{}}
+	res := udpResult{By: map[string]int{}, Clients: map[string]int{}, Peers: map[string]int{}, Errors: errCount{}}
 	var conn net.Conn
 	defer func() {
 		if conn != nil {
@@ -255,8 +264,8 @@ func runUDP(args []string) error {
 			res.Errors.add(err)
 			continue
 		}
-		f := strings.SplitN(string(buf[:n]), " ", 3)
-		if len(f) != 3 || f[2] != payload {
+		f := strings.SplitN(string(buf[:n]), " ", 4)
+		if len(f) != 4 || f[3] != payload {
 			res.Failed++
 			res.Errors.add(fmt.Errorf("answer %q to %q", buf[:n], payload))
 			continue
@@ -267,6 +276,7 @@ func runUDP(args []string) error {
 		if f[1] != "-" {
 			res.Clients[f[1]]++
 		}
+		res.Peers[peerIP(f[2])]++
 	}
 	return printJSON(res)
 }

@@ -195,8 +195,9 @@ func startListeners(errc chan<- error) error {
 	return nil
 }
 
-// udpEcho answers each datagram with "HOST CLIENT PAYLOAD", CLIENT the
-// address of a PROXY v2 header in front of it, else "-".
+// udpEcho answers each datagram with "HOST CLIENT PEER PAYLOAD", CLIENT
+// the address of a PROXY v2 header in front of it (else "-"), PEER the
+// datagram's source.
 func udpEcho(pc net.PacketConn) error {
 	host, _ := os.Hostname()
 	buf := make([]byte, 65536)
@@ -212,7 +213,7 @@ func udpEcho(pc net.PacketConn) error {
 		if src, hl, ok, err := parseProxyV2(payload); ok && err == nil {
 			payload, client = payload[hl:], src
 		}
-		reply := append([]byte(host+" "+client+" "), payload...)
+		reply := append([]byte(host+" "+client+" "+from.String()+" "), payload...)
 		_, _ = pc.WriteTo(reply, from)
 	}
 }
