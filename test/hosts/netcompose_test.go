@@ -22,16 +22,16 @@ const (
 )
 
 // replica is the part every service of the test app shares: the image,
-// the record directory, the health check (every second, two failures in a row are unhealthy)
-// and a linger after SIGTERM so a request sent after the signal would be
-// served and counted rather than refused.
+// the record directory (each replica writes there what it saw at SIGTERM,
+// then closes its listener at once, as a plain server does: a request the
+// mesh still sends it is refused and fails the client's loop) and the
+// health check (every second, two failures in a row are unhealthy).
 func replica(img, dir, message string) string {
 	return fmt.Sprintf(`    image: %s
     volumes: ["%s:/rec"]
     environment:
       UDP_PORT: "%d"
       RECORD_DIR: /rec
-      LINGER: 2s
       SIGTERM_LOOKUP: tasks.web.
       MESSAGE: %s
       UNHEALTHY_FILE: /unhealthy

@@ -12,11 +12,11 @@ import (
 // drainOrder scales web from 2 to 1 while the client on a1 calls web by
 // its VIP (a new connection each time) and resolves tasks.web. in a
 // loop, and checks the order of events, not a timer: the removed replica
-// answered before and got no request after its SIGTERM (it kept serving
-// for LINGER after the signal, so one sent would have been counted, not
-// refused); the client's DNS stopped answering its address before the
-// signal; and at the signal its own node's DNS no longer answered it.
-// Every clock here is the machine's one clock.
+// answered before and got no request after its SIGTERM (it closes its
+// listener at the signal, so one sent later fails the loop); the client's
+// DNS stopped answering its address before the signal; and at the signal
+// its own node's DNS no longer answered it. Every clock here is the
+// machine's one clock.
 func drainOrder(t *testing.T, n *netCluster, client *types.Task) {
 	if got := len(n.tasks(t, netApp, "web")); got != 2 {
 		t.Fatalf("web runs %d replicas, want the 2 the scale down left", got)
