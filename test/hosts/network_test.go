@@ -127,7 +127,7 @@ func TestNetworkAcrossHosts(t *testing.T) {
 
 	t.Run("b: a killed or unhealthy replica gets no request once berth knows it", func(t *testing.T) {
 		web := n.tasks(t, netApp, "web")
-		victim := web[slices.IndexFunc(web, func(tk *types.Task) bool { return n.hosts[tk.NodeID] == "a2" })]
+		victim := n.on(t, web, "a2")
 		if _, err := n.docker("a2", 30*time.Second, "kill", victim.ContainerID); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		h.WaitFor(t, time.Minute, "web back to 3 healthy replicas", n.serving(netApp, "web", webReplicas, frontKey, "a2", "a3"))
 
 		web = n.tasks(t, netApp, "web")
-		sick := web[slices.IndexFunc(web, func(tk *types.Task) bool { return n.hosts[tk.NodeID] == "a3" })]
+		sick := n.on(t, web, "a3")
 		before := n.records(t)
 		if err := n.run(sick, 20*time.Second, nil, "touch", "/unhealthy"); err != nil {
 			t.Fatal(err)
@@ -333,6 +333,18 @@ func noneFail(t *testing.T, n *netCluster, client *types.Task, when string, coun
 	if g.Failed != 0 || g.OK != count {
 		t.Errorf("%s: %d ok, %d failed %v (answered by %v); want all %d ok", when, g.OK, g.Failed, g.Errors, g.By, count)
 	}
+}
+
+// on is the first of the tasks that runs on host.
+func (n *netCluster) on(t *testing.T, tasks []*types.Task, host string) *types.Task {
+	t.Helper()
+	for _, tk := range tasks {
+		if n.hosts[tk.NodeID] == host {
+			return tk
+		}
+	}
+	t.Fatalf("none of %d tasks runs on %s", len(tasks), host)
+	return nil
 }
 
 // notRunning is met once the task is no longer running, in the store.
