@@ -311,6 +311,7 @@ func (a *Agent) node() types.Node {
 		Capacity:     capacity(),
 		Drivers:      a.driverNames(),
 		AgentVersion: a.cfg.Version,
+		Overlay:      a.cfg.Overlay,
 	}
 }
 

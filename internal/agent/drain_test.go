@@ -41,6 +41,9 @@ func TestDrainBeforeStop(t *testing.T) {
 	ms.mu.Unlock()
 
 	svc := service("web", 1)
+	// Long enough that, on a loaded machine, the map's watch is surely
+	// back before the drain ends; the order is what is checked.
+	svc.DrainDelay = 3 * time.Second
 	m.addService("app", svc)
 	ids := m.addTasks(a.NodeID(), "app", svc, "web", 1)
 	waitFor(t, "web running", func() bool { return m.inState(types.TaskRunning, ids...) })
