@@ -33,6 +33,7 @@ func TestDrainBeforeStop(t *testing.T) {
 	fd := newFakeDriver("fake")
 	cfg := testConfig(t, m, fd)
 	cfg.Overlay, cfg.DNSUpstreams = true, []string{startUpstream(t)}
+	cfg.Timing.PollEvery = time.Hour // the drain's end must wake the loop itself
 	a, _ := runAgent(t, cfg)
 	var ms *mesh
 	waitFor(t, "the mesh", func() bool { a.mu.Lock(); defer a.mu.Unlock(); ms = a.mesh; return ms != nil })
