@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -18,8 +20,15 @@ import (
 // mesh on its own watch, here 200 ms after the node's tasks do, as a map
 // that comes from another manager or over a slow link may. The test checks
 // the order: once DNS no longer answers the replica, it has not had its
-// stop signal yet; and then it gets it.
+// stop signal yet; and then it gets it. Both ways a replica is told to
+// stop: its desired state (scale down, update, node drain), and `down`,
+// after which the node is no longer given the app's tasks.
 func TestDrainBeforeStop(t *testing.T) {
+	t.Run("desired shutdown", func(t *testing.T) { drainOrder(t, false) })
+	t.Run("down", func(t *testing.T) { drainOrder(t, true) })
+}
+
+func drainOrder(t *testing.T, down bool) {
 	m := newUnstartedFakeManager(t)
 	var stopping atomic.Bool
 	inner := m.srv.Config.Handler
@@ -68,8 +77,14 @@ func TestDrainBeforeStop(t *testing.T) {
 
 	stopping.Store(true)
 	m.update(func() {
-		m.tasks[ids[0]].DesiredState = types.DesiredShutdown
 		m.netmap.Services[0].Endpoints = nil // types.Task.Serving: out at once
+		if !down {
+			m.tasks[ids[0]].DesiredState = types.DesiredShutdown
+			return
+		}
+		m.apps["app"].Deleting = true
+		delete(m.tasks, ids[0])
+		m.order = nil
 	})
 	waitFor(t, "web. to answer no replica", func() bool { return len(answerA(askFrom(t, server, asker, "web."))) == 0 })
 	fd.lock(func() {
@@ -77,7 +92,11 @@ func TestDrainBeforeStop(t *testing.T) {
 			t.Errorf("the replica got its stop signal (%v) while DNS still answered it: no drain", fd.stops)
 		}
 	})
-	waitFor(t, "web shut down after its drain", func() bool { return m.inState(types.TaskShutdown, ids...) })
+	waitFor(t, "web stopped after its drain", func() bool {
+		n := 0
+		fd.lock(func() { n = len(fd.stops) })
+		return n == 1
+	})
 }
 
 // lateWriter holds a response back 200 ms once late is set.
@@ -144,4 +163,41 @@ func TestDrainRemembered(t *testing.T) {
 	if got := st.drainUntil("t1", now.Add(drainKeep+3*time.Minute), time.Second, t.Logf); got.Equal(first) {
 		t.Error("a drain record long ended was kept")
 	}
+}
+
+// TestDrainDown: `berth down` no longer lists the app's tasks (their spec
+// is not sent either); a running one drains the delay its service had when
+// it started here before it is stopped, one that is not healthy does not,
+// nor does a task gone for any other reason.
+func TestDrainDown(t *testing.T) {
+	st, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := &mesh{}
+	m.drains.remember("served", time.Hour)
+	a := &Agent{mesh: m, log: slog.New(slog.DiscardHandler)}
+	l := &loop{a: a, store: st, statusCh: make(chan driverStatus, 1), desired: &api.NodeTasks{Apps: map[string]*api.AppResources{"gone": {Deleting: true}}}}
+	rec := func(id, app string, h types.Health) *taskRecord {
+		return &taskRecord{id: id, local: localTask{App: app}, status: &driver.Status{TaskID: id, State: driver.StateRunning, Health: h}}
+	}
+	tests := []struct {
+		name  string
+		r     *taskRecord
+		drain bool
+	}{
+		{"running task of a removed app", rec("served", "gone", types.HealthHealthy), true},
+		{"unhealthy", rec("sick", "gone", types.HealthUnhealthy), false},
+		{"app not being removed", rec("stray", "other", types.HealthNone), false},
+	}
+	for _, tc := range tests {
+		if got := l.drainingGone(tc.r); got != tc.drain {
+			t.Errorf("%s: drainingGone = %v, want %v", tc.name, got, tc.drain)
+		}
+	}
+	if until, _ := m.drains.get("served"); time.Until(until) < 50*time.Minute {
+		t.Errorf("the drain ends in %v, want the service's hour", time.Until(until))
+	}
+	m.drains.stop()
 }

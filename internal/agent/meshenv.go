@@ -31,6 +31,9 @@ func (m *mesh) configure(cfg *driver.TaskConfig, res *api.AppResources) {
 		return
 	}
 	svc := cfg.Service
+	if cfg.Task != nil {
+		m.drains.remember(cfg.Task.ID, svc.Drain())
+	}
 	if len(svc.Networks) > 0 && res != nil {
 		if p, err := netip.ParsePrefix(res.Slices[svc.Networks[0].Name]); err == nil {
 			gw := ipam.Gateway(p)
