@@ -1,6 +1,7 @@
 package types
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -144,4 +145,33 @@ type Deployment struct {
 // DeploymentID names the deployment of version v of a service.
 func DeploymentID(app, service string, v uint64) string {
 	return fmt.Sprintf("%s/%s/%d", app, service, v)
+}
+
+// Bounds of an UpdateConfig, checked by the Compose loader and the API.
+const (
+	MaxUpdateParallelism = 10000
+	MaxUpdateWait        = time.Hour // delay and monitor
+)
+
+// Check reports the first field of the config that is out of bounds, and
+// why (field "": none). A rollback config cannot roll back in turn.
+func (c *UpdateConfig) Check(rollback bool) (field string, err error) {
+	switch {
+	case c == nil:
+	case rollback && c.FailureAction == FailureRollback:
+		return "failure_action", errors.New(`"rollback" cannot be the failure action of a rollback; use pause or continue`)
+	case c.Parallelism != nil && (*c.Parallelism < 0 || *c.Parallelism > MaxUpdateParallelism):
+		return "parallelism", fmt.Errorf("%d is not between 0 (all at once) and %d", *c.Parallelism, MaxUpdateParallelism)
+	case c.Delay < 0 || c.Delay > MaxUpdateWait:
+		return "delay", fmt.Errorf("%s is not between 0s and %s", c.Delay, MaxUpdateWait)
+	case c.Monitor < 0 || c.Monitor > MaxUpdateWait:
+		return "monitor", fmt.Errorf("%s is not between 0s and %s", c.Monitor, MaxUpdateWait)
+	case !(c.MaxFailureRatio >= 0 && c.MaxFailureRatio <= 1): // NaN too
+		return "max_failure_ratio", fmt.Errorf("%g is not between 0 and 1", c.MaxFailureRatio)
+	case c.Order != "" && c.Order != OrderStopFirst && c.Order != OrderStartFirst:
+		return "order", fmt.Errorf("%q is not one of stop-first, start-first", c.Order)
+	case c.FailureAction != "" && c.FailureAction != FailurePause && c.FailureAction != FailureContinue && c.FailureAction != FailureRollback:
+		return "failure_action", fmt.Errorf("%q is not one of pause, continue, rollback", c.FailureAction)
+	}
+	return "", nil
 }
