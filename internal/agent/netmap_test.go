@@ -142,6 +142,7 @@ func TestDesiredFromMap(t *testing.T) {
 	vip := overlay.VIP{Addr: netip.MustParseAddr("10.240.0.1"), Subnet: net.Subnet,
 		Ports:    []overlay.VIPPort{{Proto: "tcp", Port: 80}, {Proto: "udp", Port: 53}},
 		Backends: []netip.Addr{netip.MustParseAddr("10.240.2.2")}}
+	subnets := []netip.Prefix{net.Subnet}
 	noSlice := twoNodeMap("n1")
 	delete(noSlice.Networks[0].Slices, "n1")
 	badPeer := twoNodeMap("n1")
@@ -152,9 +153,9 @@ func TestDesiredFromMap(t *testing.T) {
 		want overlay.Desired
 		bad  int
 	}{
-		{"two nodes", twoNodeMap("n1"), overlay.Desired{Networks: []overlay.Network{net}, Peers: []overlay.Peer{peer}, VIPs: []overlay.VIP{vip}}, 0},
-		{"no slice here: nothing", noSlice, overlay.Desired{}, 0},
-		{"peer without an address is left out", badPeer, overlay.Desired{Networks: []overlay.Network{net}, VIPs: []overlay.VIP{vip}}, 1},
+		{"two nodes", twoNodeMap("n1"), overlay.Desired{Subnets: subnets, Networks: []overlay.Network{net}, Peers: []overlay.Peer{peer}, VIPs: []overlay.VIP{vip}}, 0},
+		{"no slice here: only the network's subnet, routed nowhere", noSlice, overlay.Desired{Subnets: subnets}, 0},
+		{"peer without an address is left out", badPeer, overlay.Desired{Subnets: subnets, Networks: []overlay.Network{net}, VIPs: []overlay.VIP{vip}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, bad := desiredFromMap(&tc.m, "n1")

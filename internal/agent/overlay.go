@@ -180,10 +180,10 @@ func selfUnderlay(m *api.NetworkMap, self string) (netip.Addr, bool) {
 func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	var d overlay.Desired
 	var bad []error
-	if p, err := netip.ParsePrefix(m.Pool); err == nil && p.Addr().Is4() {
-		d.Pool = p.Masked()
-	} else if m.Pool != "" {
-		bad = append(bad, fmt.Errorf("address pool %q is not an IPv4 prefix", m.Pool))
+	for _, nw := range m.Networks {
+		if p, err := netip.ParsePrefix(nw.Subnet); err == nil && p.Addr().Is4() {
+			d.Subnets = append(d.Subnets, p.Masked())
+		}
 	}
 	underlays := map[string]netip.Addr{}
 	for _, nd := range m.Nodes {

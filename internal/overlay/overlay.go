@@ -64,10 +64,11 @@ type Peer struct {
 
 // Desired is the state Apply converges to.
 type Desired struct {
-	// Pool is the cluster's address pool: routed unreachable, so what of
-	// it has no route of its own (another network's slice, a VIP not
-	// DNATed) is refused here rather than sent by the default route.
-	Pool     netip.Prefix
+	// Subnets are every cluster network's subnet, this node's or not:
+	// routed unreachable, so what of them has no route of its own
+	// (another network's slice, a VIP not DNATed) is refused here rather
+	// than sent by the default route.
+	Subnets  []netip.Prefix
 	Networks []Network
 	Peers    []Peer
 	// VIPs are the services' virtual addresses on Networks, balanced over
