@@ -224,7 +224,47 @@ func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	}
 	slices.SortFunc(d.Peers, func(a, b overlay.Peer) int { return a.Underlay.Compare(b.Underlay) })
 	d.VIPs = vipsFromMap(m, mine)
+	d.LocalPorts = localPortsFromMap(m, self)
 	return d, bad
+}
+
+// localPortsFromMap lists the published ingress ports of local-mode
+// services (x-berth-mesh: local) that have serving replicas on this node,
+// with those replicas' addresses: the kernel DNATs them so the replicas
+// see the client's own address (overlay.LocalPort).
+func localPortsFromMap(m *api.NetworkMap, self string) []overlay.LocalPort {
+	var out []overlay.LocalPort
+	for _, svc := range m.Services {
+		if svc.Mesh != types.MeshLocal {
+			continue
+		}
+		var backends []netip.Addr
+		for _, ep := range svc.Endpoints {
+			if ep.NodeID != self {
+				continue
+			}
+			for _, att := range svc.Networks { // the first network it has an address on
+				if a, err := netip.ParseAddr(ep.Addresses[att.Network]); err == nil && a.Is4() {
+					backends = append(backends, a)
+					break
+				}
+			}
+		}
+		if len(backends) == 0 {
+			continue
+		}
+		slices.SortFunc(backends, netip.Addr.Compare)
+		for _, p := range svc.Ports {
+			if p.Published == 0 || p.Mode != types.PortIngress {
+				continue
+			}
+			out = append(out, overlay.LocalPort{Proto: cmp.Or(p.Protocol, "tcp"), Published: p.Published, Target: p.Target, Backends: backends})
+		}
+	}
+	slices.SortFunc(out, func(a, b overlay.LocalPort) int {
+		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Published, b.Published))
+	})
+	return out
 }
 
 // vipsFromMap lists the VIPs of services on the networks in mine, each

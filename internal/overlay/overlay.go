@@ -74,6 +74,9 @@ type Desired struct {
 	// VIPs are the services' virtual addresses on Networks, balanced over
 	// their replicas (see vip.go).
 	VIPs []VIP
+	// LocalPorts are the published ports of local-mode services with
+	// replicas on this node, DNATed to them (see localport.go).
+	LocalPorts []LocalPort
 }
 
 // Changes counts what one Apply added and removed (addresses, routes,
