@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -86,10 +87,16 @@ func (a *Agent) watchNetMap(ctx context.Context, mailbox chan *api.NetworkMap) {
 			if ctx.Err() != nil {
 				return
 			}
+			if errors.Is(err, api.ErrNotFound) && !a.net.noMap.Swap(true) {
+				// A manager of a version without the overlay: tasks get
+				// local networks rather than wait for slices that never come.
+				a.log.Warn("the manager serves no network map; this node's networks stay local until it does", "err", err)
+			}
 			a.log.Warn("fetch the network map failed; will retry (the overlay, DNS and mesh keep the last one)", "err", err)
 			api.SleepCtx(ctx, retry.Next())
 			continue
 		}
+		a.net.noMap.Store(false)
 		spun := meta.Index <= index && time.Since(asked) < netMapWait/2
 		index = max(meta.Index, 1)
 		deliverLatest(mailbox, m)

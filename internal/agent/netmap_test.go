@@ -20,13 +20,18 @@ import (
 
 // networkMap serves GET /v1/netmap as a manager does: blocking on ?index=.
 func (m *fakeManager) networkMap(w http.ResponseWriter, r *http.Request) {
-	fail := false
+	fail, none := false, false
 	m.read(func() {
 		if m.failNetMap > 0 {
 			m.failNetMap--
 			fail = true
 		}
+		none = m.noNetMap
 	})
+	if none {
+		replyError(w, http.StatusNotFound, "404 page not found")
+		return
+	}
 	if fail {
 		replyError(w, http.StatusInternalServerError, "no leader")
 		return
@@ -262,5 +267,25 @@ func TestTaskWaitsForItsSlice(t *testing.T) {
 	want := driver.Slice{Subnet: netip.MustParsePrefix("10.240.1.0/24"), Gateway: netip.MustParseAddr("10.240.1.1"), MTU: 1450}
 	if !cfg.Overlay || cfg.Slices["default"] != want {
 		t.Errorf("config: overlay %v, slices %+v; want %+v", cfg.Overlay, cfg.Slices, want)
+	}
+}
+
+// TestNoNetMapLocalNetworks: a manager without the overlay (no network
+// map) does not hold tasks back: they start on local networks.
+func TestNoNetMapLocalNetworks(t *testing.T) {
+	m := newFakeManager(t)
+	m.noNetMap = true
+	fd := newFakeDriver("docker")
+	a := runOverlayAgent(t, m, fd, &fakeOverlay{})
+	web := service("web", 1)
+	web.Driver = "docker"
+	web.Networks = []types.NetworkAttachment{{Name: "default"}}
+	m.addService("app", web)
+	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
+	waitFor(t, "the task to run", func() bool { return m.inState(types.TaskRunning, ids...) })
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if cfg := fd.configs[ids[0]]; len(cfg.Slices) != 0 {
+		t.Errorf("slices %v, want none", cfg.Slices)
 	}
 }

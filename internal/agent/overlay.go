@@ -21,6 +21,9 @@ import (
 // map named this node's underlay address.
 type netState struct {
 	mtu atomic.Int64
+	// noMap: the manager answered the network map with 404 (it has no
+	// overlay); tasks' networks are then local ones.
+	noMap atomic.Bool
 }
 
 // kernelOverlay is what the agent needs of package overlay's Overlay;
@@ -275,7 +278,7 @@ func subnetOf(m *api.NetworkMap, key string) netip.Prefix {
 // external network has a slice only if it is a cluster network; one
 // made outside berth is used as it is.
 func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]driver.Slice, ready bool) {
-	if !l.a.cfg.Overlay || (svc.Driver != "" && svc.Driver != types.DriverDocker) {
+	if !l.a.cfg.Overlay || l.a.net.noMap.Load() || (svc.Driver != "" && svc.Driver != types.DriverDocker) {
 		return nil, true
 	}
 	res := l.desired.Apps[t.App]
