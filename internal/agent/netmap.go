@@ -31,19 +31,13 @@ type netMapSubs struct {
 // map (a map that changed while the subscribers ran is skipped for the one
 // after it), on every change and again every netMapReapply. f must return
 // soon: the next subscriber, and the next map, wait for it. Subscribe
-// before Run starts the watch, or from a subscriber; the watch runs only
-// with Config.Overlay.
+// before Run calls startNetworking (overlay.go), which starts the watch
+// only with Config.Overlay; the node's overlay is always the first
+// subscriber, so DNS and the mesh see a map whose slices are routed.
 func (a *Agent) onNetMap(f func(ctx context.Context, m *api.NetworkMap)) {
 	a.netMap.mu.Lock()
 	defer a.netMap.mu.Unlock()
 	a.netMap.fns = append(a.netMap.fns, f)
-}
-
-// runNetMap follows the network map and fans it out until ctx is done.
-func (a *Agent) runNetMap(ctx context.Context) {
-	mailbox := make(chan *api.NetworkMap, 1)
-	go a.watchNetMap(ctx, mailbox)
-	a.fanOutNetMap(ctx, mailbox, netMapReapply)
 }
 
 // fanOutNetMap hands every map from mailbox, and the latest one again on
