@@ -289,3 +289,25 @@ func TestNoNetMapLocalNetworks(t *testing.T) {
 		t.Errorf("slices %v, want none", cfg.Slices)
 	}
 }
+
+// TestNoUnderlayStillRunsTasks: a map that gives this node no usable
+// underlay address means no overlay here, but the node's tasks start.
+func TestNoUnderlayStillRunsTasks(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("docker")
+	fo := &fakeOverlay{}
+	a := runOverlayAgent(t, m, fd, fo)
+	nm := twoNodeMap(a.NodeID())
+	nm.Nodes[0].Underlay = ""
+	m.update(func() { m.netmap = nm })
+	web := service("web", 1)
+	web.Driver = "docker"
+	web.Networks = []types.NetworkAttachment{{Name: "default"}}
+	m.addService("app", web)
+	m.update(func() { m.apps["app"].Slices = map[string]string{"default": "10.240.1.0/24"} })
+	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
+	waitFor(t, "the task to run", func() bool { return m.inState(types.TaskRunning, ids...) })
+	if _, n := fo.last(); n != 0 {
+		t.Errorf("the overlay was applied %d times without an underlay", n)
+	}
+}

@@ -72,6 +72,10 @@ func (a *Agent) startNetworking(ctx context.Context, wg *sync.WaitGroup) {
 func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 	self := n.a.NodeID()
 	underlay, listed := selfUnderlay(m, self)
+	if listed && !underlay.Is4() {
+		n.fail("the network map gives this node no IPv4 underlay address; no overlay here", fmt.Errorf("underlay %q", underlay))
+		return
+	}
 	if !listed {
 		if n.ov != nil && len(m.Nodes) > 0 {
 			// The cluster no longer has this node: its overlay goes.
@@ -93,10 +97,7 @@ func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 	}
 	n.checkPool(d)
 	if _, err := n.ov.Apply(ctx, d); err != nil {
-		if err.Error() != n.lastErr {
-			n.a.log.Error("apply the overlay failed; will retry on the next map (tasks on this node keep running)", "err", err)
-		}
-		n.lastErr = err.Error()
+		n.fail("apply the overlay failed; will retry on the next map (tasks on this node keep running)", err)
 		return
 	}
 	if n.lastErr != "" {
@@ -104,6 +105,20 @@ func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 	}
 	n.lastErr = ""
 }
+
+// fail logs a failure once until it changes, and lets tasks start with
+// the MTU of an Ethernet underlay if the overlay's is not known: a node
+// whose overlay cannot be set up still runs its tasks.
+func (n *nodeOverlay) fail(msg string, err error) {
+	if err.Error() != n.lastErr {
+		n.a.log.Error(msg, "err", err)
+	}
+	n.lastErr = err.Error()
+	n.a.net.mtu.CompareAndSwap(0, fallbackMTU)
+}
+
+// fallbackMTU is an Ethernet underlay's less the encapsulation.
+const fallbackMTU = 1500 - 50
 
 // setUp makes the node's Overlay for its underlay address and learns the
 // containers' MTU.
@@ -114,12 +129,12 @@ func (n *nodeOverlay) setUp(underlay netip.Addr) bool {
 	}
 	ov, err := newOv(underlay)
 	if err != nil {
-		n.a.log.Error("the network map gives this node an unusable underlay address; no overlay", "underlay", underlay, "err", err)
+		n.fail("the network map gives this node an unusable underlay address; no overlay", err)
 		return false
 	}
 	mtu, err := ov.MTU()
 	if err != nil {
-		n.a.log.Error("find the overlay's MTU; no overlay until it is found", "err", err)
+		n.fail("find the overlay's MTU (is the node's address in the map one of its own?); no overlay until it is found", err)
 		return false
 	}
 	n.ov, n.underlay = ov, underlay
@@ -134,7 +149,7 @@ func (n *nodeOverlay) setUp(underlay netip.Addr) bool {
 // leaving the machine.
 func containerMTU(underlay netip.Addr, mtu int) int {
 	if underlay.IsLoopback() {
-		return min(mtu, 1500-50)
+		return min(mtu, fallbackMTU)
 	}
 	return mtu
 }
@@ -165,11 +180,13 @@ func (n *nodeOverlay) checkPool(d overlay.Desired) {
 	}
 }
 
+// selfUnderlay is node self's underlay address in m (invalid if it does
+// not parse) and whether m lists the node.
 func selfUnderlay(m *api.NetworkMap, self string) (netip.Addr, bool) {
 	for _, nd := range m.Nodes {
 		if nd.ID == self {
-			a, err := netip.ParseAddr(nd.Underlay)
-			return a, err == nil
+			a, _ := netip.ParseAddr(nd.Underlay)
+			return a, true
 		}
 	}
 	return netip.Addr{}, false
