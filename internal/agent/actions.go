@@ -140,6 +140,7 @@ func (l *loop) taskConfig(t *types.Task, svc *types.Service) *driver.TaskConfig 
 			cfg.Configs[f.Source] = v
 		}
 	}
+	l.a.mesh.configure(cfg, res) // mesh.go: the agent's DNS, services' addresses
 	return cfg
 }
 

@@ -40,6 +40,9 @@ type Agent struct {
 	// its ID, is settled; they do not change afterwards.
 	client  *api.Client
 	drivers map[string]driver.Driver
+	// mesh is the node's DNS and routing mesh (mesh.go), set by Run before
+	// the task loop starts; nil without Config.Overlay.
+	mesh *mesh
 
 	// register asks the session to register again (a call got 404).
 	register chan struct{}
@@ -182,6 +185,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.serveAPI(ctx, &wg, ln)
+	if err := a.startMesh(ctx, &wg); err != nil {
+		return err
+	}
 	if regLn != nil && a.drivers[types.DriverDocker] != nil {
 		a.serveRegistry(ctx, &wg, regLn)
 		a.mu.Lock()
@@ -305,6 +311,7 @@ func (a *Agent) node() types.Node {
 		Capacity:     capacity(),
 		Drivers:      a.driverNames(),
 		AgentVersion: a.cfg.Version,
+		Overlay:      a.cfg.Overlay,
 	}
 }
 

@@ -39,6 +39,10 @@ type Config struct {
 	// registry listens, on loopback ("127.0.0.1:7703"; port 0 picks one):
 	// the docker driver pulls cluster images through it. Empty: off.
 	RegistryAddr string
+	// DNSUpstreams are the resolvers (address:port) the agent's DNS sends
+	// the names that are not berth's to; empty: the node's resolv.conf.
+	// Tests give their own, on loopback.
+	DNSUpstreams []string
 
 	// AdvertiseAddr is where the manager reaches the agent's API when it
 	// differs from the listener's address (a wildcard ListenAddr).

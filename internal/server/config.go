@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -43,6 +44,10 @@ type Config struct {
 	// RegistryMaxBytes bounds the cluster registry's directory
 	// (--registry-max-size); 0 takes registry.DefaultMaxBytes.
 	RegistryMaxBytes int64
+	// AddressPool is a new cluster's overlay address pool
+	// (--address-pool); the zero prefix takes ipam.DefaultPool. It is
+	// fixed at bootstrap: a joining manager's is ignored.
+	AddressPool netip.Prefix
 	// Version is the berth version reported by /v1/status.
 	Version string
 	Logger  *slog.Logger
