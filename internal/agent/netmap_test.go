@@ -253,6 +253,9 @@ func TestTaskWaitsForItsSlice(t *testing.T) {
 	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
 	plainIDs := m.addTasks(a.NodeID(), "app", plain, "plain", 1)
 	waitFor(t, "the task without networks to run", func() bool { return m.inState(types.TaskRunning, plainIDs...) })
+	waitFor(t, "the waiting task to say why", func() bool {
+		return m.task(ids[0]).Progress == "waiting for the node's slice of network default"
+	})
 	fd.mu.Lock()
 	started := fd.starts[ids[0]]
 	fd.mu.Unlock()

@@ -288,15 +288,15 @@ func subnetOf(m *api.NetworkMap, key string) netip.Prefix {
 
 // taskSlices is the driver's Slices for t (TaskConfig.Slices): this node's
 // slice of each of the service's networks, from NodeTasks, with its
-// gateway and the overlay's MTU. ready is false while the overlay is on
-// and a network the task needs has no slice yet, or the MTU is not known
-// yet: the task then waits for a later NodeTasks (the manager allocates
-// the slice with the placement, so this is rare) or the next poll. An
-// external network has a slice only if it is a cluster network; one
-// made outside berth is used as it is.
-func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]driver.Slice, ready bool) {
+// gateway and the overlay's MTU. wait says why not yet, while the overlay
+// is on and a network the task needs has no slice yet, or the MTU is not
+// known yet: the task then waits for a later NodeTasks (the manager
+// allocates the slice with the placement, so this is rare) or the next
+// poll. An external network has a slice only if it is a cluster network;
+// one made outside berth is used as it is.
+func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]driver.Slice, wait string) {
 	if !l.a.cfg.Overlay || l.a.net.noMap.Load() || (svc.Driver != "" && svc.Driver != types.DriverDocker) {
-		return nil, true
+		return nil, ""
 	}
 	res := l.desired.Apps[t.App]
 	mtu := int(l.a.net.mtu.Load())
@@ -311,10 +311,11 @@ func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]dri
 		switch {
 		case err == nil && mtu > 0:
 			out[att.Name] = driver.Slice{Subnet: p.Masked(), Gateway: ipam.Gateway(p), MTU: mtu}
-		case err != nil && external:
-		default:
-			return nil, false
+		case err == nil:
+			return nil, "waiting for the node's overlay to be set up (the cluster's network map)"
+		case !external:
+			return nil, "waiting for the node's slice of network " + att.Name
 		}
 	}
-	return out, true
+	return out, ""
 }
