@@ -184,6 +184,15 @@ func TestVIPBalances(t *testing.T) {
 	if ch := w.applyVIP(vip, a, b); ch != (Changes{}) {
 		t.Errorf("second Apply = %+v, want no changes (rules read back differ?)", ch)
 	}
+	// A restarted agent's new Overlay takes the chains over as they are.
+	restarted, err := New(w.hosts[0].ov.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.hosts[0].ov = restarted
+	if ch := w.applyVIP(vip, a, b); ch != (Changes{}) {
+		t.Errorf("Apply after a restart = %+v, want no changes", ch)
+	}
 	if seen := seenBy(t, client.ns, vip, a); seen != client.addr.String() {
 		t.Errorf("replica on another host saw the client at %s, want %s", seen, client.addr)
 	}
@@ -199,7 +208,7 @@ func TestVIPBalances(t *testing.T) {
 
 	w.applyVIP(vip)
 	start := time.Now()
-	_, err := whoTCP(client.ns, vip)
+	_, err = whoTCP(client.ns, vip)
 	if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) > time.Second {
 		t.Errorf("no replica: %v after %s, want refused at once", err, time.Since(start))
 	}
@@ -275,5 +284,15 @@ func TestVIPIsolated(t *testing.T) {
 	}
 	if who, err := whoTCP(other.ns, vip); err == nil {
 		t.Fatalf("a container of network b reached a's VIP: %q", who)
+	}
+}
+
+// TestProbability: as `iptables -S` prints the kernel's value back (seen
+// on this machine for 1/3, 1/5 and 1/7), so converged chains compare equal.
+func TestProbability(t *testing.T) {
+	for p, want := range map[float64]string{1.0 / 2: "0.50000000000", 1.0 / 3: "0.33333333349", 1.0 / 7: "0.14285714272", 1.0 / 5: "0.20000000019"} {
+		if got := probability(p); got != want {
+			t.Errorf("probability(%v) = %s, want %s", p, got, want)
+		}
 	}
 }
