@@ -147,6 +147,8 @@ func TestDesiredFromMap(t *testing.T) {
 	vip := overlay.VIP{Addr: netip.MustParseAddr("10.240.0.1"), Subnet: net.Subnet,
 		Ports:    []overlay.VIPPort{{Proto: "tcp", Port: 80}, {Proto: "udp", Port: 53}},
 		Backends: []netip.Addr{netip.MustParseAddr("10.240.2.2")}}
+	noBackends := vip
+	noBackends.Backends = []netip.Addr{}
 	noSlice := twoNodeMap("n1")
 	delete(noSlice.Networks[0].Slices, "n1")
 	badPeer := twoNodeMap("n1")
@@ -159,7 +161,7 @@ func TestDesiredFromMap(t *testing.T) {
 	}{
 		{"two nodes", twoNodeMap("n1"), overlay.Desired{Networks: []overlay.Network{net}, Peers: []overlay.Peer{peer}, VIPs: []overlay.VIP{vip}}, 0},
 		{"no slice here: nothing", noSlice, overlay.Desired{}, 0},
-		{"peer without an address is left out", badPeer, overlay.Desired{Networks: []overlay.Network{net}, VIPs: []overlay.VIP{vip}}, 1},
+		{"peer without an address is left out, and its replica", badPeer, overlay.Desired{Networks: []overlay.Network{net}, VIPs: []overlay.VIP{noBackends}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, bad := desiredFromMap(&tc.m, "n1")

@@ -239,7 +239,29 @@ func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	}
 	slices.SortFunc(d.Peers, func(a, b overlay.Peer) int { return a.Underlay.Compare(b.Underlay) })
 	d.VIPs = vipsFromMap(m, mine)
+	for i := range d.VIPs {
+		d.VIPs[i].Backends = slices.DeleteFunc(d.VIPs[i].Backends, func(b netip.Addr) bool { return !routed(d, b) })
+	}
 	return d, bad
+}
+
+// routed reports whether a is in a slice d routes: this node's or a
+// peer's. A replica on a node the map gives no address would take
+// connections into a black hole.
+func routed(d overlay.Desired, a netip.Addr) bool {
+	for _, n := range d.Networks {
+		if n.Slice.Contains(a) {
+			return true
+		}
+	}
+	for _, p := range d.Peers {
+		for _, s := range p.Slices {
+			if s.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // vipsFromMap lists the VIPs of services on the networks in mine, each
