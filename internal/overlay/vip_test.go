@@ -296,3 +296,22 @@ func TestProbability(t *testing.T) {
 		}
 	}
 }
+
+// TestHostReachesRemoteContainers: the node's own processes (the mesh's
+// proxy) reach containers on another node on each of two networks: from
+// the node's VTEP on that network, whichever address the kernel picked.
+func TestHostReachesRemoteContainers(t *testing.T) {
+	w := newWorld(t, 2, "a", "b")
+	w.applyAll()
+	for _, id := range []string{"a", "b"} {
+		c := w.hosts[1].ctrs[id]
+		w.listen(c, port)
+		got, err := reaches(w.hosts[0].ns, addrPort(c), 5*time.Second)
+		if err != nil {
+			t.Fatalf("host 1 to the container of %s on host 2: %v", id, err)
+		}
+		if want := ipam.VTEP(w.hosts[0].ctrs[id].slice).String(); got != want {
+			t.Errorf("the container of %s saw host 1 at %s, want its VTEP %s", id, got, want)
+		}
+	}
+}
