@@ -78,8 +78,10 @@
 // it the slice's DNATed connections are masqueraded). A replica DNATed to
 // itself is masqueraded to the gateway and its bridge port put in hairpin
 // mode, so the only client address lost is a replica's own. The node's
-// processes reach remote replicas from its VTEP address on the network
-// (SNAT on the device).
+// own processes (a VIP's DNAT in OUTPUT, the mesh's proxy) reach containers
+// on other nodes from the node's VTEP address on that network (SNAT on the
+// device, per network): the source the kernel would pick, the underlay's
+// or another network's VTEP, is dropped by the peer's isolation.
 //
 // The containers' side is the caller's: a bridge per network whose address
 // is ipam.Gateway(slice) in the slice (a Docker network with the slice as

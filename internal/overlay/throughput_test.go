@@ -199,3 +199,38 @@ func TestVIPThroughput(t *testing.T) {
 	t.Logf("straight to the replica: %.2f Gbit/s median (%v)", median(direct)*8/1e9, gbits(direct))
 	t.Logf("through the VIP: %.2f Gbit/s median (%v); %.2fx straight (ratios %v)", median(viaVIP)*8/1e9, gbits(viaVIP), median(ratios), fixed(ratios))
 }
+
+// TestVIPLatency measures new connections (connect, one answer, close)
+// from a container to a replica on another host, through the VIP and
+// straight, interleaved, and logs p50 and p99 of each:
+//
+//	BERTH_OVERLAY_BENCH=1 go test -count=1 -v -run TestVIPLatency ./internal/overlay
+func TestVIPLatency(t *testing.T) {
+	if os.Getenv("BERTH_OVERLAY_BENCH") == "" {
+		t.Skip("set BERTH_OVERLAY_BENCH=1 to measure")
+	}
+	w, client, a, _, vip := vipWorld(t)
+	w.applyVIP(vip, a)
+	const n = 1000
+	var direct, viaVIP []float64
+	for i := range 2 * n {
+		to := netip.AddrPortFrom(a.addr, vipPort)
+		if i%2 == 1 {
+			to = netip.AddrPortFrom(vip, vipPort)
+		}
+		start := time.Now()
+		if _, err := call(client.ns, to, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		us := float64(time.Since(start).Microseconds())
+		if i%2 == 1 {
+			viaVIP = append(viaVIP, us)
+		} else {
+			direct = append(direct, us)
+		}
+	}
+	sort.Float64s(direct)
+	sort.Float64s(viaVIP)
+	t.Logf("new connection, straight: p50 %.0f µs, p99 %.0f µs", direct[n/2], direct[n*99/100])
+	t.Logf("new connection, through the VIP: p50 %.0f µs, p99 %.0f µs", viaVIP[n/2], viaVIP[n*99/100])
+}
