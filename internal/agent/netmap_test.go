@@ -153,6 +153,8 @@ func TestDesiredFromMap(t *testing.T) {
 	delete(noSlice.Networks[0].Slices, "n1")
 	badPeer := twoNodeMap("n1")
 	badPeer.Nodes[1].Underlay = "nowhere"
+	wildPeer := twoNodeMap("n1")
+	wildPeer.Nodes[1].Underlay = "0.0.0.0"
 	for _, tc := range []struct {
 		name string
 		m    api.NetworkMap
@@ -162,6 +164,7 @@ func TestDesiredFromMap(t *testing.T) {
 		{"two nodes", twoNodeMap("n1"), overlay.Desired{Networks: []overlay.Network{net}, Peers: []overlay.Peer{peer}, VIPs: []overlay.VIP{vip}}, 0},
 		{"no slice here: nothing", noSlice, overlay.Desired{}, 0},
 		{"peer without an address is left out, and its replica", badPeer, overlay.Desired{Networks: []overlay.Network{net}, VIPs: []overlay.VIP{noBackends}}, 1},
+		{"peer at 0.0.0.0 (a wildcard --listen) too", wildPeer, overlay.Desired{Networks: []overlay.Network{net}, VIPs: []overlay.VIP{noBackends}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, bad := desiredFromMap(&tc.m, "n1")
@@ -303,7 +306,7 @@ func TestNoUnderlayStillRunsTasks(t *testing.T) {
 	fo := &fakeOverlay{}
 	a := runOverlayAgent(t, m, fd, fo)
 	nm := twoNodeMap(a.NodeID())
-	nm.Nodes[0].Underlay = ""
+	nm.Nodes[0].Underlay = "0.0.0.0"
 	m.update(func() { m.netmap = nm })
 	web := service("web", 1)
 	web.Driver = "docker"

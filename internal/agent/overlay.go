@@ -72,8 +72,9 @@ func (a *Agent) startNetworking(ctx context.Context, wg *sync.WaitGroup) {
 func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 	self := n.a.NodeID()
 	underlay, listed := selfUnderlay(m, self)
-	if listed && !underlay.Is4() {
-		n.fail("the network map gives this node no IPv4 underlay address; no overlay here", fmt.Errorf("underlay %q", underlay))
+	if listed && (!underlay.Is4() || underlay.IsUnspecified()) {
+		n.fail("the network map gives this node no IPv4 underlay address (its API address; give the agent a specific --listen address); no overlay here",
+			fmt.Errorf("underlay %q", underlay))
 		return
 	}
 	if !listed {
@@ -202,7 +203,7 @@ func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	var bad []error
 	underlays := map[string]netip.Addr{}
 	for _, nd := range m.Nodes {
-		if a, err := netip.ParseAddr(nd.Underlay); err == nil && a.Is4() {
+		if a, err := netip.ParseAddr(nd.Underlay); err == nil && usableUnderlay(a) {
 			underlays[nd.ID] = a
 		} else if nd.ID != self {
 			bad = append(bad, fmt.Errorf("node %s: underlay %q is not an IPv4 address", nd.ID, nd.Underlay))
@@ -296,6 +297,11 @@ func vipsFromMap(m *api.NetworkMap, mine map[string]bool) []overlay.VIP {
 	}
 	slices.SortFunc(vips, func(a, b overlay.VIP) int { return a.Addr.Compare(b.Addr) })
 	return vips
+}
+
+// usableUnderlay: an address another node's VXLAN packets can be sent to.
+func usableUnderlay(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback()
 }
 
 func subnetOf(m *api.NetworkMap, key string) netip.Prefix {
