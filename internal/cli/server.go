@@ -35,9 +35,10 @@ type serverOptions struct {
 	limits          server.Limits
 	certTTL         time.Duration
 	adminTokenFile  string
-	registryMax     string   // --registry-max-size, as given
-	addressPool     string   // --address-pool, as given
-	dnsUpstreams    []string // the dev agent's (hidden)
+	registryMax     string        // --registry-max-size, as given
+	addressPool     string        // --address-pool, as given
+	dnsUpstreams    []string      // the dev agent's (hidden)
+	registryGCGrace time.Duration // hidden, for tests
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -97,6 +98,8 @@ temporary directory removed on exit.`,
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
 	addDNSUpstreamFlag(f, &o.dnsUpstreams)
+	f.DurationVar(&o.registryGCGrace, "registry-gc-grace", server.DefaultRegistryGCGrace, "how long an image no service needs and an unreferenced blob are kept before GC removes them (for tests)")
+	_ = f.MarkHidden("registry-gc-grace")
 	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
@@ -115,6 +118,9 @@ func (o serverOptions) check() error {
 		return errors.New("--heartbeat-ttl must be positive, e.g. 15s")
 	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
 		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
+	}
+	if err := server.CheckRegistryGCGrace(o.registryGCGrace); err != nil {
+		return err
 	}
 	if _, err := o.registryMaxBytes(); err != nil {
 		return err
@@ -224,7 +230,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
 		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
-		RegistryMaxBytes: registryMax, AddressPool: pool,
+		RegistryMaxBytes: registryMax, AddressPool: pool, RegistryGCGrace: o.registryGCGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)

@@ -48,6 +48,11 @@ type Config struct {
 	// (--address-pool); the zero prefix takes ipam.DefaultPool. It is
 	// fixed at bootstrap: a joining manager's is ignored.
 	AddressPool netip.Prefix
+	// RegistryGCGrace is how long an image no service version needs, and a
+	// blob no image references, are kept before GC removes them; it also
+	// paces GC. 0 takes DefaultRegistryGCGrace. Tests shorten it
+	// (--registry-gc-grace, hidden).
+	RegistryGCGrace time.Duration
 	// Version is the berth version reported by /v1/status.
 	Version string
 	Logger  *slog.Logger
