@@ -78,14 +78,13 @@ func (w *world) serveWho(c ctr) {
 
 // vipWorld: two hosts on network a; the client on host 1 (its .2), replica
 // A on host 2 (its .2) and replica B on host 1 beside the client (.3),
-// and the VIP of service web. Host 1 has a default route, as a machine
-// has: what is not DNATed is routed, and so refused, not unroutable.
+// and the VIP of service web. Host 1 has no default route: the pool is
+// routed unreachable, the VIP to its network's bridge.
 func vipWorld(t *testing.T) (w *world, client, a, b ctr, vip netip.Addr) {
 	w = newWorld(t, 2, "a")
 	h1 := w.hosts[0]
 	client, a = h1.ctrs["a"], w.hosts[1].ctrs["a"]
 	b = w.addReplica(h1, 0, "rb", client.addr.Next())
-	w.run(h1.ns, "ip", "route", "add", "default", "via", "198.18.0.254")
 	vip, err := w.pool.AddVIP("a", "web")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +98,7 @@ func vipWorld(t *testing.T) (w *world, client, a, b ctr, vip netip.Addr) {
 func (w *world) applyVIP(vip netip.Addr, backends ...ctr) Changes {
 	w.t.Helper()
 	d := w.desired(0, 1)
+	d.Pool = ipam.DefaultPool
 	v := VIP{Addr: vip, Subnet: d.Networks[0].Subnet, Ports: []VIPPort{{"tcp", vipPort}, {"udp", vipPort}}}
 	for _, c := range backends {
 		v.Backends = append(v.Backends, c.addr)
@@ -266,11 +266,11 @@ func TestVIPUDPMovesOff(t *testing.T) {
 func TestVIPIsolated(t *testing.T) {
 	w := newWorld(t, 1, "a", "b")
 	h := w.hosts[0]
-	w.run(h.ns, "ip", "route", "add", "default", "via", "198.18.0.254")
 	vip, _ := w.pool.AddVIP("a", "web")
 	a, other := h.ctrs["a"], h.ctrs["b"]
 	w.serveWho(a)
 	d := w.desired(0)
+	d.Pool = ipam.DefaultPool
 	for _, n := range d.Networks {
 		if n.Slice == a.slice {
 			d.VIPs = []VIP{{Addr: vip, Subnet: n.Subnet, Backends: []netip.Addr{a.addr}}}
