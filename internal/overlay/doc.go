@@ -69,9 +69,11 @@
 // from conntrack, so a client that keeps sending moves to a serving
 // replica. BERTH-VIP-REJECT (filter, jumped to from BERTH-OVERLAY and from
 // OUTPUT) rejects what is still addressed to a VIP, not DNATed (no
-// replica, or a port not listed): the client is refused at once. The node
-// must have a route to the VIPs (its default route does): traffic to a
-// VIP is routed before it is rejected.
+// replica, or a port not listed): the client is refused at once. Each VIP
+// is routed to loopback from its network's gateway address (the pool
+// itself is routed unreachable): the node's own connections are routed
+// before nat OUTPUT sees them, and a route out of the bridge would make
+// the node send containers ICMP redirects instead of the refusal.
 //
 // Hairpin: a client DNATed to a replica on its own bridge gets the replies
 // over the bridge, un-NATed by br_netfilter (Docker turns it on; without
