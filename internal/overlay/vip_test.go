@@ -315,3 +315,25 @@ func TestHostReachesRemoteContainers(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesLeaveOutOwn: the routes the pool is checked against leave out
+// the overlay's own (device, pool, VIPs, the slices' bridges), so a
+// restarted agent does not find its own pool in the way.
+func TestRoutesLeaveOutOwn(t *testing.T) {
+	w, _, a, _, vip := vipWorld(t)
+	w.applyVIP(vip, a)
+	d := w.desired(0, 1)
+	d.Pool = ipam.DefaultPool
+	taken, err := w.hosts[0].ov.Routes(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range taken {
+		if r.Prefix.Overlaps(ipam.DefaultPool) {
+			t.Errorf("route %s (%s) is the overlay's own", r.Prefix, r.What)
+		}
+	}
+	if err := ipam.CheckPool(ipam.DefaultPool, taken); err != nil {
+		t.Errorf("CheckPool: %v", err)
+	}
+}
