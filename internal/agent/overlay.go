@@ -155,11 +155,14 @@ func containerMTU(underlay netip.Addr, mtu int) int {
 	return mtu
 }
 
-// checkPool warns, once per subnet, when a network's subnet overlaps a
-// route of this node other than the overlay's own: containers could then
-// not reach what that route leads to.
+// checkPool warns, once per prefix, when the cluster's pool or a
+// network's subnet overlaps a route of this node other than the overlay's
+// own: containers could then not reach what that route leads to.
 func (n *nodeOverlay) checkPool(d overlay.Desired) {
 	var todo []netip.Prefix
+	if d.Pool.IsValid() && !n.checked[d.Pool] {
+		todo = append(todo, d.Pool)
+	}
 	for _, nw := range d.Networks {
 		if !n.checked[nw.Subnet] {
 			todo = append(todo, nw.Subnet)
