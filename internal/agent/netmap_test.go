@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +71,7 @@ type fakeOverlay struct {
 	underlay netip.Addr
 	applied  []overlay.Desired
 	removed  int
+	taken    []ipam.Taken // what Routes answers
 }
 
 func (f *fakeOverlay) Apply(_ context.Context, d overlay.Desired) (overlay.Changes, error) {
@@ -87,7 +90,7 @@ func (f *fakeOverlay) Remove(context.Context) error {
 
 func (f *fakeOverlay) MTU() (int, error) { return 1450, nil }
 
-func (f *fakeOverlay) Routes(overlay.Desired) ([]ipam.Taken, error) { return nil, nil }
+func (f *fakeOverlay) Routes(overlay.Desired) ([]ipam.Taken, error) { return f.taken, nil }
 
 func (f *fakeOverlay) last() (overlay.Desired, int) {
 	f.mu.Lock()
@@ -102,6 +105,11 @@ func (f *fakeOverlay) last() (overlay.Desired, int) {
 func runOverlayAgent(t *testing.T, m *fakeManager, fd *fakeDriver, fo *fakeOverlay) *Agent {
 	t.Helper()
 	cfg := testConfig(t, m, fd)
+	return runOverlayAgentWith(t, m, cfg, fo)
+}
+
+func runOverlayAgentWith(t *testing.T, m *fakeManager, cfg Config, fo *fakeOverlay) *Agent {
+	t.Helper()
 	cfg.Overlay = true
 	a, err := New(cfg)
 	if err != nil {
@@ -318,4 +326,40 @@ func TestNoUnderlayStillRunsTasks(t *testing.T) {
 	if _, n := fo.last(); n != 0 {
 		t.Errorf("the overlay was applied %d times without an underlay", n)
 	}
+}
+
+// syncBuffer is a log sink tests read while the agent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPoolOverlapSaid: a pool overlapping one of the node's routes is
+// said in the log, naming both.
+func TestPoolOverlapSaid(t *testing.T) {
+	m := newFakeManager(t)
+	var logs syncBuffer
+	cfg := testConfig(t, m, newFakeDriver("docker"))
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	fo := &fakeOverlay{taken: []ipam.Taken{{Prefix: netip.MustParsePrefix("10.240.7.0/24"), What: "a route of this node via eth1"}}}
+	a := runOverlayAgentWith(t, m, cfg, fo)
+	nm := twoNodeMap(a.NodeID())
+	nm.Pool = "10.240.0.0/12"
+	m.update(func() { m.netmap = nm })
+	waitFor(t, "the overlap in the log", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "overlaps this node's addresses") && strings.Contains(l, "10.240.7.0/24") && strings.Contains(l, "eth1")
+	})
 }
