@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -362,4 +364,32 @@ func TestPoolOverlapSaid(t *testing.T) {
 		l := logs.String()
 		return strings.Contains(l, "overlaps this node's addresses") && strings.Contains(l, "10.240.7.0/24") && strings.Contains(l, "eth1")
 	})
+	waitFor(t, "the overlay applied without the pool", func() bool {
+		d, n := fo.last()
+		return n > 0 && !d.Pool.IsValid() && len(d.Networks) == 1
+	})
+}
+
+// TestPoolOverResolverNotRouted: a pool holding the node's resolver (as
+// 10.240.0.0/12 holds 10.255.255.53 on some machines) is not routed
+// unreachable, which would cut the node's DNS; a pool apart from it is.
+func TestPoolOverResolverNotRouted(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver 10.255.255.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pool   string
+		routed bool
+	}{{"10.240.0.0/12", false}, {"10.240.0.0/13", true}} {
+		fo := &fakeOverlay{}
+		n := &nodeOverlay{a: &Agent{log: slog.New(slog.DiscardHandler), nodeID: "n1"}, checked: map[netip.Prefix]bool{}, overlaps: map[netip.Prefix]bool{}, resolvConf: conf}
+		n.a.newOverlay = func(netip.Addr) (kernelOverlay, error) { return fo, nil }
+		nm := twoNodeMap("n1")
+		nm.Pool = tc.pool
+		n.apply(context.Background(), &nm)
+		if d, k := fo.last(); k != 1 || d.Pool.IsValid() != tc.routed {
+			t.Errorf("pool %s: applied %d times with pool %v, want routed %v", tc.pool, k, d.Pool, tc.routed)
+		}
+	}
 }

@@ -47,9 +47,14 @@ type nodeOverlay struct {
 	a        *Agent
 	ov       kernelOverlay
 	underlay netip.Addr
-	// checked: the networks' subnets were checked against the node's
-	// routes (once per subnet: the check is a warning, not a refusal).
-	checked map[netip.Prefix]bool
+	// checked: the pool and the networks' subnets were checked against
+	// the node's routes and resolvers, once each; overlaps holds those
+	// that overlap one (the check is a warning, not a refusal, but an
+	// overlapping pool is not routed unreachable).
+	checked  map[netip.Prefix]bool
+	overlaps map[netip.Prefix]bool
+	// resolvConf is read for the node's resolvers (tests change it).
+	resolvConf string
 	// lastErr is the last Apply error logged, so a failure that repeats
 	// on every map and timer is logged once until it changes.
 	lastErr string
@@ -58,7 +63,7 @@ type nodeOverlay struct {
 // startNetworking subscribes the overlay to the network map, first, and
 // starts the map's watch and fan-out on wg.
 func (a *Agent) startNetworking(ctx context.Context, wg *sync.WaitGroup) {
-	n := &nodeOverlay{a: a, checked: map[netip.Prefix]bool{}}
+	n := &nodeOverlay{a: a, checked: map[netip.Prefix]bool{}, overlaps: map[netip.Prefix]bool{}, resolvConf: resolvConf}
 	a.netMap.mu.Lock()
 	a.netMap.fns = append([]func(context.Context, *api.NetworkMap){n.apply}, a.netMap.fns...)
 	a.netMap.mu.Unlock()
@@ -97,6 +102,11 @@ func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 		n.a.log.Warn("network map entry skipped", "err", err)
 	}
 	n.checkPool(d)
+	if n.overlaps[d.Pool] {
+		// Routed unreachable, the pool would cut the node off from what
+		// it overlaps (seen: the machine's resolver in 10.240.0.0/12).
+		d.Pool = netip.Prefix{}
+	}
 	if _, err := n.ov.Apply(ctx, d); err != nil {
 		n.fail("apply the overlay failed; will retry on the next map (tasks on this node keep running)", err)
 		return
@@ -176,10 +186,16 @@ func (n *nodeOverlay) checkPool(d overlay.Desired) {
 		n.a.log.Warn("list the node's routes to check the address pool", "err", err)
 		return
 	}
+	for _, r := range nodeResolvers(n.resolvConf) {
+		if ap, err := netip.ParseAddrPort(r); err == nil && ap.Addr().Is4() {
+			taken = append(taken, ipam.Taken{Prefix: netip.PrefixFrom(ap.Addr(), 32), What: "this node's resolver (" + n.resolvConf + ")"})
+		}
+	}
 	for _, s := range todo {
 		n.checked[s] = true
 		if err := ipam.CheckPool(s, taken); err != nil {
-			n.a.log.Error("the cluster's address pool overlaps this node's addresses; containers cannot reach them: set another pool", "subnet", s, "err", err)
+			n.overlaps[s] = true
+			n.a.log.Error("the cluster's address pool overlaps this node's addresses; containers cannot reach them, and the pool is not routed here: set another pool (berth server --address-pool)", "subnet", s, "err", err)
 		}
 	}
 }
