@@ -171,6 +171,9 @@ func (o *Overlay) Apply(ctx context.Context, d Desired) (Changes, error) {
 	if err := o.convergeHairpin(h, d); err != nil {
 		return ch, err
 	}
+	if err := o.convergeVIPRoutes(h, d, &ch); err != nil {
+		return ch, err
+	}
 	if err := o.convergePoolRoute(h, d, &ch); err != nil {
 		return ch, err
 	}
@@ -239,6 +242,6 @@ func (o *Overlay) Remove(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("delete device %s: %w", o.cfg.Device, err))
 		}
 	}
-	errs = append(errs, o.removeRules(ctx), o.removePoolRoutes(h))
+	errs = append(errs, o.removeRules(ctx), o.removePoolRoutes(h), o.removeVIPRoutes(h))
 	return errors.Join(errs...)
 }
