@@ -122,7 +122,7 @@ func (r imagesRun) checkImageGC(t *testing.T, web1, web2 string) {
 		}
 	}
 	r.pullEverywhere(t, kept)
-	t.Logf("kept and served by every manager: %v", slices.Sorted(maps.Keys(kept)))
+	t.Logf("kept: %v", slices.Sorted(maps.Keys(kept)))
 }
 
 // pullEverywhere fetches every manifest and blob of the images from each
