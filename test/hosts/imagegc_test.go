@@ -27,9 +27,10 @@ import (
 )
 
 // gcGrace is the managers' --registry-gc-grace in TestImagesOnHosts: long
-// enough that no push of the test outlasts it (a blob pushed and not yet
-// recorded is spared only that long), short enough to watch GC.
-const gcGrace = 15 * time.Second
+// enough that no step of an up outlasts it on a busy machine (a blob pushed
+// and not yet recorded, an app's images waiting for replicas, are spared
+// only that long), short enough to watch GC.
+const gcGrace = 30 * time.Second
 
 // imagesRun is the app TestImagesOnHosts runs on its cluster.
 type imagesRun struct {
