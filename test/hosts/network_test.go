@@ -1,6 +1,7 @@
 package hosts
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,17 +21,19 @@ import (
 // getResult and the others are what the test app's clients print
 // (internal/testimage/app/client.go).
 type getResult struct {
-	OK       int              `json:"ok"`
-	Failed   int              `json:"failed"`
-	By       map[string]int   `json:"by"`
-	Messages map[string]int   `json:"messages"`
-	Clients  map[string]int   `json:"clients"`
-	Remotes  map[string]int   `json:"remotes"`
-	First    map[string]int64 `json:"first"`
-	Last     map[string]int64 `json:"last"`
-	Errors   map[string]int   `json:"errors"`
-	Resolved string           `json:"resolved"`
-	Secs     float64          `json:"secs"`
+	OK        int              `json:"ok"`
+	Failed    int              `json:"failed"`
+	By        map[string]int   `json:"by"`
+	Messages  map[string]int   `json:"messages"`
+	Clients   map[string]int   `json:"clients"`
+	Remotes   map[string]int   `json:"remotes"`
+	First     map[string]int64 `json:"first"`
+	Last      map[string]int64 `json:"last"`
+	Errors    map[string]int   `json:"errors"`
+	FailFirst int64            `json:"fail_first"`
+	FailLast  int64            `json:"fail_last"`
+	Resolved  string           `json:"resolved"`
+	Secs      float64          `json:"secs"`
 }
 
 type lookupResult struct {
@@ -235,6 +238,7 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		n.c.must(t, "scale", "-p", netApp, "web=3")
 		h.WaitFor(t, time.Minute, "web at 3 healthy replicas", n.serving(netApp, "web", webReplicas, frontKey, "a2", "a3"))
 		old := hostnames(n.tasks(t, netApp, "web"))
+		before := n.records(t)
 		var g getResult
 		wait := n.background(client, 3*time.Minute, &g, "get", webURL, "-once", "-n", "50000", "-d", "150s", "-interval", "5ms",
 			"-stop", "/rec/stop-h", "-mark", "/rec/mark-h")
@@ -257,10 +261,43 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		}
 		t.Logf("loop through the rollout on %s: %d ok in %.1fs, messages %v", g.Resolved, g.OK, g.Secs, g.Messages)
 		if g.Failed != 0 || g.Messages["v1"] == 0 || g.Messages["v2"] == 0 || (vip != "" && g.Resolved != vip) {
-			t.Fatalf("%d ok, %d failed %v, messages %v, on %s; want 0 failed, v1 then v2 answering on the VIP %s",
+			t.Errorf("%d ok, %d failed %v, messages %v, on %s; want 0 failed, v1 then v2 answering on the VIP %s",
 				g.OK, g.Failed, g.Errors, g.Messages, g.Resolved, vip)
+			t.Logf("the rollout's timeline:\n%s", rolloutTimeline(t, n, before, g))
 		}
 	})
+}
+
+// rolloutTimeline says, from the first old replica's SIGTERM, when each
+// old one got it, when each new one became healthy, and when requests
+// failed: whether the replicas were replaced one by one.
+func rolloutTimeline(t *testing.T, n *netCluster, before map[string]stopRecord, g getResult) string {
+	var zero int64
+	type event struct {
+		at   int64
+		what string
+	}
+	var evs []event
+	for host, r := range n.records(t) {
+		if _, ok := before[host]; !ok {
+			evs = append(evs, event{r.SigtermAt, "old replica " + host + " got SIGTERM"})
+		}
+	}
+	for _, tk := range n.tasks(t, netApp, "web") {
+		evs = append(evs, event{tk.HealthyAt.UnixNano(), "new replica " + tk.Name() + " healthy"})
+	}
+	if g.FailFirst != 0 {
+		evs = append(evs, event{g.FailFirst, "first request failed"}, event{g.FailLast, "last request failed"})
+	}
+	slices.SortFunc(evs, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	var b strings.Builder
+	for _, e := range evs {
+		if zero == 0 {
+			zero = e.at
+		}
+		fmt.Fprintf(&b, "  %+8.3fs %s\n", float64(e.at-zero)/1e9, e.what)
+	}
+	return b.String()
 }
 
 // berthResolvers fails the test unless the task's container resolves

@@ -108,8 +108,12 @@ type getResult struct {
 	First    map[string]int64 `json:"first"`              // host -> its first answer's time (its clock)
 	Last     map[string]int64 `json:"last"`               // host -> its last answer's time
 	Errors   errCount         `json:"errors,omitempty"`
-	Resolved string           `json:"resolved,omitempty"` // with -once: the address used
-	Secs     float64          `json:"secs"`
+	// FailFirst and FailLast bound when requests failed (this side's
+	// clock, Unix nanoseconds; 0 when none did).
+	FailFirst int64   `json:"fail_first,omitempty"`
+	FailLast  int64   `json:"fail_last,omitempty"`
+	Resolved  string  `json:"resolved,omitempty"` // with -once: the address used
+	Secs      float64 `json:"secs"`
 }
 
 // runGet: app get URL [-n N] [-d D] [-interval I] [-timeout T] [-once]
@@ -150,6 +154,10 @@ func runGet(args []string) error {
 		if err != nil {
 			res.Failed++
 			res.Errors.add(err)
+			res.FailLast = time.Now().UnixNano()
+			if res.FailFirst == 0 {
+				res.FailFirst = res.FailLast
+			}
 			continue
 		}
 		res.OK++
