@@ -180,6 +180,11 @@ func selfUnderlay(m *api.NetworkMap, self string) (netip.Addr, bool) {
 func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	var d overlay.Desired
 	var bad []error
+	if p, err := netip.ParsePrefix(m.Pool); err == nil && p.Addr().Is4() {
+		d.Pool = p.Masked()
+	} else if m.Pool != "" {
+		bad = append(bad, fmt.Errorf("address pool %q is not an IPv4 prefix", m.Pool))
+	}
 	underlays := map[string]netip.Addr{}
 	for _, nd := range m.Nodes {
 		if a, err := netip.ParseAddr(nd.Underlay); err == nil && a.Is4() {

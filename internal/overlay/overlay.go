@@ -64,6 +64,10 @@ type Peer struct {
 
 // Desired is the state Apply converges to.
 type Desired struct {
+	// Pool is the cluster's address pool: routed unreachable, so what of
+	// it has no route of its own (another network's slice, a VIP not
+	// DNATed) is refused here rather than sent by the default route.
+	Pool     netip.Prefix
 	Networks []Network
 	Peers    []Peer
 	// VIPs are the services' virtual addresses on Networks, balanced over
@@ -163,6 +167,9 @@ func (o *Overlay) Apply(ctx context.Context, d Desired) (Changes, error) {
 	if err := o.convergeHairpin(h, d); err != nil {
 		return ch, err
 	}
+	if err := o.convergePoolRoute(h, d, &ch); err != nil {
+		return ch, err
+	}
 	return ch, o.flushUDP(h, d)
 }
 
@@ -228,6 +235,6 @@ func (o *Overlay) Remove(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("delete device %s: %w", o.cfg.Device, err))
 		}
 	}
-	errs = append(errs, o.removeRules(ctx))
+	errs = append(errs, o.removeRules(ctx), o.removePoolRoutes(h))
 	return errors.Join(errs...)
 }

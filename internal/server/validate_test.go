@@ -51,6 +51,9 @@ func TestValidateApp(t *testing.T) {
 		{"bad mesh", func(a *types.App) { a.Services[0].Mesh = "nearest" }, "services.web.mesh"},
 		{"bad proxy protocol", func(a *types.App) { a.Services[0].ProxyProtocol = "v1" }, "services.web.proxy_protocol"},
 		{"negative drain", func(a *types.App) { a.Services[0].DrainDelay = -1 }, "services.web.drain_delay"},
+		{"alias two services claim", func(a *types.App) {
+			a.Services[1].Networks = []types.NetworkAttachment{{Name: "default", Aliases: []string{"web"}}}
+		}, "networks.default"},
 		{"port twice", func(a *types.App) { a.Services[0].Ports = append(a.Services[0].Ports, a.Services[0].Ports[0]) }, "services.web.ports[1].published"},
 		{"bad restart condition", func(a *types.App) { a.Services[0].RestartPolicy.Condition = "always" }, "services.web.restart_policy.condition"},
 		{"bad healthcheck", func(a *types.App) { a.Services[0].Healthcheck = &types.Healthcheck{Test: []string{"curl"}} }, "services.web.healthcheck.test"},
