@@ -81,6 +81,7 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		{netApp, "web", frontKey, webReplicas, []string{"a2", "a3"}},
 		{netApp, "webrr", frontKey, 2, []string{"a2", "a3"}},
 		{netApp, "pub", frontKey, 1, []string{"a2"}},
+		{netApp, "publocal", frontKey, 1, []string{"a2"}},
 		{netApp, "backonly", backKey, 1, []string{"a2"}},
 		{otherApp, "other", otherKey, 1, []string{"a3"}},
 	} {
@@ -191,6 +192,22 @@ func TestNetworkAcrossHosts(t *testing.T) {
 			if err != nil || len(f) != 4 || f[0] != pub.ContainerID[:12] || f[1] != local || f[3] != "ping" {
 				t.Errorf("UDP to %s (node %s): %q (host, PROXY v2 client, peer, payload), %v; want pub's replica %s and the client %s",
 					addr, host, reply, err, pub.ContainerID[:12], local)
+			}
+		}
+	})
+
+	t.Run("d2: with x-berth-mesh: local only a node with a replica answers", func(t *testing.T) {
+		local := n.tasks(t, netApp, "publocal")[0]
+		addr := net.JoinHostPort(n.addrs["a2"], strconv.Itoa(pubLocal))
+		w, from, err := whoamiAt(addr)
+		if err != nil || w.Host != local.ContainerID[:12] {
+			t.Errorf("GET %s (node a2, the replica's): %+v, %v; want publocal's replica %s", addr, w, err, local.ContainerID[:12])
+		}
+		t.Logf("publocal on a2 saw the peer %s (this side %s, PROXY v2 client %q)", w.Remote, from, w.Client)
+		for _, host := range []string{"a1", "a3"} {
+			addr := net.JoinHostPort(n.addrs[host], strconv.Itoa(pubLocal))
+			if w, _, err := whoamiAt(addr); err == nil {
+				t.Errorf("GET %s (node %s, no replica): answered by %s; want no answer with x-berth-mesh: local", addr, host, w.Host)
 			}
 		}
 	})
