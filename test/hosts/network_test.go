@@ -203,7 +203,10 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		if err != nil || w.Host != local.ContainerID[:12] {
 			t.Errorf("GET %s (node a2, the replica's): %+v, %v; want publocal's replica %s", addr, w, err, local.ContainerID[:12])
 		}
-		t.Logf("publocal on a2 saw the peer %s (this side %s, PROXY v2 client %q)", w.Remote, from, w.Client)
+		// docs/cli.md: "the client address is kept", with no PROXY header.
+		if seen, _, _ := net.SplitHostPort(w.Remote); err == nil && seen != hostOf(from) {
+			t.Errorf("publocal on a2 saw the peer %s; want the client's own address %s (x-berth-mesh: local keeps it)", w.Remote, hostOf(from))
+		}
 		for _, host := range []string{"a1", "a3"} {
 			addr := net.JoinHostPort(n.addrs[host], strconv.Itoa(pubLocal))
 			if w, _, err := whoamiAt(addr); err == nil {
@@ -427,6 +430,11 @@ func (n *netCluster) unhealthy(id string) func() error {
 		}
 		return nil
 	}
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
 }
 
 type whoami struct {
