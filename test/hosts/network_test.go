@@ -156,8 +156,8 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		before := n.records(t)
 		var g getResult
 		wait := n.background(client, 2*time.Minute, &g, "get", webURL, "-n", "20000", "-d", "90s", "-interval", "5ms",
-			"-stop", "/rec/stop-c", "-mark", "/rec/mark-c")
-		h.WaitFor(t, 30*time.Second, "the loop under way", n.exists("mark-c"))
+			"-stop", "/rec/stop-c", "-mark", "/rec/mark-c", "-mark-hosts", "3")
+		h.WaitFor(t, 30*time.Second, "the loop answered by the 3 replicas", n.exists("mark-c"))
 		n.c.must(t, "scale", "-p", netApp, "web=2")
 		var recs []stopRecord
 		h.WaitFor(t, time.Minute, "the removed replica stopped", n.newFinalRecords(t, before, 1, &recs))

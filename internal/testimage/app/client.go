@@ -117,7 +117,7 @@ type getResult struct {
 }
 
 // runGet: app get URL [-n N] [-d D] [-interval I] [-timeout T] [-once]
-// [-stop FILE] [-mark FILE]. One new connection per request, so each one is balanced
+// [-stop FILE] [-mark FILE [-mark-hosts K]]. One new connection per request, so each one is balanced
 // afresh. A URL answering /whoami's JSON is counted by answering host.
 func runGet(args []string) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
@@ -125,6 +125,7 @@ func runGet(args []string) error {
 	l.flags(fs, 100, 30*time.Second)
 	timeout := fs.Duration("timeout", 2*time.Second, "bound of one request")
 	once := fs.Bool("once", false, "resolve the URL's host once, first, and use that address throughout")
+	markHosts := fs.Int("mark-hosts", 1, "make the mark file once this many hosts answered")
 	if len(args) < 1 {
 		return errors.New("usage: app get URL [flags]")
 	}
@@ -161,8 +162,10 @@ func runGet(args []string) error {
 			continue
 		}
 		res.OK++
-		l.ok()
 		res.By[a.Host]++
+		if len(res.By) >= *markHosts {
+			l.ok()
+		}
 		if a.Message != "" {
 			res.Messages[a.Message]++
 		}
