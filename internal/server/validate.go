@@ -144,7 +144,7 @@ func validateService(app *types.App, svc *types.Service) error {
 	}
 	checks := []func(string, *types.App, *types.Service) error{
 		validateRuntime, validateScale, validatePorts, validatePolicies, validateRefs, validateMounts,
-		validatePlacement, validateNetworking,
+		validatePlacement, validateNetworking, validateUpdate,
 	}
 	for _, check := range checks {
 		if err := check(f, app, svc); err != nil {
