@@ -109,7 +109,7 @@ func mapService(pool *ipam.Pool, app *types.App, svc *types.Service, tasks []*ty
 		ms.Networks = append(ms.Networks, a)
 	}
 	for _, p := range svc.Ports {
-		ms.Ports = append(ms.Ports, api.MapPort{Target: p.Target, Published: p.Published, Protocol: p.Protocol, Mode: p.Mode})
+		ms.Ports = append(ms.Ports, api.MapPort{Target: p.Target, Published: p.Published, Protocol: p.Protocol, Mode: p.Mode, HostIP: p.HostIP})
 	}
 	if len(ms.Networks) == 0 && len(ms.Ports) == 0 {
 		return ms, false
