@@ -48,6 +48,8 @@ type Driver struct {
 	// their events are not news, the failed Start already told the agent
 	// what became of the task.
 	discarded discardedSet
+	// statuses is the newest inspection of each container (see List).
+	statuses statusCache
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -74,8 +74,14 @@ func cleanupApp(cli *client.Client, app string) {
 // mount is unmounted at cleanup.
 func (e *env) driver(node string) *Driver {
 	e.t.Helper()
+	return e.driverAt(node, "")
+}
+
+// driverAt is driver with the engine at host ("": the default engine).
+func (e *env) driverAt(node, host string) *Driver {
+	e.t.Helper()
 	node = e.app + "-" + node
-	d, err := New(e.ctx, Config{NodeID: node, DataDir: e.t.TempDir()})
+	d, err := New(e.ctx, Config{NodeID: node, DataDir: e.t.TempDir(), Host: host})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -146,14 +146,23 @@ func (d *Driver) Inspect(ctx context.Context, taskID string) (*driver.Status, er
 	return d.inspect(ctx, id)
 }
 
-// List returns every container of this node, running or not.
+// List returns every container of this node, running or not. A container
+// is inspected only when the listing shows it changed since its last
+// inspection (see statusCache).
 func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: d.filters()})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
+	now := time.Now()
 	out := make([]*driver.Status, 0, len(res.Items))
+	listed := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
+		listed[c.ID] = true
+		if st, ok := d.statuses.get(c, now); ok {
+			out = append(out, st)
+			continue
+		}
 		st, err := d.inspect(ctx, c.ID)
 		if errors.Is(err, driver.ErrNotFound) {
 			continue // removed since the list
@@ -163,6 +172,7 @@ func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
 		}
 		out = append(out, st)
 	}
+	d.statuses.keepOnly(listed)
 	return out, nil
 }
 
@@ -188,13 +198,18 @@ func (d *Driver) find(ctx context.Context, taskID string) (string, error) {
 	return res.Items[0].ID, nil
 }
 
+// inspect returns the container's status and keeps it for List.
 func (d *Driver) inspect(ctx context.Context, id string) (*driver.Status, error) {
+	at := time.Now()
 	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
+		d.statuses.forget(id)
 		return nil, driver.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inspect container %s: %w", id, err)
 	}
-	return statusOf(res.Container), nil
+	st := statusOf(res.Container)
+	d.statuses.put(res.Container, st, at)
+	return st, nil
 }

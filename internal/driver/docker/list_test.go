@@ -1,0 +1,123 @@
+package docker
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/internal/driver"
+)
+
+// countingEngine is a proxy in front of the real engine that counts
+// container inspections, the call a List must not repeat per container.
+type countingEngine struct {
+	inspects atomic.Int64
+	proxy    *httputil.ReverseProxy
+}
+
+var inspectPath = regexp.MustCompile(`^(/v[0-9.]+)?/containers/[^/]+/json$`)
+
+func (c *countingEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && inspectPath.MatchString(r.URL.Path) {
+		c.inspects.Add(1)
+	}
+	c.proxy.ServeHTTP(w, r)
+}
+
+// startCountingEngine serves the proxy on a unix socket and returns its
+// address for Config.Host.
+func startCountingEngine(t *testing.T, cli *client.Client) (*countingEngine, string) {
+	t.Helper()
+	engine := cli.DaemonHost()
+	if !strings.HasPrefix(engine, "unix://") {
+		t.Skipf("the engine is at %s; this test proxies a unix socket", engine)
+	}
+	engineSock := strings.TrimPrefix(engine, "unix://")
+	target, _ := url.Parse("http://engine")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", engineSock)
+	}}
+	proxy.FlushInterval = -1 // the event stream
+	c := &countingEngine{proxy: proxy}
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: c}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return c, "unix://" + sock
+}
+
+// A List inspects only the containers whose state changed since they were
+// last inspected: inspecting each one on every poll costs the engine
+// O(containers) per poll.
+func TestListInspectsOnlyChangedContainers(t *testing.T) {
+	e := newEnv(t)
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	counter, host := startCountingEngine(t, cli)
+	d := e.driverAt("n1", host)
+	var started []*driver.Status
+	for slot := 1; slot <= 3; slot++ {
+		started = append(started, e.start(d, e.task("web", slot, nil)))
+	}
+
+	list := func(wantInspects int64) map[string]*driver.Status {
+		t.Helper()
+		before := counter.inspects.Load()
+		sts, err := d.List(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := counter.inspects.Load() - before; n != wantInspects {
+			t.Fatalf("List of %d containers made %d inspections, want %d", len(sts), n, wantInspects)
+		}
+		out := map[string]*driver.Status{}
+		for _, st := range sts {
+			out[st.TaskID] = st
+		}
+		return out
+	}
+	got := list(0)
+	for _, st := range started {
+		if g := got[st.TaskID]; g == nil || g.State != driver.StateRunning || !g.StartedAt.Equal(st.StartedAt) {
+			t.Fatalf("listed %s, want it as started: %s", describe(g), describe(st))
+		}
+	}
+
+	// Killed behind the driver's back: the next List sees it changed.
+	victim := started[0]
+	if _, err := cli.ContainerKill(e.ctx, victim.ContainerID, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		t.Fatal(err)
+	}
+	res := cli.ContainerWait(e.ctx, victim.ContainerID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-res.Result:
+	case err := <-res.Error:
+		t.Fatal(err)
+	}
+	got = list(1)
+	if g := got[victim.TaskID]; g == nil || g.State != driver.StateExited || g.ExitCode != 137 {
+		t.Fatalf("killed task listed as %s, want exited with 137", describe(g))
+	}
+	if g := got[started[1].TaskID]; g == nil || g.State != driver.StateRunning {
+		t.Fatalf("running task listed as %s", describe(g))
+	}
+	list(0)
+}
