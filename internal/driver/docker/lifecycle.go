@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/internal/driver"
@@ -161,6 +162,13 @@ func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
 		listed[c.ID] = true
 		if st, ok := d.statuses.get(c, now); ok {
 			out = append(out, st)
+			continue
+		}
+		if c.State == container.StateCreated {
+			// Not started: the listing says all there is. An inspection
+			// would wait for the container's lock, which the engine holds
+			// while a start is in flight (seconds when starts queue up).
+			out = append(out, createdStatus(c))
 			continue
 		}
 		st, err := d.inspect(ctx, c.ID)

@@ -121,3 +121,40 @@ func TestListInspectsOnlyChangedContainers(t *testing.T) {
 	}
 	list(0)
 }
+
+// A created container is listed from the listing alone: the engine holds
+// the lock an inspection waits for while the container's start is in
+// flight, and a List that waited would stall the agent's loop.
+func TestListDoesNotInspectCreatedContainers(t *testing.T) {
+	e := newEnv(t)
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	counter, host := startCountingEngine(t, cli)
+	d := e.driverAt("n1", host)
+	cfg := e.task("web", 1, nil)
+	netIDs, err := d.ensurer.prepare(e.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.create(e.ctx, cfg, e.image, netIDs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := counter.inspects.Load()
+	sts, err := d.List(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.inspects.Load() - before; n != 0 {
+		t.Fatalf("List made %d inspections of a created container, want 0", n)
+	}
+	if len(sts) != 1 {
+		t.Fatalf("listed %d tasks, want 1", len(sts))
+	}
+	if st := sts[0]; st.TaskID != cfg.Task.ID || st.State != driver.StateCreated || st.ContainerID != id {
+		t.Fatalf("listed %s, want task %s created as container %s", describe(st), cfg.Task.ID, id)
+	}
+}
