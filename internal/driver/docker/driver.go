@@ -50,6 +50,9 @@ type Driver struct {
 	discarded discardedSet
 	// statuses is the newest inspection of each container (see List).
 	statuses statusCache
+	// selfStarts are the containers Start is starting: their start event
+	// is not news, Start returns their status.
+	selfStarts startSet
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -63,6 +63,7 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		}
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
+	d.selfStarts.add(id)
 	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		err = d.asPortTaken(ctx, cfg, err)
 		d.discard(ctx, id)
@@ -117,6 +118,7 @@ func (d *Driver) adopt(ctx context.Context, id string) (*driver.Status, error) {
 	if st.State != driver.StateCreated {
 		return st, nil
 	}
+	d.selfStarts.add(id)
 	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return nil, fmt.Errorf("start task %s: start container: %w", st.TaskID, err)
 	}

@@ -158,3 +158,49 @@ func TestListDoesNotInspectCreatedContainers(t *testing.T) {
 		t.Fatalf("listed %s, want task %s created as container %s", describe(st), cfg.Task.ID, id)
 	}
 }
+
+// The start event of a container Start started is not news (Start returns
+// its status) and costs no inspection; a start by anyone else is news.
+func TestOwnStartEventIsNoNews(t *testing.T) {
+	e := newEnv(t)
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	counter, host := startCountingEngine(t, cli)
+	d := e.driverAt("n1", host)
+	ch, err := d.Events(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := counter.inspects.Load()
+	st := e.start(d, e.task("web", 1, nil))
+
+	// The kill's die event comes after the start's in the stream.
+	if _, err := cli.ContainerKill(e.ctx, st.ContainerID, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		t.Fatal(err)
+	}
+	next := func() *driver.Status {
+		t.Helper()
+		select {
+		case got := <-ch:
+			return got
+		case <-e.ctx.Done():
+			t.Fatal("no event before the deadline")
+		}
+		return nil
+	}
+	if got := next(); got.State != driver.StateExited || got.TaskID != st.TaskID {
+		t.Fatalf("first event %s, want the kill's exit (the start was Start's own)", describe(got))
+	}
+	if n := counter.inspects.Load() - before; n != 2 {
+		t.Fatalf("%d inspections for a start and an exit, want 2 (Start's and the exit's)", n)
+	}
+	if _, err := cli.ContainerStart(e.ctx, st.ContainerID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got.State != driver.StateRunning || got.TaskID != st.TaskID {
+		t.Fatalf("event %s, want the task running again after a start outside the driver", describe(got))
+	}
+}
