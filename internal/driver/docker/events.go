@@ -86,6 +86,7 @@ func (d *Driver) eventStatus(ctx context.Context, m events.Message) *driver.Stat
 	}
 	switch {
 	case action == "destroy":
+		d.statuses.forget(m.Actor.ID)
 		return goneStatus(m)
 	case action == "start" && d.selfStarts.take(m.Actor.ID):
 		// Start inspects the container it started and returns that

@@ -136,6 +136,7 @@ func (d *Driver) Remove(ctx context.Context, taskID string) error {
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove task %s: %w", taskID, err)
 		}
+		d.statuses.forget(id)
 	}
 	return d.files.remove(taskID)
 }
@@ -195,8 +196,15 @@ func (d *Driver) filters() client.Filters {
 	return make(client.Filters).Add("label", LabelNode+"="+d.nodeID)
 }
 
-// find returns the ID of the task's container on this node.
+// find returns the ID of the task's container on this node: the one last
+// inspected for it, else the one a label-filtered listing shows (which
+// costs the engine O(containers): a stop of every replica would cost
+// O(n^2)). A cached container removed behind the driver's back answers
+// not found, as a listing would.
 func (d *Driver) find(ctx context.Context, taskID string) (string, error) {
+	if id, ok := d.statuses.containerOf(taskID); ok {
+		return id, nil
+	}
 	f := d.filters().Add("label", LabelTask+"="+taskID)
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {

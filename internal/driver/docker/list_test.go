@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -21,14 +23,22 @@ import (
 // countingEngine is a proxy in front of the real engine that counts
 // container inspections, the call a List must not repeat per container.
 type countingEngine struct {
-	inspects atomic.Int64
+	inspects atomic.Int64 // container inspections
+	lists    atomic.Int64 // container listings
 	proxy    *httputil.ReverseProxy
 }
 
-var inspectPath = regexp.MustCompile(`^(/v[0-9.]+)?/containers/[^/]+/json$`)
+var (
+	inspectPath = regexp.MustCompile(`^(/v[0-9.]+)?/containers/[^/]+/json$`)
+	listPath    = regexp.MustCompile(`^(/v[0-9.]+)?/containers/json$`)
+)
 
 func (c *countingEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && inspectPath.MatchString(r.URL.Path) {
+	switch {
+	case r.Method != http.MethodGet:
+	case listPath.MatchString(r.URL.Path):
+		c.lists.Add(1)
+	case inspectPath.MatchString(r.URL.Path):
 		c.inspects.Add(1)
 	}
 	c.proxy.ServeHTTP(w, r)
@@ -202,5 +212,53 @@ func TestOwnStartEventIsNoNews(t *testing.T) {
 	}
 	if got := next(); got.State != driver.StateRunning || got.TaskID != st.TaskID {
 		t.Fatalf("event %s, want the task running again after a start outside the driver", describe(got))
+	}
+}
+
+// Stop, Inspect and Remove of a task find its container without listing
+// containers (a label-filtered listing costs the engine O(containers), so
+// stopping every replica cost O(n^2)); a container removed behind the
+// driver's back is not found, as before.
+func TestStopFindsContainerWithoutListing(t *testing.T) {
+	e := newEnv(t)
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	counter, host := startCountingEngine(t, cli)
+	d := e.driverAt("n1", host)
+	a := e.start(d, e.task("web", 1, nil))
+	b := e.start(d, e.task("web", 2, nil))
+
+	before := counter.lists.Load()
+	if err := d.Stop(e.ctx, a.TaskID, time.Second, ""); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Inspect(e.ctx, a.TaskID)
+	if err != nil || st.State != driver.StateExited {
+		t.Fatalf("inspect after stop: %s, %v; want exited", describe(st), err)
+	}
+	if err := d.Remove(e.ctx, a.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.lists.Load() - before; n != 0 {
+		t.Fatalf("stop, inspect and remove listed containers %d times, want 0", n)
+	}
+	if _, err := d.Inspect(e.ctx, a.TaskID); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("inspect of a removed task: %v, want ErrNotFound", err)
+	}
+
+	if _, err := cli.ContainerRemove(e.ctx, b.ContainerID, client.ContainerRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(e.ctx, b.TaskID, time.Second, ""); err != nil {
+		t.Fatalf("stop of a task removed outside the driver: %v", err)
+	}
+	if _, err := d.Inspect(e.ctx, b.TaskID); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("inspect of a task removed outside the driver: %v, want ErrNotFound", err)
+	}
+	if err := d.Remove(e.ctx, b.TaskID); err != nil {
+		t.Fatalf("remove of a task removed outside the driver: %v", err)
 	}
 }

@@ -70,6 +70,21 @@ func (c *statusCache) get(s container.Summary, now time.Time) (*driver.Status, b
 	return &st, true
 }
 
+// containerOf returns the container last inspected for the task, newest
+// first if there were several.
+func (c *statusCache) containerOf(taskID string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var id string
+	var at time.Time
+	for cid, e := range c.m {
+		if e.st.TaskID == taskID && (id == "" || e.at.After(at)) {
+			id, at = cid, e.at
+		}
+	}
+	return id, id != ""
+}
+
 func (c *statusCache) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
