@@ -46,6 +46,10 @@ type fakeManager struct {
 	adminToken string
 	gotToken   string // the last bearer token presented
 
+	// deployments, when set, answers GET /v1/deployments for an app (nil:
+	// 404, a manager from before deployments).
+	deployments func(app *types.App) []*api.Deployment
+
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
 	dev    bool              // /v1/status says a dev cluster
 }
@@ -72,6 +76,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/apps/{name}", f.deleteApp)
 	mux.HandleFunc("POST /v1/apps/{name}/services/{service}/scale", f.scale)
 	mux.HandleFunc("GET /v1/tasks", f.listTasks)
+	mux.HandleFunc("GET "+api.PathDeployments, f.listDeployments)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
 	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
@@ -342,6 +347,17 @@ func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
 			t.State = types.TaskShutdown
 		}
 	}
+}
+
+func (f *fakeManager) listDeployments(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	app := f.apps[r.URL.Query().Get("app")]
+	if f.deployments == nil || app == nil {
+		f.fail(w, 404, "not found")
+		return
+	}
+	f.reply(w, 200, f.deployments(app))
 }
 
 func (f *fakeManager) listNodes(w http.ResponseWriter, _ *http.Request) {

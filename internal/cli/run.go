@@ -56,6 +56,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newDownCommand(e),
 		newPsCommand(e),
 		newLsCommand(e),
+		newDeploymentsCommand(e),
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),

@@ -55,6 +55,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	write("DELETE "+api.PathMachine, s.deleteMachine)
 	read("GET "+api.PathTasks, s.listTasks)
 	read("GET "+api.PathTask, s.getTask)
+	read("GET "+api.PathDeployments, s.listDeployments)
 	read("GET "+api.PathTaskLogs, s.taskLogs)
 	read("GET "+api.PathNodes, s.listNodes)
 	read("GET "+api.PathNode, s.getNode)

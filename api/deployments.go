@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// PathDeployments lists deployments: GET ?app=&service= (blocking).
+const PathDeployments = "/v1/deployments"
+
+// Deployment states, as Deployment.State carries them.
+const (
+	DeploymentRunning    = "running"
+	DeploymentPaused     = "paused"
+	DeploymentFailed     = "failed"
+	DeploymentSucceeded  = "succeeded"
+	DeploymentRolledBack = "rolled_back"
+	DeploymentSuperseded = "superseded"
+)
+
+// Deployment is the rollout of one version of a service, as clients see
+// it. A script can rely on State and ReasonCode ("failure_ratio",
+// "replica_failed", "superseded", "rollback"); Reason says why in a
+// sentence.
+type Deployment struct {
+	ID          string `json:"id"` // "<app>/<service>/<to_version>"
+	App         string `json:"app"`
+	Service     string `json:"service"`
+	FromVersion uint64 `json:"from_version"` // 0: the service is new
+	ToVersion   uint64 `json:"to_version"`
+	Rollback    bool   `json:"rollback,omitempty"`
+	State       string `json:"state"`
+	// Progress: replicas at the new version, those of them up, wanted, failed.
+	Updated int `json:"updated"`
+	Healthy int `json:"healthy"`
+	Total   int `json:"total"`
+	Failed  int `json:"failed"`
+	// The update (or rollback) config in force.
+	Parallelism     int           `json:"parallelism"` // 0: all at once
+	Order           string        `json:"order"`
+	Delay           time.Duration `json:"delay"`
+	Monitor         time.Duration `json:"monitor"`
+	MaxFailureRatio float64       `json:"max_failure_ratio"`
+	FailureAction   string        `json:"failure_action"`
+	ReasonCode      string        `json:"reason_code,omitempty"`
+	Reason          string        `json:"reason,omitempty"`
+	CreatedAt       time.Time     `json:"created_at"`
+	UpdatedAt       time.Time     `json:"updated_at"`
+}
+
+// Final reports whether the deployment has ended.
+func (d *Deployment) Final() bool {
+	return d.State != DeploymentRunning && d.State != DeploymentPaused
+}
+
+// DeploymentQuery selects deployments; empty fields match all. Service
+// needs App.
+type DeploymentQuery struct {
+	App     string
+	Service string
+	QueryOptions
+}
+
+// ListDeployments returns deployments by app, service and version.
+func (c *Client) ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Deployment, QueryMeta, error) {
+	v := q.values()
+	if q.App != "" {
+		v.Set("app", q.App)
+	}
+	if q.Service != "" {
+		v.Set("service", q.Service)
+	}
+	var ds []*Deployment
+	meta, err := c.do(ctx, http.MethodGet, PathDeployments, v, nil, &ds)
+	return ds, meta, err
+}

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// TestUpFollowsDeployments: up's outcome is the deployments', whatever the
+// verdicts say (the fake judges every replica up).
+func TestUpFollowsDeployments(t *testing.T) {
+	cases := []struct {
+		state, code, reason string
+		exit                int
+	}{
+		{api.DeploymentSucceeded, "", "", 0},
+		{api.DeploymentPaused, types.ReasonFailureRatio, "1 of 2 replicas of version 1 failed", 1},
+		{api.DeploymentFailed, types.ReasonReplicas, "1 of 2 replicas of version 1 failed: replica hello-web-2 exited with code 3", 1},
+		{api.DeploymentRolledBack, types.ReasonFailureRatio, "2 of 2 replicas failed; rolled back to version 1", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.state, func(t *testing.T) {
+			f, url := newFakeManager(t)
+			f.deployments = func(app *types.App) []*api.Deployment {
+				var out []*api.Deployment
+				for _, s := range app.Services {
+					d := &api.Deployment{ID: types.DeploymentID(app.Name, s.Name, s.Version), App: app.Name, Service: s.Name,
+						ToVersion: s.Version, State: api.DeploymentSucceeded}
+					if s.Name == "web" {
+						d.State, d.ReasonCode, d.Reason = tc.state, tc.code, tc.reason
+					}
+					out = append(out, d)
+				}
+				return out
+			}
+			h := newHarness(t)
+			code := h.run(t, "up", "--addr", url)
+			if code != tc.exit {
+				t.Fatalf("up: exit %d, want %d: %s", code, tc.exit, h.errOut)
+			}
+			if tc.exit != 0 && (!strings.Contains(h.errOut.String(), "service web: its deployment to version 1") ||
+				!strings.Contains(h.errOut.String(), "("+tc.code+"): "+tc.reason)) {
+				t.Errorf("stderr = %q, want the deployment's reason", h.errOut)
+			}
+		})
+	}
+}
+
+func TestDeploymentsCommand(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.deployments = func(app *types.App) []*api.Deployment {
+		return []*api.Deployment{{ID: "hello/web/2", App: "hello", Service: "web", FromVersion: 1, ToVersion: 2,
+			State: api.DeploymentPaused, Updated: 1, Healthy: 0, Total: 2, Failed: 1,
+			ReasonCode: types.ReasonFailureRatio, Reason: "1 of 2 replicas of version 2 failed"}}
+	}
+	h := newHarness(t)
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("up: exit %d: %s", code, h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "deployments", "--addr", url); code != 0 {
+		t.Fatalf("deployments: exit %d: %s", code, h.errOut)
+	}
+	for _, want := range []string{"SERVICE", "1 -> 2", "paused", "1/2 updated, 0 up, 1 failed", "failure_ratio: 1 of 2 replicas of version 2 failed"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, h.out)
+		}
+	}
+}
