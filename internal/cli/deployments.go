@@ -88,11 +88,11 @@ func appDeployments(ctx context.Context, c *api.Client, app string) ([]*api.Depl
 }
 
 // withDeployments makes each followed service's outcome that of the
-// deployment of the version submitted, where it has one: done once it
-// succeeded, failed with its reason once it paused, failed, was rolled
-// back or superseded, and on its way while it runs (whatever the verdict
-// says: under failure_action continue the rollout goes on, and the
-// deployment fails at its end).
+// deployment of the version submitted, where it has one: on its way while
+// it runs (whatever the verdict says: under failure_action continue the
+// rollout goes on, and the deployment fails at its end), failed with its
+// reason once it paused, failed, was rolled back or superseded, and the
+// verdict's once it succeeded.
 func withDeployments(p progress, followed *types.App, deps []*api.Deployment) progress {
 	byID := map[string]*api.Deployment{}
 	for _, d := range deps {
@@ -108,16 +108,17 @@ func withDeployments(p progress, followed *types.App, deps []*api.Deployment) pr
 		if d == nil {
 			continue
 		}
-		sp.Done, sp.Failure, sp.Rollout = false, "", ""
 		switch d.State {
 		case api.DeploymentSucceeded:
-			sp.Done = true
+			// The verdict has the last word: it is judged on the replicas
+			// wanted now (berth scale since), the deployment on its own.
 		case api.DeploymentRunning:
+			sp.Done, sp.Failure = false, ""
 			if d.FromVersion != 0 {
 				sp.Rollout = "rolling out: " + rolloutProgress(d)
 			}
 		default:
-			sp.Failure = deploymentFailure(d)
+			sp.Done, sp.Failure = false, deploymentFailure(d)
 		}
 	}
 	p.State, p.Reason = overall(p.Services, p.stopping)

@@ -69,3 +69,37 @@ func TestDeploymentsCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestWithDeployments: the deployment decides while it runs and when it
+// stops short; once it succeeded the verdict (judged on today's replica
+// count, after a scale) does.
+func TestWithDeployments(t *testing.T) {
+	followed := &types.App{Name: "a", Services: []*types.Service{{Name: "web", Version: 2}}}
+	cases := []struct {
+		name        string
+		state       string
+		verdictDone bool
+		wantDone    bool
+		wantFailure string
+	}{
+		{"running, verdict up", api.DeploymentRunning, true, false, ""},
+		{"succeeded, verdict up", api.DeploymentSucceeded, true, true, ""},
+		{"succeeded, replicas added since", api.DeploymentSucceeded, false, false, ""},
+		{"paused", api.DeploymentPaused, true, false, "its deployment to version 2 was paused (failure_ratio): why"},
+		{"superseded", api.DeploymentSuperseded, true, false, "its deployment to version 2 was superseded (failure_ratio): why"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := progress{Services: []serviceProgress{{Name: "web", Want: 2, Ready: 2, Done: tc.verdictDone}}}
+			d := &api.Deployment{ID: "a/web/2", FromVersion: 1, ToVersion: 2, State: tc.state, ReasonCode: types.ReasonFailureRatio, Reason: "why"}
+			got := withDeployments(p, followed, []*api.Deployment{d, {ID: "a/web/1", State: api.DeploymentSucceeded}})
+			sp := got.Services[0]
+			if sp.Done != tc.wantDone || sp.Failure != tc.wantFailure {
+				t.Fatalf("done %v failure %q, want %v %q", sp.Done, sp.Failure, tc.wantDone, tc.wantFailure)
+			}
+			if (tc.wantFailure != "") != (got.State == deployFailed) {
+				t.Errorf("overall state %v", got.State)
+			}
+		})
+	}
+}

@@ -166,7 +166,10 @@ func (p *pass) count(svc *types.Service, d *types.Deployment, cfg types.UpdateCo
 		case v.state == types.ServiceFailed:
 			c.failed++
 			reasons = append(reasons, v.reason)
-		case monitorFailure(svc, recent, cfg.Monitor, p.now) != "":
+		case d.FromVersion != 0 && monitorFailure(svc, recent, cfg.Monitor, p.now) != "":
+			// An update's replica that failed within monitor counts (there
+			// is a version to go back to); a new service's, by the verdict
+			// alone, as before deployments.
 			c.failed++
 			reasons = append(reasons, monitorFailure(svc, recent, cfg.Monitor, p.now))
 		default:
