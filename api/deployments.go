@@ -75,3 +75,15 @@ func (c *Client) ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Dep
 	meta, err := c.do(ctx, http.MethodGet, PathDeployments, v, nil, &ds)
 	return ds, meta, err
 }
+
+// PathServiceRollback rolls a service back to its previous version: POST,
+// answered with the rollback's Deployment.
+const PathServiceRollback = "/v1/apps/{name}/services/{service}/rollback"
+
+// RollbackService puts back the spec the service's current version
+// replaced, rolled out by its rollback_config.
+func (c *Client) RollbackService(ctx context.Context, app, service string) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodPost, fill(PathServiceRollback, app, service), nil, struct{}{}, &d)
+	return &d, err
+}

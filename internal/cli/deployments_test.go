@@ -103,3 +103,22 @@ func TestWithDeployments(t *testing.T) {
 		})
 	}
 }
+
+func TestRollbackCommand(t *testing.T) {
+	_, url := newFakeManager(t)
+	h := newHarness(t)
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("up: exit %d: %s", code, h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "rollback", "web", "-d", "--addr", url); code != 0 {
+		t.Fatalf("rollback: exit %d: %s", code, h.errOut)
+	}
+	if want := "Rolling web back: version 2 puts back the spec it replaced (deployment hello/web/2)"; !strings.Contains(h.out.String(), want) {
+		t.Errorf("stdout = %q, want %q", h.out, want)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "rollback", "nope", "--addr", url); code == 0 || !strings.Contains(h.errOut.String(), "app hello has no service nope") {
+		t.Errorf("rollback of an unknown service: exit %d: %s", code, h.errOut)
+	}
+}

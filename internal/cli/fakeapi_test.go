@@ -77,6 +77,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("POST /v1/apps/{name}/services/{service}/scale", f.scale)
 	mux.HandleFunc("GET /v1/tasks", f.listTasks)
 	mux.HandleFunc("GET "+api.PathDeployments, f.listDeployments)
+	mux.HandleFunc("POST "+api.PathServiceRollback, f.rollback)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
 	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
@@ -358,6 +359,22 @@ func (f *fakeManager) listDeployments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.reply(w, 200, f.deployments(app))
+}
+
+// rollback bumps the service's version, as a rollback does, and answers
+// with its deployment.
+func (f *fakeManager) rollback(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	app := f.apps[r.PathValue("name")]
+	if app == nil || app.Service(r.PathValue("service")) == nil {
+		f.fail(w, 404, "not found")
+		return
+	}
+	svc := app.Service(r.PathValue("service"))
+	svc.Version++
+	f.reply(w, 200, &api.Deployment{ID: types.DeploymentID(app.Name, svc.Name, svc.Version), App: app.Name, Service: svc.Name,
+		FromVersion: svc.Version - 1, ToVersion: svc.Version, Rollback: true, State: api.DeploymentRunning})
 }
 
 func (f *fakeManager) listNodes(w http.ResponseWriter, _ *http.Request) {

@@ -57,6 +57,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newPsCommand(e),
 		newLsCommand(e),
 		newDeploymentsCommand(e),
+		newRollbackCommand(e),
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/state"
@@ -43,4 +45,37 @@ func wireDeployment(d *types.Deployment) *api.Deployment {
 		MaxFailureRatio: cfg.MaxFailureRatio, FailureAction: cfg.FailureAction,
 		ReasonCode: d.ReasonCode, Reason: d.Reason, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
+}
+
+// rollbackService is `berth rollback SERVICE`: the spec the current
+// version replaced goes back, as a new version with its own deployment.
+func (s *Server) rollbackService(w http.ResponseWriter, r *http.Request) error {
+	appName, svcName := r.PathValue("name"), r.PathValue("service")
+	view := s.store.View()
+	app := view.App(appName)
+	if app == nil {
+		return notFound("app %q not found", appName)
+	}
+	svc := app.Service(svcName)
+	if svc == nil {
+		return notFound("app %s has no service %q", appName, svcName)
+	}
+	if app.Deleting {
+		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
+	}
+	d := view.CurrentDeployment(appName, svcName, svc.Version)
+	if d == nil || d.Previous == nil {
+		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("service %s has no previous version to roll back to; change it and run berth up instead", svcName)}
+	}
+	res, err := s.Commit(r.Context(), &state.RollbackService{ID: d.ID, ReasonCode: types.ReasonRollback,
+		Reason: "rolled back to version " + strconv.FormatUint(d.FromVersion, 10) + " by berth rollback", Now: s.clock.Now()})
+	if err != nil {
+		return err
+	}
+	back, ok := res.(*types.Deployment)
+	if !ok {
+		return fmt.Errorf("roll back service %s: the manager returned %T", svcName, res)
+	}
+	writeJSON(w, http.StatusOK, wireDeployment(back))
+	return nil
 }

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// TestDeploymentsThroughAPI: a submission makes a deployment per changed
+// service, listed by GET /v1/deployments in the API's own form; a rollback
+// of a new service is refused with a reason, one of a changed service puts
+// the previous spec back as a new version.
+func TestDeploymentsThroughAPI(t *testing.T) {
+	_, c := startServer(t)
+	ctx := context.Background()
+	if _, err := c.SubmitApp(ctx, validApp()); err != nil {
+		t.Fatal(err)
+	}
+	ds, meta, err := c.ListDeployments(ctx, api.DeploymentQuery{App: "shop"})
+	if err != nil || len(ds) != 2 || meta.Index == 0 {
+		t.Fatalf("deployments: %v (index %d) %v", ds, meta.Index, err)
+	}
+	web := ds[1]
+	if web.ID != "shop/web/1" || web.State != api.DeploymentRunning || web.Total != 2 || web.Parallelism != 1 ||
+		web.Order != types.OrderStopFirst || web.FailureAction != types.FailurePause || web.Monitor != types.DefaultMonitor {
+		t.Fatalf("web's deployment: %+v", web)
+	}
+	_, err = c.RollbackService(ctx, "shop", "web")
+	if err == nil || !strings.Contains(err.Error(), "no previous version") {
+		t.Fatalf("rollback of a new service: %v", err)
+	}
+	if _, err := c.RollbackService(ctx, "shop", "nope"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("rollback of an unknown service: %v", err)
+	}
+	app := validApp()
+	app.Services[0].Image = "web:2"
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.RollbackService(ctx, "shop", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != "shop/web/3" || !d.Rollback || d.FromVersion != 2 {
+		t.Fatalf("rollback deployment: %+v", d)
+	}
+	got, err := c.GetApp(ctx, "shop")
+	if err != nil || got.Service("web").Image != "web:1" || got.Service("web").Version != 3 {
+		t.Fatalf("after rollback: %+v %v", got, err)
+	}
+	if _, _, err := c.ListDeployments(ctx, api.DeploymentQuery{Service: "web"}); err == nil || !strings.Contains(err.Error(), "service") {
+		t.Fatalf("a service without its app was accepted: %v", err)
+	}
+}
