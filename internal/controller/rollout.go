@@ -52,10 +52,12 @@ func (r *rollout) may(i int, cur *types.Task) bool {
 // progressCount is one look at a deployment's replicas.
 type progressCount struct {
 	total, updated, healthy, failed, inflight int
-	stale                                     []int // indexes of replicas of an older version still serving
-	failure                                   string
-	lastStart                                 time.Time // the newest start of a current task of the version
-	recentStart                               bool
+	// stale are the indexes of replicas of an older version still serving.
+	stale []int
+	// failure is why the first failed replica failed (and how many more).
+	failure string
+	// lastStart is the newest start of a current task of the version.
+	lastStart time.Time
 }
 
 // planRollout judges the service's deployment and says which replicas of
