@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -210,5 +211,65 @@ func TestRolloutResumesOnNewLeader(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	if d, _, _ := w.roll(2, agentBehaviour{}); d.State != types.DeploymentSucceeded || d.Healthy != 3 {
 		t.Fatalf("after the new leader: %+v", d)
+	}
+}
+
+// Canaries: the first replicas roll, then the rest wait for a promotion:
+// their own (auto_promote, after monitor) or berth deploy promote's.
+func TestRolloutCanary(t *testing.T) {
+	for _, auto := range []bool{true, false} {
+		t.Run(fmt.Sprintf("auto_promote=%v", auto), func(t *testing.T) {
+			w := newWorld(t)
+			w.node("n1")
+			web := service("web", 4)
+			web.Canary = &types.Canary{Count: 2, AutoPromote: auto}
+			w.up(&types.App{Name: "a", Services: []*types.Service{web}})
+			w.roll(1, agentBehaviour{})
+			web2 := *web
+			web2.Env = map[string]string{"V": "2"}
+			w.up(&types.App{Name: "a", Services: []*types.Service{&web2}})
+			d, _, _ := w.roll(2, agentBehaviour{})
+			if auto {
+				if d.State != types.DeploymentSucceeded || !d.Promoted {
+					t.Fatalf("auto-promoted deployment: %+v", d)
+				}
+				return
+			}
+			if d.State != types.DeploymentPaused || d.ReasonCode != types.ReasonPromotion || d.Updated != 2 || d.Healthy != 2 ||
+				!strings.Contains(d.Reason, "2 canaries of version 2 are up; promote with berth deploy promote web") {
+				t.Fatalf("deployment awaiting promotion: %+v", d)
+			}
+			for range 10 { // nothing more rolls while it waits
+				w.step()
+				w.clock.Advance(time.Second)
+			}
+			if d := w.deployment("a", "web", 2); d.Updated != 2 || d.State != types.DeploymentPaused {
+				t.Fatalf("rolled on before the promotion: %+v", d)
+			}
+			w.must(&state.PromoteDeployment{ID: d.ID, Now: w.clock.Now()})
+			if d, _, _ := w.roll(2, agentBehaviour{}); d.State != types.DeploymentSucceeded || d.Healthy != 4 {
+				t.Fatalf("after the promotion: %+v", d)
+			}
+		})
+	}
+}
+
+// A deployment not done within its progress_deadline fails by its
+// failure_action (here: paused), with the reason.
+func TestRolloutProgressDeadline(t *testing.T) {
+	w := startApp(t, 2, nil)
+	app := w.store.View().App("a")
+	web := *app.Service("web")
+	web.Env = map[string]string{"V": "3"}
+	web.Canary = &types.Canary{ProgressDeadline: 10 * time.Second}
+	w.up(&types.App{Name: "a", Services: []*types.Service{&web}})
+	// Its replicas never start: the agent does nothing.
+	for range 30 {
+		w.step()
+		w.clock.Advance(time.Second)
+	}
+	d := w.deployment("a", "web", 3)
+	if d.State != types.DeploymentPaused || d.ReasonCode != types.ReasonDeadline || !strings.Contains(d.Reason, "progress_deadline 10s") {
+		t.Fatalf("deployment past its deadline: %+v", d)
 	}
 }

@@ -48,6 +48,7 @@ type SetDeployment struct {
 	Total      int                   `json:"total"`
 	Failed     int                   `json:"failed"`
 	NextStepAt time.Time             `json:"next_step_at,omitzero"`
+	Promoted   bool                  `json:"promoted,omitempty"`
 	ReasonCode string                `json:"reason_code,omitempty"`
 	Reason     string                `json:"reason,omitempty"`
 	Now        time.Time             `json:"now"`
@@ -67,8 +68,38 @@ type RollbackService struct {
 	Now        time.Time `json:"now"`
 }
 
-func (SetDeployment) kind() commandKind   { return kindSetDeployment }
-func (RollbackService) kind() commandKind { return kindRollbackService }
+// PromoteDeployment promotes the canaries of a live deployment (`berth
+// deploy promote`): the rest of its replicas may roll. One paused awaiting
+// the promotion runs again. Result: the updated *types.Deployment.
+type PromoteDeployment struct {
+	ID  string    `json:"id"`
+	Now time.Time `json:"now"`
+}
+
+func (SetDeployment) kind() commandKind     { return kindSetDeployment }
+func (RollbackService) kind() commandKind   { return kindRollbackService }
+func (PromoteDeployment) kind() commandKind { return kindPromoteDeployment }
+
+func (c PromoteDeployment) apply(w *writeTxn) (any, error) {
+	old := getDeployment(w.txn, c.ID)
+	switch {
+	case old == nil:
+		return nil, fmt.Errorf("deployment %s: %w", c.ID, ErrNotFound)
+	case !old.State.Live():
+		return nil, fmt.Errorf("deployment %s has ended (%s); there is nothing to promote", c.ID, old.State)
+	case old.Canary == nil || old.Canary.Count == 0:
+		return nil, fmt.Errorf("deployment %s has no canaries to promote", c.ID)
+	case old.Promoted:
+		return old, nil
+	}
+	d := cloneDeployment(old)
+	d.Promoted = true
+	if d.State == types.DeploymentPaused && d.ReasonCode == types.ReasonPromotion {
+		d.State, d.ReasonCode, d.Reason = types.DeploymentRunning, "", ""
+	}
+	d.UpdatedAt, d.ModifyIndex = c.Now, w.index
+	return d, w.insert(TableDeployments, d)
+}
 
 func (c SetDeployment) apply(w *writeTxn) (any, error) {
 	old := getDeployment(w.txn, c.ID)
@@ -85,6 +116,7 @@ func (c SetDeployment) apply(w *writeTxn) (any, error) {
 	d := cloneDeployment(old)
 	d.State, d.Updated, d.Healthy, d.Total, d.Failed = c.State, c.Updated, c.Healthy, c.Total, c.Failed
 	d.NextStepAt, d.ReasonCode, d.Reason = c.NextStepAt, c.ReasonCode, c.Reason
+	d.Promoted = d.Promoted || c.Promoted // a promotion is never taken back
 	if jsonEqual(d, old) {
 		return nil, nil
 	}
@@ -157,6 +189,10 @@ func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, now 
 		}
 		d := newDeployment(app, prev, svc, now, w.index)
 		d.Config = svc.UpdateConfig.Effective()
+		if prev != nil && svc.Canary != nil {
+			canary := *svc.Canary // only for an update: a new service has nothing to compare with
+			d.Canary = &canary
+		}
 		if err := insertDeployment(w, d); err != nil {
 			return err
 		}
@@ -304,6 +340,10 @@ func cloneDeployment(d *types.Deployment) *types.Deployment {
 	if d.Config.Parallelism != nil {
 		p := *d.Config.Parallelism
 		c.Config.Parallelism = &p
+	}
+	if d.Canary != nil {
+		canary := *d.Canary
+		c.Canary = &canary
 	}
 	return &c
 }

@@ -139,3 +139,29 @@ func TestDeploymentHistoryBounded(t *testing.T) {
 		t.Fatalf("kept %d deployments of db, the last of version %d", len(ds), ds[len(ds)-1].ToVersion)
 	}
 }
+
+func TestPromoteDeployment(t *testing.T) {
+	h := newHarness(t)
+	app := testApp()
+	app.Services[0].Canary = &types.Canary{Count: 1}
+	h.mustApply(UpsertApp{App: app, Now: t0})
+	if d := h.store.View().CurrentDeployment("web", "api", 1); d.Canary != nil {
+		t.Fatalf("a new service got canaries: %+v", d.Canary)
+	}
+	if _, err := h.apply(PromoteDeployment{ID: "web/api/1"}); err == nil || !strings.Contains(err.Error(), "no canaries") {
+		t.Fatalf("promote without canaries: %v", err)
+	}
+	app.Services[0].Image = "api:2"
+	h.mustApply(UpsertApp{App: app, Now: t0})
+	id := types.DeploymentID("web", "api", 2)
+	h.mustApply(SetDeployment{ID: id, State: types.DeploymentPaused, ReasonCode: types.ReasonPromotion, Reason: "waiting", Now: t0})
+	d := h.mustApply(PromoteDeployment{ID: id, Now: t0}).(*types.Deployment)
+	if !d.Promoted || d.State != types.DeploymentRunning || d.Reason != "" || d.Canary.Count != 1 {
+		t.Fatalf("promoted: %+v", d)
+	}
+	// A controller's report from before the promotion does not undo it.
+	h.mustApply(SetDeployment{ID: id, State: types.DeploymentRunning, Now: t0})
+	if d := h.store.View().Deployment(id); !d.Promoted {
+		t.Fatalf("the promotion was taken back: %+v", d)
+	}
+}

@@ -55,6 +55,7 @@ const (
 	kindImageReplica        commandKind = 35
 	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
 	kindRollbackService     commandKind = 37
+	kindPromoteDeployment   commandKind = 38
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -275,6 +276,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &SetDeployment{}, nil
 	case kindRollbackService:
 		return &RollbackService{}, nil
+	case kindPromoteDeployment:
+		return &PromoteDeployment{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }
