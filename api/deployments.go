@@ -21,8 +21,8 @@ const (
 
 // Deployment is the rollout of one version of a service, as clients see
 // it. A script can rely on State and ReasonCode ("failure_ratio",
-// "replica_failed", "superseded", "rollback"); Reason says why in a
-// sentence.
+// "replica_failed", "superseded", "rollback", "awaiting_promotion",
+// "progress_deadline"); Reason says why in a sentence.
 type Deployment struct {
 	ID          string `json:"id"` // "<app>/<service>/<to_version>"
 	App         string `json:"app"`
@@ -30,7 +30,10 @@ type Deployment struct {
 	FromVersion uint64 `json:"from_version"` // 0: the service is new
 	ToVersion   uint64 `json:"to_version"`
 	Rollback    bool   `json:"rollback,omitempty"`
-	State       string `json:"state"`
+	// Canaries is x-berth-update's count (0: none); Promoted once they are.
+	Canaries int    `json:"canaries,omitempty"`
+	Promoted bool   `json:"promoted,omitempty"`
+	State    string `json:"state"`
 	// Progress: replicas at the new version, those of them up, wanted, failed.
 	Updated int `json:"updated"`
 	Healthy int `json:"healthy"`
@@ -85,5 +88,17 @@ const PathServiceRollback = "/v1/apps/{name}/services/{service}/rollback"
 func (c *Client) RollbackService(ctx context.Context, app, service string) (*Deployment, error) {
 	var d Deployment
 	_, err := c.do(ctx, http.MethodPost, fill(PathServiceRollback, app, service), nil, struct{}{}, &d)
+	return &d, err
+}
+
+// PathServicePromote promotes the canaries of a service's deployment:
+// POST, answered with the Deployment.
+const PathServicePromote = "/v1/apps/{name}/services/{service}/promote"
+
+// PromoteService promotes the canaries of the service's current
+// deployment: the rest of its replicas roll.
+func (c *Client) PromoteService(ctx context.Context, app, service string) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodPost, fill(PathServicePromote, app, service), nil, struct{}{}, &d)
 	return &d, err
 }

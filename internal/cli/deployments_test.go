@@ -122,3 +122,18 @@ func TestRollbackCommand(t *testing.T) {
 		t.Errorf("rollback of an unknown service: exit %d: %s", code, h.errOut)
 	}
 }
+
+func TestDeployPromoteCommand(t *testing.T) {
+	_, url := newFakeManager(t)
+	h := newHarness(t)
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("up: exit %d: %s", code, h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "deploy", "promote", "web", "-d", "--addr", url); code != 0 {
+		t.Fatalf("deploy promote: exit %d: %s", code, h.errOut)
+	}
+	if want := "Promoted the canaries of web version 1"; !strings.Contains(h.out.String(), want) {
+		t.Errorf("stdout = %q, want %q", h.out, want)
+	}
+}

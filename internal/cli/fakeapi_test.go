@@ -78,6 +78,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET /v1/tasks", f.listTasks)
 	mux.HandleFunc("GET "+api.PathDeployments, f.listDeployments)
 	mux.HandleFunc("POST "+api.PathServiceRollback, f.rollback)
+	mux.HandleFunc("POST "+api.PathServicePromote, f.promote)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
 	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
@@ -375,6 +376,20 @@ func (f *fakeManager) rollback(w http.ResponseWriter, r *http.Request) {
 	svc.Version++
 	f.reply(w, 200, &api.Deployment{ID: types.DeploymentID(app.Name, svc.Name, svc.Version), App: app.Name, Service: svc.Name,
 		FromVersion: svc.Version - 1, ToVersion: svc.Version, Rollback: true, State: api.DeploymentRunning})
+}
+
+// promote answers with the service's deployment, promoted.
+func (f *fakeManager) promote(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	app := f.apps[r.PathValue("name")]
+	if app == nil || app.Service(r.PathValue("service")) == nil {
+		f.fail(w, 404, "not found")
+		return
+	}
+	svc := app.Service(r.PathValue("service"))
+	f.reply(w, 200, &api.Deployment{ID: types.DeploymentID(app.Name, svc.Name, svc.Version), App: app.Name, Service: svc.Name,
+		ToVersion: svc.Version, Canaries: 1, Promoted: true, State: api.DeploymentRunning})
 }
 
 func (f *fakeManager) listNodes(w http.ResponseWriter, _ *http.Request) {

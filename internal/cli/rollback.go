@@ -52,15 +52,67 @@ func (e *env) rollback(ctx context.Context, service string, o rollbackOptions) e
 	if o.detach {
 		return nil
 	}
-	app, err := c.GetApp(ctx, name)
+	return e.followService(ctx, c, name, service, d.ToVersion, o.timeout)
+}
+
+// followService follows version v of one service of app as up does.
+func (e *env) followService(ctx context.Context, c *api.Client, app, service string, v uint64, timeout time.Duration) error {
+	stored, err := c.GetApp(ctx, app)
 	if err != nil {
-		return fmt.Errorf("read app %s: %w", name, err)
+		return fmt.Errorf("read app %s: %w", app, err)
 	}
-	svc := app.Service(service)
-	if svc == nil || svc.Version < d.ToVersion {
-		return fmt.Errorf("the manager started the rollback of %s but does not show it yet; follow it with berth deployments", service)
+	svc := stored.Service(service)
+	if svc == nil || svc.Version < v {
+		return fmt.Errorf("the manager has not applied the change to %s yet; follow it with berth deployments", service)
 	}
-	followed := *app
-	followed.Services = []*types.Service{{Name: service, Version: d.ToVersion}}
-	return e.followDeploy(ctx, c, &followed, o.timeout)
+	followed := *stored
+	followed.Services = []*types.Service{{Name: service, Version: v}}
+	return e.followDeploy(ctx, c, &followed, timeout)
+}
+
+// newDeployCommand groups the commands that steer a running deployment.
+func newDeployCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Steer a service's deployment (promote its canaries)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	var o rollbackOptions
+	promote := &cobra.Command{
+		Use:   "promote SERVICE",
+		Short: "Promote the canaries of a service's deployment: the rest of its replicas roll",
+		Long: `Promote the canaries of the service's current deployment (x-berth-update
+canary without auto_promote): the rest of its replicas roll, and the
+deployment is followed as up does.`,
+		Example: "  berth deploy promote web\n  berth deploy promote -p shop api -d",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.promote(cmd.Context(), args[0], o)
+		},
+	}
+	promote.Flags().BoolVarP(&o.detach, "detach", "d", false, "return once promoted, without waiting")
+	promote.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the deployment to converge")
+	cmd.AddCommand(promote)
+	return cmd
+}
+
+func (e *env) promote(ctx context.Context, service string, o rollbackOptions) error {
+	name, err := e.appName(ctx)
+	if err != nil {
+		return err
+	}
+	c := e.client()
+	d, err := c.PromoteService(ctx, name, service)
+	if errors.Is(err, api.ErrNotFound) {
+		return fmt.Errorf("app %s has no service %s; see berth ps", name, service)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Promoted the canaries of %s version %d: the rest of its replicas roll (deployment %s)\n", service, d.ToVersion, d.ID)
+	if o.detach {
+		return nil
+	}
+	return e.followService(ctx, c, name, service, d.ToVersion, o.timeout)
 }

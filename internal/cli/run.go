@@ -58,6 +58,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newLsCommand(e),
 		newDeploymentsCommand(e),
 		newRollbackCommand(e),
+		newDeployCommand(e),
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),

@@ -37,7 +37,12 @@ func wireDeployment(d *types.Deployment) *api.Deployment {
 	if cfg.Parallelism != nil {
 		par = *cfg.Parallelism
 	}
+	canaries := 0
+	if d.Canary != nil {
+		canaries = d.Canary.Count
+	}
 	return &api.Deployment{
+		Canaries: canaries, Promoted: d.Promoted,
 		ID: d.ID, App: d.App, Service: d.Service, FromVersion: d.FromVersion, ToVersion: d.ToVersion,
 		Rollback: d.Rollback, State: string(d.State),
 		Updated: d.Updated, Healthy: d.Healthy, Total: d.Total, Failed: d.Failed,
@@ -47,23 +52,59 @@ func wireDeployment(d *types.Deployment) *api.Deployment {
 	}
 }
 
-// rollbackService is `berth rollback SERVICE`: the spec the current
-// version replaced goes back, as a new version with its own deployment.
-func (s *Server) rollbackService(w http.ResponseWriter, r *http.Request) error {
+// promoteService is `berth deploy promote SERVICE`: the canaries of the
+// service's current deployment are promoted.
+func (s *Server) promoteService(w http.ResponseWriter, r *http.Request) error {
+	app, svc, err := s.liveService(r)
+	if err != nil {
+		return err
+	}
+	d := s.store.View().CurrentDeployment(app.Name, svc.Name, svc.Version)
+	switch {
+	case d == nil || d.Canary == nil || d.Canary.Count == 0:
+		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("the current version of %s has no canaries to promote", svc.Name)}
+	case !d.State.Live():
+		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("the deployment of %s version %d has ended (%s); there is nothing to promote", svc.Name, svc.Version, d.State)}
+	}
+	res, err := s.Commit(r.Context(), &state.PromoteDeployment{ID: d.ID, Now: s.clock.Now()})
+	if err != nil {
+		return err
+	}
+	done, ok := res.(*types.Deployment)
+	if !ok {
+		return fmt.Errorf("promote the canaries of %s: the manager returned %T", svc.Name, res)
+	}
+	writeJSON(w, http.StatusOK, wireDeployment(done))
+	return nil
+}
+
+// liveService is the app and service a request names, of an app not
+// being removed.
+func (s *Server) liveService(r *http.Request) (*types.App, *types.Service, error) {
 	appName, svcName := r.PathValue("name"), r.PathValue("service")
-	view := s.store.View()
-	app := view.App(appName)
+	app := s.store.View().App(appName)
 	if app == nil {
-		return notFound("app %q not found", appName)
+		return nil, nil, notFound("app %q not found", appName)
 	}
 	svc := app.Service(svcName)
 	if svc == nil {
-		return notFound("app %s has no service %q", appName, svcName)
+		return nil, nil, notFound("app %s has no service %q", appName, svcName)
 	}
 	if app.Deleting {
-		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
+		return nil, nil, &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
 	}
-	d := view.CurrentDeployment(appName, svcName, svc.Version)
+	return app, svc, nil
+}
+
+// rollbackService is `berth rollback SERVICE`: the spec the current
+// version replaced goes back, as a new version with its own deployment.
+func (s *Server) rollbackService(w http.ResponseWriter, r *http.Request) error {
+	app, svc, err := s.liveService(r)
+	if err != nil {
+		return err
+	}
+	svcName := svc.Name
+	d := s.store.View().CurrentDeployment(app.Name, svcName, svc.Version)
 	if d == nil || d.Previous == nil {
 		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("service %s has no previous version to roll back to; change it and run berth up instead", svcName)}
 	}

@@ -52,6 +52,17 @@ func TestDeploymentsThroughAPI(t *testing.T) {
 	if err != nil || got.Service("web").Image != "web:1" || got.Service("web").Version != 3 {
 		t.Fatalf("after rollback: %+v %v", got, err)
 	}
+	if _, err := c.PromoteService(ctx, "shop", "web"); err == nil || !strings.Contains(err.Error(), "no canaries") {
+		t.Fatalf("promote without canaries: %v", err)
+	}
+	app.Services[0].Image = "web:4"
+	app.Services[0].Canary = &types.Canary{Count: 1}
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.PromoteService(ctx, "shop", "web"); err != nil || !d.Promoted || d.Canaries != 1 || d.ToVersion != 4 {
+		t.Fatalf("promote: %+v %v", d, err)
+	}
 	if _, _, err := c.ListDeployments(ctx, api.DeploymentQuery{Service: "web"}); err == nil || !strings.Contains(err.Error(), "service") {
 		t.Fatalf("a service without its app was accepted: %v", err)
 	}
