@@ -67,3 +67,48 @@ func TestDeploymentsThroughAPI(t *testing.T) {
 		t.Fatalf("a service without its app was accepted: %v", err)
 	}
 }
+
+// TestPlanChangesNothing: a dry run names each differing field and the
+// tasks it would start and stop, and commits nothing.
+func TestPlanChangesNothing(t *testing.T) {
+	s, c := startServer(t)
+	ctx := context.Background()
+	if _, err := c.SubmitApp(ctx, validApp()); err != nil {
+		t.Fatal(err)
+	}
+	app := validApp()
+	app.Services[0].Image = "web:2"
+	app.Services[0].Env = map[string]string{"A": "1"}
+	app.Services[1].Replicas = 3
+	app.Services = append(app.Services, &types.Service{Name: "cache", Image: "redis", Replicas: 1})
+	p, err := c.PlanApp(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]api.ServicePlan{}
+	for _, sp := range p.Services {
+		got[sp.Name] = sp
+	}
+	if web := got["web"]; web.Action != api.PlanUpdate || strings.Join(web.Fields, ",") != "env,image" || web.FromVersion != 1 || web.ToVersion != 2 {
+		t.Errorf("web: %+v", web)
+	}
+	if job := got["job"]; job.Action != api.PlanScale || job.Start != 2 {
+		t.Errorf("job: %+v", job)
+	}
+	if cache := got["cache"]; cache.Action != api.PlanCreate || cache.Start != 1 {
+		t.Errorf("cache: %+v", cache)
+	}
+	for _, id := range []string{"shop/web/2", "shop/cache/1"} {
+		if d := s.store.View().Deployment(id); d != nil {
+			t.Fatalf("the dry run made deployment %s", id)
+		}
+	}
+	if got, _ := c.GetApp(ctx, "shop"); got.Service("web").Image != "web:1" || got.Service("cache") != nil {
+		t.Fatalf("the dry run changed the app: %+v", got.Services)
+	}
+	bad := validApp()
+	bad.Services[0].UpdateConfig = &types.UpdateConfig{Order: "sideways"}
+	if _, err := c.PlanApp(ctx, bad); err == nil || !strings.Contains(err.Error(), "services.web.update_config.order") {
+		t.Fatalf("a bad app was planned: %v", err)
+	}
+}

@@ -58,6 +58,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("GET "+api.PathDeployments, s.listDeployments)
 	write("POST "+api.PathServiceRollback, s.rollbackService)
 	write("POST "+api.PathServicePromote, s.promoteService)
+	read("POST "+api.PathAppPlan, s.planApp)
 	read("GET "+api.PathTaskLogs, s.taskLogs)
 	read("GET "+api.PathNodes, s.listNodes)
 	read("GET "+api.PathNode, s.getNode)

@@ -360,3 +360,14 @@ func cloneService(s *types.Service) *types.Service {
 	}
 	return &c
 }
+
+// DryRun applies cmd to a copy of the store that is thrown away, and
+// returns its result: what the command would do (`berth up --dry-run`),
+// by the very code that would do it, changing nothing.
+func (s *Store) DryRun(cmd Command) (any, error) {
+	db, _ := s.current()
+	next, _ := maxIndex(db.Txn(false), allTables, nil)
+	w := &writeTxn{txn: db.Txn(true), index: next + 1, touched: map[string]bool{}}
+	defer w.txn.Abort()
+	return cmd.apply(w)
+}

@@ -165,3 +165,21 @@ func TestPromoteDeployment(t *testing.T) {
 		t.Fatalf("the promotion was taken back: %+v", d)
 	}
 }
+
+func TestDryRunChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	before := dump(t, h.store.View())
+	app := testApp()
+	app.Services[0].Image = "api:2"
+	res, err := h.store.DryRun(UpsertApp{App: app, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up := res.(*UpsertResult); strings.Join(up.Changed, ",") != "api" || up.App.Service("api").Version != 2 {
+		t.Fatalf("dry run result: %+v", up)
+	}
+	if after := dump(t, h.store.View()); after != before {
+		t.Fatalf("the dry run changed the store:\n%s\n%s", before, after)
+	}
+}
