@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -135,5 +136,43 @@ func TestDeployPromoteCommand(t *testing.T) {
 	}
 	if want := "Promoted the canaries of web version 1"; !strings.Contains(h.out.String(), want) {
 		t.Errorf("stdout = %q, want %q", h.out, want)
+	}
+}
+
+// TestUpDryRun: the plan is printed (or its JSON), nothing is submitted,
+// built or pushed, and a built service keeps the image the cluster has.
+func TestUpDryRun(t *testing.T) {
+	f, url := newFakeManager(t)
+	h := newHarness(t)
+	if code := h.run(t, "up", "--dry-run", "--addr", url); code != 0 {
+		t.Fatalf("up --dry-run: exit %d: %s", code, h.errOut)
+	}
+	if !strings.Contains(h.out.String(), "Plan for app hello (a dry run: nothing was changed)") ||
+		!strings.Contains(h.out.String(), "web  create; starts 2 tasks") {
+		t.Errorf("stdout = %q", h.out)
+	}
+	if len(f.apps) != 0 || len(h.images.builds) != 0 {
+		t.Fatalf("a dry run submitted %d apps and built %v", len(f.apps), h.images.builds)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("up: exit %d: %s", code, h.errOut)
+	}
+	f.mu.Lock()
+	f.apps["hello"].Service("web").Image = "old"
+	f.mu.Unlock()
+	h = newHarness(t)
+	if code := h.run(t, "up", "--dry-run", "--json", "--addr", url); code != 0 {
+		t.Fatalf("up --dry-run --json: exit %d: %s", code, h.errOut)
+	}
+	var p api.Plan
+	if err := json.Unmarshal([]byte(h.out.String()), &p); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, h.out)
+	}
+	for _, s := range p.Services {
+		want := map[string]string{"web": api.PlanUpdate, "api": api.PlanUnchanged}[s.Name]
+		if s.Action != want {
+			t.Errorf("%s: %s, want %s (an unbuilt api keeps its image)", s.Name, s.Action, want)
+		}
 	}
 }

@@ -79,6 +79,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathDeployments, f.listDeployments)
 	mux.HandleFunc("POST "+api.PathServiceRollback, f.rollback)
 	mux.HandleFunc("POST "+api.PathServicePromote, f.promote)
+	mux.HandleFunc("POST "+api.PathAppPlan, f.plan)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
 	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
@@ -376,6 +377,32 @@ func (f *fakeManager) rollback(w http.ResponseWriter, r *http.Request) {
 	svc.Version++
 	f.reply(w, 200, &api.Deployment{ID: types.DeploymentID(app.Name, svc.Name, svc.Version), App: app.Name, Service: svc.Name,
 		FromVersion: svc.Version - 1, ToVersion: svc.Version, Rollback: true, State: api.DeploymentRunning})
+}
+
+// plan answers a dry run: a service not stored is created, one whose
+// image differs updated; nothing is stored.
+func (f *fakeManager) plan(w http.ResponseWriter, r *http.Request) {
+	var app types.App
+	if err := json.NewDecoder(r.Body).Decode(&app); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := api.Plan{App: app.Name}
+	old := f.apps[app.Name]
+	for _, s := range app.Services {
+		sp := api.ServicePlan{Name: s.Name, Action: api.PlanCreate, Start: s.Replicas}
+		if old != nil && old.Service(s.Name) != nil {
+			sp = api.ServicePlan{Name: s.Name, Action: api.PlanUnchanged}
+			if prev := old.Service(s.Name); prev.Image != s.Image {
+				sp = api.ServicePlan{Name: s.Name, Action: api.PlanUpdate, Fields: []string{"image"}, FromVersion: prev.Version,
+					ToVersion: prev.Version + 1, Start: s.Replicas, Stop: s.Replicas}
+			}
+		}
+		p.Services = append(p.Services, sp)
+	}
+	f.reply(w, 200, p)
 }
 
 // promote answers with the service's deployment, promoted.
