@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -174,5 +175,50 @@ func TestUpDryRun(t *testing.T) {
 		if s.Action != want {
 			t.Errorf("%s: %s, want %s (an unbuilt api keeps its image)", s.Name, s.Action, want)
 		}
+	}
+}
+
+// TestInspectShowsDeploymentAndFailure: inspect shows the current
+// deployment and, for a failed service, what explains it.
+func TestInspectShowsDeploymentAndFailure(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.startFor = func(s *types.Service) types.TaskState {
+		if s.Name == "web" {
+			return types.TaskRejected
+		}
+		return types.TaskRunning
+	}
+	f.healthOutput = "curl: (7) connection refused"
+	for i := 1; i <= 10; i++ {
+		f.logs[fmt.Sprintf("t%d", i)] = "starting\nfatal: no config\n"
+	}
+	f.deployments = func(app *types.App) []*api.Deployment {
+		return []*api.Deployment{{ID: "hello/web/1", App: "hello", Service: "web", ToVersion: 1, State: api.DeploymentPaused,
+			Updated: 2, Total: 2, Failed: 2, ReasonCode: types.ReasonFailureRatio, Reason: "2 of 2 replicas of version 1 failed"}}
+	}
+	h := newHarness(t)
+	if code := h.run(t, "up", "-d", "--addr", url); code != 0 {
+		t.Fatalf("up: exit %d: %s", code, h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "inspect", "web", "--addr", url); code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, h.errOut)
+	}
+	for _, want := range []string{
+		"Service web of app hello, version 1",
+		"verdict:     failed: replica hello-web-1 was rejected",
+		"deployment:  1 (new) paused, 2/2 updated, 0 up, 2 failed",
+		"failure_ratio: 2 of 2 replicas of version 1 failed",
+		"hello-web-1  version 1  rejected",
+		"last health check output:\n  curl: (7) connection refused",
+		"last log lines of hello-web-1:\n  starting\n  fatal: no config",
+	} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, h.out)
+		}
+	}
+	h = newHarness(t)
+	if code := h.run(t, "inspect", "nope", "--addr", url); code == 0 || !strings.Contains(h.errOut.String(), "app hello has no service nope") {
+		t.Errorf("inspect of an unknown service: exit %d: %s", code, h.errOut)
 	}
 }

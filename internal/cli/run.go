@@ -59,6 +59,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newDeploymentsCommand(e),
 		newRollbackCommand(e),
 		newDeployCommand(e),
+		newInspectCommand(e),
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),
