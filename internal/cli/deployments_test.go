@@ -222,3 +222,31 @@ func TestInspectShowsDeploymentAndFailure(t *testing.T) {
 		t.Errorf("inspect of an unknown service: exit %d: %s", code, h.errOut)
 	}
 }
+
+func TestEventsCommand(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.eventLog = []api.Event{
+		{Index: 10, Kind: "deployment", Action: "updated", ID: "hello/web/2", State: "running", Detail: "1/2 updated, 0 up"},
+		{Index: 12, Kind: "task", Action: "updated", ID: "t1", Name: "hello-web-1", State: "running", Detail: "version 2, desired running"},
+	}
+	h := newHarness(t)
+	if code := h.run(t, "events", "--since", "5", "--addr", url); code != 0 {
+		t.Fatalf("events: exit %d: %s", code, h.errOut)
+	}
+	for _, want := range []string{"10      deployment  hello/web/2  updated  running  1/2 updated, 0 up", "12      task        hello-web-1  updated  running"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, h.out)
+		}
+	}
+	if !strings.Contains(h.errOut.String(), "indexes 6 to 9 are not on this manager") {
+		t.Errorf("stderr = %q, want the gap 6-9", h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "events", "--since", "10", "--json", "--addr", url); code != 0 {
+		t.Fatalf("events --json: exit %d: %s", code, h.errOut)
+	}
+	var ev api.Event
+	if err := json.Unmarshal([]byte(h.out.String()), &ev); err != nil || ev.Index != 12 {
+		t.Errorf("json: %v %+v from %q", err, ev, h.out)
+	}
+}

@@ -49,6 +49,7 @@ type fakeManager struct {
 	// deployments, when set, answers GET /v1/deployments for an app (nil:
 	// 404, a manager from before deployments).
 	deployments func(app *types.App) []*api.Deployment
+	eventLog    []api.Event // GET /v1/events
 
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
 	dev    bool              // /v1/status says a dev cluster
@@ -80,6 +81,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("POST "+api.PathServiceRollback, f.rollback)
 	mux.HandleFunc("POST "+api.PathServicePromote, f.promote)
 	mux.HandleFunc("POST "+api.PathAppPlan, f.plan)
+	mux.HandleFunc("GET "+api.PathEvents, f.events)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
 	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
@@ -403,6 +405,24 @@ func (f *fakeManager) plan(w http.ResponseWriter, r *http.Request) {
 		p.Services = append(p.Services, sp)
 	}
 	f.reply(w, 200, p)
+}
+
+// events answers from f.eventLog with a gap below its first index.
+func (f *fakeManager) events(w http.ResponseWriter, r *http.Request) {
+	since, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := api.EventsResponse{Events: []api.Event{}, Index: since}
+	for _, e := range f.eventLog {
+		if e.Index > since {
+			resp.Events = append(resp.Events, e)
+			resp.Index = e.Index
+		}
+	}
+	if len(f.eventLog) > 0 && since > 0 && since+1 < f.eventLog[0].Index {
+		resp.Gap = &api.EventGap{From: since + 1, To: f.eventLog[0].Index - 1}
+	}
+	f.reply(w, 200, resp)
 }
 
 // promote answers with the service's deployment, promoted.

@@ -60,6 +60,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newRollbackCommand(e),
 		newDeployCommand(e),
 		newInspectCommand(e),
+		newEventsCommand(e),
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),

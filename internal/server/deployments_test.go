@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
@@ -110,5 +111,57 @@ func TestPlanChangesNothing(t *testing.T) {
 	bad.Services[0].UpdateConfig = &types.UpdateConfig{Order: "sideways"}
 	if _, err := c.PlanApp(ctx, bad); err == nil || !strings.Contains(err.Error(), "services.web.update_config.order") {
 		t.Fatalf("a bad app was planned: %v", err)
+	}
+}
+
+// TestEventsThroughAPI: index 0 answers at once with what is kept; a later
+// index waits for the next event.
+func TestEventsThroughAPI(t *testing.T) {
+	_, c := startServer(t)
+	ctx := context.Background()
+	if _, err := c.SubmitApp(ctx, validApp()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Events(ctx, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range r.Events {
+		found = found || (e.Kind == "deployment" && e.ID == "shop/web/1" && e.Action == "created")
+	}
+	if !found || r.Index == 0 || r.Gap != nil {
+		t.Fatalf("events: %+v", r)
+	}
+	got := make(chan *api.EventsResponse, 1)
+	go func() {
+		for {
+			next, err := c.Events(ctx, r.Index, 30*time.Second)
+			if err != nil {
+				t.Error(err)
+				got <- nil
+				return
+			}
+			for _, e := range next.Events {
+				if e.Kind == "deployment" && e.ID == "shop/web/2" {
+					got <- next
+					return
+				}
+			}
+			r = next
+		}
+	}()
+	app := validApp()
+	app.Services[0].Image = "web:2"
+	if _, err := c.SubmitApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case next := <-got:
+		if next == nil {
+			t.Fatal("events failed")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event for the new deployment")
 	}
 }

@@ -59,6 +59,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	write("POST "+api.PathServiceRollback, s.rollbackService)
 	write("POST "+api.PathServicePromote, s.promoteService)
 	read("POST "+api.PathAppPlan, s.planApp)
+	read("GET "+api.PathEvents, s.events)
 	read("GET "+api.PathTaskLogs, s.taskLogs)
 	read("GET "+api.PathNodes, s.listNodes)
 	read("GET "+api.PathNode, s.getNode)
