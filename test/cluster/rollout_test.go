@@ -100,6 +100,7 @@ func TestRollingUpdateAcrossLeaderKill(t *testing.T) {
 		}
 		return nil
 	})
+	before := eventsOf(t, leader, 0)
 	_, next, _ := c.KillLeader(t, electionBound+10*time.Second)
 	start := time.Now()
 	harness.WaitFor(t, 2*time.Minute, "the next leader finishes the rollout", func() error {
@@ -113,6 +114,21 @@ func TestRollingUpdateAcrossLeaderKill(t *testing.T) {
 		return nil
 	})
 	finished := time.Since(start)
+	// The next leader has every event the old one had, at the same
+	// indexes, and goes on from there: a client resumes without a gap.
+	after := eventsOf(t, next, 0)
+	have := map[api.Event]bool{}
+	for _, e := range after.Events {
+		have[e] = true
+	}
+	for _, e := range before.Events {
+		if !have[e] {
+			t.Errorf("the next leader lacks event %+v", e)
+		}
+	}
+	if resumed := eventsOf(t, next, before.Index); resumed.Gap != nil || !hasEvent(resumed.Events, "roll/web/2", api.DeploymentSucceeded) {
+		t.Errorf("resumed after index %d on the next leader: gap %+v, %d events without the deployment's success", before.Index, resumed.Gap, len(resumed.Events))
+	}
 	if minServing < 3 {
 		t.Errorf("only %d replicas served at one point; stop-first with parallelism 1 keeps 3", minServing)
 	}
@@ -151,4 +167,25 @@ func TestRollingUpdateAcrossLeaderKill(t *testing.T) {
 		t.Errorf("rolled back to env %v, want version 2's", env)
 	}
 	harness.Figure(t, "rollout-leader-kill", "min_serving", minServing, "finish_after_kill_ms", finished)
+}
+
+// eventsOf reads m's events after since.
+func eventsOf(t *testing.T, m *harness.Manager, since uint64) *api.EventsResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := m.Client().Events(ctx, since, 0)
+	if err != nil {
+		t.Fatalf("events of %s: %v", m.Name, err)
+	}
+	return r
+}
+
+func hasEvent(evs []api.Event, id, state string) bool {
+	for _, e := range evs {
+		if e.ID == id && e.State == state {
+			return true
+		}
+	}
+	return false
 }
