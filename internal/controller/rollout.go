@@ -80,7 +80,7 @@ func (p *pass) planRollout(app *types.App, svc *types.Service, slots []rolloutSl
 	set := &state.SetDeployment{ID: d.ID, State: d.State, Updated: c.updated, Healthy: c.healthy, Total: c.total,
 		Failed: c.failed, NextStepAt: d.NextStepAt, Promoted: d.Promoted, ReasonCode: d.ReasonCode, Reason: d.Reason, Now: p.now}
 	if d.State == types.DeploymentRunning && c.failed > 0 && float64(c.failed)/float64(max(c.total, 1)) > cfg.MaxFailureRatio {
-		reason := fmt.Sprintf("%d of %d replicas of version %d failed, more than max_failure_ratio %g allows: %s",
+		reason := fmt.Sprintf("%d of %d replicas of version %d failed (max_failure_ratio %g): %s",
 			c.failed, c.total, svc.Version, cfg.MaxFailureRatio, c.failure)
 		if p.failDeployment(set, d, cfg, types.ReasonFailureRatio, reason) {
 			return r // the rollback is the next version's business
