@@ -64,7 +64,7 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.Commit(r.Context(), &state.UpsertApp{App: app, Now: s.clock.Now()})
+	res, err := s.Commit(r.Context(), &state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true})
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (s *Server) planApp(w http.ResponseWriter, r *http.Request) error {
 	}
 	view := s.store.View()
 	old := view.App(app.Name)
-	res, err := s.store.DryRun(&state.UpsertApp{App: app, Now: s.clock.Now()})
+	res, err := s.store.DryRun(&state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true})
 	if err != nil {
 		return badRequest("", "%s", err.Error())
 	}

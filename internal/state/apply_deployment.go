@@ -173,11 +173,16 @@ func (c RollbackService) apply(w *writeTxn) (any, error) {
 	return d, insertDeployment(w, d)
 }
 
-// recordDeployments is UpsertApp's part in deployments, run in its entry:
+// recordDeployments is UpsertApp's part in deployments, run in its entry
+// when it asks for them (UpsertApp.Deploy):
 // a deployment for each changed service (the live one it replaces is
 // superseded), a paused deployment of an unchanged service resumed (`up`
 // again), and the history of removed services dropped.
-func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, now time.Time) error {
+func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, c UpsertApp) error {
+	if !c.Deploy {
+		return nil // an entry from before deployments
+	}
+	now := c.Now
 	for _, name := range res.Changed {
 		svc := app.Service(name)
 		var prev *types.Service

@@ -59,9 +59,14 @@ const (
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
+//
+// Deploy makes a deployment of each changed service in the same apply
+// (apply_deployment.go); entries written before deployments existed have
+// none, so replaying an old log gives the state it gave then.
 type UpsertApp struct {
-	App *types.App `json:"app"`
-	Now time.Time  `json:"now"`
+	App    *types.App `json:"app"`
+	Now    time.Time  `json:"now"`
+	Deploy bool       `json:"deploy,omitempty"`
 }
 
 // UpsertResult tells what an UpsertApp changed. Changed lists services whose

@@ -20,7 +20,7 @@ func eventLines(evs []Event) string {
 
 func TestEvents(t *testing.T) {
 	h := newHarness(t)
-	h.mustApply(UpsertApp{App: testApp(), Now: t0})                                       // 1
+	h.mustApply(UpsertApp{App: testApp(), Now: t0, Deploy: true})                         // 1
 	h.mustApply(UpsertNode{Node: testNode("n1")})                                         // 2
 	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1)}, Now: t0})    // 3
 	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}}, Now: t0}) // 4
