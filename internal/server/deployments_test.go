@@ -77,10 +77,15 @@ func TestPlanChangesNothing(t *testing.T) {
 	if _, err := c.SubmitApp(ctx, validApp()); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, 10*time.Second, "the job's task", func() bool {
+		ts, _, err := c.ListTasks(ctx, api.TaskQuery{App: "shop", Service: "job"})
+		return err == nil && len(ts) == 1
+	})
 	app := validApp()
 	app.Services[0].Image = "web:2"
 	app.Services[0].Env = map[string]string{"A": "1"}
 	app.Services[1].Replicas = 3
+	app.Secrets["key"] = &types.Secret{Name: "key", Data: []byte("n3w")}
 	app.Services = append(app.Services, &types.Service{Name: "cache", Image: "redis", Replicas: 1})
 	p, err := c.PlanApp(ctx, app)
 	if err != nil {
@@ -90,7 +95,7 @@ func TestPlanChangesNothing(t *testing.T) {
 	for _, sp := range p.Services {
 		got[sp.Name] = sp
 	}
-	if web := got["web"]; web.Action != api.PlanUpdate || strings.Join(web.Fields, ",") != "env,image" || web.FromVersion != 1 || web.ToVersion != 2 {
+	if web := got["web"]; web.Action != api.PlanUpdate || strings.Join(web.Fields, ",") != "env,image,secret key" || web.FromVersion != 1 || web.ToVersion != 2 {
 		t.Errorf("web: %+v", web)
 	}
 	if job := got["job"]; job.Action != api.PlanScale || job.Start != 2 {

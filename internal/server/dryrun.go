@@ -57,7 +57,7 @@ func buildPlan(view *state.View, old *types.App, up *state.UpsertResult) *api.Pl
 		case prev == nil:
 			sp.Action, sp.Start = api.PlanCreate, want
 		case slices.Contains(up.Changed, svc.Name):
-			sp.Action, sp.Fields, sp.Start, sp.Stop = api.PlanUpdate, changedFields(prev, svc), want, running
+			sp.Action, sp.Fields, sp.Start, sp.Stop = api.PlanUpdate, changedFields(old, up.App, prev, svc), want, running
 		case want != running:
 			sp.Action, sp.Start, sp.Stop = api.PlanScale, max(want-running, 0), max(running-want, 0)
 		default:
@@ -85,9 +85,9 @@ func wantedTasks(view *state.View, app, service string) int {
 }
 
 // changedFields names the spec fields (JSON names) that differ between two
-// versions of a service; a change only in a mounted secret's or config's
-// content shows as "secrets or configs content".
-func changedFields(prev, next *types.Service) []string {
+// versions of a service, and the mounted secrets and configs whose content
+// changed ("secret NAME", "config NAME").
+func changedFields(oldApp, newApp *types.App, prev, next *types.Service) []string {
 	a, b := specFields(prev), specFields(next)
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(union(a, b))) {
@@ -95,10 +95,26 @@ func changedFields(prev, next *types.Service) []string {
 			out = append(out, k)
 		}
 	}
-	if len(out) == 0 {
-		out = []string{"secrets or configs content"}
+	for _, kind := range []struct {
+		name     string
+		refs     []types.FileRef
+		old, new map[string]*types.Secret
+	}{{"secret", next.Secrets, oldApp.Secrets, newApp.Secrets}, {"config", next.Configs, oldApp.Configs, newApp.Configs}} {
+		for _, ref := range kind.refs {
+			if o, n := kind.old[ref.Source], kind.new[ref.Source]; o != nil && n != nil && contentOf(o) != contentOf(n) {
+				out = append(out, kind.name+" "+ref.Source)
+			}
+		}
 	}
 	return out
+}
+
+// contentOf identifies a secret's content: its digest once sealed.
+func contentOf(s *types.Secret) string {
+	if s.Digest != "" {
+		return s.Digest
+	}
+	return string(s.Data)
 }
 
 func specFields(s *types.Service) map[string]json.RawMessage {
