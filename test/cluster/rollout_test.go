@@ -166,6 +166,22 @@ func TestRollingUpdateAcrossLeaderKill(t *testing.T) {
 	if env := app.Service("web").Env; env["MESSAGE"] != "v2" || env["PORT"] != "0" {
 		t.Errorf("rolled back to env %v, want version 2's", env)
 	}
+	// The CLI shows it; a dry run names the field it would change, and
+	// changes nothing.
+	v1 := rolloutApp(t, c, "v1", "0")
+	if out := c.MustRun(t, next, "deployments", "-f", v1).Stdout; !strings.Contains(out, "2 -> 3") || !strings.Contains(out, "rolled_back") ||
+		!strings.Contains(out, "3 -> 4 (rollback)") {
+		t.Errorf("berth deployments:\n%s", out)
+	}
+	if out := c.MustRun(t, next, "inspect", "web", "-f", v1).Stdout; !strings.Contains(out, "deployment:  3 -> 4 (rollback) succeeded, 4/4 updated, 4 up") {
+		t.Errorf("berth inspect web:\n%s", out)
+	}
+	if out := c.MustRun(t, next, "up", "--dry-run", "-f", v1).Stdout; !strings.Contains(out, "update (version 4 -> 5): env; starts 4 tasks, stops 4") {
+		t.Errorf("berth up --dry-run:\n%s", out)
+	}
+	if d, err := deploymentOf(next, 5); err == nil {
+		t.Errorf("the dry run made a deployment: %+v", d)
+	}
 	harness.Figure(t, "rollout-leader-kill", "min_serving", minServing, "finish_after_kill_ms", finished)
 }
 
