@@ -1,0 +1,160 @@
+package hosts
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+	h "github.com/berth-dev/berth/test/e2e/harness"
+	"github.com/berth-dev/berth/test/testkit"
+)
+
+// shopPort is the shop's published port (its compose file's default). Each
+// host is a network namespace of its own, so it collides with nothing.
+const shopPort = "8443"
+
+// TestShopOnHosts deploys examples/shop, unchanged, on one manager and
+// three agent hosts (each with its own engine, so every image travels
+// through the cluster's registry), and checks that lb's published port
+// answers on every agent's address through the routing mesh, with a page
+// that proves web reached auth, search, redis, MariaDB and the log
+// service, wherever each of them runs, and that the three web replicas,
+// one per agent, all serve through lb.
+//
+// It takes minutes (seven images pushed to three engines, MariaDB's first
+// start), so it runs only with BERTH_TEST_SHOP=1.
+func TestShopOnHosts(t *testing.T) {
+	if os.Getenv("BERTH_TEST_SHOP") == "" {
+		t.Skip("set BERTH_TEST_SHOP=1 to deploy examples/shop on three agent hosts (minutes)")
+	}
+	needHosts(t)
+	c := newCLI(t, "bs")
+	name := "s" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	start := time.Now()
+	c.must(t, "cluster", "create", name, "--managers", "1", "--agents", "3")
+	t.Logf("cluster create 1+3: %.1fs", time.Since(start).Seconds())
+	t.Cleanup(func() { t.Logf("cleanup: %s", c.run(t, "cluster", "rm", name)) })
+
+	ac := contextClient(t, c.home, name)
+	ac.SetAddrs(managerAddrs(t, c))
+	agents := agentNodes(t, ac)
+	addrs := agentAddrs(t, c)
+
+	root, err := h.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := "shop" + name
+	file := filepath.Join(root, "examples", "shop", "compose.yaml")
+	start = time.Now()
+	r := c.must(t, "up", "--build", "-p", app, "-f", file, "--timeout", "15m")
+	t.Logf("up (cached builds, push to the cluster, pulls on three agents, every service healthy): %.1fs\n%s",
+		time.Since(start).Seconds(), r.Stderr)
+	h.WaitFor(t, 2*time.Minute, "web on the three agents", serviceSpread(ac, app, "web", agents, 3))
+	t.Logf("placement: %s", placement(t, ac, app, agents))
+
+	// Every agent's address answers, whichever node lb runs on.
+	seen := map[string]bool{}
+	for _, host := range sortedKeys(addrs) {
+		addr := net.JoinHostPort(addrs[host], shopPort)
+		start := time.Now()
+		if err := testkit.Poll(time.Minute, shopAnswers(addr, nil)); err != nil {
+			t.Errorf("%s: https://%s/ through the mesh: %v", host, addr, err)
+			continue
+		}
+		t.Logf("%s: https://%s/ answered a complete page after %.1fs", host, addr, time.Since(start).Seconds())
+		// Each node's port reaches the replicas on every node.
+		mine := map[string]bool{}
+		if err := testkit.Poll(time.Minute, shopAnswers(addr, mine)); err != nil {
+			t.Errorf("%s: complete pages from %d web replicas, want 3: %v", host, len(mine), err)
+		}
+		for w := range mine {
+			seen[w] = true
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("complete pages came from web replicas %v, want the three", sortedKeys(seen))
+	}
+}
+
+// shopAnswers is met when a GET of the shop's page at addr passes
+// harness.ShopPage.Check; with replicas non-nil, once complete pages
+// came from three web replicas, which it records there.
+func shopAnswers(addr string, replicas map[string]bool) func() error {
+	return func() error {
+		p, err := h.GetShop(addr)
+		if err != nil {
+			return err
+		}
+		if err := p.Check(); err != nil {
+			return err
+		}
+		if replicas == nil {
+			return nil
+		}
+		replicas[p.Web] = true
+		if len(replicas) < 3 {
+			return fmt.Errorf("replicas seen so far: %v", sortedKeys(replicas))
+		}
+		return nil
+	}
+}
+
+// agentAddrs maps the agent hosts' names to their addresses.
+func agentAddrs(t *testing.T, c cli) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, m := range machines(t, c) {
+		if m.Role == "agent" {
+			out[m.Name] = m.Address
+		}
+	}
+	if len(out) != 3 {
+		t.Fatalf("agent machines %v, want three", out)
+	}
+	return out
+}
+
+// placement says which agent runs each running task of the app, for the
+// log: it explains which calls crossed hosts.
+func placement(t *testing.T, c *api.Client, app string, agents map[string]string) string {
+	t.Helper()
+	tasks, _, err := c.ListTasks(context.Background(), api.TaskQuery{App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := map[string]string{}
+	for n, id := range agents {
+		host[id] = n
+	}
+	on := map[string][]string{}
+	for _, tk := range tasks {
+		if tk.State == types.TaskRunning {
+			on[host[tk.NodeID]] = append(on[host[tk.NodeID]], tk.Service)
+		}
+	}
+	var parts []string
+	for _, n := range sortedKeys(on) {
+		sort.Strings(on[n])
+		parts = append(parts, n+": "+strings.Join(on[n], " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
