@@ -43,6 +43,9 @@ func convertPort(p ctypes.ServicePortConfig) (types.Port, error) {
 		return types.Port{}, fmt.Errorf("port %d: %w", p.Target, err)
 	}
 	out.Published = published
+	if out.Mode, err = portMode(p.Mode); err != nil {
+		return types.Port{}, fmt.Errorf("port %d: %w", p.Target, err)
+	}
 	return out, nil
 }
 

@@ -64,6 +64,7 @@ func convertService(p *ctypes.Project, s ctypes.ServiceConfig) (*types.Service, 
 		out.StopGracePeriod = time.Duration(*s.StopGracePeriod)
 	}
 	errs = append(errs, applyDeploy(out, s)...)
+	errs = append(errs, applyNetworking(out, s)...)
 	out.Ports, err = convertPorts(s.Ports)
 	add(err)
 	out.Mounts, err = convertMounts(p, s.Volumes)

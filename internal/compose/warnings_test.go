@@ -31,8 +31,8 @@ func TestWalkTree(t *testing.T) {
 		},
 		{
 			name: "a value-restricted key is reported for any other value",
-			tree: `{"services":{"web":{"ports":[{"target":80,"mode":"host"}]}}}`,
-			want: []string{"services.web.ports[0].mode"},
+			tree: `{"services":{"web":{"pull_policy":"weekly"}}}`,
+			want: []string{"services.web.pull_policy"},
 		},
 		{
 			name: "a pull_policy berth honours is not reported",

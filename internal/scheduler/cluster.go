@@ -87,7 +87,9 @@ func (c *Cluster) account(idx int32, taskID, svcID string, d demand) {
 	n.reserved = n.reserved.Add(d.reserve)
 	n.tasks++
 	for _, p := range d.ports {
-		n.ports.add(p)
+		if p.binds(n.node) {
+			n.ports.add(p)
+		}
 	}
 	perNode := c.usage[svcID]
 	if perNode == nil {

@@ -64,7 +64,7 @@ func (v *serviceView) dynamicReject(n *nodeInfo, svcTasks int32) reject {
 		return reject{stage: stageMemory}
 	}
 	for i, p := range v.ports {
-		if n.ports.conflicts(p) {
+		if p.binds(n.node) && n.ports.conflicts(p) {
 			return reject{stage: stagePort, arg: i}
 		}
 	}

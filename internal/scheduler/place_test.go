@@ -118,6 +118,23 @@ func TestPublishedPortsNeverShareANode(t *testing.T) {
 	}
 }
 
+// TestIngressPortsOnMeshNodes: on a node whose agent serves the mesh, an
+// ingress port binds nothing, so replicas share the node; a host-mode port
+// still binds it.
+func TestIngressPortsOnMeshNodes(t *testing.T) {
+	mesh := func(n *types.Node) { n.Overlay = true }
+	web := service("web", publish(8080, "tcp", ""))
+	plan := NewCluster([]*types.Node{node("n1", mesh)}, nil, nil).Place(requests(web, 3))
+	if len(plan.Placements) != 3 {
+		t.Fatalf("plan = %+v, want the 3 replicas on the mesh node", plan)
+	}
+	host := service("api", publish(9090, "tcp", ""), func(s *types.Service) { s.Ports[0].Mode = types.PortHost })
+	plan = NewCluster([]*types.Node{node("n1", mesh)}, nil, nil).Place(requests(host, 2))
+	if len(plan.Placements) != 1 || len(plan.Failures) != 1 {
+		t.Fatalf("plan = %+v, want a host-mode port to bind the node", plan)
+	}
+}
+
 func TestResourcesAreAccountedWithinAPlan(t *testing.T) {
 	svc := service("web", reserve(cpu, gib))
 	nodes := []*types.Node{node("n1", capacity(2*cpu, 8*gib)), node("n2", capacity(8*cpu, 2*gib))}

@@ -19,7 +19,14 @@ func (k portKey) String() string { return strconv.Itoa(int(k.port)) + "/" + k.pr
 type hostPort struct {
 	key    portKey
 	hostIP string // "" means every address
+	// ingress ports are the routing mesh's on a node whose agent serves
+	// it (types.Node.Overlay): the task binds nothing there. Elsewhere the
+	// engine publishes them, as host ports.
+	ingress bool
 }
+
+// binds reports whether p takes its port on node n's host.
+func (p hostPort) binds(n *types.Node) bool { return !p.ingress || !n.Overlay }
 
 // publishedPorts keeps only the ports a task binds on its node's host.
 func publishedPorts(ports []types.Port) []hostPort {
@@ -32,7 +39,7 @@ func publishedPorts(ports []types.Port) []hostPort {
 		if proto == "" {
 			proto = "tcp"
 		}
-		out = append(out, hostPort{key: portKey{proto, p.Published}, hostIP: wildcardIP(p.HostIP)})
+		out = append(out, hostPort{key: portKey{proto, p.Published}, hostIP: wildcardIP(p.HostIP), ingress: p.Mode == types.PortIngress})
 	}
 	return out
 }

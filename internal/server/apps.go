@@ -78,6 +78,9 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkAppLimits(&app); err != nil {
 		return err
 	}
+	if err := checkIngressPorts(s.store.View().Apps(), &app); err != nil {
+		return err
+	}
 	if err := s.sealSecrets(&app); err != nil {
 		return err
 	}

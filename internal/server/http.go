@@ -71,6 +71,9 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	mux.Handle("GET "+api.PathMetrics, s.metricsHandler(guard))
 	mux.Handle(api.PathRegistry, s.registryHandler(clusterPort))
 	read("GET "+api.PathImages, s.listImages)
+	if !clusterPort { // there, agents ask for it with their node certificate (below)
+		read("GET "+api.PathNetworkMap, s.netMap)
+	}
 	read("GET "+api.PathImage, s.getImage)
 	// Not a write on the leader: the manager that took the push reads its
 	// own registry, then commits through the leader (images.go).
@@ -80,6 +83,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 		node("POST "+api.PathNodeRegister, s.onLeader(s.registerNode))
 		node("POST "+api.PathHeartbeat, s.onLeader(s.heartbeat))
 		node("GET "+api.PathNodeTasks, s.reads(s.nodeTasks))
+		node("GET "+api.PathNetworkMap, s.reads(s.netMap))
 		node("POST "+api.PathNodeStatus, s.onLeader(s.nodeStatus))
 		node("POST "+api.PathTeardown, s.onLeader(s.teardownDone))
 		node("POST "+api.PathNodeRenew, s.renewNode)

@@ -136,7 +136,7 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if s.store.View().Node(id) == nil {
 		return notFound("node %q is not registered; register it again", id)
 	}
-	idx, err := s.block(r, state.TableTasks, state.TableApps)
+	idx, err := s.block(r, state.TableTasks, state.TableApps, state.TableNetPool)
 	if err != nil {
 		return err
 	}
@@ -156,6 +156,7 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 // node reports their teardown.
 func (s *Server) buildNodeTasks(view *state.View, nodeID string) (*api.NodeTasks, error) {
 	out := &api.NodeTasks{Tasks: []*types.Task{}, Services: map[string]*types.Service{}, Apps: map[string]*api.AppResources{}}
+	pool := view.Pool()
 	for _, t := range view.Tasks(state.TaskFilter{NodeID: nodeID}) {
 		app := view.App(t.App)
 		if app == nil || app.Deleting || t.State == types.TaskPending {
@@ -169,8 +170,13 @@ func (s *Server) buildNodeTasks(view *state.View, nodeID string) (*api.NodeTasks
 		out.Services[types.ServiceID(app.Name, svc.Name)] = svc
 		res := out.Apps[app.Name]
 		if res == nil {
-			res = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Secrets: map[string]*types.Secret{}, Configs: map[string]*types.Secret{}}
+			res = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Secrets: map[string]*types.Secret{}, Configs: map[string]*types.Secret{}, Slices: map[string]string{}}
 			out.Apps[app.Name] = res
+		}
+		for _, att := range svc.Networks {
+			if slice, ok := pool.Slices(app.NetworkKey(att.Name))[nodeID]; ok {
+				res.Slices[att.Name] = slice.String()
+			}
 		}
 		for _, ref := range svc.Secrets {
 			sec, err := s.openSecret(app.Name, ref.Source, app.Secrets[ref.Source])

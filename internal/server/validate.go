@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path"
 	"regexp"
+	"time"
 
 	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
@@ -117,7 +119,7 @@ func validateService(app *types.App, svc *types.Service) error {
 	}
 	checks := []func(string, *types.App, *types.Service) error{
 		validateRuntime, validateScale, validatePorts, validatePolicies, validateRefs, validateMounts,
-		validatePlacement,
+		validatePlacement, validateNetworking,
 	}
 	for _, check := range checks {
 		if err := check(f, app, svc); err != nil {
@@ -194,6 +196,9 @@ func validatePorts(f string, _ *types.App, svc *types.Service) error {
 		if p.Protocol != "tcp" && p.Protocol != "udp" {
 			return badRequest(pf+".protocol", "must be tcp or udp, not %q", p.Protocol)
 		}
+		if p.Mode != types.PortIngress && p.Mode != types.PortHost {
+			return badRequest(pf+".mode", "must be ingress (\"\") or host, not %q", p.Mode)
+		}
 		if p.HostIP != "" && net.ParseIP(p.HostIP) == nil {
 			return badRequest(pf+".host_ip", "%q is not an IP address", p.HostIP)
 		}
@@ -204,6 +209,23 @@ func validatePorts(f string, _ *types.App, svc *types.Service) error {
 			}
 			seen[key] = true
 		}
+	}
+	return nil
+}
+
+// maxDrainDelay bounds x-berth-drain-delay, as the compose loader does.
+const maxDrainDelay = 10 * time.Minute
+
+func validateNetworking(f string, _ *types.App, svc *types.Service) error {
+	switch {
+	case svc.EndpointMode != types.EndpointVIP && svc.EndpointMode != types.EndpointDNSRR:
+		return badRequest(f+".endpoint_mode", "must be vip (\"\") or dnsrr, not %q", svc.EndpointMode)
+	case svc.Mesh != "" && svc.Mesh != types.MeshLocal:
+		return badRequest(f+".mesh", "must be \"\" (every replica) or local, not %q", svc.Mesh)
+	case svc.ProxyProtocol != "" && svc.ProxyProtocol != types.ProxyV2:
+		return badRequest(f+".proxy_protocol", "must be \"\" or v2, not %q", svc.ProxyProtocol)
+	case svc.DrainDelay < 0 || svc.DrainDelay > maxDrainDelay:
+		return badRequest(f+".drain_delay", "must be between 0s and %s", maxDrainDelay)
 	}
 	return nil
 }
@@ -375,6 +397,30 @@ func validateStatuses(st []types.TaskStatus) error {
 		}
 		if len(s.Progress) > types.MaxProgress {
 			return badRequest(f+".progress", "at most %d bytes", types.MaxProgress)
+		}
+		if err := validateAddresses(f+".addresses", s.Addresses); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxTaskAddresses bounds the networks a task reports addresses on.
+const (
+	maxTaskAddresses = 64
+	maxNetworkKey    = 255
+)
+
+func validateAddresses(field string, addrs map[string]string) error {
+	if len(addrs) > maxTaskAddresses {
+		return badRequest(field, "at most %d networks", maxTaskAddresses)
+	}
+	for key, a := range addrs {
+		if key == "" || len(key) > maxNetworkKey {
+			return badRequest(field, "network name %q must be 1 to %d bytes", key, maxNetworkKey)
+		}
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+			return badRequest(field+"."+key, "%q is not an IPv4 address", a)
 		}
 	}
 	return nil

@@ -28,6 +28,9 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	}
 	res := &UpsertResult{App: app}
 	versionServices(app, old, res)
+	if err := allocateApp(w, app, old); err != nil {
+		return nil, fmt.Errorf("app %s: %w", app.Name, err)
+	}
 	if old == nil {
 		app.Version, app.CreatedAt, app.UpdatedAt = 1, c.Now, c.Now
 		app.CreateIndex, app.ModifyIndex = w.index, w.index
@@ -134,6 +137,9 @@ func (c PurgeApp) apply(w *writeTxn) (any, error) {
 		if _, err := deletePins(w, c.Name, "", 0); err != nil {
 			return nil, err
 		}
+	}
+	if err := releaseApp(w, app); err != nil {
+		return nil, err
 	}
 	return nil, w.delete(TableApps, app)
 }

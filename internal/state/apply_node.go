@@ -112,6 +112,9 @@ func (c DeleteNode) apply(w *writeTxn) (any, error) {
 	if err := loseTasks(w, n, "node "+n.Name+" was removed", c.Now, true); err != nil {
 		return nil, err
 	}
+	if err := releaseNode(w, n.ID); err != nil { // netpool.go
+		return nil, err
+	}
 	return nil, w.delete(TableNodes, n)
 }
 

@@ -40,6 +40,9 @@ func (c TaskUpdates) create(w *writeTxn) error {
 		if err := w.insert(TableTasks, t); err != nil {
 			return err
 		}
+		if err := allocateSlices(w, t); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -60,6 +63,11 @@ func (c TaskUpdates) assign(w *writeTxn) error {
 		}
 		if err := pinOnAssign(w, a, c.Now); err != nil { // apply_volume.go
 			return err
+		}
+		if t := getTask(w.txn, a.TaskID); t != nil && t.NodeID == a.NodeID {
+			if err := allocateSlices(w, t); err != nil { // netpool.go
+				return err
+			}
 		}
 	}
 	return nil
@@ -151,6 +159,9 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	// or failed) clears it.
 	t.Progress = st.Progress
 	t.ContainerID = cmp.Or(st.ContainerID, t.ContainerID)
+	if st.Addresses != nil {
+		t.Addresses = maps.Clone(st.Addresses)
+	}
 	if !st.StartedAt.IsZero() {
 		t.StartedAt = st.StartedAt
 	}

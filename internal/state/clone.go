@@ -35,6 +35,7 @@ func cloneTask(t *types.Task) *types.Task {
 		code := *t.ExitCode
 		c.ExitCode = &code
 	}
+	c.Addresses = maps.Clone(t.Addresses)
 	return &c
 }
 

@@ -24,7 +24,7 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -69,6 +69,7 @@ func schema() *memdb.DBSchema {
 		TableVolumePins: volumePinsSchema(),
 		TableMachines:   machinesSchema(),
 		TableImages:     imagesSchema(),
+		TableNetPool:    netPoolSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -31,6 +31,7 @@ type snapshotRecord struct {
 	Pin     *types.VolumePin `json:"volume_pin,omitempty"`
 	Machine *types.Machine   `json:"machine,omitempty"`
 	Image   *types.Image     `json:"image,omitempty"`
+	NetPool *NetPool         `json:"net_pool,omitempty"`
 	Index   *indexEntry      `json:"index,omitempty"`
 }
 
@@ -87,6 +88,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Machine: o}
 	case *types.Image:
 		return snapshotRecord{Image: o}
+	case *NetPool:
+		return snapshotRecord{NetPool: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -142,6 +145,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableMachines, rec.Machine)
 	case rec.Image != nil:
 		return txn.Insert(TableImages, rec.Image)
+	case rec.NetPool != nil:
+		return txn.Insert(TableNetPool, rec.NetPool)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}

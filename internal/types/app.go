@@ -38,6 +38,22 @@ func (a *App) Service(name string) *Service {
 	return nil
 }
 
+// NetworkKey is the cluster-wide name of the app's network name: the Docker
+// network's name on every node and the overlay's key for it.
+func (a *App) NetworkKey(name string) string { return NetworkKey(a.Name, a.Networks[name], name) }
+
+// NetworkKey names network key of app (n may be nil): "<app>_<key>", or an
+// external network's own name.
+func NetworkKey(app string, n *Network, key string) string {
+	if n != nil && n.External {
+		if n.Name != "" {
+			return n.Name
+		}
+		return key
+	}
+	return app + "_" + key
+}
+
 // Network is a Compose network: on the docker driver, one Docker network per
 // app and network name, named "<app>_<network>" unless External.
 type Network struct {

@@ -29,7 +29,11 @@ type Node struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	// Address is the agent's own API (logs), "host:port".
-	Address      string            `json:"address"`
+	Address string `json:"address"`
+	// Overlay says the node's agent serves the cluster overlay, DNS and
+	// the routing mesh (agent --overlay): ingress ports are then the mesh's,
+	// not the task's, and bind nothing on its host.
+	Overlay      bool              `json:"overlay,omitempty"`
 	Role         string            `json:"role"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Capacity     ResourceAmounts   `json:"capacity"`

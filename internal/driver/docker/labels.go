@@ -66,13 +66,7 @@ func containerName(t *types.Task) string {
 }
 
 func networkName(app string, n *types.Network, key string) string {
-	if n != nil && n.External {
-		if n.Name != "" {
-			return n.Name
-		}
-		return key
-	}
-	return app + "_" + key
+	return types.NetworkKey(app, n, key)
 }
 
 func volumeName(app string, v *types.Volume, key string) string {

@@ -1,0 +1,208 @@
+package state
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/berth-dev/berth/internal/ipam"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// TableNetPool holds the one NetPool record: the overlay's address
+// allocations. The FSM allocates in the same entry as the change that needs
+// the addresses (a network and its VIPs with the app, a node's slice with
+// the placement of its first task of the network), so an agent never sees a
+// task without the slice its network needs, and a replayed log hands every
+// manager the same addresses (ipam is deterministic).
+const TableNetPool = "netpool"
+
+// NetPool is the stored allocation state.
+type NetPool struct {
+	ID   string     `json:"id"` // always netPoolID
+	Pool *ipam.Pool `json:"pool"`
+}
+
+const netPoolID = "pool"
+
+func netPoolSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: TableNetPool,
+		Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		},
+	}
+}
+
+// getPool returns the stored pool, or an empty one of the default
+// configuration when none was stored yet. Callers must not mutate it.
+func getPool(txn *memdb.Txn) *ipam.Pool {
+	if rec := first[NetPool](txn, TableNetPool, "id", netPoolID); rec != nil && rec.Pool != nil {
+		return rec.Pool
+	}
+	p, err := ipam.New(ipam.DefaultConfig())
+	if err != nil {
+		panic(fmt.Sprintf("state: the default address pool is invalid: %v", err))
+	}
+	return p
+}
+
+// changePool applies change to a copy of the pool and stores the copy when
+// it differs, so watchers of the table wake only for a real allocation.
+func changePool(w *writeTxn, change func(p *ipam.Pool) error) error {
+	old := getPool(w.txn)
+	p := old.Clone()
+	if err := change(p); err != nil {
+		return err
+	}
+	if jsonEqual(old, p) {
+		return nil
+	}
+	return w.insert(TableNetPool, &NetPool{ID: netPoolID, Pool: p})
+}
+
+// appVIPs lists the (network key, service ID) pairs that get a VIP: every
+// vip-mode service on each of its networks.
+func appVIPs(app *types.App) map[[2]string]bool {
+	out := map[[2]string]bool{}
+	if app == nil {
+		return out
+	}
+	for _, svc := range app.Services {
+		if svc.EndpointMode == types.EndpointDNSRR {
+			continue
+		}
+		for _, att := range svc.Networks {
+			out[[2]string{app.NetworkKey(att.Name), types.ServiceID(app.Name, svc.Name)}] = true
+		}
+	}
+	return out
+}
+
+func sortedPairs(m map[[2]string]bool) [][2]string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b [2]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
+}
+
+// ownNetworks lists the keys of the app's own networks: those it declares
+// and those its services join (the implicit default), external ones left
+// out, as they are shared between apps.
+func ownNetworks(app *types.App) map[string]bool {
+	out := map[string]bool{}
+	if app == nil {
+		return out
+	}
+	add := func(name string) {
+		if n := app.Networks[name]; n == nil || !n.External {
+			out[app.NetworkKey(name)] = true
+		}
+	}
+	for name := range app.Networks {
+		add(name)
+	}
+	for _, svc := range app.Services {
+		for _, att := range svc.Networks {
+			add(att.Name)
+		}
+	}
+	return out
+}
+
+// allocateApp gives every network the app's services join a subnet, and
+// every vip-mode service a VIP on each of them; VIPs of services gone from
+// the app (or switched to dnsrr), and networks the app no longer has, are
+// released. Allocation is next-fit, so what was just released is the last
+// to be handed out again while its containers stop.
+func allocateApp(w *writeTxn, app, old *types.App) error {
+	want, had := appVIPs(app), appVIPs(old)
+	keep := ownNetworks(app)
+	return changePool(w, func(p *ipam.Pool) error {
+		for _, svc := range app.Services {
+			for _, att := range svc.Networks {
+				key := app.NetworkKey(att.Name)
+				if _, err := p.AddNetwork(key); err != nil {
+					return fmt.Errorf("network %s of service %s: %w", att.Name, svc.Name, err)
+				}
+			}
+		}
+		// In sorted order: allocation is next-fit, so the order decides
+		// the addresses, and every manager must reach the same ones.
+		for _, pair := range sortedPairs(want) {
+			if _, err := p.AddVIP(pair[0], pair[1]); err != nil {
+				return fmt.Errorf("virtual address of service %s on network %s: %w", pair[1], pair[0], err)
+			}
+		}
+		for _, pair := range sortedPairs(had) {
+			if !want[pair] {
+				p.RemoveVIP(pair[0], pair[1])
+			}
+		}
+		for _, key := range slices.Sorted(maps.Keys(ownNetworks(old))) {
+			if !keep[key] {
+				p.RemoveNetwork(key)
+			}
+		}
+		return nil
+	})
+}
+
+// allocateSlices gives the task's node a slice of each network of the
+// task's service, at placement.
+func allocateSlices(w *writeTxn, t *types.Task) error {
+	if t.NodeID == "" {
+		return nil
+	}
+	app := getApp(w.txn, t.App)
+	if app == nil {
+		return nil
+	}
+	svc := app.Service(t.Service)
+	if svc == nil || len(svc.Networks) == 0 {
+		return nil
+	}
+	return changePool(w, func(p *ipam.Pool) error {
+		for _, att := range svc.Networks {
+			key := app.NetworkKey(att.Name)
+			if _, ok := p.Subnet(key); !ok {
+				continue // allocated with the app; gone only once purged
+			}
+			if _, err := p.AddNode(key, t.NodeID); err != nil {
+				return fmt.Errorf("slice of network %s for node %s: %w", key, t.NodeID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// releaseApp frees the app's own networks (their slices and VIPs with
+// them) once the app is purged. External networks are shared between apps
+// and stay.
+func releaseApp(w *writeTxn, app *types.App) error {
+	return changePool(w, func(p *ipam.Pool) error {
+		for _, pair := range sortedPairs(appVIPs(app)) {
+			p.RemoveVIP(pair[0], pair[1])
+		}
+		for _, key := range slices.Sorted(maps.Keys(ownNetworks(app))) {
+			p.RemoveNetwork(key)
+		}
+		return nil
+	})
+}
+
+// releaseNode frees a removed node's slices everywhere.
+func releaseNode(w *writeTxn, nodeID string) error {
+	return changePool(w, func(p *ipam.Pool) error {
+		p.RemoveNodeEverywhere(nodeID)
+		return nil
+	})
+}
+
+// Pool returns the overlay's address allocations as of the view. Callers
+// must not mutate it.
+func (v *View) Pool() *ipam.Pool {
+	return getPool(v.txn)
+}
