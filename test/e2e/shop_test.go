@@ -1,10 +1,12 @@
 package e2e
 
 import (
-	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,25 +44,57 @@ func TestShopExample(t *testing.T) {
 
 	// lb spreads requests over the replicas, and each replica reaches
 	// every part: all three answer a complete page.
-	seen := map[string]bool{}
-	h.WaitFor(t, time.Minute, "complete pages from all three web replicas", func() error {
-		p, err := h.GetShop(addr)
-		if err != nil {
-			return err
-		}
-		if err := p.Check(); err != nil {
-			return err
-		}
-		seen[p.Web] = true
-		if len(seen) < 3 {
-			return fmt.Errorf("replicas seen so far: %v", seen)
-		}
-		return nil
-	})
+	h.WaitFor(t, time.Minute, "complete pages from all three web replicas", h.ShopServed(addr, map[string]bool{}, 3))
 
 	c.MustRun(t, repoRoot, "down", "--timeout", "2m", "-v", "-p", project)
 	expectNoContainersOrNetworks(t, project)
 	if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
 		t.Fatalf("down -v left volumes %v", vols)
 	}
+}
+
+// TestShopExampleCompose runs the same file with Docker Compose, when this
+// machine has it: the page is as complete as under berth, so the example
+// stays a plain Compose app.
+func TestShopExampleCompose(t *testing.T) {
+	h.RequireDocker(t)
+	compose := composeCommand(t)
+	const project = "e2e-shop-compose"
+	port := h.FreePort(t)
+	file := filepath.Join(repoRoot, "examples", "shop", "compose.yaml")
+	run := func(args ...string) (string, error) {
+		args = append(append(compose[1:], "-p", project, "-f", file), args...)
+		cmd := exec.Command(compose[0], args...)
+		cmd.Env = append(os.Environ(), "SHOP_PORT="+strconv.Itoa(port))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		if out, err := run("down", "-v", "--timeout", "30"); err != nil {
+			t.Errorf("%s down: %v\n%s", strings.Join(compose, " "), err, out)
+		}
+	})
+	start := time.Now()
+	// up -d returns once every container started, after each depends_on
+	// condition was met.
+	if out, err := run("up", "-d", "--build"); err != nil {
+		t.Fatalf("%s up: %v\n%s", strings.Join(compose, " "), err, out)
+	}
+	t.Logf("%s up -d --build: %.1fs", strings.Join(compose, " "), time.Since(start).Seconds())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	h.WaitFor(t, time.Minute, "complete pages from all three web replicas", h.ShopServed(addr, map[string]bool{}, 3))
+}
+
+// composeCommand is `docker compose` (v2) or else `docker-compose` (v1);
+// the test skips when the machine has neither.
+func composeCommand(t *testing.T) []string {
+	t.Helper()
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{p}
+	}
+	t.Skip("neither docker compose nor docker-compose is installed")
+	return nil
 }

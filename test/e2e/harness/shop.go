@@ -102,3 +102,23 @@ func WaitShop(tb testing.TB, addr string, timeout time.Duration) ShopPage {
 	})
 	return page
 }
+
+// ShopServed is a condition for WaitFor or Poll: met when a GET of
+// https://addr/ passes Check and, counting this one, complete pages came
+// from want distinct web replicas, which it records in seen.
+func ShopServed(addr string, seen map[string]bool, want int) func() error {
+	return func() error {
+		p, err := GetShop(addr)
+		if err != nil {
+			return err
+		}
+		if err := p.Check(); err != nil {
+			return err
+		}
+		seen[p.Web] = true
+		if len(seen) < want {
+			return fmt.Errorf("%d of %d web replicas seen so far: %v", len(seen), want, seen)
+		}
+		return nil
+	}
+}
