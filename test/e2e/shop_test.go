@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	dockerdrv "github.com/berth-dev/berth/internal/driver/docker"
 	h "github.com/berth-dev/berth/test/e2e/harness"
 )
 
@@ -46,11 +47,33 @@ func TestShopExample(t *testing.T) {
 	// every part: all three answer a complete page.
 	h.WaitFor(t, time.Minute, "complete pages from all three web replicas", h.ShopServed(addr, map[string]bool{}, 3))
 
+	// lb is only on frontend: it finds web by name, and not db or redis.
+	for name, want := range map[string]bool{"web": true, "db": false, "redis": false} {
+		if got := resolvesIn(t, project, "lb", name); got != want {
+			t.Errorf("lb resolves %s: %v, want %v", name, got, want)
+		}
+	}
+
 	c.MustRun(t, repoRoot, "down", "--timeout", "2m", "-v", "-p", project)
 	expectNoContainersOrNetworks(t, project)
 	if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
 		t.Fatalf("down -v left volumes %v", vols)
 	}
+}
+
+// resolvesIn says whether name resolves inside the app's (only) container
+// of service svc.
+func resolvesIn(t *testing.T, app, svc, name string) bool {
+	t.Helper()
+	out, err := h.Docker("ps", "-q", "--filter", "label="+dockerdrv.LabelApp+"="+app,
+		"--filter", "label="+dockerdrv.LabelService+"="+svc)
+	ids := h.Lines(out)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("the %s container of %s: %v %q", svc, app, err, out)
+	}
+	// getent exits 2 when the name does not resolve.
+	_, err = h.Docker("exec", ids[0], "getent", "hosts", name)
+	return err == nil
 }
 
 // TestShopExampleCompose runs the same file with Docker Compose, when this
