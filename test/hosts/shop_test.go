@@ -70,7 +70,9 @@ func TestShopOnHosts(t *testing.T) {
 			t.Errorf("%s: https://%s/ through the mesh: %v", host, addr, err)
 			continue
 		}
-		t.Logf("%s: https://%s/ answered a complete page after %.1fs", host, addr, time.Since(start).Seconds())
+		took := time.Since(start)
+		p, err := h.GetShop(addr)
+		t.Logf("%s: https://%s/ answered a complete page after %.1fs; again: %v\n%s", host, addr, took.Seconds(), err, p.Body)
 		if err := testkit.Poll(time.Minute, h.ShopServed(addr, map[string]bool{}, 3)); err != nil {
 			t.Errorf("%s: https://%s/: %v", host, addr, err)
 		}
