@@ -15,7 +15,7 @@ pid=$!
 # docker stop signals this shell (PID 1): pass it on to mariadbd.
 trap 'kill -TERM $pid' TERM INT
 i=0
-until mariadb-admin --silent ping >/dev/null 2>&1; do
+until mariadb --user=root --execute="SELECT 1" >/dev/null 2>&1; do
 	kill -0 $pid 2>/dev/null || { wait $pid; exit 1; }
 	i=$((i + 1))
 	[ $i -lt 120 ] || { echo "db: mariadbd did not answer within 60s" >&2; exit 1; }
