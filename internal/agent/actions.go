@@ -33,6 +33,10 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 		l.report(t, r, types.TaskStatus{State: types.TaskRejected, Error: r.startErr})
 		return
 	}
+	netSlices, ready := l.taskSlices(t, svc)
+	if !ready {
+		return // its networks' slices are not here yet (overlay.go)
+	}
 	// Remembered before the driver is called, so a restarted agent never
 	// starts the task again and knows how to stop it.
 	r.local = localTask{Driver: name, App: t.App, Service: t.Service, Grace: svc.StopGracePeriod, Signal: svc.StopSignal, Started: true}
@@ -43,6 +47,7 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 		return
 	}
 	cfg := l.taskConfig(t, svc)
+	cfg.Slices, cfg.Overlay = netSlices, l.a.cfg.Overlay
 	id := t.ID
 	cfg.Progress = func(msg string) { l.progress(id, msg) }
 	r.busy = opStart
@@ -135,6 +140,7 @@ func (l *loop) taskConfig(t *types.Task, svc *types.Service) *driver.TaskConfig 
 			cfg.Configs[f.Source] = v
 		}
 	}
+	l.a.mesh.configure(cfg, res) // mesh.go: the agent's DNS, services' addresses
 	return cfg
 }
 

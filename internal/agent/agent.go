@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -39,6 +40,9 @@ type Agent struct {
 	// its ID, is settled; they do not change afterwards.
 	client  *api.Client
 	drivers map[string]driver.Driver
+	// mesh is the node's DNS and routing mesh (mesh.go), set by Run before
+	// the task loop starts; nil without Config.Overlay.
+	mesh *mesh
 
 	// register asks the session to register again (a call got 404).
 	register chan struct{}
@@ -48,6 +52,13 @@ type Agent struct {
 
 	// store is the local state, open while Run runs.
 	store *store
+
+	// netMap are the network map's subscribers (netmap.go); net is the
+	// overlay's state the task loop reads (overlay.go).
+	netMap netMapSubs
+	net    netState
+	// newOverlay makes the node's overlay; nil: package overlay's.
+	newOverlay func(underlay netip.Addr) (kernelOverlay, error)
 
 	mu     sync.Mutex
 	nodeID string
@@ -174,6 +185,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.serveAPI(ctx, &wg, ln)
+	if err := a.startMesh(ctx, &wg); err != nil {
+		return err
+	}
 	if regLn != nil && a.drivers[types.DriverDocker] != nil {
 		a.serveRegistry(ctx, &wg, regLn)
 		a.mu.Lock()
@@ -198,6 +212,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.heartbeat(ctx, ttl) })
 	wg.Go(func() { a.keepRenewed(ctx) })
 	wg.Go(func() { a.watch(ctx, l.desiredCh) })
+	if a.cfg.Overlay {
+		a.startNetworking(ctx, &wg)
+	}
 	for name, d := range a.drivers {
 		wg.Go(func() { a.forwardEvents(ctx, name, d, l.statusCh) })
 	}
@@ -294,6 +311,7 @@ func (a *Agent) node() types.Node {
 		Capacity:     capacity(),
 		Drivers:      a.driverNames(),
 		AgentVersion: a.cfg.Version,
+		Overlay:      a.cfg.Overlay,
 	}
 }
 

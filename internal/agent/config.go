@@ -39,11 +39,21 @@ type Config struct {
 	// registry listens, on loopback ("127.0.0.1:7703"; port 0 picks one):
 	// the docker driver pulls cluster images through it. Empty: off.
 	RegistryAddr string
+	// DNSUpstreams are the resolvers (address:port) the agent's DNS sends
+	// the names that are not berth's to; empty: the node's resolv.conf.
+	// Tests give their own, on loopback.
+	DNSUpstreams []string
 
 	// AdvertiseAddr is where the manager reaches the agent's API when it
 	// differs from the listener's address (a wildcard ListenAddr).
 	AdvertiseAddr string
-	Timing        Timing
+	// Overlay turns on the cluster overlay on this node (berth agent
+	// --overlay, on by default there): tasks' networks take this node's
+	// slices, the VXLAN device reaches the other nodes' and service VIPs
+	// are balanced. Off, networks are the engine's local ones, as for
+	// agents that share one engine and network namespace.
+	Overlay bool
+	Timing  Timing
 }
 
 // Timing knobs with defaults; tests shorten them.

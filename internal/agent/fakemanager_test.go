@@ -55,6 +55,10 @@ type fakeManager struct {
 	certTTL       time.Duration     // lifetime of issued certificates (0: an hour)
 	renewals      int               // renewals signed
 	joinLabels    map[string]string // the labels of the last join
+	// netmap is what GET /v1/netmap answers (netmap_test.go); failNetMap
+	// answers this many of its calls with 500.
+	netmap     api.NetworkMap
+	failNetMap int
 	// registry serves /v2/ as the managers' registry does, to workers.
 	registry *testregistry.Registry
 }
@@ -98,6 +102,7 @@ func newUnstartedFakeManager(t testing.TB) *fakeManager {
 	mux.HandleFunc("POST "+api.PathNodeStatus, m.worker(m.status))
 	mux.HandleFunc("POST "+api.PathTeardown, m.worker(m.teardown))
 	mux.HandleFunc("POST "+api.PathNodeRenew, m.worker(m.renew))
+	mux.HandleFunc("GET "+api.PathNetworkMap, m.worker(m.networkMap))
 	m.registry = testregistry.New()
 	m.registry.Admit = requireWorker
 	mux.Handle("/v2/", m.registry)

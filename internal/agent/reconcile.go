@@ -73,7 +73,9 @@ func (l *loop) keepRunning(ctx context.Context, t *types.Task, r *taskRecord) {
 func (l *loop) shutDown(ctx context.Context, t *types.Task, r *taskRecord) {
 	switch {
 	case r.status != nil && r.status.State != driver.StateExited && !r.stopped:
-		l.stop(ctx, r)
+		if !l.draining(t) { // drain.go: out of every node's DNS and mesh first
+			l.stop(ctx, r)
+		}
 	case r.status != nil && r.status.State == driver.StateExited:
 		l.report(t, r, observed(r.status, t.DesiredState))
 	case r.stopped:

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"maps"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/driver"
@@ -22,6 +23,7 @@ func observed(st *driver.Status, desired types.TaskState) types.TaskStatus {
 	case driver.StateRunning:
 		ts.State = types.TaskRunning
 		ts.Health, ts.HealthOutput = st.Health, st.HealthOutput
+		ts.Addresses = st.Addresses
 	default:
 		code := st.ExitCode
 		ts.ExitCode = &code
@@ -63,7 +65,7 @@ func sameStatus(a, b types.TaskStatus) bool {
 		(a.ExitCode == nil || *a.ExitCode == *b.ExitCode)
 	return a.TaskID == b.TaskID && a.State == b.State && a.Health == b.Health && a.HealthOutput == b.HealthOutput &&
 		a.Error == b.Error && a.ContainerID == b.ContainerID && a.Progress == b.Progress && codeEq &&
-		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt)
+		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt) && maps.Equal(a.Addresses, b.Addresses)
 }
 
 // rank is TaskState.Rank, reading a state the manager left empty as

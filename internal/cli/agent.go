@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ type agentOptions struct {
 	drivers []string
 	// registryPort is the pull-through endpoint's port on 127.0.0.1.
 	registryPort int
+	overlay      bool
+	// dnsUpstreams (hidden) replace the node's resolv.conf as the agent's
+	// DNS upstreams: tests give one of their own on loopback.
+	dnsUpstreams []string
 }
 
 func newAgentCommand(e *env) *cobra.Command {
@@ -59,6 +64,9 @@ still running.`,
 	f.StringSliceVar(&o.drivers, "driver", nil, "drivers to offer: docker, exec (default: exec, plus docker when an engine answers)")
 	f.IntVar(&o.registryPort, "registry-port", agent.DefaultRegistryPort,
 		"port on 127.0.0.1 where the host's Docker engine pulls the cluster's images through the agent (0: off)")
+	f.BoolVar(&o.overlay, "overlay", true,
+		"join the cluster overlay: networks span nodes, services have VIPs (false: each network is local to this node's engine, for agents sharing one engine and network namespace)")
+	addDNSUpstreamFlag(f, &o.dnsUpstreams)
 	_ = cmd.MarkFlagRequired("join")
 	return cmd
 }
@@ -70,6 +78,9 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	}
 	token, err := joinToken(o.token, o.tokFile)
 	if err != nil {
+		return err
+	}
+	if err := checkDNSUpstreams(o.dnsUpstreams); err != nil {
 		return err
 	}
 	if o.registryPort < 0 || o.registryPort > 65535 {
@@ -87,13 +98,31 @@ func (e *env) agent(ctx context.Context, o agentOptions) error {
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: o.join, JoinToken: token, Name: o.name, DataDir: dataDir, ListenAddr: o.listen,
-		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(),
-		Logger: slog.New(slog.NewTextHandler(e.stderr, nil)),
+		Labels: labels, Drivers: o.drivers, RegistryAddr: registryAddr, Version: Version(), Overlay: o.overlay,
+		DNSUpstreams: o.dnsUpstreams,
+		Logger:       slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})
 	if err != nil {
 		return fmt.Errorf("start the agent: %w", err)
 	}
 	return ag.Run(ctx)
+}
+
+// addDNSUpstreamFlag adds the hidden --dns-upstream: the resolvers the
+// agent's DNS forwards other names to, instead of the node's resolv.conf.
+func addDNSUpstreamFlag(f *pflag.FlagSet, to *[]string) {
+	f.StringSliceVar(to, "dns-upstream", nil, "resolvers (IP:PORT) the agent's DNS forwards names that are not berth's to (default: the node's /etc/resolv.conf)")
+	_ = f.MarkHidden("dns-upstream")
+}
+
+// checkDNSUpstreams refuses an upstream that is not IP:PORT.
+func checkDNSUpstreams(ups []string) error {
+	for _, u := range ups {
+		if _, err := netip.ParseAddrPort(u); err != nil {
+			return fmt.Errorf("invalid --dns-upstream %q: give IP:PORT, e.g. 127.0.0.1:5353", u)
+		}
+	}
+	return nil
 }
 
 // parseLabels turns KEY=VALUE flags into a map; an error names the bad one.

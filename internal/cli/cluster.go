@@ -18,6 +18,7 @@ type clusterOptions struct {
 	images           []string
 	subnet           string
 	labels           []string
+	registryGCGrace  time.Duration // the managers' --registry-gc-grace (hidden, for tests)
 }
 
 // defaultClusterName names a cluster made without a name.
@@ -57,6 +58,8 @@ the current one. A failure removes everything made.`,
 	f.StringArrayVar(&o.images, "image", nil, "image to copy from this machine's engine into every agent's engine ahead (repeatable)")
 	f.StringVar(&o.subnet, "subnet", "", "the cluster's IPv4 subnet (default: a free /24 that overlaps no route, resolver or Docker pool)")
 	f.StringArrayVar(&o.labels, "label", nil, "node label KEY=VALUE on every host (repeatable)")
+	f.DurationVar(&o.registryGCGrace, "registry-gc-grace", 0, "the managers' --registry-gc-grace: how long unreferenced images and blobs are kept (for tests)")
+	_ = f.MarkHidden("registry-gc-grace")
 	ls := &cobra.Command{
 		Use: "ls", Short: "List the clusters of hosts made on this machine", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error { return e.clusterLs() },

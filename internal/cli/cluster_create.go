@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/machine"
+	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -44,7 +45,11 @@ func clusterSpec(name string, o clusterOptions) (machine.ClusterSpec, error) {
 	if err != nil {
 		return machine.ClusterSpec{}, err
 	}
-	spec := machine.ClusterSpec{Name: name, Managers: o.managers, Agents: o.agents, Images: imageList(o.images), Labels: labels}
+	if err := server.CheckRegistryGCGrace(o.registryGCGrace); err != nil {
+		return machine.ClusterSpec{}, err
+	}
+	spec := machine.ClusterSpec{Name: name, Managers: o.managers, Agents: o.agents, Images: imageList(o.images), Labels: labels,
+		RegistryGCGrace: o.registryGCGrace}
 	if o.subnet != "" {
 		spec.Options = map[string]string{"subnet": o.subnet}
 	}

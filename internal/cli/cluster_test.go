@@ -116,6 +116,9 @@ func TestServerFlagCheck(t *testing.T) {
 		{serverOptions{certTTL: time.Second}, "--cert-ttl must be between 10s and 366 days"},
 		{serverOptions{certTTL: 400 * 24 * time.Hour}, "--cert-ttl must be between"},
 		{serverOptions{certTTL: 20 * time.Second}, ""},
+		{serverOptions{registryGCGrace: time.Second}, ""},
+		{serverOptions{registryGCGrace: time.Millisecond}, "--registry-gc-grace must be between 1s and 24h0m0s"},
+		{serverOptions{registryGCGrace: -time.Minute}, "--registry-gc-grace must be between"},
 	}
 	for _, tc := range tests {
 		err := tc.o.check()

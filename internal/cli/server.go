@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/credfile"
+	"github.com/berth-dev/berth/internal/ipam"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/server"
@@ -33,7 +35,10 @@ type serverOptions struct {
 	limits          server.Limits
 	certTTL         time.Duration
 	adminTokenFile  string
-	registryMax     string // --registry-max-size, as given
+	registryMax     string        // --registry-max-size, as given
+	addressPool     string        // --address-pool, as given
+	dnsUpstreams    []string      // the dev agent's (hidden)
+	registryGCGrace time.Duration // hidden, for tests
 }
 
 func newServerCommand(e *env) *cobra.Command {
@@ -89,8 +94,12 @@ temporary directory removed on exit.`,
 	addLimitFlags(cmd, &o.limits)
 	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
 	f.StringVar(&o.registryMax, "registry-max-size", "10GiB", "most the cluster registry may hold on this manager (images pushed by berth up); a push past it is refused")
+	f.StringVar(&o.addressPool, "address-pool", "", "a new cluster's overlay address pool, cut into a /18 per network and a /24 per node (default "+ipam.DefaultPool.String()+"); it must overlap none of the hosts' own routes")
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
+	addDNSUpstreamFlag(f, &o.dnsUpstreams)
+	f.DurationVar(&o.registryGCGrace, "registry-gc-grace", server.DefaultRegistryGCGrace, "how long an image no service needs and an unreferenced blob are kept before GC removes them (for tests)")
+	_ = f.MarkHidden("registry-gc-grace")
 	hideInheritedFlags(cmd, "addr") // --addr is where the manager listens
 	cmd.AddCommand(newServerStopCommand(e), newServerMembersCommand(e))
 	return cmd
@@ -110,10 +119,33 @@ func (o serverOptions) check() error {
 	case o.certTTL != 0 && (o.certTTL < server.MinCertTTL || o.certTTL > pki.MaxCertTTL):
 		return fmt.Errorf("--cert-ttl must be between %s and %d days, e.g. 2160h for 90 days", server.MinCertTTL, pki.MaxCertTTL/(24*time.Hour))
 	}
+	if err := server.CheckRegistryGCGrace(o.registryGCGrace); err != nil {
+		return err
+	}
 	if _, err := o.registryMaxBytes(); err != nil {
 		return err
 	}
+	if _, err := o.pool(); err != nil {
+		return err
+	}
 	return o.checkLimits()
+}
+
+// pool reads --address-pool (the zero prefix when not given).
+func (o serverOptions) pool() (netip.Prefix, error) {
+	if o.addressPool == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(o.addressPool)
+	if err == nil {
+		cfg := ipam.DefaultConfig()
+		cfg.Pool = p
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("--address-pool: %w", err)
+	}
+	return p, nil
 }
 
 // registryMaxBytes reads --registry-max-size (0 when not given: the
@@ -187,11 +219,18 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDNSUpstreams(o.dnsUpstreams); err != nil {
+		return err
+	}
+	pool, err := o.pool()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
 		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
-		RegistryMaxBytes: registryMax,
+		RegistryMaxBytes: registryMax, AddressPool: pool, RegistryGCGrace: o.registryGCGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)
@@ -253,7 +292,7 @@ func (e *env) runDevAgent(ctx context.Context, srv *server.Server, o serverOptio
 	}
 	ag, err := agent.New(agent.Config{
 		ManagerAddr: srv.ClusterAddr(), JoinToken: token, Name: o.name, DataDir: filepath.Join(dataDir, "agent"),
-		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log,
+		ListenAddr: "127.0.0.1:0", Version: Version(), Logger: log, Overlay: true, DNSUpstreams: o.dnsUpstreams,
 	})
 	if err != nil {
 		return fmt.Errorf("start the dev cluster's agent: %w", err)

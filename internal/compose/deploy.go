@@ -33,6 +33,7 @@ func applyDeploy(out *types.Service, s ctypes.ServiceConfig) []error {
 	if out.RestartPolicy, err = restartPolicy(s.Restart, d.RestartPolicy); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, updateConfigs(out, d)...) // deploy_update.go
 	out.Placement = convertPlacement(d.Placement)
 	// The scheduler's own parser: `config` refuses what the manager would.
 	var pe *scheduler.PlacementError

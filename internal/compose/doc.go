@@ -16,7 +16,7 @@
 //     a global service with replicas). It names the file or key path.
 //
 //  2. Warnings: every key set in the files that berth does not honour yet
-//     (deploy.update_config, logging, devices, ...). Show each one to the
+//     (logging, devices, ulimits, ...). Show each one to the
 //     user; the App is still deployable without them.
 //
 //  3. The App: secret and config content already read (at most

@@ -21,8 +21,8 @@ func TestWalkTree(t *testing.T) {
 		},
 		{
 			name: "unhonoured keys are reported at their own path",
-			tree: `{"services":{"web":{"image":"x","pull_policy":"weekly","deploy":{"update_config":{"parallelism":2}}}}}`,
-			want: []string{"services.web.deploy.update_config", "services.web.pull_policy"},
+			tree: `{"services":{"web":{"image":"x","pull_policy":"weekly","deploy":{"resources":{"reservations":{"devices":[{"count":1}]}}}}}}`,
+			want: []string{"services.web.deploy.resources.reservations.devices", "services.web.pull_policy"},
 		},
 		{
 			name: "list elements are named by index",

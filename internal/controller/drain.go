@@ -24,14 +24,29 @@ func (p *pass) drain(app *types.App, svc *types.Service, cur *types.Task, slot i
 // running while cur, its replacement, is pending; once cur is placed it is
 // stopped. If the node is active again while cur, its drain replacement,
 // still waits, the drain was undone: cur is dropped and the old task stays
-// the slot's task. Any other wanted task but cur is stopped.
-func (p *pass) handover(history []*types.Task, cur *types.Task) *types.Task {
+// the slot's task. An update started first (rollout.go) keeps the old task
+// until cur, of the new version, is up; and a rollback keeps a task of the
+// current version over a newer one of the version rolled back. Any other
+// wanted task but cur is stopped.
+func (p *pass) handover(svc *types.Service, history []*types.Task, cur *types.Task) *types.Task {
+	if cur.ServiceVersion != svc.Version {
+		for _, t := range history {
+			if t != cur && t.DesiredState == types.DesiredRunning && !t.State.Terminal() && t.ServiceVersion == svc.Version {
+				p.shutdown(cur)
+				cur = t
+				break
+			}
+		}
+	}
 	keep := cur
+	up, _ := cur.Up(svc, p.now)
 	for _, t := range history {
-		if t == cur || t.DesiredState != types.DesiredRunning || t.State.Terminal() {
+		if t == cur || t.DesiredState != types.DesiredRunning || t.State.Terminal() || p.upd.Desired[t.ID] == types.DesiredShutdown {
 			continue
 		}
 		switch {
+		case t.ServiceVersion != cur.ServiceVersion && cur.ServiceVersion == svc.Version && !up:
+			// Started first: the old task serves until its replacement is up.
 		case cur.State != types.TaskPending:
 			p.shutdown(t)
 		case p.drained(t):

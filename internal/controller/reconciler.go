@@ -65,7 +65,7 @@ func NewReconciler(store Store, commit Committer, applier PlanApplier, clock Clo
 	return &Reconciler{store: store, commit: commit, applier: applier, clock: clock, log: log, HistoryPerSlot: 3, NewID: NewTaskID}
 }
 
-var watchedTables = []string{state.TableApps, state.TableTasks, state.TableNodes, state.TableVolumePins}
+var watchedTables = []string{state.TableApps, state.TableTasks, state.TableNodes, state.TableVolumePins, state.TableDeployments}
 
 // Run reconciles after every store change and at every due restart, until
 // ctx is done. A failed pass is logged and retried after a short pause.
@@ -139,6 +139,11 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("record the verdicts on app %s: %w", name, err)
 		}
 	}
+	for _, cmd := range p.deploys {
+		if _, err := r.commit.Commit(ctx, cmd); err != nil {
+			return time.Time{}, fmt.Errorf("record a deployment's progress: %w", err)
+		}
+	}
 	if err := r.place(ctx); err != nil {
 		return time.Time{}, err
 	}
@@ -183,6 +188,9 @@ type pass struct {
 	wake  time.Time
 	// verdicts holds, per app, the service statuses that changed.
 	verdicts map[string]*state.SetServiceStatus
+	// deploys holds the deployments' changes (rollout.go), committed after
+	// the task updates.
+	deploys []state.Command
 }
 
 func newPass(view *state.View, now time.Time, newID func() string) *pass {

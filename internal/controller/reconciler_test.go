@@ -118,6 +118,7 @@ func TestChangedSpecReplacesUnchangedKeeps(t *testing.T) {
 
 	web2, db2 := service("web", 2), service("db", 1)
 	web2.Env = map[string]string{"V": "2"}
+	web2.UpdateConfig = &types.UpdateConfig{Parallelism: new(0)} // all at once
 	w.up(&types.App{Name: "a", Services: []*types.Service{web2, db2}})
 	w.step()
 	if c := current(w.tasks("a", "db")); c.ID != dbBefore {

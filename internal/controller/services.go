@@ -45,10 +45,21 @@ func (p *pass) replicated(app *types.App, svc *types.Service, tasks []*types.Tas
 			}
 		}
 	}
-	verdicts := make([]slotVerdict, 0, svc.Replicas)
+	replicas := make([]rolloutSlot, 0, svc.Replicas)
 	for slot := 1; slot <= svc.Replicas; slot++ {
-		p.slot(app, svc, slots[slot], slot, "")
-		verdicts = append(verdicts, judgeSlot(svc, slots[slot], p.now))
+		replicas = append(replicas, rolloutSlot{slot: slot, history: slots[slot]})
+	}
+	p.replicas(app, svc, replicas, nil)
+}
+
+// replicas reconciles a service's replicas, rolling a new version out as
+// its deployment says (rollout.go), and judges them. verdicts may hold
+// verdicts judged before.
+func (p *pass) replicas(app *types.App, svc *types.Service, replicas []rolloutSlot, verdicts []slotVerdict) {
+	roll := p.planRollout(app, svc, replicas)
+	for i, r := range replicas {
+		p.slot(app, svc, r.history, r.slot, r.node, func(cur *types.Task) bool { return roll.may(i, cur) }, roll.startFirst)
+		verdicts = append(verdicts, judgeSlot(svc, r.history, p.now))
 	}
 	p.judged(app, svc, verdicts)
 }
@@ -76,19 +87,21 @@ func (p *pass) global(app *types.App, svc *types.Service, tasks []*types.Task) {
 		// global service with nowhere to run is not up.
 		verdicts = append(verdicts, slotVerdict{state: types.ServiceConverging})
 	}
+	replicas := make([]rolloutSlot, 0, len(nodes))
 	for _, node := range nodes {
-		p.slot(app, svc, byNode[node], 0, node)
-		verdicts = append(verdicts, judgeSlot(svc, byNode[node], p.now))
+		replicas = append(replicas, rolloutSlot{node: node, history: byNode[node]})
 	}
-	p.judged(app, svc, verdicts)
+	p.replicas(app, svc, replicas, verdicts)
 }
 
 // slot reconciles one replica: a slot number, or a node in global mode.
-// history holds every task the slot still has, in any state.
-func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, slot int, nodeID string) {
+// history holds every task the slot still has, in any state. may says
+// whether a task of an older version may be replaced now, and startFirst
+// whether its replacement starts before it stops (rollout.go).
+func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, slot int, nodeID string, may func(*types.Task) bool, startFirst bool) {
 	cur := current(history)
 	if cur != nil {
-		cur = p.handover(history, cur) // drain.go
+		cur = p.handover(svc, history, cur) // drain.go
 	}
 	switch {
 	case cur == nil:
@@ -97,8 +110,13 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 		// Its node is being drained: start a replacement elsewhere (drain.go).
 		p.drain(app, svc, cur, slot, nodeID)
 	case cur.ServiceVersion != svc.Version:
-		// Spec changed: replace (all at once; rolling updates come later).
-		p.shutdown(cur)
+		// Spec changed: replace it when the rollout says so.
+		if !may(cur) {
+			return
+		}
+		if !startFirst || cur.State.Terminal() || cur.Health == types.HealthUnhealthy {
+			p.shutdown(cur)
+		}
 		p.create(app.Name, svc, slot, nodeID, 0)
 	case cur.State.Terminal() || cur.Health == types.HealthUnhealthy:
 		d := decideRestart(svc.RestartPolicy, cur, history, p.now)

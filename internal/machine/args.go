@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // AgentPort is where an agent host's berth agent serves its own API
@@ -19,6 +20,15 @@ func ManagerArgs(bin, name, dataDir, addr string) []string {
 	return []string{bin, "--addr", HostPort(addr, APIPort), "server", "--name", name,
 		"--raft-addr", HostPort(addr, RaftPort), "--cluster-addr", HostPort(addr, ClusterPort),
 		"--data-dir", dataDir}
+}
+
+// WithRegistryGCGrace appends a manager's --registry-gc-grace (hidden, for
+// tests that watch image GC) when grace is set.
+func WithRegistryGCGrace(args []string, grace time.Duration) []string {
+	if grace == 0 {
+		return args
+	}
+	return append(args, "--registry-gc-grace", grace.String())
 }
 
 // AgentArgs is the command line of berth as an agent on a host whose

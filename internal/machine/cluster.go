@@ -18,6 +18,8 @@ type ClusterSpec struct {
 	Images   []string
 	Labels   map[string]string // on every host
 	Options  map[string]string // the driver's own, for every host
+	// RegistryGCGrace is the managers' --registry-gc-grace (0: theirs).
+	RegistryGCGrace time.Duration
 }
 
 // Limits of a cluster of hosts on one machine.
@@ -100,6 +102,7 @@ func (m *ClusterMaker) Create(ctx context.Context, spec ClusterSpec) (res *Clust
 		specs[i] = Spec{Name: n, Cluster: spec.Name, Role: RoleAgent, Labels: spec.Labels, Options: spec.Options}
 		if i < spec.Managers {
 			specs[i].Role = RoleManager
+			specs[i].RegistryGCGrace = spec.RegistryGCGrace
 		} else {
 			specs[i].Images = spec.Images
 		}

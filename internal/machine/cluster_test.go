@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeDriver is a Driver of function fields, for the orchestration's unit
@@ -76,11 +77,12 @@ func maker(t *testing.T, d *fakeDriver) (*ClusterMaker, *Store) {
 }
 
 // TestClusterCreate: m1 bootstraps alone, then the others join it with the
-// token of their role; agents get the images; every host is stored.
+// token of their role; agents get the images, managers the registry's GC
+// grace; every host is stored.
 func TestClusterCreate(t *testing.T) {
 	d := &fakeDriver{}
 	m, st := maker(t, d)
-	res, err := m.Create(context.Background(), ClusterSpec{Name: "t1", Managers: 3, Agents: 2, Images: []string{"img"}})
+	res, err := m.Create(context.Background(), ClusterSpec{Name: "t1", Managers: 3, Agents: 2, Images: []string{"img"}, RegistryGCGrace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +91,11 @@ func TestClusterCreate(t *testing.T) {
 	}
 	if d.created[0].Name != "m1" || d.created[0].Join.Addr != "" {
 		t.Fatalf("first created: %+v, want m1 bootstrapping", d.created[0])
+	}
+	for _, s := range d.created {
+		if want := map[Role]time.Duration{RoleManager: time.Minute}[s.Role]; s.RegistryGCGrace != want {
+			t.Errorf("%s: registry GC grace %s, want %s", s.Name, s.RegistryGCGrace, want)
+		}
 	}
 	for _, s := range d.created[1:] {
 		wantTok, wantImages := "W", []string{"img"}

@@ -43,6 +43,9 @@ type Spec struct {
 	Images []string
 	// Options are the driver's own flags (ssh: address, user, key...).
 	Options map[string]string
+	// RegistryGCGrace, when set, is a manager's --registry-gc-grace
+	// (hidden; tests shorten it to watch image GC).
+	RegistryGCGrace time.Duration
 }
 
 // Host is a made host. Everything but Local is what the cluster records.

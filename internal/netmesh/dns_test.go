@@ -86,6 +86,7 @@ func testView() View {
 			{Addr: a("127.0.0.5"), App: "shop", Networks: []string{"front", "back"}},
 			{Addr: a("127.0.0.6"), App: "blog", Networks: []string{"other"}},
 		},
+		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("127.0.1.0/24"), Network: "back", App: "shop"}},
 	}
 }
 
@@ -176,6 +177,8 @@ func TestDNSAnswers(t *testing.T) {
 		{"service on a network the asker is not on", "127.0.0.5", "secret.", dns.TypeA, dns.RcodeNameError, nil, 0},
 		{"isolated the other way", "127.0.0.6", "web.", dns.TypeA, dns.RcodeNameError, nil, 0},
 		{"unknown asker", "127.0.0.7", "api.", dns.TypeA, dns.RcodeNameError, nil, 0},
+		{"asker known by its subnet", "127.0.1.9", "api.", dns.TypeA, dns.RcodeSuccess, []string{"10.2.0.21", "10.2.0.22", "10.2.0.23"}, 1},
+		{"asker known by its subnet sees that network only", "127.0.1.9", "web.", dns.TypeA, dns.RcodeNameError, nil, 0},
 		{"no such port is not forwarded", "127.0.0.5", "_grpc._tcp.api.", dns.TypeSRV, dns.RcodeNameError, nil, 0},
 		{"a service named like a TLD keeps its TLD", "127.0.0.5", "example.app.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, 60},
 		{"forwarded", "127.0.0.5", "example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, 60},

@@ -26,6 +26,8 @@ type target struct {
 type index struct {
 	nets    map[string]map[string][]target // network -> fqdn -> targets
 	members map[netip.Addr]*Member
+	subnets []Member // one per View.Subnets entry, Addr unset
+	prefix  []netip.Prefix
 	known   map[string]bool // every fqdn on any network: NXDOMAIN, not forward
 	// reverse maps an address to its name per network, for PTR.
 	reverse map[string]map[netip.Addr]string
@@ -66,6 +68,10 @@ func buildIndex(v *View) (*index, error) {
 	for i := range v.Members {
 		m := &v.Members[i]
 		ix.members[m.Addr.Unmap()] = m
+	}
+	for _, sn := range v.Subnets {
+		ix.subnets = append(ix.subnets, Member{App: sn.App, Networks: []string{sn.Network}})
+		ix.prefix = append(ix.prefix, sn.Prefix.Masked())
 	}
 	return ix, nil
 }
@@ -117,7 +123,7 @@ func (ix *index) addReverse(network string, s *Service) {
 // in their order, the asker's own app's services first. found is false when
 // no network of the asker knows the name.
 func (ix *index) lookup(asker netip.Addr, name string) (ts []target, found bool) {
-	m := ix.members[asker.Unmap()]
+	m := ix.member(asker)
 	if m == nil {
 		return nil, false
 	}
@@ -142,7 +148,7 @@ func (ix *index) lookup(asker netip.Addr, name string) (ts []target, found bool)
 
 // reverseLookup finds the name of addr on one of the asker's networks.
 func (ix *index) reverseLookup(asker, addr netip.Addr) (string, bool) {
-	m := ix.members[asker.Unmap()]
+	m := ix.member(asker)
 	if m == nil {
 		return "", false
 	}
@@ -152,6 +158,21 @@ func (ix *index) reverseLookup(asker, addr netip.Addr) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// member is the asker as a member, by its address, else by the subnet it
+// is in; nil if neither knows it.
+func (ix *index) member(asker netip.Addr) *Member {
+	asker = asker.Unmap()
+	if m := ix.members[asker]; m != nil {
+		return m
+	}
+	for i, p := range ix.prefix {
+		if p.Contains(asker) {
+			return &ix.subnets[i]
+		}
+	}
+	return nil
 }
 
 func fqdn(s string) string { return strings.ToLower(s) + "." }

@@ -119,8 +119,16 @@ func (f *flow) connect() bool {
 }
 
 func (f *flow) send(p []byte) {
-	if f.route.opts().ProxyProtocol {
-		h := proxyproto.HeaderProxyFromAddrs(2, net.UDPAddrFromAddrPort(f.client), f.route.pc.LocalAddr())
+	if r := f.route.opts(); r.ProxyProtocol {
+		// A wildcard listener is dual-stack: the client comes as a
+		// v4-mapped address and the socket's own as "::", which the
+		// header cannot carry together. Both unmapped: IPv4 as it is on
+		// the wire. (The listener's address stands for the one the
+		// client sent to, which a wildcard socket does not know.)
+		src := netip.AddrPortFrom(f.client.Addr().Unmap(), f.client.Port())
+		local := netip.MustParseAddrPort(f.route.pc.LocalAddr().String())
+		dst := netip.AddrPortFrom(r.Listen.Addr().Unmap(), local.Port())
+		h := proxyproto.HeaderProxyFromAddrs(2, net.UDPAddrFromAddrPort(src), net.UDPAddrFromAddrPort(dst))
 		if hb, err := h.Format(); err == nil {
 			p = append(hb, p...)
 		}

@@ -169,3 +169,14 @@ func TestUDPProxyDrain(t *testing.T) {
 		}
 	}
 }
+// TestUDPProxyProtocolWildcard: on a wildcard listener (dual-stack, as the
+// mesh's published ports are) each datagram still carries the client's
+// address in a PROXY v2 header.
+func TestUDPProxyProtocolWildcard(t *testing.T) {
+	be := udpBackend(t, "127.0.0.2", "a", true)
+	_, addr := startProxy(t, ProxyConfig{}, Route{Proto: "udp", Listen: netip.MustParseAddrPort("0.0.0.0:0"), ProxyProtocol: true, Backends: []Backend{{be, true}}})
+	c := udpClient(t, "127.0.0.9", addr)
+	if got, want := exchange(t, c, "ping", 10*time.Second), "a:"+c.LocalAddr().String(); got != want {
+		t.Fatalf("answer %q, want %q", got, want)
+	}
+}

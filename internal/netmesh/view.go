@@ -39,6 +39,18 @@ type View struct {
 	// is on, and in which app it runs (its own app's services win when
 	// several apps share a network and a name).
 	Members []Member
+	// Subnets answer for an asker that is not a member (a container that
+	// is starting, or not healthy yet, is not in the store's endpoints):
+	// an address inside a network's subnet is on that network, since the
+	// overlay lets no other address in. It sees that network only.
+	Subnets []Subnet
+}
+
+// Subnet is a network's address range, for askers not in Members.
+type Subnet struct {
+	Prefix  netip.Prefix
+	Network string
+	App     string // the network's app; "" for an external network
 }
 
 // Network is one cluster network and the services on it.
@@ -97,6 +109,14 @@ func (v *View) Validate() error {
 	for i := range v.Networks {
 		if err := v.Networks[i].validate(); err != nil {
 			return fmt.Errorf("view.networks[%d]: %w", i, err)
+		}
+	}
+	if len(v.Subnets) > MaxNetworks {
+		return fmt.Errorf("view.subnets: %d subnets, at most %d", len(v.Subnets), MaxNetworks)
+	}
+	for i, sn := range v.Subnets {
+		if !sn.Prefix.IsValid() || sn.Network == "" {
+			return fmt.Errorf("view.subnets[%d]: needs a prefix and a network", i)
 		}
 	}
 	for i, m := range v.Members {
@@ -167,6 +187,15 @@ func (s *Service) validate() error {
 	}
 	return nil
 }
+
+// ValidLabel reports whether s can be a service's, an app's or a port's
+// name in DNS: one label (the rule Compose's names must meet to be
+// answered by the agent's DNS).
+func ValidLabel(s string) bool { return validLabel(s) }
+
+// ValidName reports whether s can be a network alias: a dotted name of
+// valid labels.
+func ValidName(s string) bool { return validName(s) }
 
 // validLabel reports whether s is one DNS label of letters, digits, '-' and
 // '_' (Compose allows '_' in names; resolvers pass it through).

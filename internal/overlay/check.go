@@ -30,7 +30,10 @@ func (o *Overlay) check(d Desired) error {
 			slices = append(slices, n.Slice)
 		}
 	}
-	return o.checkPeers(d, slices)
+	if err := o.checkPeers(d, slices); err != nil {
+		return err
+	}
+	return o.checkVIPs(d)
 }
 
 func (o *Overlay) checkPeers(d Desired, slices []netip.Prefix) error {

@@ -55,16 +55,16 @@ func TestCheckDesired(t *testing.T) {
 		want string // "" = valid; else the field named
 	}{
 		{"empty", Desired{}, ""},
-		{"two networks, two peers", Desired{[]Network{netA, netB}, []Peer{peer("198.18.0.2", "10.240.2.0/24", "10.240.66.0/24"), peer("198.18.0.3", "10.240.3.0/24")}}, ""},
-		{"network without a local slice", Desired{[]Network{{Subnet: netA.Subnet}}, []Peer{peer("198.18.0.2", "10.240.2.0/24")}}, ""},
+		{"two networks, two peers", Desired{Networks: []Network{netA, netB}, Peers: []Peer{peer("198.18.0.2", "10.240.2.0/24", "10.240.66.0/24"), peer("198.18.0.3", "10.240.3.0/24")}}, ""},
+		{"network without a local slice", Desired{Networks: []Network{{Subnet: netA.Subnet}}, Peers: []Peer{peer("198.18.0.2", "10.240.2.0/24")}}, ""},
 		{"bad subnet", Desired{Networks: []Network{{Subnet: pfx("10.240.0.1/18")}}}, "networks[0].subnet"},
 		{"overlapping networks", Desired{Networks: []Network{netA, {Subnet: pfx("10.240.0.0/16")}}}, "networks[1].subnet"},
 		{"slice outside", Desired{Networks: []Network{{Subnet: netA.Subnet, Slice: pfx("10.241.0.0/24")}}}, "networks[0].slice"},
-		{"peer is this node", Desired{[]Network{netA}, []Peer{peer("198.18.0.1")}}, "peers[0].underlay"},
-		{"peer twice", Desired{[]Network{netA}, []Peer{peer("198.18.0.2"), peer("198.18.0.2")}}, "peers[1] has the underlay"},
-		{"peer slice overlaps ours", Desired{[]Network{netA}, []Peer{peer("198.18.0.2", "10.240.1.0/25")}}, "peers[0].slices[0]"},
-		{"peer slice in no network", Desired{[]Network{netA}, []Peer{peer("198.18.0.2", "10.250.1.0/24")}}, "in none of the networks"},
-		{"multicast mac", Desired{[]Network{netA}, []Peer{{Underlay: addr("198.18.0.2"), MAC: net.HardwareAddr{1, 0, 0x5e, 0, 0, 1}}}}, "peers[0].mac"},
+		{"peer is this node", Desired{Networks: []Network{netA}, Peers: []Peer{peer("198.18.0.1")}}, "peers[0].underlay"},
+		{"peer twice", Desired{Networks: []Network{netA}, Peers: []Peer{peer("198.18.0.2"), peer("198.18.0.2")}}, "peers[1] has the underlay"},
+		{"peer slice overlaps ours", Desired{Networks: []Network{netA}, Peers: []Peer{peer("198.18.0.2", "10.240.1.0/25")}}, "peers[0].slices[0]"},
+		{"peer slice in no network", Desired{Networks: []Network{netA}, Peers: []Peer{peer("198.18.0.2", "10.250.1.0/24")}}, "in none of the networks"},
+		{"multicast mac", Desired{Networks: []Network{netA}, Peers: []Peer{{Underlay: addr("198.18.0.2"), MAC: net.HardwareAddr{1, 0, 0x5e, 0, 0, 1}}}}, "peers[0].mac"},
 		{"too many peers", Desired{Peers: many}, "at most 4096"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,8 +64,15 @@ type Peer struct {
 
 // Desired is the state Apply converges to.
 type Desired struct {
+	// Pool is the cluster's address pool: routed unreachable, so what of
+	// it has no route of its own (another network's slice, a VIP not
+	// DNATed) is refused here rather than sent by the default route.
+	Pool     netip.Prefix
 	Networks []Network
 	Peers    []Peer
+	// VIPs are the services' virtual addresses on Networks, balanced over
+	// their replicas (see vip.go).
+	VIPs []VIP
 }
 
 // Changes counts what one Apply added and removed (addresses, routes,
@@ -75,6 +82,9 @@ type Changes struct{ Added, Removed int }
 // Overlay converges one node's VXLAN device to a Desired state.
 type Overlay struct {
 	cfg Config
+	// udp is the UDP-carrying VIPs' backends as last applied (udpVIPs):
+	// when they change, conntrack entries to replicas that left go.
+	udp map[netip.Addr]string
 }
 
 // New checks cfg and fills its defaults. It touches nothing.
@@ -145,23 +155,53 @@ func (o *Overlay) Apply(ctx context.Context, d Desired) (Changes, error) {
 		return ch, err
 	}
 	defer h.Close()
-	link, err := o.ensureLink(h, &ch)
-	if err != nil {
+	if err := o.convergeDevice(h, d, &ch); err != nil {
 		return ch, err
+	}
+	if err := o.convergeRules(ctx, d, &ch); err != nil {
+		return ch, err
+	}
+	if err := o.enableForwarding(); err != nil {
+		return ch, err
+	}
+	if err := o.convergeHairpin(h, d); err != nil {
+		return ch, err
+	}
+	if err := o.convergePoolRoute(h, d, &ch); err != nil {
+		return ch, err
+	}
+	return ch, o.flushUDP(h, d)
+}
+
+// convergeDevice makes the device and its entries, but only when a peer
+// has a slice: with none (one node) it would carry nothing, and a device
+// left from before is deleted.
+func (o *Overlay) convergeDevice(h *netlink.Handle, d Desired, ch *Changes) error {
+	if !hasPeerSlices(d) {
+		l, err := o.ourLink(h)
+		if err != nil || l == nil {
+			return err
+		}
+		if err := h.LinkDel(l); err != nil {
+			return fmt.Errorf("delete device %s, which no peer needs: %w", o.cfg.Device, err)
+		}
+		ch.Removed++
+		return nil
+	}
+	link, err := o.ensureLink(h, ch)
+	if err != nil {
+		return err
 	}
 	idx := link.Attrs().Index
 	steps := []func(*netlink.Handle, int, Desired, *Changes) error{
 		o.convergeAddrs, o.convergeFDB, o.convergeNeighs, o.convergeRoutes,
 	}
 	for _, step := range steps {
-		if err := step(h, idx, d, &ch); err != nil {
-			return ch, err
+		if err := step(h, idx, d, ch); err != nil {
+			return err
 		}
 	}
-	if err := o.convergeRules(ctx, d, &ch); err != nil {
-		return ch, err
-	}
-	return ch, o.enableForwarding()
+	return nil
 }
 
 // MTU returns the device's MTU, for the containers' networks: the
@@ -195,6 +235,6 @@ func (o *Overlay) Remove(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("delete device %s: %w", o.cfg.Device, err))
 		}
 	}
-	errs = append(errs, o.removeRules(ctx))
+	errs = append(errs, o.removeRules(ctx), o.removePoolRoutes(h))
 	return errors.Join(errs...)
 }

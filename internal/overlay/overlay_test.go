@@ -3,6 +3,8 @@ package overlay
 import (
 	"context"
 	"net/netip"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +260,40 @@ func TestNotOurs(t *testing.T) {
 	}
 	if out := w.run(h.ns, "ip", "-d", "link", "show", DefaultDevice); !strings.Contains(out, "id 7") {
 		t.Fatalf("the device changed: %s", out)
+	}
+}
+
+// TestPoolUnreachable: with the pool in the Desired state, an address of
+// the pool that no bridge or overlay route covers (a slice of a network
+// this host is not on) is unreachable here, even with a default route that
+// would otherwise carry it off the cluster; the slices of the host's own
+// networks still route, and Remove takes the route away.
+func TestPoolUnreachable(t *testing.T) {
+	w := newWorld(t, 2, "a", "b")
+	h1 := w.hosts[0]
+	w.ip("-n", w.ul, "addr", "add", "198.18.0.254/24", "dev", "br0")
+	w.ip("-n", h1.ns, "route", "add", "default", "via", "198.18.0.254")
+	d := w.desired(0, 1)
+	d.Networks = slices.DeleteFunc(d.Networks, func(n Network) bool { s, _ := w.pool.Subnet("b"); return n.Subnet == s })
+	d.Peers[0].Slices = []netip.Prefix{w.hosts[1].ctrs["a"].slice}
+	b2 := w.hosts[1].ctrs["b"].addr.String()
+	if out := w.run(h1.ns, "ip", "route", "get", b2); strings.Contains(out, "unreachable") {
+		t.Fatalf("unreachable before the pool's route: %s", out)
+	}
+	d.Pool = w.pool.Config.Pool
+	if _, err := h1.ov.Apply(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("ip", "-n", h1.ns, "route", "get", b2).CombinedOutput(); !strings.Contains(string(out), "No route to host") {
+		t.Errorf("b's address on host 2 from host 1, which is not on b: %s; want unreachable, not the default route", out)
+	}
+	if out := w.run(h1.ns, "ip", "route", "get", w.hosts[1].ctrs["a"].addr.String()); !strings.Contains(out, DefaultDevice) {
+		t.Errorf("a's address on host 2: %s; want the overlay's route", out)
+	}
+	if err := h1.ov.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out := w.run(h1.ns, "ip", "route", "show", "type", "unreachable"); strings.TrimSpace(out) != "" {
+		t.Errorf("routes left after Remove: %s", out)
 	}
 }

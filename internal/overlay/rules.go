@@ -24,11 +24,21 @@ const (
 // hook is a jump from a built-in chain to one of the overlay's.
 type hook struct{ table, from, to string }
 
-var hooks = []hook{{"filter", "FORWARD", filterChain}, {"nat", "POSTROUTING", natChain}, {"filter", "INPUT", inChain}}
+// hooks, in the order their chains are written: a chain jumped to from
+// another of the overlay's (vipFilter, from filterChain) comes first.
+var hooks = []hook{
+	{"filter", "OUTPUT", vipFilter}, {"filter", "FORWARD", filterChain}, {"nat", "POSTROUTING", natChain},
+	{"filter", "INPUT", inChain}, {"nat", "PREROUTING", vipNat}, {"nat", "OUTPUT", vipNatOut},
+}
 
 // wantRules returns each chain's rules as `iptables -S` prints them.
 func (o *Overlay) wantRules(d Desired) map[string][]string {
 	want := map[string][]string{filterChain: {"-N " + filterChain}, natChain: {"-N " + natChain}, inChain: {"-N " + inChain}}
+	o.wantVIPRules(d, want)
+	// What is left addressed to a VIP was not DNATed: refused, before
+	// the overlay's ACCEPT of traffic inside a subnet would let it by.
+	want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s %s -j %s", filterChain, comment, vipFilter))
+	want[natChain] = append(want[natChain], o.hairpinRules(d, !o.bridgeNetfilter())...)
 	for _, n := range d.Networks {
 		s := n.Subnet.String()
 		match := fmt.Sprintf("-s %s -d %s %s -j ACCEPT", s, s, comment)
@@ -124,6 +134,9 @@ func (o *Overlay) restore(ctx context.Context, table, chain string, rules []stri
 	return nil
 }
 
+// removeRules deletes the jumps first, then empties every chain, then
+// deletes them: a chain still jumped to (vipFilter, from filterChain)
+// cannot be deleted.
 func (o *Overlay) removeRules(ctx context.Context) error {
 	var errs []string
 	for _, hk := range hooks {
@@ -133,10 +146,17 @@ func (o *Overlay) removeRules(ctx context.Context) error {
 				break // no (more) jump
 			}
 		}
-		if _, err := o.iptables(ctx, "-t", hk.table, "-S", hk.to); err != nil {
-			continue // no chain
-		}
-		for _, verb := range []string{"-F", "-X"} {
+	}
+	for _, verb := range []string{"-F", "-X"} {
+		done := map[string]bool{}
+		for _, hk := range hooks {
+			if done[hk.to] {
+				continue
+			}
+			done[hk.to] = true
+			if _, err := o.iptables(ctx, "-t", hk.table, "-S", hk.to); err != nil {
+				continue // no chain
+			}
 			if out, err := o.iptables(ctx, "-t", hk.table, verb, hk.to); err != nil {
 				errs = append(errs, fmt.Sprintf("%s %s %s: %s", hk.table, verb, hk.to, out))
 			}

@@ -9,14 +9,33 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-const forwardingPath = "/proc/sys/net/ipv4/ip_forward"
+const (
+	forwardingPath = "/proc/sys/net/ipv4/ip_forward"
+	bridgeNFPath   = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+)
 
 // enableForwarding sets net.ipv4.ip_forward in the overlay's namespace.
-// /proc/sys/net answers for the namespace of the thread that opens it, so
-// for another namespace a locked thread enters it first.
-func (o *Overlay) enableForwarding() error {
+func (o *Overlay) enableForwarding() error { return o.inOwnNS(setForwarding) }
+
+// bridgeNetfilter reports whether bridged IPv4 traffic passes iptables in
+// the overlay's namespace (br_netfilter loaded, bridge-nf-call-iptables on:
+// Docker sets both).
+func (o *Overlay) bridgeNetfilter() bool {
+	on := false
+	_ = o.inOwnNS(func() error {
+		b, err := os.ReadFile(bridgeNFPath)
+		on = err == nil && bytes.Equal(bytes.TrimSpace(b), []byte("1"))
+		return nil
+	})
+	return on
+}
+
+// inOwnNS runs f in the overlay's namespace. /proc/sys/net answers for the
+// namespace of the thread that opens it, so for another namespace a
+// locked thread enters it first.
+func (o *Overlay) inOwnNS(f func() error) error {
 	if o.cfg.NetNS == "" {
-		return setForwarding()
+		return f()
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -29,7 +48,7 @@ func (o *Overlay) enableForwarding() error {
 			errc <- err
 			return
 		}
-		errc <- setForwarding()
+		errc <- f()
 		if back() == nil {
 			runtime.UnlockOSThread()
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -43,6 +44,15 @@ type Config struct {
 	// RegistryMaxBytes bounds the cluster registry's directory
 	// (--registry-max-size); 0 takes registry.DefaultMaxBytes.
 	RegistryMaxBytes int64
+	// AddressPool is a new cluster's overlay address pool
+	// (--address-pool); the zero prefix takes ipam.DefaultPool. It is
+	// fixed at bootstrap: a joining manager's is ignored.
+	AddressPool netip.Prefix
+	// RegistryGCGrace is how long an image no service version needs, and a
+	// blob no image references, are kept before GC removes them; it also
+	// paces GC. 0 takes DefaultRegistryGCGrace. Tests shorten it
+	// (--registry-gc-grace, hidden).
+	RegistryGCGrace time.Duration
 	// Version is the berth version reported by /v1/status.
 	Version string
 	Logger  *slog.Logger

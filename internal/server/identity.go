@@ -111,6 +111,9 @@ func (s *Server) bootstrapCluster() (*credentials, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.cfg.AddressPool.IsValid() {
+		rec.AddressPool = s.cfg.AddressPool.String()
+	}
 	b, _ := json.Marshal(rec)
 	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, bootstrapFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("write the bootstrap record: %w", err)

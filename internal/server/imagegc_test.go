@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,13 +37,11 @@ func TestImageGC(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s.collectImagesOnce(ctx)
+	s.collectImagesOnce(ctx, DefaultRegistryGCGrace)
 	if n := len(s.store.View().Images()); n != 5 {
 		t.Fatalf("GC within the grace period left %d of 5 records", n)
 	}
-	defer func(g time.Duration) { imageGrace = g }(imageGrace)
-	imageGrace = 0
-	s.collectImagesOnce(ctx)
+	s.collectImagesOnce(ctx, 0)
 	var left []string
 	for _, im := range s.store.View().Images() {
 		left = append(left, im.ID)
@@ -53,7 +52,11 @@ func TestImageGC(t *testing.T) {
 		t.Fatalf("records after GC %v, want %v (the one in use and the two newest others)", left, want)
 	}
 
-	s.sweepOnce(ctx)
+	s.sweepOnce(ctx, DefaultRegistryGCGrace)
+	if ok, _ := s.registry.HasBlob(ctx, "shop/web", old.layerDigest()); !ok {
+		t.Error("the sweep took a blob written within the grace")
+	}
+	s.sweepOnce(ctx, 0)
 	for _, im := range []testImage{old} {
 		if ok, _ := s.registry.HasBlob(ctx, "shop/web", im.layerDigest()); ok {
 			t.Error("the layer of a deleted record is still there")
@@ -119,5 +122,44 @@ func TestReplicasAreCurrentManagers(t *testing.T) {
 	}
 	if len(got.Replicas) != 1 || got.Replicas[0] != s.id {
 		t.Fatalf("replicas %v, want only %s", got.Replicas, s.id)
+	}
+}
+
+// TestGCGrace: the grace paces GC (the default keeps the minute and the
+// five minutes a manager always had), and a grace out of bounds is refused
+// naming the flag.
+func TestGCGrace(t *testing.T) {
+	for _, tc := range []struct {
+		grace, ceiling, want time.Duration
+	}{
+		{DefaultRegistryGCGrace, time.Minute, time.Minute},
+		{DefaultRegistryGCGrace, 5 * time.Minute, 5 * time.Minute},
+		{10 * time.Second, 5 * time.Minute, 5 * time.Second},
+		{MinRegistryGCGrace, time.Minute, time.Second},
+	} {
+		if got := gcEvery(tc.grace, tc.ceiling); got != tc.want {
+			t.Errorf("gcEvery(%s, %s) = %s, want %s", tc.grace, tc.ceiling, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		grace time.Duration
+		err   string
+	}{
+		{0, ""},
+		{time.Second, ""},
+		{time.Millisecond, "--registry-gc-grace"},
+		{-time.Second, "--registry-gc-grace"},
+		{25 * time.Hour, "--registry-gc-grace"},
+	} {
+		c := Config{DataDir: t.TempDir(), RegistryGCGrace: tc.grace}
+		err := c.fill()
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("grace %s: %v", tc.grace, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("grace %s: error %v, want one naming %s", tc.grace, err, tc.err)
+		case tc.grace == 0 && c.RegistryGCGrace != DefaultRegistryGCGrace:
+			t.Errorf("grace 0 filled to %s, want the default", c.RegistryGCGrace)
+		}
 	}
 }

@@ -30,7 +30,7 @@ func (s *Server) netMap(w http.ResponseWriter, r *http.Request) error {
 // buildNetMap assembles the network map from the store.
 func buildNetMap(view *state.View) *api.NetworkMap {
 	pool := view.Pool()
-	out := &api.NetworkMap{Networks: []api.MapNetwork{}, Nodes: []api.MapNode{}, Services: []api.MapService{}}
+	out := &api.NetworkMap{Pool: pool.Config.Pool.String(), Networks: []api.MapNetwork{}, Nodes: []api.MapNode{}, Services: []api.MapService{}}
 	owner, internal := networkFacts(view.Apps())
 	for _, key := range pool.NetworkIDs() {
 		subnet, _ := pool.Subnet(key)

@@ -197,6 +197,12 @@ func (c *Config) fill() error {
 	case c.CertTTL < MinCertTTL || c.CertTTL > pki.MaxCertTTL:
 		return fmt.Errorf("server: a certificate lifetime (--cert-ttl) of %s is outside %s to %s", c.CertTTL, MinCertTTL, pki.MaxCertTTL)
 	}
+	if err := CheckRegistryGCGrace(c.RegistryGCGrace); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if c.RegistryGCGrace == 0 {
+		c.RegistryGCGrace = DefaultRegistryGCGrace
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

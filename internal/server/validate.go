@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/berth-dev/berth/internal/netmesh"
 	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -93,7 +94,31 @@ func validateApp(app *types.App) error {
 			return err
 		}
 	}
+	if err := validateNames(app); err != nil {
+		return err
+	}
 	return validateDependencyCycles(app)
+}
+
+// validateNames applies the agent DNS's rule for names (netmesh.CheckNames)
+// to each network's services: one owner per name, every name a DNS name.
+func validateNames(app *types.App) error {
+	byNet := map[string][]netmesh.ServiceNames{}
+	var order []string
+	for _, svc := range app.Services {
+		for _, att := range svc.Networks {
+			if byNet[att.Name] == nil {
+				order = append(order, att.Name)
+			}
+			byNet[att.Name] = append(byNet[att.Name], netmesh.ServiceNames{Name: svc.Name, Aliases: att.Aliases})
+		}
+	}
+	for _, net := range order {
+		if err := netmesh.CheckNames(byNet[net]); err != nil {
+			return badRequest("networks."+net, "%s", err.Error())
+		}
+	}
+	return nil
 }
 
 func validateSecrets(kind string, m map[string]*types.Secret) error {
@@ -119,7 +144,7 @@ func validateService(app *types.App, svc *types.Service) error {
 	}
 	checks := []func(string, *types.App, *types.Service) error{
 		validateRuntime, validateScale, validatePorts, validatePolicies, validateRefs, validateMounts,
-		validatePlacement, validateNetworking,
+		validatePlacement, validateNetworking, validateUpdate,
 	}
 	for _, check := range checks {
 		if err := check(f, app, svc); err != nil {

@@ -51,6 +51,18 @@ func TestValidateApp(t *testing.T) {
 		{"bad mesh", func(a *types.App) { a.Services[0].Mesh = "nearest" }, "services.web.mesh"},
 		{"bad proxy protocol", func(a *types.App) { a.Services[0].ProxyProtocol = "v1" }, "services.web.proxy_protocol"},
 		{"negative drain", func(a *types.App) { a.Services[0].DrainDelay = -1 }, "services.web.drain_delay"},
+		{"alias two services claim", func(a *types.App) {
+			a.Services[1].Networks = []types.NetworkAttachment{{Name: "default", Aliases: []string{"web"}}}
+		}, "networks.default"},
+		{"update config", func(a *types.App) {
+			a.Services[0].UpdateConfig = &types.UpdateConfig{Parallelism: new(2), Order: types.OrderStartFirst, FailureAction: types.FailureRollback}
+		}, ""},
+		{"bad update order", func(a *types.App) { a.Services[0].UpdateConfig = &types.UpdateConfig{Order: "any"} }, "services.web.update_config.order"},
+		{"update ratio above 1", func(a *types.App) { a.Services[0].UpdateConfig = &types.UpdateConfig{MaxFailureRatio: 1.5} }, "services.web.update_config.max_failure_ratio"},
+		{"negative parallelism", func(a *types.App) { a.Services[0].UpdateConfig = &types.UpdateConfig{Parallelism: new(-1)} }, "services.web.update_config.parallelism"},
+		{"rollback that rolls back", func(a *types.App) {
+			a.Services[0].RollbackConfig = &types.UpdateConfig{FailureAction: types.FailureRollback}
+		}, "services.web.rollback_config.failure_action"},
 		{"port twice", func(a *types.App) { a.Services[0].Ports = append(a.Services[0].Ports, a.Services[0].Ports[0]) }, "services.web.ports[1].published"},
 		{"bad restart condition", func(a *types.App) { a.Services[0].RestartPolicy.Condition = "always" }, "services.web.restart_policy.condition"},
 		{"bad healthcheck", func(a *types.App) { a.Services[0].Healthcheck = &types.Healthcheck{Test: []string{"curl"}} }, "services.web.healthcheck.test"},

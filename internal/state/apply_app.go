@@ -31,6 +31,9 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if err := allocateApp(w, app, old); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.Name, err)
 	}
+	if err := recordDeployments(w, app, old, res, c.Now); err != nil { // apply_deployment.go
+		return nil, fmt.Errorf("app %s: %w", app.Name, err)
+	}
 	if old == nil {
 		app.Version, app.CreatedAt, app.UpdatedAt = 1, c.Now, c.Now
 		app.CreateIndex, app.ModifyIndex = w.index, w.index
@@ -139,6 +142,9 @@ func (c PurgeApp) apply(w *writeTxn) (any, error) {
 		}
 	}
 	if err := releaseApp(w, app); err != nil {
+		return nil, err
+	}
+	if err := deleteDeployments(w, c.Name, ""); err != nil {
 		return nil, err
 	}
 	return nil, w.delete(TableApps, app)

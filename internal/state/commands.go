@@ -53,6 +53,8 @@ const (
 	kindUpsertImage         commandKind = 33 // image records (apply_image.go)
 	kindDeleteImage         commandKind = 34
 	kindImageReplica        commandKind = 35
+	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
+	kindRollbackService     commandKind = 37
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -269,6 +271,10 @@ func newCommand(k commandKind) (Command, error) {
 		return &DeleteImage{}, nil
 	case kindImageReplica:
 		return &ImageReplica{}, nil
+	case kindSetDeployment:
+		return &SetDeployment{}, nil
+	case kindRollbackService:
+		return &RollbackService{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -43,9 +44,19 @@ func getPool(txn *memdb.Txn) *ipam.Pool {
 	if rec := first[NetPool](txn, TableNetPool, "id", netPoolID); rec != nil && rec.Pool != nil {
 		return rec.Pool
 	}
-	p, err := ipam.New(ipam.DefaultConfig())
+	cfg := ipam.DefaultConfig()
+	if cl := first[types.Cluster](txn, TableCluster, "id", clusterKey); cl != nil && cl.AddressPool != "" {
+		// Checked at bootstrap; a record that fails to parse keeps the
+		// default rather than stopping the FSM.
+		if p, err := netip.ParsePrefix(cl.AddressPool); err == nil {
+			cfg.Pool = p
+		}
+	}
+	p, err := ipam.New(cfg)
 	if err != nil {
-		panic(fmt.Sprintf("state: the default address pool is invalid: %v", err))
+		if p, err = ipam.New(ipam.DefaultConfig()); err != nil {
+			panic(fmt.Sprintf("state: the default address pool is invalid: %v", err))
+		}
 	}
 	return p
 }

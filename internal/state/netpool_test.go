@@ -1,6 +1,7 @@
 package state
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/types"
@@ -91,5 +92,17 @@ func TestNetPoolLifecycle(t *testing.T) {
 	}
 	if _, ok := p.VIP("shared", "web/api"); ok {
 		t.Error("a purged app keeps its VIP on an external network")
+	}
+}
+
+// TestNetPoolFromClusterSetting: a cluster bootstrapped with its own
+// address pool allocates from it.
+func TestNetPoolFromClusterSetting(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(InitCluster{Cluster: &types.Cluster{ID: "c1", AddressPool: "10.50.0.0/16"}})
+	h.mustApply(UpsertApp{App: netApp(), Now: t0})
+	subnet, ok := h.store.View().Pool().Subnet("web_front")
+	if !ok || !netip.MustParsePrefix("10.50.0.0/16").Overlaps(subnet) {
+		t.Fatalf("subnet %s (%v), want one of 10.50.0.0/16", subnet, ok)
 	}
 }

@@ -24,7 +24,7 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -66,10 +66,11 @@ func schema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
-		TableVolumePins: volumePinsSchema(),
-		TableMachines:   machinesSchema(),
-		TableImages:     imagesSchema(),
-		TableNetPool:    netPoolSchema(),
+		TableVolumePins:  volumePinsSchema(),
+		TableMachines:    machinesSchema(),
+		TableImages:      imagesSchema(),
+		TableNetPool:     netPoolSchema(),
+		TableDeployments: deploymentsSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

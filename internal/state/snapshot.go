@@ -24,15 +24,16 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	App     *types.App       `json:"app,omitempty"`
-	Task    *types.Task      `json:"task,omitempty"`
-	Node    *types.Node      `json:"node,omitempty"`
-	Cluster *types.Cluster   `json:"cluster,omitempty"`
-	Pin     *types.VolumePin `json:"volume_pin,omitempty"`
-	Machine *types.Machine   `json:"machine,omitempty"`
-	Image   *types.Image     `json:"image,omitempty"`
-	NetPool *NetPool         `json:"net_pool,omitempty"`
-	Index   *indexEntry      `json:"index,omitempty"`
+	App        *types.App        `json:"app,omitempty"`
+	Task       *types.Task       `json:"task,omitempty"`
+	Node       *types.Node       `json:"node,omitempty"`
+	Cluster    *types.Cluster    `json:"cluster,omitempty"`
+	Pin        *types.VolumePin  `json:"volume_pin,omitempty"`
+	Machine    *types.Machine    `json:"machine,omitempty"`
+	Image      *types.Image      `json:"image,omitempty"`
+	NetPool    *NetPool          `json:"net_pool,omitempty"`
+	Deployment *types.Deployment `json:"deployment,omitempty"`
+	Index      *indexEntry       `json:"index,omitempty"`
 }
 
 // snapshot is a point-in-time view of the store being persisted.
@@ -90,6 +91,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Image: o}
 	case *NetPool:
 		return snapshotRecord{NetPool: o}
+	case *types.Deployment:
+		return snapshotRecord{Deployment: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -147,6 +150,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableImages, rec.Image)
 	case rec.NetPool != nil:
 		return txn.Insert(TableNetPool, rec.NetPool)
+	case rec.Deployment != nil:
+		return txn.Insert(TableDeployments, rec.Deployment)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}

@@ -151,7 +151,7 @@ func populate(h *harness) {
 func dump(t *testing.T, v *View) string {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{
-		"apps": v.Apps(), "tasks": v.Tasks(TaskFilter{}), "nodes": v.Nodes(),
+		"apps": v.Apps(), "tasks": v.Tasks(TaskFilter{}), "nodes": v.Nodes(), "deployments": v.Deployments("", ""),
 		"ia": v.Index(TableApps), "it": v.Index(TableTasks), "in": v.Index(TableNodes),
 	})
 	if err != nil {

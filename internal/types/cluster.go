@@ -18,9 +18,12 @@ type Cluster struct {
 	// Revoked lists the nodes whose certificates no manager accepts any
 	// more (`berth node rm`), each until no certificate issued to it
 	// before its removal can still be valid.
-	Revoked     []Revocation `json:"revoked,omitempty"`
-	CreatedAt   time.Time    `json:"created_at"`
-	ModifyIndex uint64       `json:"modify_index"`
+	Revoked []Revocation `json:"revoked,omitempty"`
+	// AddressPool is the overlay's address pool ("10.240.0.0/12"), set at
+	// bootstrap (berth server --address-pool); "" is ipam's default.
+	AddressPool string    `json:"address_pool,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	ModifyIndex uint64    `json:"modify_index"`
 }
 
 // Manager is one manager's addresses, as other nodes dial them.

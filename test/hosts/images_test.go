@@ -66,15 +66,16 @@ func writeBuild(t *testing.T, dir, msg string) {
 
 // TestImagesOnHosts: build: and local-only images reach agent hosts that
 // have their own engines, through the managers' registry; a rebuild rolls
-// only its service; the images outlive the manager that took the push;
-// strangers are refused.
+// only its service; GC removes, on every manager, the blobs of an image no
+// version needs and keeps the rest; the images outlive the manager that
+// took the push; strangers are refused.
 func TestImagesOnHosts(t *testing.T) {
 	needHosts(t)
 	c := newCLI(t, "bi")
 	home := c.home
 	name := "i" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	start := time.Now()
-	c.must(t, "cluster", "create", name, "--managers", "3", "--agents", "3")
+	c.must(t, "cluster", "create", name, "--managers", "3", "--agents", "3", "--registry-gc-grace", gcGrace.String())
 	t.Logf("cluster create 3+3 (no image copy): %.1fs", time.Since(start).Seconds())
 	t.Cleanup(func() { t.Logf("cleanup: %s", c.run(t, "cluster", "rm", name)) })
 
@@ -136,23 +137,21 @@ func TestImagesOnHosts(t *testing.T) {
 		t.Fatalf("image ls --json: %v, want 3 images\n%s", err, ls.Stdout)
 	}
 
+	_, contexts, err := testkit.ReadContexts(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := imagesRun{c: c, ac: ac, dir: dir, file: file, app: app, agents: agents, home: home, cluster: name,
+		adminToken: contexts[name].Token, ca: contexts[name].CAPEM}
+	for _, m := range ms {
+		if m.Role == "manager" {
+			run.managers = append(run.managers, m)
+		}
+	}
+	web2 := ""
 	t.Run("a rebuild rolls only its service", func(t *testing.T) {
 		before := runningTasks(t, ac, app)
-		writeBuild(t, filepath.Join(dir, "web"), "web 2")
-		r := c.must(t, "up", "-p", app, "-f", file, "--build")
-		t.Logf("up --build after web changed:\n%s", r.Stderr)
-		h.WaitFor(t, 2*time.Minute, "web's new image on three agents", func() error {
-			a, err := ac.GetApp(context.Background(), app)
-			if err != nil {
-				return err
-			}
-			for _, s := range a.Services {
-				if s.Name == "web" && s.ClusterImage == images["web"].ClusterImage {
-					return fmt.Errorf("web still runs %s", s.ClusterImage)
-				}
-			}
-			return serviceSpread(ac, app, "web", agents, 3)()
-		})
+		web2 = run.rebuildWeb(t, "web 2", images["web"].ClusterImage)
 		after := runningTasks(t, ac, app)
 		for id, svc := range before {
 			if svc == "web" {
@@ -163,6 +162,13 @@ func TestImagesOnHosts(t *testing.T) {
 				t.Errorf("%s's task %s was replaced; only web changed", svc, id)
 			}
 		}
+	})
+
+	t.Run("GC removes the blobs of an image no version needs from every manager, and keeps the rest", func(t *testing.T) {
+		if web2 == "" {
+			t.Skip("web was not rebuilt")
+		}
+		run.checkImageGC(t, images["web"].ClusterImage, web2)
 	})
 
 	t.Run("strangers are refused", func(t *testing.T) {

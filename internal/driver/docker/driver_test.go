@@ -148,6 +148,10 @@ func TestStopUsesSignalAndGrace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := e.task("web", i+1, nil)
 			e.start(d, cfg)
+			// Until the app says it listens it has no signal handler, and
+			// PID 1 ignores SIGTERM: on a loaded machine a stop that
+			// early is a kill after the grace period.
+			e.waitLog(d, cfg.Task.ID, "listening on")
 			if err := d.Stop(e.ctx, cfg.Task.ID, time.Second, tt.signal); err != nil {
 				t.Fatal(err)
 			}

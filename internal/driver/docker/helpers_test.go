@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -113,6 +114,22 @@ func (e *env) start(d *Driver, cfg *driver.TaskConfig) *driver.Status {
 		e.t.Fatalf("start %s: %v", cfg.Task.Name(), err)
 	}
 	return st
+}
+
+// waitLog waits until the task's output has a line containing want.
+func (e *env) waitLog(d *Driver, taskID, want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var b strings.Builder
+		if err := d.Logs(e.ctx, taskID, driver.LogOptions{}, &b); err == nil && strings.Contains(b.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("task %s did not log %q within 30s", taskID, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // published maps the app's port 8080 to a free port on 127.0.0.1.

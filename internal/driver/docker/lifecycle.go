@@ -98,7 +98,7 @@ func (d *Driver) create(ctx context.Context, cfg *driver.TaskConfig, image strin
 		name := networkRef(cfg, atts[i].Name, netIDs)
 		_, err := d.cli.NetworkConnect(ctx, name, client.NetworkConnectOptions{
 			Container:      res.ID,
-			EndpointConfig: endpoint(cfg.Service, atts[i]),
+			EndpointConfig: endpoint(cfg, atts[i]),
 		})
 		if err != nil {
 			return res.ID, fmt.Errorf("connect container %s to network %s: %w", opts.Name, name, err)

@@ -67,7 +67,8 @@ func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) (
 	for _, att := range cfg.Service.Networks {
 		n := cfg.Networks[att.Name]
 		name := networkName(app, n, att.Name)
-		if n != nil && n.External {
+		slice, onSlice := cfg.Slices[att.Name]
+		if n != nil && n.External && !onSlice {
 			res, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 			if err != nil {
 				return nil, fmt.Errorf("external network %s: %w", name, err)
@@ -75,7 +76,11 @@ func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) (
 			ids[att.Name] = res.Network.ID
 			continue
 		}
-		id, err := r.network(ctx, app, name, n)
+		var sp *driver.Slice
+		if onSlice {
+			sp = &slice
+		}
+		id, err := r.network(ctx, app, name, n, sp)
 		if err != nil {
 			return nil, err
 		}
@@ -96,19 +101,24 @@ func (r *resourceEnsurer) prepare(ctx context.Context, cfg *driver.TaskConfig) (
 	return ids, nil
 }
 
-// network returns the ID of the app's network name, creating it if needed.
-func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *types.Network) (string, error) {
-	if id, ok := r.knownNetwork(name); ok {
+// network returns the ID of the app's network name, creating it if needed:
+// on slice s when it is given (a cluster network, see netslice.go).
+func (r *resourceEnsurer) network(ctx context.Context, app, name string, n *types.Network, s *driver.Slice) (string, error) {
+	key := name
+	if s != nil {
+		key += "@" + s.Subnet.String()
+	}
+	if id, ok := r.knownNetwork(key); ok {
 		return id, nil
 	}
-	id, err := r.findOrCreateNetwork(ctx, app, name, n)
+	id, err := r.findOrCreateNetwork(ctx, app, name, n, s)
 	if err == nil {
-		r.rememberNetwork(name, id)
+		r.rememberNetwork(key, id)
 	}
 	return id, err
 }
 
-func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name string, n *types.Network) (string, error) {
+func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name string, n *types.Network, s *driver.Slice) (string, error) {
 	defer r.locks.lock("network/" + name)()
 	unlock, err := r.host.lock(ctx, "network-"+name)
 	if err != nil {
@@ -118,6 +128,11 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 	found, err := r.networksNamed(ctx, name)
 	if err != nil {
 		return "", err
+	}
+	if s != nil && len(found) > 0 {
+		if found, err = r.dropOffSlice(ctx, app, name, found, *s); err != nil {
+			return "", err
+		}
 	}
 	if len(found) > 0 {
 		return oldest(found).ID, nil
@@ -129,6 +144,13 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 		if n.Driver != "" {
 			opts.Driver = n.Driver
 		}
+		if n.External {
+			// A cluster network shared by apps: no app's `down` removes it.
+			opts.Labels = n.Labels
+		}
+	}
+	if s != nil {
+		withSlice(&opts, name, *s)
 	}
 	res, err := r.cli.NetworkCreate(ctx, name, opts)
 	if err != nil && !cerrdefs.IsConflict(err) {

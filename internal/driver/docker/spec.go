@@ -53,7 +53,7 @@ func createOptions(cfg *driver.TaskConfig, nodeID, image string, netIDs map[stri
 		name := networkRef(cfg, atts[0].Name, netIDs)
 		hc.NetworkMode = container.NetworkMode(name)
 		opts.NetworkingConfig = &network.NetworkingConfig{
-			EndpointsConfig: map[string]*network.EndpointSettings{name: endpoint(s, atts[0])},
+			EndpointsConfig: map[string]*network.EndpointSettings{name: endpoint(cfg, atts[0])},
 		}
 	}
 	return opts, nil
@@ -69,11 +69,13 @@ func networkRef(cfg *driver.TaskConfig, key string, netIDs map[string]string) st
 
 func hostConfig(cfg *driver.TaskConfig, files []fileMount) (*container.HostConfig, error) {
 	s := cfg.Service
-	bindings, err := portBindings(s.Ports)
+	bindings, err := portBindings(s.Ports, cfg.Overlay)
 	if err != nil {
 		return nil, err
 	}
-	dns, err := parseAddrs(s.DNS)
+	// The agent's resolver first: it answers the service names, and passes
+	// the rest to the node's own resolvers; the user's `dns` follow.
+	dns, err := parseAddrs(append(slices.Clone(cfg.DNS), s.DNS...))
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +134,15 @@ func mounts(cfg *driver.TaskConfig, files []fileMount) []mount.Mount {
 	return out
 }
 
-func endpoint(s *types.Service, att types.NetworkAttachment) *network.EndpointSettings {
-	aliases := append([]string{s.Name}, att.Aliases...)
+// endpoint is the task's settings on one network. On the overlay neither the
+// service name nor the user's aliases are Docker's: the replicas on other
+// nodes are not on this engine, so Docker's DNS would answer only the local
+// ones; the agent's DNS answers them all (api.MapAttachment.Aliases).
+func endpoint(cfg *driver.TaskConfig, att types.NetworkAttachment) *network.EndpointSettings {
+	if cfg.Overlay {
+		return &network.EndpointSettings{}
+	}
+	aliases := append([]string{cfg.Service.Name}, att.Aliases...)
 	return &network.EndpointSettings{Aliases: slices.Compact(aliases)}
 }
 
@@ -158,10 +167,13 @@ func exposedPorts(s *types.Service) network.PortSet {
 	return set
 }
 
-func portBindings(ports []types.Port) (network.PortMap, error) {
+// portBindings are the ports Docker publishes: all published ones, or on
+// the overlay only those of mode host (the agent's mesh answers the ingress
+// ones on every node).
+func portBindings(ports []types.Port, overlay bool) (network.PortMap, error) {
 	pm := network.PortMap{}
 	for _, p := range ports {
-		if p.Published == 0 {
+		if p.Published == 0 || overlay && p.Mode != types.PortHost {
 			continue
 		}
 		b := network.PortBinding{HostPort: strconv.Itoa(int(p.Published))}

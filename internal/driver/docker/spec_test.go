@@ -127,3 +127,39 @@ func TestHealthConfigDisable(t *testing.T) {
 		t.Fatal("no healthcheck must leave the image's own")
 	}
 }
+
+// TestCreateOptionsOverlay: on the overlay the agent's DNS answers the
+// service's names and its mesh the ingress ports, so Docker gets neither;
+// the agent's resolver comes before the user's dns, and host ports are
+// still Docker's.
+func TestCreateOptionsOverlay(t *testing.T) {
+	cfg := specTask()
+	cfg.Overlay = true
+	cfg.DNS = []string{"10.240.1.1"}
+	cfg.Service.Ports = append(cfg.Service.Ports, types.Port{Target: 443, Published: 8443, Protocol: "tcp", Mode: types.PortHost})
+	cfg.Service.ExtraHosts = []string{"db.local:10.0.0.9"}
+	cfg.Service.Hostname = "web-host"
+	opts, err := createOptions(cfg, "n1", "img:1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := opts.HostConfig
+	wantDNS := []netip.Addr{netip.MustParseAddr("10.240.1.1"), netip.MustParseAddr("10.0.0.53")}
+	if !reflect.DeepEqual(hc.DNS, wantDNS) {
+		t.Errorf("dns = %v, want %v", hc.DNS, wantDNS)
+	}
+	if ep := opts.NetworkingConfig.EndpointsConfig["shop_front"]; len(ep.Aliases) != 0 {
+		t.Errorf("aliases = %v, want none: the agent's DNS answers the service's names", ep.Aliases)
+	}
+	if ep := endpoint(cfg, cfg.Service.Networks[1]); len(ep.Aliases) != 0 {
+		t.Errorf("second network's aliases = %v, want none", ep.Aliases)
+	}
+	host, _ := network.PortFrom(443, network.TCP)
+	want := network.PortMap{host: {{HostPort: "8443"}}}
+	if !reflect.DeepEqual(hc.PortBindings, want) {
+		t.Errorf("port bindings = %v, want only the host-mode port %v", hc.PortBindings, want)
+	}
+	if opts.Config.Hostname != "web-host" || !reflect.DeepEqual(hc.ExtraHosts, cfg.Service.ExtraHosts) {
+		t.Errorf("hostname %q, extra hosts %v: want them kept", opts.Config.Hostname, hc.ExtraHosts)
+	}
+}

@@ -29,6 +29,9 @@ func statusOf(c container.InspectResponse) *driver.Status {
 	}
 	st.State = stateOf(s.Status)
 	st.StartedAt = parseTime(s.StartedAt)
+	if st.State == driver.StateRunning {
+		st.Addresses = addressesOf(c)
+	}
 	if st.State == driver.StateExited {
 		st.ExitCode = s.ExitCode
 		st.FinishedAt = parseTime(s.FinishedAt)

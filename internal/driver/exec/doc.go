@@ -20,6 +20,11 @@
 // is no longer the agent's child is watched by polling /proc, and when it
 // ends its exit code is lost: Status reports -1 and says so in Error.
 //
+// Host processes reach services through the overlay's virtual addresses:
+// with the overlay on, the agent puts BERTH_SERVICE_<NAME>_ADDR in the
+// service's env (see agent.EnvServicePrefix), and this driver passes the env
+// on as it is.
+//
 // What does not apply to host processes: ports and networks (the process
 // binds its own ports), mounts, secrets at absolute targets (use
 // $BERTH_SECRETS_DIR), resource limits, and log timestamps (the process

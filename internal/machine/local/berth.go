@@ -21,12 +21,19 @@ import (
 // the token), so a restart after Stop needs nothing from the caller.
 const keyJoin = "join"
 
+// keyGCGrace in Host.Local: a manager's --registry-gc-grace, kept for its
+// restarts.
+const keyGCGrace = "registry-gc-grace"
+
 // berthArgs is berth's command line in the host. The host has no hostname
 // of its own (no UTS namespace), so its name goes in --name.
 func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []string {
 	p := d.paths(h.Cluster, h.Name)
 	if h.Role == machine.RoleManager {
 		args := machine.ManagerArgs(d.cfg.Binary, h.Name, p.berthData(), h.Address)
+		if g, err := time.ParseDuration(h.Local[keyGCGrace]); err == nil {
+			args = machine.WithRegistryGCGrace(args, g)
+		}
 		if spec.Join.Addr != "" && first {
 			args = machine.WithTokenFile(append(args, "--join", spec.Join.Addr), p.joinToken())
 		}
@@ -43,8 +50,16 @@ func (d *Driver) berthArgs(h *machine.Host, spec machine.Spec, first bool) []str
 }
 
 func (d *Driver) startBerth(ctx context.Context, h *machine.Host, spec machine.Spec) error {
-	h.Local[keyJoin] = spec.Join.Addr
+	remember(h, spec)
 	return d.spawnBerth(ctx, h, spec)
+}
+
+// remember keeps in h.Local what berth's restarts need of spec.
+func remember(h *machine.Host, spec machine.Spec) {
+	h.Local[keyJoin] = spec.Join.Addr
+	if spec.Role == machine.RoleManager && spec.RegistryGCGrace != 0 {
+		h.Local[keyGCGrace] = spec.RegistryGCGrace.String()
+	}
 }
 
 // spawnBerth starts berth under a supervisor in the host's namespace. An

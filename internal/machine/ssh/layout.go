@@ -55,9 +55,11 @@ func berthArgs(l layout, spec machine.Spec, ip string) []string {
 	case spec.Role == machine.RoleAgent:
 		args = machine.AgentArgs(l.bin(), spec.Name, l.data(), ip, spec.Join.Addr, spec.Labels)
 	case spec.Join.Addr != "":
-		args = append(machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip), "--join", spec.Join.Addr)
+		args = machine.WithRegistryGCGrace(machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip), spec.RegistryGCGrace)
+		args = append(args, "--join", spec.Join.Addr)
 	default:
-		return append(machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip), "--admin-token-file", l.adminToken())
+		args = machine.WithRegistryGCGrace(machine.ManagerArgs(l.bin(), spec.Name, l.data(), ip), spec.RegistryGCGrace)
+		return append(args, "--admin-token-file", l.adminToken())
 	}
 	return machine.WithTokenFile(args, l.tokenFile())
 }

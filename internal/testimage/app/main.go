@@ -2,9 +2,19 @@
 // live in a FROM scratch image, with endpoints that let tests probe naming,
 // reachability, secrets, health and exit codes from inside a task.
 //
-// Environment: PORT (default 8080), MESSAGE (echoed by /), UNHEALTHY_FILE
-// (/health fails while it exists), MODE=oneshot with EXIT_CODE (print a line
-// and exit). "app healthcheck" probes /health for images without a shell.
+// Environment: PORT (default 8080), MESSAGE (echoed by / and /whoami),
+// UNHEALTHY_FILE (/health fails while it exists), MODE=oneshot with
+// EXIT_CODE (print a line and exit). For the network tests (serve.go):
+// UDP_PORT (a UDP echo), SINK_PORT and ECHO_PORT (a TCP byte sink and a
+// TCP echo, for throughput and latency), LINGER (keep serving this long
+// after SIGTERM), RECORD_DIR (write what the app saw at SIGTERM there) and
+// SIGTERM_LOOKUP (names to resolve at SIGTERM, comma separated).
+//
+// Subcommands: "app healthcheck" probes /health for images without a
+// shell; "app touch FILE" makes a file (UNHEALTHY_FILE in an image with no
+// shell); the clients of client.go and bench.go ("app get", "app udp",
+// "app lookup", "app watch", "app send", "app rr") each run a bounded loop
+// and print one JSON line of counts.
 package main
 
 import (
@@ -16,15 +26,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck())
+	if len(os.Args) > 1 {
+		if os.Args[1] == "healthcheck" {
+			os.Exit(healthcheck())
+		}
+		if run, ok := clients[os.Args[1]]; ok {
+			if err := run(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "app "+os.Args[1]+":", err)
+				os.Exit(2)
+			}
+			return
+		}
 	}
 	if os.Getenv("MODE") == "oneshot" {
 		fmt.Println("oneshot: done")
@@ -44,29 +61,10 @@ func port() string {
 	return "8080"
 }
 
-// serve runs the HTTP server until SIGTERM or SIGINT, then exits 0 so tests
-// can tell a graceful stop from a kill (137).
-func serve() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	srv := &http.Server{Addr: ":" + port(), Handler: routes(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Println("listening on :" + port())
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		fmt.Println("signal received, shutting down")
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
-	}
-}
-
 func routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", handleRoot)
+	mux.HandleFunc("/whoami", handleWhoami)
 	mux.HandleFunc("/health", handleHealth)
 	mux.HandleFunc("/lookup", handleLookup)
 	mux.HandleFunc("/get", handleGet)
@@ -81,13 +79,22 @@ func handleRoot(w http.ResponseWriter, _ *http.Request) {
 }
 
 func handleHealth(w http.ResponseWriter, _ *http.Request) {
-	if f := os.Getenv("UNHEALTHY_FILE"); f != "" {
-		if _, err := os.Stat(f); err == nil {
-			http.Error(w, "unhealthy", http.StatusInternalServerError)
-			return
-		}
+	if unhealthy() {
+		http.Error(w, "unhealthy", http.StatusInternalServerError)
+		return
 	}
 	fmt.Fprintln(w, "ok")
+}
+
+// unhealthy reports whether UNHEALTHY_FILE exists: /health fails, and so
+// does /whoami, as a broken replica's answers would.
+func unhealthy() bool {
+	f := os.Getenv("UNHEALTHY_FILE")
+	if f == "" {
+		return false
+	}
+	_, err := os.Stat(f)
+	return err == nil
 }
 
 func handleLookup(w http.ResponseWriter, r *http.Request) {

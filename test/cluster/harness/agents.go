@@ -39,6 +39,8 @@ func (c *Cluster) JoinAgent(tb testing.TB, via *Manager, token string, spec Agen
 	a.args = []string{"agent",
 		"--join", via.ClusterAddr, "--token", token,
 		"--name", a.Name, "--data-dir", a.DataDir, "--listen", a.Listen, "--driver", "exec",
+		// The agents share one engine and network namespace: no overlay.
+		"--overlay=false",
 	}
 	keys := make([]string, 0, len(spec.Labels))
 	for k := range spec.Labels {
@@ -62,7 +64,7 @@ func (c *Cluster) TryJoinAgent(tb testing.TB, via *Manager, token, name string, 
 	return runCLIWithin(tb, timeout, c.bin, c.dir, dir, nil, "agent",
 		"--join", via.ClusterAddr, "--token", token,
 		"--name", name, "--data-dir", filepath.Join(dir, "data"),
-		"--listen", c.net.agentAddr(maxAgents), "--driver", "exec",
+		"--listen", c.net.agentAddr(maxAgents), "--driver", "exec", "--overlay=false",
 	)
 }
 

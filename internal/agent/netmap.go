@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+)
+
+const (
+	// netMapWait is how long one blocking query on the network map waits.
+	netMapWait = 30 * time.Second
+	// netMapReapply is how often the subscribers get the latest map again
+	// without a change: the kernel's state (rules, routes, a DNS socket)
+	// may have been changed behind the agent's back, by Docker restarting
+	// or by an operator, and each subscriber converges it again.
+	netMapReapply = 30 * time.Second
+)
+
+// netMapSubs are the functions the network map is handed to.
+type netMapSubs struct {
+	mu  sync.Mutex
+	fns []func(ctx context.Context, m *api.NetworkMap)
+}
+
+// onNetMap subscribes f to the cluster's network map. Every subscriber is
+// called from one goroutine, in the order they subscribed, with the latest
+// map (a map that changed while the subscribers ran is skipped for the one
+// after it), on every change and again every netMapReapply. f must return
+// soon: the next subscriber, and the next map, wait for it. Subscribe
+// before Run starts the watch, or from a subscriber; the watch runs only
+// with Config.Overlay.
+func (a *Agent) onNetMap(f func(ctx context.Context, m *api.NetworkMap)) {
+	a.netMap.mu.Lock()
+	defer a.netMap.mu.Unlock()
+	a.netMap.fns = append(a.netMap.fns, f)
+}
+
+// runNetMap follows the network map and fans it out until ctx is done.
+func (a *Agent) runNetMap(ctx context.Context) {
+	mailbox := make(chan *api.NetworkMap, 1)
+	go a.watchNetMap(ctx, mailbox)
+	a.fanOutNetMap(ctx, mailbox, netMapReapply)
+}
+
+// fanOutNetMap hands every map from mailbox, and the latest one again on
+// every tick of every, to the subscribers.
+func (a *Agent) fanOutNetMap(ctx context.Context, mailbox <-chan *api.NetworkMap, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var latest *api.NetworkMap
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case latest = <-mailbox:
+		case <-tick.C:
+			if latest == nil {
+				continue
+			}
+		}
+		a.netMap.mu.Lock()
+		fns := slices.Clone(a.netMap.fns)
+		a.netMap.mu.Unlock()
+		for _, f := range fns {
+			if ctx.Err() != nil {
+				return
+			}
+			f(ctx, latest)
+		}
+	}
+}
+
+// watchNetMap follows the network map with blocking queries, as watch
+// follows the node's tasks: backoff on errors, the client's failover to
+// another manager, an index taken as the manager gives it.
+func (a *Agent) watchNetMap(ctx context.Context, mailbox chan *api.NetworkMap) {
+	var index uint64
+	retry := newBackoff(a.timing.RetryEvery)
+	for ctx.Err() == nil {
+		asked := time.Now()
+		m, meta, err := a.client.NetworkMap(ctx, api.QueryOptions{Index: index, Wait: netMapWait})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Warn("fetch the network map failed; will retry (the overlay, DNS and mesh keep the last one)", "err", err)
+			api.SleepCtx(ctx, retry.Next())
+			continue
+		}
+		spun := meta.Index <= index && time.Since(asked) < netMapWait/2
+		index = max(meta.Index, 1)
+		deliverLatest(mailbox, m)
+		if spun {
+			api.SleepCtx(ctx, retry.Next())
+		} else {
+			retry.Reset()
+		}
+	}
+}

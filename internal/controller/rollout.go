@@ -1,0 +1,250 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
+)
+
+// A changed service rolls out as its deployment says (types.Deployment,
+// made by the FSM with the version): in steps of update_config.parallelism
+// replicas, each step started once the one before is up (types.Task.Up, by
+// way of judgeSlot) and update_config.delay has passed. stop-first stops a
+// replica's old task as its new one is created; start-first keeps the old
+// one serving until the new one is up (handover, drain.go).
+//
+// A replica of the new version fails when its verdict is failed (a crash
+// loop, a rejection, a check that never passed: verdict.go) or a task of it
+// failed within update_config.monitor of its start. Once more than
+// max_failure_ratio of the replicas have failed, failure_action is taken:
+// pause (no further step), continue (roll on; the deployment ends failed),
+// rollback (state.RollbackService: the previous spec back, rolled out by
+// rollback_config).
+//
+// Everything is judged afresh each pass from the tasks and the record, and
+// the record (progress, state, when the next step may start) is written
+// through Raft: a new leader carries the rollout on where the old one was.
+
+// rolloutSlot is one replica of a service: a slot number or, in global
+// mode, a node, and every task it still has.
+type rolloutSlot struct {
+	slot    int
+	node    string
+	history []*types.Task
+}
+
+// rollout is what the pass may do to a service's replicas of an older
+// version.
+type rollout struct {
+	allow      map[int]bool // by index in the slots given to planRollout
+	startFirst bool
+	all        bool // no deployment to follow: replace every replica at once
+}
+
+// may reports whether replica i may be replaced now. A replica of an older
+// version that does not serve anyway (ended, unhealthy) is replaced at once.
+func (r *rollout) may(i int, cur *types.Task) bool {
+	return r == nil || r.all || r.allow[i] || cur.State.Terminal() || cur.Health == types.HealthUnhealthy
+}
+
+// progressCount is one look at a deployment's replicas.
+type progressCount struct {
+	total, updated, healthy, failed, inflight int
+	stale                                     []int // indexes of replicas of an older version still serving
+	failure                                   string
+	lastStart                                 time.Time // the newest start of a current task of the version
+	recentStart                               bool
+}
+
+// planRollout judges the service's deployment and says which replicas of
+// an older version this pass replaces; the record's changes (and a
+// rollback) go into p.deploys.
+func (p *pass) planRollout(app *types.App, svc *types.Service, slots []rolloutSlot) *rollout {
+	d := p.view.CurrentDeployment(app.Name, svc.Name, svc.Version)
+	if d == nil {
+		return &rollout{all: true} // a service from before deployments
+	}
+	cfg := d.Config.Effective()
+	c := p.count(svc, d, cfg, slots)
+	r := &rollout{startFirst: cfg.Order == types.OrderStartFirst, allow: map[int]bool{}}
+	if !d.State.Live() {
+		// Final: a replica of an older version left (none should be) is
+		// replaced as a step would.
+		r.all = true
+		return r
+	}
+	set := &state.SetDeployment{ID: d.ID, State: d.State, Updated: c.updated, Healthy: c.healthy, Total: c.total,
+		Failed: c.failed, NextStepAt: d.NextStepAt, ReasonCode: d.ReasonCode, Reason: d.Reason, Now: p.now}
+	if d.State == types.DeploymentRunning && c.failed > 0 && float64(c.failed)/float64(max(c.total, 1)) > cfg.MaxFailureRatio {
+		reason := fmt.Sprintf("%d of %d replicas of version %d failed, more than max_failure_ratio %g allows: %s",
+			c.failed, c.total, svc.Version, cfg.MaxFailureRatio, c.failure)
+		switch {
+		case cfg.FailureAction == types.FailureRollback && d.Previous != nil && !d.Rollback:
+			p.deploys = append(p.deploys, &state.RollbackService{ID: d.ID, ReasonCode: types.ReasonFailureRatio,
+				Reason: reason + "; rolled back to version " + fmt.Sprint(d.FromVersion), Now: p.now})
+			return r // the rollback is the next version's business
+		case cfg.FailureAction != types.FailureContinue:
+			if cfg.FailureAction == types.FailureRollback {
+				reason += "; nothing to roll back to, paused"
+			}
+			set.State, set.ReasonCode, set.Reason = types.DeploymentPaused, types.ReasonFailureRatio, reason
+		}
+	}
+	if set.State == types.DeploymentRunning {
+		p.step(set, d, cfg, c, r)
+	}
+	if !sameProgress(d, set) {
+		p.deploys = append(p.deploys, set)
+	}
+	return r
+}
+
+// step starts the next step when the last one is up and its delay passed,
+// or ends the deployment when nothing is left to replace.
+func (p *pass) step(set *state.SetDeployment, d *types.Deployment, cfg types.UpdateConfig, c progressCount, r *rollout) {
+	switch {
+	case c.inflight > 0:
+		return // the step under way is not up yet
+	case len(c.stale) == 0:
+		p.finish(set, d, cfg, c)
+		return
+	case cfg.Delay > 0 && c.healthy > d.Healthy && d.Updated > 0:
+		// A step just came up: the next waits for the delay.
+		set.NextStepAt = p.now.Add(cfg.Delay)
+	}
+	if p.now.Before(set.NextStepAt) {
+		p.wakeAt(set.NextStepAt)
+		return
+	}
+	n := cfg.Step(c.total)
+	for _, i := range c.stale[:min(n, len(c.stale))] {
+		r.allow[i] = true
+	}
+	set.Updated += min(n, len(c.stale))
+}
+
+// finish ends a deployment whose replicas are all of the new version: it
+// failed if any failed (failure_action continue, or within the ratio),
+// else it succeeded once the newest replica ran for monitor (an update
+// only: a new service has nothing to fall back to).
+func (p *pass) finish(set *state.SetDeployment, d *types.Deployment, cfg types.UpdateConfig, c progressCount) {
+	if c.failed > 0 {
+		set.State, set.ReasonCode = types.DeploymentFailed, types.ReasonReplicas
+		set.Reason = fmt.Sprintf("%d of %d replicas of version %d failed: %s", c.failed, c.total, d.ToVersion, c.failure)
+		return
+	}
+	if d.FromVersion != 0 && !c.lastStart.IsZero() {
+		if until := c.lastStart.Add(cfg.Monitor); p.now.Before(until) {
+			p.wakeAt(until)
+			return
+		}
+	}
+	set.State, set.ReasonCode, set.Reason = types.DeploymentSucceeded, "", ""
+}
+
+// count judges every replica for the deployment d of svc.
+func (p *pass) count(svc *types.Service, d *types.Deployment, cfg types.UpdateConfig, slots []rolloutSlot) progressCount {
+	c := progressCount{total: len(slots)}
+	var reasons []string
+	for i, s := range slots {
+		cur := current(s.history)
+		if cur != nil && cur.ServiceVersion != svc.Version && oldServing(s.history, svc) {
+			c.stale = append(c.stale, i)
+			continue
+		}
+		c.updated++
+		if cur != nil && cur.ServiceVersion == svc.Version && cur.StartedAt.After(c.lastStart) {
+			c.lastStart = cur.StartedAt
+		}
+		recent := sinceResume(s.history, d.ResumedAt)
+		v := judgeSlot(svc, recent, p.now)
+		switch {
+		case v.state == types.ServiceUp && !olderWanted(s.history, svc):
+			c.healthy++
+		case v.state == types.ServiceFailed:
+			c.failed++
+			reasons = append(reasons, v.reason)
+		case monitorFailure(svc, recent, cfg.Monitor, p.now) != "":
+			c.failed++
+			reasons = append(reasons, monitorFailure(svc, recent, cfg.Monitor, p.now))
+		default:
+			c.inflight++
+		}
+	}
+	if len(reasons) > 0 {
+		c.failure = reasons[0]
+		if len(reasons) > 1 {
+			c.failure += fmt.Sprintf(" (and %d more)", len(reasons)-1)
+		}
+	}
+	return c
+}
+
+// oldServing reports whether a replica still has a wanted task of an older
+// version that has not ended.
+func oldServing(history []*types.Task, svc *types.Service) bool {
+	cur := current(history)
+	return cur != nil && cur.ServiceVersion != svc.Version && !cur.State.Terminal() && cur.Health != types.HealthUnhealthy
+}
+
+// olderWanted reports whether a replica still runs a task of an older
+// version beside its new one (start-first, not handed over yet).
+func olderWanted(history []*types.Task, svc *types.Service) bool {
+	for _, t := range history {
+		if t.DesiredState == types.DesiredRunning && !t.State.Terminal() && t.ServiceVersion != svc.Version {
+			return true
+		}
+	}
+	return false
+}
+
+// sinceResume drops the tasks created before a paused deployment resumed:
+// their failures were judged already.
+func sinceResume(history []*types.Task, resumed time.Time) []*types.Task {
+	if resumed.IsZero() {
+		return history
+	}
+	var out []*types.Task
+	for _, t := range history {
+		if !t.CreatedAt.Before(resumed) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// monitorFailure names a task of svc's version that failed within monitor
+// of its start (one rejected never started), or is "".
+func monitorFailure(svc *types.Service, history []*types.Task, monitor time.Duration, now time.Time) string {
+	for i := len(history) - 1; i >= 0; i-- {
+		t := history[i]
+		if t.ServiceVersion != svc.Version {
+			continue
+		}
+		end := t.FinishedAt
+		if end.IsZero() {
+			end = now
+		}
+		within := t.StartedAt.IsZero() || end.Sub(t.StartedAt) < monitor
+		switch {
+		case !within:
+		case t.State == types.TaskRejected:
+			return fmt.Sprintf("replica %s was rejected: %s", t.Name(), orNoReason(t.Error))
+		case t.State == types.TaskFailed:
+			return fmt.Sprintf("replica %s exited with %s %s after its start, within monitor %s", t.Name(), exitText(t), roundDuration(end.Sub(t.StartedAt)), monitor)
+		case t.Health == types.HealthUnhealthy:
+			return fmt.Sprintf("replica %s turned unhealthy within monitor %s", t.Name(), monitor)
+		}
+	}
+	return ""
+}
+
+func roundDuration(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+
+// sameProgress reports whether a SetDeployment would change nothing.
+func sameProgress(d *types.Deployment, s *state.SetDeployment) bool {
+	return d.State == s.State && d.Updated == s.Updated && d.Healthy == s.Healthy && d.Total == s.Total &&
+		d.Failed == s.Failed && d.NextStepAt.Equal(s.NextStepAt) && d.ReasonCode == s.ReasonCode && d.Reason == s.Reason
+}

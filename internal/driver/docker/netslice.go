@@ -1,0 +1,113 @@
+package docker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/internal/driver"
+)
+
+// A cluster network on this node is a Docker bridge network whose subnet is
+// the node's slice of it (TaskConfig.Slices): the engine hands containers
+// addresses from the slice only, the bridge holds the slice's gateway, and
+// the overlay routes the other nodes' slices. Its MTU is the overlay's, so
+// a full frame still fits once encapsulated.
+
+// Docker's bridge driver options.
+const (
+	optMTU        = "com.docker.network.driver.mtu"
+	optBridgeName = "com.docker.network.bridge.name"
+)
+
+// bridgeName is the Linux bridge of network name: deterministic, so the
+// same network has the same bridge on every run and every node, and at
+// most Linux's 15 characters.
+func bridgeName(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "brt-" + hex.EncodeToString(sum[:])[:11]
+}
+
+// withSlice makes opts create the network on slice s.
+func withSlice(opts *client.NetworkCreateOptions, name string, s driver.Slice) {
+	opts.Driver = "bridge"
+	opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
+		Subnet: s.Subnet, IPRange: s.Subnet, Gateway: s.Gateway,
+	}}}
+	opts.Options = map[string]string{optBridgeName: bridgeName(name)}
+	if s.MTU > 0 {
+		opts.Options[optMTU] = strconv.Itoa(s.MTU)
+	}
+}
+
+// onSlice reports whether network n has slice s as its subnet.
+func onSlice(n network.Summary, s driver.Slice) bool {
+	for _, c := range n.IPAM.Config {
+		if c.Subnet == s.Subnet {
+			return true
+		}
+	}
+	return false
+}
+
+// dropOffSlice removes the networks of found that are not on slice s (made
+// before the node had the overlay, or for another slice), so the caller
+// makes the network afresh, and returns those left. A network with
+// containers on it is not removed: the app must go down first.
+func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, found []network.Summary, s driver.Slice) ([]network.Summary, error) {
+	var keep []network.Summary
+	for _, n := range found {
+		if onSlice(n, s) {
+			keep = append(keep, n)
+			continue
+		}
+		res, err := r.cli.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("inspect network %s: %w", name, err)
+		}
+		if k := len(res.Network.Containers); k > 0 {
+			return nil, fmt.Errorf("network %s on this node has subnet %s, not the node's slice %s of the cluster network, and containers on it (%d): run `berth down` for app %s (or remove them) and `berth up` again",
+				name, subnetsOf(n), s.Subnet, k, app)
+		}
+		if _, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("remove network %s (subnet %s) to make it again on the node's slice %s: %w", name, subnetsOf(n), s.Subnet, err)
+		}
+	}
+	return keep, nil
+}
+
+func subnetsOf(n network.Summary) string {
+	if len(n.IPAM.Config) == 0 {
+		return "(none)"
+	}
+	s := n.IPAM.Config[0].Subnet.String()
+	for _, c := range n.IPAM.Config[1:] {
+		s += "," + c.Subnet.String()
+	}
+	return s
+}
+
+// addressesOf is a running container's IPv4 address on each of its
+// networks, by Docker network name (the cluster network's key).
+func addressesOf(c container.InspectResponse) map[string]string {
+	if c.NetworkSettings == nil || len(c.NetworkSettings.Networks) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(c.NetworkSettings.Networks))
+	for name, ep := range c.NetworkSettings.Networks {
+		if ep != nil && ep.IPAddress.Is4() {
+			m[name] = ep.IPAddress.String()
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
