@@ -5,7 +5,6 @@ N being the number of lines this collector has kept, HOST the replica;
 "PING" is answered with "PONG" and not kept. UDP on the same port: each
 datagram is one line, kept without an answer (syslog-style). Every kept
 line is printed, so `berth logs log` shows the shop's log in one place.
-`log.py --check` is the healthcheck: a PING over TCP.
 """
 
 import os
@@ -58,21 +57,7 @@ class TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
-def check():
-    """Exit 0 when the collector answers a PING on TCP."""
-    try:
-        with socket.create_connection(("127.0.0.1", PORT), timeout=2) as s:
-            s.sendall(b"PING\n")
-            ok = s.makefile("rb").readline() == b"PONG\n"
-    except OSError as e:
-        print(e, file=sys.stderr)
-        ok = False
-    sys.exit(0 if ok else 1)
-
-
 def main():
-    if sys.argv[1:] == ["--check"]:
-        check()
     tcp = TCPServer(("0.0.0.0", PORT), TCPHandler)
     udp = socketserver.ThreadingUDPServer(("0.0.0.0", PORT), UDPHandler)
     threading.Thread(target=udp.serve_forever, daemon=True).start()
