@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -63,6 +64,7 @@ func TestShopOnHosts(t *testing.T) {
 
 	// Every agent's address answers, whichever node lb runs on, and
 	// reaches the web replicas on every node (one per agent).
+	first := map[string]bool{} // the web replicas that served
 	for _, host := range sortedKeys(addrs) {
 		addr := net.JoinHostPort(addrs[host], shopPort)
 		start := time.Now()
@@ -73,10 +75,82 @@ func TestShopOnHosts(t *testing.T) {
 		took := time.Since(start)
 		p, err := h.GetShop(addr)
 		t.Logf("%s: https://%s/ answered a complete page after %.1fs; again: %v\n%s", host, addr, took.Seconds(), err, p.Body)
-		if err := testkit.Poll(time.Minute, h.ShopServed(addr, map[string]bool{}, 3)); err != nil {
+		if err := testkit.Poll(time.Minute, h.ShopServed(addr, first, 3)); err != nil {
 			t.Errorf("%s: https://%s/: %v", host, addr, err)
 		}
 	}
+	if t.Failed() {
+		return
+	}
+
+	t.Run("a rollout of web loses no request", func(t *testing.T) {
+		// A second file changes web's environment: up rolls web alone.
+		roll := h.WriteFile(t, t.TempDir(), "roll.yaml", "services:\n  web:\n    environment:\n      SHOP_ROLL: \"2\"\n")
+		addr := net.JoinHostPort(addrs[sortedKeys(addrs)[0]], shopPort)
+		l := startShopLoop(addr)
+		start := time.Now()
+		r := c.must(t, "up", "-p", app, "-f", file, "-f", roll, "--timeout", "10m")
+		t.Logf("up rolling web: %.1fs\n%s", time.Since(start).Seconds(), r.Stdout)
+		// Pages come from three new replicas, none of the first ones.
+		next := map[string]bool{}
+		h.WaitFor(t, 2*time.Minute, "pages from three new web replicas", func() error {
+			if err := h.ShopServed(addr, next, 3)(); err != nil {
+				return err
+			}
+			for w := range next {
+				if first[w] {
+					delete(next, w)
+					return fmt.Errorf("web replica %s of before the rollout still serves", w)
+				}
+			}
+			return nil
+		})
+		ok, failed := l.stop()
+		t.Logf("through %s during the rollout: %d complete pages, %d failed", addr, ok, len(failed))
+		if ok == 0 || len(failed) > 0 {
+			t.Errorf("%d requests failed during the rollout (%d served), the first: %v", len(failed), ok, failed[:min(3, len(failed))])
+		}
+	})
+}
+
+// shopLoop GETs the shop's page, one request after another, until
+// stopped (at most 10 minutes), counting complete pages and keeping the
+// failures.
+type shopLoop struct {
+	quit, done chan struct{}
+	ok         int
+	failed     []error
+}
+
+func startShopLoop(addr string) *shopLoop {
+	l := &shopLoop{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); {
+			select {
+			case <-l.quit:
+				return
+			default:
+			}
+			p, err := h.GetShop(addr)
+			if err == nil {
+				err = p.Check()
+			}
+			if err != nil {
+				l.failed = append(l.failed, fmt.Errorf("%s: %w", time.Now().Format("15:04:05.000"), err))
+			} else {
+				l.ok++
+			}
+		}
+	}()
+	return l
+}
+
+// stop ends the loop and returns its counts.
+func (l *shopLoop) stop() (ok int, failed []error) {
+	close(l.quit)
+	<-l.done
+	return l.ok, l.failed
 }
 
 // agentAddrs maps the agent hosts' names to their addresses.
