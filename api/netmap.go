@@ -12,10 +12,7 @@ const PathNetworkMap = "/v1/netmap"
 // addresses, published ports and serving replicas. It is replaced whole on
 // every change (agents Apply it; they keep no state of their own).
 type NetworkMap struct {
-	// Pool is the cluster's address pool ("10.240.0.0/12"): every node
-	// routes what of it is not on its own bridges or the overlay's routes
-	// nowhere, so a packet for another network's address never leaves
-	// by the default route.
+	// Pool is the cluster's address pool ("10.240.0.0/12").
 	Pool     string       `json:"pool"`
 	Networks []MapNetwork `json:"networks"`
 	Nodes    []MapNode    `json:"nodes"`

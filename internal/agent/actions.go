@@ -33,8 +33,9 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 		l.report(t, r, types.TaskStatus{State: types.TaskRejected, Error: r.startErr})
 		return
 	}
-	netSlices, ready := l.taskSlices(t, svc)
-	if !ready {
+	netSlices, wait := l.taskSlices(t, svc)
+	if wait != "" {
+		l.report(t, r, types.TaskStatus{State: types.TaskStarting, Progress: wait})
 		return // its networks' slices are not here yet (overlay.go)
 	}
 	// Remembered before the driver is called, so a restarted agent never

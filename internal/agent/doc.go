@@ -51,6 +51,18 @@
 //  5. Reports state changes in batches: a change waits a few tens of
 //     milliseconds for others, a batch the manager did not take is sent
 //     again, and only a task's latest state is sent.
+//  6. With Config.Overlay (`berth agent --overlay`, on by default), follows
+//     the cluster's network map (GET /v1/netmap, blocking queries) and
+//     hands the latest one, on every change and every 30 s, to its
+//     subscribers (onNetMap), from one goroutine, in order: first the
+//     node's overlay (package overlay: VXLAN to the peers' slices, VIP
+//     balancing), whose failure is logged and retried and never stops a
+//     task; then DNS and the mesh. A docker task starts once NodeTasks
+//     has this node's slice of each of its networks (and the map has
+//     given the overlay's MTU); its networks are made on the slices. A
+//     manager that serves no map (404) leaves the networks local. Without
+//     Overlay (agents sharing one engine and network namespace, as
+//     test/cluster's) networks are the engine's local ones.
 //
 // Reconciling moves each task one step towards what the manager wants:
 //

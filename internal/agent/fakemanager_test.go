@@ -59,6 +59,7 @@ type fakeManager struct {
 	// answers this many of its calls with 500.
 	netmap     api.NetworkMap
 	failNetMap int
+	noNetMap   bool // answer 404, as a manager without the overlay
 	// registry serves /v2/ as the managers' registry does, to workers.
 	registry *testregistry.Registry
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -30,19 +31,13 @@ type netMapSubs struct {
 // map (a map that changed while the subscribers ran is skipped for the one
 // after it), on every change and again every netMapReapply. f must return
 // soon: the next subscriber, and the next map, wait for it. Subscribe
-// before Run starts the watch, or from a subscriber; the watch runs only
-// with Config.Overlay.
+// before Run calls startNetworking (overlay.go), which starts the watch
+// only with Config.Overlay; the node's overlay is always the first
+// subscriber, so DNS and the mesh see a map whose slices are routed.
 func (a *Agent) onNetMap(f func(ctx context.Context, m *api.NetworkMap)) {
 	a.netMap.mu.Lock()
 	defer a.netMap.mu.Unlock()
 	a.netMap.fns = append(a.netMap.fns, f)
-}
-
-// runNetMap follows the network map and fans it out until ctx is done.
-func (a *Agent) runNetMap(ctx context.Context) {
-	mailbox := make(chan *api.NetworkMap, 1)
-	go a.watchNetMap(ctx, mailbox)
-	a.fanOutNetMap(ctx, mailbox, netMapReapply)
 }
 
 // fanOutNetMap hands every map from mailbox, and the latest one again on
@@ -86,10 +81,16 @@ func (a *Agent) watchNetMap(ctx context.Context, mailbox chan *api.NetworkMap) {
 			if ctx.Err() != nil {
 				return
 			}
+			if errors.Is(err, api.ErrNotFound) && !a.net.noMap.Swap(true) {
+				// A manager of a version without the overlay: tasks get
+				// local networks rather than wait for slices that never come.
+				a.log.Warn("the manager serves no network map; this node's networks stay local until it does", "err", err)
+			}
 			a.log.Warn("fetch the network map failed; will retry (the overlay, DNS and mesh keep the last one)", "err", err)
 			api.SleepCtx(ctx, retry.Next())
 			continue
 		}
+		a.net.noMap.Store(false)
 		spun := meta.Index <= index && time.Since(asked) < netMapWait/2
 		index = max(meta.Index, 1)
 		deliverLatest(mailbox, m)

@@ -3,10 +3,14 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,13 +24,18 @@ import (
 
 // networkMap serves GET /v1/netmap as a manager does: blocking on ?index=.
 func (m *fakeManager) networkMap(w http.ResponseWriter, r *http.Request) {
-	fail := false
+	fail, none := false, false
 	m.read(func() {
 		if m.failNetMap > 0 {
 			m.failNetMap--
 			fail = true
 		}
+		none = m.noNetMap
 	})
+	if none {
+		replyError(w, http.StatusNotFound, "404 page not found")
+		return
+	}
 	if fail {
 		replyError(w, http.StatusInternalServerError, "no leader")
 		return
@@ -64,6 +73,7 @@ type fakeOverlay struct {
 	underlay netip.Addr
 	applied  []overlay.Desired
 	removed  int
+	taken    []ipam.Taken // what Routes answers
 }
 
 func (f *fakeOverlay) Apply(_ context.Context, d overlay.Desired) (overlay.Changes, error) {
@@ -82,7 +92,7 @@ func (f *fakeOverlay) Remove(context.Context) error {
 
 func (f *fakeOverlay) MTU() (int, error) { return 1450, nil }
 
-func (f *fakeOverlay) Routes(overlay.Desired) ([]ipam.Taken, error) { return nil, nil }
+func (f *fakeOverlay) Routes(overlay.Desired) ([]ipam.Taken, error) { return f.taken, nil }
 
 func (f *fakeOverlay) last() (overlay.Desired, int) {
 	f.mu.Lock()
@@ -97,6 +107,11 @@ func (f *fakeOverlay) last() (overlay.Desired, int) {
 func runOverlayAgent(t *testing.T, m *fakeManager, fd *fakeDriver, fo *fakeOverlay) *Agent {
 	t.Helper()
 	cfg := testConfig(t, m, fd)
+	return runOverlayAgentWith(t, m, cfg, fo)
+}
+
+func runOverlayAgentWith(t *testing.T, m *fakeManager, cfg Config, fo *fakeOverlay) *Agent {
+	t.Helper()
 	cfg.Overlay = true
 	a, err := New(cfg)
 	if err != nil {
@@ -142,19 +157,25 @@ func TestDesiredFromMap(t *testing.T) {
 	vip := overlay.VIP{Addr: netip.MustParseAddr("10.240.0.1"), Subnet: net.Subnet,
 		Ports:    []overlay.VIPPort{{Proto: "tcp", Port: 80}, {Proto: "udp", Port: 53}},
 		Backends: []netip.Addr{netip.MustParseAddr("10.240.2.2")}}
+	subnets := []netip.Prefix{net.Subnet}
+	noBackends := vip
+	noBackends.Backends = []netip.Addr{}
 	noSlice := twoNodeMap("n1")
 	delete(noSlice.Networks[0].Slices, "n1")
 	badPeer := twoNodeMap("n1")
 	badPeer.Nodes[1].Underlay = "nowhere"
+	wildPeer := twoNodeMap("n1")
+	wildPeer.Nodes[1].Underlay = "0.0.0.0"
 	for _, tc := range []struct {
 		name string
 		m    api.NetworkMap
 		want overlay.Desired
 		bad  int
 	}{
-		{"two nodes", twoNodeMap("n1"), overlay.Desired{Networks: []overlay.Network{net}, Peers: []overlay.Peer{peer}, VIPs: []overlay.VIP{vip}}, 0},
-		{"no slice here: nothing", noSlice, overlay.Desired{}, 0},
-		{"peer without an address is left out", badPeer, overlay.Desired{Networks: []overlay.Network{net}, VIPs: []overlay.VIP{vip}}, 1},
+		{"two nodes", twoNodeMap("n1"), overlay.Desired{Subnets: subnets, Networks: []overlay.Network{net}, Peers: []overlay.Peer{peer}, VIPs: []overlay.VIP{vip}}, 0},
+		{"no slice here: only the network's subnet, routed nowhere", noSlice, overlay.Desired{Subnets: subnets}, 0},
+		{"peer without an address is left out, and its replica", badPeer, overlay.Desired{Subnets: subnets, Networks: []overlay.Network{net}, VIPs: []overlay.VIP{noBackends}}, 1},
+		{"peer at 0.0.0.0 (a wildcard --listen) too", wildPeer, overlay.Desired{Subnets: subnets, Networks: []overlay.Network{net}, VIPs: []overlay.VIP{noBackends}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, bad := desiredFromMap(&tc.m, "n1")
@@ -248,6 +269,9 @@ func TestTaskWaitsForItsSlice(t *testing.T) {
 	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
 	plainIDs := m.addTasks(a.NodeID(), "app", plain, "plain", 1)
 	waitFor(t, "the task without networks to run", func() bool { return m.inState(types.TaskRunning, plainIDs...) })
+	waitFor(t, "the waiting task to say why", func() bool {
+		return m.task(ids[0]).Progress == "waiting for the node's slice of network default"
+	})
 	fd.mu.Lock()
 	started := fd.starts[ids[0]]
 	fd.mu.Unlock()
@@ -262,5 +286,111 @@ func TestTaskWaitsForItsSlice(t *testing.T) {
 	want := driver.Slice{Subnet: netip.MustParsePrefix("10.240.1.0/24"), Gateway: netip.MustParseAddr("10.240.1.1"), MTU: 1450}
 	if !cfg.Overlay || cfg.Slices["default"] != want {
 		t.Errorf("config: overlay %v, slices %+v; want %+v", cfg.Overlay, cfg.Slices, want)
+	}
+}
+
+// TestNoNetMapLocalNetworks: a manager without the overlay (no network
+// map) does not hold tasks back: they start on local networks.
+func TestNoNetMapLocalNetworks(t *testing.T) {
+	m := newFakeManager(t)
+	m.noNetMap = true
+	fd := newFakeDriver("docker")
+	a := runOverlayAgent(t, m, fd, &fakeOverlay{})
+	web := service("web", 1)
+	web.Driver = "docker"
+	web.Networks = []types.NetworkAttachment{{Name: "default"}}
+	m.addService("app", web)
+	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
+	waitFor(t, "the task to run", func() bool { return m.inState(types.TaskRunning, ids...) })
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if cfg := fd.configs[ids[0]]; len(cfg.Slices) != 0 {
+		t.Errorf("slices %v, want none", cfg.Slices)
+	}
+}
+
+// TestNoUnderlayStillRunsTasks: a map that gives this node no usable
+// underlay address means no overlay here, but the node's tasks start.
+func TestNoUnderlayStillRunsTasks(t *testing.T) {
+	m := newFakeManager(t)
+	fd := newFakeDriver("docker")
+	fo := &fakeOverlay{}
+	a := runOverlayAgent(t, m, fd, fo)
+	nm := twoNodeMap(a.NodeID())
+	nm.Nodes[0].Underlay = "0.0.0.0"
+	m.update(func() { m.netmap = nm })
+	web := service("web", 1)
+	web.Driver = "docker"
+	web.Networks = []types.NetworkAttachment{{Name: "default"}}
+	m.addService("app", web)
+	m.update(func() { m.apps["app"].Slices = map[string]string{"default": "10.240.1.0/24"} })
+	ids := m.addTasks(a.NodeID(), "app", web, "web", 1)
+	waitFor(t, "the task to run", func() bool { return m.inState(types.TaskRunning, ids...) })
+	if _, n := fo.last(); n != 0 {
+		t.Errorf("the overlay was applied %d times without an underlay", n)
+	}
+}
+
+// syncBuffer is a log sink tests read while the agent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPoolOverlapSaid: a network's subnet overlapping one of the node's
+// routes is said in the log, naming both, and is not routed unreachable.
+func TestPoolOverlapSaid(t *testing.T) {
+	m := newFakeManager(t)
+	var logs syncBuffer
+	cfg := testConfig(t, m, newFakeDriver("docker"))
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	fo := &fakeOverlay{taken: []ipam.Taken{{Prefix: netip.MustParsePrefix("10.240.7.0/24"), What: "a route of this node via eth1"}}}
+	a := runOverlayAgentWith(t, m, cfg, fo)
+	nm := twoNodeMap(a.NodeID())
+	m.update(func() { m.netmap = nm })
+	waitFor(t, "the overlap in the log", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "overlaps this node's addresses") && strings.Contains(l, "10.240.7.0/24") && strings.Contains(l, "eth1")
+	})
+	waitFor(t, "the overlay applied without the subnet's route", func() bool {
+		d, n := fo.last()
+		return n > 0 && len(d.Subnets) == 0 && len(d.Networks) == 1
+	})
+}
+
+// TestPoolOverResolverNotRouted: a network's subnet holding the node's
+// resolver (as the pool 10.240.0.0/12's last network holds 10.255.255.53
+// on some machines) is not routed unreachable, which would cut the node's
+// DNS; a subnet apart from it is.
+func TestPoolOverResolverNotRouted(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver 10.255.255.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		subnet, mine, peer string
+		routed             bool
+	}{{"10.255.192.0/18", "10.255.193.0/24", "10.255.194.0/24", false}, {"10.240.0.0/18", "10.240.1.0/24", "10.240.2.0/24", true}} {
+		fo := &fakeOverlay{}
+		n := &nodeOverlay{a: &Agent{log: slog.New(slog.DiscardHandler), nodeID: "n1"}, checked: map[netip.Prefix]bool{}, overlaps: map[netip.Prefix]bool{}, resolvConf: conf}
+		n.a.newOverlay = func(netip.Addr) (kernelOverlay, error) { return fo, nil }
+		nm := twoNodeMap("n1")
+		nm.Networks[0].Subnet, nm.Networks[0].Slices = tc.subnet, map[string]string{"n1": tc.mine, "n2": tc.peer}
+		n.apply(context.Background(), &nm)
+		if d, k := fo.last(); k != 1 || (len(d.Subnets) == 1) != tc.routed {
+			t.Errorf("subnet %s: applied %d times with subnets %v, want routed %v", tc.subnet, k, d.Subnets, tc.routed)
+		}
 	}
 }

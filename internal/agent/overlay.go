@@ -21,6 +21,9 @@ import (
 // map named this node's underlay address.
 type netState struct {
 	mtu atomic.Int64
+	// noMap: the manager answered the network map with 404 (it has no
+	// overlay); tasks' networks are then local ones.
+	noMap atomic.Bool
 }
 
 // kernelOverlay is what the agent needs of package overlay's Overlay;
@@ -44,9 +47,14 @@ type nodeOverlay struct {
 	a        *Agent
 	ov       kernelOverlay
 	underlay netip.Addr
-	// checked: the networks' subnets were checked against the node's
-	// routes (once per subnet: the check is a warning, not a refusal).
-	checked map[netip.Prefix]bool
+	// checked: the pool and the networks' subnets were checked against
+	// the node's routes and resolvers, once each; overlaps holds those
+	// that overlap one (the check is a warning, not a refusal, but an
+	// overlapping pool is not routed unreachable).
+	checked  map[netip.Prefix]bool
+	overlaps map[netip.Prefix]bool
+	// resolvConf is read for the node's resolvers (tests change it).
+	resolvConf string
 	// lastErr is the last Apply error logged, so a failure that repeats
 	// on every map and timer is logged once until it changes.
 	lastErr string
@@ -55,7 +63,7 @@ type nodeOverlay struct {
 // startNetworking subscribes the overlay to the network map, first, and
 // starts the map's watch and fan-out on wg.
 func (a *Agent) startNetworking(ctx context.Context, wg *sync.WaitGroup) {
-	n := &nodeOverlay{a: a, checked: map[netip.Prefix]bool{}}
+	n := &nodeOverlay{a: a, checked: map[netip.Prefix]bool{}, overlaps: map[netip.Prefix]bool{}, resolvConf: resolvConf}
 	a.netMap.mu.Lock()
 	a.netMap.fns = append([]func(context.Context, *api.NetworkMap){n.apply}, a.netMap.fns...)
 	a.netMap.mu.Unlock()
@@ -69,6 +77,11 @@ func (a *Agent) startNetworking(ctx context.Context, wg *sync.WaitGroup) {
 func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 	self := n.a.NodeID()
 	underlay, listed := selfUnderlay(m, self)
+	if listed && (!underlay.Is4() || underlay.IsUnspecified()) {
+		n.fail("the network map gives this node no IPv4 underlay address (its API address; give the agent a specific --listen address); no overlay here",
+			fmt.Errorf("underlay %q", underlay))
+		return
+	}
 	if !listed {
 		if n.ov != nil && len(m.Nodes) > 0 {
 			// The cluster no longer has this node: its overlay goes.
@@ -89,11 +102,11 @@ func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 		n.a.log.Warn("network map entry skipped", "err", err)
 	}
 	n.checkPool(d)
+	// Routed unreachable, a network's subnet would cut the node off from
+	// what it overlaps (seen: the machine's resolver in 10.240.0.0/12).
+	d.Subnets = slices.DeleteFunc(d.Subnets, func(p netip.Prefix) bool { return n.overlaps[p] })
 	if _, err := n.ov.Apply(ctx, d); err != nil {
-		if err.Error() != n.lastErr {
-			n.a.log.Error("apply the overlay failed; will retry on the next map (tasks on this node keep running)", "err", err)
-		}
-		n.lastErr = err.Error()
+		n.fail("apply the overlay failed; will retry on the next map (tasks on this node keep running)", err)
 		return
 	}
 	if n.lastErr != "" {
@@ -101,6 +114,20 @@ func (n *nodeOverlay) apply(ctx context.Context, m *api.NetworkMap) {
 	}
 	n.lastErr = ""
 }
+
+// fail logs a failure once until it changes, and lets tasks start with
+// the MTU of an Ethernet underlay if the overlay's is not known: a node
+// whose overlay cannot be set up still runs its tasks.
+func (n *nodeOverlay) fail(msg string, err error) {
+	if err.Error() != n.lastErr {
+		n.a.log.Error(msg, "err", err)
+	}
+	n.lastErr = err.Error()
+	n.a.net.mtu.CompareAndSwap(0, fallbackMTU)
+}
+
+// fallbackMTU is an Ethernet underlay's less the encapsulation.
+const fallbackMTU = 1500 - 50
 
 // setUp makes the node's Overlay for its underlay address and learns the
 // containers' MTU.
@@ -111,12 +138,12 @@ func (n *nodeOverlay) setUp(underlay netip.Addr) bool {
 	}
 	ov, err := newOv(underlay)
 	if err != nil {
-		n.a.log.Error("the network map gives this node an unusable underlay address; no overlay", "underlay", underlay, "err", err)
+		n.fail("the network map gives this node an unusable underlay address; no overlay", err)
 		return false
 	}
 	mtu, err := ov.MTU()
 	if err != nil {
-		n.a.log.Error("find the overlay's MTU; no overlay until it is found", "err", err)
+		n.fail("find the overlay's MTU (is the node's address in the map one of its own?); no overlay until it is found", err)
 		return false
 	}
 	n.ov, n.underlay = ov, underlay
@@ -131,19 +158,19 @@ func (n *nodeOverlay) setUp(underlay netip.Addr) bool {
 // leaving the machine.
 func containerMTU(underlay netip.Addr, mtu int) int {
 	if underlay.IsLoopback() {
-		return min(mtu, 1500-50)
+		return min(mtu, fallbackMTU)
 	}
 	return mtu
 }
 
-// checkPool warns, once per subnet, when a network's subnet overlaps a
-// route of this node other than the overlay's own: containers could then
-// not reach what that route leads to.
+// checkPool warns, once per prefix, when a cluster network's subnet
+// overlaps a route of this node other than the overlay's
+// own: containers could then not reach what that route leads to.
 func (n *nodeOverlay) checkPool(d overlay.Desired) {
 	var todo []netip.Prefix
-	for _, nw := range d.Networks {
-		if !n.checked[nw.Subnet] {
-			todo = append(todo, nw.Subnet)
+	for _, p := range d.Subnets { // every network's, this node's among them
+		if !n.checked[p] {
+			todo = append(todo, p)
 		}
 	}
 	if len(todo) == 0 {
@@ -154,19 +181,27 @@ func (n *nodeOverlay) checkPool(d overlay.Desired) {
 		n.a.log.Warn("list the node's routes to check the address pool", "err", err)
 		return
 	}
+	for _, r := range nodeResolvers(n.resolvConf) {
+		if ap, err := netip.ParseAddrPort(r); err == nil && ap.Addr().Is4() {
+			taken = append(taken, ipam.Taken{Prefix: netip.PrefixFrom(ap.Addr(), 32), What: "this node's resolver (" + n.resolvConf + ")"})
+		}
+	}
 	for _, s := range todo {
 		n.checked[s] = true
 		if err := ipam.CheckPool(s, taken); err != nil {
-			n.a.log.Error("the cluster's address pool overlaps this node's addresses; containers cannot reach them: set another pool", "subnet", s, "err", err)
+			n.overlaps[s] = true
+			n.a.log.Error("the cluster's address pool overlaps this node's addresses; containers cannot reach them, and the pool is not routed here: set another pool (berth server --address-pool)", "subnet", s, "err", err)
 		}
 	}
 }
 
+// selfUnderlay is node self's underlay address in m (invalid if it does
+// not parse) and whether m lists the node.
 func selfUnderlay(m *api.NetworkMap, self string) (netip.Addr, bool) {
 	for _, nd := range m.Nodes {
 		if nd.ID == self {
-			a, err := netip.ParseAddr(nd.Underlay)
-			return a, err == nil
+			a, _ := netip.ParseAddr(nd.Underlay)
+			return a, true
 		}
 	}
 	return netip.Addr{}, false
@@ -180,14 +215,14 @@ func selfUnderlay(m *api.NetworkMap, self string) (netip.Addr, bool) {
 func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	var d overlay.Desired
 	var bad []error
-	if p, err := netip.ParsePrefix(m.Pool); err == nil && p.Addr().Is4() {
-		d.Pool = p.Masked()
-	} else if m.Pool != "" {
-		bad = append(bad, fmt.Errorf("address pool %q is not an IPv4 prefix", m.Pool))
+	for _, nw := range m.Networks {
+		if p, err := netip.ParsePrefix(nw.Subnet); err == nil && p.Addr().Is4() {
+			d.Subnets = append(d.Subnets, p.Masked())
+		}
 	}
 	underlays := map[string]netip.Addr{}
 	for _, nd := range m.Nodes {
-		if a, err := netip.ParseAddr(nd.Underlay); err == nil && a.Is4() {
+		if a, err := netip.ParseAddr(nd.Underlay); err == nil && usableUnderlay(a) {
 			underlays[nd.ID] = a
 		} else if nd.ID != self {
 			bad = append(bad, fmt.Errorf("node %s: underlay %q is not an IPv4 address", nd.ID, nd.Underlay))
@@ -224,7 +259,69 @@ func desiredFromMap(m *api.NetworkMap, self string) (overlay.Desired, []error) {
 	}
 	slices.SortFunc(d.Peers, func(a, b overlay.Peer) int { return a.Underlay.Compare(b.Underlay) })
 	d.VIPs = vipsFromMap(m, mine)
+	for i := range d.VIPs {
+		d.VIPs[i].Backends = slices.DeleteFunc(d.VIPs[i].Backends, func(b netip.Addr) bool { return !routed(d, b) })
+	}
+	d.LocalPorts = localPortsFromMap(m, self)
 	return d, bad
+}
+
+// localPortsFromMap lists the published ingress ports of local-mode
+// services (x-berth-mesh: local) that have serving replicas on this node,
+// with those replicas' addresses: the kernel DNATs them so the replicas
+// see the client's own address (overlay.LocalPort).
+func localPortsFromMap(m *api.NetworkMap, self string) []overlay.LocalPort {
+	var out []overlay.LocalPort
+	for _, svc := range m.Services {
+		if svc.Mesh != types.MeshLocal {
+			continue
+		}
+		var backends []netip.Addr
+		for _, ep := range svc.Endpoints {
+			if ep.NodeID != self {
+				continue
+			}
+			for _, att := range svc.Networks { // the first network it has an address on
+				if a, err := netip.ParseAddr(ep.Addresses[att.Network]); err == nil && a.Is4() {
+					backends = append(backends, a)
+					break
+				}
+			}
+		}
+		if len(backends) == 0 {
+			continue
+		}
+		slices.SortFunc(backends, netip.Addr.Compare)
+		for _, p := range svc.Ports {
+			if p.Published == 0 || p.Mode != types.PortIngress {
+				continue
+			}
+			out = append(out, overlay.LocalPort{Proto: cmp.Or(p.Protocol, "tcp"), Published: p.Published, Target: p.Target, Backends: backends})
+		}
+	}
+	slices.SortFunc(out, func(a, b overlay.LocalPort) int {
+		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Published, b.Published))
+	})
+	return out
+}
+
+// routed reports whether a is in a slice d routes: this node's or a
+// peer's. A replica on a node the map gives no address would take
+// connections into a black hole.
+func routed(d overlay.Desired, a netip.Addr) bool {
+	for _, n := range d.Networks {
+		if n.Slice.Contains(a) {
+			return true
+		}
+	}
+	for _, p := range d.Peers {
+		for _, s := range p.Slices {
+			if s.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // vipsFromMap lists the VIPs of services on the networks in mine, each
@@ -261,6 +358,11 @@ func vipsFromMap(m *api.NetworkMap, mine map[string]bool) []overlay.VIP {
 	return vips
 }
 
+// usableUnderlay: an address another node's VXLAN packets can be sent to.
+func usableUnderlay(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback()
+}
+
 func subnetOf(m *api.NetworkMap, key string) netip.Prefix {
 	for _, nw := range m.Networks {
 		if nw.Key == key {
@@ -273,15 +375,15 @@ func subnetOf(m *api.NetworkMap, key string) netip.Prefix {
 
 // taskSlices is the driver's Slices for t (TaskConfig.Slices): this node's
 // slice of each of the service's networks, from NodeTasks, with its
-// gateway and the overlay's MTU. ready is false while the overlay is on
-// and a network the task needs has no slice yet, or the MTU is not known
-// yet: the task then waits for a later NodeTasks (the manager allocates
-// the slice with the placement, so this is rare) or the next poll. An
-// external network has a slice only if it is a cluster network; one
-// made outside berth is used as it is.
-func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]driver.Slice, ready bool) {
-	if !l.a.cfg.Overlay || (svc.Driver != "" && svc.Driver != types.DriverDocker) {
-		return nil, true
+// gateway and the overlay's MTU. wait says why not yet, while the overlay
+// is on and a network the task needs has no slice yet, or the MTU is not
+// known yet: the task then waits for a later NodeTasks (the manager
+// allocates the slice with the placement, so this is rare) or the next
+// poll. An external network has a slice only if it is a cluster network;
+// one made outside berth is used as it is.
+func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]driver.Slice, wait string) {
+	if !l.a.cfg.Overlay || l.a.net.noMap.Load() || (svc.Driver != "" && svc.Driver != types.DriverDocker) {
+		return nil, ""
 	}
 	res := l.desired.Apps[t.App]
 	mtu := int(l.a.net.mtu.Load())
@@ -296,10 +398,11 @@ func (l *loop) taskSlices(t *types.Task, svc *types.Service) (out map[string]dri
 		switch {
 		case err == nil && mtu > 0:
 			out[att.Name] = driver.Slice{Subnet: p.Masked(), Gateway: ipam.Gateway(p), MTU: mtu}
-		case err != nil && external:
-		default:
-			return nil, false
+		case err == nil:
+			return nil, "waiting for the node's overlay to be set up (the cluster's network map)"
+		case !external:
+			return nil, "waiting for the node's slice of network " + att.Name
 		}
 	}
-	return out, true
+	return out, ""
 }

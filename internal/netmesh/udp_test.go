@@ -169,6 +169,7 @@ func TestUDPProxyDrain(t *testing.T) {
 		}
 	}
 }
+
 // TestUDPProxyProtocolWildcard: on a wildcard listener (dual-stack, as the
 // mesh's published ports are) each datagram still carries the client's
 // address in a PROXY v2 header.

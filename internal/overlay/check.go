@@ -33,6 +33,9 @@ func (o *Overlay) check(d Desired) error {
 	if err := o.checkPeers(d, slices); err != nil {
 		return err
 	}
+	if err := o.checkLocalPorts(d); err != nil {
+		return err
+	}
 	return o.checkVIPs(d)
 }
 

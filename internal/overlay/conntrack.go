@@ -62,7 +62,8 @@ func (f *staleUDP) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
 }
 
 // Routes lists the node's IPv4 routes but the overlay's own (on its
-// device, and the bridges of d's slices), as ipam.CheckPool takes them:
+// device, the pool's and the VIPs', and the bridges of d's slices), as
+// ipam.CheckPool takes them:
 // a cluster subnet overlapping one hides what the route leads to.
 func (o *Overlay) Routes(d Desired) ([]ipam.Taken, error) {
 	h, err := o.handle()
@@ -81,7 +82,8 @@ func (o *Overlay) Routes(d Desired) ([]ipam.Taken, error) {
 	dev, _ := o.ourLink(h)
 	var taken []ipam.Taken
 	for _, r := range routes {
-		if r.Dst == nil || (dev != nil && r.LinkIndex == dev.Attrs().Index) {
+		if r.Dst == nil || (dev != nil && r.LinkIndex == dev.Attrs().Index) ||
+			r.Protocol == poolRouteProto || r.Protocol == vipRouteProto {
 			continue
 		}
 		ones, _ := r.Dst.Mask.Size()

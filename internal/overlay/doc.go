@@ -10,8 +10,8 @@
 //     nodes reach it at; the device whose address it is carries the
 //     VXLAN packets) and, in tests, the namespace to work in. New touches
 //     nothing.
-//  2. Apply the Desired state whenever the store changes (a watch on the
-//     networks, this node's slices and the peers' slices) and on a timer:
+//  2. Apply the Desired state whenever the store changes (the agent's
+//     watch of the network map, api.NetworkMap) and on a timer:
 //     the networks with this node's slice in each, and every peer with its
 //     underlay address and slices (DesiredFrom derives it from the
 //     manager's ipam.Pool and the nodes' addresses). Apply converges: it adds what is missing
@@ -49,6 +49,41 @@
 //     accepted from the peers' underlay addresses only (VXLAN has no
 //     authentication; anyone else could put frames on the overlay).
 //   - net.ipv4.ip_forward set to 1.
+//   - The device only while a peer has a slice: a node alone (or whose
+//     networks no other node has) has none, and one left is deleted.
+//
+// # VIPs (Desired.VIPs)
+//
+// A service's virtual address on a network is balanced by the kernel, as
+// kube-proxy's iptables mode does it (this kernel has no IPVS): in
+// BERTH-VIP (nat, jumped to first from PREROUTING, matching sources of the
+// VIP's network only, so networks stay isolated) and BERTH-VIP-OUT (nat
+// OUTPUT: the node's own processes), a new connection to VIP:port, for
+// each port the service lists (the whole address, every port and
+// protocol, when it lists none), is DNATed to the same port of one
+// serving replica, picked uniformly with `statistic --mode random`
+// (probability 1/n, then 1/(n-1), ..., the last for sure). Conntrack keeps
+// a connection on its replica. The chains are rewritten whole when the
+// replicas change: a replica left out gets no new connection while its
+// open ones go on; UDP flows to a VIP whose replicas changed are deleted
+// from conntrack, so a client that keeps sending moves to a serving
+// replica. BERTH-VIP-REJECT (filter, jumped to from BERTH-OVERLAY and from
+// OUTPUT) rejects what is still addressed to a VIP, not DNATed (no
+// replica, or a port not listed): the client is refused at once. Each VIP
+// is routed to loopback from its network's gateway address (the pool
+// itself is routed unreachable): the node's own connections are routed
+// before nat OUTPUT sees them, and a route out of the bridge would make
+// the node send containers ICMP redirects instead of the refusal.
+//
+// Hairpin: a client DNATed to a replica on its own bridge gets the replies
+// over the bridge, un-NATed by br_netfilter (Docker turns it on; without
+// it the slice's DNATed connections are masqueraded). A replica DNATed to
+// itself is masqueraded to the gateway and its bridge port put in hairpin
+// mode, so the only client address lost is a replica's own. The node's
+// own processes (a VIP's DNAT in OUTPUT, the mesh's proxy) reach containers
+// on other nodes from the node's VTEP address on that network (SNAT on the
+// device, per network): the source the kernel would pick, the underlay's
+// or another network's VTEP, is dropped by the peer's isolation.
 //
 // The containers' side is the caller's: a bridge per network whose address
 // is ipam.Gateway(slice) in the slice (a Docker network with the slice as

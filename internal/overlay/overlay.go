@@ -64,15 +64,19 @@ type Peer struct {
 
 // Desired is the state Apply converges to.
 type Desired struct {
-	// Pool is the cluster's address pool: routed unreachable, so what of
-	// it has no route of its own (another network's slice, a VIP not
-	// DNATed) is refused here rather than sent by the default route.
-	Pool     netip.Prefix
+	// Subnets are every cluster network's subnet, this node's or not:
+	// routed unreachable, so what of them has no route of its own
+	// (another network's slice, a VIP not DNATed) is refused here rather
+	// than sent by the default route.
+	Subnets  []netip.Prefix
 	Networks []Network
 	Peers    []Peer
 	// VIPs are the services' virtual addresses on Networks, balanced over
 	// their replicas (see vip.go).
 	VIPs []VIP
+	// LocalPorts are the published ports of local-mode services with
+	// replicas on this node, DNATed to them (see localport.go).
+	LocalPorts []LocalPort
 }
 
 // Changes counts what one Apply added and removed (addresses, routes,
@@ -167,6 +171,9 @@ func (o *Overlay) Apply(ctx context.Context, d Desired) (Changes, error) {
 	if err := o.convergeHairpin(h, d); err != nil {
 		return ch, err
 	}
+	if err := o.convergeVIPRoutes(h, d, &ch); err != nil {
+		return ch, err
+	}
 	if err := o.convergePoolRoute(h, d, &ch); err != nil {
 		return ch, err
 	}
@@ -235,6 +242,6 @@ func (o *Overlay) Remove(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("delete device %s: %w", o.cfg.Device, err))
 		}
 	}
-	errs = append(errs, o.removeRules(ctx), o.removePoolRoutes(h))
+	errs = append(errs, o.removeRules(ctx), o.removePoolRoutes(h), o.removeVIPRoutes(h))
 	return errors.Join(errs...)
 }

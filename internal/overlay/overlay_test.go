@@ -263,11 +263,13 @@ func TestNotOurs(t *testing.T) {
 	}
 }
 
-// TestPoolUnreachable: with the pool in the Desired state, an address of
-// the pool that no bridge or overlay route covers (a slice of a network
-// this host is not on) is unreachable here, even with a default route that
-// would otherwise carry it off the cluster; the slices of the host's own
-// networks still route, and Remove takes the route away.
+// TestPoolUnreachable: with the networks' subnets in the Desired state, an
+// address of a network that no bridge or overlay route covers (a slice of
+// a network this host is not on) is unreachable here, even with a default
+// route that would otherwise carry it off the cluster; the slices of the
+// host's own networks still route, the rest of the pool (where a
+// machine's resolver may be) keeps the default route, and Remove takes the
+// routes away.
 func TestPoolUnreachable(t *testing.T) {
 	w := newWorld(t, 2, "a", "b")
 	h1 := w.hosts[0]
@@ -280,9 +282,15 @@ func TestPoolUnreachable(t *testing.T) {
 	if out := w.run(h1.ns, "ip", "route", "get", b2); strings.Contains(out, "unreachable") {
 		t.Fatalf("unreachable before the pool's route: %s", out)
 	}
-	d.Pool = w.pool.Config.Pool
+	for _, id := range []string{"a", "b"} {
+		s, _ := w.pool.Subnet(id)
+		d.Subnets = append(d.Subnets, s)
+	}
 	if _, err := h1.ov.Apply(context.Background(), d); err != nil {
 		t.Fatal(err)
+	}
+	if out := w.run(h1.ns, "ip", "route", "get", "10.255.255.53"); !strings.Contains(out, "via 198.18.0.254") {
+		t.Errorf("an address of the pool in no network (a resolver's, say): %s; want the default route", out)
 	}
 	if out, _ := exec.Command("ip", "-n", h1.ns, "route", "get", b2).CombinedOutput(); !strings.Contains(string(out), "No route to host") {
 		t.Errorf("b's address on host 2 from host 1, which is not on b: %s; want unreachable, not the default route", out)

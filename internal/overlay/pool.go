@@ -9,48 +9,47 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// poolRouteProto marks the pool's unreachable route as the overlay's
+// poolRouteProto marks the networks' unreachable routes as the overlay's
 // (rtnetlink protocol numbers above 4 are free for daemons; bird, zebra
 // and others take some below 200).
 const poolRouteProto = netlink.RouteProtocol(245)
 
-// convergePoolRoute routes the cluster's address pool unreachable: the
-// bridges' and the overlay's own routes are more specific and win, and
-// anything else of the pool (a slice of a network this node is not on,
+// convergePoolRoute routes every cluster network's subnet unreachable:
+// the bridges' and the overlay's own routes are more specific and win, and
+// anything else of a network (a slice of a network this node is not on,
 // an address nobody has) is refused at once instead of leaving by the
 // default route, out of the cluster. It also isolates networks this node
-// has no slice of, which the device's rules never see.
+// has no slice of, which the device's rules never see. Only the networks'
+// subnets, never the whole pool: the rest of the pool is nobody's, and a
+// machine's own resolver or route may sit there (10.255.255.53 does here).
 func (o *Overlay) convergePoolRoute(h *netlink.Handle, d Desired, ch *Changes) error {
 	have, err := o.poolRoutes(h)
 	if err != nil {
 		return err
 	}
-	for _, r := range have {
-		if d.Pool.IsValid() && r.Dst != nil && r.Dst.String() == d.Pool.String() {
-			return nil
+	want := map[netip.Prefix]bool{}
+	for _, p := range d.Subnets {
+		want[p.Masked()] = true
+	}
+	for i := range have {
+		dst, ok := routeDst(have[i])
+		if ok && want[dst] {
+			delete(want, dst)
+			continue
 		}
+		if err := h.RouteDel(&have[i]); err != nil {
+			return fmt.Errorf("remove the unreachable route %s: %w", have[i].Dst, err)
+		}
+		ch.Removed++
 	}
-	if err := o.removePoolRoutes(h); err != nil {
-		return err
+	for p := range want {
+		r := poolRoute(p)
+		if err := h.RouteReplace(&r); err != nil {
+			return fmt.Errorf("route network %s unreachable outside its slices: %w", p, err)
+		}
+		ch.Added++
 	}
-	if !d.Pool.IsValid() {
-		return nil
-	}
-	r := poolRoute(d.Pool)
-	if err := h.RouteReplace(&r); err != nil {
-		return fmt.Errorf("route the address pool %s unreachable: %w", d.Pool, err)
-	}
-	ch.Added++
 	return nil
-}
-
-func poolRoute(p netip.Prefix) netlink.Route {
-	return netlink.Route{
-		Dst:      &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)},
-		Type:     unix.RTN_UNREACHABLE,
-		Table:    unix.RT_TABLE_MAIN,
-		Protocol: poolRouteProto,
-	}
 }
 
 // poolRoutes lists the overlay's unreachable routes in the main table.
@@ -74,4 +73,13 @@ func (o *Overlay) removePoolRoutes(h *netlink.Handle) error {
 		}
 	}
 	return nil
+}
+
+func poolRoute(p netip.Prefix) netlink.Route {
+	return netlink.Route{
+		Dst:      &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)},
+		Type:     unix.RTN_UNREACHABLE,
+		Table:    unix.RT_TABLE_MAIN,
+		Protocol: poolRouteProto,
+	}
 }

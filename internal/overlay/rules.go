@@ -35,6 +35,7 @@ var hooks = []hook{
 func (o *Overlay) wantRules(d Desired) map[string][]string {
 	want := map[string][]string{filterChain: {"-N " + filterChain}, natChain: {"-N " + natChain}, inChain: {"-N " + inChain}}
 	o.wantVIPRules(d, want)
+	o.wantLocalPortRules(d, want)
 	// What is left addressed to a VIP was not DNATed: refused, before
 	// the overlay's ACCEPT of traffic inside a subnet would let it by.
 	want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s %s -j %s", filterChain, comment, vipFilter))

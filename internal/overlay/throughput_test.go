@@ -91,6 +91,12 @@ func fixed(xs []float64) []string {
 // the bytes per second the sink saw.
 func (w *world) stream(from, to string, at netip.AddrPort) float64 {
 	w.t.Helper()
+	return w.streamVia(from, to, at, at)
+}
+
+// streamVia is stream to a sink listening at at, dialled at dial (a VIP).
+func (w *world) streamVia(from, to string, at, dial netip.AddrPort) float64 {
+	w.t.Helper()
 	const limit, maxTime = 1 << 30, 2 * time.Second
 	var ln net.Listener
 	if err := inNS(to, func() (err error) { ln, err = net.Listen("tcp", at.String()); return err }); err != nil {
@@ -127,7 +133,7 @@ func (w *world) stream(from, to string, at netip.AddrPort) float64 {
 		}
 	}()
 	var conn net.Conn
-	if err := inNS(from, func() (err error) { conn, err = net.DialTimeout("tcp", at.String(), 5*time.Second); return err }); err != nil {
+	if err := inNS(from, func() (err error) { conn, err = net.DialTimeout("tcp", dial.String(), 5*time.Second); return err }); err != nil {
 		w.t.Fatal(err)
 	}
 	buf := make([]byte, 1<<20)
@@ -158,4 +164,73 @@ func gbits(xs []float64) []string {
 		out = append(out, fmt.Sprintf("%.2f", x*8/1e9))
 	}
 	return out
+}
+
+// TestVIPThroughput measures one TCP stream from a container to a replica
+// on another host through the service's VIP (DNAT) against straight to
+// the replica's address, in 7 back-to-back pairs, and logs the medians:
+//
+//	BERTH_OVERLAY_BENCH=1 go test -count=1 -v -run TestVIPThroughput ./internal/overlay
+func TestVIPThroughput(t *testing.T) {
+	if os.Getenv("BERTH_OVERLAY_BENCH") == "" {
+		t.Skip("set BERTH_OVERLAY_BENCH=1 to measure")
+	}
+	w, client, a, b, vip := vipWorld(t)
+	w.applyVIP(vip, a, b)
+	// Port 7200: the sink listens there; the VIP balances it to a only.
+	d := w.desired(0, 1)
+	d.VIPs = []VIP{{Addr: vip, Subnet: d.Networks[0].Subnet, Ports: []VIPPort{{"tcp", 7200}}, Backends: []netip.Addr{a.addr}}}
+	if _, err := w.hosts[0].ov.Apply(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	at := netip.AddrPortFrom(a.addr, 7200)
+	var direct, viaVIP, ratios []float64
+	for round := 0; round < 7; round++ {
+		var dr, vr float64
+		if round%2 == 0 {
+			dr = w.stream(client.ns, a.ns, at)
+			vr = w.streamVia(client.ns, a.ns, at, netip.AddrPortFrom(vip, 7200))
+		} else {
+			vr = w.streamVia(client.ns, a.ns, at, netip.AddrPortFrom(vip, 7200))
+			dr = w.stream(client.ns, a.ns, at)
+		}
+		direct, viaVIP, ratios = append(direct, dr), append(viaVIP, vr), append(ratios, vr/dr)
+	}
+	t.Logf("straight to the replica: %.2f Gbit/s median (%v)", median(direct)*8/1e9, gbits(direct))
+	t.Logf("through the VIP: %.2f Gbit/s median (%v); %.2fx straight (ratios %v)", median(viaVIP)*8/1e9, gbits(viaVIP), median(ratios), fixed(ratios))
+}
+
+// TestVIPLatency measures new connections (connect, one answer, close)
+// from a container to a replica on another host, through the VIP and
+// straight, interleaved, and logs p50 and p99 of each:
+//
+//	BERTH_OVERLAY_BENCH=1 go test -count=1 -v -run TestVIPLatency ./internal/overlay
+func TestVIPLatency(t *testing.T) {
+	if os.Getenv("BERTH_OVERLAY_BENCH") == "" {
+		t.Skip("set BERTH_OVERLAY_BENCH=1 to measure")
+	}
+	w, client, a, _, vip := vipWorld(t)
+	w.applyVIP(vip, a)
+	const n = 1000
+	var direct, viaVIP []float64
+	for i := range 2 * n {
+		to := netip.AddrPortFrom(a.addr, vipPort)
+		if i%2 == 1 {
+			to = netip.AddrPortFrom(vip, vipPort)
+		}
+		start := time.Now()
+		if _, err := call(client.ns, to, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		us := float64(time.Since(start).Microseconds())
+		if i%2 == 1 {
+			viaVIP = append(viaVIP, us)
+		} else {
+			direct = append(direct, us)
+		}
+	}
+	sort.Float64s(direct)
+	sort.Float64s(viaVIP)
+	t.Logf("new connection, straight: p50 %.0f µs, p99 %.0f µs", direct[n/2], direct[n*99/100])
+	t.Logf("new connection, through the VIP: p50 %.0f µs, p99 %.0f µs", viaVIP[n/2], viaVIP[n*99/100])
 }

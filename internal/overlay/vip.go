@@ -145,16 +145,25 @@ func probability(p float64) string {
 //     replies straight over the bridge; br_netfilter (on where Docker
 //     runs) un-NATs them there. Where it is off (bridged), the whole
 //     slice's DNATed connections are masqueraded instead.
-//   - the node's own processes reach a VIP whose replica is on another
-//     node from the node's VTEP address on that network (the device's
-//     own), which the peer accepts and routes back.
+//   - the node's own processes (a VIP's DNAT, the mesh's proxy) reach a
+//     container on another node from the node's VTEP address on that
+//     network, which the peer accepts and routes back: the source the
+//     kernel picks (the underlay's address, or the device's first VTEP,
+//     of another network) would be dropped there.
 func (o *Overlay) hairpinRules(d Desired, bridged bool) []string {
 	var rules []string
 	masq := func(src, dst string) {
 		rules = append(rules, fmt.Sprintf("-A %s -s %s -d %s %s -m conntrack --ctstate DNAT -j MASQUERADE", natChain, src, dst, comment))
 	}
 	for _, n := range d.Networks {
-		if !n.Slice.IsValid() || !hasVIPIn(d, n.Subnet) {
+		if !n.Slice.IsValid() {
+			continue
+		}
+		if hasPeerSlices(d) {
+			rules = append(rules, fmt.Sprintf("-A %s ! -s %s -d %s -o %s %s -j SNAT --to-source %s",
+				natChain, n.Subnet, n.Subnet, o.cfg.Device, comment, n.Slice.Addr()))
+		}
+		if !hasVIPIn(d, n.Subnet) {
 			continue
 		}
 		if bridged {
@@ -163,10 +172,6 @@ func (o *Overlay) hairpinRules(d Desired, bridged bool) []string {
 			for _, b := range localBackends(d, n.Slice) {
 				masq(b.String()+"/32", b.String()+"/32")
 			}
-		}
-		if hasPeerSlices(d) {
-			rules = append(rules, fmt.Sprintf("-A %s ! -s %s -d %s -o %s %s -j SNAT --to-source %s",
-				natChain, n.Subnet, n.Subnet, o.cfg.Device, comment, n.Slice.Addr()))
 		}
 	}
 	return rules

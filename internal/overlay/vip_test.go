@@ -78,14 +78,13 @@ func (w *world) serveWho(c ctr) {
 
 // vipWorld: two hosts on network a; the client on host 1 (its .2), replica
 // A on host 2 (its .2) and replica B on host 1 beside the client (.3),
-// and the VIP of service web. Host 1 has a default route, as a machine
-// has: what is not DNATed is routed, and so refused, not unroutable.
+// and the VIP of service web. Host 1 has no default route: the pool is
+// routed unreachable, the VIP to its network's bridge.
 func vipWorld(t *testing.T) (w *world, client, a, b ctr, vip netip.Addr) {
 	w = newWorld(t, 2, "a")
 	h1 := w.hosts[0]
 	client, a = h1.ctrs["a"], w.hosts[1].ctrs["a"]
 	b = w.addReplica(h1, 0, "rb", client.addr.Next())
-	w.run(h1.ns, "ip", "route", "add", "default", "via", "198.18.0.254")
 	vip, err := w.pool.AddVIP("a", "web")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +98,9 @@ func vipWorld(t *testing.T) (w *world, client, a, b ctr, vip netip.Addr) {
 func (w *world) applyVIP(vip netip.Addr, backends ...ctr) Changes {
 	w.t.Helper()
 	d := w.desired(0, 1)
+	for _, n := range d.Networks {
+		d.Subnets = append(d.Subnets, n.Subnet)
+	}
 	v := VIP{Addr: vip, Subnet: d.Networks[0].Subnet, Ports: []VIPPort{{"tcp", vipPort}, {"udp", vipPort}}}
 	for _, c := range backends {
 		v.Backends = append(v.Backends, c.addr)
@@ -184,6 +186,15 @@ func TestVIPBalances(t *testing.T) {
 	if ch := w.applyVIP(vip, a, b); ch != (Changes{}) {
 		t.Errorf("second Apply = %+v, want no changes (rules read back differ?)", ch)
 	}
+	// A restarted agent's new Overlay takes the chains over as they are.
+	restarted, err := New(w.hosts[0].ov.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.hosts[0].ov = restarted
+	if ch := w.applyVIP(vip, a, b); ch != (Changes{}) {
+		t.Errorf("Apply after a restart = %+v, want no changes", ch)
+	}
 	if seen := seenBy(t, client.ns, vip, a); seen != client.addr.String() {
 		t.Errorf("replica on another host saw the client at %s, want %s", seen, client.addr)
 	}
@@ -199,7 +210,7 @@ func TestVIPBalances(t *testing.T) {
 
 	w.applyVIP(vip)
 	start := time.Now()
-	_, err := whoTCP(client.ns, vip)
+	_, err = whoTCP(client.ns, vip)
 	if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) > time.Second {
 		t.Errorf("no replica: %v after %s, want refused at once", err, time.Since(start))
 	}
@@ -257,11 +268,13 @@ func TestVIPUDPMovesOff(t *testing.T) {
 func TestVIPIsolated(t *testing.T) {
 	w := newWorld(t, 1, "a", "b")
 	h := w.hosts[0]
-	w.run(h.ns, "ip", "route", "add", "default", "via", "198.18.0.254")
 	vip, _ := w.pool.AddVIP("a", "web")
 	a, other := h.ctrs["a"], h.ctrs["b"]
 	w.serveWho(a)
 	d := w.desired(0)
+	for _, n := range d.Networks {
+		d.Subnets = append(d.Subnets, n.Subnet)
+	}
 	for _, n := range d.Networks {
 		if n.Slice == a.slice {
 			d.VIPs = []VIP{{Addr: vip, Subnet: n.Subnet, Backends: []netip.Addr{a.addr}}}
@@ -275,5 +288,58 @@ func TestVIPIsolated(t *testing.T) {
 	}
 	if who, err := whoTCP(other.ns, vip); err == nil {
 		t.Fatalf("a container of network b reached a's VIP: %q", who)
+	}
+}
+
+// TestProbability: as `iptables -S` prints the kernel's value back (seen
+// on this machine for 1/3, 1/5 and 1/7), so converged chains compare equal.
+func TestProbability(t *testing.T) {
+	for p, want := range map[float64]string{1.0 / 2: "0.50000000000", 1.0 / 3: "0.33333333349", 1.0 / 7: "0.14285714272", 1.0 / 5: "0.20000000019"} {
+		if got := probability(p); got != want {
+			t.Errorf("probability(%v) = %s, want %s", p, got, want)
+		}
+	}
+}
+
+// TestHostReachesRemoteContainers: the node's own processes (the mesh's
+// proxy) reach containers on another node on each of two networks: from
+// the node's VTEP on that network, whichever address the kernel picked.
+func TestHostReachesRemoteContainers(t *testing.T) {
+	w := newWorld(t, 2, "a", "b")
+	w.applyAll()
+	for _, id := range []string{"a", "b"} {
+		c := w.hosts[1].ctrs[id]
+		w.listen(c, port)
+		got, err := reaches(w.hosts[0].ns, addrPort(c), 5*time.Second)
+		if err != nil {
+			t.Fatalf("host 1 to the container of %s on host 2: %v", id, err)
+		}
+		if want := ipam.VTEP(w.hosts[0].ctrs[id].slice).String(); got != want {
+			t.Errorf("the container of %s saw host 1 at %s, want its VTEP %s", id, got, want)
+		}
+	}
+}
+
+// TestRoutesLeaveOutOwn: the routes the pool is checked against leave out
+// the overlay's own (device, pool, VIPs, the slices' bridges), so a
+// restarted agent does not find its own pool in the way.
+func TestRoutesLeaveOutOwn(t *testing.T) {
+	w, _, a, _, vip := vipWorld(t)
+	w.applyVIP(vip, a)
+	d := w.desired(0, 1)
+	for _, n := range d.Networks {
+		d.Subnets = append(d.Subnets, n.Subnet)
+	}
+	taken, err := w.hosts[0].ov.Routes(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range taken {
+		if r.Prefix.Overlaps(ipam.DefaultPool) {
+			t.Errorf("route %s (%s) is the overlay's own", r.Prefix, r.What)
+		}
+	}
+	if err := ipam.CheckPool(ipam.DefaultPool, taken); err != nil {
+		t.Errorf("CheckPool: %v", err)
 	}
 }

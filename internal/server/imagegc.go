@@ -15,8 +15,9 @@ import (
 // keepPrevious newest others (for rollback); a service or app that is gone
 // keeps none. Then every manager sweeps from its registry the blobs that
 // no remaining record references. Nothing younger than the grace
-// (Config.RegistryGCGrace) goes: a push under way, or pushed and not yet
-// submitted, has no user yet.
+// (Config.RegistryGCGrace) goes, nor an image of a service no app has
+// while its app pushed within the grace: a push under way, or pushed and
+// not yet submitted, has no user yet.
 
 // The grace a manager takes by default, and the bounds of
 // --registry-gc-grace (hidden: tests shorten it to watch GC on a cluster).
@@ -78,9 +79,13 @@ func collectableImages(v *state.View, now time.Time, grace time.Duration) []stri
 		}
 	}
 	groups := map[string][]*types.Image{}
+	lastPush := map[string]time.Time{} // per app
 	for _, im := range v.Images() {
 		k := types.ServiceID(im.App, im.Service)
 		groups[k] = append(groups[k], im)
+		if im.PushedAt.After(lastPush[im.App]) {
+			lastPush[im.App] = im.PushedAt
+		}
 	}
 	var out []string
 	for k, ims := range groups {
@@ -94,6 +99,13 @@ func collectableImages(v *state.View, now time.Time, grace time.Duration) []stri
 				kept++
 				continue
 			case now.Sub(im.PushedAt) < grace:
+				continue
+			case !services[k] && now.Sub(lastPush[im.App]) < grace:
+				// A service no app has yet: the first up of an app
+				// pushes its images one after another and submits once
+				// all are on two managers, so its first image may be
+				// older than the grace by then. Gone or not yet, its
+				// images stay while the app's pushes go on.
 				continue
 			}
 			out = append(out, im.ID)

@@ -163,3 +163,35 @@ func TestGCGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestImageGCSparesAPendingApp: the images of an app not submitted yet
+// (its first up pushes them one after another, then waits for replicas)
+// stay while the app's newest push is within the grace, even when the
+// first is older; once the app's pushes are all older, they go.
+func TestImageGCSparesAPendingApp(t *testing.T) {
+	s, c := startServer(t)
+	ctx := context.Background()
+	rc := adminRegistry(s)
+	var pushed []time.Time
+	for _, svc := range []string{"api", "web"} {
+		im := newTestImage(t, 1024)
+		rc.push(t, "later/"+svc, im)
+		rec, err := c.PutImage(ctx, api.ImagePut{App: "later", Service: svc, Digest: im.digest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushed = append(pushed, rec.PushedAt)
+	}
+	d := pushed[1].Sub(pushed[0])
+	if d <= 0 {
+		t.Fatalf("pushed at %v: the second push is not later", pushed)
+	}
+	v := s.store.View()
+	// The first push is older than the grace, the second is not.
+	if got := collectableImages(v, pushed[1].Add(d/2), d); len(got) != 0 {
+		t.Errorf("GC took %v while the app was still pushing", got)
+	}
+	if got := collectableImages(v, pushed[1].Add(d), d); len(got) != 2 {
+		t.Errorf("GC took %v once the app's pushes were all older than the grace, want both", got)
+	}
+}

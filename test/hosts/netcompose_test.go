@@ -7,7 +7,8 @@ import (
 
 // The network tests' apps. nt: a client on a1; web (VIP, 3 replicas) and
 // webrr (dnsrr, 2) on a2 and a3; pub, publishing a TCP and a UDP port
-// with PROXY v2, on a2 only; backonly on a network of its own, on a2. nt2:
+// with PROXY v2, and publocal, publishing with x-berth-mesh: local, on a2
+// only; backonly on a network of its own, on a2. nt2:
 // other, an app of its own on a3.
 const (
 	netApp      = "nt"
@@ -17,6 +18,7 @@ const (
 	otherKey    = otherApp + "_default"
 	pubTCP      = 18080
 	pubUDP      = 19000
+	pubLocal    = 18081
 	appUDPPort  = 9000
 	webReplicas = 3
 )
@@ -56,6 +58,12 @@ func netCompose(img, dir, message string, webN int) string {
     x-berth-proxy-protocol: v2
     deploy: {placement: {constraints: [node.hostname==a2]}}
 `, r, pubTCP, pubUDP, appUDPPort)
+	fmt.Fprintf(&b, `  publocal:
+%s    networks: [front]
+    ports: ["%d:8080"]
+    x-berth-mesh: local
+    deploy: {placement: {constraints: [node.hostname==a2]}}
+`, r, pubLocal)
 	fmt.Fprintf(&b, "  backonly:\n%s    networks: [back]\n    deploy: {placement: {constraints: [node.hostname==a2]}}\n", r)
 	b.WriteString("networks:\n  front: {}\n  back: {}\n")
 	return b.String()

@@ -25,10 +25,10 @@ func drainOrder(t *testing.T, n *netCluster, client *types.Task) {
 	var g getResult
 	var w watchResult
 	waitGet := n.background(client, 2*time.Minute, &g, "get", webURL, "-n", "20000", "-d", "90s", "-interval", "5ms",
-		"-stop", "/rec/stop-g", "-mark", "/rec/mark-g")
+		"-stop", "/rec/stop-g", "-mark", "/rec/mark-g", "-mark-hosts", "2")
 	waitWatch := n.background(client, 2*time.Minute, &w, "watch", "tasks.web.", "-n", "20000", "-d", "90s", "-interval", "10ms",
 		"-stop", "/rec/stop-g", "-mark", "/rec/mark-gw")
-	h.WaitFor(t, 30*time.Second, "the request loop under way", n.exists("mark-g"))
+	h.WaitFor(t, 30*time.Second, "the request loop answered by both replicas", n.exists("mark-g"))
 	h.WaitFor(t, 30*time.Second, "the DNS loop under way", n.exists("mark-gw"))
 	n.c.must(t, "scale", "-p", netApp, "web=1")
 	var recs []stopRecord

@@ -1,6 +1,7 @@
 package hosts
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,17 +21,19 @@ import (
 // getResult and the others are what the test app's clients print
 // (internal/testimage/app/client.go).
 type getResult struct {
-	OK       int              `json:"ok"`
-	Failed   int              `json:"failed"`
-	By       map[string]int   `json:"by"`
-	Messages map[string]int   `json:"messages"`
-	Clients  map[string]int   `json:"clients"`
-	Remotes  map[string]int   `json:"remotes"`
-	First    map[string]int64 `json:"first"`
-	Last     map[string]int64 `json:"last"`
-	Errors   map[string]int   `json:"errors"`
-	Resolved string           `json:"resolved"`
-	Secs     float64          `json:"secs"`
+	OK        int              `json:"ok"`
+	Failed    int              `json:"failed"`
+	By        map[string]int   `json:"by"`
+	Messages  map[string]int   `json:"messages"`
+	Clients   map[string]int   `json:"clients"`
+	Remotes   map[string]int   `json:"remotes"`
+	First     map[string]int64 `json:"first"`
+	Last      map[string]int64 `json:"last"`
+	Errors    map[string]int   `json:"errors"`
+	FailFirst int64            `json:"fail_first"`
+	FailLast  int64            `json:"fail_last"`
+	Resolved  string           `json:"resolved"`
+	Secs      float64          `json:"secs"`
 }
 
 type lookupResult struct {
@@ -78,6 +81,7 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		{netApp, "web", frontKey, webReplicas, []string{"a2", "a3"}},
 		{netApp, "webrr", frontKey, 2, []string{"a2", "a3"}},
 		{netApp, "pub", frontKey, 1, []string{"a2"}},
+		{netApp, "publocal", frontKey, 1, []string{"a2"}},
 		{netApp, "backonly", backKey, 1, []string{"a2"}},
 		{otherApp, "other", otherKey, 1, []string{"a3"}},
 	} {
@@ -152,8 +156,8 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		before := n.records(t)
 		var g getResult
 		wait := n.background(client, 2*time.Minute, &g, "get", webURL, "-n", "20000", "-d", "90s", "-interval", "5ms",
-			"-stop", "/rec/stop-c", "-mark", "/rec/mark-c")
-		h.WaitFor(t, 30*time.Second, "the loop under way", n.exists("mark-c"))
+			"-stop", "/rec/stop-c", "-mark", "/rec/mark-c", "-mark-hosts", "3")
+		h.WaitFor(t, 30*time.Second, "the loop answered by the 3 replicas", n.exists("mark-c"))
 		n.c.must(t, "scale", "-p", netApp, "web=2")
 		var recs []stopRecord
 		h.WaitFor(t, time.Minute, "the removed replica stopped", n.newFinalRecords(t, before, 1, &recs))
@@ -188,6 +192,25 @@ func TestNetworkAcrossHosts(t *testing.T) {
 			if err != nil || len(f) != 4 || f[0] != pub.ContainerID[:12] || f[1] != local || f[3] != "ping" {
 				t.Errorf("UDP to %s (node %s): %q (host, PROXY v2 client, peer, payload), %v; want pub's replica %s and the client %s",
 					addr, host, reply, err, pub.ContainerID[:12], local)
+			}
+		}
+	})
+
+	t.Run("d2: with x-berth-mesh: local only a node with a replica answers", func(t *testing.T) {
+		local := n.tasks(t, netApp, "publocal")[0]
+		addr := net.JoinHostPort(n.addrs["a2"], strconv.Itoa(pubLocal))
+		w, from, err := whoamiAt(addr)
+		if err != nil || w.Host != local.ContainerID[:12] {
+			t.Errorf("GET %s (node a2, the replica's): %+v, %v; want publocal's replica %s", addr, w, err, local.ContainerID[:12])
+		}
+		// docs/cli.md: "the client address is kept", with no PROXY header.
+		if seen, _, _ := net.SplitHostPort(w.Remote); err == nil && seen != hostOf(from) {
+			t.Errorf("publocal on a2 saw the peer %s; want the client's own address %s (x-berth-mesh: local keeps it)", w.Remote, hostOf(from))
+		}
+		for _, host := range []string{"a1", "a3"} {
+			addr := net.JoinHostPort(n.addrs[host], strconv.Itoa(pubLocal))
+			if w, _, err := whoamiAt(addr); err == nil {
+				t.Errorf("GET %s (node %s, no replica): answered by %s; want no answer with x-berth-mesh: local", addr, host, w.Host)
 			}
 		}
 	})
@@ -235,6 +258,7 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		n.c.must(t, "scale", "-p", netApp, "web=3")
 		h.WaitFor(t, time.Minute, "web at 3 healthy replicas", n.serving(netApp, "web", webReplicas, frontKey, "a2", "a3"))
 		old := hostnames(n.tasks(t, netApp, "web"))
+		before := n.records(t)
 		var g getResult
 		wait := n.background(client, 3*time.Minute, &g, "get", webURL, "-once", "-n", "50000", "-d", "150s", "-interval", "5ms",
 			"-stop", "/rec/stop-h", "-mark", "/rec/mark-h")
@@ -257,10 +281,43 @@ func TestNetworkAcrossHosts(t *testing.T) {
 		}
 		t.Logf("loop through the rollout on %s: %d ok in %.1fs, messages %v", g.Resolved, g.OK, g.Secs, g.Messages)
 		if g.Failed != 0 || g.Messages["v1"] == 0 || g.Messages["v2"] == 0 || (vip != "" && g.Resolved != vip) {
-			t.Fatalf("%d ok, %d failed %v, messages %v, on %s; want 0 failed, v1 then v2 answering on the VIP %s",
+			t.Errorf("%d ok, %d failed %v, messages %v, on %s; want 0 failed, v1 then v2 answering on the VIP %s",
 				g.OK, g.Failed, g.Errors, g.Messages, g.Resolved, vip)
+			t.Logf("the rollout's timeline:\n%s", rolloutTimeline(t, n, before, g))
 		}
 	})
+}
+
+// rolloutTimeline says, from the first old replica's SIGTERM, when each
+// old one got it, when each new one became healthy, and when requests
+// failed: whether the replicas were replaced one by one.
+func rolloutTimeline(t *testing.T, n *netCluster, before map[string]stopRecord, g getResult) string {
+	var zero int64
+	type event struct {
+		at   int64
+		what string
+	}
+	var evs []event
+	for host, r := range n.records(t) {
+		if _, ok := before[host]; !ok {
+			evs = append(evs, event{r.SigtermAt, "old replica " + host + " got SIGTERM"})
+		}
+	}
+	for _, tk := range n.tasks(t, netApp, "web") {
+		evs = append(evs, event{tk.HealthyAt.UnixNano(), "new replica " + tk.Name() + " healthy"})
+	}
+	if g.FailFirst != 0 {
+		evs = append(evs, event{g.FailFirst, "first request failed"}, event{g.FailLast, "last request failed"})
+	}
+	slices.SortFunc(evs, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	var b strings.Builder
+	for _, e := range evs {
+		if zero == 0 {
+			zero = e.at
+		}
+		fmt.Fprintf(&b, "  %+8.3fs %s\n", float64(e.at-zero)/1e9, e.what)
+	}
+	return b.String()
 }
 
 // berthResolvers fails the test unless the task's container resolves
@@ -373,6 +430,11 @@ func (n *netCluster) unhealthy(id string) func() error {
 		}
 		return nil
 	}
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
 }
 
 type whoami struct {

@@ -24,7 +24,12 @@
 //     berth.app and com.docker.compose.project); each container joins every
 //     network its service attaches to, under the service name and its
 //     aliases, so Docker's DNS resolves a service name to all its replicas
-//     on that network only. RemoveApp deletes them.
+//     on that network only. RemoveApp deletes them. With a slice of the
+//     cluster overlay (TaskConfig.Slices) the network's subnet and address
+//     range are the slice, its gateway the slice's, its MTU the overlay's
+//     and its bridge "brt-" and a hash of the name (netslice.go); one of
+//     the name on another subnet is remade if no container is on it.
+//     Status.Addresses are a running container's addresses by network.
 //   - Named volumes become Docker volumes "<app>_<name>"; RemoveApp deletes
 //     them only when asked. External networks and volumes are never made or
 //     removed.

@@ -83,6 +83,25 @@ func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, fo
 	return keep, nil
 }
 
+// sliceTaken explains a failed create of network name on slice s: the
+// engine refuses a subnet that overlaps one of its networks, which on a
+// node of one cluster means another cluster (or a network made by hand)
+// on this engine uses the same addresses.
+func (r *resourceEnsurer) sliceTaken(ctx context.Context, name string, s driver.Slice, err error) error {
+	res, lerr := r.cli.NetworkList(ctx, client.NetworkListOptions{})
+	if lerr == nil {
+		for _, n := range res.Items {
+			for _, c := range n.IPAM.Config {
+				if n.Name != name && c.Subnet.IsValid() && c.Subnet.Overlaps(s.Subnet) {
+					return fmt.Errorf("create network %s on the node's slice %s: Docker network %s on this engine has subnet %s (another berth cluster on this host, or a network made outside berth): remove it, or give the cluster another --address-pool: %w",
+						name, s.Subnet, n.Name, c.Subnet, err)
+				}
+			}
+		}
+	}
+	return fmt.Errorf("create network %s on the node's slice %s: %w", name, s.Subnet, err)
+}
+
 func subnetsOf(n network.Summary) string {
 	if len(n.IPAM.Config) == 0 {
 		return "(none)"

@@ -101,3 +101,23 @@ func TestBridgeName(t *testing.T) {
 		t.Error("two networks share a bridge name")
 	}
 }
+
+// TestSliceTakenNamesTheNetwork: a slice that another Docker network of
+// the engine already uses is refused with that network's name.
+func TestSliceTakenNamesTheNetwork(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver("n1")
+	s := testSlice(t)
+	other := e.app + "_othercluster"
+	opts := client.NetworkCreateOptions{Driver: "bridge", Labels: appLabels(e.app, nil)}
+	withSlice(&opts, other, s)
+	if _, err := d.cli.NetworkCreate(e.ctx, other, opts); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.task("web", 1, nil)
+	cfg.Slices = map[string]driver.Slice{"default": s}
+	_, err := d.Start(e.ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "--address-pool") {
+		t.Fatalf("start on a slice another network has: %v, want an error naming %s", err, other)
+	}
+}

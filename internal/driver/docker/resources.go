@@ -154,6 +154,9 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 	}
 	res, err := r.cli.NetworkCreate(ctx, name, opts)
 	if err != nil && !cerrdefs.IsConflict(err) {
+		if s != nil {
+			return "", r.sliceTaken(ctx, name, *s, err)
+		}
 		return "", fmt.Errorf("create network %s: %w", name, err)
 	}
 	return r.dedupNetwork(ctx, name, res.ID)

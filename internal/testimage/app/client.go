@@ -108,12 +108,16 @@ type getResult struct {
 	First    map[string]int64 `json:"first"`              // host -> its first answer's time (its clock)
 	Last     map[string]int64 `json:"last"`               // host -> its last answer's time
 	Errors   errCount         `json:"errors,omitempty"`
-	Resolved string           `json:"resolved,omitempty"` // with -once: the address used
-	Secs     float64          `json:"secs"`
+	// FailFirst and FailLast bound when requests failed (this side's
+	// clock, Unix nanoseconds; 0 when none did).
+	FailFirst int64   `json:"fail_first,omitempty"`
+	FailLast  int64   `json:"fail_last,omitempty"`
+	Resolved  string  `json:"resolved,omitempty"` // with -once: the address used
+	Secs      float64 `json:"secs"`
 }
 
 // runGet: app get URL [-n N] [-d D] [-interval I] [-timeout T] [-once]
-// [-stop FILE] [-mark FILE]. One new connection per request, so each one is balanced
+// [-stop FILE] [-mark FILE [-mark-hosts K]]. One new connection per request, so each one is balanced
 // afresh. A URL answering /whoami's JSON is counted by answering host.
 func runGet(args []string) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
@@ -121,6 +125,7 @@ func runGet(args []string) error {
 	l.flags(fs, 100, 30*time.Second)
 	timeout := fs.Duration("timeout", 2*time.Second, "bound of one request")
 	once := fs.Bool("once", false, "resolve the URL's host once, first, and use that address throughout")
+	markHosts := fs.Int("mark-hosts", 1, "make the mark file once this many hosts answered")
 	if len(args) < 1 {
 		return errors.New("usage: app get URL [flags]")
 	}
@@ -150,11 +155,17 @@ func runGet(args []string) error {
 		if err != nil {
 			res.Failed++
 			res.Errors.add(err)
+			res.FailLast = time.Now().UnixNano()
+			if res.FailFirst == 0 {
+				res.FailFirst = res.FailLast
+			}
 			continue
 		}
 		res.OK++
-		l.ok()
 		res.By[a.Host]++
+		if len(res.By) >= *markHosts {
+			l.ok()
+		}
 		if a.Message != "" {
 			res.Messages[a.Message]++
 		}
