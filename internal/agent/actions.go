@@ -33,6 +33,9 @@ func (l *loop) start(ctx context.Context, t *types.Task, r *taskRecord) {
 		l.report(t, r, types.TaskStatus{State: types.TaskRejected, Error: r.startErr})
 		return
 	}
+	if l.meshRefuses(t, r, svc) { // meshports.go: an ingress port held here
+		return
+	}
 	netSlices, wait := l.taskSlices(t, svc)
 	if wait != "" {
 		l.report(t, r, types.TaskStatus{State: types.TaskStarting, Progress: wait})

@@ -75,10 +75,21 @@
 //   - An exited task is reported complete (exit 0) or failed ("exit code
 //     137: ..."). Health is reported; restarts are the manager's call.
 //   - A task wanted shut down is stopped with the grace period and signal
-//     its service had when it started, and reported shutdown.
+//     its service had when it started, and reported shutdown. With the
+//     overlay, a replica that served first waits its service's drain delay
+//     (drain.go): the manager took it out of the network map at once, so
+//     every node's DNS and mesh stop sending to it before it gets its
+//     signal.
 //   - A task the manager no longer lists is stopped and removed.
 //   - Once an app being deleted has no task left here, its networks (and
 //     volumes, if asked) are removed and the teardown is reported, once.
+//
+// With Config.Overlay the agent also serves its node's part of the cluster
+// network from the network map (netmap.go): the overlay (overlay.go), and
+// the mesh (mesh.go): a DNS server on each of the node's network gateways,
+// port 53, the containers' first resolver, and the L4 proxy that answers
+// every published ingress port on every node. A task whose ingress port a
+// process holds on the node is rejected, naming the holder.
 //
 // One goroutine (the loop) owns all task state; driver calls run on worker
 // goroutines and hand their outcome back to it, so a slow start never

@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -28,7 +29,34 @@ type drains struct {
 	mu     sync.Mutex
 	until  map[string]time.Time
 	timers map[string]*time.Timer
+	// delays are the drain delays of the tasks started in this run, for
+	// when their spec is no longer sent (their app is being removed).
+	delays map[string]time.Duration
 	closed bool
+}
+
+// maxDelays bounds the delays remembered: past it they are forgotten, and
+// a task whose app is removed drains types.DefaultDrainDelay.
+const maxDelays = 8192
+
+// remember keeps the drain delay of a task being started.
+func (d *drains) remember(id string, delay time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.delays == nil || len(d.delays) >= maxDelays {
+		d.delays = map[string]time.Duration{}
+	}
+	d.delays[id] = delay
+}
+
+// delay is task id's drain delay as remembered, else the default.
+func (d *drains) delay(id string) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.delays[id]; ok {
+		return v
+	}
+	return types.DefaultDrainDelay
 }
 
 // draining reports whether t, which the manager wants stopped, must wait
@@ -45,17 +73,40 @@ func (l *loop) draining(t *types.Task) bool {
 	if !t.Healthy(svc) {
 		return false
 	}
-	delay := types.DefaultDrainDelay
+	delay := m.drains.delay(t.ID)
 	if svc != nil {
 		delay = svc.Drain()
 	}
+	return l.drainFor(t.ID, delay)
+}
+
+// drainingGone is draining for a task the manager no longer lists because
+// its app is being removed (`berth down`): its app left the network map at
+// once, and its spec is no longer sent, so the delay is the one its service
+// had when it started here. A task that was not running and healthy (as its
+// driver last showed) served nothing.
+func (l *loop) drainingGone(r *taskRecord) bool {
+	m := l.a.mesh
+	if m == nil || !l.appDeleting(r.local.App) || r.status == nil || r.status.State != driver.StateRunning {
+		return false
+	}
+	if h := r.status.Health; h == types.HealthStarting || h == types.HealthUnhealthy {
+		return false
+	}
+	return l.drainFor(r.id, m.drains.delay(r.id))
+}
+
+// drainFor starts task id's drain of delay, or goes on with the one begun,
+// and reports whether it lasts still.
+func (l *loop) drainFor(id string, delay time.Duration) bool {
+	m := l.a.mesh
 	now := time.Now()
-	until, known := m.drains.get(t.ID)
+	until, known := m.drains.get(id)
 	if !known {
-		until = l.store.drainUntil(t.ID, now, delay, l.a.log.Warn)
-		m.drains.set(t.ID, until, now, l.wake)
+		until = l.store.drainUntil(id, now, delay, l.a.log.Warn)
+		m.drains.set(id, until, now, l.wake)
 		if now.Before(until) {
-			l.a.log.Info("draining task before its stop signal", "task", t.ID, "for", until.Sub(now).Round(time.Millisecond))
+			l.a.log.Info("draining task before its stop signal", "task", id, "for", until.Sub(now).Round(time.Millisecond))
 		}
 	}
 	return now.Before(until)

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,16 +34,20 @@ type mesh struct {
 	a     *Agent
 	dns   *netmesh.DNS
 	proxy *netmesh.Proxy
-	port  uint16 // dnsPort; tests take 0
 	// latest is the last map applied, read by the task loop (exec tasks'
 	// environment).
 	latest atomic.Pointer[api.NetworkMap]
 	drains drains
 
 	mu      sync.Mutex
+	port    uint16          // dnsPort; tests take 0
 	base    context.Context // the agent's run: every DNS socket ends with it
 	closed  bool
 	servers map[netip.Addr]*dnsSocket
+	// early are gateways a task was given as resolver before the network
+	// map had this node's slice (NodeTasks may come first): served until
+	// the map lists them, so a container's first question finds a server.
+	early map[netip.Addr]bool
 	// logged is the last error logged per subject, so a failure repeated
 	// by every map and re-apply is logged once until it changes.
 	logged map[string]string
@@ -95,6 +101,7 @@ func newMesh(ctx context.Context, a *Agent, port uint16) (*mesh, error) {
 		a: a, dns: d, port: port, base: ctx,
 		proxy:   netmesh.NewProxy(netmesh.ProxyConfig{}),
 		servers: map[netip.Addr]*dnsSocket{},
+		early:   map[netip.Addr]bool{},
 		logged:  map[string]string{},
 	}, nil
 }
@@ -114,16 +121,37 @@ func (m *mesh) apply(ctx context.Context, nm *api.NetworkMap) {
 	m.report("mesh routes", errors.Join(append(badRoutes, m.proxy.Apply(ctx, routes))...))
 	gws, badGws := nodeGateways(nm, self)
 	m.report("dns gateways", errors.Join(badGws...))
+	for _, gw := range gws {
+		delete(m.early, gw) // the map has it now
+	}
 	m.serveOn(gws)
 	m.latest.Store(nm)
 }
 
-// serveOn runs a DNS server on each of gws and stops those on others. A
-// socket that cannot be opened is tried again with the next map.
+// serveEarly serves DNS on gw, a task's resolver, before the map has it.
+func (m *mesh) serveEarly(gw netip.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.servers[gw] != nil || len(m.early) >= maxEarlyGateways {
+		return
+	}
+	m.early[gw] = true
+	m.serveOn(nil)
+}
+
+// maxEarlyGateways bounds the gateways served ahead of the map: a node has
+// at most one per network.
+const maxEarlyGateways = 256
+
+// serveOn runs a DNS server on each of gws and those served early, and
+// stops those on others. A socket that cannot be opened is tried again
+// with the next map.
 func (m *mesh) serveOn(gws []netip.Addr) {
-	want := map[netip.Addr]bool{}
+	want := maps.Clone(m.early)
 	for _, gw := range gws {
 		want[gw] = true
+	}
+	for _, gw := range slices.SortedFunc(maps.Keys(want), netip.Addr.Compare) {
 		if m.servers[gw] != nil {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,13 +186,31 @@ func TestMeshServes(t *testing.T) {
 func TestMeshConfigure(t *testing.T) {
 	m := newTestMesh(t, startUpstream(t))
 	m.latest.Store(testMap())
-	res := &api.AppResources{Slices: map[string]string{"front": "10.240.1.0/24", "back": "10.240.65.0/24"}}
+	subnet, slice, base := loopbackNet()
+	res := &api.AppResources{Slices: map[string]string{"front": slice, "back": "10.240.65.0/24"}}
 	svc := &types.Service{Name: "web", Networks: []types.NetworkAttachment{{Name: "front"}, {Name: "back"}}}
 	cfg := (&loop{a: &Agent{mesh: m}, desired: &api.NodeTasks{Apps: map[string]*api.AppResources{"shop": res}}}).taskConfig(
 		&types.Task{ID: "t", App: "shop", Service: "web"}, svc)
-	if len(cfg.DNS) != 1 || cfg.DNS[0] != "10.240.1.1" {
-		t.Errorf("dns %v, want [10.240.1.1]", cfg.DNS)
+	gw := addrIn(base, 1)
+	if len(cfg.DNS) != 1 || cfg.DNS[0] != gw {
+		t.Errorf("dns %v, want [%s]", cfg.DNS, gw)
 	}
+	// The task's resolver answers before the map has the node's slice,
+	// and goes once the map had it and then no longer has it.
+	served := func() bool { return m.dnsAddr(netip.MustParseAddr(gw)) != nil }
+	if !served() {
+		t.Error("no DNS on the task's resolver before the map has the slice")
+	}
+	m.apply(context.Background(), &api.NetworkMap{})
+	if !served() {
+		t.Error("a map that does not have the slice yet stopped the task's resolver")
+	}
+	m.apply(context.Background(), &api.NetworkMap{Networks: []api.MapNetwork{{Key: "shop_front", Subnet: subnet, Slices: map[string]string{"n1": slice}}}})
+	m.apply(context.Background(), &api.NetworkMap{})
+	if served() {
+		t.Error("the resolver still runs after the map dropped the slice")
+	}
+	m.latest.Store(testMap())
 	exe := &types.Service{Name: "job", Driver: types.DriverExec, Env: map[string]string{"BERTH_SERVICE_API_ADDR": "mine"}}
 	cfg = &driver.TaskConfig{Task: &types.Task{App: "shop"}, Service: exe}
 	m.configure(cfg, nil)
@@ -201,5 +220,36 @@ func TestMeshConfigure(t *testing.T) {
 	}
 	if len(exe.Env) != 1 {
 		t.Errorf("the desired spec was changed: %v", exe.Env)
+	}
+}
+
+// TestMeshTakenPort: a task whose ingress port a process holds on the node
+// is refused with the holder's name; one the mesh itself listens on, or a
+// host-mode one (Docker's), is not.
+func TestMeshTakenPort(t *testing.T) {
+	m := newTestMesh(t, startUpstream(t))
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := uint16(held.Addr().(*net.TCPAddr).Port)
+	svc := &types.Service{Name: "web", Ports: []types.Port{{Target: 80, Published: port, Protocol: "tcp", HostIP: "127.0.0.1"}}}
+	err = m.takenPort(svc)
+	want := "port 127.0.0.1:" + strconv.Itoa(int(port)) + "/tcp is taken by process"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("takenPort = %v, want %q", err, want)
+	}
+	host := &types.Service{Name: "web", Ports: []types.Port{{Target: 80, Published: port, Protocol: "tcp", Mode: types.PortHost}}}
+	if err := m.takenPort(host); err != nil {
+		t.Errorf("a host-mode port is Docker's to check: %v", err)
+	}
+	held.Close()
+	free := freeTCPPort(t)
+	svc.Ports[0].Published = free
+	m.apply(context.Background(), &api.NetworkMap{Services: []api.MapService{{App: "a", Name: "web",
+		Ports: []api.MapPort{{Target: 80, Published: free, Protocol: "tcp"}}}}})
+	if err := m.takenPort(svc); err != nil {
+		t.Errorf("the mesh's own port: %v", err)
 	}
 }

@@ -31,9 +31,14 @@ func (m *mesh) configure(cfg *driver.TaskConfig, res *api.AppResources) {
 		return
 	}
 	svc := cfg.Service
+	if cfg.Task != nil {
+		m.drains.remember(cfg.Task.ID, svc.Drain())
+	}
 	if len(svc.Networks) > 0 && res != nil {
 		if p, err := netip.ParsePrefix(res.Slices[svc.Networks[0].Name]); err == nil {
-			cfg.DNS = []string{ipam.Gateway(p).String()}
+			gw := ipam.Gateway(p)
+			cfg.DNS = []string{gw.String()}
+			m.serveEarly(gw)
 		}
 	}
 	if svc.Driver != types.DriverExec {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"os"
 	"reflect"
 	"testing"
 
@@ -174,5 +175,21 @@ func TestServiceEnv(t *testing.T) {
 	}
 	if got := envName("web-api.v2"); got != "WEB_API_V2" {
 		t.Errorf("envName = %q", got)
+	}
+}
+
+func TestNodeResolvers(t *testing.T) {
+	path := t.TempDir() + "/resolv.conf"
+	conf := "# comment\nsearch example.test\nnameserver 127.0.0.53\nnameserver 10.0.0.2 # trailing\nnameserver fe80::1%eth0\nnameserver bogus\noptions ndots:2\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := nodeResolvers(path)
+	want := []string{"127.0.0.53:53", "10.0.0.2:53", "[fe80::1%eth0]:53"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("resolvers %v, want %v (a loopback stub kept: the agent asks from the host)", got, want)
+	}
+	if got := nodeResolvers(path + ".missing"); got != nil {
+		t.Errorf("no resolv.conf: %v", got)
 	}
 }

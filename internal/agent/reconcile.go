@@ -94,7 +94,9 @@ func (l *loop) reconcileGone(ctx context.Context, r *taskRecord) {
 	case r.status == nil:
 		l.forget(r)
 	case r.status.State != driver.StateExited && !r.stopped:
-		l.stop(ctx, r)
+		if !l.drainingGone(r) { // drain.go: `down` drains too
+			l.stop(ctx, r)
+		}
 	default:
 		l.remove(ctx, r)
 	}

@@ -10,9 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// vipRouteProto marks the VIPs' routes as the overlay's (see poolRouteProto).
-const vipRouteProto = netlink.RouteProtocol(246)
-
 // convergeVIPRoutes routes each VIP to the loopback device, from its
 // network's gateway address on this node. The pool is routed unreachable
 // (convergePoolRoute), and a connection the node's own processes open is
@@ -38,46 +35,24 @@ func (o *Overlay) convergeVIPRoutes(h *netlink.Handle, d Desired, ch *Changes) e
 	if err != nil {
 		return err
 	}
-	want := map[netip.Addr]netlink.Route{}
+	want := map[netip.Prefix]netlink.Route{}
 	for _, v := range d.VIPs {
 		for _, n := range d.Networks {
 			if n.Subnet != v.Subnet || !n.Slice.IsValid() {
 				continue
 			}
 			if gw := ipam.Gateway(n.Slice); local[gw] {
-				want[v.Addr] = vipRoute(v.Addr, gw, dev)
+				want[netip.PrefixFrom(v.Addr, 32)] = vipRoute(v.Addr, gw, dev)
 			}
 		}
 	}
-	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Protocol: vipRouteProto}
-	have, err := h.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
-	if err != nil {
-		return fmt.Errorf("list the VIPs' routes: %w", err)
-	}
-	for i, r := range have {
-		dst, _ := routeDst(r)
-		if w, ok := want[dst.Addr()]; ok && dst.Bits() == 32 && r.LinkIndex == w.LinkIndex && r.Src.Equal(w.Src) {
-			delete(want, dst.Addr())
-			continue
-		}
-		if err := h.RouteDel(&have[i]); err != nil {
-			return fmt.Errorf("remove the route of VIP %s: %w", r.Dst, err)
-		}
-		ch.Removed++
-	}
-	for vip, r := range want {
-		if err := h.RouteReplace(&r); err != nil {
-			return fmt.Errorf("route VIP %s to its network's bridge: %w", vip, err)
-		}
-		ch.Added++
-	}
-	return nil
+	return convergeProtoRoutes(h, vipRouteProto, want, ch)
 }
 
 func vipRoute(vip, gw netip.Addr, link int) netlink.Route {
 	return netlink.Route{
 		Dst:       &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)},
-		LinkIndex: link, Scope: netlink.SCOPE_LINK, Src: gw.AsSlice(),
+		LinkIndex: link, Scope: netlink.SCOPE_LINK, Src: gw.AsSlice(), Type: unix.RTN_UNICAST,
 		Table: unix.RT_TABLE_MAIN, Protocol: vipRouteProto,
 	}
 }
@@ -98,15 +73,5 @@ func localAddrs(h *netlink.Handle) (map[netip.Addr]bool, error) {
 }
 
 func (o *Overlay) removeVIPRoutes(h *netlink.Handle) error {
-	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Protocol: vipRouteProto}
-	rs, err := h.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
-	if err != nil {
-		return fmt.Errorf("list the VIPs' routes: %w", err)
-	}
-	for i := range rs {
-		if err := h.RouteDel(&rs[i]); err != nil {
-			return fmt.Errorf("remove the route of VIP %s: %w", rs[i].Dst, err)
-		}
-	}
-	return nil
+	return removeProtoRoutes(h, vipRouteProto)
 }

@@ -98,18 +98,26 @@ func TestDockerApp(t *testing.T) {
 		}
 	})
 
-	t.Run("service name resolves to every replica", func(t *testing.T) {
+	// The agent's DNS: a service name is its one virtual address (the
+	// node balances it), tasks.NAME every replica.
+	t.Run("service name resolves to its VIP, tasks.NAME to every replica", func(t *testing.T) {
 		want := h.ServiceIPs(t, project, "back", project+"_private")
 		if len(want) != 3 {
 			t.Fatalf("back has %d addresses on %s_private, want 3: %v", len(want), project, want)
 		}
-		var got []string
-		if err := json.Unmarshal([]byte(h.HTTPGet(t, base+"/lookup?host=back", 30*time.Second)), &got); err != nil {
-			t.Fatal(err)
+		lookup := func(host string) []string {
+			var got []string
+			if err := json.Unmarshal([]byte(h.HTTPGet(t, base+"/lookup?host="+host, 30*time.Second)), &got); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			return got
 		}
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			t.Fatalf("front resolves back to %v, want the replicas' addresses %v", got, want)
+		if got := lookup("tasks.back"); !slices.Equal(got, want) {
+			t.Fatalf("front resolves tasks.back to %v, want the replicas' addresses %v", got, want)
+		}
+		if got := lookup("back"); len(got) != 1 || slices.Contains(want, got[0]) {
+			t.Fatalf("front resolves back to %v, want one virtual address, none of the replicas' %v", got, want)
 		}
 	})
 

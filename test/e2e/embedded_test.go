@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/ipam"
 	h "github.com/berth-dev/berth/test/e2e/harness"
 )
 
@@ -22,6 +23,9 @@ func TestEmbeddedDefault(t *testing.T) {
 	const project = "e2e-embedded"
 	defaultHost := strings.TrimPrefix(api.DefaultAddr, "http://")
 	requireFree(t, defaultHost)
+	// The local cluster's overlay has the default pool; its unreachable
+	// route outlives the cluster and may cover this machine's resolver.
+	t.Cleanup(func() { h.DropPoolRoute(ipam.DefaultPool) })
 	home := t.TempDir()
 	env := []string{"BERTH_ADDR="} // the test's own environment must not choose
 	berth := func(args ...string) h.Result { return h.RunCLI(t, berthBin, home, home, env, args...) }

@@ -35,9 +35,10 @@ services:
 	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
 }
 
-// TestUpFixedPortReplicas: a fixed host port allows one replica per node,
-// so on one node up runs one and fails naming the service and the port that
-// keeps the others from being placed.
+// TestUpFixedPortReplicas: replicas of one node cannot share a fixed host
+// port in mode: host (Docker publishes it, once per node), so up fails
+// naming the service and the port and one replica runs; on the default
+// ingress port the routing mesh holds the port and balances all three.
 func TestUpFixedPortReplicas(t *testing.T) {
 	h.RequireDocker(t)
 	const project = "e2e-fixedport"
@@ -50,13 +51,14 @@ func TestUpFixedPortReplicas(t *testing.T) {
 services:
   web:
     image: `+img+`
-    ports: ["127.0.0.1:`+port+`:8080"]
+    ports:
+      - {target: 8080, published: `+port+`, host_ip: 127.0.0.1, mode: host}
     deploy:
       replicas: 3
 `)
 	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
 	if r.Code == 0 {
-		t.Fatalf("up succeeded with 3 replicas on one fixed host port:\n%s", r)
+		t.Fatalf("up succeeded with 3 replicas on one fixed host-mode port:\n%s", r)
 	}
 	if !strings.Contains(r.Stderr, "web") || !strings.Contains(r.Stderr, "port "+port) {
 		t.Fatalf("up's error does not name the service web and port %s:\n%s", port, r)
@@ -71,6 +73,19 @@ services:
 		}
 		return nil
 	})
+	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+
+	file = h.WriteFile(t, dir, "compose.yaml", `
+services:
+  web:
+    image: `+img+`
+    ports: ["127.0.0.1:`+port+`:8080"]
+    deploy:
+      replicas: 3
+`)
+	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	h.WaitFor(t, time.Minute, "three web replicas", c.ExpectRunning(t, project, "web", 3))
+	h.HTTPGet(t, "http://127.0.0.1:"+port+"/", time.Minute)
 	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
 }
 

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,8 +35,10 @@ type Cluster struct {
 
 	bin     string
 	logPath string
-	proc    *exec.Cmd
-	exited  chan struct{} // closed once proc has been reaped
+	// pool is the cluster's overlay address pool (testPool).
+	pool   netip.Prefix
+	proc   *exec.Cmd
+	exited chan struct{} // closed once proc has been reaped
 }
 
 // StartCluster starts a dev server of the berth binary bin for tb, waits
@@ -47,7 +50,9 @@ func StartCluster(tb testing.TB, bin string) *Cluster {
 		Addr:    "http://127.0.0.1:" + strconv.Itoa(freePortPair(tb)),
 		DataDir: tb.TempDir(),
 		bin:     bin,
+		pool:    testPool(tb),
 	}
+	tb.Cleanup(func() { DropPoolRoute(c.pool) }) // registered first: runs after the server stops
 	c.logPath = filepath.Join(c.DataDir, "server.log")
 	c.start(tb)
 	tb.Cleanup(func() {
@@ -73,7 +78,8 @@ func (c *Cluster) start(tb testing.TB) {
 	if err := credfile.Remove(credfile.EnvLookup(IsolatedEnv(c.DataDir)), host); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir)
+	cmd := exec.Command(c.bin, "server", "--dev", "--addr", host, "--data-dir", c.DataDir, "--dns-upstream", UpstreamDNS(tb),
+		"--address-pool", c.pool.String())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = IsolatedEnv(c.DataDir)
 	if err := cmd.Start(); err != nil {
