@@ -71,6 +71,10 @@ type MapPort struct {
 	Published uint16 `json:"published,omitempty"`
 	Protocol  string `json:"protocol"`       // "tcp" or "udp"
 	Mode      string `json:"mode,omitempty"` // types.PortIngress or PortHost
+	// HostIP is the address the port is published on ("127.0.0.1"); ""
+	// is every address. The mesh listens on it on every node, so a
+	// loopback one answers only on each node itself.
+	HostIP string `json:"host_ip,omitempty"`
 }
 
 // MapEndpoint is one serving replica (types.Task.Serving): running,

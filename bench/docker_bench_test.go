@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -19,7 +20,8 @@ import (
 // FROM scratch test image three ways in one run, on the local engine:
 //
 //   - berth: `berth up` of a 100-replica service against a dev server,
-//     timed until up returns, which is when every replica runs;
+//     timed until up returns, which is when every replica has run for
+//     types.MonitorPeriod; berth-running-s is when the last one started;
 //   - docker run: 100 `docker run -d`, 8 at a time, on the default bridge,
 //     and again on a user-defined network with a service alias (what berth
 //     does for each replica, so the like-for-like baseline);
@@ -31,7 +33,11 @@ import (
 // 20.10 with stale endpoints, and the network cannot be removed until
 // dockerd restarts. berth makes and removes its app network as usual.
 //
-// Each is cleaned up before the next starts, outside the timing. Run it with
+// Each is cleaned up before the next starts, outside the timing. The
+// *-dockerd-s metrics are the engine's own CPU time (user + system) in each
+// timed part: on a small machine it is the floor every way of starting
+// containers pays, and the engine is shared with whatever else runs. Run it
+// with
 //
 //	go test -run '^$' -bench Converge100 -timeout 30m ./bench/
 const (
@@ -69,19 +75,28 @@ func BenchmarkConverge100(b *testing.B) {
 	bridge := h.WriteFile(b, dir, "compose.bridge.yaml", composeOnBridge)
 	h.RemoveLabelled(b, benchLabel) // what an interrupted earlier run left
 
-	var berth, run, runNet, compose time.Duration
+	var berth, berthRunning, run, runNet, compose time.Duration
+	var berthCPU, runNetCPU time.Duration
 	b.ResetTimer()
 	for range b.N {
-		berth += timeBerth(b, bin, dir, file)
-		run += timeDockerRun(b, img)
-		runNet += timeDockerRun(b, img, appNetworkArgs(b)...)
+		// The like-for-like pair first and side by side, so the machine's
+		// load drifts as little as possible between them.
+		r := timeDockerRun(b, img, appNetworkArgs(b)...)
+		runNet, runNetCPU = runNet+r.took, runNetCPU+r.dockerd
+		r = timeBerth(b, bin, dir, file)
+		berth, berthRunning, berthCPU = berth+r.took, berthRunning+r.running, berthCPU+r.dockerd
+		run += timeDockerRun(b, img).took
 		compose += timeCompose(b, dir, "-f", file, "-f", bridge)
 	}
 	n := float64(b.N)
 	b.ReportMetric(berth.Seconds()/n, "berth-s")
+	b.ReportMetric(berthRunning.Seconds()/n, "berth-running-s")
 	b.ReportMetric(run.Seconds()/n, "docker-run-s")
 	b.ReportMetric(runNet.Seconds()/n, "docker-run-net-s")
 	b.ReportMetric(compose.Seconds()/n, "compose-s")
+	b.ReportMetric(berthCPU.Seconds()/n, "berth-dockerd-s")
+	b.ReportMetric(runNetCPU.Seconds()/n, "docker-run-net-dockerd-s")
+	b.ReportMetric(berthRunning.Seconds()/runNet.Seconds(), "berth-running/docker-run-net")
 	b.ReportMetric(berth.Seconds()/run.Seconds(), "berth/docker-run")
 	b.ReportMetric(berth.Seconds()/runNet.Seconds(), "berth/docker-run-net")
 	b.ReportMetric(berth.Seconds()/compose.Seconds(), "berth/compose")
@@ -105,39 +120,75 @@ func appNetworkArgs(b *testing.B) []string {
 	return []string{"--network", name, "--network-alias", "app"}
 }
 
+// timing is one timed deploy: how long it took, when its last replica
+// started (berth only), and the engine's CPU time meanwhile.
+type timing struct{ took, running, dockerd time.Duration }
+
 // timeBerth times `berth up` of the 100 replicas against a fresh dev
 // server, then takes the app down (untimed).
-func timeBerth(b *testing.B, bin, dir, file string) time.Duration {
+func timeBerth(b *testing.B, bin, dir, file string) timing {
 	const project = "bench-berth"
 	b.StopTimer()
 	h.CleanupDocker(b, project) // registered first: runs after the server stops
 	c := h.StartCluster(b, bin)
 	b.StartTimer()
-	start := time.Now()
+	cpu, start := dockerdCPU(b), time.Now()
 	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--timeout", "20m")
-	took := time.Since(start)
+	r := timing{took: time.Since(start), dockerd: dockerdCPU(b) - cpu}
 	b.StopTimer()
 	tasks, err := c.PS(b, project)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if n := len(h.Running(tasks, "app")); n != convergeReplicas {
+	up := h.Running(tasks, "app")
+	if n := len(up); n != convergeReplicas {
 		b.Fatalf("berth up returned with %d of %d replicas running: %s", n, convergeReplicas, h.Describe(tasks))
+	}
+	for _, t := range up {
+		r.running = max(r.running, t.StartedAt.Sub(start))
 	}
 	c.MustRun(b, dir, "down", "--timeout", "5m", "-p", project)
 	c.Stop(b, syscall.SIGTERM) // idle, but not to share the CPU with the others
 	h.RemoveLabelled(b, benchLabel)
 	b.StartTimer()
-	return took
+	return r
+}
+
+// dockerdCPU is the CPU time (user + system) the engine on the default
+// socket has used so far (its pid file says which dockerd: tests of other
+// packages may run engines of their own), from /proc/PID/stat in clock
+// ticks of 1/100 s (USER_HZ on Linux).
+func dockerdCPU(b *testing.B) time.Duration {
+	b.Helper()
+	pid, err := os.ReadFile("/var/run/docker.pid")
+	if err != nil {
+		b.Fatalf("find the engine's process: %v", err)
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 14th and 15th of the line.
+	rest := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(rest) < 13 {
+		b.Fatalf("read dockerd's CPU time: short /proc stat %q", stat)
+	}
+	utime, err1 := strconv.ParseInt(rest[11], 10, 64)
+	stime, err2 := strconv.ParseInt(rest[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("read dockerd's CPU time from %q", stat)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // timeDockerRun times 100 `docker run -d [extra...]`, 8 at a time, then
 // removes the containers (untimed).
-func timeDockerRun(b *testing.B, img string, extra ...string) time.Duration {
+func timeDockerRun(b *testing.B, img string, extra ...string) timing {
 	jobs := make(chan int)
 	errs := make(chan error, convergeReplicas)
 	var wg sync.WaitGroup
-	start := time.Now()
+	cpu, start := dockerdCPU(b), time.Now()
 	for range dockerRunWorkers {
 		wg.Add(1)
 		go func() {
@@ -154,7 +205,7 @@ func timeDockerRun(b *testing.B, img string, extra ...string) time.Duration {
 	}
 	close(jobs)
 	wg.Wait()
-	took := time.Since(start)
+	r := timing{took: time.Since(start), dockerd: dockerdCPU(b) - cpu}
 	close(errs)
 	b.StopTimer()
 	defer b.StartTimer()
@@ -165,7 +216,7 @@ func timeDockerRun(b *testing.B, img string, extra ...string) time.Duration {
 		}
 	}
 	h.RemoveLabelled(b, benchLabel)
-	return took
+	return r
 }
 
 // timeCompose times docker-compose v1 bringing up the compose files (-f

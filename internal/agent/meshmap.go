@@ -124,6 +124,15 @@ func addMember(v *netmesh.View, members map[netip.Addr]int, s *api.MapService, e
 // local). Host-mode ports are Docker's, on the task's node only. Two
 // services on one port and protocol (the manager refuses it) keep the
 // first; the other is reported.
+// listenAddr is where a published port listens: its host_ip, or every
+// address.
+func listenAddr(hostIP string) netip.Addr {
+	if a, err := netip.ParseAddr(hostIP); err == nil {
+		return a.Unmap()
+	}
+	return netip.IPv4Unspecified()
+}
+
 func meshRoutes(m *api.NetworkMap, self string) ([]netmesh.Route, []error) {
 	var routes []netmesh.Route
 	var bad []error
@@ -136,7 +145,7 @@ func meshRoutes(m *api.NetworkMap, self string) ([]netmesh.Route, []error) {
 			}
 			r := netmesh.Route{
 				Proto:         p.Protocol,
-				Listen:        netip.AddrPortFrom(netip.IPv4Unspecified(), p.Published),
+				Listen:        netip.AddrPortFrom(listenAddr(p.HostIP), p.Published),
 				LocalOnly:     s.Mesh == types.MeshLocal,
 				ProxyProtocol: s.ProxyProtocol == types.ProxyV2,
 				Backends:      backends(s, self, p.Target),

@@ -43,7 +43,7 @@ func testMap() *api.NetworkMap {
 			{
 				App: "shop", Name: "api", EndpointMode: types.EndpointDNSRR, Mesh: types.MeshLocal, ProxyProtocol: types.ProxyV2,
 				Networks: []api.MapAttachment{{Network: "shop_back"}},
-				Ports:    []api.MapPort{{Target: 53, Published: 5353, Protocol: "udp"}},
+				Ports:    []api.MapPort{{Target: 53, Published: 5353, Protocol: "udp", HostIP: "127.0.0.1"}},
 				Endpoints: []api.MapEndpoint{
 					{TaskID: "t3", Slot: 1, NodeID: "n2", Addresses: map[string]string{"shop_back": "10.240.65.7"}},
 				},
@@ -124,7 +124,7 @@ func TestMeshRoutes(t *testing.T) {
 			{Proto: "tcp", Listen: ap("0.0.0.0:8080"), Backends: []netmesh.Backend{
 				{Addr: ap("10.240.1.5:80"), Local: true}, {Addr: ap("10.240.2.5:80")},
 			}},
-			{Proto: "udp", Listen: ap("0.0.0.0:5353"), LocalOnly: true, ProxyProtocol: true, Backends: []netmesh.Backend{
+			{Proto: "udp", Listen: ap("127.0.0.1:5353"), LocalOnly: true, ProxyProtocol: true, Backends: []netmesh.Backend{
 				{Addr: ap("10.240.65.7:53")},
 			}},
 		}},
@@ -132,7 +132,7 @@ func TestMeshRoutes(t *testing.T) {
 			{Proto: "tcp", Listen: ap("0.0.0.0:8080"), Backends: []netmesh.Backend{
 				{Addr: ap("10.240.1.5:80")}, {Addr: ap("10.240.2.5:80"), Local: true},
 			}},
-			{Proto: "udp", Listen: ap("0.0.0.0:5353"), LocalOnly: true, ProxyProtocol: true, Backends: []netmesh.Backend{
+			{Proto: "udp", Listen: ap("127.0.0.1:5353"), LocalOnly: true, ProxyProtocol: true, Backends: []netmesh.Backend{
 				{Addr: ap("10.240.65.7:53"), Local: true},
 			}},
 		}},

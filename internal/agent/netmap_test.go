@@ -394,3 +394,31 @@ func TestPoolOverResolverNotRouted(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalPortsFromMap: only local-mode services with a serving replica
+// on this node get the kernel's DNAT of their published ingress ports; a
+// loopback host address stays the proxy's, a specific one narrows it.
+func TestLocalPortsFromMap(t *testing.T) {
+	ep := func(node, addr string) api.MapEndpoint {
+		return api.MapEndpoint{NodeID: node, Addresses: map[string]string{"app_default": addr}}
+	}
+	svc := func(name, mesh string, ports []api.MapPort, eps ...api.MapEndpoint) api.MapService {
+		return api.MapService{App: "app", Name: name, Mesh: mesh, Networks: []api.MapAttachment{{Network: "app_default"}}, Ports: ports, Endpoints: eps}
+	}
+	m := &api.NetworkMap{Services: []api.MapService{
+		svc("local", types.MeshLocal, []api.MapPort{{Target: 80, Published: 8080, Protocol: "tcp"}, {Target: 81, Published: 8081, Protocol: "tcp", Mode: types.PortHost}},
+			ep("n1", "10.240.1.3"), ep("n1", "10.240.1.2"), ep("n2", "10.240.2.2")),
+		svc("lo", types.MeshLocal, []api.MapPort{{Target: 80, Published: 9090, Protocol: "tcp", HostIP: "127.0.0.1"}}, ep("n1", "10.240.1.4")),
+		svc("one", types.MeshLocal, []api.MapPort{{Target: 53, Published: 5353, Protocol: "udp", HostIP: "192.0.2.1"}}, ep("n1", "10.240.1.5")),
+		svc("elsewhere", types.MeshLocal, []api.MapPort{{Target: 80, Published: 7070, Protocol: "tcp"}}, ep("n2", "10.240.2.3")),
+		svc("all", "", []api.MapPort{{Target: 80, Published: 6060, Protocol: "tcp"}}, ep("n1", "10.240.1.6")),
+	}}
+	a := netip.MustParseAddr
+	want := []overlay.LocalPort{
+		{Proto: "tcp", Published: 8080, Target: 80, Backends: []netip.Addr{a("10.240.1.2"), a("10.240.1.3")}},
+		{Proto: "udp", Dst: a("192.0.2.1"), Published: 5353, Target: 53, Backends: []netip.Addr{a("10.240.1.5")}},
+	}
+	if got := localPortsFromMap(m, "n1"); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}

@@ -296,7 +296,17 @@ func localPortsFromMap(m *api.NetworkMap, self string) []overlay.LocalPort {
 			if p.Published == 0 || p.Mode != types.PortIngress {
 				continue
 			}
-			out = append(out, overlay.LocalPort{Proto: cmp.Or(p.Protocol, "tcp"), Published: p.Published, Target: p.Target, Backends: backends})
+			lp := overlay.LocalPort{Proto: cmp.Or(p.Protocol, "tcp"), Published: p.Published, Target: p.Target, Backends: backends}
+			if p.HostIP != "" {
+				a := listenAddr(p.HostIP)
+				if a.IsLoopback() || !a.Is4() {
+					continue // never from outside: the node's own clients reach the proxy
+				}
+				if !a.IsUnspecified() {
+					lp.Dst = a
+				}
+			}
+			out = append(out, lp)
 		}
 	}
 	slices.SortFunc(out, func(a, b overlay.LocalPort) int {

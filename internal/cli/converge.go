@@ -45,6 +45,8 @@ type serviceProgress struct {
 	Done    bool
 	Failure string // why the service cannot converge
 	Verdict *types.ServiceStatus
+	// Rollout is where the deployment of an update stands (deployments.go).
+	Rollout string
 }
 
 // progress is one evaluation of a deploy.
@@ -53,6 +55,7 @@ type progress struct {
 	State    deployState
 	Reason   string // for deployFailed and deployStalled: "service web: ..."
 	Failed   *serviceProgress
+	stopping bool // a task of the app is still being stopped
 }
 
 // evaluate is where a deploy of app stands, from the app as the manager
@@ -66,7 +69,8 @@ func evaluate(app *types.App, tasks []*types.Task) progress {
 	for _, svc := range app.Services {
 		p.Services = append(p.Services, evaluateService(app.Name, svc, tasks))
 	}
-	p.State, p.Reason = overall(p.Services, stopping(app.Name, tasks))
+	p.stopping = stopping(app.Name, tasks)
+	p.State, p.Reason = overall(p.Services, p.stopping)
 	for i := range p.Services {
 		if p.Services[i].Failure != "" {
 			p.Failed = &p.Services[i]
@@ -237,6 +241,9 @@ func (sp serviceProgress) summary() string {
 		}
 	}
 	var extra []string
+	if sp.Rollout != "" {
+		extra = append(extra, sp.Rollout)
+	}
 	if sp.Starting > 0 {
 		s := fmt.Sprintf("%d starting", sp.Starting)
 		if sp.Progress != "" {

@@ -46,6 +46,11 @@ type fakeManager struct {
 	adminToken string
 	gotToken   string // the last bearer token presented
 
+	// deployments, when set, answers GET /v1/deployments for an app (nil:
+	// 404, a manager from before deployments).
+	deployments func(app *types.App) []*api.Deployment
+	eventLog    []api.Event // GET /v1/events
+
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
 	dev    bool              // /v1/status says a dev cluster
 }
@@ -72,6 +77,11 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/apps/{name}", f.deleteApp)
 	mux.HandleFunc("POST /v1/apps/{name}/services/{service}/scale", f.scale)
 	mux.HandleFunc("GET /v1/tasks", f.listTasks)
+	mux.HandleFunc("GET "+api.PathDeployments, f.listDeployments)
+	mux.HandleFunc("POST "+api.PathServiceRollback, f.rollback)
+	mux.HandleFunc("POST "+api.PathServicePromote, f.promote)
+	mux.HandleFunc("POST "+api.PathAppPlan, f.plan)
+	mux.HandleFunc("GET "+api.PathEvents, f.events)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", f.taskLogs)
 	mux.HandleFunc("GET /v1/nodes", f.listNodes)
 	mux.HandleFunc("GET "+api.PathVolumePins, f.listPins)
@@ -342,6 +352,91 @@ func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
 			t.State = types.TaskShutdown
 		}
 	}
+}
+
+func (f *fakeManager) listDeployments(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	app := f.apps[r.URL.Query().Get("app")]
+	if f.deployments == nil || app == nil {
+		f.fail(w, 404, "not found")
+		return
+	}
+	f.reply(w, 200, f.deployments(app))
+}
+
+// rollback bumps the service's version, as a rollback does, and answers
+// with its deployment.
+func (f *fakeManager) rollback(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	app := f.apps[r.PathValue("name")]
+	if app == nil || app.Service(r.PathValue("service")) == nil {
+		f.fail(w, 404, "not found")
+		return
+	}
+	svc := app.Service(r.PathValue("service"))
+	svc.Version++
+	f.reply(w, 200, &api.Deployment{ID: types.DeploymentID(app.Name, svc.Name, svc.Version), App: app.Name, Service: svc.Name,
+		FromVersion: svc.Version - 1, ToVersion: svc.Version, Rollback: true, State: api.DeploymentRunning})
+}
+
+// plan answers a dry run: a service not stored is created, one whose
+// image differs updated; nothing is stored.
+func (f *fakeManager) plan(w http.ResponseWriter, r *http.Request) {
+	var app types.App
+	if err := json.NewDecoder(r.Body).Decode(&app); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := api.Plan{App: app.Name}
+	old := f.apps[app.Name]
+	for _, s := range app.Services {
+		sp := api.ServicePlan{Name: s.Name, Action: api.PlanCreate, Start: s.Replicas}
+		if old != nil && old.Service(s.Name) != nil {
+			sp = api.ServicePlan{Name: s.Name, Action: api.PlanUnchanged}
+			if prev := old.Service(s.Name); prev.Image != s.Image {
+				sp = api.ServicePlan{Name: s.Name, Action: api.PlanUpdate, Fields: []string{"image"}, FromVersion: prev.Version,
+					ToVersion: prev.Version + 1, Start: s.Replicas, Stop: s.Replicas}
+			}
+		}
+		p.Services = append(p.Services, sp)
+	}
+	f.reply(w, 200, p)
+}
+
+// events answers from f.eventLog with a gap below its first index.
+func (f *fakeManager) events(w http.ResponseWriter, r *http.Request) {
+	since, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := api.EventsResponse{Events: []api.Event{}, Index: since}
+	for _, e := range f.eventLog {
+		if e.Index > since {
+			resp.Events = append(resp.Events, e)
+			resp.Index = e.Index
+		}
+	}
+	if len(f.eventLog) > 0 && since > 0 && since+1 < f.eventLog[0].Index {
+		resp.Gap = &api.EventGap{From: since + 1, To: f.eventLog[0].Index - 1}
+	}
+	f.reply(w, 200, resp)
+}
+
+// promote answers with the service's deployment, promoted.
+func (f *fakeManager) promote(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	app := f.apps[r.PathValue("name")]
+	if app == nil || app.Service(r.PathValue("service")) == nil {
+		f.fail(w, 404, "not found")
+		return
+	}
+	svc := app.Service(r.PathValue("service"))
+	f.reply(w, 200, &api.Deployment{ID: types.DeploymentID(app.Name, svc.Name, svc.Version), App: app.Name, Service: svc.Name,
+		ToVersion: svc.Version, Canaries: 1, Promoted: true, State: api.DeploymentRunning})
 }
 
 func (f *fakeManager) listNodes(w http.ResponseWriter, _ *http.Request) {

@@ -45,7 +45,11 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 		if err != nil {
 			return deployWaitError(ctx, err, last, timeout)
 		}
-		last = evaluate(judged, tasks)
+		deps, err := appDeployments(ctx, c, app.Name)
+		if err != nil {
+			return deployWaitError(ctx, err, last, timeout)
+		}
+		last = withDeployments(evaluate(judged, tasks), app, deps) // deployments.go
 		disp.update(last)
 		switch last.State {
 		case deployDone:

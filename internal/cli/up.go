@@ -17,6 +17,7 @@ type upOptions struct {
 	timeout time.Duration
 	noBuild bool
 	build   bool
+	dryRun  bool
 }
 
 func newUpCommand(e *env) *cobra.Command {
@@ -31,7 +32,7 @@ the service has a healthcheck) or a service cannot converge.
 
 When no --addr or BERTH_ADDR is given and no manager answers at the default
 address, up starts a local one-node cluster first.`,
-		Example: "  berth up\n  berth up -f compose.yaml -f compose.prod.yaml -d\n  berth up --build --timeout 10m",
+		Example: "  berth up\n  berth up -f compose.yaml -f compose.prod.yaml -d\n  berth up --build --timeout 10m\n  berth up --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.build && o.noBuild {
@@ -45,6 +46,7 @@ address, up starts a local one-node cluster first.`,
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the deploy to converge")
 	f.BoolVar(&o.noBuild, "no-build", false, "do not build images, even missing ones")
 	f.BoolVar(&o.build, "build", false, "build images even when they exist")
+	f.BoolVar(&o.dryRun, "dry-run", false, "show what up would change (services, fields, tasks) and change nothing (--json for a script)")
 	return cmd
 }
 
@@ -52,6 +54,9 @@ func (e *env) up(ctx context.Context, o upOptions) error {
 	app, err := e.loadApp(ctx)
 	if err != nil {
 		return err
+	}
+	if o.dryRun {
+		return e.upDryRun(ctx, app) // dryrun.go
 	}
 	c, err := e.ensureManager(ctx)
 	if err != nil {

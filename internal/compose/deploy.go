@@ -34,6 +34,7 @@ func applyDeploy(out *types.Service, s ctypes.ServiceConfig) []error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, updateConfigs(out, d)...) // deploy_update.go
+	errs = append(errs, canary(out, s)...)
 	out.Placement = convertPlacement(d.Placement)
 	// The scheduler's own parser: `config` refuses what the manager would.
 	var pe *scheduler.PlacementError

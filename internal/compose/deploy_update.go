@@ -1,7 +1,12 @@
 package compose
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
@@ -46,3 +51,49 @@ func updateConfig(key string, c *ctypes.UpdateConfig, rollback bool) (*types.Upd
 }
 
 func durationOf(d ctypes.Duration) time.Duration { return time.Duration(d) }
+
+// canaryExtension is the service extension of canaries.
+const canaryExtension = "x-berth-update"
+
+// canary maps x-berth-update: {canary: N, auto_promote: bool,
+// progress_deadline: duration}, with unknown keys refused.
+func canary(out *types.Service, s ctypes.ServiceConfig) []error {
+	v, ok := s.Extensions[canaryExtension]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []error{atKey(canaryExtension, fmt.Errorf("is not a mapping: %w", err))}
+	}
+	var raw struct {
+		Canary           int    `json:"canary"`
+		AutoPromote      bool   `json:"auto_promote"`
+		ProgressDeadline string `json:"progress_deadline"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return []error{atKey(canaryExtension, fmt.Errorf("must be a mapping of canary (a count), auto_promote (true or false) and progress_deadline (a duration such as 10m): %s", jsonProblem(err)))}
+	}
+	c := &types.Canary{Count: raw.Canary, AutoPromote: raw.AutoPromote}
+	if raw.ProgressDeadline != "" {
+		if c.ProgressDeadline, err = time.ParseDuration(raw.ProgressDeadline); err != nil {
+			return []error{atKey(canaryExtension+".progress_deadline", fmt.Errorf("%q is not a duration such as 10m", raw.ProgressDeadline))}
+		}
+	}
+	if field, err := c.Check(); err != nil {
+		return []error{atKey(canaryExtension+"."+field, err)}
+	}
+	out.Canary = c
+	return nil
+}
+
+// jsonProblem is a decoding error without Go's type names.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s has the wrong type", te.Field)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}

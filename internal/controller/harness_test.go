@@ -101,7 +101,7 @@ func (w *world) node(id string) {
 }
 
 func (w *world) up(app *types.App) {
-	w.must(&state.UpsertApp{App: app, Now: w.clock.Now()})
+	w.must(&state.UpsertApp{App: app, Now: w.clock.Now(), Deploy: true})
 }
 
 // step runs reconcile passes until one changes nothing, as Run would.

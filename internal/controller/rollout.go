@@ -52,10 +52,12 @@ func (r *rollout) may(i int, cur *types.Task) bool {
 // progressCount is one look at a deployment's replicas.
 type progressCount struct {
 	total, updated, healthy, failed, inflight int
-	stale                                     []int // indexes of replicas of an older version still serving
-	failure                                   string
-	lastStart                                 time.Time // the newest start of a current task of the version
-	recentStart                               bool
+	// stale are the indexes of replicas of an older version still serving.
+	stale []int
+	// failure is why the first failed replica failed (and how many more).
+	failure string
+	// lastStart is the newest start of a current task of the version.
+	lastStart time.Time
 }
 
 // planRollout judges the service's deployment and says which replicas of
@@ -76,20 +78,26 @@ func (p *pass) planRollout(app *types.App, svc *types.Service, slots []rolloutSl
 		return r
 	}
 	set := &state.SetDeployment{ID: d.ID, State: d.State, Updated: c.updated, Healthy: c.healthy, Total: c.total,
-		Failed: c.failed, NextStepAt: d.NextStepAt, ReasonCode: d.ReasonCode, Reason: d.Reason, Now: p.now}
+		Failed: c.failed, NextStepAt: d.NextStepAt, Promoted: d.Promoted, ReasonCode: d.ReasonCode, Reason: d.Reason, Now: p.now}
 	if d.State == types.DeploymentRunning && c.failed > 0 && float64(c.failed)/float64(max(c.total, 1)) > cfg.MaxFailureRatio {
-		reason := fmt.Sprintf("%d of %d replicas of version %d failed, more than max_failure_ratio %g allows: %s",
+		reason := fmt.Sprintf("%d of %d replicas of version %d failed (max_failure_ratio %g): %s",
 			c.failed, c.total, svc.Version, cfg.MaxFailureRatio, c.failure)
-		switch {
-		case cfg.FailureAction == types.FailureRollback && d.Previous != nil && !d.Rollback:
-			p.deploys = append(p.deploys, &state.RollbackService{ID: d.ID, ReasonCode: types.ReasonFailureRatio,
-				Reason: reason + "; rolled back to version " + fmt.Sprint(d.FromVersion), Now: p.now})
+		if p.failDeployment(set, d, cfg, types.ReasonFailureRatio, reason) {
 			return r // the rollback is the next version's business
-		case cfg.FailureAction != types.FailureContinue:
-			if cfg.FailureAction == types.FailureRollback {
-				reason += "; nothing to roll back to, paused"
+		}
+	}
+	if deadline := p.deadline(d); set.State == types.DeploymentRunning && !deadline.IsZero() {
+		if !p.now.Before(deadline) {
+			reason := fmt.Sprintf("version %d was not rolled out within its progress_deadline %s (%d of %d replicas up)",
+				svc.Version, d.Canary.ProgressDeadline, c.healthy, c.total)
+			if p.failDeployment(set, d, cfg, types.ReasonDeadline, reason) {
+				return r
 			}
-			set.State, set.ReasonCode, set.Reason = types.DeploymentPaused, types.ReasonFailureRatio, reason
+			if set.State == types.DeploymentRunning { // continue: the deadline ends it
+				set.State, set.ReasonCode, set.Reason = types.DeploymentFailed, types.ReasonDeadline, reason
+			}
+		} else {
+			p.wakeAt(deadline)
 		}
 	}
 	if set.State == types.DeploymentRunning {
@@ -101,6 +109,37 @@ func (p *pass) planRollout(app *types.App, svc *types.Service, slots []rolloutSl
 	return r
 }
 
+// failDeployment takes the failure action: a rollback (true: committed
+// with the reason), a pause, or nothing (continue). A rollback with nothing
+// to go back to, or of a rollback, pauses.
+func (p *pass) failDeployment(set *state.SetDeployment, d *types.Deployment, cfg types.UpdateConfig, code, reason string) bool {
+	switch {
+	case cfg.FailureAction == types.FailureRollback && d.Previous != nil && !d.Rollback:
+		p.deploys = append(p.deploys, &state.RollbackService{ID: d.ID, ReasonCode: code,
+			Reason: reason + "; rolled back to version " + fmt.Sprint(d.FromVersion), Now: p.now})
+		return true
+	case cfg.FailureAction != types.FailureContinue:
+		if cfg.FailureAction == types.FailureRollback {
+			reason += "; nothing to roll back to, paused"
+		}
+		set.State, set.ReasonCode, set.Reason = types.DeploymentPaused, code, reason
+	}
+	return false
+}
+
+// deadline is when a deployment with x-berth-update.progress_deadline
+// must be done (zero: none), counted from its start or its resumption.
+func (p *pass) deadline(d *types.Deployment) time.Time {
+	if d.Canary == nil || d.Canary.ProgressDeadline <= 0 {
+		return time.Time{}
+	}
+	from := d.CreatedAt
+	if d.ResumedAt.After(from) {
+		from = d.ResumedAt
+	}
+	return from.Add(d.Canary.ProgressDeadline)
+}
+
 // step starts the next step when the last one is up and its delay passed,
 // or ends the deployment when nothing is left to replace.
 func (p *pass) step(set *state.SetDeployment, d *types.Deployment, cfg types.UpdateConfig, c progressCount, r *rollout) {
@@ -110,6 +149,17 @@ func (p *pass) step(set *state.SetDeployment, d *types.Deployment, cfg types.Upd
 	case len(c.stale) == 0:
 		p.finish(set, d, cfg, c)
 		return
+	}
+	n := cfg.Step(c.total)
+	if d.Canary != nil && d.Canary.Count > 0 && !set.Promoted {
+		left := d.Canary.Count - c.updated
+		if left <= 0 {
+			p.promote(set, d, cfg, c)
+			return
+		}
+		n = min(n, left)
+	}
+	switch {
 	case cfg.Delay > 0 && c.healthy > d.Healthy && d.Updated > 0:
 		// A step just came up: the next waits for the delay.
 		set.NextStepAt = p.now.Add(cfg.Delay)
@@ -118,11 +168,34 @@ func (p *pass) step(set *state.SetDeployment, d *types.Deployment, cfg types.Upd
 		p.wakeAt(set.NextStepAt)
 		return
 	}
-	n := cfg.Step(c.total)
 	for _, i := range c.stale[:min(n, len(c.stale))] {
 		r.allow[i] = true
 	}
 	set.Updated += min(n, len(c.stale))
+}
+
+// promote handles canaries that are all of the new version and up or
+// failed (within max_failure_ratio, or the failure action would have been
+// taken): promoted once the newest ran for monitor if auto_promote is set
+// and none failed, else paused for `berth deploy promote`.
+func (p *pass) promote(set *state.SetDeployment, d *types.Deployment, cfg types.UpdateConfig, c progressCount) {
+	if d.Canary.AutoPromote && c.failed == 0 {
+		if until := c.lastStart.Add(cfg.Monitor); !c.lastStart.IsZero() && p.now.Before(until) {
+			p.wakeAt(until)
+			return
+		}
+		set.Promoted = true
+		return
+	}
+	what := fmt.Sprintf("%d canaries of version %d are up", c.healthy, d.ToVersion)
+	if c.healthy == 1 {
+		what = fmt.Sprintf("1 canary of version %d is up", d.ToVersion)
+	}
+	if c.failed > 0 {
+		what += fmt.Sprintf(" and %d failed (%s)", c.failed, c.failure)
+	}
+	set.State, set.ReasonCode = types.DeploymentPaused, types.ReasonPromotion
+	set.Reason = fmt.Sprintf("%s; promote with berth deploy promote %s, or roll back with berth rollback %s", what, d.Service, d.Service)
 }
 
 // finish ends a deployment whose replicas are all of the new version: it
@@ -166,7 +239,10 @@ func (p *pass) count(svc *types.Service, d *types.Deployment, cfg types.UpdateCo
 		case v.state == types.ServiceFailed:
 			c.failed++
 			reasons = append(reasons, v.reason)
-		case monitorFailure(svc, recent, cfg.Monitor, p.now) != "":
+		case d.FromVersion != 0 && monitorFailure(svc, recent, cfg.Monitor, p.now) != "":
+			// An update's replica that failed within monitor counts (there
+			// is a version to go back to); a new service's, by the verdict
+			// alone, as before deployments.
 			c.failed++
 			reasons = append(reasons, monitorFailure(svc, recent, cfg.Monitor, p.now))
 		default:
@@ -246,5 +322,6 @@ func roundDuration(d time.Duration) string { return d.Round(100 * time.Milliseco
 // sameProgress reports whether a SetDeployment would change nothing.
 func sameProgress(d *types.Deployment, s *state.SetDeployment) bool {
 	return d.State == s.State && d.Updated == s.Updated && d.Healthy == s.Healthy && d.Total == s.Total &&
-		d.Failed == s.Failed && d.NextStepAt.Equal(s.NextStepAt) && d.ReasonCode == s.ReasonCode && d.Reason == s.Reason
+		d.Failed == s.Failed && d.NextStepAt.Equal(s.NextStepAt) && d.Promoted == s.Promoted &&
+		d.ReasonCode == s.ReasonCode && d.Reason == s.Reason
 }

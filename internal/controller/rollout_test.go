@@ -6,12 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
 
 // agentBehaviour is how the fake agent runs a version's tasks.
 type agentBehaviour struct {
-	crash map[uint64]bool // versions whose tasks exit 1 a second after their start
+	crash map[uint64]bool // versions whose tasks exit 1 crashAfter their start
+	// crashAfter is when (default a second); past types.MonitorPeriod the
+	// task was up, and may have started the delay before the next step.
+	crashAfter time.Duration
 }
 
 // act plays the agents once: assigned tasks start, stopping ones stop, and
@@ -25,7 +29,7 @@ func (w *world) act(app, svc string, b agentBehaviour, observe func()) {
 			w.report(t.ID, types.TaskStatus{State: types.TaskShutdown, FinishedAt: w.clock.Now()})
 		case t.DesiredState == types.DesiredRunning && t.State == types.TaskAssigned:
 			w.report(t.ID, types.TaskStatus{State: types.TaskRunning, StartedAt: w.clock.Now()})
-		case t.State == types.TaskRunning && b.crash[t.ServiceVersion] && w.clock.Now().Sub(t.StartedAt) >= time.Second:
+		case t.State == types.TaskRunning && b.crash[t.ServiceVersion] && w.clock.Now().Sub(t.StartedAt) >= max(b.crashAfter, time.Second):
 			w.report(t.ID, types.TaskStatus{State: types.TaskFailed, ExitCode: exitCode(1), FinishedAt: w.clock.Now()})
 		default:
 			continue
@@ -134,13 +138,15 @@ func TestRolloutOrderBounds(t *testing.T) {
 func TestRolloutFailure(t *testing.T) {
 	cases := []struct {
 		action    string
+		delay     time.Duration // longer than monitor: the failure still counts (moby/moby#37972)
 		state     types.DeploymentState
 		oldKept   int // replicas of version 1 never touched
 		wantFinal func(t *testing.T, w *world)
 	}{
-		{types.FailurePause, types.DeploymentPaused, 3, nil},
-		{types.FailureContinue, types.DeploymentFailed, 0, nil},
-		{types.FailureRollback, types.DeploymentRolledBack, 3, func(t *testing.T, w *world) {
+		{types.FailurePause, 0, types.DeploymentPaused, 3, nil},
+		{types.FailurePause, time.Minute, types.DeploymentPaused, 3, nil},
+		{types.FailureContinue, 0, types.DeploymentFailed, 0, nil},
+		{types.FailureRollback, time.Minute, types.DeploymentRolledBack, 3, func(t *testing.T, w *world) {
 			svc := w.store.View().App("a").Service("web")
 			if svc.Version != 3 || svc.Env["V"] != "" {
 				t.Fatalf("rolled back to version %d env %v", svc.Version, svc.Env)
@@ -152,13 +158,19 @@ func TestRolloutFailure(t *testing.T) {
 		}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.action, func(t *testing.T) {
-			w := startApp(t, 4, &types.UpdateConfig{FailureAction: tc.action})
+		t.Run(fmt.Sprintf("%s/delay=%s", tc.action, tc.delay), func(t *testing.T) {
+			w := startApp(t, 4, &types.UpdateConfig{FailureAction: tc.action, Delay: tc.delay})
 			old := map[string]bool{}
 			for _, tk := range w.tasks("a", "web") {
 				old[tk.ID] = true
 			}
-			d, _, _ := w.roll(2, agentBehaviour{crash: map[uint64]bool{2: true}})
+			// With a delay, the replica crashes once up (the delay under
+			// way) but within monitor.
+			crashAfter := time.Duration(0)
+			if tc.delay > 0 {
+				crashAfter = types.MonitorPeriod + time.Second
+			}
+			d, _, _ := w.roll(2, agentBehaviour{crash: map[uint64]bool{2: true}, crashAfter: crashAfter})
 			if d.State != tc.state {
 				t.Fatalf("deployment ended %s (%s), want %s", d.State, d.Reason, tc.state)
 			}
@@ -210,5 +222,86 @@ func TestRolloutResumesOnNewLeader(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	if d, _, _ := w.roll(2, agentBehaviour{}); d.State != types.DeploymentSucceeded || d.Healthy != 3 {
 		t.Fatalf("after the new leader: %+v", d)
+	}
+}
+
+// Canaries: the first replicas roll, then the rest wait for a promotion:
+// their own (auto_promote, after monitor) or berth deploy promote's.
+func TestRolloutCanary(t *testing.T) {
+	for _, auto := range []bool{true, false} {
+		t.Run(fmt.Sprintf("auto_promote=%v", auto), func(t *testing.T) {
+			w := newWorld(t)
+			w.node("n1")
+			web := service("web", 4)
+			web.Canary = &types.Canary{Count: 2, AutoPromote: auto}
+			w.up(&types.App{Name: "a", Services: []*types.Service{web}})
+			w.roll(1, agentBehaviour{})
+			web2 := *web
+			web2.Env = map[string]string{"V": "2"}
+			w.up(&types.App{Name: "a", Services: []*types.Service{&web2}})
+			d, _, _ := w.roll(2, agentBehaviour{})
+			if auto {
+				if d.State != types.DeploymentSucceeded || !d.Promoted {
+					t.Fatalf("auto-promoted deployment: %+v", d)
+				}
+				return
+			}
+			if d.State != types.DeploymentPaused || d.ReasonCode != types.ReasonPromotion || d.Updated != 2 || d.Healthy != 2 ||
+				!strings.Contains(d.Reason, "2 canaries of version 2 are up; promote with berth deploy promote web") {
+				t.Fatalf("deployment awaiting promotion: %+v", d)
+			}
+			for range 10 { // nothing more rolls while it waits
+				w.step()
+				w.clock.Advance(time.Second)
+			}
+			if d := w.deployment("a", "web", 2); d.Updated != 2 || d.State != types.DeploymentPaused {
+				t.Fatalf("rolled on before the promotion: %+v", d)
+			}
+			w.must(&state.PromoteDeployment{ID: d.ID, Now: w.clock.Now()})
+			if d, _, _ := w.roll(2, agentBehaviour{}); d.State != types.DeploymentSucceeded || d.Healthy != 4 {
+				t.Fatalf("after the promotion: %+v", d)
+			}
+		})
+	}
+}
+
+// A deployment not done within its progress_deadline fails by its
+// failure_action (here: paused), with the reason.
+func TestRolloutProgressDeadline(t *testing.T) {
+	w := startApp(t, 2, nil)
+	app := w.store.View().App("a")
+	web := *app.Service("web")
+	web.Env = map[string]string{"V": "3"}
+	web.Canary = &types.Canary{ProgressDeadline: 10 * time.Second}
+	w.up(&types.App{Name: "a", Services: []*types.Service{&web}})
+	// Its replicas never start: the agent does nothing.
+	for range 30 {
+		w.step()
+		w.clock.Advance(time.Second)
+	}
+	d := w.deployment("a", "web", 3)
+	if d.State != types.DeploymentPaused || d.ReasonCode != types.ReasonDeadline || !strings.Contains(d.Reason, "progress_deadline 10s") {
+		t.Fatalf("deployment past its deadline: %+v", d)
+	}
+}
+
+// A global service rolls node by node like a replicated one.
+func TestRolloutGlobal(t *testing.T) {
+	w := newWorld(t)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		w.node(n)
+	}
+	web := service("web", 0)
+	web.Mode = types.ModeGlobal
+	w.up(&types.App{Name: "a", Services: []*types.Service{web}})
+	if d, _, _ := w.roll(1, agentBehaviour{}); d.State != types.DeploymentSucceeded || d.Total != 3 {
+		t.Fatalf("version 1: %+v", d)
+	}
+	web2 := *web
+	web2.Env = map[string]string{"V": "2"}
+	w.up(&types.App{Name: "a", Services: []*types.Service{&web2}})
+	d, minServing, maxRunning := w.roll(2, agentBehaviour{})
+	if d.State != types.DeploymentSucceeded || d.Healthy != 3 || minServing < 2 || maxRunning > 3 {
+		t.Fatalf("version 2: %+v (serving down to %d, running up to %d)", d, minServing, maxRunning)
 	}
 }

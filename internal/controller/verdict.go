@@ -81,7 +81,8 @@ func slotFailure(svc *types.Service, cur *types.Task, history []*types.Task, now
 		}
 		switch {
 		case t.State == types.TaskRejected:
-			return failed(t, fmt.Sprintf("replica %s was rejected: %s", t.Name(), orNoReason(t.Error))), true
+			// The reason is the task's error: failed would say it twice.
+			return slotVerdict{state: types.ServiceFailed, reason: fmt.Sprintf("replica %s was rejected: %s", t.Name(), orNoReason(t.Error)), task: t}, true
 		case t.Health == types.HealthUnhealthy:
 			return failed(t, fmt.Sprintf("replica %s is unhealthy: its health check failed %d times in a row", t.Name(), retries(svc))), true
 		case t.State == types.TaskFailed:

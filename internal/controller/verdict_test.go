@@ -205,8 +205,9 @@ func TestVerdictRejectedAndGivenUp(t *testing.T) {
 	w.step()
 	w.report(current(w.tasks("a", "web")).ID, types.TaskStatus{State: types.TaskRejected, Error: "image img not found"})
 	w.step()
-	if st := w.status("a", "web"); st.State != types.ServiceFailed || !strings.Contains(st.Reason, "a-web-1 was rejected: image img not found") {
-		t.Fatalf("web verdict %+v", st)
+	if st := w.status("a", "web"); st.State != types.ServiceFailed || !strings.Contains(st.Reason, "a-web-1 was rejected: image img not found") ||
+		strings.Count(st.Reason, "image img not found") != 1 {
+		t.Fatalf("web verdict %+v (the error once)", st)
 	}
 	w.crash("a", "job", 1)
 	w.clock.Advance(time.Second)

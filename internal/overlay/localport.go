@@ -19,7 +19,9 @@ import (
 
 // LocalPort is a published port served only by this node's replicas.
 type LocalPort struct {
-	Proto     string // "tcp" or "udp"
+	Proto string // "tcp" or "udp"
+	// Dst is the port's host address; invalid: every address of the node.
+	Dst       netip.Addr
 	Published uint16
 	Target    uint16
 	// Backends are this node's serving replicas of the service, on one of
@@ -35,6 +37,9 @@ func (o *Overlay) checkLocalPorts(d Desired) error {
 		field := fmt.Sprintf("local_ports[%d]", i)
 		if (p.Proto != "tcp" && p.Proto != "udp") || p.Published == 0 || p.Target == 0 {
 			return fmt.Errorf("%s %s/%d->%d must be a tcp or udp port from 1 to 65535: %w", field, p.Proto, p.Published, p.Target, ErrInvalid)
+		}
+		if p.Dst.IsValid() && !p.Dst.Is4() {
+			return fmt.Errorf("%s.dst %q is not an IPv4 address: %w", field, p.Dst, ErrInvalid)
 		}
 		if len(p.Backends) > maxEntries {
 			return fmt.Errorf("%s has %d backends: at most %d: %w", field, len(p.Backends), maxEntries, ErrInvalid)
@@ -52,13 +57,17 @@ func (o *Overlay) checkLocalPorts(d Desired) error {
 // (filter, the overlay's FORWARD chain) of each local port with backends.
 func (o *Overlay) wantLocalPortRules(d Desired, want map[string][]string) {
 	for _, p := range d.LocalPorts {
-		match := fmt.Sprintf("-p %s -m %s --dport %d", p.Proto, p.Proto, p.Published)
+		to := "-m addrtype --dst-type LOCAL"
+		if p.Dst.IsValid() {
+			to = fmt.Sprintf("-d %s/32", p.Dst)
+		}
+		match := fmt.Sprintf("%s -p %s -m %s --dport %d", to, p.Proto, p.Proto, p.Published)
 		for i, b := range p.Backends {
 			pick := ""
 			if left := len(p.Backends) - i; left > 1 {
 				pick = " -m statistic --mode random --probability " + probability(1/float64(left))
 			}
-			want[vipNat] = append(want[vipNat], fmt.Sprintf("-A %s -m addrtype --dst-type LOCAL %s %s%s -j DNAT --to-destination %s:%d",
+			want[vipNat] = append(want[vipNat], fmt.Sprintf("-A %s %s %s%s -j DNAT --to-destination %s:%d",
 				vipNat, match, comment, pick, b, p.Target))
 			want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s -d %s/32 -p %s -m %s --dport %d -m conntrack --ctstate DNAT %s -j ACCEPT",
 				filterChain, b, p.Proto, p.Proto, p.Target, comment))

@@ -60,34 +60,11 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
-	var app types.App
-	if err := decodeJSON(w, r, api.MaxAppBytes, &app); err != nil {
+	app, err := s.admitApp(w, r)
+	if err != nil {
 		return err
 	}
-	name := r.PathValue("name")
-	if app.Name == "" {
-		app.Name = name
-	}
-	if app.Name != name {
-		return badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
-	}
-	applyAppDefaults(&app)
-	if err := validateApp(&app); err != nil {
-		return err
-	}
-	if err := s.checkAppLimits(&app); err != nil {
-		return err
-	}
-	if err := checkIngressPorts(s.store.View().Apps(), &app); err != nil {
-		return err
-	}
-	if err := s.sealSecrets(&app); err != nil {
-		return err
-	}
-	if cur := s.store.View().App(name); cur != nil && cur.Deleting {
-		return &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
-	}
-	res, err := s.Commit(r.Context(), &state.UpsertApp{App: &app, Now: s.clock.Now()})
+	res, err := s.Commit(r.Context(), &state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true})
 	if err != nil {
 		return err
 	}
@@ -96,6 +73,39 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 		App: redact(up.App), Changed: up.Changed, Unchanged: up.Unchanged, Removed: up.Removed, Index: up.App.ModifyIndex,
 	})
 	return nil
+}
+
+// admitApp reads a submitted app and checks it as a submission is (a
+// dry run's too): defaults, validation, limits, ports, sealed secrets.
+func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, error) {
+	var app types.App
+	if err := decodeJSON(w, r, api.MaxAppBytes, &app); err != nil {
+		return nil, err
+	}
+	name := r.PathValue("name")
+	if app.Name == "" {
+		app.Name = name
+	}
+	if app.Name != name {
+		return nil, badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
+	}
+	applyAppDefaults(&app)
+	if err := validateApp(&app); err != nil {
+		return nil, err
+	}
+	if err := s.checkAppLimits(&app); err != nil {
+		return nil, err
+	}
+	if err := checkIngressPorts(s.store.View().Apps(), &app); err != nil {
+		return nil, err
+	}
+	if err := s.sealSecrets(&app); err != nil {
+		return nil, err
+	}
+	if cur := s.store.View().App(name); cur != nil && cur.Deleting {
+		return nil, &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
+	}
+	return &app, nil
 }
 
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {

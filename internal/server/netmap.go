@@ -87,7 +87,18 @@ func servingTasks(view *state.View) map[string][]*types.Task {
 		if app == nil {
 			continue
 		}
-		if svc := app.Service(t.Service); svc != nil && t.Serving(svc) {
+		svc := app.Service(t.Service)
+		if svc == nil {
+			continue
+		}
+		// A replica of an older version is judged by its own kind: the new
+		// spec may add a health check the old replicas never report, and
+		// they serve until the rollout replaces them.
+		judge := svc
+		if t.ServiceVersion != svc.Version {
+			judge = nil
+		}
+		if t.Serving(judge) {
 			id := types.ServiceID(t.App, t.Service)
 			out[id] = append(out[id], t)
 		}
@@ -109,7 +120,7 @@ func mapService(pool *ipam.Pool, app *types.App, svc *types.Service, tasks []*ty
 		ms.Networks = append(ms.Networks, a)
 	}
 	for _, p := range svc.Ports {
-		ms.Ports = append(ms.Ports, api.MapPort{Target: p.Target, Published: p.Published, Protocol: p.Protocol, Mode: p.Mode})
+		ms.Ports = append(ms.Ports, api.MapPort{Target: p.Target, Published: p.Published, Protocol: p.Protocol, Mode: p.Mode, HostIP: p.HostIP})
 	}
 	if len(ms.Networks) == 0 && len(ms.Ports) == 0 {
 		return ms, false

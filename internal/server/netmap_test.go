@@ -44,7 +44,7 @@ func TestNetMap(t *testing.T) {
 	running := func(id, addr string, h types.Health) types.TaskStatus {
 		return types.TaskStatus{TaskID: id, State: types.TaskRunning, Health: h, Addresses: map[string]string{"shop_default": addr}}
 	}
-	st := applyAll(t,
+	cmds := []state.Command{
 		&state.UpsertNode{Node: &types.Node{ID: "n1", Name: "a1", Address: "10.213.0.11:7701", Status: types.NodeReady}},
 		&state.UpsertNode{Node: &types.Node{ID: "n2", Name: "a2", Address: "agent2.example:7701", Status: types.NodeReady}},
 		&state.UpsertApp{App: app, Now: now},
@@ -53,7 +53,8 @@ func TestNetMap(t *testing.T) {
 		&state.TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{running("t1", "10.240.1.2", types.HealthHealthy)}, Now: now},
 		&state.TaskStatusUpdate{NodeID: "n2", Statuses: []types.TaskStatus{running("t2", "10.240.2.2", types.HealthStarting), running("t3", "10.240.2.3", types.HealthHealthy)}, Now: now},
 		&state.TaskUpdates{Desired: map[string]types.TaskState{"t3": types.DesiredShutdown}, Now: now},
-	)
+	}
+	st := applyAll(t, cmds...)
 	m := buildNetMap(st.View())
 
 	if len(m.Networks) != 1 || m.Networks[0].Key != "shop_default" || m.Networks[0].App != "shop" || len(m.Networks[0].Slices) != 2 {
@@ -88,6 +89,18 @@ func TestNetMap(t *testing.T) {
 	}
 	if web.eps != "t1=10.240.1.2 " {
 		t.Errorf("endpoints %q, want only t1 (t2 is not healthy yet, t3 is stopping)", web.eps)
+	}
+
+	// A replica of the version before, which had no health check, serves
+	// through a rollout to one that adds it.
+	old := &types.Task{ID: "t0", App: "shop", Service: "web", Slot: 4, ServiceVersion: 0}
+	st = applyAll(t, append(cmds,
+		&state.TaskUpdates{Create: []*types.Task{old}, Now: now},
+		&state.TaskUpdates{Assign: []state.Assignment{{TaskID: "t0", NodeID: "n1"}}, Now: now},
+		&state.TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{running("t0", "10.240.1.9", types.HealthNone)}, Now: now},
+	)...)
+	if got := servingTasks(st.View())["shop/web"]; len(got) != 2 {
+		t.Errorf("serving %d tasks, want t1 and the old version's t0", len(got))
 	}
 }
 

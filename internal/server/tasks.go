@@ -16,8 +16,8 @@ import (
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	// Apps too: the controller's verdicts on services (types.Service.Status)
 	// are judged from tasks, and a client following a deploy must wake
-	// when one is recorded.
-	idx, err := s.block(r, state.TableTasks, state.TableApps)
+	// when one is recorded, or a deployment moves.
+	idx, err := s.block(r, state.TableTasks, state.TableApps, state.TableDeployments)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,9 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// validateUpdate checks deploy.update_config and deploy.rollback_config by
-// the rule the Compose loader applies (types.UpdateConfig.Check).
+// validateUpdate checks deploy.update_config, deploy.rollback_config and
+// x-berth-update by the rules the Compose loader applies
+// (types.UpdateConfig.Check, types.Canary.Check).
 func validateUpdate(f string, _ *types.App, svc *types.Service) error {
 	for _, c := range []struct {
 		key      string
@@ -15,6 +16,9 @@ func validateUpdate(f string, _ *types.App, svc *types.Service) error {
 		if field, err := c.cfg.Check(c.rollback); err != nil {
 			return badRequest(f+c.key+"."+field, "%s", err.Error())
 		}
+	}
+	if field, err := svc.Canary.Check(); err != nil {
+		return badRequest(f+".canary."+field, "%s", err.Error())
 	}
 	return nil
 }

@@ -60,6 +60,7 @@ func TestValidateApp(t *testing.T) {
 		{"bad update order", func(a *types.App) { a.Services[0].UpdateConfig = &types.UpdateConfig{Order: "any"} }, "services.web.update_config.order"},
 		{"update ratio above 1", func(a *types.App) { a.Services[0].UpdateConfig = &types.UpdateConfig{MaxFailureRatio: 1.5} }, "services.web.update_config.max_failure_ratio"},
 		{"negative parallelism", func(a *types.App) { a.Services[0].UpdateConfig = &types.UpdateConfig{Parallelism: new(-1)} }, "services.web.update_config.parallelism"},
+		{"negative canary", func(a *types.App) { a.Services[0].Canary = &types.Canary{Count: -1} }, "services.web.canary.canary"},
 		{"rollback that rolls back", func(a *types.App) {
 			a.Services[0].RollbackConfig = &types.UpdateConfig{FailureAction: types.FailureRollback}
 		}, "services.web.rollback_config.failure_action"},

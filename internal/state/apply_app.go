@@ -31,7 +31,7 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if err := allocateApp(w, app, old); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.Name, err)
 	}
-	if err := recordDeployments(w, app, old, res, c.Now); err != nil { // apply_deployment.go
+	if err := recordDeployments(w, app, old, res, c); err != nil { // apply_deployment.go
 		return nil, fmt.Errorf("app %s: %w", app.Name, err)
 	}
 	if old == nil {

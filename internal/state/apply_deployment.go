@@ -48,6 +48,7 @@ type SetDeployment struct {
 	Total      int                   `json:"total"`
 	Failed     int                   `json:"failed"`
 	NextStepAt time.Time             `json:"next_step_at,omitzero"`
+	Promoted   bool                  `json:"promoted,omitempty"`
 	ReasonCode string                `json:"reason_code,omitempty"`
 	Reason     string                `json:"reason,omitempty"`
 	Now        time.Time             `json:"now"`
@@ -67,8 +68,38 @@ type RollbackService struct {
 	Now        time.Time `json:"now"`
 }
 
-func (SetDeployment) kind() commandKind   { return kindSetDeployment }
-func (RollbackService) kind() commandKind { return kindRollbackService }
+// PromoteDeployment promotes the canaries of a live deployment (`berth
+// deploy promote`): the rest of its replicas may roll. One paused awaiting
+// the promotion runs again. Result: the updated *types.Deployment.
+type PromoteDeployment struct {
+	ID  string    `json:"id"`
+	Now time.Time `json:"now"`
+}
+
+func (SetDeployment) kind() commandKind     { return kindSetDeployment }
+func (RollbackService) kind() commandKind   { return kindRollbackService }
+func (PromoteDeployment) kind() commandKind { return kindPromoteDeployment }
+
+func (c PromoteDeployment) apply(w *writeTxn) (any, error) {
+	old := getDeployment(w.txn, c.ID)
+	switch {
+	case old == nil:
+		return nil, fmt.Errorf("deployment %s: %w", c.ID, ErrNotFound)
+	case !old.State.Live():
+		return nil, fmt.Errorf("deployment %s has ended (%s); there is nothing to promote", c.ID, old.State)
+	case old.Canary == nil || old.Canary.Count == 0:
+		return nil, fmt.Errorf("deployment %s has no canaries to promote", c.ID)
+	case old.Promoted:
+		return old, nil
+	}
+	d := cloneDeployment(old)
+	d.Promoted = true
+	if d.State == types.DeploymentPaused && d.ReasonCode == types.ReasonPromotion {
+		d.State, d.ReasonCode, d.Reason = types.DeploymentRunning, "", ""
+	}
+	d.UpdatedAt, d.ModifyIndex = c.Now, w.index
+	return d, w.insert(TableDeployments, d)
+}
 
 func (c SetDeployment) apply(w *writeTxn) (any, error) {
 	old := getDeployment(w.txn, c.ID)
@@ -85,6 +116,7 @@ func (c SetDeployment) apply(w *writeTxn) (any, error) {
 	d := cloneDeployment(old)
 	d.State, d.Updated, d.Healthy, d.Total, d.Failed = c.State, c.Updated, c.Healthy, c.Total, c.Failed
 	d.NextStepAt, d.ReasonCode, d.Reason = c.NextStepAt, c.ReasonCode, c.Reason
+	d.Promoted = d.Promoted || c.Promoted // a promotion is never taken back
 	if jsonEqual(d, old) {
 		return nil, nil
 	}
@@ -141,11 +173,16 @@ func (c RollbackService) apply(w *writeTxn) (any, error) {
 	return d, insertDeployment(w, d)
 }
 
-// recordDeployments is UpsertApp's part in deployments, run in its entry:
+// recordDeployments is UpsertApp's part in deployments, run in its entry
+// when it asks for them (UpsertApp.Deploy):
 // a deployment for each changed service (the live one it replaces is
 // superseded), a paused deployment of an unchanged service resumed (`up`
 // again), and the history of removed services dropped.
-func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, now time.Time) error {
+func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, c UpsertApp) error {
+	if !c.Deploy {
+		return nil // an entry from before deployments
+	}
+	now := c.Now
 	for _, name := range res.Changed {
 		svc := app.Service(name)
 		var prev *types.Service
@@ -157,6 +194,10 @@ func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, now 
 		}
 		d := newDeployment(app, prev, svc, now, w.index)
 		d.Config = svc.UpdateConfig.Effective()
+		if prev != nil && svc.Canary != nil {
+			canary := *svc.Canary // only for an update: a new service has nothing to compare with
+			d.Canary = &canary
+		}
 		if err := insertDeployment(w, d); err != nil {
 			return err
 		}
@@ -305,6 +346,10 @@ func cloneDeployment(d *types.Deployment) *types.Deployment {
 		p := *d.Config.Parallelism
 		c.Config.Parallelism = &p
 	}
+	if d.Canary != nil {
+		canary := *d.Canary
+		c.Canary = &canary
+	}
 	return &c
 }
 
@@ -319,4 +364,15 @@ func cloneService(s *types.Service) *types.Service {
 		panic("state: clone service: " + err.Error())
 	}
 	return &c
+}
+
+// DryRun applies cmd to a copy of the store that is thrown away, and
+// returns its result: what the command would do (`berth up --dry-run`),
+// by the very code that would do it, changing nothing.
+func (s *Store) DryRun(cmd Command) (any, error) {
+	db, _ := s.current()
+	next, _ := maxIndex(db.Txn(false), allTables, nil)
+	w := &writeTxn{txn: db.Txn(true), index: next + 1, touched: map[string]bool{}}
+	defer w.txn.Abort()
+	return cmd.apply(w)
 }

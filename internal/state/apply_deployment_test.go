@@ -18,7 +18,7 @@ func deploymentStates(v *View, app, service string) []string {
 
 func TestDeploymentRecordedWithUpsert(t *testing.T) {
 	h := newHarness(t)
-	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(UpsertApp{App: testApp(), Now: t0, Deploy: true})
 	v := h.store.View()
 	if got := strings.Join(deploymentStates(v, "web", ""), " "); got != "web/api/1=running web/db/1=running" {
 		t.Fatalf("after the first up: %s", got)
@@ -32,7 +32,7 @@ func TestDeploymentRecordedWithUpsert(t *testing.T) {
 	// the live one of version 1 is superseded.
 	app := testApp()
 	app.Services[0].Image = "api:2"
-	h.mustApply(UpsertApp{App: app, Now: t0.Add(time.Minute)})
+	h.mustApply(UpsertApp{App: app, Now: t0.Add(time.Minute), Deploy: true})
 	v = h.store.View()
 	if got := strings.Join(deploymentStates(v, "web", ""), " "); got != "web/api/1=superseded web/api/2=running web/db/1=running" {
 		t.Fatalf("after a change of api: %s", got)
@@ -43,13 +43,13 @@ func TestDeploymentRecordedWithUpsert(t *testing.T) {
 	}
 	// Only update_config changes: no rollout, the new config stored.
 	app.Services[0].UpdateConfig = &types.UpdateConfig{Order: types.OrderStartFirst}
-	res := h.mustApply(UpsertApp{App: app, Now: t0.Add(2 * time.Minute)}).(*UpsertResult)
+	res := h.mustApply(UpsertApp{App: app, Now: t0.Add(2 * time.Minute), Deploy: true}).(*UpsertResult)
 	if len(res.Changed) != 0 || len(h.store.View().Deployments("web", "api")) != 2 {
 		t.Fatalf("an update_config change rolled the service: %+v", res)
 	}
 	// A removed service's deployments go with it; a purge drops the rest.
 	app.Services = app.Services[:1]
-	h.mustApply(UpsertApp{App: app, Now: t0.Add(3 * time.Minute)})
+	h.mustApply(UpsertApp{App: app, Now: t0.Add(3 * time.Minute), Deploy: true})
 	if got := deploymentStates(h.store.View(), "web", "db"); len(got) != 0 {
 		t.Fatalf("removed service kept %v", got)
 	}
@@ -60,9 +60,18 @@ func TestDeploymentRecordedWithUpsert(t *testing.T) {
 	}
 }
 
-func TestSetDeployment(t *testing.T) {
+// An entry from before deployments (no Deploy) replays as it applied then.
+func TestOldUpsertMakesNoDeployment(t *testing.T) {
 	h := newHarness(t)
 	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	if got := deploymentStates(h.store.View(), "", ""); len(got) != 0 {
+		t.Fatalf("an old entry made deployments %v", got)
+	}
+}
+
+func TestSetDeployment(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0, Deploy: true})
 	id := types.DeploymentID("web", "api", 1)
 	h.mustApply(SetDeployment{ID: id, State: types.DeploymentPaused, Updated: 1, Total: 2, Failed: 1,
 		ReasonCode: types.ReasonFailureRatio, Reason: "1 of 2 failed", Now: t0})
@@ -71,7 +80,7 @@ func TestSetDeployment(t *testing.T) {
 		t.Fatalf("after SetDeployment: %+v", d)
 	}
 	// up again, unchanged: the paused deployment resumes.
-	h.mustApply(UpsertApp{App: testApp(), Now: t0.Add(time.Minute)})
+	h.mustApply(UpsertApp{App: testApp(), Now: t0.Add(time.Minute), Deploy: true})
 	d = h.store.View().Deployment(id)
 	if d.State != types.DeploymentRunning || d.Reason != "" || !d.ResumedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("after up again: %+v", d)
@@ -89,7 +98,7 @@ func TestSetDeployment(t *testing.T) {
 
 func TestRollbackService(t *testing.T) {
 	h := newHarness(t)
-	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(UpsertApp{App: testApp(), Now: t0, Deploy: true})
 	h.mustApply(UpsertNode{Node: testNode("n1")})
 	old1, old2 := testTask("t1", "api", 1), testTask("t2", "api", 2)
 	h.mustApply(TaskUpdates{Create: []*types.Task{old1, old2}, Now: t0})
@@ -99,7 +108,7 @@ func TestRollbackService(t *testing.T) {
 	app := testApp()
 	app.Services[0].Image = "api:2"
 	app.Services[0].RollbackConfig = &types.UpdateConfig{Parallelism: ptr(0)}
-	h.mustApply(UpsertApp{App: app, Now: t0})
+	h.mustApply(UpsertApp{App: app, Now: t0, Deploy: true})
 	// Slot 1 was replaced (t1 stopped, t3 of version 2); slot 2 still runs t2.
 	t3 := testTask("t3", "api", 1)
 	t3.ServiceVersion = 2
@@ -132,10 +141,54 @@ func TestDeploymentHistoryBounded(t *testing.T) {
 	app := testApp()
 	for i := range deploymentsPerService + 5 {
 		app.Services[1].Env = map[string]string{"N": strings.Repeat("x", i+1)}
-		h.mustApply(UpsertApp{App: app, Now: t0})
+		h.mustApply(UpsertApp{App: app, Now: t0, Deploy: true})
 	}
 	ds := h.store.View().Deployments("web", "db")
 	if len(ds) != deploymentsPerService || ds[len(ds)-1].ToVersion != deploymentsPerService+5 {
 		t.Fatalf("kept %d deployments of db, the last of version %d", len(ds), ds[len(ds)-1].ToVersion)
+	}
+}
+
+func TestPromoteDeployment(t *testing.T) {
+	h := newHarness(t)
+	app := testApp()
+	app.Services[0].Canary = &types.Canary{Count: 1}
+	h.mustApply(UpsertApp{App: app, Now: t0, Deploy: true})
+	if d := h.store.View().CurrentDeployment("web", "api", 1); d.Canary != nil {
+		t.Fatalf("a new service got canaries: %+v", d.Canary)
+	}
+	if _, err := h.apply(PromoteDeployment{ID: "web/api/1"}); err == nil || !strings.Contains(err.Error(), "no canaries") {
+		t.Fatalf("promote without canaries: %v", err)
+	}
+	app.Services[0].Image = "api:2"
+	h.mustApply(UpsertApp{App: app, Now: t0, Deploy: true})
+	id := types.DeploymentID("web", "api", 2)
+	h.mustApply(SetDeployment{ID: id, State: types.DeploymentPaused, ReasonCode: types.ReasonPromotion, Reason: "waiting", Now: t0})
+	d := h.mustApply(PromoteDeployment{ID: id, Now: t0}).(*types.Deployment)
+	if !d.Promoted || d.State != types.DeploymentRunning || d.Reason != "" || d.Canary.Count != 1 {
+		t.Fatalf("promoted: %+v", d)
+	}
+	// A controller's report from before the promotion does not undo it.
+	h.mustApply(SetDeployment{ID: id, State: types.DeploymentRunning, Now: t0})
+	if d := h.store.View().Deployment(id); !d.Promoted {
+		t.Fatalf("the promotion was taken back: %+v", d)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0, Deploy: true})
+	before := dump(t, h.store.View())
+	app := testApp()
+	app.Services[0].Image = "api:2"
+	res, err := h.store.DryRun(UpsertApp{App: app, Now: t0, Deploy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up := res.(*UpsertResult); strings.Join(up.Changed, ",") != "api" || up.App.Service("api").Version != 2 {
+		t.Fatalf("dry run result: %+v", up)
+	}
+	if after := dump(t, h.store.View()); after != before {
+		t.Fatalf("the dry run changed the store:\n%s\n%s", before, after)
 	}
 }

@@ -55,12 +55,18 @@ const (
 	kindImageReplica        commandKind = 35
 	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
 	kindRollbackService     commandKind = 37
+	kindPromoteDeployment   commandKind = 38
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
+//
+// Deploy makes a deployment of each changed service in the same apply
+// (apply_deployment.go); entries written before deployments existed have
+// none, so replaying an old log gives the state it gave then.
 type UpsertApp struct {
-	App *types.App `json:"app"`
-	Now time.Time  `json:"now"`
+	App    *types.App `json:"app"`
+	Now    time.Time  `json:"now"`
+	Deploy bool       `json:"deploy,omitempty"`
 }
 
 // UpsertResult tells what an UpsertApp changed. Changed lists services whose
@@ -275,6 +281,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &SetDeployment{}, nil
 	case kindRollbackService:
 		return &RollbackService{}, nil
+	case kindPromoteDeployment:
+		return &PromoteDeployment{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

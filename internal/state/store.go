@@ -25,6 +25,8 @@ type Store struct {
 	// onWait, when set by a test, is called each time WaitForChange is about
 	// to block, so the test knows the waiter is really waiting.
 	onWait func()
+	// events are the recent changes, for `berth events` (events.go).
+	events *eventRing
 }
 
 // NewStore returns an empty store.
@@ -33,7 +35,7 @@ func NewStore() (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create state store: %w", err)
 	}
-	return &Store{db: db, abandon: make(chan struct{})}, nil
+	return &Store{db: db, abandon: make(chan struct{}), events: newEventRing(0)}, nil
 }
 
 // current returns the database and the channel closed when it is replaced.
@@ -136,6 +138,7 @@ func (s *Store) write(index uint64, fn func(w *writeTxn) (any, error)) (any, err
 	db, _ := s.current()
 	w := &writeTxn{txn: db.Txn(true), index: index, touched: map[string]bool{}}
 	defer w.txn.Abort() // no-op after Commit
+	w.txn.TrackChanges()
 	res, err := fn(w)
 	if err != nil {
 		return nil, err
@@ -143,6 +146,10 @@ func (s *Store) write(index uint64, fn func(w *writeTxn) (any, error)) (any, err
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
+	s.mu.RLock()
+	ring := s.events
+	s.mu.RUnlock()
+	ring.add(eventsOf(index, w.txn.Changes()))
 	return res, nil
 }
 
@@ -167,6 +174,9 @@ func (s *Store) replace(db *memdb.MemDB) {
 		txn.Commit()
 	}
 	s.db = db
+	// What happened before the restored state is not known here.
+	s.events.retire()
+	s.events = newEventRing(max(prev, restored))
 	close(s.abandon)
 	s.abandon = make(chan struct{})
 }

@@ -140,7 +140,7 @@ func TestEncodeDecode(t *testing.T) {
 }
 
 func populate(h *harness) {
-	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(UpsertApp{App: testApp(), Now: t0, Deploy: true})
 	h.mustApply(UpsertNode{Node: testNode("n1")})
 	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t1", "api", 1), testTask("t2", "db", 1)}, Now: t0})
 	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "t1", NodeID: "n1"}}, Now: t0})

@@ -40,6 +40,32 @@ type UpdateConfig struct {
 	FailureAction string `json:"failure_action,omitempty"`
 }
 
+// Canary is x-berth-update: a new version first replaces Count replicas,
+// and the rest only once they are promoted: by themselves once they stayed
+// up for the monitor (AutoPromote), else by `berth deploy promote`. A
+// deployment not done within ProgressDeadline (0: none) fails as a
+// failure of its replicas would.
+type Canary struct {
+	Count            int           `json:"count,omitempty"`
+	AutoPromote      bool          `json:"auto_promote,omitempty"`
+	ProgressDeadline time.Duration `json:"progress_deadline,omitempty"`
+}
+
+// MaxProgressDeadline bounds x-berth-update.progress_deadline.
+const MaxProgressDeadline = 24 * time.Hour
+
+// Check reports the first field out of bounds, and why (field "": none).
+func (c *Canary) Check() (field string, err error) {
+	switch {
+	case c == nil:
+	case c.Count < 0 || c.Count > MaxUpdateParallelism:
+		return "canary", fmt.Errorf("%d is not between 0 and %d", c.Count, MaxUpdateParallelism)
+	case c.ProgressDeadline < 0 || c.ProgressDeadline > MaxProgressDeadline:
+		return "progress_deadline", fmt.Errorf("%s is not between 0s and %s", c.ProgressDeadline, MaxProgressDeadline)
+	}
+	return "", nil
+}
+
 // DefaultMonitor is Swarm's update monitor.
 const DefaultMonitor = 5 * time.Second
 
@@ -97,10 +123,12 @@ func (s DeploymentState) Live() bool {
 // Reason codes of a deployment: stable words a script can match on; Reason
 // says the same in a sentence.
 const (
-	ReasonFailureRatio = "failure_ratio"  // more replicas failed than max_failure_ratio allows
-	ReasonReplicas     = "replica_failed" // the rollout finished with failed replicas (continue)
-	ReasonSuperseded   = "superseded"     // a newer version was submitted
-	ReasonRollback     = "rollback"       // asked for by `berth rollback`
+	ReasonFailureRatio = "failure_ratio"      // more replicas failed than max_failure_ratio allows
+	ReasonReplicas     = "replica_failed"     // the rollout finished with failed replicas (continue)
+	ReasonSuperseded   = "superseded"         // a newer version was submitted
+	ReasonRollback     = "rollback"           // asked for by `berth rollback`
+	ReasonPromotion    = "awaiting_promotion" // canaries up, waiting for `berth deploy promote`
+	ReasonDeadline     = "progress_deadline"  // not done within x-berth-update.progress_deadline
 )
 
 // Deployment is the rollout of one version of a service: kept in Raft so
@@ -121,6 +149,10 @@ type Deployment struct {
 	Config UpdateConfig `json:"config"`
 	// Previous is the spec at FromVersion, for a rollback (nil: new).
 	Previous *Service `json:"previous,omitempty"`
+	// Canary is x-berth-update in force (nil: none); Promoted is set once
+	// the canaries are, and the rest may roll.
+	Canary   *Canary `json:"canary,omitempty"`
+	Promoted bool    `json:"promoted,omitempty"`
 
 	State DeploymentState `json:"state"`
 	// Progress: replicas at the new version, those of them up, wanted.

@@ -98,6 +98,8 @@ type Service struct {
 	// They are not hashed: changing only them rolls nothing.
 	UpdateConfig   *UpdateConfig `json:"update_config,omitempty"`
 	RollbackConfig *UpdateConfig `json:"rollback_config,omitempty"`
+	// Canary is x-berth-update (not hashed either).
+	Canary *Canary `json:"canary,omitempty"`
 
 	StopGracePeriod time.Duration `json:"stop_grace_period,omitempty"`
 	StopSignal      string        `json:"stop_signal,omitempty"`
@@ -268,13 +270,13 @@ type NetworkAttachment struct {
 }
 
 // ComputeSpecHash hashes what decides whether running tasks must be replaced:
-// everything but Replicas, Version, SpecHash, Status and the update and
-// rollback configs, plus the content of the
+// everything but Replicas, Version, SpecHash, Status and the update,
+// rollback and canary configs, plus the content of the
 // secrets and configs the service mounts (a changed secret rolls the service).
 func (s *Service) ComputeSpecHash(app *App) string {
 	c := *s
 	c.Replicas, c.Version, c.SpecHash, c.Status = 0, 0, "", nil
-	c.UpdateConfig, c.RollbackConfig = nil, nil
+	c.UpdateConfig, c.RollbackConfig, c.Canary = nil, nil, nil
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(&c)
 	for _, ref := range s.Secrets {

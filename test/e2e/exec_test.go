@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -95,6 +97,43 @@ func TestExecDriver(t *testing.T) {
 			return nil
 		})
 		h.HTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 30*time.Second)
+	})
+
+	// Started after the cluster's network map has the app (alpha was
+	// restarted above), a host process has its app's services' virtual
+	// addresses in its environment (docs/cli.md).
+	t.Run("services' addresses in the environment", func(t *testing.T) {
+		h.WaitFor(t, time.Minute, "BERTH_SERVICE_WORKER_ADDR in alpha's environment", func() error {
+			tasks, err := c.PS(t, project)
+			if err != nil {
+				return err
+			}
+			alpha := h.Running(tasks, "alpha")
+			if len(alpha) != 1 {
+				return fmt.Errorf("want one running alpha: %s", h.Describe(tasks))
+			}
+			pid, err := h.TaskPID(alpha[0])
+			if err != nil {
+				return err
+			}
+			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+			if err != nil {
+				return err
+			}
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if v, ok := strings.CutPrefix(kv, "BERTH_SERVICE_WORKER_ADDR="); ok {
+					if _, err := netip.ParseAddr(v); err != nil {
+						return fmt.Errorf("BERTH_SERVICE_WORKER_ADDR=%q is no address", v)
+					}
+					return nil
+				}
+			}
+			// A process started before the map came has none: restart it.
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				return err
+			}
+			return fmt.Errorf("alpha (pid %d) has no BERTH_SERVICE_WORKER_ADDR; killed it for a restart", pid)
+		})
 	})
 
 	t.Run("logs are prefixed", func(t *testing.T) {

@@ -48,6 +48,11 @@ type Driver struct {
 	// their events are not news, the failed Start already told the agent
 	// what became of the task.
 	discarded discardedSet
+	// statuses is the newest inspection of each container (see List).
+	statuses statusCache
+	// selfStarts are the containers Start is starting: their start event
+	// is not news, Start returns their status.
+	selfStarts startSet
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -146,12 +146,12 @@ func TestStopUsesSignalAndGrace(t *testing.T) {
 	d := e.driver("n1")
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := e.task("web", i+1, nil)
+			publish, url := published(t)
+			cfg := e.task("web", i+1, publish)
 			e.start(d, cfg)
-			// Until the app says it listens it has no signal handler, and
-			// PID 1 ignores SIGTERM: on a loaded machine a stop that
-			// early is a kill after the grace period.
-			e.waitLog(d, cfg.Task.ID, "listening on")
+			// The app answers once its signal handlers are set: a signal
+			// sent before that meets Go's defaults (or, PID 1, nothing).
+			get(t, url)
 			if err := d.Stop(e.ctx, cfg.Task.ID, time.Second, tt.signal); err != nil {
 				t.Fatal(err)
 			}

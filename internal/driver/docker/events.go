@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
@@ -85,7 +86,13 @@ func (d *Driver) eventStatus(ctx context.Context, m events.Message) *driver.Stat
 	}
 	switch {
 	case action == "destroy":
+		d.statuses.forget(m.Actor.ID)
 		return goneStatus(m)
+	case action == "start" && d.selfStarts.take(m.Actor.ID):
+		// Start inspects the container it started and returns that
+		// status: inspecting it here again is one more engine call per
+		// replica for no news.
+		return nil
 	case action == "die", action == "start", action == "oom", strings.HasPrefix(action, "health_status"):
 		st, err := d.inspect(ctx, m.Actor.ID)
 		if errors.Is(err, driver.ErrNotFound) {
@@ -116,4 +123,39 @@ func goneStatus(m events.Message) *driver.Status {
 		ContainerID: m.Actor.ID, State: driver.StateExited,
 		Error: "container removed",
 	}
+}
+
+// startSet remembers the containers Start is starting, for a minute: long
+// enough for their start event to arrive. Older ones are forgotten on the
+// next add, so the set stays as small as the starts of the last minute.
+type startSet struct {
+	mu  sync.Mutex
+	ids map[string]time.Time
+}
+
+const selfStartFor = time.Minute
+
+func (s *startSet) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.ids == nil {
+		s.ids = map[string]time.Time{}
+	}
+	for k, at := range s.ids {
+		if now.Sub(at) > selfStartFor {
+			delete(s.ids, k)
+		}
+	}
+	s.ids[id] = now
+}
+
+// take reports whether id is in the set and removes it: a later start of
+// the same container (by anyone) is news again.
+func (s *startSet) take(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.ids[id]
+	delete(s.ids, id)
+	return ok && time.Since(at) <= selfStartFor
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -75,8 +74,14 @@ func cleanupApp(cli *client.Client, app string) {
 // mount is unmounted at cleanup.
 func (e *env) driver(node string) *Driver {
 	e.t.Helper()
+	return e.driverAt(node, "")
+}
+
+// driverAt is driver with the engine at host ("": the default engine).
+func (e *env) driverAt(node, host string) *Driver {
+	e.t.Helper()
 	node = e.app + "-" + node
-	d, err := New(e.ctx, Config{NodeID: node, DataDir: e.t.TempDir()})
+	d, err := New(e.ctx, Config{NodeID: node, DataDir: e.t.TempDir(), Host: host})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -114,22 +119,6 @@ func (e *env) start(d *Driver, cfg *driver.TaskConfig) *driver.Status {
 		e.t.Fatalf("start %s: %v", cfg.Task.Name(), err)
 	}
 	return st
-}
-
-// waitLog waits until the task's output has a line containing want.
-func (e *env) waitLog(d *Driver, taskID, want string) {
-	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var b strings.Builder
-		if err := d.Logs(e.ctx, taskID, driver.LogOptions{}, &b); err == nil && strings.Contains(b.String(), want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("task %s did not log %q within 30s", taskID, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // published maps the app's port 8080 to a free port on 127.0.0.1.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/internal/driver"
@@ -62,6 +63,7 @@ func (d *Driver) Start(ctx context.Context, cfg *driver.TaskConfig) (*driver.Sta
 		}
 		return nil, fmt.Errorf("start task %s: %w", t.ID, err)
 	}
+	d.selfStarts.add(id)
 	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		err = d.asPortTaken(ctx, cfg, err)
 		d.discard(ctx, id)
@@ -116,6 +118,7 @@ func (d *Driver) adopt(ctx context.Context, id string) (*driver.Status, error) {
 	if st.State != driver.StateCreated {
 		return st, nil
 	}
+	d.selfStarts.add(id)
 	if _, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return nil, fmt.Errorf("start task %s: start container: %w", st.TaskID, err)
 	}
@@ -133,6 +136,7 @@ func (d *Driver) Remove(ctx context.Context, taskID string) error {
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove task %s: %w", taskID, err)
 		}
+		d.statuses.forget(id)
 	}
 	return d.files.remove(taskID)
 }
@@ -146,14 +150,30 @@ func (d *Driver) Inspect(ctx context.Context, taskID string) (*driver.Status, er
 	return d.inspect(ctx, id)
 }
 
-// List returns every container of this node, running or not.
+// List returns every container of this node, running or not. A container
+// is inspected only when the listing shows it changed since its last
+// inspection (see statusCache).
 func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: d.filters()})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
+	now := time.Now()
 	out := make([]*driver.Status, 0, len(res.Items))
+	listed := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
+		listed[c.ID] = true
+		if st, ok := d.statuses.get(c, now); ok {
+			out = append(out, st)
+			continue
+		}
+		if c.State == container.StateCreated {
+			// Not started: the listing says all there is. An inspection
+			// would wait for the container's lock, which the engine holds
+			// while a start is in flight (seconds when starts queue up).
+			out = append(out, createdStatus(c))
+			continue
+		}
 		st, err := d.inspect(ctx, c.ID)
 		if errors.Is(err, driver.ErrNotFound) {
 			continue // removed since the list
@@ -163,6 +183,7 @@ func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
 		}
 		out = append(out, st)
 	}
+	d.statuses.keepOnly(listed)
 	return out, nil
 }
 
@@ -175,8 +196,15 @@ func (d *Driver) filters() client.Filters {
 	return make(client.Filters).Add("label", LabelNode+"="+d.nodeID)
 }
 
-// find returns the ID of the task's container on this node.
+// find returns the ID of the task's container on this node: the one last
+// inspected for it, else the one a label-filtered listing shows (which
+// costs the engine O(containers): a stop of every replica would cost
+// O(n^2)). A cached container removed behind the driver's back answers
+// not found, as a listing would.
 func (d *Driver) find(ctx context.Context, taskID string) (string, error) {
+	if id, ok := d.statuses.containerOf(taskID); ok {
+		return id, nil
+	}
 	f := d.filters().Add("label", LabelTask+"="+taskID)
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
@@ -188,13 +216,18 @@ func (d *Driver) find(ctx context.Context, taskID string) (string, error) {
 	return res.Items[0].ID, nil
 }
 
+// inspect returns the container's status and keeps it for List.
 func (d *Driver) inspect(ctx context.Context, id string) (*driver.Status, error) {
+	at := time.Now()
 	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
+		d.statuses.forget(id)
 		return nil, driver.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inspect container %s: %w", id, err)
 	}
-	return statusOf(res.Container), nil
+	st := statusOf(res.Container)
+	d.statuses.put(res.Container, st, at)
+	return st, nil
 }

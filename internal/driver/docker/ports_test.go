@@ -105,10 +105,14 @@ func TestDiscardedContainerIsNoNews(t *testing.T) {
 	if _, err := d.Start(e.ctx, rejected); err == nil {
 		t.Fatal("started on a taken port")
 	}
-	// Events come in order: once the next task's start is seen, any event
-	// of the discarded container would have come before it.
+	// Events come in order: once the next task's exit is seen (killed
+	// outside the driver: its own start is no news), any event of the
+	// discarded container would have come before it.
 	next := e.task("next", 1, nil)
-	e.start(d, next)
+	st := e.start(d, next)
+	if _, err := d.cli.ContainerKill(e.ctx, st.ContainerID, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		t.Fatal(err)
+	}
 	for st := range events {
 		if st.TaskID == rejected.Task.ID {
 			t.Fatalf("event for the discarded container: %+v", st)
@@ -117,5 +121,5 @@ func TestDiscardedContainerIsNoNews(t *testing.T) {
 			return
 		}
 	}
-	t.Fatal("event stream closed before the next task's start")
+	t.Fatal("event stream closed before the next task's exit")
 }

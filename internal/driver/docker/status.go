@@ -51,6 +51,18 @@ func statusOf(c container.InspectResponse) *driver.Status {
 	return st
 }
 
+// createdStatus is the status of a created, never started container, from
+// its listing.
+func createdStatus(c container.Summary) *driver.Status {
+	return &driver.Status{
+		TaskID:      c.Labels[LabelTask],
+		App:         c.Labels[LabelApp],
+		Service:     c.Labels[LabelService],
+		ContainerID: c.ID,
+		State:       driver.StateCreated,
+	}
+}
+
 func stateOf(s container.ContainerState) driver.State {
 	switch s {
 	case container.StateCreated:

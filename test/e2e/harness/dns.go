@@ -23,14 +23,8 @@ var upstream struct {
 func UpstreamDNS(tb testing.TB) string {
 	tb.Helper()
 	upstream.once.Do(func() {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, ln, err := listenBoth()
 		if err != nil {
-			upstream.err = err
-			return
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
 			upstream.err = err
 			return
 		}
@@ -47,4 +41,24 @@ func UpstreamDNS(tb testing.TB) string {
 		tb.Fatalf("start the tests' upstream resolver: %v", upstream.err)
 	}
 	return upstream.addr
+}
+
+// listenBoth opens UDP and TCP on one loopback port (the agent forwards
+// over the protocol it was asked on, to one address), trying other ports
+// while the TCP side of a free UDP port is taken.
+func listenBoth() (net.PacketConn, net.Listener, error) {
+	var last error
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		last = err
+	}
+	return nil, nil, last
 }

@@ -79,9 +79,27 @@ func machinePrefixes() []netip.Prefix {
 	return out
 }
 
-// DropPoolRoute removes the unreachable route the node's overlay left for
-// pool (the agent keeps it past its stop, as it keeps its containers), so a
-// finished test leaves the machine's routes as it found them.
+// DropPoolRoute removes the unreachable routes the node's overlay left for
+// the networks of pool (the agent keeps them past its stop, as it keeps its
+// containers), so a finished test leaves the machine's routes as it found
+// them.
 func DropPoolRoute(pool netip.Prefix) {
-	_ = exec.Command("ip", "route", "del", "unreachable", pool.String(), "proto", "245").Run()
+	out, err := exec.Command("ip", "-4", "route", "show", "type", "unreachable", "proto", "245").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		// "unreachable 10.80.0.0/18 ..." or, without the type, "10.80.0.0/18 ...".
+		dst := f[0]
+		if dst == "unreachable" {
+			dst = f[1]
+		}
+		if p, err := netip.ParsePrefix(dst); err == nil && pool.Overlaps(p) {
+			_ = exec.Command("ip", "route", "del", "unreachable", p.String(), "proto", "245").Run()
+		}
+	}
 }
