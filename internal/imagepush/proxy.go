@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,26 @@ type Proxy struct {
 	// refused is closed on a refusal that retrying cannot mend (a 4xx),
 	// so Push stops the engine instead of waiting out its retries.
 	refused chan struct{}
+	// repos are the repositories pushed through this proxy so far: a
+	// layer the next image shares with one of them (its base, say) is
+	// mounted from there, not sent again (RawPush).
+	repos []string
+}
+
+// pushedTo records repo as holding what was just pushed to it.
+func (p *Proxy) pushedTo(repo string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.repos, repo) {
+		p.repos = append(p.repos, repo)
+	}
+}
+
+// mountable are the repositories a blob of repo may be mounted from.
+func (p *Proxy) mountable(repo string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.DeleteFunc(slices.Clone(p.repos), func(r string) bool { return r == repo })
 }
 
 // checkTimeout bounds the first question to the registry.

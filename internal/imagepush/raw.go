@@ -54,7 +54,7 @@ func (p *Proxy) RawPush(ctx context.Context, eng SaveEngine, localRef, repo stri
 		return Result{}, fmt.Errorf("image %s has %d layers: %w", localRef, len(diffIDs), ErrLayout)
 	}
 	rp := &rawPush{reg: registryClient{target: p.target, rt: p.rt, repo: repo}, diffIDs: diffIDs,
-		config: img.ID, out: progress, size: map[string]int64{}}
+		config: img.ID, out: progress, size: map[string]int64{}, from: p.mountable(repo), mounted: map[string]bool{}}
 	if err := rp.ask(ctx); err != nil {
 		return Result{}, err
 	}
@@ -68,7 +68,11 @@ func (p *Proxy) RawPush(ctx context.Context, eng SaveEngine, localRef, repo stri
 			return Result{}, err
 		}
 	}
-	return rp.finish(ctx)
+	res, err := rp.finish(ctx)
+	if err == nil {
+		p.pushedTo(repo)
+	}
+	return res, err
 }
 
 // rawPush is one RawPush's state: which blobs the registry has and the
@@ -82,6 +86,10 @@ type rawPush struct {
 	size    map[string]int64 // digest -> size, of every blob the registry holds
 	pushed  int
 	skipped int
+	// from are the repositories a missing blob may be mounted from;
+	// mounted the layers that were.
+	from    []string
+	mounted map[string]bool
 }
 
 // ask asks the registry which layers and whether the config it has.
@@ -94,17 +102,49 @@ func (rp *rawPush) ask(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if !ok {
+			if size, ok, err = rp.mount(ctx, d); err != nil {
+				return err
+			}
+		}
 		if ok {
 			rp.size[d] = size
 		}
 	}
 	for _, d := range uniq(rp.diffIDs) {
 		if _, ok := rp.size[d]; ok {
-			rp.line(d, layerSkipped, "")
+			if !rp.mounted[d] {
+				rp.line(d, layerSkipped, "")
+			}
 			rp.skipped++
 		}
 	}
 	return nil
+}
+
+// mount links blob d into the push's repository from one of the
+// repositories pushed before, where the registry holds it (the registry's
+// blobs are per repository: a HEAD elsewhere says 404), so a layer shared
+// by an app's images (their base) goes over the wire once.
+func (rp *rawPush) mount(ctx context.Context, d string) (int64, bool, error) {
+	for _, from := range rp.from {
+		ok, err := rp.reg.mount(ctx, d, from)
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok {
+			continue
+		}
+		size, ok, err := rp.reg.has(ctx, d)
+		if err != nil || ok {
+			if ok && d != rp.config {
+				rp.line(d, layerMounted, " ("+from+")")
+				rp.mounted[d] = true
+			}
+			return size, ok, err
+		}
+	}
+	return 0, false, nil
 }
 
 // complete: the registry has every blob; only the manifest is missing.

@@ -222,3 +222,48 @@ func TestRawPushRefusesBadSaves(t *testing.T) {
 		})
 	}
 }
+
+// An image that shares layers with one pushed before through the same
+// proxy, to another repository, has them mounted there, not sent again,
+// and pulls whole.
+func TestRawPushMountsSharedLayers(t *testing.T) {
+	cli := engine(t)
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI")
+	}
+	base, _ := runnableImage(t, cli)
+	dir := t.TempDir()
+	for name, body := range map[string]string{"extra": rand.Text(), "Dockerfile": "FROM " + base + "\nCOPY extra /extra\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	derived := base + "-derived"
+	if _, err := imagebuild.Build(ctx, cli, imagebuild.Options{Context: dir, Tag: derived}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), derived, client.ImageRemoveOptions{Force: true}) })
+	reg := newTestRegistry(t)
+	p := startProxy(t, reg)
+	if _, err := p.RawPush(ctx, cli, base, "shop/base", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	img, err := cli.ImageInspect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := len(img.RootFS.Layers)
+	var out bytes.Buffer
+	res, err := p.RawPush(ctx, cli, derived, "shop/derived", &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if res.Pushed != 1 || res.Skipped != shared || strings.Count(out.String(), "mounted") != shared {
+		t.Fatalf("derived push %+v, want its one layer pushed and the %d shared ones mounted:\n%s", res, shared, out.String())
+	}
+	ref := p.Host() + "/shop/derived@" + res.Manifest
+	docker(t, ctx, "pull", ref)
+	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true}) })
+}

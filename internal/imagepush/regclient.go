@@ -37,6 +37,35 @@ func (c registryClient) has(ctx context.Context, digest string) (int64, bool, er
 	return 0, false, refusal(http.MethodHead, resp.Request.URL.Path, resp.StatusCode, nil)
 }
 
+// mount asks the registry to link blob digest into c.repo from repository
+// from, which holds it: true once it did (201). A registry that cannot
+// opens an upload session instead (202), which is cancelled: the blob is
+// then sent as any other.
+func (c registryClient) mount(ctx context.Context, digest, from string) (bool, error) {
+	u := c.url("/v2/" + c.repo + "/blobs/uploads/")
+	u.RawQuery = url.Values{"mount": {digest}, "from": {from}}.Encode()
+	resp, err := c.do(ctx, http.MethodPost, u, nil, -1, "")
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		return true, nil
+	case http.StatusAccepted:
+		if loc, err := c.location(resp); err == nil {
+			if r, err := c.do(ctx, http.MethodDelete, loc, nil, -1, ""); err == nil {
+				r.Body.Close()
+			}
+		}
+		return false, nil
+	}
+	if isNotFound(resp.StatusCode) {
+		return false, nil
+	}
+	return false, refusal(http.MethodPost, resp.Request.URL.Path, resp.StatusCode, nil)
+}
+
 // upload sends one blob of size bytes: POST an upload, one PATCH with the
 // stream through a sha256, then, when check accepts the digest, PUT
 // ?digest= to commit it. It returns the digest.
