@@ -286,6 +286,38 @@ func TestNetworkAcrossHosts(t *testing.T) {
 			t.Logf("the rollout's timeline:\n%s", rolloutTimeline(t, n, before, g))
 		}
 	})
+
+	t.Run("i: a version whose health check fails rolls back by itself, and the old one serves on through the VIP", func(t *testing.T) {
+		var g getResult
+		wait := n.background(client, 3*time.Minute, &g, "get", webURL, "-once", "-n", "50000", "-d", "150s", "-interval", "5ms",
+			"-stop", "/rec/stop-i", "-mark", "/rec/mark-i")
+		h.WaitFor(t, 30*time.Second, "the loop under way", n.exists("mark-i"))
+		file := h.WriteFile(t, t.TempDir(), netApp+".yaml", failingWeb(netCompose(img, n.dir, "v3", webReplicas)))
+		r := n.c.run(t, "up", "-p", netApp, "-f", file)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "rolled back") {
+			t.Errorf("up of a version that never gets healthy: exit %d, want non-zero saying it was rolled back:\n%s", r.Code, r)
+		}
+		h.WaitFor(t, 2*time.Minute, "web back at 3 serving replicas", n.serving(netApp, "web", webReplicas, frontKey, "a2", "a3"))
+		n.touch(t, "stop-i")
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("loop through the failed rollout: %d ok, %d failed, messages %v", g.OK, g.Failed, g.Messages)
+		if g.Failed != 0 || g.Messages["v2"] == 0 || g.Messages["v3"] != 0 {
+			t.Errorf("%d ok, %d failed %v, messages %v; want 0 failed and only v2 answering (v3 never healthy)", g.OK, g.Failed, g.Errors, g.Messages)
+		}
+	})
+}
+
+// failingWeb makes web's version in compose one whose health check never
+// passes (UNHEALTHY_FILE names a path that always exists), rolled back by
+// itself on failure.
+func failingWeb(compose string) string {
+	head, rest, _ := strings.Cut(compose, "  web:\n")
+	web, tail, _ := strings.Cut(rest, "  webrr:\n")
+	web = strings.Replace(web, "UNHEALTHY_FILE: /unhealthy", "UNHEALTHY_FILE: /", 1)
+	web = strings.Replace(web, "deploy: {replicas:", "deploy: {update_config: {failure_action: rollback, monitor: 5s}, replicas:", 1)
+	return head + "  web:\n" + web + "  webrr:\n" + tail
 }
 
 // rolloutTimeline says, from the first old replica's SIGTERM, when each
