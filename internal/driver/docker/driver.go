@@ -47,12 +47,12 @@ type Driver struct {
 	// discarded are the containers Start removed after a failed start:
 	// their events are not news, the failed Start already told the agent
 	// what became of the task.
-	discarded discardedSet
+	discarded recentIDs
 	// statuses is the newest inspection of each container (see List).
 	statuses statusCache
 	// selfStarts are the containers Start is starting: their start event
 	// is not news, Start returns their status.
-	selfStarts startSet
+	selfStarts recentIDs
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
@@ -123,39 +122,4 @@ func goneStatus(m events.Message) *driver.Status {
 		ContainerID: m.Actor.ID, State: driver.StateExited,
 		Error: "container removed",
 	}
-}
-
-// startSet remembers the containers Start is starting, for a minute: long
-// enough for their start event to arrive. Older ones are forgotten on the
-// next add, so the set stays as small as the starts of the last minute.
-type startSet struct {
-	mu  sync.Mutex
-	ids map[string]time.Time
-}
-
-const selfStartFor = time.Minute
-
-func (s *startSet) add(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if s.ids == nil {
-		s.ids = map[string]time.Time{}
-	}
-	for k, at := range s.ids {
-		if now.Sub(at) > selfStartFor {
-			delete(s.ids, k)
-		}
-	}
-	s.ids[id] = now
-}
-
-// take reports whether id is in the set and removes it: a later start of
-// the same container (by anyone) is news again.
-func (s *startSet) take(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	at, ok := s.ids[id]
-	delete(s.ids, id)
-	return ok && time.Since(at) <= selfStartFor
 }

@@ -106,17 +106,19 @@ func containerLabel(c container.Summary) string {
 	return "container " + c.ID[:min(len(c.ID), 12)]
 }
 
-// discardedSet remembers container IDs for a minute, long enough for their
+// recentIDs remembers container IDs for a minute, long enough for their
 // events to arrive; older ones are forgotten on the next add, so the set
-// stays as small as the failures of the last minute.
-type discardedSet struct {
+// stays as small as the minute's additions. The driver keeps two: the
+// containers discarded after a failed start, and those Start started
+// itself (whose start event is no news).
+type recentIDs struct {
 	mu  sync.Mutex
 	ids map[string]time.Time
 }
 
-const discardedFor = time.Minute
+const recentFor = time.Minute
 
-func (s *discardedSet) add(id string) {
+func (s *recentIDs) add(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -124,16 +126,26 @@ func (s *discardedSet) add(id string) {
 		s.ids = map[string]time.Time{}
 	}
 	for k, at := range s.ids {
-		if now.Sub(at) > discardedFor {
+		if now.Sub(at) > recentFor {
 			delete(s.ids, k)
 		}
 	}
 	s.ids[id] = now
 }
 
-func (s *discardedSet) has(id string) bool {
+func (s *recentIDs) has(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at, ok := s.ids[id]
-	return ok && time.Since(at) <= discardedFor
+	return ok && time.Since(at) <= recentFor
+}
+
+// take reports whether id is in the set and removes it: a later event of
+// the same container (a start by anyone else) is news again.
+func (s *recentIDs) take(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.ids[id]
+	delete(s.ids, id)
+	return ok && time.Since(at) <= recentFor
 }
