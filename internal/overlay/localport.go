@@ -63,10 +63,7 @@ func (o *Overlay) wantLocalPortRules(d Desired, want map[string][]string) {
 		}
 		match := fmt.Sprintf("%s -p %s -m %s --dport %d", to, p.Proto, p.Proto, p.Published)
 		for i, b := range p.Backends {
-			pick := ""
-			if left := len(p.Backends) - i; left > 1 {
-				pick = " -m statistic --mode random --probability " + probability(1/float64(left))
-			}
+			pick := pickOf(i, len(p.Backends))
 			want[vipNat] = append(want[vipNat], fmt.Sprintf("-A %s %s %s%s -j DNAT --to-destination %s:%d",
 				vipNat, match, comment, pick, b, p.Target))
 			want[filterChain] = append(want[filterChain], fmt.Sprintf("-A %s -d %s/32 -p %s -m %s --dport %d -m conntrack --ctstate DNAT %s -j ACCEPT",

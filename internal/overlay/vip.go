@@ -96,10 +96,7 @@ func (o *Overlay) wantVIPRules(d Desired, want map[string][]string) {
 				if sel.port != 0 {
 					to = fmt.Sprintf("%s:%d", b, sel.port)
 				}
-				pick := ""
-				if left := len(v.Backends) - i; left > 1 {
-					pick = " -m statistic --mode random --probability " + probability(1/float64(left))
-				}
+				pick := pickOf(i, len(v.Backends))
 				rule := fmt.Sprintf("%s%s %s%s -j DNAT --to-destination %s", dst, sel.match, comment, pick, to)
 				want[vipNat] = append(want[vipNat], fmt.Sprintf("-A %s -s %s %s", vipNat, v.Subnet, rule))
 				want[vipNatOut] = append(want[vipNatOut], fmt.Sprintf("-A %s %s", vipNatOut, rule))
@@ -123,6 +120,15 @@ func vipSelectors(v VIP) []vipSelector {
 		sels = append(sels, vipSelector{match: fmt.Sprintf(" -p %s -m %s --dport %d", p.Proto, p.Proto, p.Port), port: p.Port})
 	}
 	return sels
+}
+
+// pickOf is the match that takes backend i of n: uniform over the n,
+// each rule taking 1/(n-i) of what the ones before it left, the last all.
+func pickOf(i, n int) string {
+	if left := n - i; left > 1 {
+		return " -m statistic --mode random --probability " + probability(1/float64(left))
+	}
+	return ""
 }
 
 // probability is p as iptables prints it back: the kernel keeps it as a
