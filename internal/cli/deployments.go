@@ -117,6 +117,21 @@ func withDeployments(p progress, followed *types.App, deps []*api.Deployment) pr
 			if d.FromVersion != 0 {
 				sp.Rollout = "rolling out: " + rolloutProgress(d)
 			}
+		case api.DeploymentRolledBack:
+			// up fails either way, but only once the rollback it caused has
+			// ended: exiting while the old version is still coming back
+			// would leave a script to find out by itself when the service
+			// serves again, and whether it does.
+			rb := byID[types.DeploymentID(followed.Name, sp.Name, d.ToVersion+1)]
+			switch {
+			case rb == nil || !rb.Rollback || rb.FromVersion != d.ToVersion:
+				sp.Done, sp.Failure = false, deploymentFailure(d)
+			case rb.State == api.DeploymentRunning:
+				sp.Done, sp.Failure = false, ""
+				sp.Rollout = fmt.Sprintf("rolling back to version %d: %s", d.FromVersion, rolloutProgress(rb))
+			default:
+				sp.Done, sp.Failure = false, deploymentFailure(d)+"; "+rollbackOutcome(rb)
+			}
 		default:
 			sp.Done, sp.Failure = false, deploymentFailure(d)
 		}
@@ -132,16 +147,30 @@ func withDeployments(p progress, followed *types.App, deps []*api.Deployment) pr
 	return p
 }
 
-// deploymentFailure is why a deployment stopped short, in one sentence.
-func deploymentFailure(d *api.Deployment) string {
+// rollbackOutcome says how the automatic rollback rb, now ended, went.
+func rollbackOutcome(rb *api.Deployment) string {
+	if rb.State == api.DeploymentSucceeded {
+		return fmt.Sprintf("the rollback (version %d) succeeded and the previous spec serves again", rb.ToVersion)
+	}
+	return fmt.Sprintf("the rollback (version %d) %s too (%s): %s; see berth inspect %s", rb.ToVersion, endedWord(rb.State),
+		orUnknown(rb.ReasonCode), orUnknown(rb.Reason), rb.Service)
+}
+
+// endedWord says how a deployment in state ended, as a verb phrase.
+func endedWord(state string) string {
 	what := map[string]string{
 		api.DeploymentPaused:     "was paused",
 		api.DeploymentFailed:     "failed",
 		api.DeploymentRolledBack: "was rolled back",
 		api.DeploymentSuperseded: "was superseded",
-	}[d.State]
+	}[state]
 	if what == "" {
-		what = "ended " + d.State
+		what = "ended " + state
 	}
-	return fmt.Sprintf("its deployment to version %d %s (%s): %s", d.ToVersion, what, orUnknown(d.ReasonCode), orUnknown(d.Reason))
+	return what
+}
+
+// deploymentFailure is why a deployment stopped short, in one sentence.
+func deploymentFailure(d *api.Deployment) string {
+	return fmt.Sprintf("its deployment to version %d %s (%s): %s", d.ToVersion, endedWord(d.State), orUnknown(d.ReasonCode), orUnknown(d.Reason))
 }

@@ -106,6 +106,55 @@ func TestWithDeployments(t *testing.T) {
 	}
 }
 
+// TestWithDeploymentsWaitsForTheRollback: a deployment rolled back by
+// itself fails up only once the rollback it started has ended, and the
+// failure says how the rollback went.
+func TestWithDeploymentsWaitsForTheRollback(t *testing.T) {
+	followed := &types.App{Name: "a", Services: []*types.Service{{Name: "web", Version: 2}}}
+	failed := &api.Deployment{ID: "a/web/2", Service: "web", FromVersion: 1, ToVersion: 2, State: api.DeploymentRolledBack,
+		ReasonCode: types.ReasonFailureRatio, Reason: "2 of 2 replicas failed; rolled back to version 1"}
+	cases := []struct {
+		name        string
+		rollback    *api.Deployment
+		wantFailure string // "": still on its way
+		wantRollout string
+	}{
+		{"no rollback record (an older manager)", nil, "its deployment to version 2 was rolled back", ""},
+		{"rollback running", &api.Deployment{ID: "a/web/3", Service: "web", FromVersion: 2, ToVersion: 3, Rollback: true,
+			State: api.DeploymentRunning, Updated: 1, Total: 2, Healthy: 1}, "", "rolling back to version 1: 1/2 updated, 1 up"},
+		{"rollback succeeded", &api.Deployment{ID: "a/web/3", Service: "web", FromVersion: 2, ToVersion: 3, Rollback: true,
+			State: api.DeploymentSucceeded}, "the rollback (version 3) succeeded and the previous spec serves again", ""},
+		{"rollback paused", &api.Deployment{ID: "a/web/3", Service: "web", FromVersion: 2, ToVersion: 3, Rollback: true,
+			State: api.DeploymentPaused, ReasonCode: types.ReasonFailureRatio, Reason: "1 of 2 failed"},
+			"the rollback (version 3) was paused too (failure_ratio): 1 of 2 failed; see berth inspect web", ""},
+		{"a later deployment, not the rollback", &api.Deployment{ID: "a/web/3", Service: "web", FromVersion: 2, ToVersion: 3,
+			State: api.DeploymentRunning}, "its deployment to version 2 was rolled back", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := progress{Services: []serviceProgress{{Name: "web", Want: 2, Ready: 2, Done: true}}}
+			deps := []*api.Deployment{failed}
+			if tc.rollback != nil {
+				deps = append(deps, tc.rollback)
+			}
+			got := withDeployments(p, followed, deps)
+			sp := got.Services[0]
+			if sp.Done {
+				t.Fatal("done after a rollback; want up to fail")
+			}
+			if tc.wantFailure == "" {
+				if sp.Failure != "" || got.State == deployFailed || sp.Rollout != tc.wantRollout {
+					t.Fatalf("failure %q state %v rollout %q; want it still on its way, %q", sp.Failure, got.State, sp.Rollout, tc.wantRollout)
+				}
+				return
+			}
+			if !strings.Contains(sp.Failure, tc.wantFailure) || got.State != deployFailed {
+				t.Fatalf("failure %q state %v; want it to fail with %q", sp.Failure, got.State, tc.wantFailure)
+			}
+		})
+	}
+}
+
 func TestRollbackCommand(t *testing.T) {
 	_, url := newFakeManager(t)
 	h := newHarness(t)
