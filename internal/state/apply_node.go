@@ -28,6 +28,9 @@ func (c UpsertNode) apply(w *writeTxn) (any, error) {
 		n.Availability = cmp.Or(n.Availability, types.AvailabilityActive)
 		n.Status = cmp.Or(n.Status, types.NodeReady)
 	}
+	if err := allocateNodeMeshSlices(w, n); err != nil {
+		return nil, err
+	}
 	return n, w.insert(TableNodes, n)
 }
 

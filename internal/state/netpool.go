@@ -157,6 +157,60 @@ func allocateApp(w *writeTxn, app, old *types.App) error {
 				p.RemoveNetwork(key)
 			}
 		}
+		return allocateMeshSlices(p, app, list[types.Node](w.txn, TableNodes, "id"))
+	})
+}
+
+// meshNetworks are the keys of the networks whose services publish a port
+// through the routing mesh (ingress mode, not x-berth-mesh: local): every
+// node's mesh answers such a port and dials a replica on another node over
+// the overlay, so every node needs a slice of them, task or not, for its
+// VTEP address (the source its dials come from, and the replies' way
+// back). Sorted, as allocation order decides the addresses.
+func meshNetworks(app *types.App) []string {
+	keys := map[string]bool{}
+	for _, svc := range app.Services {
+		if svc.Mesh == types.MeshLocal || !slices.ContainsFunc(svc.Ports, func(p types.Port) bool {
+			return p.Published != 0 && p.Mode == types.PortIngress
+		}) {
+			continue
+		}
+		for _, att := range svc.Networks {
+			keys[app.NetworkKey(att.Name)] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(keys))
+}
+
+// allocateMeshSlices gives the nodes a slice of each of the app's mesh
+// networks that have a subnet.
+func allocateMeshSlices(p *ipam.Pool, app *types.App, nodes []*types.Node) error {
+	for _, key := range meshNetworks(app) {
+		if _, ok := p.Subnet(key); !ok {
+			continue
+		}
+		for _, n := range nodes {
+			if _, err := p.AddNode(key, n.ID); err != nil {
+				return fmt.Errorf("slice of network %s for node %s (its routing mesh): %w", key, n.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// allocateNodeMeshSlices gives a node that registers a slice of every mesh
+// network (meshNetworks) of every app.
+func allocateNodeMeshSlices(w *writeTxn, n *types.Node) error {
+	apps := list[types.App](w.txn, TableApps, "id")
+	if !slices.ContainsFunc(apps, func(a *types.App) bool { return len(meshNetworks(a)) > 0 }) {
+		return nil
+	}
+	return changePool(w, func(p *ipam.Pool) error {
+		for _, app := range apps {
+			if err := allocateMeshSlices(p, app, []*types.Node{n}); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }

@@ -106,3 +106,43 @@ func TestNetPoolFromClusterSetting(t *testing.T) {
 		t.Fatalf("subnet %s (%v), want one of 10.50.0.0/16", subnet, ok)
 	}
 }
+
+// TestMeshNetworksHaveASliceOnEveryNode: a network whose service publishes
+// a port through the routing mesh has a slice on every node, tasks or not
+// (each node's mesh dials replicas over it), also on a node that registers
+// later; one published only in host mode or with x-berth-mesh: local does
+// not.
+func TestMeshNetworksHaveASliceOnEveryNode(t *testing.T) {
+	cases := []struct {
+		name string
+		port types.Port
+		mesh string
+		want int // nodes with a slice of web_front before any placement
+	}{
+		{"ingress", types.Port{Target: 80, Published: 8080, Protocol: "tcp"}, "", 3},
+		{"host mode", types.Port{Target: 80, Published: 8080, Protocol: "tcp", Mode: types.PortHost}, "", 0},
+		{"x-berth-mesh: local", types.Port{Target: 80, Published: 8080, Protocol: "tcp"}, types.MeshLocal, 0},
+		{"not published", types.Port{Target: 80, Protocol: "tcp"}, "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.mustApply(UpsertNode{Node: testNode("n1")})
+			h.mustApply(UpsertNode{Node: testNode("n2")})
+			app := netApp()
+			app.Services[0].Ports = []types.Port{tc.port}
+			app.Services[0].Mesh = tc.mesh
+			h.mustApply(UpsertApp{App: app, Now: t0})
+			h.mustApply(UpsertNode{Node: testNode("n3")})
+			p := h.store.View().Pool()
+			if s := p.Slices("web_front"); len(s) != tc.want {
+				t.Errorf("web_front slices %v, want %d nodes'", s, tc.want)
+			}
+			if tc.want > 0 {
+				if s := p.Slices("web_back"); len(s) != tc.want {
+					t.Errorf("web_back slices %v: the publishing service's every network, want %d nodes'", s, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -203,7 +203,7 @@ func startMeshLoop(addrs []string) *meshLoop {
 			l.mu.Lock()
 			if err != nil {
 				l.failed++
-				l.errs[err.Error()]++
+				l.errs[errClass(addrs[i%len(addrs)], err)]++
 			} else {
 				l.ok++
 				l.msgs[w.Message]++
@@ -212,6 +212,17 @@ func startMeshLoop(addrs []string) *meshLoop {
 		}
 	}()
 	return l
+}
+
+// errClass is an error without its connection's ports, so a failure
+// repeated over many connections counts as one kind: "10.213.0.5:18480:
+// read: connection reset by peer".
+func errClass(addr string, err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return addr + ": " + msg
 }
 
 func (l *meshLoop) stop() {
