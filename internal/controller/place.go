@@ -57,7 +57,7 @@ func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[
 			block, checked = depsBlock(view, app, svc), true
 		}
 		req, pin, hold := pinnedRequest(view, app, svc, t, tasks) // pins.go
-		if why := cmp.Or(block, hold); why != "" {
+		if why := cmp.Or(block, hold, stopFirstHold(view, app, svc, t, tasks)); why != "" {
 			if t.PendingReason != why {
 				held[t.ID] = why
 			}
@@ -69,6 +69,30 @@ func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[
 		reqs = append(reqs, req)
 	}
 	return reqs
+}
+
+// stopFirstHold is why a new version's task t must wait, or "": in a
+// stop-first rollout it starts once the task of its slot it replaces has
+// ended (drained, stopped), as in Swarm, so the two never run at once (a
+// host-mode port, the node's last free memory) and a rollout never runs
+// more replicas than the service has.
+func stopFirstHold(view *state.View, app *types.App, svc *types.Service, t *types.Task, siblings []*types.Task) string {
+	if t.Slot == 0 {
+		return "" // global: one task per node, whose old one is replaced in place
+	}
+	cfg := svc.UpdateConfig.Effective()
+	if d := view.CurrentDeployment(app.Name, svc.Name, svc.Version); d != nil {
+		cfg = d.Config.Effective()
+	}
+	if cfg.Order != types.OrderStopFirst {
+		return ""
+	}
+	for _, o := range siblings {
+		if o.Slot == t.Slot && o.ServiceVersion != t.ServiceVersion && o.DesiredState != types.DesiredRunning && o.HoldsResources() {
+			return fmt.Sprintf("waiting for task %s (version %d) to stop: the update is stop-first", o.ID, o.ServiceVersion)
+		}
+	}
+	return ""
 }
 
 // PlacedTasks are the tasks that hold resources on a node, for a scheduling

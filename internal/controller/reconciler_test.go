@@ -129,8 +129,18 @@ func TestChangedSpecReplacesUnchangedKeeps(t *testing.T) {
 			t.Errorf("web task %s still wanted at version %d", tk.ID, tk.ServiceVersion)
 		}
 	}
+	// stop-first (the default): the new tasks wait for the old ones to end.
+	if got := w.wanted("a", "web"); got[types.TaskPending] != 2 {
+		t.Errorf("web after change, the old tasks still stopping: %v, want 2 new pending", got)
+	}
+	for _, tk := range w.tasks("a", "web") {
+		if tk.DesiredState == types.DesiredShutdown {
+			w.report(tk.ID, types.TaskStatus{State: types.TaskShutdown})
+		}
+	}
+	w.step()
 	if got := w.wanted("a", "web"); got[types.TaskAssigned] != 2 {
-		t.Errorf("web after change: %v, want 2 new assigned", got)
+		t.Errorf("web once the old tasks stopped: %v, want 2 new assigned", got)
 	}
 }
 

@@ -234,7 +234,7 @@ func (p *pass) count(svc *types.Service, d *types.Deployment, cfg types.UpdateCo
 		recent := sinceResume(s.history, d.ResumedAt)
 		v := judgeSlot(svc, recent, p.now)
 		switch {
-		case v.state == types.ServiceUp && !olderWanted(s.history, svc):
+		case v.state == types.ServiceUp && !olderAlive(s.history, svc):
 			c.healthy++
 		case v.state == types.ServiceFailed:
 			c.failed++
@@ -265,11 +265,14 @@ func oldServing(history []*types.Task, svc *types.Service) bool {
 	return cur != nil && cur.ServiceVersion != svc.Version && !cur.State.Terminal() && cur.Health != types.HealthUnhealthy
 }
 
-// olderWanted reports whether a replica still runs a task of an older
-// version beside its new one (start-first, not handed over yet).
-func olderWanted(history []*types.Task, svc *types.Service) bool {
+// olderAlive reports whether a replica still has a task of an older
+// version beside its new one: start-first not handed over yet, or the old
+// one draining and stopping. The step is not over until it ended, so the
+// next step's new tasks never run beside it: start-first stays within
+// replicas + parallelism.
+func olderAlive(history []*types.Task, svc *types.Service) bool {
 	for _, t := range history {
-		if t.DesiredState == types.DesiredRunning && !t.State.Terminal() && t.ServiceVersion != svc.Version {
+		if !t.State.Terminal() && t.ServiceVersion != svc.Version {
 			return true
 		}
 	}

@@ -16,6 +16,11 @@ type agentBehaviour struct {
 	// crashAfter is when (default a second); past types.MonitorPeriod the
 	// task was up, and may have started the delay before the next step.
 	crashAfter time.Duration
+	// stopAfter is how long a task told to stop takes to end (its drain
+	// delay and stop grace), counted from the first act that saw it told;
+	// stopping (made by act) keeps when that was.
+	stopAfter time.Duration
+	stopping  map[string]time.Time
 }
 
 // act plays the agents once: assigned tasks start, stopping ones stop, and
@@ -26,6 +31,15 @@ func (w *world) act(app, svc string, b agentBehaviour, observe func()) {
 	for _, t := range w.tasks(app, svc) {
 		switch {
 		case t.DesiredState == types.DesiredShutdown && !t.State.Terminal():
+			if b.stopAfter > 0 {
+				told, seen := b.stopping[t.ID]
+				if !seen {
+					b.stopping[t.ID] = w.clock.Now()
+				}
+				if !seen || w.clock.Now().Sub(told) < b.stopAfter {
+					continue
+				}
+			}
 			w.report(t.ID, types.TaskStatus{State: types.TaskShutdown, FinishedAt: w.clock.Now()})
 		case t.DesiredState == types.DesiredRunning && t.State == types.TaskAssigned:
 			w.report(t.ID, types.TaskStatus{State: types.TaskRunning, StartedAt: w.clock.Now()})
@@ -112,7 +126,10 @@ func TestRolloutOrderBounds(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.order, tc.parallelism), func(t *testing.T) {
 			const replicas = 4
 			w := startApp(t, replicas, &types.UpdateConfig{Parallelism: new(tc.parallelism), Order: tc.order})
-			d, minServing, maxRunning := w.roll(2, agentBehaviour{})
+			// Old tasks take a while to stop, as they drain: the next step
+			// waits for them, or start-first runs more than parallelism
+			// extra.
+			d, minServing, maxRunning := w.roll(2, agentBehaviour{stopAfter: 1500 * time.Millisecond, stopping: map[string]time.Time{}})
 			if d.State != types.DeploymentSucceeded || d.Updated != replicas || d.Healthy != replicas || d.Total != replicas {
 				t.Fatalf("deployment: %+v", d)
 			}

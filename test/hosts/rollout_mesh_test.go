@@ -87,7 +87,7 @@ func TestRolloutThroughTheMesh(t *testing.T) {
 		}
 	}
 
-	t.Run("stop-first: no request fails, never fewer than replicas - parallelism running", func(t *testing.T) {
+	t.Run("stop-first: no request fails, replicas - parallelism to replicas running", func(t *testing.T) {
 		loop, log, r := rollTo(t, "v2", stopFirst, "")
 		if r.Code != 0 {
 			t.Fatalf("up: %s", r)
@@ -95,8 +95,9 @@ func TestRolloutThroughTheMesh(t *testing.T) {
 		noneFailed(t, loop, "v1", "v2")
 		lo, hi := log.runningBounds(t)
 		t.Logf("running during the rollout: %d to %d", lo, hi)
-		if lo < rolloutReplicas-1 {
-			t.Errorf("%d replicas running at one point, want at least %d (replicas - parallelism)\n%s", lo, rolloutReplicas-1, log)
+		if lo < rolloutReplicas-1 || hi > rolloutReplicas {
+			t.Errorf("%d to %d replicas running, want %d to %d (stop-first: a new one starts once the old one ended)\n%s",
+				lo, hi, rolloutReplicas-1, rolloutReplicas, log)
 		}
 	})
 
