@@ -156,6 +156,26 @@ func TestRolloutThroughTheMesh(t *testing.T) {
 			t.Errorf("%d replicas running after promote, want %d", got, rolloutReplicas)
 		}
 	})
+
+	t.Run("a version whose health check fails rolls back by itself, and up ends once the old one serves again", func(t *testing.T) {
+		failing := "parallelism: 1, order: stop-first, monitor: 5s, failure_action: rollback"
+		loop := startMeshLoop(addrs)
+		t.Cleanup(loop.stop)
+		h.WaitFor(t, 30*time.Second, "the loop answered by the old version", loop.answered(1))
+		compose := strings.Replace(rolloutCompose(img, n.dir, "v6", failing, ""), "UNHEALTHY_FILE: /unhealthy", "UNHEALTHY_FILE: /", 1)
+		file := h.WriteFile(t, t.TempDir(), rolloutApp+".yaml", compose)
+		r := n.c.run(t, "up", "-p", rolloutApp, "-f", file)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "was rolled back") || !strings.Contains(r.Stderr, "succeeded and the previous spec serves again") {
+			t.Fatalf("up of a version that never gets healthy: exit %d, want non-zero once the rollback succeeded:\n%s", r.Code, r)
+		}
+		// up waited for the rollback: the old spec serves in full already
+		// (5 s only for this process's read of the tasks).
+		h.WaitFor(t, 5*time.Second, "api at 4 healthy replicas as up returns", n.serving(rolloutApp, "api", rolloutReplicas, rolloutApp+"_default", "a2", "a3"))
+		noneFailed(t, loop, "v5")
+		if _, _, _, msgs := loop.result(); msgs["v6"] != 0 {
+			t.Errorf("%d answers from v6, whose health check never passed", msgs["v6"])
+		}
+	})
 }
 
 // deploymentOf is the current deployment of the app's service.
