@@ -76,6 +76,8 @@ func newRootCommand(e *env) *cobra.Command {
 		newMachineCommand(e),
 		newClusterCommand(e),
 		newSuperviseCommand(),
+		newPortCommand(e),
+		newImagesCommand(e),
 	)
 	return root
 }
