@@ -299,3 +299,21 @@ func TestEventsCommand(t *testing.T) {
 		t.Errorf("json: %v %+v from %q", err, ev, h.out)
 	}
 }
+
+// TestWithTaskDetail: a failure decided by the deployment before the
+// verdict carries the newest failing task's probe output and name.
+func TestWithTaskDetail(t *testing.T) {
+	tasks := []*types.Task{
+		{ID: "t1", App: "a", Service: "db", Slot: 1, CreateIndex: 5, State: types.TaskShutdown, HealthOutput: "old probe"},
+		{ID: "t2", App: "a", Service: "db", Slot: 1, CreateIndex: 9, State: types.TaskRunning, HealthOutput: "db-probe-says-no"},
+		{ID: "t3", App: "a", Service: "web", Slot: 1, CreateIndex: 12, State: types.TaskFailed, HealthOutput: "not db"},
+	}
+	got := withTaskDetail(&serviceProgress{Name: "db"}, tasks)
+	if got.Verdict == nil || got.Verdict.HealthOutput != "db-probe-says-no" || got.Verdict.TaskID != "t2" {
+		t.Fatalf("verdict %+v, want t2's probe output", got.Verdict)
+	}
+	full := &serviceProgress{Name: "db", Verdict: &types.ServiceStatus{TaskID: "t1", HealthOutput: "the verdict's"}}
+	if got := withTaskDetail(full, tasks); got.Verdict.HealthOutput != "the verdict's" {
+		t.Errorf("a verdict with its own output was changed: %+v", got.Verdict)
+	}
+}

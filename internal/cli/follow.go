@@ -55,7 +55,7 @@ func (e *env) followDeploy(ctx context.Context, c *api.Client, app *types.App, t
 		case deployDone:
 			return nil
 		case deployFailed:
-			return failureError(ctx, c, last.Reason, last.Failed)
+			return failureError(ctx, c, last.Reason, withTaskDetail(last.Failed, tasks))
 		case deployStalled:
 			if stalledSince.IsZero() {
 				stalledSince = e.now()
@@ -123,4 +123,40 @@ func deployWaitError(ctx context.Context, err error, last progress, timeout time
 		}
 	}
 	return fmt.Errorf("the deploy did not converge within %s", timeout)
+}
+
+// withTaskDetail fills in, from the service's newest failing task, the
+// health check output and the task to read logs of when the verdict does
+// not carry them: a deployment can stop (paused at max_failure_ratio) in
+// an entry before the controller's verdict with the probe's output, and
+// up must not lose the output that says why.
+func withTaskDetail(sp *serviceProgress, tasks []*types.Task) *serviceProgress {
+	if sp == nil || (sp.Verdict != nil && sp.Verdict.HealthOutput != "" && sp.Verdict.TaskID != "") {
+		return sp
+	}
+	var pick *types.Task
+	for _, t := range tasks {
+		if t.Service != sp.Name || (t.HealthOutput == "" && t.State != types.TaskFailed) {
+			continue
+		}
+		if pick == nil || t.CreateIndex > pick.CreateIndex {
+			pick = t
+		}
+	}
+	if pick == nil {
+		return sp
+	}
+	out := *sp
+	v := types.ServiceStatus{}
+	if sp.Verdict != nil {
+		v = *sp.Verdict
+	}
+	if v.HealthOutput == "" {
+		v.HealthOutput = pick.HealthOutput
+	}
+	if v.TaskID == "" {
+		v.TaskID, v.TaskName = pick.ID, pick.Name()
+	}
+	out.Verdict = &v
+	return &out
 }
