@@ -59,9 +59,9 @@ func (e *env) port(ctx context.Context, service, private string, o portOptions) 
 	return fmt.Errorf("service %s publishes no port %d/%s; add it under ports in the Compose file", service, target, o.protocol)
 }
 
-// storedService is the service as the cluster runs it (not as the file on
-// disk says it now), so port and images answer for what runs.
-func (e *env) storedService(ctx context.Context, service string) (*types.Service, error) {
+// storedApp is the app as the cluster runs it (not as the file on disk
+// says it now), so port and images answer for what runs.
+func (e *env) storedApp(ctx context.Context) (*types.App, error) {
 	name, err := e.appName(ctx)
 	if err != nil {
 		return nil, err
@@ -70,11 +70,24 @@ func (e *env) storedService(ctx context.Context, service string) (*types.Service
 	if err != nil {
 		return nil, fmt.Errorf("read app %s: %w", name, err)
 	}
+	return app, nil
+}
+
+// storedService is one service of storedApp.
+func (e *env) storedService(ctx context.Context, service string) (*types.Service, error) {
+	app, err := e.storedApp(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s := app.Service(service)
 	if s == nil {
-		return nil, fmt.Errorf("app %s has no service %s; berth ps lists its services", name, service)
+		return nil, noServiceError(app.Name, service)
 	}
 	return s, nil
+}
+
+func noServiceError(app, service string) error {
+	return fmt.Errorf("app %s has no service %s; berth ps lists its services", app, service)
 }
 
 func newImagesCommand(e *env) *cobra.Command {
@@ -96,23 +109,18 @@ pull it from (the cluster registry's copy, for an image up pushed).`,
 }
 
 func (e *env) listImages(ctx context.Context, services []string, quiet bool) error {
-	name, err := e.appName(ctx)
+	app, err := e.storedApp(ctx)
 	if err != nil {
 		return err
 	}
-	c := e.client()
-	app, err := c.GetApp(ctx, name)
-	if err != nil {
-		return fmt.Errorf("read app %s: %w", name, err)
-	}
 	for _, s := range services {
 		if app.Service(s) == nil {
-			return fmt.Errorf("app %s has no service %s; berth ps lists its services", name, s)
+			return noServiceError(app.Name, s)
 		}
 	}
-	all, _, err := c.ListTasks(ctx, api.TaskQuery{App: name})
+	all, _, err := e.client().ListTasks(ctx, api.TaskQuery{App: app.Name})
 	if err != nil {
-		return fmt.Errorf("list the tasks of app %s: %w", name, err)
+		return fmt.Errorf("list the tasks of app %s: %w", app.Name, err)
 	}
 	tasks := currentTasks(all) // the tasks ps shows
 	slices.SortFunc(tasks, func(a, b *types.Task) int { return cmp.Compare(a.Name(), b.Name()) })
