@@ -201,12 +201,8 @@ func allocateMeshSlices(p *ipam.Pool, app *types.App, nodes []*types.Node) error
 // allocateNodeMeshSlices gives a node that registers a slice of every mesh
 // network (meshNetworks) of every app.
 func allocateNodeMeshSlices(w *writeTxn, n *types.Node) error {
-	apps := list[types.App](w.txn, TableApps, "id")
-	if !slices.ContainsFunc(apps, func(a *types.App) bool { return len(meshNetworks(a)) > 0 }) {
-		return nil
-	}
-	return changePool(w, func(p *ipam.Pool) error {
-		for _, app := range apps {
+	return changePool(w, func(p *ipam.Pool) error { // stores nothing when no app has one
+		for _, app := range list[types.App](w.txn, TableApps, "id") {
 			if err := allocateMeshSlices(p, app, []*types.Node{n}); err != nil {
 				return err
 			}
