@@ -78,6 +78,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newSuperviseCommand(),
 		newPortCommand(e),
 		newImagesCommand(e),
+		newCompletionCommand(),
 	)
 	return root
 }
