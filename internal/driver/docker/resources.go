@@ -3,6 +3,7 @@ package docker
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -230,9 +231,9 @@ func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes boo
 	}
 	for _, n := range nets.Items {
 		unlock := r.locks.lock("network/" + n.Name)
-		_, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		err := r.removeNetwork(ctx, n.ID)
 		unlock()
-		if err != nil && !cerrdefs.IsNotFound(err) {
+		if err != nil {
 			return fmt.Errorf("remove network %s of app %s: %w", n.Name, app, err)
 		}
 	}
@@ -249,4 +250,56 @@ func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes boo
 		}
 	}
 	return nil
+}
+
+// removeNetwork removes a network that no task of berth's uses any more.
+// Docker 20.10 can keep an endpoint of a container that is gone (moby
+// issues 17217 and 23302: "has active endpoints" after the container was
+// removed), which blocks the removal until dockerd restarts. Such an
+// endpoint is dropped with a forced disconnect, the engine's own way out,
+// and the removal tried once more. An endpoint of a container that still
+// exists is left alone: that is someone's, and the error says so.
+func (r *resourceEnsurer) removeNetwork(ctx context.Context, id string) error {
+	_, err := r.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	dropped, derr := r.dropStaleEndpoints(ctx, id)
+	if derr != nil || dropped == 0 {
+		return errors.Join(err, derr)
+	}
+	if _, err := r.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// dropStaleEndpoints force-disconnects from network id every endpoint whose
+// container the engine no longer has, and says how many went.
+func (r *resourceEnsurer) dropStaleEndpoints(ctx context.Context, id string) (int, error) {
+	res, err := r.cli.NetworkInspect(ctx, id, client.NetworkInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("inspect network %s: %w", id, err)
+	}
+	dropped := 0
+	for cid, ep := range res.Network.Containers {
+		if _, err := r.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+			continue // it exists (or the engine could not say): not stale
+		}
+		// The engine finds a stale endpoint by the container's name as
+		// well as its ID; the ID is tried first.
+		for _, c := range []string{cid, ep.Name} {
+			if c == "" {
+				continue
+			}
+			if _, err := r.cli.NetworkDisconnect(ctx, id, client.NetworkDisconnectOptions{Container: c, Force: true}); err == nil {
+				dropped++
+				break
+			}
+		}
+	}
+	return dropped, nil
 }

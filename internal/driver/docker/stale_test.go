@@ -1,0 +1,123 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/client"
+)
+
+// staleEngine answers the few Engine API calls of an app's teardown as
+// Docker 20.10 does when it kept the endpoint of a container that is gone:
+// the network's removal is refused ("has active endpoints") until the
+// endpoint is force-disconnected. The bug cannot be made to happen on
+// purpose against a real engine, so this plays it.
+type staleEngine struct {
+	mu         sync.Mutex
+	endpoints  map[string]string // container ID -> name, on network n1
+	live       map[string]bool   // containers the engine still has
+	disconnect []string          // forced disconnects asked for
+	removed    bool
+}
+
+func (e *staleEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	path := strings.TrimPrefix(r.URL.Path, "/v1.41")
+	reply := func(code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	switch {
+	case r.Method == http.MethodGet && path == "/networks":
+		if e.removed {
+			reply(200, []any{})
+			return
+		}
+		reply(200, []map[string]any{{"Name": "app_default", "Id": "n1"}})
+	case r.Method == http.MethodDelete && path == "/networks/n1":
+		if len(e.endpoints) > 0 {
+			reply(403, map[string]string{"message": "error while removing network: network app_default id n1 has active endpoints"})
+			return
+		}
+		e.removed = true
+		w.WriteHeader(204)
+	case r.Method == http.MethodGet && path == "/networks/n1":
+		cs := map[string]any{}
+		for id, name := range e.endpoints {
+			cs[id] = map[string]string{"Name": name}
+		}
+		reply(200, map[string]any{"Name": "app_default", "Id": "n1", "Containers": cs})
+	case r.Method == http.MethodPost && path == "/networks/n1/disconnect":
+		var req struct {
+			Container string
+			Force     bool
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		e.disconnect = append(e.disconnect, req.Container)
+		if _, ok := e.endpoints[req.Container]; !ok || !req.Force {
+			reply(404, map[string]string{"message": "no such endpoint"})
+			return
+		}
+		delete(e.endpoints, req.Container)
+		reply(200, map[string]any{})
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/containers/") && strings.HasSuffix(path, "/json"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/containers/"), "/json")
+		if !e.live[id] {
+			reply(404, map[string]string{"message": "No such container: " + id})
+			return
+		}
+		reply(200, map[string]any{"Id": id, "State": map[string]any{"Status": "running"}})
+	default:
+		reply(404, map[string]string{"message": "unexpected " + r.Method + " " + path})
+	}
+}
+
+// TestRemoveAppDropsStaleEndpoints: an endpoint whose container is gone is
+// force-disconnected and the network removed; one of a container that still
+// exists is left, and the removal fails saying why.
+func TestRemoveAppDropsStaleEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		live        bool
+		wantErr     bool
+		wantDropped bool
+	}{
+		{name: "container gone", live: false, wantErr: false, wantDropped: true},
+		{name: "container still there", live: true, wantErr: true, wantDropped: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := &staleEngine{
+				endpoints: map[string]string{"c1": "app-web-1"},
+				live:      map[string]bool{"c1": tc.live},
+			}
+			srv := httptest.NewServer(eng)
+			t.Cleanup(srv.Close)
+			cli, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithVersion("1.41"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = newResourceEnsurer(cli).removeApp(context.Background(), "app", false)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("removeApp: err = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr && !strings.Contains(err.Error(), "active endpoints") {
+				t.Fatalf("error does not say why: %v", err)
+			}
+			eng.mu.Lock()
+			defer eng.mu.Unlock()
+			if eng.removed == tc.wantErr {
+				t.Fatalf("network removed = %v, want %v", eng.removed, !tc.wantErr)
+			}
+			if dropped := len(eng.disconnect) > 0; dropped != tc.wantDropped {
+				t.Fatalf("forced disconnects %v, want some: %v", eng.disconnect, tc.wantDropped)
+			}
+		})
+	}
+}
