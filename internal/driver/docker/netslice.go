@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strconv"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -27,11 +29,13 @@ const (
 	optBridgeName = "com.docker.network.bridge.name"
 )
 
-// bridgeName is the Linux bridge of network name: deterministic, so the
-// same network has the same bridge on every run and every node, and at
-// most Linux's 15 characters.
-func bridgeName(name string) string {
-	sum := sha256.Sum256([]byte(name))
+// bridgeName is the Linux bridge of network name on slice subnet:
+// deterministic, so the same network has the same bridge on every run, and
+// at most Linux's 15 characters. The slice is in it so that a network made
+// again on another slice beside one the engine cannot remove (see
+// dropOffSlice) does not ask for that one's bridge.
+func bridgeName(name string, subnet netip.Prefix) string {
+	sum := sha256.Sum256([]byte(name + "@" + subnet.String()))
 	return "brt-" + hex.EncodeToString(sum[:])[:11]
 }
 
@@ -41,7 +45,7 @@ func withSlice(opts *client.NetworkCreateOptions, name string, s driver.Slice) {
 	opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
 		Subnet: s.Subnet, IPRange: s.Subnet, Gateway: s.Gateway,
 	}}}
-	opts.Options = map[string]string{optBridgeName: bridgeName(name)}
+	opts.Options = map[string]string{optBridgeName: bridgeName(name, s.Subnet)}
 	if s.MTU > 0 {
 		opts.Options[optMTU] = strconv.Itoa(s.MTU)
 	}
@@ -77,10 +81,26 @@ func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, fo
 				name, subnetsOf(n), s.Subnet, k, app)
 		}
 		if _, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			if endpointsLeaked(err) {
+				// Docker 20.10 can leak a network's endpoint count
+				// (moby/moby#42119): no container is on it, yet it
+				// cannot be removed until dockerd restarts. It is left
+				// where it is and the network made again beside it
+				// under the same name (engines before API 1.44 allow
+				// that; containers join by ID), so a leak in the
+				// engine does not stop the app from deploying.
+				continue
+			}
 			return nil, fmt.Errorf("remove network %s (subnet %s) to make it again on the node's slice %s: %w", name, subnetsOf(n), s.Subnet, err)
 		}
 	}
 	return keep, nil
+}
+
+// endpointsLeaked: the engine refused to remove a network for endpoints
+// it says it has, after it was seen with no container on it.
+func endpointsLeaked(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "has active endpoints")
 }
 
 // sliceTaken explains a failed create of network name on slice s: the

@@ -160,18 +160,26 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 		}
 		return "", fmt.Errorf("create network %s: %w", name, err)
 	}
-	return r.dedupNetwork(ctx, name, res.ID)
+	return r.dedupNetwork(ctx, name, res.ID, s)
 }
 
 // dedupNetwork keeps one network of a name when another process created it
 // at the same moment: every creator keeps the oldest, removes its own, and
 // returns the survivor's ID.
-func (r *resourceEnsurer) dedupNetwork(ctx context.Context, name, ours string) (string, error) {
+// With slice s, only networks on it count: one on another slice is one the
+// engine could not remove (see dropOffSlice).
+func (r *resourceEnsurer) dedupNetwork(ctx context.Context, name, ours string, s *driver.Slice) (string, error) {
 	found, err := r.networksNamed(ctx, name)
 	if err != nil {
 		return "", err
 	}
+	if s != nil {
+		found = slices.DeleteFunc(found, func(n network.Summary) bool { return !onSlice(n, *s) })
+	}
 	if len(found) == 0 {
+		if s != nil {
+			return "", fmt.Errorf("create network %s on the node's slice %s: the engine has a network of that name on another subnet that it cannot remove (its endpoint count leaked: moby/moby#42119) and refuses a second one; restart dockerd on this node to clear it", name, s.Subnet)
+		}
 		return "", fmt.Errorf("network %s vanished right after it was created", name)
 	}
 	keep := oldest(found)

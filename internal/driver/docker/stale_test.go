@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/internal/driver"
 )
 
 // staleEngine answers the few Engine API calls of an app's teardown as
@@ -119,5 +122,73 @@ func TestRemoveAppDropsStaleEndpoints(t *testing.T) {
 				t.Fatalf("forced disconnects %v, want some: %v", eng.disconnect, tc.wantDropped)
 			}
 		})
+	}
+}
+
+// leakyEngine has one network, app_front on another subnet, whose
+// endpoint count the engine leaked: no container, and its removal refused.
+// It takes creates of networks of the same name, as engines before API
+// 1.44 do.
+type leakyEngine struct {
+	mu      sync.Mutex
+	nets    []map[string]any
+	creates []map[string]any
+}
+
+func (e *leakyEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	path := strings.TrimPrefix(r.URL.Path, "/v1.41")
+	reply := func(code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	switch {
+	case r.Method == http.MethodGet && path == "/networks":
+		reply(200, e.nets)
+	case r.Method == http.MethodGet && path == "/networks/leaked":
+		reply(200, map[string]any{"Name": "app_front", "Id": "leaked", "Containers": map[string]any{}})
+	case r.Method == http.MethodDelete && path == "/networks/leaked":
+		reply(403, map[string]string{"message": "error while removing network: network app_front id leaked has active endpoints"})
+	case r.Method == http.MethodPost && path == "/networks/create":
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		e.creates = append(e.creates, req)
+		e.nets = append(e.nets, map[string]any{"Name": req["Name"], "Id": "remade", "IPAM": req["IPAM"], "Created": "2026-12-02T14:00:00Z"})
+		reply(201, map[string]string{"Id": "remade"})
+	default:
+		reply(404, map[string]string{"message": "unexpected " + r.Method + " " + path})
+	}
+}
+
+// TestNetworkRemadeBesideALeakedOne: a network of the name on another
+// subnet that the engine cannot remove (its endpoint count leaked) does not
+// stop the task: the network is made again on the slice, beside it, with a
+// bridge of its own, and the task joins the new one.
+func TestNetworkRemadeBesideALeakedOne(t *testing.T) {
+	eng := &leakyEngine{nets: []map[string]any{{
+		"Name": "app_front", "Id": "leaked", "Created": "2026-12-01T10:00:00Z",
+		"IPAM": map[string]any{"Config": []map[string]string{{"Subnet": "172.30.0.0/16"}}},
+	}}}
+	srv := httptest.NewServer(eng)
+	t.Cleanup(srv.Close)
+	cli, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithVersion("1.41"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := driver.Slice{Subnet: netip.MustParsePrefix("10.240.1.0/24"), Gateway: netip.MustParseAddr("10.240.1.1"), MTU: 1450}
+	id, err := newResourceEnsurer(cli).network(context.Background(), "app", "app_front", nil, &s)
+	if err != nil || id != "remade" {
+		t.Fatalf("network = %q, %v; want the network made again on the slice", id, err)
+	}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if len(eng.creates) != 1 {
+		t.Fatalf("creates %v, want one", eng.creates)
+	}
+	opts, _ := eng.creates[0]["Options"].(map[string]any)
+	if opts[optBridgeName] != bridgeName("app_front", s.Subnet) {
+		t.Errorf("bridge option %v, want %s", opts[optBridgeName], bridgeName("app_front", s.Subnet))
 	}
 }
