@@ -29,13 +29,11 @@ const (
 	optBridgeName = "com.docker.network.bridge.name"
 )
 
-// bridgeName is the Linux bridge of network name on slice subnet:
-// deterministic, so the same network has the same bridge on every run, and
-// at most Linux's 15 characters. The slice is in it so that a network made
-// again on another slice beside one the engine cannot remove (see
-// dropOffSlice) does not ask for that one's bridge.
-func bridgeName(name string, subnet netip.Prefix) string {
-	sum := sha256.Sum256([]byte(name + "@" + subnet.String()))
+// bridgeName is the Linux bridge of network name: deterministic, so the
+// same network has the same bridge on every run and every node, and at
+// most Linux's 15 characters.
+func bridgeName(name string) string {
+	sum := sha256.Sum256([]byte(name))
 	return "brt-" + hex.EncodeToString(sum[:])[:11]
 }
 
@@ -45,7 +43,7 @@ func withSlice(opts *client.NetworkCreateOptions, name string, s driver.Slice) {
 	opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
 		Subnet: s.Subnet, IPRange: s.Subnet, Gateway: s.Gateway,
 	}}}
-	opts.Options = map[string]string{optBridgeName: bridgeName(name, s.Subnet)}
+	opts.Options = map[string]string{optBridgeName: bridgeName(name)}
 	if s.MTU > 0 {
 		opts.Options[optMTU] = strconv.Itoa(s.MTU)
 	}
@@ -63,10 +61,10 @@ func onSlice(n network.Summary, s driver.Slice) bool {
 
 // dropOffSlice removes the networks of found that are not on slice s (made
 // before the node had the overlay, or for another slice), so the caller
-// makes the network afresh, and returns those left. A network with
+// makes the network afresh, and returns those left, and whether one of
+// the name stays because the engine cannot remove it. A network with
 // containers on it is not removed: the app must go down first.
-func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, found []network.Summary, s driver.Slice) ([]network.Summary, error) {
-	var keep []network.Summary
+func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, found []network.Summary, s driver.Slice) (keep []network.Summary, stuck bool, err error) {
 	for _, n := range found {
 		if onSlice(n, s) {
 			keep = append(keep, n)
@@ -74,27 +72,50 @@ func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, fo
 		}
 		res, err := r.cli.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("inspect network %s: %w", name, err)
+			return nil, false, fmt.Errorf("inspect network %s: %w", name, err)
 		}
 		if k := len(res.Network.Containers); k > 0 {
-			return nil, fmt.Errorf("network %s on this node has subnet %s, not the node's slice %s of the cluster network, and containers on it (%d): run `berth down` for app %s (or remove them) and `berth up` again",
+			return nil, false, fmt.Errorf("network %s on this node has subnet %s, not the node's slice %s of the cluster network, and containers on it (%d): run `berth down` for app %s (or remove them) and `berth up` again",
 				name, subnetsOf(n), s.Subnet, k, app)
 		}
 		if _, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			if endpointsLeaked(err) {
+			if endpointsLeaked(err) && n.Name == name {
 				// Docker 20.10 can leak a network's endpoint count
 				// (moby/moby#42119): no container is on it, yet it
 				// cannot be removed until dockerd restarts. It is left
-				// where it is and the network made again beside it
-				// under the same name (engines before API 1.44 allow
-				// that; containers join by ID), so a leak in the
-				// engine does not stop the app from deploying.
+				// where it is, and the network is made on the slice
+				// under a name of its own (slicedName): the engine
+				// cannot start a container on a name two networks
+				// share.
+				stuck = true
 				continue
 			}
-			return nil, fmt.Errorf("remove network %s (subnet %s) to make it again on the node's slice %s: %w", name, subnetsOf(n), s.Subnet, err)
+			return nil, false, fmt.Errorf("remove network %s (subnet %s) to make it again on the node's slice %s: %w", name, subnetsOf(n), s.Subnet, err)
 		}
 	}
-	return keep, nil
+	return keep, stuck, nil
+}
+
+// slicedName is the Docker name of network name on slice subnet when a
+// network called name is stuck on this engine: name, a dot and a tag of
+// the pair, which networkKeyOf turns back into name.
+func slicedName(name string, subnet netip.Prefix) string {
+	sum := sha256.Sum256([]byte(name + "@" + subnet.Masked().String()))
+	return name + "." + hex.EncodeToString(sum[:])[:8]
+}
+
+// networkKeyOf is the network's name as berth knows it (the cluster
+// network's key) for the Docker network a container is on with address a
+// of a /bits subnet: the Docker name, or the name slicedName made it from.
+func networkKeyOf(docker string, a netip.Addr, bits int) string {
+	i := strings.LastIndexByte(docker, '.')
+	if i <= 0 || bits <= 0 {
+		return docker
+	}
+	if p := netip.PrefixFrom(a, bits); p.IsValid() && slicedName(docker[:i], p) == docker {
+		return docker[:i]
+	}
+	return docker
 }
 
 // endpointsLeaked: the engine refused to remove a network for endpoints
@@ -142,7 +163,7 @@ func addressesOf(c container.InspectResponse) map[string]string {
 	m := make(map[string]string, len(c.NetworkSettings.Networks))
 	for name, ep := range c.NetworkSettings.Networks {
 		if ep != nil && ep.IPAddress.Is4() {
-			m[name] = ep.IPAddress.String()
+			m[networkKeyOf(name, ep.IPAddress, ep.IPPrefixLen)] = ep.IPAddress.String()
 		}
 	}
 	if len(m) == 0 {

@@ -39,8 +39,8 @@ func TestNetworkOnSlice(t *testing.T) {
 	if len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Subnet != s.Subnet || n.IPAM.Config[0].Gateway != s.Gateway || n.IPAM.Config[0].IPRange != s.Subnet {
 		t.Errorf("IPAM = %+v, want subnet, range %s and gateway %s", n.IPAM.Config, s.Subnet, s.Gateway)
 	}
-	if n.Options[optMTU] != "1400" || n.Options[optBridgeName] != bridgeName(name, s.Subnet) || len(bridgeName(name, s.Subnet)) > 15 {
-		t.Errorf("options = %v, want MTU 1400 and bridge %s", n.Options, bridgeName(name, s.Subnet))
+	if n.Options[optMTU] != "1400" || n.Options[optBridgeName] != bridgeName(name) || len(bridgeName(name)) > 15 {
+		t.Errorf("options = %v, want MTU 1400 and bridge %s", n.Options, bridgeName(name))
 	}
 	st, err := d.Inspect(e.ctx, cfg.Task.ID)
 	if err != nil {
@@ -92,17 +92,37 @@ func TestNetworkOffSliceIsRemade(t *testing.T) {
 }
 
 func TestBridgeName(t *testing.T) {
-	s1, s2 := netip.MustParsePrefix("10.240.1.0/24"), netip.MustParsePrefix("10.240.2.0/24")
 	for _, name := range []string{"a_default", strings.Repeat("x", 300)} {
-		if b := bridgeName(name, s1); len(b) > 15 || b != bridgeName(name, s1) || !strings.HasPrefix(b, "brt-") {
+		if b := bridgeName(name); len(b) > 15 || b != bridgeName(name) || !strings.HasPrefix(b, "brt-") {
 			t.Errorf("bridgeName(%q) = %q", name, b)
 		}
 	}
-	if bridgeName("a_default", s1) == bridgeName("b_default", s1) {
+	if bridgeName("a_default") == bridgeName("b_default") {
 		t.Error("two networks share a bridge name")
 	}
-	if bridgeName("a_default", s1) == bridgeName("a_default", s2) {
-		t.Error("a network made again on another slice asks for the old one's bridge")
+}
+
+// TestNetworkKeyOf: a Docker network slicedName made is known by the name
+// it was made from, for an address of its slice only.
+func TestNetworkKeyOf(t *testing.T) {
+	slice := netip.MustParsePrefix("10.240.1.0/24")
+	in, out := netip.MustParseAddr("10.240.1.7"), netip.MustParseAddr("10.240.2.7")
+	sliced := slicedName("app_default", slice)
+	for _, tc := range []struct {
+		docker string
+		a      netip.Addr
+		bits   int
+		want   string
+	}{
+		{"app_default", in, 24, "app_default"},
+		{sliced, in, 24, "app_default"},
+		{sliced, out, 24, sliced},    // another slice: not its tag
+		{sliced, in, 0, sliced},      // no prefix length: not told
+		{"my.net", in, 24, "my.net"}, // a dot of the user's own
+	} {
+		if got := networkKeyOf(tc.docker, tc.a, tc.bits); got != tc.want {
+			t.Errorf("networkKeyOf(%q, %s, %d) = %q, want %q", tc.docker, tc.a, tc.bits, got, tc.want)
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ type staleEngine struct {
 	live       map[string]bool   // containers the engine still has
 	disconnect []string          // forced disconnects asked for
 	removed    bool
+	leaked     bool // the endpoint count leaked: removal refused with no endpoint
 }
 
 func (e *staleEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +46,7 @@ func (e *staleEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(200, []map[string]any{{"Name": "app_default", "Id": "n1"}})
 	case r.Method == http.MethodDelete && path == "/networks/n1":
-		if len(e.endpoints) > 0 {
+		if len(e.endpoints) > 0 || e.leaked {
 			reply(403, map[string]string{"message": "error while removing network: network app_default id n1 has active endpoints"})
 			return
 		}
@@ -88,17 +89,21 @@ func (e *staleEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestRemoveAppDropsStaleEndpoints(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
+		endpoints   map[string]string
 		live        bool
+		leaked      bool
 		wantErr     bool
+		wantStuck   bool
 		wantDropped bool
 	}{
-		{name: "container gone", live: false, wantErr: false, wantDropped: true},
-		{name: "container still there", live: true, wantErr: true, wantDropped: false},
+		{name: "container gone", endpoints: map[string]string{"c1": "app-web-1"}, wantDropped: true},
+		{name: "container still there", endpoints: map[string]string{"c1": "app-web-1"}, live: true, wantErr: true},
+		{name: "endpoint count leaked", leaked: true, wantStuck: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			eng := &staleEngine{
-				endpoints: map[string]string{"c1": "app-web-1"},
-				live:      map[string]bool{"c1": tc.live},
+			eng := &staleEngine{endpoints: tc.endpoints, live: map[string]bool{"c1": tc.live}, leaked: tc.leaked}
+			if eng.endpoints == nil {
+				eng.endpoints = map[string]string{}
 			}
 			srv := httptest.NewServer(eng)
 			t.Cleanup(srv.Close)
@@ -106,17 +111,20 @@ func TestRemoveAppDropsStaleEndpoints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = newResourceEnsurer(cli).removeApp(context.Background(), "app", false)
+			stuck, err := newResourceEnsurer(cli).removeApp(context.Background(), "app", false)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("removeApp: err = %v, want error %v", err, tc.wantErr)
 			}
 			if tc.wantErr && !strings.Contains(err.Error(), "active endpoints") {
 				t.Fatalf("error does not say why: %v", err)
 			}
+			if (len(stuck) > 0) != tc.wantStuck {
+				t.Fatalf("stuck %v, want some: %v", stuck, tc.wantStuck)
+			}
 			eng.mu.Lock()
 			defer eng.mu.Unlock()
-			if eng.removed == tc.wantErr {
-				t.Fatalf("network removed = %v, want %v", eng.removed, !tc.wantErr)
+			if want := !tc.wantErr && !tc.wantStuck; eng.removed != want {
+				t.Fatalf("network removed = %v, want %v", eng.removed, want)
 			}
 			if dropped := len(eng.disconnect) > 0; dropped != tc.wantDropped {
 				t.Fatalf("forced disconnects %v, want some: %v", eng.disconnect, tc.wantDropped)
@@ -155,7 +163,8 @@ func (e *leakyEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var req map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		e.creates = append(e.creates, req)
-		e.nets = append(e.nets, map[string]any{"Name": req["Name"], "Id": "remade", "IPAM": req["IPAM"], "Created": "2026-12-02T14:00:00Z"})
+		ipam, _ := req["IPAM"].(map[string]any)
+		e.nets = append(e.nets, map[string]any{"Name": req["Name"], "Id": "remade", "IPAM": ipam, "Created": "2026-12-02T14:00:00Z"})
 		reply(201, map[string]string{"Id": "remade"})
 	default:
 		reply(404, map[string]string{"message": "unexpected " + r.Method + " " + path})
@@ -164,8 +173,9 @@ func (e *leakyEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // TestNetworkRemadeBesideALeakedOne: a network of the name on another
 // subnet that the engine cannot remove (its endpoint count leaked) does not
-// stop the task: the network is made again on the slice, beside it, with a
-// bridge of its own, and the task joins the new one.
+// stop the task: the network is made on the slice under a name of its own
+// (two networks of one name would leave the engine unable to start the
+// container), and found under it next time.
 func TestNetworkRemadeBesideALeakedOne(t *testing.T) {
 	eng := &leakyEngine{nets: []map[string]any{{
 		"Name": "app_front", "Id": "leaked", "Created": "2026-12-01T10:00:00Z",
@@ -178,17 +188,15 @@ func TestNetworkRemadeBesideALeakedOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := driver.Slice{Subnet: netip.MustParsePrefix("10.240.1.0/24"), Gateway: netip.MustParseAddr("10.240.1.1"), MTU: 1450}
-	id, err := newResourceEnsurer(cli).network(context.Background(), "app", "app_front", nil, &s)
-	if err != nil || id != "remade" {
-		t.Fatalf("network = %q, %v; want the network made again on the slice", id, err)
+	for range 2 { // the second time, found (a new ensurer: nothing cached)
+		id, err := newResourceEnsurer(cli).network(context.Background(), "app", "app_front", nil, &s)
+		if err != nil || id != "remade" {
+			t.Fatalf("network = %q, %v; want the network made again on the slice", id, err)
+		}
 	}
 	eng.mu.Lock()
 	defer eng.mu.Unlock()
-	if len(eng.creates) != 1 {
-		t.Fatalf("creates %v, want one", eng.creates)
-	}
-	opts, _ := eng.creates[0]["Options"].(map[string]any)
-	if opts[optBridgeName] != bridgeName("app_front", s.Subnet) {
-		t.Errorf("bridge option %v, want %s", opts[optBridgeName], bridgeName("app_front", s.Subnet))
+	if len(eng.creates) != 1 || eng.creates[0]["Name"] != slicedName("app_front", s.Subnet) {
+		t.Fatalf("creates %v, want one, of %s", eng.creates, slicedName("app_front", s.Subnet))
 	}
 }
