@@ -160,7 +160,7 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 		}
 	}
 	if s != nil {
-		withSlice(&opts, name, *s)
+		withSlice(&opts, create, *s)
 	}
 	res, err := r.cli.NetworkCreate(ctx, create, opts)
 	if err != nil && !cerrdefs.IsConflict(err) {

@@ -196,7 +196,12 @@ func TestNetworkRemadeBesideALeakedOne(t *testing.T) {
 	}
 	eng.mu.Lock()
 	defer eng.mu.Unlock()
-	if len(eng.creates) != 1 || eng.creates[0]["Name"] != slicedName("app_front", s.Subnet) {
-		t.Fatalf("creates %v, want one, of %s", eng.creates, slicedName("app_front", s.Subnet))
+	sliced := slicedName("app_front", s.Subnet)
+	if len(eng.creates) != 1 || eng.creates[0]["Name"] != sliced {
+		t.Fatalf("creates %v, want one, of %s", eng.creates, sliced)
+	}
+	// The stuck network holds bridgeName("app_front"): the new one must not ask for it.
+	if opts, _ := eng.creates[0]["Options"].(map[string]any); opts[optBridgeName] != bridgeName(sliced) {
+		t.Errorf("bridge option %v, want %s", opts[optBridgeName], bridgeName(sliced))
 	}
 }
