@@ -26,6 +26,9 @@ func (p *pass) app(app *types.App) {
 	}
 	for _, svc := range app.Services {
 		ts := byService[svc.Name]
+		if p.stopped(svc, ts) { // lifecycle.go
+			continue
+		}
 		if svc.Mode == types.ModeGlobal {
 			p.global(app, svc, ts)
 		} else {
@@ -106,6 +109,7 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 	switch {
 	case cur == nil:
 		p.create(app.Name, svc, slot, nodeID, 0)
+	case p.restarted(app, svc, cur, slot, nodeID): // lifecycle.go
 	case p.drained(cur):
 		// Its node is being drained: start a replacement elsewhere (drain.go).
 		p.drain(app, svc, cur, slot, nodeID)
