@@ -79,6 +79,15 @@ func newRootCommand(e *env) *cobra.Command {
 		newPortCommand(e),
 		newImagesCommand(e),
 		newCompletionCommand(),
+		newStopCommand(e), // lifecycle*.go
+		newStartCommand(e),
+		newRestartCommand(e),
+		newRmCommand(e),
+		newKillCommand(e),
+		newPauseCommand(e, false),
+		newPauseCommand(e, true),
+		newTopCommand(e),
+		newWaitCommand(e),
 	)
 	return root
 }

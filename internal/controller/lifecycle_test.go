@@ -48,7 +48,7 @@ func TestLifecycle(t *testing.T) {
 			}
 			svc := w.store.View().App("a").Service(name)
 			for _, tk := range w.tasks("a", name) {
-				if g := svc.StopGrace(tk); g != 2*time.Second {
+				if g := svc.Lifecycle.GraceOf(tk); g != 2*time.Second {
 					t.Errorf("task %s stops with grace %v, want the stop's 2s", tk.ID, g)
 				}
 				w.report(tk.ID, types.TaskStatus{State: types.TaskShutdown})

@@ -121,11 +121,16 @@ func setLifecycle(w *writeTxn, appName string, services []string, now time.Time,
 		if jsonEqual(l, svc.Lifecycle) {
 			continue
 		}
-		svc.Lifecycle, changed = l, true
+		// The verdict was judged on the tasks before: the controller
+		// judges afresh once the service runs again.
+		svc.Lifecycle, svc.Status, changed = l, nil, true
 	}
 	if !changed {
 		return old, nil
 	}
+	// A new app version, as a scale makes: a verdict judged before this
+	// is stale and dropped (SetServiceStatus).
+	app.Version++
 	app.UpdatedAt, app.ModifyIndex = now, w.index
 	return app, w.insert(TableApps, app)
 }

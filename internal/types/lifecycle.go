@@ -33,12 +33,10 @@ func (l *Lifecycle) Ends(t *Task) bool {
 // started since.
 func (s *Service) IsStopped() bool { return s.Lifecycle != nil && s.Lifecycle.Stopped }
 
-// StopGrace is how long task t is given to stop after its stop signal: the
-// -t of the stop or restart that ends it, else stop_grace_period (0: the
-// agent's default).
-func (s *Service) StopGrace(t *Task) time.Duration {
-	if s.Lifecycle.Ends(t) && s.Lifecycle.Grace > 0 {
-		return s.Lifecycle.Grace
+// GraceOf is the -t of the stop or restart that ends task t, or 0.
+func (l *Lifecycle) GraceOf(t *Task) time.Duration {
+	if l.Ends(t) {
+		return l.Grace
 	}
-	return s.StopGracePeriod
+	return 0
 }
