@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -209,9 +210,16 @@ first unless -f, and -s stops the services first. A service's finished
 one-shot task that is still wanted is kept: removing it would run it again.`,
 		Example: "  berth rm -f\n  berth rm -s -f worker",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.rm(cmd.Context(), args, o, cmd.InOrStdin())
+			in := e.stdin
+			if in == nil {
+				in = os.Stdin
+			}
+			return e.rm(cmd.Context(), args, o, in)
 		},
 	}
+	// -f means --force here, as in docker compose rm; the Compose file is
+	// --file, or -f before the verb, as for logs (see newLogsCommand).
+	cmd.Flags().StringArrayVar(&e.global.files, "file", nil, "Compose file (repeatable)")
 	cmd.Flags().BoolVarP(&o.force, "force", "f", false, "do not ask before removing")
 	cmd.Flags().BoolVarP(&o.stop, "stop", "s", false, "stop the services first")
 	return cmd
