@@ -42,3 +42,20 @@ func (p *pass) restarted(app *types.App, svc *types.Service, cur *types.Task, sl
 	p.create(app.Name, svc, slot, nodeID, 0)
 	return true
 }
+
+// restarting reports whether a replica's current task (in the pass's view)
+// is one the service's restart ends: the pass replaces it, and judging the
+// service now would judge the task on its way out, up while it stops. The
+// next pass, which sees the replacements, judges it.
+func restarting(svc *types.Service, replicas []rolloutSlot) bool {
+	l := svc.Lifecycle
+	if l == nil || !l.Restart {
+		return false
+	}
+	for _, r := range replicas {
+		if cur := current(r.history); cur != nil && l.Ends(cur) {
+			return true
+		}
+	}
+	return false
+}

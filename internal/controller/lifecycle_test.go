@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"testing"
 	"time"
@@ -68,6 +69,11 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("after start: wanted %v, want %d assigned", got, tc.want)
 			}
 			w.runAll("a", name)
+			w.clock.Advance(time.Minute)
+			w.step()
+			if st := w.store.View().App("a").Service(name).Status; st == nil || st.State != types.ServiceUp {
+				t.Fatalf("after start: verdict %+v, want up", st)
+			}
 
 			// restart: each running task replaced once, at attempt 0.
 			old := map[string]bool{}
@@ -77,6 +83,15 @@ func TestLifecycle(t *testing.T) {
 				}
 			}
 			w.must(&state.RestartServices{App: "a", Services: []string{name}, Now: w.clock.Now()})
+			// The pass that replaces the tasks does not judge the service
+			// up on the tasks it is stopping (a client following the
+			// restart would stop following too soon).
+			if _, err := w.rec.Step(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if st := w.store.View().App("a").Service(name).Status; st != nil && st.State == types.ServiceUp {
+				t.Fatalf("judged up in the pass that replaces its tasks: %+v", st)
+			}
 			w.step()
 			w.step() // a second pass must not replace the replacements
 			fresh := 0

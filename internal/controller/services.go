@@ -64,6 +64,9 @@ func (p *pass) replicas(app *types.App, svc *types.Service, replicas []rolloutSl
 		p.slot(app, svc, r.history, r.slot, r.node, func(cur *types.Task) bool { return roll.may(i, cur) }, roll.startFirst)
 		verdicts = append(verdicts, judgeSlot(svc, r.history, p.now))
 	}
+	if restarting(svc, replicas) { // lifecycle.go
+		return
+	}
 	p.judged(app, svc, verdicts)
 }
 
