@@ -55,13 +55,8 @@ type controlFunc func(ctx context.Context, c driver.Control, id string, r *http.
 func (a *Agent) handleControl(fn controlFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		d, err := a.driverOf(r, id)
-		if errors.Is(err, driver.ErrNotFound) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
-			return
-		}
-		if err != nil {
-			writeError(w, http.StatusBadGateway, err.Error())
+		d, ok := a.taskDriver(w, r, id) // logs.go
+		if !ok {
 			return
 		}
 		c, ok := d.(driver.Control)

@@ -231,14 +231,9 @@ func (e *env) rm(ctx context.Context, services []string, o rmOptions, in io.Read
 			return err
 		}
 	}
-	app, err := e.storedApp(ctx)
+	app, err := e.storedAppWith(ctx, services)
 	if err != nil {
 		return err
-	}
-	for _, s := range services {
-		if app.Service(s) == nil {
-			return noServiceError(app.Name, s)
-		}
 	}
 	c := e.client()
 	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name})

@@ -98,14 +98,9 @@ func taskErrors(errs []error, total int, verb string) error {
 // runningTasks are the services' running tasks, by name; no services
 // means every service of the app.
 func (e *env) runningTasks(ctx context.Context, c *api.Client, services []string) ([]*types.Task, error) {
-	app, err := e.storedApp(ctx)
+	app, err := e.storedAppWith(ctx, services)
 	if err != nil {
 		return nil, err
-	}
-	for _, s := range services {
-		if app.Service(s) == nil {
-			return nil, noServiceError(app.Name, s)
-		}
 	}
 	all, _, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name})
 	if err != nil {

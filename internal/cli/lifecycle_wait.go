@@ -33,14 +33,9 @@ down) once the first task stops.`,
 }
 
 func (e *env) wait(ctx context.Context, services []string, downProject bool) error {
-	app, err := e.storedApp(ctx)
+	app, err := e.storedAppWith(ctx, services)
 	if err != nil {
 		return err
-	}
-	for _, s := range services {
-		if app.Service(s) == nil {
-			return noServiceError(app.Name, s)
-		}
 	}
 	c := e.client()
 	tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name})

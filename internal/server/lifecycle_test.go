@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/api"
@@ -18,12 +15,7 @@ func TestLifecycleRequests(t *testing.T) {
 	if _, err := c.SubmitApp(ctx, validApp()); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + s.Addr()
-	cases := []struct {
-		name, method, path, body string
-		status                   int
-		field                    string
-	}{
+	expectErrors(t, s, []errorCase{ // api_test.go
 		{"unknown service", "POST", "/v1/apps/shop/stop", `{"services": ["web", "nope"]}`, 400, "services[1]"},
 		{"service twice", "POST", "/v1/apps/shop/stop", `{"services": ["web", "web"]}`, 400, "services[1]"},
 		{"negative timeout", "POST", "/v1/apps/shop/stop", `{"timeout_seconds": -1}`, 400, "timeout_seconds"},
@@ -36,23 +28,7 @@ func TestLifecycleRequests(t *testing.T) {
 		{"signal out of range", "POST", "/v1/tasks/x/kill", `{"signal": "99"}`, 400, "signal"},
 		{"kill of an unknown task", "POST", "/v1/tasks/x/kill", `{"signal": "TERM"}`, 404, ""},
 		{"top of an unknown task", "GET", "/v1/tasks/x/top", ``, 404, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
-			req.Header.Set("Authorization", "Bearer "+s.AdminToken())
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body api.ErrorBody
-			_ = json.NewDecoder(resp.Body).Decode(&body)
-			if resp.StatusCode != tc.status || body.Field != tc.field || body.Error == "" {
-				t.Fatalf("got %d %+v, want %d naming %q", resp.StatusCode, body, tc.status, tc.field)
-			}
-		})
-	}
+	})
 
 	two := 2
 	res, err := c.StopServices(ctx, "shop", api.LifecycleRequest{Services: []string{"web"}, TimeoutSeconds: &two})
