@@ -104,21 +104,11 @@ type proc struct {
 // readProc reads a process from /proc; a process gone meanwhile is skipped.
 func readProc(pid int) (proc, bool) {
 	dir := filepath.Join("/proc", strconv.Itoa(pid))
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
+	name, f, err := procStat(pid) // proc.go
+	if err != nil || len(f) < 3 { // state, ppid, pgrp, ...
 		return proc{}, false
 	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')') // the name may hold spaces and parentheses
-	j := strings.IndexByte(s, '(')
-	if i < 0 || j < 0 || j > i {
-		return proc{}, false
-	}
-	f := strings.Fields(s[i+1:]) // state, ppid, pgrp, ...
-	if len(f) < 3 {
-		return proc{}, false
-	}
-	p := proc{state: f[0], cmd: "[" + s[j+1:i] + "]"}
+	p := proc{state: f[0], cmd: "[" + name + "]"}
 	p.ppid, _ = strconv.Atoi(f[1])
 	p.pgrp, _ = strconv.Atoi(f[2])
 	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil && len(b) > 0 {
