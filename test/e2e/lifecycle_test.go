@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,11 @@ services:
     deploy:
       restart_policy:
         condition: none
+  proc:
+    x-berth-driver: exec
+    command: ["{{bin}}"]
+    environment:
+      PORT: "0"
 `
 
 // TestLifecycleVerbs drives berth stop, start, restart, kill, pause,
@@ -36,12 +42,13 @@ services:
 func TestLifecycleVerbs(t *testing.T) {
 	h.RequireDocker(t)
 	const project = "e2e-lifecycle"
+	bin := execAppBinary(t) // first: its cleanup runs after the server stops
 	img := h.TestImage(t)
 	h.CleanupDocker(t, project)
 	c := h.StartCluster(t, berthBin)
 	dir := t.TempDir()
 	port, jobPort := h.FreePort(t), h.FreePort(t)
-	file := h.WriteFile(t, dir, "compose.yaml", strings.NewReplacer("{{image}}", img,
+	file := h.WriteFile(t, dir, "compose.yaml", strings.NewReplacer("{{image}}", img, "{{bin}}", bin,
 		"{{port}}", strconv.Itoa(port), "{{jobport}}", strconv.Itoa(jobPort)).Replace(lifecycleCompose))
 	run := func(args ...string) h.Result {
 		t.Helper()
@@ -81,6 +88,43 @@ func TestLifecycleVerbs(t *testing.T) {
 			t.Fatalf("after unpause: paused=%q (%v), want false", st, err)
 		}
 		h.HTTPGet(t, url, 30*time.Second)
+	})
+
+	t.Run("exec driver: top, pause and unpause", func(t *testing.T) {
+		h.WaitFor(t, time.Minute, "proc running", c.ExpectRunning(t, project, "proc", 1))
+		tasks, err := c.PS(t, project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := h.TaskPID(h.Running(tasks, "proc")[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := run("top", "proc").Stdout; !strings.Contains(out, strconv.Itoa(pid)) || !strings.Contains(out, bin) {
+			t.Fatalf("top proc:\n%s\nwant pid %d running %s", out, pid, bin)
+		}
+		state := func() string {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := string(b)
+			return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+		}
+		run("pause", "proc")
+		h.WaitFor(t, 10*time.Second, "proc stopped by SIGSTOP", func() error {
+			if st := state(); st != "T" {
+				return fmt.Errorf("state %s", st)
+			}
+			return nil
+		})
+		run("unpause", "proc")
+		h.WaitFor(t, 10*time.Second, "proc continued", func() error {
+			if st := state(); st == "T" {
+				return fmt.Errorf("state %s", st)
+			}
+			return nil
+		})
 	})
 
 	t.Run("kill -s TERM and the restart policy", func(t *testing.T) {
@@ -130,9 +174,19 @@ func TestLifecycleVerbs(t *testing.T) {
 		}
 		// The replaced task drains and stops; then it is a stopped one.
 		h.WaitFor(t, 30*time.Second, "the replaced web task stopped", c.ExpectRunning(t, project, "web", 1))
+		var stopped []string // containers of stopped tasks
+		listed, err := c.PS(t, project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range listed {
+			if tk.Service == "web" && tk.DesiredState == "shutdown" && tk.State.Terminal() && tk.ContainerID != "" {
+				stopped = append(stopped, tk.ContainerID)
+			}
+		}
 		out := run("rm", "-f", "web").Stdout
-		if !strings.Contains(out, "Removed") {
-			t.Fatalf("rm -f web: %q, want the stopped tasks removed", out)
+		if !strings.Contains(out, "Removed") || len(stopped) == 0 {
+			t.Fatalf("rm -f web: %q, want the stopped tasks %v removed", out, stopped)
 		}
 		tasks, err := c.PS(t, project)
 		if err != nil {
@@ -143,6 +197,21 @@ func TestLifecycleVerbs(t *testing.T) {
 				t.Fatalf("rm left a stopped task: %s", h.Describe(tasks))
 			}
 		}
+		h.WaitFor(t, 30*time.Second, "the removed tasks' containers gone", func() error {
+			for _, id := range stopped {
+				if _, err := h.Docker("inspect", "-f", "{{.Id}}", id); err == nil {
+					return fmt.Errorf("container %s is still there", id)
+				}
+			}
+			return nil
+		})
+	})
+
+	t.Run("up starts a stopped service", func(t *testing.T) {
+		run("stop", "proc")
+		h.WaitFor(t, 30*time.Second, "no proc running", c.ExpectRunning(t, project, "proc", 0))
+		run("up")
+		h.WaitFor(t, time.Minute, "proc back after up", c.ExpectRunning(t, project, "proc", 1))
 	})
 
 	t.Run("wait returns the exit code", func(t *testing.T) {
