@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/types"
 	h "github.com/berth-dev/berth/test/e2e/harness"
 )
 
@@ -175,11 +177,7 @@ func TestLifecycleVerbs(t *testing.T) {
 		// The replaced task drains and stops; then it is a stopped one.
 		h.WaitFor(t, 30*time.Second, "the replaced web task stopped", c.ExpectRunning(t, project, "web", 1))
 		var stopped []string // containers of stopped tasks
-		listed, err := c.PS(t, project)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tk := range listed {
+		for _, tk := range psAll(t, c, project) {
 			if tk.Service == "web" && tk.DesiredState == "shutdown" && tk.State.Terminal() && tk.ContainerID != "" {
 				stopped = append(stopped, tk.ContainerID)
 			}
@@ -188,10 +186,7 @@ func TestLifecycleVerbs(t *testing.T) {
 		if !strings.Contains(out, "Removed") || len(stopped) == 0 {
 			t.Fatalf("rm -f web: %q, want the stopped tasks %v removed", out, stopped)
 		}
-		tasks, err := c.PS(t, project)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tasks := psAll(t, c, project)
 		for _, tk := range tasks {
 			if tk.Service == "web" && tk.DesiredState == "shutdown" && tk.State.Terminal() {
 				t.Fatalf("rm left a stopped task: %s", h.Describe(tasks))
@@ -228,4 +223,16 @@ func TestLifecycleVerbs(t *testing.T) {
 			t.Fatal("berth wait job did not return within a minute of the exit")
 		}
 	})
+}
+
+// psAll is berth ps -a --json: every task the cluster keeps, finished ones
+// too.
+func psAll(t *testing.T, c *h.Cluster, project string) []*types.Task {
+	t.Helper()
+	r := c.MustRun(t, c.DataDir, "ps", "-a", "--json", "-p", project)
+	var tasks []*types.Task
+	if err := json.Unmarshal([]byte(r.Stdout), &tasks); err != nil {
+		t.Fatalf("decode ps -a --json: %v\n%s", err, r.Stdout)
+	}
+	return tasks
 }
