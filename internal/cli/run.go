@@ -88,6 +88,9 @@ func newRootCommand(e *env) *cobra.Command {
 		newPauseCommand(e, true),
 		newTopCommand(e),
 		newWaitCommand(e),
+		newBuildCommand(e),
+		newPullCommand(e),
+		newPushCommand(e),
 	)
 	return root
 }
