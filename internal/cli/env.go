@@ -38,8 +38,7 @@ type env struct {
 	// exitWait bounds how long `server stop` waits for the process to go.
 	exitWait time.Duration
 
-	// stdin is where a command reads the user's answer (berth rm); nil:
-	// the process's stdin.
+	// stdin is where a command reads the user's answer (berth rm).
 	stdin io.Reader
 
 	global globalOptions

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -210,11 +209,7 @@ first unless -f, and -s stops the services first. A service's finished
 one-shot task that is still wanted is kept: removing it would run it again.`,
 		Example: "  berth rm -f\n  berth rm -s -f worker",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := e.stdin
-			if in == nil {
-				in = os.Stdin
-			}
-			return e.rm(cmd.Context(), args, o, in)
+			return e.rm(cmd.Context(), args, o, e.stdin)
 		},
 	}
 	// -f means --force here, as in docker compose rm; the Compose file is

@@ -178,7 +178,7 @@ func TestLifecycleVerbs(t *testing.T) {
 }
 
 // TestWaitExitCode: wait prints each task's exit code as it stops and
-// exits with the first one's.
+// exits with the last one's; --down-project then removes the app.
 func TestWaitExitCode(t *testing.T) {
 	f, url := newFakeManager(t)
 	up := newHarness(t)
@@ -201,6 +201,19 @@ func TestWaitExitCode(t *testing.T) {
 	}
 	if code := h.run(t, "wait", "nope", "--addr", url); code != 1 || !strings.Contains(h.errOut.String(), "no service nope") {
 		t.Fatalf("wait nope: exit %d: %s", code, h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "wait", "api", "--down-project", "--addr", url); code != 3 {
+		t.Fatalf("wait api --down-project: exit %d, want 3: %s", code, h.errOut)
+	}
+	if got := h.out.String(); got != "hello-api-1 exited with code 3\nRemoving app hello\n" {
+		t.Fatalf("stdout %q", got)
+	}
+	f.mu.Lock()
+	_, deleting := f.deleted["hello"]
+	f.mu.Unlock()
+	if !deleting {
+		t.Fatal("--down-project did not remove the app")
 	}
 }
 

@@ -15,20 +15,20 @@ func newWaitCommand(e *env) *cobra.Command {
 	var downProject bool
 	cmd := &cobra.Command{
 		Use:   "wait SERVICE...",
-		Short: "Block until the tasks of services stop, and exit with the first one's code",
+		Short: "Block until the tasks of services stop, and exit with the last one's code",
 		Long: `Block until the tasks the services have now stop, as docker compose wait does
 for their containers: each is printed with its exit code as it stops, and
-berth exits with the exit code of the first to stop. A task that has stopped
-already counts at once. A task the restart policy replaces counts when it
-stops, not its replacement. With --down-project, the app is removed (berth
-down) once the first task stops.`,
+berth exits with the exit code of the last to stop (docker compose wait's
+code does the same). A task that has stopped already counts at once. A task
+the restart policy replaces counts when it stops, not its replacement. With
+--down-project, the app is removed (berth down) once they have all stopped.`,
 		Example: "  berth wait migrate\n  berth wait tests --down-project",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.wait(cmd.Context(), args, downProject)
 		},
 	}
-	cmd.Flags().BoolVar(&downProject, "down-project", false, "remove the app (berth down) once the first task stops")
+	cmd.Flags().BoolVar(&downProject, "down-project", false, "remove the app (berth down) once the tasks have stopped")
 	return cmd
 }
 
@@ -51,21 +51,15 @@ func (e *env) wait(ctx context.Context, services []string, downProject bool) err
 	if len(waiting) == 0 {
 		return fmt.Errorf("services %v of app %s have no task to wait for; berth ps -a shows what ran", services, app.Name)
 	}
-	first := -1
+	last := 0
 	for {
 		for _, t := range tasks {
 			if !waiting[t.ID] || !t.State.Terminal() {
 				continue
 			}
 			delete(waiting, t.ID)
-			code := exitOf(t)
-			fmt.Fprintf(e.stdout, "%s exited with code %d\n", t.Name(), code)
-			if first < 0 {
-				first = code
-				if downProject {
-					return e.downAfterWait(ctx, c, app.Name, first)
-				}
-			}
+			last = exitOf(t)
+			fmt.Fprintf(e.stdout, "%s exited with code %d\n", t.Name(), last)
 		}
 		if len(waiting) == 0 {
 			break
@@ -79,8 +73,14 @@ func (e *env) wait(ctx context.Context, services []string, downProject bool) err
 			return fmt.Errorf("the tasks of %v were removed while berth waited for them", services)
 		}
 	}
-	if first != 0 {
-		return &exitCodeError{code: first}
+	if downProject {
+		if err := c.DeleteApp(ctx, app.Name, false); err != nil {
+			return fmt.Errorf("remove app %s after its tasks stopped: %w", app.Name, err)
+		}
+		fmt.Fprintf(e.stdout, "Removing app %s\n", app.Name)
+	}
+	if last != 0 {
+		return &exitCodeError{code: last}
 	}
 	return nil
 }
@@ -95,15 +95,4 @@ func exitOf(t *types.Task) int {
 		return 0
 	}
 	return 1
-}
-
-func (e *env) downAfterWait(ctx context.Context, c *api.Client, app string, code int) error {
-	if err := c.DeleteApp(ctx, app, false); err != nil {
-		return fmt.Errorf("remove app %s after its first task stopped: %w", app, err)
-	}
-	fmt.Fprintf(e.stdout, "Removing app %s\n", app)
-	if code != 0 {
-		return &exitCodeError{code: code}
-	}
-	return nil
 }

@@ -100,6 +100,7 @@ func newEnv(stdout, stderr io.Writer) *env {
 	return &env{
 		stdout:     stdout,
 		stderr:     stderr,
+		stdin:      os.Stdin,
 		getenv:     os.Getenv,
 		environ:    os.Environ,
 		project:    composeLoader{},
