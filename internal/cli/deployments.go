@@ -36,7 +36,7 @@ func (e *env) deployments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, ds)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
