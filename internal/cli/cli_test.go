@@ -156,8 +156,8 @@ func TestGlobalFlagsBeforeAndAfterVerb(t *testing.T) {
 			compose.Options{ProjectName: "shop", Files: []string{"a.yaml", "b.yaml"}}, "web\napi\n"},
 		{"after", []string{"config", "--services", "--file", "a.yaml", "--project-name", "shop"},
 			compose.Options{ProjectName: "shop", Files: []string{"a.yaml"}}, "web\napi\n"},
-		{"mixed", []string{"--profile", "dev", "config", "--profile", "debug", "--env-file", "x.env", "--project-directory", "/src"},
-			compose.Options{Profiles: []string{"dev", "debug"}, EnvFiles: []string{"x.env"}, WorkDir: "/src"}, "name: hello\n"},
+		{"mixed", []string{"--profile", "dev", "config", "--images", "--profile", "debug", "--env-file", "x.env", "--project-directory", "/src"},
+			compose.Options{Profiles: []string{"dev", "debug"}, EnvFiles: []string{"x.env"}, WorkDir: "/src"}, "nginx\nhello-api\n"},
 		{"quiet", []string{"config", "-q"}, compose.Options{}, ""},
 	}
 	for _, tc := range tests {

@@ -34,7 +34,6 @@ var dataCommands = map[string]bool{
 	"berth events":          true,
 	"berth config":          true,
 	"berth up":              true, // up --dry-run prints the plan
-	"berth deploy":          true, // deploy --dry-run prints the plan
 	"berth service ls":      true,
 	"berth node ls":         true,
 	"berth node inspect":    true,
