@@ -83,6 +83,7 @@ func renderAs(w io.Writer, format string, v any) error {
 		return writeYAML(w, v)
 	default:
 		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // "8080->80/tcp" as written, as docker compose does
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
@@ -138,12 +139,10 @@ func writeJSON[T any](e *env, v []T) error { return e.render(v) }
 // writeJSONLines writes each element of v as one compact JSON object a
 // line, as docker compose --format json does (ps, ls).
 func writeJSONLines[T any](w io.Writer, v []T) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	for _, x := range v {
-		b, err := json.Marshal(x)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
+		if err := enc.Encode(x); err != nil {
 			return err
 		}
 	}
