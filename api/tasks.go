@@ -105,3 +105,14 @@ type TaskInspection struct {
 	StartedAt    string            `json:"StartedAt,omitempty"`
 	FinishedAt   string            `json:"FinishedAt,omitempty"`
 }
+
+// ImageSummary is one task's image as `berth images -o json` shows it
+// (docker compose images' names where they mean the same).
+type ImageSummary struct {
+	ContainerName string `json:"ContainerName"` // the task's name
+	Service       string `json:"Service"`
+	Repository    string `json:"Repository"`
+	Tag           string `json:"Tag"`
+	Image         string `json:"Image"`      // as the Compose file names it
+	PulledFrom    string `json:"PulledFrom"` // the cluster registry's copy, for an image up pushed
+}

@@ -34,6 +34,7 @@ var dataCommandArgs = map[string][]string{
 	"berth node ls":         {"node", "ls"},
 	"berth node inspect":    {"node", "inspect", "laptop"},
 	"berth image ls":        {"image", "ls"},
+	"berth images":          {"images"},
 	"berth machine ls":      nil, // needs a cluster's machine store: machine_test.go
 	"berth machine inspect": nil, // idem
 	"berth cluster ls":      {"cluster", "ls"},
