@@ -1,15 +1,11 @@
 package agent
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/api"
-	"github.com/berth-dev/berth/internal/types"
 )
 
 func TestLogOptionsSinceUntil(t *testing.T) {
@@ -40,29 +36,5 @@ func TestLogOptionsSinceUntil(t *testing.T) {
 				t.Errorf("since %s, until %s, err %v; want %s, %s", o.Since, o.Until, err, tt.since, tt.until)
 			}
 		})
-	}
-}
-
-// TestLogsSinceRefusedWithoutTimes: a driver that keeps no time for its
-// lines (the exec driver, this fake) refuses --since with a 400 that says
-// so, rather than printing every line as if it were in the window.
-func TestLogsSinceRefusedWithoutTimes(t *testing.T) {
-	m := newFakeManager(t)
-	fd := newFakeDriver("fake")
-	a, _ := runAgent(t, testConfig(t, m, fd))
-	svc := service("web", 1)
-	m.addService("app", svc)
-	ids := m.addTasks(a.NodeID(), "app", svc, "t", 1)
-	waitFor(t, "the task running", func() bool { return m.inState(types.TaskRunning, ids...) })
-	c := managerHTTP(t, m)
-	u := "https://" + a.Addr() + strings.Replace(api.PathAgentTaskLogs, "{id}", "t-1", 1) + "?since=2026-11-25T02:00:00Z"
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "keeps no time for its log lines; drop --since and --until") {
-		t.Errorf("got %d %s, want a 400 that says why", resp.StatusCode, body)
 	}
 }

@@ -250,14 +250,8 @@ volumes:
 			h := newHarness(t)
 			h.e.project = composeLoader{}
 			code := h.run(t, append([]string{"config", "-f", file}, tt.args...)...)
-			if tt.err != "" {
-				if code != 1 || !strings.Contains(h.errOut.String(), tt.err) {
-					t.Fatalf("exit %d, stderr %q; want %q", code, h.errOut, tt.err)
-				}
+			if !exitAsWanted(t, h, code, tt.err) {
 				return
-			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, h.errOut)
 			}
 			tt.check(t, h.out.String())
 		})

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 
@@ -50,14 +49,8 @@ func TestLogsWindowAndPrefixFlags(t *testing.T) {
 			h := newHarness(t)
 			h.e.isTTY = func(io.Writer) bool { return tt.tty }
 			code := h.run(t, append([]string{"logs", "-p", "hello", "--addr", addr}, tt.args...)...)
-			if tt.err != "" {
-				if code != 1 || !strings.Contains(h.errOut.String(), tt.err) {
-					t.Fatalf("exit %d, stderr %q; want %q", code, h.errOut, tt.err)
-				}
+			if !exitAsWanted(t, h, code, tt.err) {
 				return
-			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, h.errOut)
 			}
 			mu.Lock()
 			defer mu.Unlock()

@@ -50,12 +50,7 @@ func (e *env) ls(ctx context.Context, o lsOptions) error {
 	if err := e.formatAndOutput(o.format); err != nil {
 		return err
 	}
-	c := e.client()
-	apps, err := c.ListApps(ctx)
-	if err != nil {
-		return err
-	}
-	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{})
+	apps, tasks, err := e.clusterApps(ctx)
 	if err != nil {
 		return err
 	}
@@ -119,4 +114,16 @@ func appSummary(a *types.App, tasks []*types.Task) api.AppSummary {
 		s.Status = "removing"
 	}
 	return s
+}
+
+// clusterApps lists every app on the cluster and every task of them (ls,
+// service ls).
+func (e *env) clusterApps(ctx context.Context) ([]*types.App, []*types.Task, error) {
+	c := e.client()
+	apps, err := c.ListApps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{})
+	return apps, tasks, err
 }

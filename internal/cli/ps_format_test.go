@@ -96,14 +96,8 @@ func TestPsFormats(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			code := h.run(t, append([]string{"ps", "-p", "hello", "--addr", url}, tt.args...)...)
-			if tt.err != "" {
-				if code != 1 || !strings.Contains(h.errOut.String(), tt.err) {
-					t.Fatalf("exit %d, stderr %q; want %q", code, h.errOut, tt.err)
-				}
+			if !exitAsWanted(t, h, code, tt.err) {
 				return
-			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, h.errOut)
 			}
 			if tt.golden != "" {
 				golden(t, tt.golden, h.out.String())
@@ -114,4 +108,21 @@ func TestPsFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exitAsWanted checks a command's exit: 1 with wantErr on stderr when
+// wantErr is set, else 0. It reports whether the output is worth checking
+// (the command succeeded, as wanted).
+func exitAsWanted(t *testing.T, h *harness, code int, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if code != 1 || !strings.Contains(h.errOut.String(), wantErr) {
+			t.Fatalf("exit %d, stderr %q; want %q", code, h.errOut, wantErr)
+		}
+		return false
+	}
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, h.errOut)
+	}
+	return true
 }

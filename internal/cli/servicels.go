@@ -36,12 +36,7 @@ current version. -q prints the names only; -o json|yaml one document.`,
 }
 
 func (e *env) serviceLs(ctx context.Context, quiet bool) error {
-	c := e.client()
-	apps, err := c.ListApps(ctx)
-	if err != nil {
-		return err
-	}
-	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{})
+	apps, tasks, err := e.clusterApps(ctx)
 	if err != nil {
 		return err
 	}
