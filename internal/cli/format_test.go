@@ -113,7 +113,7 @@ func TestEveryCommandHonoursOrRefusesOutput(t *testing.T) {
 				h := newHarness(t)
 				args := append(append(slices.Clone(words), "-o", "json", "--addr", url), slices.Repeat([]string{validArg[path]}, n)...)
 				code := h.run(t, args...)
-				if strings.Contains(h.errOut.String(), "prints no data, so -o json does not apply to it; drop -o") {
+				if strings.Contains(h.errOut.String(), "prints no data, so -o json does not apply to it; drop it") {
 					if code != 1 || h.out.String() != "" {
 						t.Errorf("refused with exit %d and stdout %q", code, h.out)
 					}
@@ -205,4 +205,12 @@ func seedApp(t *testing.T, f *fakeManager, url string) {
 		return []*api.Deployment{{ID: "hello/web/1", App: "hello", Service: "web", ToVersion: 1, State: api.DeploymentSucceeded, Delay: time.Second}}
 	}
 	f.mu.Unlock()
+}
+
+// TestJSONAliasRefusedByName: the refusal names the flag the user typed.
+func TestJSONAliasRefusedByName(t *testing.T) {
+	h := newHarness(t)
+	if code := h.run(t, "down", "--json", "-p", "x"); code != 1 || !strings.Contains(h.errOut.String(), "berth down prints no data, so --json does not apply to it; drop it") {
+		t.Errorf("exit %d: %s", code, h.errOut)
+	}
 }

@@ -53,14 +53,15 @@ func (g *globalOptions) checkOutput(cmd *cobra.Command) error {
 	default:
 		return fmt.Errorf("-o takes json or yaml, not %q", g.output)
 	}
+	flag := "-o " + g.output
 	if g.json {
 		if g.output == outputYAML {
 			return fmt.Errorf("--json and -o yaml ask for two formats; give one")
 		}
-		g.output = outputJSON // --json is -o json's alias
+		g.output, flag = outputJSON, "--json" // --json is -o json's alias
 	}
 	if g.output != "" && !dataCommands[cmd.CommandPath()] {
-		return fmt.Errorf("%s prints no data, so -o %s does not apply to it; drop -o (list and inspect commands take it)", cmd.CommandPath(), g.output)
+		return fmt.Errorf("%s prints no data, so %s does not apply to it; drop it (list and inspect commands take it)", cmd.CommandPath(), flag)
 	}
 	return nil
 }
