@@ -87,11 +87,11 @@ type ServiceSummary struct {
 // (as `berth config --berth` writes it, durations as Compose writes them:
 // "1m30s"), its deployments and its current tasks.
 type ServiceInspection struct {
-	App         string          `json:"App"`
-	Service     json.RawMessage `json:"Service"`
-	Verdict     string          `json:"Verdict"`
-	Deployments []*Deployment   `json:"Deployments"`
-	Tasks       []TaskSummary   `json:"Tasks"`
+	App         string              `json:"App"`
+	Service     json.RawMessage     `json:"Service"`
+	Verdict     string              `json:"Verdict"`
+	Deployments []DeploymentSummary `json:"Deployments"`
+	Tasks       []TaskSummary       `json:"Tasks"`
 }
 
 // TaskInspection is `berth inspect TASK -o json`: the task's summary and
@@ -115,4 +115,23 @@ type ImageSummary struct {
 	Tag           string `json:"Tag"`
 	Image         string `json:"Image"`      // as the Compose file names it
 	PulledFrom    string `json:"PulledFrom"` // the cluster registry's copy, for an image up pushed
+}
+
+// DeploymentSummary is a Deployment as the CLI prints it (deployments -o
+// json, inspect -o json): the same fields, with its durations as Compose
+// writes them ("5s") rather than the wire's nanoseconds. The outer fields
+// shadow the embedded ones of the same JSON name.
+type DeploymentSummary struct {
+	*Deployment
+	Delay   string `json:"delay"`
+	Monitor string `json:"monitor"`
+}
+
+// SummarizeDeployments is ds as DeploymentSummary values.
+func SummarizeDeployments(ds []*Deployment) []DeploymentSummary {
+	out := make([]DeploymentSummary, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, DeploymentSummary{Deployment: d, Delay: d.Delay.String(), Monitor: d.Monitor.String()})
+	}
+	return out
 }

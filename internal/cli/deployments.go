@@ -37,7 +37,7 @@ func (e *env) deployments(ctx context.Context) error {
 		return err
 	}
 	if e.structured() {
-		return writeJSON(e, ds)
+		return writeJSON(e, api.SummarizeDeployments(ds))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tVERSION\tSTATE\tPROGRESS\tUPDATED\tREASON")

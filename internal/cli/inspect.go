@@ -84,7 +84,7 @@ func (e *env) inspect(ctx context.Context, ref string) error {
 			return fmt.Errorf("render service %s: %w", service, err)
 		}
 		return e.render(api.ServiceInspection{
-			App: name, Service: spec, Verdict: verdict(svc), Deployments: deps,
+			App: name, Service: spec, Verdict: verdict(svc), Deployments: api.SummarizeDeployments(deps),
 			Tasks: taskSummaries(app, tasks, nodeNames(nodes), e.now()),
 		})
 	}

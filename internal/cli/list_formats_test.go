@@ -275,3 +275,20 @@ func contains(want ...string) func(*testing.T, string) {
 		}
 	}
 }
+
+// TestDeploymentDurationsAsWritten: deployments -o json and inspect -o json
+// write an update's delay as Compose does ("1s"), not in nanoseconds.
+func TestDeploymentDurationsAsWritten(t *testing.T) {
+	f, url := newFakeManager(t)
+	seedApp(t, f, url)
+	for _, args := range [][]string{{"deployments", "-o", "json"}, {"inspect", "web", "-o", "yaml"}} {
+		h := newHarness(t)
+		if code := h.run(t, append(args, "--addr", url)...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, h.errOut)
+		}
+		out := h.out.String()
+		if !strings.Contains(out, `"delay": "1s"`) && !strings.Contains(out, "delay: 1s\n") || strings.Contains(out, "1000000000") {
+			t.Errorf("%v: want delay 1s:\n%s", args, out)
+		}
+	}
+}
