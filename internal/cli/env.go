@@ -83,7 +83,7 @@ func (g *globalOptions) register(root *cobra.Command, e *env) {
 	f.StringVar(&g.projectDir, "project-directory", "", "directory relative paths in the Compose file start from")
 	f.StringArrayVar(&g.profiles, "profile", nil, "Compose profile to enable (repeatable)")
 	f.StringArrayVar(&g.envFiles, "env-file", nil, "file of environment variables for interpolation (repeatable)")
-	f.BoolVar(&g.json, "json", false, "print JSON instead of tables, where a command prints data")
+	f.BoolVar(&g.json, "json", false, "the same as -o json")
 	f.StringVarP(&g.output, "output", "o", "", "print data as json or yaml, one document (list and inspect commands)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := g.checkOutput(cmd); err != nil {
