@@ -20,6 +20,7 @@ type psOptions struct {
 	quiet    bool
 	services bool
 	status   []string
+	filters  []string
 	format   string
 }
 
@@ -54,6 +55,7 @@ line and --format '{{.Name}}' a Go template per task. -o json|yaml (or
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only task IDs")
 	f.BoolVar(&o.services, "services", false, "print only the services' names, one a line")
 	f.StringArrayVar(&o.status, "status", nil, "keep tasks in this Compose state (repeatable): "+strings.Join(composeStates, ", "))
+	f.StringArrayVar(&o.filters, "filter", nil, "keep tasks whose property matches, as docker compose ps: status=STATE (repeatable)")
 	f.StringVar(&o.format, "format", "", "table, json (one object a line) or a Go template such as '{{.Name}}'")
 	return cmd
 }
@@ -65,6 +67,13 @@ func (e *env) ps(ctx context.Context, o psOptions) error {
 	}
 	if err := e.formatAndOutput(o.format); err != nil {
 		return err
+	}
+	for _, f := range o.filters {
+		v, ok := strings.CutPrefix(f, "status=")
+		if !ok {
+			return fmt.Errorf("--filter takes status=STATE, as docker compose ps, not %q", f)
+		}
+		o.status = append(o.status, v)
 	}
 	for _, s := range o.status {
 		if !slices.Contains(composeStates, s) {

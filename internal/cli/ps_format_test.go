@@ -73,6 +73,8 @@ func TestPsFormats(t *testing.T) {
 		{name: "services", args: []string{"--services"}, out: "db\nweb\n"},
 		{name: "status running", args: []string{"--status", "running", "-q"}, out: "t1\n"},
 		{name: "status repeated", args: []string{"--status", "created", "--status", "exited", "-q"}, out: "t3\nt2\n"},
+		{name: "filter status", args: []string{"--filter", "status=running", "-q"}, out: "t1\n"},
+		{name: "bad filter", args: []string{"--filter", "name=web"}, err: `--filter takes status=STATE, as docker compose ps, not "name=web"`},
 		{name: "status exited services", args: []string{"--status", "exited", "--services"}, out: "db\n"},
 		{name: "template", args: []string{"--format", "{{.Name}} {{.State}} {{.Status}}"},
 			out: "hello-db-1 exited Exited (1) 2 minutes ago\nhello-web-1 running Up About a minute (healthy)\nhello-web-2 created Created\n"},
