@@ -56,6 +56,10 @@ const (
 	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
 	kindRollbackService     commandKind = 37
 	kindPromoteDeployment   commandKind = 38
+	kindStopServices        commandKind = 40 // per-service lifecycle (apply_lifecycle.go)
+	kindStartServices       commandKind = 41
+	kindRestartServices     commandKind = 42
+	kindRemoveStoppedTasks  commandKind = 43
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -283,6 +287,14 @@ func newCommand(k commandKind) (Command, error) {
 		return &RollbackService{}, nil
 	case kindPromoteDeployment:
 		return &PromoteDeployment{}, nil
+	case kindStopServices:
+		return &StopServices{}, nil
+	case kindStartServices:
+		return &StartServices{}, nil
+	case kindRestartServices:
+		return &RestartServices{}, nil
+	case kindRemoveStoppedTasks:
+		return &RemoveStoppedTasks{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }
