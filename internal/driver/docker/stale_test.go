@@ -107,7 +107,7 @@ func TestRemoveAppDropsStaleEndpoints(t *testing.T) {
 			}
 			srv := httptest.NewServer(eng)
 			t.Cleanup(srv.Close)
-			cli, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithVersion("1.41"))
+			cli, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersion("1.41"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +183,7 @@ func TestNetworkRemadeBesideALeakedOne(t *testing.T) {
 	}}}
 	srv := httptest.NewServer(eng)
 	t.Cleanup(srv.Close)
-	cli, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithVersion("1.41"))
+	cli, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersion("1.41"))
 	if err != nil {
 		t.Fatal(err)
 	}
