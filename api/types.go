@@ -140,4 +140,7 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // 0: all
 	Timestamps bool
+	// Since and Until keep the lines written in [Since, Until] (zero: no
+	// bound); the docker driver filters them, as docker logs does.
+	Since, Until time.Time
 }

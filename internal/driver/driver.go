@@ -101,6 +101,15 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // 0: all
 	Timestamps bool
+	// Since and Until bound the lines by when they were written (zero: no
+	// bound). Only a driver that keeps timestamps can (TimedLogs).
+	Since, Until time.Time
+}
+
+// TimedLogs is a driver whose logs carry the time of each line, so Logs
+// honours LogOptions.Since and Until.
+type TimedLogs interface {
+	TimedLogs() bool
 }
 
 // Driver runs tasks on one node.
