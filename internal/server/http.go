@@ -191,6 +191,10 @@ func (s *Server) toAPIError(err error) *apiError {
 		return ae
 	case errors.Is(err, state.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, state.ErrConflict):
+		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, state.ErrInvalid):
+		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, raftnode.ErrNotLeader):
 		return &apiError{status: http.StatusServiceUnavailable, msg: "this manager is not the leader and cannot accept writes now; retry shortly"}
 	default:

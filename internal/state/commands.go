@@ -56,6 +56,8 @@ const (
 	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
 	kindRollbackService     commandKind = 37
 	kindPromoteDeployment   commandKind = 38
+	kindCreateNetwork       commandKind = 45 // cluster networks (apply_network.go)
+	kindDeleteNetwork       commandKind = 46
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -283,6 +285,10 @@ func newCommand(k commandKind) (Command, error) {
 		return &RollbackService{}, nil
 	case kindPromoteDeployment:
 		return &PromoteDeployment{}, nil
+	case kindCreateNetwork:
+		return &CreateNetwork{}, nil
+	case kindDeleteNetwork:
+		return &DeleteNetwork{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

@@ -24,7 +24,8 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments,
+	TableNetworks}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -71,6 +72,7 @@ func schema() *memdb.DBSchema {
 		TableImages:      imagesSchema(),
 		TableNetPool:     netPoolSchema(),
 		TableDeployments: deploymentsSchema(),
+		TableNetworks:    networksSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -24,16 +24,17 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	App        *types.App        `json:"app,omitempty"`
-	Task       *types.Task       `json:"task,omitempty"`
-	Node       *types.Node       `json:"node,omitempty"`
-	Cluster    *types.Cluster    `json:"cluster,omitempty"`
-	Pin        *types.VolumePin  `json:"volume_pin,omitempty"`
-	Machine    *types.Machine    `json:"machine,omitempty"`
-	Image      *types.Image      `json:"image,omitempty"`
-	NetPool    *NetPool          `json:"net_pool,omitempty"`
-	Deployment *types.Deployment `json:"deployment,omitempty"`
-	Index      *indexEntry       `json:"index,omitempty"`
+	App        *types.App            `json:"app,omitempty"`
+	Task       *types.Task           `json:"task,omitempty"`
+	Node       *types.Node           `json:"node,omitempty"`
+	Cluster    *types.Cluster        `json:"cluster,omitempty"`
+	Pin        *types.VolumePin      `json:"volume_pin,omitempty"`
+	Machine    *types.Machine        `json:"machine,omitempty"`
+	Image      *types.Image          `json:"image,omitempty"`
+	NetPool    *NetPool              `json:"net_pool,omitempty"`
+	Deployment *types.Deployment     `json:"deployment,omitempty"`
+	Network    *types.ClusterNetwork `json:"network,omitempty"`
+	Index      *indexEntry           `json:"index,omitempty"`
 }
 
 // snapshot is a point-in-time view of the store being persisted.
@@ -93,6 +94,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{NetPool: o}
 	case *types.Deployment:
 		return snapshotRecord{Deployment: o}
+	case *types.ClusterNetwork:
+		return snapshotRecord{Network: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -152,6 +155,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableNetPool, rec.NetPool)
 	case rec.Deployment != nil:
 		return txn.Insert(TableDeployments, rec.Deployment)
+	case rec.Network != nil:
+		return txn.Insert(TableNetworks, rec.Network)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}
