@@ -79,6 +79,8 @@ func newRootCommand(e *env) *cobra.Command {
 		newPortCommand(e),
 		newImagesCommand(e),
 		newCompletionCommand(),
+		newNetworkCommand(e),
+		newVolumeCommand(e),
 	)
 	return root
 }
