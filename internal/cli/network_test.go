@@ -3,9 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"maps"
-	"slices"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
