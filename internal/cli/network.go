@@ -71,7 +71,9 @@ app declares it. The subnet comes from the cluster's address pool unless
 			Use: "inspect NETWORK...", Short: "Show networks in detail (JSON): subnet, each node's slice, the services on it",
 			Example: "  berth network inspect shared",
 			Args:    cobra.MinimumNArgs(1),
-			RunE:    func(cmd *cobra.Command, args []string) error { return e.networkInspect(cmd.Context(), args) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return inspectJSON(cmd.Context(), e, args, e.client().Network)
+			},
 		},
 		&cobra.Command{
 			Use: "rm NETWORK...", Aliases: []string{"remove"}, Short: "Remove cluster networks no app declares",
@@ -120,14 +122,16 @@ func scopeLabel(n api.Network) string {
 	return n.Scope
 }
 
-func (e *env) networkInspect(ctx context.Context, names []string) error {
-	out := make([]*api.Network, 0, len(names))
+// inspectJSON prints, as one JSON array, what get returns for each name,
+// as docker's inspect verbs do; the first error stops it.
+func inspectJSON[T any](ctx context.Context, e *env, names []string, get func(context.Context, string) (*T, error)) error {
+	out := make([]*T, 0, len(names))
 	for _, name := range names {
-		n, err := e.client().Network(ctx, name)
+		v, err := get(ctx, name)
 		if err != nil {
 			return err
 		}
-		out = append(out, n)
+		out = append(out, v)
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
@@ -153,7 +157,9 @@ func newVolumeCommand(e *env) *cobra.Command {
 			Use: "inspect VOLUME...", Short: "Show volumes in detail (JSON): each replica's node, the tasks mounting it",
 			Example: "  berth volume inspect shop_data",
 			Args:    cobra.MinimumNArgs(1),
-			RunE:    func(cmd *cobra.Command, args []string) error { return e.volumeInspect(cmd.Context(), args) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return inspectJSON(cmd.Context(), e, args, e.client().Volume)
+			},
 		},
 	)
 	return cmd
@@ -181,18 +187,4 @@ func (e *env) volumeLs(ctx context.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", v.Name, v.App, driver, dash(strings.Join(slices.Sorted(maps.Keys(nodes)), ",")), len(v.Tasks))
 	}
 	return tw.Flush()
-}
-
-func (e *env) volumeInspect(ctx context.Context, names []string) error {
-	out := make([]*api.Volume, 0, len(names))
-	for _, name := range names {
-		v, err := e.client().Volume(ctx, name)
-		if err != nil {
-			return err
-		}
-		out = append(out, v)
-	}
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }
