@@ -177,9 +177,10 @@ func ownerOf(txn *memdb.Txn, key string) string {
 
 // externalNetworks checks that every network app declares external is a
 // cluster network, and gives the app's record of each the cluster
-// network's internal flag, which the drivers and the overlay read from the
-// app (Compose ignores the other keys of an external network, as the
-// network exists already).
+// network's internal flag and labels, which the drivers and the overlay
+// read from the app (Compose ignores the other keys of an external
+// network, as the network exists already), so every node makes it alike
+// whichever app's task comes first.
 func externalNetworks(w *writeTxn, app *types.App) error {
 	for _, key := range slices.Sorted(maps.Keys(app.Networks)) {
 		n := app.Networks[key]
@@ -191,7 +192,7 @@ func externalNetworks(w *writeTxn, app *types.App) error {
 		if cn == nil {
 			return invalidf("network %s declared as external, but could not be found; run berth network create %s", name, name)
 		}
-		n.Internal = cn.Internal
+		n.Internal, n.Labels = cn.Internal, maps.Clone(cn.Labels)
 	}
 	return nil
 }

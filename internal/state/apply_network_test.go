@@ -133,8 +133,8 @@ func TestClusterNetworkJoinAndSnapshot(t *testing.T) {
 	h := newHarness(t)
 	h.mustApply(CreateNetwork{Name: "shared", Internal: true, Labels: map[string]string{"team": "a"}, Now: t0})
 	h.mustApply(UpsertApp{App: sharedApp("web", "shared", ""), Now: t0})
-	if n := h.store.View().App("web").Networks["ext"]; !n.Internal {
-		t.Error("the app's record of the cluster network lost its internal flag")
+	if n := h.store.View().App("web").Networks["ext"]; !n.Internal || n.Labels["team"] != "a" {
+		t.Errorf("the app's record of the cluster network %+v, want its internal flag and labels", n)
 	}
 	task := &types.Task{ID: "t1", App: "web", Service: "api", Slot: 1, ServiceVersion: 1}
 	h.mustApply(TaskUpdates{Create: []*types.Task{task}, Now: t0})
