@@ -11,7 +11,9 @@ const (
 	PathNetworks = "/v1/networks"        // GET []Network (app and cluster networks); POST NetworkCreate: the Network
 	PathNetwork  = "/v1/networks/{name}" // GET Network; DELETE (409 while an app declares it)
 	PathVolumes  = "/v1/volumes"         // GET []Volume
-	PathVolume   = "/v1/volumes/{name}"  // GET Volume
+	PathVolume   = "/v1/volumes/{name}"  // GET Volume; DELETE: 202 Volume (409 while a task mounts it)
+	// PathVolumeRemoved is a node's report that it removed its copy.
+	PathVolumeRemoved = "/v1/nodes/{id}/volumes/{name}/removed" // POST
 )
 
 // Network scopes.
@@ -94,6 +96,9 @@ type Volume struct {
 	Replicas []VolumeReplica `json:"replicas,omitempty"`
 	// Tasks are the unfinished tasks that mount it, sorted.
 	Tasks []string `json:"tasks,omitempty"`
+	// Removing lists the nodes yet to remove their copy after `berth
+	// volume rm`.
+	Removing []string `json:"removing,omitempty"`
 }
 
 // VolumeReplica is where one replica's copy of a volume is.
@@ -117,4 +122,22 @@ func (c *Client) Volume(ctx context.Context, name string) (*Volume, error) {
 		return nil, err
 	}
 	return &v, nil
+}
+
+// RemoveVolume removes a named volume from every node that holds a copy:
+// the answer lists those yet to do it (Removing). A 409 names the tasks
+// while any mounts it.
+func (c *Client) RemoveVolume(ctx context.Context, name string) (*Volume, error) {
+	var v Volume
+	if _, err := c.do(ctx, http.MethodDelete, fill(PathVolume, name), nil, nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// ReportVolumeRemoved tells the manager this node removed its copy of a
+// volume (agents only).
+func (c *Client) ReportVolumeRemoved(ctx context.Context, nodeID, name string) error {
+	_, err := c.do(ctx, http.MethodPost, fill(PathVolumeRemoved, nodeID, name), nil, nil, nil)
+	return err
 }

@@ -143,7 +143,7 @@ func inspectJSON[T any](ctx context.Context, e *env, names []string, get func(co
 func newVolumeCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "volume",
-		Short: "List and inspect the apps' named volumes and the nodes that hold them",
+		Short: "List, inspect and remove the apps' named volumes and the nodes that hold them",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -159,6 +159,32 @@ func newVolumeCommand(e *env) *cobra.Command {
 			Args:    cobra.MinimumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return inspectJSON(cmd.Context(), e, args, e.client().Volume)
+			},
+		},
+		&cobra.Command{
+			Use: "rm VOLUME...", Aliases: []string{"remove"}, Short: "Remove named volumes from every node that holds a copy",
+			Long: `rm removes a named volume's copy on every node that holds one (the nodes its
+pins name; without pins, every node), and forgets the pins, so the replicas'
+next placement may pick any node, where the volume starts empty. It is
+refused while a task mounts the volume: scale the service to 0 or run berth
+down (without -v) first. Each node removes its copy once it hears of it; a
+node that is down does so when it is back (berth volume inspect lists the
+nodes yet to do it). External volumes are not berth's to remove.`,
+			Example: "  berth volume rm shop_data",
+			Args:    cobra.MinimumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				for _, name := range args {
+					v, err := e.client().RemoveVolume(cmd.Context(), name)
+					if err != nil {
+						return err
+					}
+					if len(v.Removing) == 0 {
+						fmt.Fprintln(e.stdout, name)
+						continue
+					}
+					fmt.Fprintf(e.stdout, "%s (removing on node %s)\n", name, strings.Join(v.Removing, ", "))
+				}
+				return nil
 			},
 		},
 	)

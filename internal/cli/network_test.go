@@ -42,6 +42,22 @@ func newFakeNetworks(t *testing.T) (*fakeNetworks, string) {
 		}
 		f.fail(w, 404, "no volume named "+r.PathValue("name"))
 	})
+	mux.HandleFunc("DELETE "+api.PathVolume, func(w http.ResponseWriter, r *http.Request) {
+		for i, v := range fn.vols {
+			switch {
+			case v.Name != r.PathValue("name"):
+				continue
+			case len(v.Tasks) > 0:
+				f.fail(w, 409, "volume "+v.Name+" is in use by task "+strings.Join(v.Tasks, ", ")+": stop them first (berth scale, or berth down without -v)")
+				return
+			}
+			v.Removing = []string{"n1", "n2"}
+			fn.vols[i] = v
+			f.reply(w, 202, v)
+			return
+		}
+		f.fail(w, 404, "volume "+r.PathValue("name")+": not found; berth volume ls lists them")
+	})
 	mux.Handle("/", f.handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -204,5 +220,23 @@ func TestVolumeCommands(t *testing.T) {
 	h = newHarness(t)
 	if code := h.run(t, "volume", "inspect", "nope", "--addr", url); code != 1 || !strings.Contains(h.errOut.String(), "no volume named nope") {
 		t.Errorf("volume inspect nope: exit %d: %s", code, h.errOut)
+	}
+}
+
+// TestVolumeRm: rm prints each volume and the nodes yet to remove their
+// copy; one a task mounts fails with the manager's sentence.
+func TestVolumeRm(t *testing.T) {
+	fn, url := newFakeNetworks(t)
+	fn.vols = []api.Volume{
+		{Name: "shop_data", App: "shop", Key: "data", Driver: "local", Tasks: []string{"shop-db-1"}},
+		{Name: "shop_logs", App: "shop", Key: "logs", Driver: "local"},
+	}
+	h := newHarness(t)
+	if code := h.run(t, "volume", "rm", "shop_logs", "--addr", url); code != 0 || h.out.String() != "shop_logs (removing on node n1, n2)\n" {
+		t.Errorf("volume rm: exit %d, stdout %q, stderr %s", code, h.out, h.errOut)
+	}
+	h = newHarness(t)
+	if code := h.run(t, "volume", "rm", "shop_data", "--addr", url); code != 1 || !strings.Contains(h.errOut.String(), "volume shop_data is in use by task shop-db-1") {
+		t.Errorf("volume rm of a mounted volume: exit %d, stderr %s", code, h.errOut)
 	}
 }

@@ -127,75 +127,65 @@ func nodeName(v *state.View, id string) string {
 }
 
 func (s *Server) listVolumes(w http.ResponseWriter, _ *http.Request) error {
-	vols := volumesOut(s.store.View())
+	v := s.store.View()
+	vols := v.Volumes()
 	out := make([]api.Volume, 0, len(vols))
 	for _, name := range slices.Sorted(maps.Keys(vols)) {
-		out = append(out, *vols[name])
+		out = append(out, volumeOut(v, vols[name]))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (s *Server) getVolume(w http.ResponseWriter, r *http.Request) error {
-	vol := volumesOut(s.store.View())[r.PathValue("name")]
+	v := s.store.View()
+	vol := v.Volumes()[r.PathValue("name")]
 	if vol == nil {
 		return notFound("no volume named %q; berth volume ls lists them", r.PathValue("name"))
 	}
-	writeJSON(w, http.StatusOK, vol)
+	writeJSON(w, http.StatusOK, volumeOut(v, vol))
 	return nil
 }
 
-// volumesOut gathers, by Docker name, the named volumes the apps declare
-// and those only pins remember (an app gone down without -v).
-func volumesOut(v *state.View) map[string]*api.Volume {
-	out := map[string]*api.Volume{}
-	type appKey struct{ app, key string }
-	byKey := map[appKey]*api.Volume{}
-	add := func(app *types.App, appName, key string) *api.Volume {
-		if vol := byKey[appKey{appName, key}]; vol != nil {
-			return vol
-		}
-		vol := &api.Volume{Name: appName + "_" + key, App: appName, Key: key, Driver: "local"}
-		if app != nil {
-			if d := app.Volumes[key]; d != nil {
-				if d.External {
-					vol.Name, vol.External = d.Name, true
-				}
-				if d.Driver != "" {
-					vol.Driver = d.Driver
-				}
-			}
-		}
-		byKey[appKey{appName, key}] = vol
-		out[vol.Name] = vol
-		return vol
+// removeVolume starts removing a volume from every node holding a copy;
+// the answer lists the nodes yet to do it.
+func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.Commit(r.Context(), &state.RemoveVolume{Name: r.PathValue("name"), Now: s.clock.Now()})
+	if err != nil {
+		return err
 	}
-	for _, app := range v.Apps() {
-		for _, key := range slices.Sorted(maps.Keys(app.Volumes)) {
-			add(app, app.Name, key)
-		}
-		for _, t := range v.Tasks(state.TaskFilter{App: app.Name}) {
-			svc := app.Service(t.Service)
-			if svc == nil || t.State.Terminal() {
-				continue
-			}
-			for _, m := range svc.Mounts {
-				if m.Type == types.MountVolume && m.Source != "" {
-					vol := add(app, app.Name, m.Source)
-					vol.Tasks = append(vol.Tasks, t.ID)
-				}
-			}
-		}
+	v := s.store.View()
+	out := api.Volume{Name: r.PathValue("name")}
+	if vol := v.Volumes()[out.Name]; vol != nil {
+		out = volumeOut(v, vol)
+	} else if rm, _ := res.(*types.VolumeRemoval); rm != nil { // removed at once: no node had it
+		out.App, out.Key = rm.App, rm.Key
 	}
-	for _, p := range v.VolumePins("") {
-		for _, key := range p.Volumes {
-			vol := add(v.App(p.App), p.App, key)
-			vol.Replicas = append(vol.Replicas, api.VolumeReplica{Replica: p.Replica(), Node: nodeName(v, p.NodeID)})
-		}
+	writeJSON(w, http.StatusAccepted, out)
+	return nil
+}
+
+// volumeRemoved records that the calling node removed its copy.
+func (s *Server) volumeRemoved(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.Commit(r.Context(), &state.VolumeRemoved{NodeID: r.PathValue("id"), Name: r.PathValue("name")}); err != nil {
+		return err
 	}
-	for _, vol := range out {
-		slices.Sort(vol.Tasks)
-		vol.Tasks = slices.Compact(vol.Tasks)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func volumeOut(v *state.View, vol *state.VolumeInfo) api.Volume {
+	out := api.Volume{Name: vol.Name, App: vol.App, Key: vol.Key, Driver: vol.Driver, External: vol.External}
+	for _, p := range vol.Pins {
+		out.Replicas = append(out.Replicas, api.VolumeReplica{Replica: p.Replica(), Node: nodeName(v, p.NodeID)})
+	}
+	for _, t := range vol.Tasks {
+		out.Tasks = append(out.Tasks, t.ID)
+	}
+	if vol.Removal != nil {
+		for _, id := range vol.Removal.Nodes {
+			out.Removing = append(out.Removing, nodeName(v, id))
+		}
 	}
 	return out
 }

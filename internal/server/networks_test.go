@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
@@ -17,8 +18,14 @@ import (
 // services, rm refused while the app declares it, and the volumes the app
 // declares.
 func TestNetworkAndVolumeRoutes(t *testing.T) {
-	_, c := startServer(t)
+	s, c := startServer(t)
 	ctx := context.Background()
+	// A node that cannot run web (docker): its tasks stay pending, and
+	// scaled to 0 they go, as no agent needs to report them.
+	nc, nodeID := joinNode(t, s, "n1")
+	if _, err := nc.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"exec"}}); err != nil {
+		t.Fatal(err)
+	}
 	status := func(err error) int {
 		var ae *api.Error
 		if errors.As(err, &ae) {
@@ -88,5 +95,31 @@ func TestNetworkAndVolumeRoutes(t *testing.T) {
 	}
 	if _, err := c.Volume(ctx, "shop_data"); err != nil {
 		t.Errorf("volume inspect: %v", err)
+	}
+
+	// volume rm: refused while web's tasks mount it, then each node's copy.
+	if _, err := c.RemoveVolume(ctx, "shop_data"); status(err) != http.StatusConflict || !strings.Contains(err.Error(), "in use by task shop-web-1") {
+		t.Fatalf("rm while mounted: %v", err)
+	}
+	if err := c.Scale(ctx, "shop", "web", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "web's tasks gone", func() bool {
+		v, err := c.Volume(ctx, "shop_data")
+		return err == nil && len(v.Tasks) == 0
+	})
+	v, err := c.RemoveVolume(ctx, "shop_data")
+	if err != nil || len(v.Removing) != 1 || v.Removing[0] != "n1" {
+		t.Fatalf("rm: %+v, %v; want n1 to remove its copy", v, err)
+	}
+	nt, _, err := nc.NodeTasks(ctx, nodeID, api.QueryOptions{})
+	if err != nil || len(nt.RemoveVolumes) != 1 || nt.RemoveVolumes[0] != (api.VolumeRef{App: "shop", Name: "shop_data"}) {
+		t.Fatalf("node tasks ask to remove %+v (%v), want shop_data", nt.RemoveVolumes, err)
+	}
+	if err := nc.ReportVolumeRemoved(ctx, nodeID, "shop_data"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Volume(ctx, "shop_data"); err != nil || len(v.Removing) != 0 {
+		t.Errorf("after the node's report: %+v, %v; want nothing left to remove", v, err)
 	}
 }

@@ -136,7 +136,7 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if s.store.View().Node(id) == nil {
 		return notFound("node %q is not registered; register it again", id)
 	}
-	idx, err := s.block(r, state.TableTasks, state.TableApps, state.TableNetPool)
+	idx, err := s.block(r, state.TableTasks, state.TableApps, state.TableNetPool, state.TableVolumeRemovals)
 	if err != nil {
 		return err
 	}
@@ -193,6 +193,9 @@ func (s *Server) buildNodeTasks(view *state.View, nodeID string) (*api.NodeTasks
 		if app.Deleting && !slices.Contains(app.TornDownOn, nodeID) {
 			out.Apps[app.Name] = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Deleting: true, RemoveVolumes: app.RemoveVolumes}
 		}
+	}
+	for _, rm := range view.VolumeRemovalsOn(nodeID) { // berth volume rm (networks.go)
+		out.RemoveVolumes = append(out.RemoveVolumes, api.VolumeRef{App: rm.App, Name: rm.Name})
 	}
 	return out, nil
 }

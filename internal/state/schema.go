@@ -25,7 +25,7 @@ const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
 var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments,
-	TableNetworks}
+	TableNetworks, TableVolumeRemovals}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -67,12 +67,13 @@ func schema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
-		TableVolumePins:  volumePinsSchema(),
-		TableMachines:    machinesSchema(),
-		TableImages:      imagesSchema(),
-		TableNetPool:     netPoolSchema(),
-		TableDeployments: deploymentsSchema(),
-		TableNetworks:    networksSchema(),
+		TableVolumePins:     volumePinsSchema(),
+		TableMachines:       machinesSchema(),
+		TableImages:         imagesSchema(),
+		TableNetPool:        netPoolSchema(),
+		TableDeployments:    deploymentsSchema(),
+		TableNetworks:       networksSchema(),
+		TableVolumeRemovals: volumeRemovalsSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -34,6 +34,7 @@ type snapshotRecord struct {
 	NetPool    *NetPool              `json:"net_pool,omitempty"`
 	Deployment *types.Deployment     `json:"deployment,omitempty"`
 	Network    *types.ClusterNetwork `json:"network,omitempty"`
+	Removal    *types.VolumeRemoval  `json:"volume_removal,omitempty"`
 	Index      *indexEntry           `json:"index,omitempty"`
 }
 
@@ -96,6 +97,8 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{Deployment: o}
 	case *types.ClusterNetwork:
 		return snapshotRecord{Network: o}
+	case *types.VolumeRemoval:
+		return snapshotRecord{Removal: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -157,6 +160,8 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableDeployments, rec.Deployment)
 	case rec.Network != nil:
 		return txn.Insert(TableNetworks, rec.Network)
+	case rec.Removal != nil:
+		return txn.Insert(TableVolumeRemovals, rec.Removal)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}

@@ -23,3 +23,15 @@ type ClusterNetwork struct {
 // MaxNetworkNameLen bounds a cluster network's name: it is a Docker
 // network's name on every node.
 const MaxNetworkNameLen = 64
+
+// VolumeRemoval is a named volume `berth volume rm` removes: each node in
+// Nodes removes its copy (the Docker volume Name) and says so, leaving
+// the list; the record goes with the last.
+type VolumeRemoval struct {
+	Name        string    `json:"name"`
+	App         string    `json:"app"`
+	Key         string    `json:"key"`   // its name in the Compose file
+	Nodes       []string  `json:"nodes"` // node IDs yet to remove it, sorted
+	CreatedAt   time.Time `json:"created_at"`
+	CreateIndex uint64    `json:"create_index"`
+}

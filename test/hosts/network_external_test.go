@@ -12,12 +12,20 @@ import (
 // externalApp is an app of one service, svc, pinned to host; on the
 // cluster network "shared" (declared external) when shared is set, else
 // on its own default network only.
-func externalApp(img, dir, svc, host string, shared bool) string {
+// With volume set it also mounts the named volume "data" (pinned to host).
+func externalApp(img, dir, svc, host string, shared, volume bool) string {
+	r := replica(img, dir, svc)
+	if volume {
+		r = strings.Replace(r, `:/rec"]`, `:/rec", "data:/data"]`, 1)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "services:\n  %s:\n%s", svc, replica(img, dir, svc))
+	fmt.Fprintf(&b, "services:\n  %s:\n%s", svc, r)
 	fmt.Fprintf(&b, "    deploy: {placement: {constraints: [node.hostname==%s]}}\n", host)
 	if shared {
 		b.WriteString("    networks: [default, shared]\nnetworks:\n  shared: {external: true}\n")
+	}
+	if volume {
+		b.WriteString("volumes:\n  data: {}\n")
 	}
 	return b.String()
 }
@@ -36,7 +44,7 @@ func TestExternalNetworkAcrossHosts(t *testing.T) {
 	start := time.Now()
 
 	// Compose's own wording for a network nobody made.
-	file := h.WriteFile(t, t.TempDir(), "xa.yaml", externalApp(img, n.dir, "alpha", "a2", true))
+	file := h.WriteFile(t, t.TempDir(), "xa.yaml", externalApp(img, n.dir, "alpha", "a2", true, true))
 	if r := n.c.run(t, "up", "-p", "xa", "-f", file); r.Code == 0 ||
 		!strings.Contains(r.Stderr, "network shared declared as external, but could not be found; run berth network create shared") {
 		t.Fatalf("up before network create: exit %d, stderr:\n%s", r.Code, r.Stderr)
@@ -44,9 +52,9 @@ func TestExternalNetworkAcrossHosts(t *testing.T) {
 	out := n.c.must(t, "network", "create", "shared").Stdout
 	t.Logf("%s", strings.TrimSpace(out))
 
-	n.up(t, "xa", externalApp(img, n.dir, "alpha", "a2", true))
-	n.up(t, "xb", externalApp(img, n.dir, "beta", "a3", true))
-	n.up(t, "xc", externalApp(img, n.dir, "gamma", "a1", false))
+	n.up(t, "xa", externalApp(img, n.dir, "alpha", "a2", true, true))
+	n.up(t, "xb", externalApp(img, n.dir, "beta", "a3", true, false))
+	n.up(t, "xc", externalApp(img, n.dir, "gamma", "a1", false, false))
 	for _, w := range []struct{ app, svc, key, host string }{
 		{"xa", "alpha", "shared", "a2"}, {"xb", "beta", "shared", "a3"}, {"xc", "gamma", "xc_default", "a1"},
 	} {
@@ -78,5 +86,30 @@ func TestExternalNetworkAcrossHosts(t *testing.T) {
 	if !strings.Contains(ls, "shared") || !strings.Contains(ls, "xa,xb") || !strings.Contains(ls, "xc_default") {
 		t.Errorf("network ls:\n%s", ls)
 	}
+
+	// berth volume: alpha's volume is on a2; rm waits for its task, then
+	// a2's agent removes the copy from its engine.
+	if ls := n.c.must(t, "volume", "ls").Stdout; !strings.Contains(ls, "xa_data") || !strings.Contains(ls, "a2") {
+		t.Errorf("volume ls:\n%s", ls)
+	}
+	if _, err := n.docker("a2", 10*time.Second, "volume", "inspect", "xa_data"); err != nil {
+		t.Fatalf("alpha's volume is not on a2: %v", err)
+	}
+	if r := n.c.run(t, "volume", "rm", "xa_data"); r.Code == 0 || !strings.Contains(r.Stderr, "volume xa_data is in use by task xa-alpha-1") {
+		t.Errorf("volume rm while alpha runs: exit %d, stderr:\n%s", r.Code, r.Stderr)
+	}
+	n.c.must(t, "scale", "-p", "xa", "alpha=0")
+	h.WaitFor(t, time.Minute, "alpha's task ended", func() error {
+		if r := n.c.run(t, "volume", "rm", "xa_data"); r.Code != 0 {
+			return fmt.Errorf("volume rm: %s", strings.TrimSpace(r.Stderr))
+		}
+		return nil
+	})
+	h.WaitFor(t, 30*time.Second, "a2 removed xa_data", func() error {
+		if out, err := n.docker("a2", 10*time.Second, "volume", "inspect", "xa_data"); err == nil {
+			return fmt.Errorf("xa_data still on a2: %s", out)
+		}
+		return nil
+	})
 	t.Logf("external network across hosts: %.1fs after the cluster was made", time.Since(start).Seconds())
 }

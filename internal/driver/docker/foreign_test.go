@@ -102,3 +102,29 @@ func TestForeignResourcesRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRemoveVolume: RemoveVolume removes the volume berth made for the
+// app, and leaves one of another owner and one that is not there.
+func TestRemoveVolume(t *testing.T) {
+	e := newEnv(t)
+	d := e.driver("n1")
+	ours, theirs := e.app+"_data", e.app+"_theirs"
+	if err := d.ensurer.volume(e.ctx, e.app, ours, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.cli.VolumeCreate(e.ctx, client.VolumeCreateOptions{Name: theirs, Labels: map[string]string{labelComposeProject: e.app}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = d.cli.VolumeRemove(e.ctx, theirs, client.VolumeRemoveOptions{Force: true}) })
+	for _, name := range []string{ours, theirs, e.app + "_never"} {
+		if err := d.RemoveVolume(e.ctx, e.app, name); err != nil {
+			t.Errorf("RemoveVolume %s: %v", name, err)
+		}
+	}
+	if _, err := d.cli.VolumeInspect(e.ctx, ours, client.VolumeInspectOptions{}); err == nil {
+		t.Errorf("volume %s survived RemoveVolume", ours)
+	}
+	if _, err := d.cli.VolumeInspect(e.ctx, theirs, client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("a volume berth did not make was removed: %v", err)
+	}
+}

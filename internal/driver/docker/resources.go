@@ -258,6 +258,26 @@ func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types
 	return nil
 }
 
+// removeVolume deletes the app's volume name; one that is gone, or that
+// berth did not make for app, is left (the engine refuses one a container
+// still uses: the caller retries).
+func (r *resourceEnsurer) removeVolume(ctx context.Context, app, name string) error {
+	defer r.locks.lock("volume/" + name)()
+	res, err := r.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect volume %s: %w", name, err)
+	case !madeByBerth(res.Volume.Labels, app, ""):
+		return nil
+	}
+	if _, err := r.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove volume %s of app %s: %w", name, app, err)
+	}
+	return nil
+}
+
 // removeApp deletes the app's networks and, with volumes, its named volumes.
 // Only what carries the app's label goes: external resources never do.
 func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes bool) error {
