@@ -175,8 +175,9 @@ func (c RemoveVolume) apply(w *writeTxn) (any, error) {
 	r := &types.VolumeRemoval{Name: vol.Name, App: vol.App, Key: vol.Key, CreatedAt: c.Now, CreateIndex: w.index}
 	if vol.Removal != nil {
 		for _, id := range vol.Removal.Nodes {
-			nodes[id] = true
+			nodes[id] = first[types.Node](w.txn, TableNodes, "id", id) != nil // a removed node never reports
 		}
+		maps.DeleteFunc(nodes, func(_ string, live bool) bool { return !live })
 		r.CreatedAt, r.CreateIndex = vol.Removal.CreatedAt, vol.Removal.CreateIndex
 	}
 	r.Nodes = slices.Sorted(maps.Keys(nodes))
@@ -223,7 +224,11 @@ func (c VolumeRemoved) apply(w *writeTxn) (any, error) {
 	if r == nil || !slices.Contains(r.Nodes, c.NodeID) {
 		return nil, nil
 	}
-	left := slices.DeleteFunc(slices.Clone(r.Nodes), func(id string) bool { return id == c.NodeID })
+	// A node removed from the cluster meanwhile will never report: it
+	// leaves the list with this report.
+	left := slices.DeleteFunc(slices.Clone(r.Nodes), func(id string) bool {
+		return id == c.NodeID || first[types.Node](w.txn, TableNodes, "id", id) == nil
+	})
 	if len(left) == 0 {
 		return nil, w.delete(TableVolumeRemovals, r)
 	}

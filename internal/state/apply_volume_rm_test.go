@@ -16,6 +16,9 @@ import (
 // list, and the last removes the record; a snapshot carries it.
 func TestRemoveVolume(t *testing.T) {
 	h := newHarness(t)
+	for _, id := range []string{"n1", "n2", "n3"} {
+		h.mustApply(UpsertNode{Node: testNode(id)})
+	}
 	app := pinApp()
 	app.Volumes["logs"] = &types.Volume{Name: "logs"}
 	app.Volumes["corp"] = &types.Volume{Name: "corp-data", External: true}
@@ -80,9 +83,15 @@ func TestRemoveVolume(t *testing.T) {
 		t.Errorf("after the last report: %+v, want the declared volume, no removal, no pins", r)
 	}
 
-	// A pin that held only the removed volume goes with it.
+	// A pin that held only the removed volume goes with it; a node removed
+	// from the cluster leaves the list with the next report.
 	h.mustApply(RemoveVolume{Name: "web_logs", Now: t0})
 	if got := h.store.View().VolumePins("web"); len(got) != 0 {
 		t.Errorf("pins left %v", got)
+	}
+	h.mustApply(DeleteNode{ID: "n2", Now: t0})
+	h.mustApply(VolumeRemoved{NodeID: "n1", Name: "web_logs"})
+	if r := h.store.View().Volumes()["web_logs"].Removal; r != nil {
+		t.Errorf("removal %+v waits for a removed node", r)
 	}
 }
