@@ -67,11 +67,12 @@ func schema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
-		TableVolumePins:     volumePinsSchema(),
-		TableMachines:       machinesSchema(),
-		TableImages:         imagesSchema(),
-		TableNetPool:        netPoolSchema(),
-		TableDeployments:    deploymentsSchema(),
+		TableVolumePins:  volumePinsSchema(),
+		TableMachines:    machinesSchema(),
+		TableImages:      imagesSchema(),
+		TableNetPool:     netPoolSchema(),
+		TableDeployments: deploymentsSchema(),
+
 		TableNetworks:       networksSchema(),
 		TableVolumeRemovals: volumeRemovalsSchema(),
 		tableIndex: {

@@ -24,18 +24,19 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	App        *types.App            `json:"app,omitempty"`
-	Task       *types.Task           `json:"task,omitempty"`
-	Node       *types.Node           `json:"node,omitempty"`
-	Cluster    *types.Cluster        `json:"cluster,omitempty"`
-	Pin        *types.VolumePin      `json:"volume_pin,omitempty"`
-	Machine    *types.Machine        `json:"machine,omitempty"`
-	Image      *types.Image          `json:"image,omitempty"`
-	NetPool    *NetPool              `json:"net_pool,omitempty"`
-	Deployment *types.Deployment     `json:"deployment,omitempty"`
-	Network    *types.ClusterNetwork `json:"network,omitempty"`
-	Removal    *types.VolumeRemoval  `json:"volume_removal,omitempty"`
-	Index      *indexEntry           `json:"index,omitempty"`
+	App        *types.App        `json:"app,omitempty"`
+	Task       *types.Task       `json:"task,omitempty"`
+	Node       *types.Node       `json:"node,omitempty"`
+	Cluster    *types.Cluster    `json:"cluster,omitempty"`
+	Pin        *types.VolumePin  `json:"volume_pin,omitempty"`
+	Machine    *types.Machine    `json:"machine,omitempty"`
+	Image      *types.Image      `json:"image,omitempty"`
+	NetPool    *NetPool          `json:"net_pool,omitempty"`
+	Deployment *types.Deployment `json:"deployment,omitempty"`
+	Index      *indexEntry       `json:"index,omitempty"`
+
+	Network *types.ClusterNetwork `json:"network,omitempty"`        // apply_network.go
+	Removal *types.VolumeRemoval  `json:"volume_removal,omitempty"` // apply_volume_rm.go
 }
 
 // snapshot is a point-in-time view of the store being persisted.
