@@ -20,6 +20,10 @@ import (
 // maxNetworkLabels bounds a cluster network's labels.
 const maxNetworkLabels = 64
 
+// dockerNetworks are the networks every engine has: a cluster network of
+// one of these names would be each node's own.
+var dockerNetworks = []string{"bridge", "host", "none"}
+
 func (s *Server) listNetworks(w http.ResponseWriter, _ *http.Request) error {
 	v := s.store.View()
 	out := []api.Network{}
@@ -47,6 +51,9 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !nameRE.MatchString(in.Name) {
 		return badRequest("name", "%q is not a valid network name: use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters", in.Name)
+	}
+	if slices.Contains(dockerNetworks, in.Name) {
+		return badRequest("name", "%q is one of the networks every Docker engine has: choose another name", in.Name)
 	}
 	if len(in.Labels) > maxNetworkLabels {
 		return badRequest("labels", "at most %d labels", maxNetworkLabels)

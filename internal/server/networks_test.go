@@ -55,6 +55,7 @@ func TestNetworkAndVolumeRoutes(t *testing.T) {
 		{api.NetworkCreate{Name: "other", Subnet: n.Subnet}, http.StatusConflict, "overlaps network shared"},
 		{api.NetworkCreate{Name: "bad", Subnet: "300.0.0.0/8"}, http.StatusBadRequest, "subnet"},
 		{api.NetworkCreate{Name: "-x"}, http.StatusBadRequest, "name"},
+		{api.NetworkCreate{Name: "bridge"}, http.StatusBadRequest, "every Docker engine has"},
 		{api.NetworkCreate{Name: "lbl", Labels: map[string]string{"berth.app": "x"}}, http.StatusBadRequest, "labels"},
 	} {
 		if _, err := c.CreateNetwork(ctx, tc.req); status(err) != tc.want || !strings.Contains(err.Error(), tc.msg) {
