@@ -55,6 +55,9 @@ type fakeImages struct {
 	pulled        map[string]bool
 	notInRegistry map[string]bool
 	builds        []string
+	buildOpts     []imagebuild.Options
+	pulls         []string
+	pullFails     map[string]bool
 	pusher        fakePusher
 }
 
@@ -71,6 +74,7 @@ func (f *fakeImages) RegistryHas(_ context.Context, ref string) (bool, error) {
 
 func (f *fakeImages) Build(_ context.Context, o imagebuild.Options, _ io.Writer) (string, error) {
 	f.builds = append(f.builds, o.Tag)
+	f.buildOpts = append(f.buildOpts, o)
 	id := "sha256:built-" + o.Tag
 	f.have[o.Tag] = id
 	return id, nil
@@ -597,3 +601,13 @@ func serveFake(t *testing.T, f *fakeManager, addr string) error {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// Pull records the pull; refs in pullFails fail.
+func (f *fakeImages) Pull(_ context.Context, ref string, progress io.Writer) error {
+	if f.pullFails[ref] {
+		return fmt.Errorf("pull %s: manifest unknown", ref)
+	}
+	f.pulls = append(f.pulls, ref)
+	fmt.Fprintf(progress, "aaa Pull complete\n")
+	return nil
+}

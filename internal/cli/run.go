@@ -79,6 +79,9 @@ func newRootCommand(e *env) *cobra.Command {
 		newPortCommand(e),
 		newImagesCommand(e),
 		newCompletionCommand(),
+		newBuildCommand(e),
+		newPullCommand(e),
+		newPushCommand(e),
 		newNetworkCommand(e),
 		newVolumeCommand(e),
 	)
