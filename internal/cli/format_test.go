@@ -40,6 +40,10 @@ var dataCommandArgs = map[string][]string{
 	"berth cluster ls":      {"cluster", "ls"},
 	"berth context ls":      {"context", "ls"},
 	"berth server members":  {"server", "members"},
+	"berth network ls":      nil, // needs the network routes' fake: network_test.go
+	"berth network inspect": nil, // idem
+	"berth volume ls":       nil, // idem
+	"berth volume inspect":  nil, // idem
 }
 
 // TestEveryCommandHonoursOrRefusesOutput walks the whole command tree:

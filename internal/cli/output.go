@@ -43,6 +43,10 @@ var dataCommands = map[string]bool{
 	"berth cluster ls":      true,
 	"berth context ls":      true,
 	"berth server members":  true,
+	"berth network ls":      true,
+	"berth network inspect": true,
+	"berth volume ls":       true,
+	"berth volume inspect":  true,
 }
 
 // checkOutput validates -o/--json before a command runs: a known format,

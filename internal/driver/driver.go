@@ -128,3 +128,12 @@ type Driver interface {
 	// tasks: networks, and named volumes when volumes is true.
 	RemoveApp(ctx context.Context, app string, volumes bool) error
 }
+
+// VolumeRemover is a Driver that keeps named volumes on the node
+// (`berth volume rm` asks it to remove one).
+type VolumeRemover interface {
+	// RemoveVolume removes the named volume berth made for app on this
+	// node; one that is not there, or that berth did not make, is left as
+	// it is and is no error.
+	RemoveVolume(ctx context.Context, app, name string) error
+}
