@@ -55,7 +55,7 @@ type candidates struct {
 
 // scoreAll is the cluster size up to which every node is scored; above it
 // the heaps start with a sample (sampleSize).
-const scoreAll = 1000
+var scoreAll = 1000
 
 // sampleSize is how many eligible nodes a sample adds: Kubernetes' adaptive
 // percentage (50% less 1% per 125 nodes, at least 5%), and at least 500.

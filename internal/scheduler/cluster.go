@@ -452,3 +452,36 @@ func (c *Cluster) holder(taskID string) (string, bool) {
 	}
 	return ti.nodeID, true
 }
+
+// NodeUsage is what a view counts on one node (Cluster.Usage).
+type NodeUsage struct {
+	Reserved types.ResourceAmounts
+	Tasks    int
+	Ports    []string       // "8080/tcp@127.0.0.1" ("@" alone: every address), sorted
+	Services map[string]int // counted tasks by service ID (tasks being replaced are not)
+}
+
+// Usage returns what the view counts on each node, by node ID: a view kept
+// up to date by changes must say what one built afresh says.
+func (c *Cluster) Usage() map[string]NodeUsage {
+	out := make(map[string]NodeUsage, c.live)
+	for idx, n := range c.nodes {
+		if n.dead {
+			continue
+		}
+		u := NodeUsage{Reserved: n.reserved, Tasks: int(n.tasks), Services: map[string]int{}}
+		for key, ips := range n.ports {
+			for _, ip := range ips {
+				u.Ports = append(u.Ports, key.String()+"@"+ip)
+			}
+		}
+		slices.Sort(u.Ports)
+		for id, s := range c.svcs {
+			if k := s.counts[int32(idx)]; k != 0 {
+				u.Services[id] = int(k)
+			}
+		}
+		out[n.node.ID] = u
+	}
+	return out
+}
