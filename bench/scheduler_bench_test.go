@@ -18,8 +18,8 @@ import (
 // of the process (cpu-placements/s): this machine is shared, and a
 // benchmark waiting for a core is not the scheduler being slow. They also
 // report the spread the plan left, for the worst service: the largest
-// minus the smallest count of its tasks over the nodes (node-maxmin) and
-// over the zones (zone-maxmin).
+// minus the smallest count of its tasks over the nodes (node-maxmin) and,
+// when it spreads over zones, over the zones (zone-maxmin).
 const (
 	benchServices = 10
 	benchReplicas = 1_000
@@ -115,7 +115,9 @@ func benchPlace(b *testing.B, size int, prefs []string) {
 	b.ReportMetric(float64(placed)/cpu.Seconds(), "cpu-placements/s")
 	nodeSpread, zoneSpread := spreadOf(nodes, reqs, plan)
 	b.ReportMetric(float64(nodeSpread), "node-maxmin")
-	b.ReportMetric(float64(zoneSpread), "zone-maxmin")
+	if len(prefs) > 0 {
+		b.ReportMetric(float64(zoneSpread), "zone-maxmin")
+	}
 }
 
 // spreadOf measures a plan's spread, for the worst service: the largest

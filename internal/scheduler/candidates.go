@@ -42,10 +42,14 @@ type candidates struct {
 	seen     int  // position in the Cluster's touched log applied
 	restamp  bool // a group's stamp may exceed its true key: stamp them all again
 
-	// The walk over slots [0, walkN): slot (start + i*stride) mod walkN.
-	walkN, walkStart, walkStride, walked int
-	chunk                                int // eligible nodes to add per sample
-	complete                             bool
+	// The walk over slots [0, walkN) goes through blocks of walkBlock
+	// consecutive slots (read in order, which memory serves fast), block
+	// (start + i*stride) mod blocks for the i-th: neighbours in ID order
+	// are sampled together, blocks far apart in ID order one after another.
+	walkN, walkBlocks, walkStart, walkStride int
+	walked                                   int // blocks walked
+	chunk                                    int // eligible nodes to add per sample
+	complete                                 bool
 
 	lastUse uint64 // Cluster.calls when last used
 
@@ -64,6 +68,9 @@ func sampleSize(live int) int {
 	return max(500, live*pct/100)
 }
 
+// walkBlock is how many consecutive slots the sampling walk reads at once.
+const walkBlock = 32
+
 var walkSeed = maphash.MakeSeed()
 
 // want is how many tasks of the spec the caller is about to place: the
@@ -77,15 +84,14 @@ func newCandidates(c *Cluster, v *serviceView, s *svcState, key candKey, want in
 		k.tree.add(k.pathOf(idx), n)
 	}
 	k.walkN = len(c.nodes)
-	k.chunk = k.walkN
+	k.walkBlocks = (k.walkN + walkBlock - 1) / walkBlock
+	k.chunk, k.walkStride = k.walkN, 1
 	if c.live > scoreAll {
 		k.chunk = sampleSize(c.live)
 		// The same service starts at the same place: plans stay
 		// deterministic for the same inputs.
-		k.walkStart = int(maphash.String(walkSeed, s.id) % uint64(k.walkN))
-		k.walkStride = coprimeStride(k.walkN)
-	} else {
-		k.walkStride = 1
+		k.walkStart = int(maphash.String(walkSeed, s.id) % uint64(k.walkBlocks))
+		k.walkStride = coprimeStride(k.walkBlocks)
 	}
 	k.seen = c.touchedBase + len(c.touched)
 	first := k.chunk
@@ -130,23 +136,25 @@ func (k *candidates) ensure(n int) {
 func (k *candidates) grow() bool {
 	added := 0
 	var grown []*group
-	for k.walked < k.walkN && added < k.chunk {
-		idx := int32((k.walkStart + k.walked*k.walkStride) % k.walkN)
+	for k.walked < k.walkBlocks && added < k.chunk {
+		first := (k.walkStart + k.walked*k.walkStride) % k.walkBlocks * walkBlock
 		k.walked++
-		n := k.c.nodes[idx]
-		if k.pos[idx] >= 0 || n.dead || !k.v.staticReject(n.node).ok() {
-			continue
+		for idx := int32(first); idx < int32(min(first+walkBlock, k.walkN)); idx++ {
+			n := k.c.nodes[idx]
+			if k.pos[idx] >= 0 || n.dead || !k.v.staticReject(n.node).ok() {
+				continue
+			}
+			g := k.groupOf(idx)
+			if g.at != -2 {
+				grown = append(grown, g)
+				g.at = -2 // marked as in grown; regroup sets it again
+			}
+			k.pos[idx] = int32(len(g.nodes))
+			g.nodes = append(g.nodes, k.score(idx))
+			added++
 		}
-		g := k.groupOf(idx)
-		if g.at != -2 {
-			grown = append(grown, g)
-			g.at = -2 // marked as in grown; regroup sets it again
-		}
-		k.pos[idx] = int32(len(g.nodes))
-		g.nodes = append(g.nodes, k.score(idx))
-		added++
 	}
-	k.complete = k.walked == k.walkN
+	k.complete = k.walked == k.walkBlocks
 	for _, g := range grown {
 		g.at = -1
 		g.nodes.init(k.pos)
@@ -263,7 +271,11 @@ func (k *candidates) next() (int32, bool) {
 		if g.best != g.nodes[0] || !k.tree.unchanged(g.counts, g.path) {
 			k.stamp(g)
 			k.groups.fix(0)
-			continue
+			if k.groups[0] != g {
+				continue
+			}
+			// Still the best group, now with its true key: its top is
+			// settled, so it is the answer.
 		}
 		best := g.nodes[0]
 		if !k.complete && best.svc > k.svc.total/int32(k.c.live) {

@@ -294,12 +294,11 @@ func (c *Cluster) SetTask(t *types.Task) {
 		}
 		c.RemoveTask(t.ID)
 	}
-	ti := c.newTask(t.ID, t.NodeID, s, shutdown, nil)
+	ti := c.newTask(t.ID, t.NodeID, c.svc(s), shutdown, nil)
 	c.account(ti)
 }
 
-func (c *Cluster) newTask(id, nodeID, svcID string, shutdown bool, own *demand) *taskInfo {
-	s := c.svc(svcID)
+func (c *Cluster) newTask(id, nodeID string, s *svcState, shutdown bool, own *demand) *taskInfo {
 	if len(c.slab) == 0 {
 		c.slab = make([]taskInfo, 256)
 	}
@@ -312,9 +311,13 @@ func (c *Cluster) newTask(id, nodeID, svcID string, shutdown bool, own *demand) 
 }
 
 // place accounts a task Place or Assign put on node idx, taking what its
-// request's spec asks.
+// request's spec asks; placeFor is place for a candidates' own service.
 func (c *Cluster) place(idx int32, taskID, svcID string, d *demand) {
-	c.accountOn(c.newTask(taskID, c.nodes[idx].node.ID, svcID, false, d), idx)
+	c.accountOn(c.newTask(taskID, c.nodes[idx].node.ID, c.svc(svcID), false, d), idx)
+}
+
+func (c *Cluster) placeFor(k *candidates, idx int32, taskID string, d *demand) {
+	c.accountOn(c.newTask(taskID, c.nodes[idx].node.ID, k.svc, false, d), idx)
 }
 
 // RemoveTask forgets a task: it ended, was deleted, or was only placed by

@@ -68,7 +68,7 @@ func (p *placer) place(r Request) (string, string) {
 	if !ok {
 		return "", k.explain()
 	}
-	p.c.place(idx, t.ID, svcID, &v.demand)
+	p.c.placeFor(k, idx, t.ID, &v.demand)
 	return p.c.nodes[idx].node.ID, ""
 }
 
