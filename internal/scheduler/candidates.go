@@ -232,21 +232,23 @@ func (k *candidates) sync() {
 	}
 }
 
-// touch fixes node idx's entry after it may have got better, or puts the
-// node (back) in the heaps if it is eligible.
+// touch fixes node idx's entry after it may have got better, puts the node
+// (back) in the heaps if it is eligible, or takes it out if it no longer
+// is (down, drained, its drivers changed).
 func (k *candidates) touch(idx int32) {
 	k.restamp = true
-	if p := k.pos[idx]; p >= 0 {
+	n := k.c.nodes[idx]
+	eligible := !n.dead && k.v.staticReject(n.node).ok()
+	switch p := k.pos[idx]; {
+	case p >= 0 && !eligible:
+		k.groupOf(idx).nodes.remove(int(p), k.pos)
+	case p >= 0:
 		g := k.groupOf(idx)
 		g.nodes[p] = k.score(idx)
 		g.nodes.fix(int(p), k.pos)
-		return
+	case eligible:
+		k.groupOf(idx).nodes.push(k.score(idx), k.pos)
 	}
-	n := k.c.nodes[idx]
-	if n.dead || !k.v.staticReject(n.node).ok() {
-		return
-	}
-	k.groupOf(idx).nodes.push(k.score(idx), k.pos)
 }
 
 // next returns the best feasible node, or false when none is left.
@@ -296,7 +298,9 @@ func (k *candidates) settle(g *group) bool {
 			g.nodes.fix(0, k.pos)
 			continue
 		}
-		if n := k.c.nodes[top.idx]; n.dead || !k.v.check(n, k.svcTasks[top.idx]).ok() {
+		// Only eligible nodes are in the heaps (touch takes out those that
+		// stop being): the static filters need not run again.
+		if !k.v.dynamicReject(k.c.nodes[top.idx], k.svcTasks[top.idx]).ok() {
 			g.nodes.remove(0, k.pos)
 			continue
 		}

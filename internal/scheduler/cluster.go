@@ -138,8 +138,19 @@ func NewCluster(nodes []*types.Node, tasks []*types.Task, services map[string]*t
 	for id, svc := range services {
 		c.SetService(id, svc)
 	}
+	// As SetTask, without its checks for a task already known (a task
+	// listed twice is still counted once) and with the service looked up
+	// once per run of its tasks: the plan applier builds a view per plan.
+	var lastApp, lastName string
+	var last *svcState
 	for _, t := range tasks {
-		c.SetTask(t)
+		if !t.HoldsResources() || c.tasks[t.ID] != nil {
+			continue
+		}
+		if last == nil || t.App != lastApp || t.Service != lastName {
+			lastApp, lastName, last = t.App, t.Service, c.svc(types.ServiceID(t.App, t.Service))
+		}
+		c.account(c.newTask(t.ID, t.NodeID, last, t.DesiredState == types.DesiredShutdown, nil))
 	}
 	c.touched, c.touchedBase = nil, 0 // nothing cached yet to tell
 	return c
@@ -151,7 +162,7 @@ func (c *Cluster) SetNode(n *types.Node) {
 	idx, ok := c.byID[n.ID]
 	if !ok {
 		idx = int32(len(c.nodes))
-		ni := &nodeInfo{node: n, ports: portSet{}, drained: isDraining(n)}
+		ni := &nodeInfo{node: n, drained: isDraining(n)}
 		c.nodes = append(c.nodes, ni)
 		c.byID[n.ID] = idx
 		c.live++
@@ -161,10 +172,12 @@ func (c *Cluster) SetNode(n *types.Node) {
 		} else {
 			c.rerank()
 		}
-		for _, ti := range c.orphans[n.ID] {
-			c.account(ti)
+		if len(c.orphans) > 0 {
+			for _, ti := range c.orphans[n.ID] {
+				c.account(ti)
+			}
+			delete(c.orphans, n.ID)
 		}
-		delete(c.orphans, n.ID)
 		c.touch(idx)
 		return
 	}
@@ -382,6 +395,9 @@ func (c *Cluster) accountOn(ti *taskInfo, idx int32) {
 	n.reserved = n.reserved.Add(ti.d.reserve)
 	for _, p := range ti.d.ports {
 		if p.binds(n.node) {
+			if n.ports == nil {
+				n.ports = portSet{} // most nodes never bind a port: no map for them
+			}
 			n.ports.add(p)
 		}
 	}
