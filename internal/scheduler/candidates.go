@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"container/heap"
 	"hash/maphash"
 	"math"
 
@@ -173,10 +174,11 @@ func (k *candidates) regroup() {
 		g.at = -1
 		if len(g.nodes) > 0 {
 			k.stamp(g)
+			g.at = len(k.groups)
 			k.groups = append(k.groups, g)
 		}
 	}
-	k.groups.init()
+	heap.Init(&k.groups)
 	k.restamp = false
 }
 
@@ -264,7 +266,7 @@ func (k *candidates) next() (int32, bool) {
 		}
 		g := k.groups[0]
 		if !k.settle(g) {
-			k.groups.remove(0)
+			heap.Pop(&k.groups)
 			if !k.complete {
 				k.grow() // the group may have nodes not sampled yet
 			}
@@ -272,7 +274,7 @@ func (k *candidates) next() (int32, bool) {
 		}
 		if g.best != g.nodes[0] || !k.tree.unchanged(g.counts, g.path) {
 			k.stamp(g)
-			k.groups.fix(0)
+			heap.Fix(&k.groups, 0)
 			if k.groups[0] != g {
 				continue
 			}

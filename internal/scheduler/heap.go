@@ -122,76 +122,27 @@ func (a *group) less(b *group) bool {
 	return a.best.less(b.best)
 }
 
-// groupHeap is a min-heap of groups by stamp.
+// groupHeap is a min-heap of groups by stamp (container/heap.Interface,
+// keeping each group's index in at). There are few groups and one fix per
+// placement, so it goes through container/heap.
 type groupHeap []*group
 
-func (h groupHeap) swap(i, j int) {
+func (h groupHeap) Len() int           { return len(h) }
+func (h groupHeap) Less(i, j int) bool { return h[i].less(h[j]) }
+func (h groupHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].at, h[j].at = i, j
 }
-
-func (h groupHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 2
-		if !h[j].less(h[i]) {
-			break
-		}
-		h.swap(i, j)
-		j = i
-	}
-}
-
-func (h groupHeap) down(i int) bool {
-	i0, n := i, len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		j := l
-		if r := l + 1; r < n && h[r].less(h[l]) {
-			j = r
-		}
-		if !h[j].less(h[i]) {
-			break
-		}
-		h.swap(i, j)
-		i = j
-	}
-	return i > i0
-}
-
-func (h groupHeap) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
-	}
-}
-
-func (h groupHeap) init() {
-	for i, g := range h {
-		g.at = i
-	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-}
-
-func (h *groupHeap) push(g *group) {
+func (h *groupHeap) Push(x any) {
+	g := x.(*group)
+	g.at = len(*h)
 	*h = append(*h, g)
-	g.at = len(*h) - 1
-	h.up(g.at)
 }
-
-func (h *groupHeap) remove(i int) {
+func (h *groupHeap) Pop() any {
 	old := *h
-	n := len(old) - 1
-	if i != n {
-		old.swap(i, n)
-	}
-	old[n].at = -1
-	old[n] = nil
-	*h = old[:n]
-	if i != n {
-		h.fix(i)
-	}
+	g := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	g.at = -1
+	return g
 }
