@@ -79,6 +79,9 @@ var walkSeed = maphash.MakeSeed()
 // per node without widening the sample as they go.
 func newCandidates(c *Cluster, v *serviceView, s *svcState, key candKey, want int) *candidates {
 	k := &candidates{c: c, v: v, svc: s, key: key, tree: newSpreadTree(c.spreadGroups(v.prefs))}
+	if len(s.counts) == 0 && want > 0 {
+		s.counts = make(map[int32]int32, want) // about to hold a node per task
+	}
 	k.ensure(len(c.nodes))
 	for idx, n := range s.counts {
 		k.svcTasks[idx] = n

@@ -122,9 +122,12 @@ func (d demand) equal(o demand) bool { return d.reserve == o.reserve && slices.E
 // missing still counts as a task on its node but reserves nothing.
 func NewCluster(nodes []*types.Node, tasks []*types.Task, services map[string]*types.Service) *Cluster {
 	c := &Cluster{
-		byID:    make(map[string]int32, len(nodes)),
-		svcs:    make(map[string]*svcState, len(services)),
-		tasks:   make(map[string]*taskInfo, len(tasks)),
+		byID: make(map[string]int32, len(nodes)),
+		svcs: make(map[string]*svcState, len(services)),
+		// Room for a plan's worth of placements: a view built for a plan
+		// (the plan applier's) would otherwise regrow its table of tasks
+		// as it accounts them.
+		tasks:   make(map[string]*taskInfo, len(tasks)+max(1024, len(tasks)/2)),
 		orphans: map[string][]*taskInfo{},
 		cands:   map[candKey]*candidates{},
 	}
