@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"container/heap"
-	"hash/maphash"
 	"math"
 
 	"github.com/berth-dev/berth/internal/types"
@@ -72,7 +71,15 @@ func sampleSize(live int) int {
 // walkBlock is how many consecutive slots the sampling walk reads at once.
 const walkBlock = 32
 
-var walkSeed = maphash.MakeSeed()
+// fnv1a hashes a service ID to where its walk starts: the same in every
+// process, so the same inputs give the same plan on any manager.
+func fnv1a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
 
 // want is how many tasks of the spec the caller is about to place: the
 // first sample holds at least as many nodes, so that they can spread one
@@ -94,7 +101,7 @@ func newCandidates(c *Cluster, v *serviceView, s *svcState, key candKey, want in
 		k.chunk = sampleSize(c.live)
 		// The same service starts at the same place: plans stay
 		// deterministic for the same inputs.
-		k.walkStart = int(maphash.String(walkSeed, s.id) % uint64(k.walkBlocks))
+		k.walkStart = int(fnv1a(s.id) % uint64(k.walkBlocks))
 		k.walkStride = coprimeStride(k.walkBlocks)
 	}
 	k.seen = c.touchedBase + len(c.touched)
