@@ -30,17 +30,16 @@ import (
 // scored, a node that fits is always found, and "nothing fits" is only said
 // once every node was looked at.
 type candidates struct {
-	c        *Cluster
-	v        *serviceView
-	svc      *svcState
-	key      candKey
-	svcTasks []int32 // tasks of this service per slot
-	pos      []int32 // per slot: index in its group's heap, -1 when out
-	tree     *spreadTree
-	byLeaf   []*group // per leaf group id
-	groups   groupHeap
-	seen     int  // position in the Cluster's touched log applied
-	restamp  bool // a group's stamp may exceed its true key: stamp them all again
+	c       *Cluster
+	v       *serviceView
+	svc     *svcState
+	key     candKey
+	pos     []int32 // per slot: index in its group's heap, -1 when out
+	tree    *spreadTree
+	byLeaf  []*group // per leaf group id
+	groups  groupHeap
+	seen    int  // position in the Cluster's touched log applied
+	restamp bool // a group's stamp may exceed its true key: stamp them all again
 
 	// The walk over slots [0, walkN) goes through blocks of walkBlock
 	// consecutive slots (read in order, which memory serves fast), block
@@ -86,13 +85,13 @@ func fnv1a(s string) uint64 {
 // per node without widening the sample as they go.
 func newCandidates(c *Cluster, v *serviceView, s *svcState, key candKey, want int) *candidates {
 	k := &candidates{c: c, v: v, svc: s, key: key, tree: newSpreadTree(c.spreadGroups(v.prefs))}
-	if len(s.counts) == 0 && want > 0 {
-		s.counts = make(map[int32]int32, want) // about to hold a node per task
-	}
 	k.ensure(len(c.nodes))
-	for idx, n := range s.counts {
-		k.svcTasks[idx] = n
-		k.tree.add(k.pathOf(idx), n)
+	if len(v.prefs) > 0 {
+		for idx, n := range s.counts {
+			if n != 0 {
+				k.tree.add(k.pathOf(int32(idx)), n)
+			}
+		}
 	}
 	k.walkN = len(c.nodes)
 	k.walkBlocks = (k.walkN + walkBlock - 1) / walkBlock
@@ -131,11 +130,10 @@ func gcd(a, b int) int {
 
 // ensure sizes the per-slot arrays for n slots.
 func (k *candidates) ensure(n int) {
-	if len(k.svcTasks) >= n {
+	if len(k.pos) >= n {
 		return
 	}
-	from := len(k.svcTasks)
-	k.svcTasks = append(k.svcTasks, make([]int32, n-from)...)
+	from := len(k.pos)
 	k.pos = append(k.pos, make([]int32, n-from)...)
 	for i := from; i < n; i++ {
 		k.pos[i] = -1
@@ -223,7 +221,7 @@ func (k *candidates) pathOf(idx int32) []int32 {
 // score computes node idx's current score for this service.
 func (k *candidates) score(idx int32) score {
 	n := k.c.nodes[idx]
-	return score{svc: k.svcTasks[idx], tasks: n.tasks, mem: n.reserved.MemoryBytes, idx: idx, rank: n.rank}
+	return score{svc: k.svc.count(idx), tasks: n.tasks, mem: n.reserved.MemoryBytes, idx: idx, rank: n.rank}
 }
 
 func (k *candidates) stamp(g *group) {
@@ -312,7 +310,7 @@ func (k *candidates) settle(g *group) bool {
 		}
 		// Only eligible nodes are in the heaps (touch takes out those that
 		// stop being): the static filters need not run again.
-		if !k.v.dynamicReject(k.c.nodes[top.idx], k.svcTasks[top.idx]).ok() {
+		if !k.v.dynamicReject(k.c.nodes[top.idx], k.svc.count(top.idx)).ok() {
 			g.nodes.remove(0, k.pos)
 			continue
 		}
@@ -324,8 +322,6 @@ func (k *candidates) settle(g *group) bool {
 // count records delta tasks of this service on node idx, placed or gone by
 // anyone (the Cluster calls it).
 func (k *candidates) count(idx int32, delta int32) {
-	k.ensure(int(idx) + 1)
-	k.svcTasks[idx] += delta
 	k.tree.add(k.pathOf(idx), delta)
 	if delta < 0 {
 		k.restamp = true

@@ -75,10 +75,12 @@ type svcState struct {
 	id     string
 	spec   *types.Service // nil: its tasks count on their node but reserve nothing
 	demand demand
-	counts map[int32]int32 // counted tasks per slot (see taskInfo.counted)
-	total  int32           // sum of counts
-	ntasks int             // tasks of the service in Cluster.tasks
-	cands  []*candidates   // cached candidates of this service ID, fed every count change
+	// counts holds the counted tasks per slot (see taskInfo.counted),
+	// dense: read on every placement, and shared with the candidates.
+	counts []int32
+	total  int32         // sum of counts
+	ntasks int           // tasks of the service in Cluster.tasks
+	cands  []*candidates // cached candidates of this service ID, fed every count change
 }
 
 // taskInfo is one task holding resources.
@@ -359,7 +361,7 @@ func (c *Cluster) RemoveTask(id string) {
 func (c *Cluster) svc(svcID string) *svcState {
 	s := c.svcs[svcID]
 	if s == nil {
-		s = &svcState{id: svcID, counts: map[int32]int32{}}
+		s = &svcState{id: svcID}
 		c.svcs[svcID] = s
 	}
 	return s
@@ -437,11 +439,10 @@ func (c *Cluster) unaccount(ti *taskInfo) {
 // count adds delta to a service's tasks on node idx, and tells the cached
 // candidates of the service.
 func (c *Cluster) count(s *svcState, idx int32, delta int32) {
-	if v := s.counts[idx] + delta; v == 0 {
-		delete(s.counts, idx)
-	} else {
-		s.counts[idx] = v
+	if int(idx) >= len(s.counts) {
+		s.counts = append(s.counts, make([]int32, len(c.nodes)-len(s.counts))...)
 	}
+	s.counts[idx] += delta
 	s.total += delta
 	for _, k := range s.cands {
 		k.count(idx, delta)
@@ -461,6 +462,14 @@ func (c *Cluster) touch(idx int32) {
 // serviceTasks returns how many tasks of service svcID node idx runs.
 func (c *Cluster) serviceTasks(svcID string, idx int32) int32 {
 	if s := c.svcs[svcID]; s != nil {
+		return s.count(idx)
+	}
+	return 0
+}
+
+// count returns how many tasks of the service node idx runs.
+func (s *svcState) count(idx int32) int32 {
+	if int(idx) < len(s.counts) {
 		return s.counts[idx]
 	}
 	return 0
@@ -499,7 +508,7 @@ func (c *Cluster) Usage() map[string]NodeUsage {
 		}
 		slices.Sort(u.Ports)
 		for id, s := range c.svcs {
-			if k := s.counts[int32(idx)]; k != 0 {
+			if k := s.count(int32(idx)); k != 0 {
 				u.Services[id] = int(k)
 			}
 		}
