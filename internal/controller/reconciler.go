@@ -52,6 +52,8 @@ type Reconciler struct {
 	HistoryPerSlot int
 	// NewID makes task IDs; tests may make them predictable.
 	NewID func() string
+	// sched is the scheduler's view, kept in step with the store (view.go).
+	sched schedView
 }
 
 // NewReconciler builds a Reconciler.
