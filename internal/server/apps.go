@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -60,11 +61,14 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
-	app, err := s.admitApp(w, r)
+	cmd, err := s.admitApp(w, r)
 	if err != nil {
 		return err
 	}
-	res, err := s.Commit(r.Context(), &state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true})
+	res, err := s.Commit(r.Context(), cmd)
+	if errors.Is(err, state.ErrStale) {
+		return &apiError{status: http.StatusConflict, msg: "app " + cmd.App.Name + " changed while this submission was read; run berth up again"}
+	}
 	if err != nil {
 		return err
 	}
@@ -76,8 +80,13 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 // admitApp reads a submitted app and checks it as a submission is (a
-// dry run's too): defaults, validation, limits, ports, sealed secrets.
-func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, error) {
+// dry run's too): compose up's flags in the query (submit.go), defaults,
+// validation, limits, ports, sealed secrets. It returns the upsert to commit.
+func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.UpsertApp, error) {
+	opts, err := submitOptions(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
 	var app types.App
 	if err := decodeJSON(w, r, api.MaxAppBytes, &app); err != nil {
 		return nil, err
@@ -88,6 +97,11 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, e
 	}
 	if app.Name != name {
 		return nil, badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
+	}
+	cur := s.store.View().App(name)
+	recreate, err := mergeSubmission(cur, &app, opts)
+	if err != nil {
+		return nil, err
 	}
 	applyAppDefaults(&app)
 	if err := validateApp(&app); err != nil {
@@ -102,10 +116,14 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, e
 	if err := s.sealSecrets(&app); err != nil {
 		return nil, err
 	}
-	if cur := s.store.View().App(name); cur != nil && cur.Deleting {
+	if cur != nil && cur.Deleting {
 		return nil, &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
 	}
-	return &app, nil
+	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: recreate, StopGrace: opts.StopGrace}
+	if cur != nil {
+		cmd.Base = cur.ModifyIndex // the merge read cur: refused if another write came between
+	}
+	return cmd, nil
 }
 
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
@@ -118,10 +136,14 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("volumes", "must be true or false, not %q", v)
 	}
+	grace, err := stopGrace(r.URL.Query()) // submit.go
+	if err != nil {
+		return err
+	}
 	if s.store.View().App(name) == nil {
 		return notFound("app %q not found", name)
 	}
-	if _, err := s.Commit(r.Context(), &state.DeleteApp{Name: name, Volumes: volumes, Now: s.clock.Now()}); err != nil {
+	if _, err := s.Commit(r.Context(), &state.DeleteApp{Name: name, Volumes: volumes, Now: s.clock.Now(), StopGrace: grace}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, struct{}{})

@@ -18,7 +18,7 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	app := cloneApp(c.App)
 	// Teardown state belongs to `down`, never to a submission; verdicts
 	// to the controller, which judges the new submission afresh.
-	app.Deleting, app.RemoveVolumes, app.TornDownOn = false, false, nil
+	app.Deleting, app.RemoveVolumes, app.TornDownOn, app.StopGrace = false, false, nil, 0
 	for _, svc := range app.Services {
 		svc.Status = nil
 	}
@@ -26,8 +26,11 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if old != nil && old.Deleting {
 		return nil, fmt.Errorf("app %s is being removed; wait for `berth down` to finish", app.Name)
 	}
+	if c.Base != 0 && (old == nil || old.ModifyIndex != c.Base) {
+		return nil, fmt.Errorf("app %s: %w", app.Name, ErrStale)
+	}
 	res := &UpsertResult{App: app}
-	versionServices(app, old, res)
+	versionServices(app, old, res, c.Recreate)
 	if err := allocateApp(w, app, old); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.Name, err)
 	}
@@ -67,8 +70,9 @@ func validateServices(app *types.App) error {
 
 // versionServices sets each service's SpecHash and Version from the stored
 // app old (nil if new) and fills in the lists of res. A service whose hash
-// is unchanged keeps its version, so its tasks are left alone.
-func versionServices(app, old *types.App, res *UpsertResult) {
+// is unchanged keeps its version, so its tasks are left alone, unless it is
+// one to recreate.
+func versionServices(app, old *types.App, res *UpsertResult, recreate []string) {
 	for _, svc := range app.Services {
 		svc.SpecHash = svc.ComputeSpecHash(app)
 		var prev *types.Service
@@ -79,7 +83,7 @@ func versionServices(app, old *types.App, res *UpsertResult) {
 		case prev == nil:
 			svc.Version = 1
 			res.Changed = append(res.Changed, svc.Name)
-		case prev.SpecHash == svc.SpecHash:
+		case prev.SpecHash == svc.SpecHash && !slices.Contains(recreate, svc.Name):
 			svc.Version = prev.Version
 			res.Unchanged = append(res.Unchanged, svc.Name)
 		default:
@@ -122,6 +126,9 @@ func (c DeleteApp) apply(w *writeTxn) (any, error) {
 	app.Deleting = true
 	// Once asked to remove volumes, a later plain `down` does not undo it.
 	app.RemoveVolumes = old.RemoveVolumes || c.Volumes
+	if c.StopGrace > 0 {
+		app.StopGrace = c.StopGrace
+	}
 	app.UpdatedAt, app.ModifyIndex = c.Now, w.index
 	return app, w.insert(TableApps, app)
 }

@@ -67,7 +67,20 @@ type UpsertApp struct {
 	App    *types.App `json:"app"`
 	Now    time.Time  `json:"now"`
 	Deploy bool       `json:"deploy,omitempty"`
+	// Recreate names services given a new version even if their spec did
+	// not change (up --force-recreate).
+	Recreate []string `json:"recreate,omitempty"`
+	// Base, when set, is the ModifyIndex of the stored app the submission
+	// was merged with (up SERVICE..., orphans kept): a later write to the
+	// app refuses the upsert with ErrStale rather than undo that write.
+	Base uint64 `json:"base,omitempty"`
+	// StopGrace, when set, is the stop grace of the tasks the new versions
+	// replace (up -t), kept on their deployments.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 }
+
+// ErrStale is returned by an UpsertApp whose Base is no longer the app's.
+var ErrStale = errors.New("the app changed since the submission was read")
 
 // UpsertResult tells what an UpsertApp changed. Changed lists services whose
 // spec version was bumped (or that are new), Unchanged those left as they
@@ -83,6 +96,8 @@ type DeleteApp struct {
 	Name    string    `json:"name"`
 	Volumes bool      `json:"volumes"`
 	Now     time.Time `json:"now"`
+	// StopGrace, when set, is down -t: the stop grace of every task.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 }
 
 // PurgeApp removes an app and all its tasks, once its teardown is done.
@@ -131,6 +146,9 @@ type TaskUpdates struct {
 	Assign  []Assignment               `json:"assign,omitempty"`
 	Pending map[string]string          `json:"pending,omitempty"` // task ID -> reason
 	Desired map[string]types.TaskState `json:"desired,omitempty"` // task ID -> desired state
+	// Grace gives tasks told to shut down (in Desired) a stop grace of
+	// their own (up -t, down -t): task ID -> grace.
+	Grace map[string]time.Duration `json:"grace,omitempty"`
 	Delete  []string                   `json:"delete,omitempty"`
 	Now     time.Time                  `json:"now"`
 }
