@@ -146,11 +146,11 @@ type TaskUpdates struct {
 	Assign  []Assignment               `json:"assign,omitempty"`
 	Pending map[string]string          `json:"pending,omitempty"` // task ID -> reason
 	Desired map[string]types.TaskState `json:"desired,omitempty"` // task ID -> desired state
+	Delete  []string                   `json:"delete,omitempty"`
+	Now     time.Time                  `json:"now"`
 	// Grace gives tasks told to shut down (in Desired) a stop grace of
 	// their own (up -t, down -t): task ID -> grace.
 	Grace map[string]time.Duration `json:"grace,omitempty"`
-	Delete  []string                   `json:"delete,omitempty"`
-	Now     time.Time                  `json:"now"`
 }
 
 // TaskStatusUpdate is one batch of an agent's task reports. Result: nil.
