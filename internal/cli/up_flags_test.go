@@ -93,11 +93,7 @@ func TestUpFlagsRefused(t *testing.T) {
 			if !strings.Contains(h.errOut.String(), tt.want) {
 				t.Errorf("stderr = %q, want %q", h.errOut, tt.want)
 			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if f.apps["hello"] != nil {
-				t.Error("the app was submitted")
-			}
+			notSubmitted(t, f)
 		})
 	}
 }
@@ -231,11 +227,7 @@ func TestUpInterrupted(t *testing.T) {
 		if !strings.Contains(h.errOut.String(), "Build canceled; nothing was submitted") {
 			t.Errorf("stderr = %q", h.errOut)
 		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.apps["hello"] != nil {
-			t.Error("the app was submitted")
-		}
+		notSubmitted(t, f)
 	})
 }
 
@@ -282,4 +274,14 @@ func TestDownFlags(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, h.errOut)
 		}
 	})
+}
+
+// notSubmitted fails t if the fake holds the app.
+func notSubmitted(t *testing.T, f *fakeManager) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apps["hello"] != nil {
+		t.Error("the app was submitted")
+	}
 }
