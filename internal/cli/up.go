@@ -165,14 +165,21 @@ func (e *env) up(ctx context.Context, o upOptions) error {
 		return fmt.Errorf("the manager accepted app %s but did not return it; run berth ps to see its state", app.Name)
 	}
 	e.printSubmitted(app.Name, before, resp)
-	followed := subsetApp(resp.App, names(part.Services))
+	return e.followUp(ctx, c, subsetApp(resp.App, names(part.Services)), done, o)
+}
+
+// followUp follows the submitted services of app as up's flags say:
+// attached, until the deploy converges, or not at all (-d). Ctrl-C ends
+// only the following: the cluster goes on with the deploy.
+func (e *env) followUp(ctx context.Context, c *api.Client, app *types.App, done map[string]bool, o upOptions) error {
+	var err error
 	switch {
 	case o.abortOnExit:
-		err = e.attachUp(ctx, c, followed, done, o) // upattach.go
+		err = e.attachUp(ctx, c, app, done, o) // upattach.go
 	case o.detach && !o.wait:
 		return nil
 	default:
-		err = e.followDeploy(ctx, c, followed, o.waitTimeout)
+		err = e.followDeploy(ctx, c, app, o.waitTimeout)
 	}
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "\nInterrupted: the deploy of app %s goes on in the cluster; follow it with berth deployments or berth ps\n", app.Name)

@@ -121,7 +121,7 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.Upsert
 	}
 	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: recreate, StopGrace: opts.StopGrace}
 	if cur != nil {
-		cmd.Base = cur.ModifyIndex // the merge read cur: refused if another write came between
+		cmd.Base = cur.Version // the merge read cur: refused if another change came between
 	}
 	return cmd, nil
 }

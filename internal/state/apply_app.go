@@ -26,7 +26,7 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if old != nil && old.Deleting {
 		return nil, fmt.Errorf("app %s is being removed; wait for `berth down` to finish", app.Name)
 	}
-	if c.Base != 0 && (old == nil || old.ModifyIndex != c.Base) {
+	if c.Base != 0 && (old == nil || old.Version != c.Base) {
 		return nil, fmt.Errorf("app %s: %w", app.Name, ErrStale)
 	}
 	res := &UpsertResult{App: app}

@@ -70,9 +70,10 @@ type UpsertApp struct {
 	// Recreate names services given a new version even if their spec did
 	// not change (up --force-recreate).
 	Recreate []string `json:"recreate,omitempty"`
-	// Base, when set, is the ModifyIndex of the stored app the submission
-	// was merged with (up SERVICE..., orphans kept): a later write to the
-	// app refuses the upsert with ErrStale rather than undo that write.
+	// Base, when set, is the Version of the stored app the submission was
+	// merged with (up SERVICE..., orphans kept): a later change to the app
+	// (a submission, a scale, a rollback; not the controller's verdicts)
+	// refuses the upsert with ErrStale rather than undo that change.
 	Base uint64 `json:"base,omitempty"`
 	// StopGrace, when set, is the stop grace of the tasks the new versions
 	// replace (up -t), kept on their deployments.

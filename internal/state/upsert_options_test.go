@@ -34,12 +34,15 @@ func TestUpsertAppRecreate(t *testing.T) {
 }
 
 // TestUpsertAppBase: an upsert merged with an app that changed since is
-// refused with ErrStale, so it never undoes the write between.
+// refused with ErrStale, so it never undoes the change between; the
+// controller's verdicts are no change.
 func TestUpsertAppBase(t *testing.T) {
 	h := newHarness(t)
 	now := time.Unix(100, 0)
 	h.mustApply(UpsertApp{App: testApp(), Now: now, Deploy: true})
-	base := h.store.View().App("web").ModifyIndex
+	base := h.store.View().App("web").Version
+	h.mustApply(SetServiceStatus{App: "web", AppVersion: base, Statuses: map[string]*types.ServiceStatus{
+		"api": {Version: 1, State: types.ServiceUp}}})
 	changed := testApp()
 	changed.Service("api").Replicas = 5
 	h.mustApply(UpsertApp{App: changed, Now: now, Deploy: true, Base: base})
