@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/api"
@@ -99,7 +100,7 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.Upsert
 		return nil, badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
 	}
 	cur := s.store.View().App(name)
-	recreate, err := mergeSubmission(cur, &app, opts)
+	m, err := mergeSubmission(cur, &app, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -113,13 +114,13 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.Upsert
 	if err := checkIngressPorts(s.store.View().Apps(), &app); err != nil {
 		return nil, err
 	}
-	if err := s.sealSecrets(&app); err != nil {
+	if err := s.sealSecrets(&app, m.sealed); err != nil {
 		return nil, err
 	}
 	if cur != nil && cur.Deleting {
 		return nil, &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
 	}
-	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: recreate, StopGrace: opts.StopGrace}
+	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: m.recreate, StopGrace: opts.StopGrace}
 	if cur != nil {
 		cmd.Base = cur.Version // the merge read cur: refused if another change came between
 	}
@@ -212,8 +213,11 @@ func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, cont
 // plaintext so an unchanged secret leaves its services alone. The digest is
 // keyed (not a bare SHA-256) because it sits in every manager's WAL, where
 // a guessable secret could otherwise be guessed offline.
-func (s *Server) sealSecrets(app *types.App) error {
+func (s *Server) sealSecrets(app *types.App, sealed []string) error {
 	for name, sec := range app.Secrets {
+		if slices.Contains(sealed, name) {
+			continue // kept from the stored app (submit.go): sealed there
+		}
 		ad := []byte(adSecret + app.Name + "/" + name)
 		sealed, err := s.creds.sealer.Seal(sec.Data, ad)
 		if err != nil {

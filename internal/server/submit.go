@@ -58,52 +58,69 @@ func splitNames(s string) []string {
 	return strings.Split(s, ",")
 }
 
+// merged is what mergeSubmission tells the upsert.
+type merged struct {
+	// recreate are the services to give a new version even though their
+	// spec did not change (--force-recreate).
+	recreate []string
+	// sealed are the secrets copied from the stored app for the services
+	// kept: sealed already, they must not be sealed again.
+	sealed []string
+}
+
 // mergeSubmission is the app a submission of app with o makes of the
 // stored app old (nil: none): compose up's meaning of a service subset, of
-// orphans and of --no-recreate. It returns the services to give a new
-// version even though their spec did not change (--force-recreate).
-func mergeSubmission(old, app *types.App, o api.SubmitOptions) ([]string, error) {
+// orphans and of --no-recreate.
+func mergeSubmission(old, app *types.App, o api.SubmitOptions) (merged, error) {
+	var m merged
 	for _, name := range o.Services {
 		if app.Service(name) == nil {
-			return nil, badRequest(api.QueryServices, "app %s has no service %q; name one of its services", app.Name, name)
+			return m, badRequest(api.QueryServices, "app %s has no service %q; name one of its services", app.Name, name)
 		}
 	}
 	if old == nil {
 		old = &types.App{}
 	}
-	var services []*types.Service
-	var recreate []string
+	var services, kept []*types.Service
+	keep := func(prev *types.Service) *types.Service {
+		c := copyService(prev)
+		kept = append(kept, c)
+		return c
+	}
 	for _, svc := range app.Services {
 		prev := old.Service(svc.Name)
 		selected := len(o.Services) == 0 || slices.Contains(o.Services, svc.Name)
 		switch {
 		case !selected && prev == nil: // up web: db is not started
 		case !selected:
-			services = append(services, copyService(prev))
+			services = append(services, keep(prev))
 		case prev != nil && o.NoRecreate:
-			kept := copyService(prev)
-			kept.Replicas = svc.Replicas
-			services = append(services, kept)
+			c := keep(prev)
+			c.Replicas = svc.Replicas
+			services = append(services, c)
 		default:
 			services = append(services, svc)
 			if prev != nil && o.ForceRecreate {
-				recreate = append(recreate, svc.Name)
+				m.recreate = append(m.recreate, svc.Name)
 			}
 		}
 	}
 	for _, prev := range old.Services {
 		if app.Service(prev.Name) == nil && (!o.RemoveOrphans || slices.Contains(o.Keep, prev.Name)) {
-			services = append(services, copyService(prev))
-			keepResources(old, app, prev)
+			services = append(services, keep(prev))
 		}
 	}
 	app.Services = services
-	return recreate, nil
+	for _, svc := range kept {
+		m.sealed = append(m.sealed, keepResources(old, app, svc)...)
+	}
+	return m, nil
 }
 
-// keepResources copies into app the networks and volumes of old that the
-// kept service svc uses and app no longer defines, so it still validates.
-func keepResources(old, app *types.App, svc *types.Service) {
+// keepResources copies into app the networks, volumes, configs and secrets
+// of old that svc uses and app no longer defines (svc is a service kept as
+// stored), so it still validates and runs; it returns the secrets copied.
+func keepResources(old, app *types.App, svc *types.Service) (sealed []string) {
 	for _, n := range svc.Networks {
 		if def, ok := old.Networks[n.Name]; ok && app.Networks[n.Name] == nil {
 			if app.Networks == nil {
@@ -123,6 +140,24 @@ func keepResources(old, app *types.App, svc *types.Service) {
 			app.Volumes[m.Source] = def
 		}
 	}
+	for _, f := range svc.Configs {
+		if def, ok := old.Configs[f.Source]; ok && app.Configs[f.Source] == nil {
+			if app.Configs == nil {
+				app.Configs = map[string]*types.Secret{}
+			}
+			app.Configs[f.Source] = def
+		}
+	}
+	for _, f := range svc.Secrets {
+		if def, ok := old.Secrets[f.Source]; ok && app.Secrets[f.Source] == nil {
+			if app.Secrets == nil {
+				app.Secrets = map[string]*types.Secret{}
+			}
+			app.Secrets[f.Source] = def
+			sealed = append(sealed, f.Source)
+		}
+	}
+	return sealed
 }
 
 // copyService deep-copies a stored service (the view's values are shared)

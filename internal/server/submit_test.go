@@ -50,7 +50,7 @@ func TestMergeSubmission(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			app := file()
-			recreate, err := mergeSubmission(stored(), app, tt.opts)
+			m, err := mergeSubmission(stored(), app, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,8 +64,8 @@ func TestMergeSubmission(t *testing.T) {
 			if !maps.Equal(got, tt.images) {
 				t.Errorf("merged services %v, want %v", got, tt.images)
 			}
-			if !slices.Equal(recreate, tt.recreate) {
-				t.Errorf("recreate %v, want %v", recreate, tt.recreate)
+			if !slices.Equal(m.recreate, tt.recreate) {
+				t.Errorf("recreate %v, want %v", m.recreate, tt.recreate)
 			}
 			if _, ok := got["old"]; ok && app.Networks["legacy"] == nil {
 				t.Error("old is kept without its network")
@@ -86,12 +86,16 @@ func TestSubmitOptionsThroughAPI(t *testing.T) {
 	ctx := context.Background()
 	app := func(services ...*types.Service) *types.App { return &types.App{Name: "opts", Services: services} }
 	web := func(image string) *types.Service { return &types.Service{Name: "web", Image: image, Replicas: 1} }
-	db := &types.Service{Name: "db", Image: "db:1", Replicas: 1}
-	if _, err := c.SubmitApp(ctx, app(web("web:1"), db)); err != nil {
+	db := &types.Service{Name: "db", Image: "db:1", Replicas: 1, Secrets: []types.FileRef{{Source: "key", Target: "/run/secrets/key"}}}
+	first := app(web("web:1"), db)
+	first.Secrets = map[string]*types.Secret{"key": {Name: "key", Data: []byte("s3cret")}}
+	if _, err := c.SubmitApp(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	// up db with web's image moved on: web is left as it runs.
-	res, err := c.SubmitAppWith(ctx, app(web("web:2"), db), api.SubmitOptions{Services: []string{"db"}})
+	moved := app(web("web:2"), db)
+	moved.Secrets = map[string]*types.Secret{"key": {Name: "key", Data: []byte("s3cret")}}
+	res, err := c.SubmitAppWith(ctx, moved, api.SubmitOptions{Services: []string{"db"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +106,11 @@ func TestSubmitOptionsThroughAPI(t *testing.T) {
 	res, err = c.SubmitAppWith(ctx, app(web("web:1")), api.SubmitOptions{})
 	if err != nil || res.App.Service("db") == nil || len(res.Removed) != 0 {
 		t.Fatalf("orphan db not kept: %+v %v", res, err)
+	}
+	// The orphan keeps the secret the file no longer defines, sealed once.
+	stored := s.store.View().App("opts")
+	if plain, err := s.openSecret("opts", "key", stored.Secrets["key"]); err != nil || string(plain.Data) != "s3cret" {
+		t.Errorf("the kept db's secret opens to %v, %v; want s3cret", plain, err)
 	}
 	res, err = c.SubmitAppWith(ctx, app(web("web:1")), api.SubmitOptions{RemoveOrphans: true})
 	if err != nil || res.App.Service("db") != nil || !slices.Equal(res.Removed, []string{"db"}) {
