@@ -16,7 +16,7 @@ type downOptions struct {
 	waitTimeout time.Duration
 	// stopGrace is -t in seconds: how long each task has to stop before it
 	// is killed (-1: its service's stop_grace_period).
-	stopGrace     int
+	stopGrace     int // set through graceSeconds
 	rmi           string // "", "all" or "local"
 	removeOrphans bool
 }
@@ -27,7 +27,7 @@ type downOptions struct {
 const downPoll = 2 * time.Second
 
 func newDownCommand(e *env) *cobra.Command {
-	o := downOptions{waitTimeout: 5 * time.Minute}
+	o := downOptions{waitTimeout: 5 * time.Minute, stopGrace: -1}
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Remove the app: its tasks and networks (and volumes with -v)",
@@ -47,8 +47,6 @@ runs for the app, orphans too (services the Compose file no longer has):
 			switch {
 			case o.rmi != "" && o.rmi != "all" && o.rmi != "local":
 				return fmt.Errorf("--rmi %q: write all (every image of the app) or local (only images built without an image: name)", o.rmi)
-			case o.stopGrace < -1:
-				return fmt.Errorf("-t/--timeout must be 0 or more seconds, not %d", o.stopGrace)
 			case o.waitTimeout <= 0:
 				return errors.New("--wait-timeout must be more than 0, e.g. 300 or 5m")
 			}
@@ -58,7 +56,7 @@ runs for the app, orphans too (services the Compose file no longer has):
 	f := cmd.Flags()
 	f.BoolVarP(&o.volumes, "volumes", "v", false, "also remove the app's named volumes")
 	f.Var((*secondsOrDuration)(&o.waitTimeout), "wait-timeout", "how long to wait for the removal, as SECONDS or a duration (5m)")
-	f.IntVarP(&o.stopGrace, "timeout", "t", -1, "seconds each container has to stop before it is killed (default: its stop_grace_period)")
+	f.VarP((*graceSeconds)(&o.stopGrace), "timeout", "t", "seconds each container has to stop before it is killed (default: its stop_grace_period)")
 	f.StringVar(&o.rmi, "rmi", "", "also remove images from this machine's engine: all, or local (those built without an image: name)")
 	f.BoolVar(&o.removeOrphans, "remove-orphans", false, "accepted for docker compose: down always removes the whole app, orphans included")
 	return cmd

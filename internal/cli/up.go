@@ -22,7 +22,7 @@ type upOptions struct {
 	waitTimeout time.Duration
 	// stopGrace is -t in seconds: the stop grace of the tasks this up
 	// replaces (-1: each service's stop_grace_period).
-	stopGrace     int
+	stopGrace     int // set through graceSeconds
 	noDeps        bool
 	forceRecreate bool
 	noRecreate    bool
@@ -34,7 +34,7 @@ type upOptions struct {
 }
 
 func newUpCommand(e *env) *cobra.Command {
-	o := upOptions{waitTimeout: 5 * time.Minute}
+	o := upOptions{waitTimeout: 5 * time.Minute, stopGrace: -1}
 	cmd := &cobra.Command{
 		Use:   "up [SERVICE...]",
 		Short: "Deploy the Compose app and wait until it runs",
@@ -75,7 +75,7 @@ address, up starts a local one-node cluster first.`,
 	f.BoolVarP(&o.detach, "detach", "d", false, "return once the app is submitted, without waiting")
 	f.BoolVar(&o.wait, "wait", false, "wait until the services run (and are healthy): berth's default, also with -d")
 	f.Var((*secondsOrDuration)(&o.waitTimeout), "wait-timeout", "how long to wait for the deploy, as SECONDS or a duration (5m)")
-	f.IntVarP(&o.stopGrace, "timeout", "t", -1, "seconds each replaced container has to stop before it is killed (default: its stop_grace_period)")
+	f.VarP((*graceSeconds)(&o.stopGrace), "timeout", "t", "seconds each replaced container has to stop before it is killed (default: its stop_grace_period)")
 	f.BoolVar(&o.noBuild, "no-build", false, "do not build images, even missing ones")
 	f.BoolVar(&o.build, "build", false, "build images even when they exist")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show what up would change (services, fields, tasks) and change nothing (--json for a script)")
@@ -103,8 +103,6 @@ func (o *upOptions) check() error {
 		return errors.New("--abort-on-container-exit (and --exit-code-from) stays attached; drop -d and --wait")
 	case o.waitTimeout <= 0:
 		return errors.New("--wait-timeout must be more than 0, e.g. 300 or 5m")
-	case o.stopGrace < -1:
-		return fmt.Errorf("-t/--timeout must be 0 or more seconds, not %d", o.stopGrace)
 	}
 	return nil
 }

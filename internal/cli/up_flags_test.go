@@ -81,7 +81,7 @@ func TestUpFlagsRefused(t *testing.T) {
 		{[]string{"--exit-code-from", "web", "--wait"}, "stays attached"},
 		{[]string{"--wait-timeout", "soon"}, "write SECONDS (300) or a duration (5m)"},
 		{[]string{"--wait-timeout", "0"}, "--wait-timeout must be more than 0"},
-		{[]string{"-t", "-3"}, "-t/--timeout must be 0 or more seconds"},
+		{[]string{"-t", "-3"}, "write a number of seconds, 0 or more, not \"-3\""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

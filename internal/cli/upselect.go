@@ -151,3 +151,25 @@ func (d *secondsOrDuration) Set(s string) error {
 
 func (d *secondsOrDuration) String() string { return time.Duration(*d).String() }
 func (d *secondsOrDuration) Type() string   { return "duration" }
+
+// graceSeconds is -t/--timeout SECONDS, compose's stop grace; -1 until set,
+// shown without a default in the help (the service's stop_grace_period is).
+type graceSeconds int
+
+func (g *graceSeconds) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("write a number of seconds, 0 or more, not %q", s)
+	}
+	*g = graceSeconds(n)
+	return nil
+}
+
+func (g *graceSeconds) String() string {
+	if *g < 0 {
+		return ""
+	}
+	return strconv.Itoa(int(*g))
+}
+
+func (g *graceSeconds) Type() string { return "int" }
