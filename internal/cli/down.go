@@ -16,7 +16,7 @@ type downOptions struct {
 	waitTimeout time.Duration
 	// stopGrace is -t in seconds: how long each task has to stop before it
 	// is killed (-1: its service's stop_grace_period).
-	stopGrace     int // set through graceSeconds
+	stopGrace     int    // set through graceSeconds
 	rmi           string // "", "all" or "local"
 	removeOrphans bool
 }
