@@ -59,6 +59,7 @@ type fakeManager struct {
 	// up's and down's flags (up_flags_test.go).
 	submitQuery url.Values     // the query of the last PUT /v1/apps/{name}
 	deleteQuery url.Values     // the query of the last DELETE /v1/apps/{name}
+	planQuery   url.Values     // the query of the last dry run
 	exitCodes   map[string]int // service -> exit code of its tasks startFor ends
 	output      map[string]string
 	stopCode    *int // the exit code of a task the fake stops (nil: none)
@@ -414,6 +415,7 @@ func (f *fakeManager) plan(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.planQuery = r.URL.Query()
 	p := api.Plan{App: app.Name}
 	old := f.apps[app.Name]
 	for _, s := range app.Services {

@@ -285,3 +285,22 @@ func notSubmitted(t *testing.T, f *fakeManager) {
 		t.Error("the app was submitted")
 	}
 }
+
+// TestUpDryRunTakesTheFlags: a dry run plans what up with the same flags
+// would do.
+func TestUpDryRunTakesTheFlags(t *testing.T) {
+	f, url := newFakeManager(t)
+	h := upFlagsHarness(t)
+	if code := h.run(t, "up", "--dry-run", "web", "--no-deps", "--force-recreate", "--remove-orphans", "--scale", "web=3", "--addr", url); code != 0 {
+		t.Fatalf("exit %d: %s", code, h.errOut)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := f.planQuery
+	if q.Get("services") != "web" || q.Get("force_recreate") != "true" || q.Get("remove_orphans") != "true" {
+		t.Errorf("plan query %v", q)
+	}
+	if f.apps["hello"] != nil {
+		t.Error("a dry run submitted the app")
+	}
+}
