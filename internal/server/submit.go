@@ -122,42 +122,36 @@ func mergeSubmission(old, app *types.App, o api.SubmitOptions) (merged, error) {
 // stored), so it still validates and runs; it returns the secrets copied.
 func keepResources(old, app *types.App, svc *types.Service) (sealed []string) {
 	for _, n := range svc.Networks {
-		if def, ok := old.Networks[n.Name]; ok && app.Networks[n.Name] == nil {
-			if app.Networks == nil {
-				app.Networks = map[string]*types.Network{}
-			}
-			app.Networks[n.Name] = def
-		}
+		adopt(&app.Networks, old.Networks, n.Name)
 	}
 	for _, m := range svc.Mounts {
-		if m.Type != types.MountVolume {
-			continue
-		}
-		if def, ok := old.Volumes[m.Source]; ok && app.Volumes[m.Source] == nil {
-			if app.Volumes == nil {
-				app.Volumes = map[string]*types.Volume{}
-			}
-			app.Volumes[m.Source] = def
+		if m.Type == types.MountVolume {
+			adopt(&app.Volumes, old.Volumes, m.Source)
 		}
 	}
 	for _, f := range svc.Configs {
-		if def, ok := old.Configs[f.Source]; ok && app.Configs[f.Source] == nil {
-			if app.Configs == nil {
-				app.Configs = map[string]*types.Secret{}
-			}
-			app.Configs[f.Source] = def
-		}
+		adopt(&app.Configs, old.Configs, f.Source)
 	}
 	for _, f := range svc.Secrets {
-		if def, ok := old.Secrets[f.Source]; ok && app.Secrets[f.Source] == nil {
-			if app.Secrets == nil {
-				app.Secrets = map[string]*types.Secret{}
-			}
-			app.Secrets[f.Source] = def
+		if adopt(&app.Secrets, old.Secrets, f.Source) {
 			sealed = append(sealed, f.Source)
 		}
 	}
 	return sealed
+}
+
+// adopt copies from[name] into *to when *to lacks it, and says whether it
+// did.
+func adopt[T any](to *map[string]*T, from map[string]*T, name string) bool {
+	def, ok := from[name]
+	if !ok || (*to)[name] != nil {
+		return false
+	}
+	if *to == nil {
+		*to = map[string]*T{}
+	}
+	(*to)[name] = def
+	return true
 }
 
 // copyService deep-copies a stored service (the view's values are shared)
