@@ -183,6 +183,25 @@ func TestUpAbortOnContainerExit(t *testing.T) {
 	}
 }
 
+// TestUpAttachedRejected: attached, a replica its node rejects (it has
+// no container to exit) ends up with the reason, rather than waiting on.
+func TestUpAttachedRejected(t *testing.T) {
+	f, url := newFakeManager(t)
+	f.startFor = func(s *types.Service) types.TaskState {
+		if s.Name == "api" {
+			return types.TaskRejected
+		}
+		return types.TaskRunning
+	}
+	h := upFlagsHarness(t)
+	if code := h.run(t, "up", "--abort-on-container-exit", "--addr", url); code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, h.errOut)
+	}
+	if want := "replica hello-api-1 was rejected: "; !strings.Contains(h.errOut.String(), want) {
+		t.Errorf("stderr = %q, want %q", h.errOut, want)
+	}
+}
+
 // TestUpInterrupted: Ctrl-C while up follows the deploy says the deploy
 // goes on and how to follow it (exit 130); during a build it cancels the
 // build and submits nothing.

@@ -58,6 +58,9 @@ func (e *env) attachUp(ctx context.Context, c *api.Client, app *types.App, done 
 			return err
 		}
 		ls.attach(logCtx, fresh(logTasks(tasks, services), done))
+		if t := rejected(tasks, services, done); t != nil { // no container to wait for
+			return fmt.Errorf("replica %s was rejected: %s; see berth ps -a", t.Name(), orUnknown(t.Error))
+		}
 		if t := firstExit(tasks, services, done); t != nil {
 			fmt.Fprintf(e.stdout, "%s exited with code %d\nAborting on container exit...\n", t.Name(), *t.ExitCode)
 			err := e.abortUp(ctx, c, app, t, done, o)
@@ -113,6 +116,17 @@ func firstExit(tasks []*types.Task, services []string, done map[string]bool) *ty
 		}
 	}
 	return first
+}
+
+// rejected is a task of services its node refused to start (a missing
+// image, say), not in done.
+func rejected(tasks []*types.Task, services []string, done map[string]bool) *types.Task {
+	for _, t := range tasks {
+		if t.State == types.TaskRejected && !done[t.ID] && slices.Contains(services, t.Service) {
+			return t
+		}
+	}
+	return nil
 }
 
 func exitedByItself(t *types.Task) bool {
