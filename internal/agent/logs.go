@@ -14,6 +14,7 @@ import (
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathAgentTaskLogs, a.handleLogs)
+	a.controlRoutes(mux) // control.go
 	return mux
 }
 
@@ -26,13 +27,8 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	d, err := a.driverOf(r, id)
-	if errors.Is(err, driver.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+	d, ok := a.taskDriver(w, r, id)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -43,6 +39,21 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	if err := d.Logs(r.Context(), id, opts, out); err != nil && r.Context().Err() == nil {
 		a.log.Warn("stream task logs", "task", id, "err", err)
 	}
+}
+
+// taskDriver is driverOf for a handler: a task not here is answered 404,
+// a driver that fails 502, and ok is false.
+func (a *Agent) taskDriver(w http.ResponseWriter, r *http.Request, id string) (driver.Driver, bool) {
+	d, err := a.driverOf(r, id)
+	if errors.Is(err, driver.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return nil, false
+	}
+	return d, true
 }
 
 // driverOf finds the driver that holds a task.

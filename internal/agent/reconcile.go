@@ -73,9 +73,6 @@ func (l *loop) keepRunning(ctx context.Context, t *types.Task, r *taskRecord) {
 func (l *loop) shutDown(ctx context.Context, t *types.Task, r *taskRecord) {
 	switch {
 	case r.status != nil && r.status.State != driver.StateExited && !r.stopped:
-		if t.StopGrace > 0 { // up -t or down -t, over the service's grace
-			r.local.Grace = t.StopGrace
-		}
 		if !l.draining(t) { // drain.go: out of every node's DNS and mesh first
 			l.stop(ctx, r)
 		}

@@ -62,6 +62,9 @@ type fakeImages struct {
 	builds        []string
 	removed       []string // refs down --rmi asked to remove
 	onBuild       func(context.Context) error
+	buildOpts     []imagebuild.Options
+	pulls         []string
+	pullFails     map[string]bool
 	pusher        fakePusher
 }
 
@@ -83,6 +86,7 @@ func (f *fakeImages) Build(ctx context.Context, o imagebuild.Options, _ io.Write
 		}
 	}
 	f.builds = append(f.builds, o.Tag)
+	f.buildOpts = append(f.buildOpts, o)
 	id := "sha256:built-" + o.Tag
 	f.have[o.Tag] = id
 	return id, nil
@@ -616,3 +620,13 @@ func serveFake(t *testing.T, f *fakeManager, addr string) error {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// Pull records the pull; refs in pullFails fail.
+func (f *fakeImages) Pull(_ context.Context, ref string, progress io.Writer) error {
+	if f.pullFails[ref] {
+		return fmt.Errorf("pull %s: manifest unknown", ref)
+	}
+	f.pulls = append(f.pulls, ref)
+	fmt.Fprintf(progress, "aaa Pull complete\n")
+	return nil
+}

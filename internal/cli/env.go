@@ -38,6 +38,9 @@ type env struct {
 	// exitWait bounds how long `server stop` waits for the process to go.
 	exitWait time.Duration
 
+	// stdin is where a command reads the user's answer (berth rm).
+	stdin io.Reader
+
 	global globalOptions
 }
 

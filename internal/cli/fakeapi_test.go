@@ -55,6 +55,7 @@ type fakeManager struct {
 
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
 	dev    bool              // /v1/status says a dev cluster
+	life   *fakeLifecycle    // the lifecycle verbs (lifecycle_test.go)
 
 	// up's and down's flags (up_flags_test.go).
 	submitQuery url.Values     // the query of the last PUT /v1/apps/{name}
@@ -102,6 +103,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathSnapshot, f.saveSnapshot)
 	mux.HandleFunc("POST "+api.PathSnapshot, f.restoreSnapshot)
 	f.images.register(mux, f)
+	f.lifecycleRoutes(mux) // lifecycle_test.go
 	return f.authenticate(mux)
 }
 

@@ -51,8 +51,9 @@ Services the cluster runs for the app that the Compose file no longer has
 
 With --abort-on-container-exit (or --exit-code-from), up stays attached as
 docker compose up does: the replicas' output streams until the first
-container exits; then the app's services are stopped and up exits with that
-container's code (or the code of the service --exit-code-from names).
+container exits; then the services are stopped, as berth stop stops them,
+and up exits with that container's code (or the code of the service
+--exit-code-from names).
 
 Ctrl-C while up follows the deploy leaves the deploy going on in the
 cluster (follow it with berth deployments or berth ps); during a build it
@@ -84,7 +85,7 @@ address, up starts a local one-node cluster first.`,
 	f.BoolVar(&o.noRecreate, "no-recreate", false, "leave the tasks of services that exist as they run, even if their spec changed")
 	f.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove the app's services the Compose file no longer has")
 	f.StringArrayVar(&o.scale, "scale", nil, "run N replicas of SERVICE (SERVICE=N, repeatable), instead of the file's count, for this up")
-	f.BoolVar(&o.abortOnExit, "abort-on-container-exit", false, "stream the output; when a container exits, stop the app and exit with its code")
+	f.BoolVar(&o.abortOnExit, "abort-on-container-exit", false, "stream the output; when a container exits, stop the services (as berth stop) and exit with its code")
 	f.StringVar(&o.exitCodeFrom, "exit-code-from", "", "exit with the code of SERVICE's container (implies --abort-on-container-exit)")
 	return cmd
 }

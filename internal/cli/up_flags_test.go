@@ -164,20 +164,17 @@ func TestUpAbortOnContainerExit(t *testing.T) {
 				return types.TaskRunning
 			}
 			h := upFlagsHarness(t)
-			if code := h.run(t, append([]string{"up", "--addr", url}, tt.args...)...); code != tt.code {
+			if code := h.run(t, append([]string{"up", "-t", "1", "--addr", url}, tt.args...)...); code != tt.code {
 				t.Fatalf("exit %d, want %d: %s", code, tt.code, h.errOut)
 			}
 			out := h.out.String()
-			for _, want := range []string{"api-1  | api says goodbye", "web-1  | web serves", "hello-api-1 exited with code 3\nAborting on container exit...\n", "Stopping app hello"} {
+			for _, want := range []string{"api-1  | api says goodbye", "web-1  | web serves", "hello-api-1 exited with code 3\nAborting on container exit...\n", "Container hello-web-1  Stopped"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("stdout = %q, want %q", out, want)
 				}
 			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			slices.Sort(f.scaled)
-			if want := []string{"hello/api=0", "hello/web=0"}; !slices.Equal(f.scaled, want) {
-				t.Errorf("scaled %v, want %v", f.scaled, want)
+			if got, want := f.life.seen(), []string{"stop web,api t=1"}; !slices.Equal(got, want) {
+				t.Errorf("lifecycle calls %v, want %v", got, want)
 			}
 		})
 	}

@@ -31,7 +31,7 @@ func finishedTasks(ctx context.Context, c *api.Client, app string) (map[string]b
 // attachUp is up --abort-on-container-exit (and --exit-code-from), as
 // docker compose does it: the output of app's replicas streams until the
 // first container exits by itself (restart policy or not); then app's
-// services are stopped (scaled to 0, which the next up undoes) and up
+// services are stopped (as berth stop; the next up starts them) and up
 // exits with that container's code, or with the code of the container of
 // the service --exit-code-from names. done are the tasks that had ended
 // before the submission.
@@ -133,25 +133,27 @@ func exitedByItself(t *types.Task) bool {
 	return (t.State == types.TaskComplete || t.State == types.TaskFailed) && t.ExitCode != nil
 }
 
-// abortUp stops app's services after exited ended the attached up, waits
-// until their tasks have stopped, and returns the exit code up ends with.
+// abortUp stops app's services after exited ended the attached up, as
+// berth stop does (with up's -t), waits until their tasks have stopped, and
+// returns the exit code up ends with.
 func (e *env) abortUp(ctx context.Context, c *api.Client, app *types.App, exited *types.Task, done map[string]bool, o upOptions) error {
-	fmt.Fprintf(e.stdout, "Stopping app %s: its services are scaled to 0 (berth up starts them again)\n", app.Name)
-	for _, svc := range app.Services {
-		if svc.Mode == types.ModeGlobal {
-			fmt.Fprintf(e.stderr, "warning: service %s is global (one task per node) and keeps running; remove it with berth down\n", svc.Name)
-			continue
-		}
-		if err := c.Scale(ctx, app.Name, svc.Name, 0); err != nil {
-			return fmt.Errorf("stop service %s: %w", svc.Name, err)
-		}
+	req := api.LifecycleRequest{Services: names(app.Services)}
+	if o.stopGrace >= 0 {
+		req.TimeoutSeconds = &o.stopGrace
 	}
-	tasks, err := e.waitStopped(ctx, c, app, o)
+	res, err := c.StopServices(ctx, app.Name, req)
 	if err != nil {
+		return fmt.Errorf("stop the services of app %s: %w", app.Name, err)
+	}
+	if err := e.waitStopped(ctx, c, app.Name, res.Services); err != nil { // lifecycle.go
 		return err
 	}
 	code := *exited.ExitCode
 	if o.exitCodeFrom != "" {
+		tasks, _, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name})
+		if err != nil {
+			return err
+		}
 		t := serviceExit(tasks, o.exitCodeFrom, done)
 		if t == nil {
 			return fmt.Errorf("no container of service %s exited with a code; see berth ps -a", o.exitCodeFrom)
@@ -162,33 +164,6 @@ func (e *env) abortUp(ctx context.Context, c *api.Client, app *types.App, exited
 		return nil
 	}
 	return &exitCodeError{code: code}
-}
-
-// waitStopped waits, at most --wait-timeout, until no task of app's
-// services runs, and returns the tasks as they are then.
-func (e *env) waitStopped(ctx context.Context, c *api.Client, app *types.App, o upOptions) ([]*types.Task, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.waitTimeout)
-	defer cancel()
-	services := names(app.Services)
-	var index uint64
-	for {
-		tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app.Name, QueryOptions: api.QueryOptions{Index: index, Wait: blockingWait}})
-		if err != nil {
-			return nil, fmt.Errorf("wait for app %s to stop: %w", app.Name, err)
-		}
-		left := 0
-		for _, t := range tasks {
-			if slices.Contains(services, t.Service) && !t.State.Terminal() {
-				left++
-			}
-		}
-		if left == 0 {
-			return tasks, nil
-		}
-		if err := pace(ctx, &index, meta.Index); err != nil {
-			return nil, fmt.Errorf("app %s did not stop within %s (%s still running); see berth ps: %w", app.Name, o.waitTimeout, countOf(left, "task", "tasks"), err)
-		}
-	}
 }
 
 // serviceExit is the task of service whose exit code up reports: the

@@ -73,6 +73,20 @@ func (e *env) storedApp(ctx context.Context) (*types.App, error) {
 	return app, nil
 }
 
+// storedAppWith is storedApp, refusing a service name it does not have.
+func (e *env) storedAppWith(ctx context.Context, services []string) (*types.App, error) {
+	app, err := e.storedApp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		if app.Service(s) == nil {
+			return nil, noServiceError(app.Name, s)
+		}
+	}
+	return app, nil
+}
+
 // storedService is one service of storedApp.
 func (e *env) storedService(ctx context.Context, service string) (*types.Service, error) {
 	app, err := e.storedApp(ctx)
@@ -109,14 +123,9 @@ pull it from (the cluster registry's copy, for an image up pushed).`,
 }
 
 func (e *env) listImages(ctx context.Context, services []string, quiet bool) error {
-	app, err := e.storedApp(ctx)
+	app, err := e.storedAppWith(ctx, services)
 	if err != nil {
 		return err
-	}
-	for _, s := range services {
-		if app.Service(s) == nil {
-			return noServiceError(app.Name, s)
-		}
 	}
 	all, _, err := e.client().ListTasks(ctx, api.TaskQuery{App: app.Name})
 	if err != nil {

@@ -120,7 +120,7 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.Upsert
 	if cur != nil && cur.Deleting {
 		return nil, &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
 	}
-	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: m.recreate, StopGrace: opts.StopGrace}
+	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: m.recreate, Untouched: m.untouched, StopGrace: opts.StopGrace}
 	if cur != nil {
 		cmd.Base = cur.Version // the merge read cur: refused if another change came between
 	}

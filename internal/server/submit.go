@@ -66,6 +66,8 @@ type merged struct {
 	// sealed are the secrets copied from the stored app for the services
 	// kept: sealed already, they must not be sealed again.
 	sealed []string
+	// untouched are the services left as stored: not named, or orphans.
+	untouched []string
 }
 
 // mergeSubmission is the app a submission of app with o makes of the
@@ -94,6 +96,7 @@ func mergeSubmission(old, app *types.App, o api.SubmitOptions) (merged, error) {
 		case !selected && prev == nil: // up web: db is not started
 		case !selected:
 			services = append(services, keep(prev))
+			m.untouched = append(m.untouched, prev.Name)
 		case prev != nil && o.NoRecreate:
 			c := keep(prev)
 			c.Replicas = svc.Replicas
@@ -108,6 +111,7 @@ func mergeSubmission(old, app *types.App, o api.SubmitOptions) (merged, error) {
 	for _, prev := range old.Services {
 		if app.Service(prev.Name) == nil && (!o.RemoveOrphans || slices.Contains(o.Keep, prev.Name)) {
 			services = append(services, keep(prev))
+			m.untouched = append(m.untouched, prev.Name)
 		}
 	}
 	app.Services = services
@@ -155,7 +159,8 @@ func adopt[T any](to *map[string]*T, from map[string]*T, name string) bool {
 }
 
 // copyService deep-copies a stored service (the view's values are shared)
-// without the controller's verdict, which the store sets afresh.
+// without the controller's verdict, which the store sets afresh, nor its
+// lifecycle, which the store keeps for the untouched services itself.
 func copyService(s *types.Service) *types.Service {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -165,6 +170,6 @@ func copyService(s *types.Service) *types.Service {
 	if err := json.Unmarshal(b, &c); err != nil {
 		panic(fmt.Sprintf("server: copy service %s: %v", s.Name, err))
 	}
-	c.Status = nil
+	c.Status, c.Lifecycle = nil, nil
 	return &c
 }

@@ -17,10 +17,11 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	}
 	app := cloneApp(c.App)
 	// Teardown state belongs to `down`, never to a submission; verdicts
-	// to the controller, which judges the new submission afresh.
+	// to the controller, which judges the new submission afresh; and a
+	// submission starts what berth stop stopped, as Compose's up does.
 	app.Deleting, app.RemoveVolumes, app.TornDownOn, app.StopGrace = false, false, nil, 0
 	for _, svc := range app.Services {
-		svc.Status = nil
+		svc.Status, svc.Lifecycle = nil, nil
 	}
 	old := getApp(w.txn, app.Name)
 	if old != nil && old.Deleting {
@@ -29,6 +30,7 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if c.Base != 0 && (old == nil || old.Version != c.Base) {
 		return nil, fmt.Errorf("app %s: %w", app.Name, ErrStale)
 	}
+	keepLifecycles(app, old, c.Untouched)
 	res := &UpsertResult{App: app}
 	versionServices(app, old, res, c.Recreate)
 	if err := allocateApp(w, app, old); err != nil {
@@ -49,6 +51,20 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	app.Version, app.CreatedAt, app.UpdatedAt = old.Version+1, old.CreatedAt, c.Now
 	app.CreateIndex, app.ModifyIndex = old.CreateIndex, w.index
 	return res, w.insert(TableApps, app)
+}
+
+// keepLifecycles gives the services up left untouched (up SERVICE... named
+// others; orphans kept) the lifecycle they have in the stored app old, as
+// it is now: a berth stop of theirs stays, as Compose's up leaves them.
+func keepLifecycles(app, old *types.App, untouched []string) {
+	if old == nil {
+		return
+	}
+	for _, name := range untouched {
+		if svc, prev := app.Service(name), old.Service(name); svc != nil && prev != nil {
+			svc.Lifecycle = prev.Lifecycle
+		}
+	}
 }
 
 // validateServices rejects what would break versioning: a missing or

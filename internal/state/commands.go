@@ -56,6 +56,10 @@ const (
 	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
 	kindRollbackService     commandKind = 37
 	kindPromoteDeployment   commandKind = 38
+	kindStopServices        commandKind = 40 // per-service lifecycle (apply_lifecycle.go)
+	kindStartServices       commandKind = 41
+	kindRestartServices     commandKind = 42
+	kindRemoveStoppedTasks  commandKind = 43
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -75,6 +79,10 @@ type UpsertApp struct {
 	// (a submission, a scale, a rollback; not the controller's verdicts)
 	// refuses the upsert with ErrStale rather than undo that change.
 	Base uint64 `json:"base,omitempty"`
+	// Untouched names services the submission leaves as the store has them
+	// (not named by up SERVICE..., orphans kept): they keep their
+	// lifecycle (a berth stop), which a submission otherwise drops.
+	Untouched []string `json:"untouched,omitempty"`
 	// StopGrace, when set, is the stop grace of the tasks the new versions
 	// replace (up -t), kept on their deployments.
 	StopGrace time.Duration `json:"stop_grace,omitempty"`
@@ -302,6 +310,14 @@ func newCommand(k commandKind) (Command, error) {
 		return &RollbackService{}, nil
 	case kindPromoteDeployment:
 		return &PromoteDeployment{}, nil
+	case kindStopServices:
+		return &StopServices{}, nil
+	case kindStartServices:
+		return &StartServices{}, nil
+	case kindRestartServices:
+		return &RestartServices{}, nil
+	case kindRemoveStoppedTasks:
+		return &RemoveStoppedTasks{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

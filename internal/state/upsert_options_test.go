@@ -66,3 +66,21 @@ func TestTaskUpdatesGrace(t *testing.T) {
 		t.Errorf("stop grace %s, want 2s", g)
 	}
 }
+
+// TestUpsertAppUntouchedStayStopped: up SERVICE... leaves a service it
+// does not name stopped (berth stop), as Compose does; the named ones
+// start again, as a submission starts what stop stopped.
+func TestUpsertAppUntouchedStayStopped(t *testing.T) {
+	h := newHarness(t)
+	now := time.Unix(100, 0)
+	h.mustApply(UpsertApp{App: testApp(), Now: now, Deploy: true})
+	h.mustApply(StopServices{App: "web", Now: now})
+	h.mustApply(UpsertApp{App: testApp(), Now: now, Deploy: true, Untouched: []string{"db"}})
+	app := h.store.View().App("web")
+	if !app.Service("db").IsStopped() {
+		t.Error("db, untouched, was started")
+	}
+	if app.Service("api").IsStopped() {
+		t.Error("api, submitted, stayed stopped")
+	}
+}
