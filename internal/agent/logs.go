@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/driver"
@@ -29,6 +30,10 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	d, ok := a.taskDriver(w, r, id)
 	if !ok {
+		return
+	}
+	if tl, ok := d.(driver.TimedLogs); (!opts.Since.IsZero() || !opts.Until.IsZero()) && (!ok || !tl.TimedLogs()) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("task %s runs on the %s driver, which keeps no time for its log lines; drop --since and --until", id, d.Name()))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -89,6 +94,19 @@ func logOptions(r *http.Request) (driver.LogOptions, error) {
 	}
 	if o.Timestamps, err = boolParam(q.Get("timestamps")); err != nil {
 		return o, fmt.Errorf("timestamps: %w", err)
+	}
+	for _, b := range []struct {
+		name string
+		at   *time.Time
+	}{{"since", &o.Since}, {"until", &o.Until}} {
+		if v := q.Get(b.name); v != "" {
+			if *b.at, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return o, fmt.Errorf("%s must be an RFC 3339 time, not %q", b.name, v)
+			}
+		}
+	}
+	if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
+		return o, fmt.Errorf("until (%s) is before since (%s); no line can be in between", o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339))
 	}
 	return o, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/compose"
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/types"
@@ -178,8 +179,8 @@ func TestGlobalFlagsBeforeAndAfterVerb(t *testing.T) {
 			compose.Options{ProjectName: "shop", Files: []string{"a.yaml", "b.yaml"}}, "web\napi\n"},
 		{"after", []string{"config", "--services", "--file", "a.yaml", "--project-name", "shop"},
 			compose.Options{ProjectName: "shop", Files: []string{"a.yaml"}}, "web\napi\n"},
-		{"mixed", []string{"--profile", "dev", "config", "--profile", "debug", "--env-file", "x.env", "--project-directory", "/src"},
-			compose.Options{Profiles: []string{"dev", "debug"}, EnvFiles: []string{"x.env"}, WorkDir: "/src"}, "name: hello\n"},
+		{"mixed", []string{"--profile", "dev", "config", "--images", "--profile", "debug", "--env-file", "x.env", "--project-directory", "/src"},
+			compose.Options{Profiles: []string{"dev", "debug"}, EnvFiles: []string{"x.env"}, WorkDir: "/src"}, "nginx\nhello-api\n"},
 		{"quiet", []string{"config", "-q"}, compose.Options{}, ""},
 	}
 	for _, tc := range tests {
@@ -409,13 +410,13 @@ func TestPs(t *testing.T) {
 		if code := h.run(t, "ps", "--json", "--addr", url); code != 0 {
 			t.Fatalf("exit %d: %s", code, h.errOut)
 		}
-		var got []*types.Task
+		var got []api.TaskSummary
 		if err := jsonUnmarshal(h.out.String(), &got); err != nil {
 			t.Fatalf("stdout is not a JSON array of tasks: %v\n%s", err, h.out)
 		}
 		var names []string
 		for _, tk := range got {
-			names = append(names, tk.Name())
+			names = append(names, tk.Name)
 		}
 		if want := []string{"hello-api-1", "hello-web-1", "hello-web-2"}; !slices.Equal(names, want) {
 			t.Errorf("tasks %v, want %v", names, want)

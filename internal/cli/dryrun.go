@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -30,10 +29,8 @@ func (e *env) upDryRun(ctx context.Context, app *types.App, o upOptions, selecte
 	if err != nil {
 		return err
 	}
-	if e.global.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+	if e.structured() {
+		return e.render(p)
 	}
 	fmt.Fprintf(e.stdout, "Plan for app %s (a dry run: nothing was changed)\n", p.App)
 	width := 0

@@ -91,6 +91,8 @@ func newRootCommand(e *env) *cobra.Command {
 		newBuildCommand(e),
 		newPullCommand(e),
 		newPushCommand(e),
+		newNetworkCommand(e),
+		newVolumeCommand(e),
 	)
 	return root
 }

@@ -133,25 +133,24 @@ func (e *env) listImages(ctx context.Context, services []string, quiet bool) err
 	}
 	tasks := currentTasks(all) // the tasks ps shows
 	slices.SortFunc(tasks, func(a, b *types.Task) int { return cmp.Compare(a.Name(), b.Name()) })
+	rows := imageSummaries(app, tasks, services)
+	if e.structured() && !quiet {
+		return e.render(rows)
+	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 3, ' ', 0)
 	if !quiet {
 		fmt.Fprintln(w, "CONTAINER\tREPOSITORY\tTAG\tPULLED FROM")
 	}
 	seen := map[string]bool{}
-	for _, t := range tasks {
-		s := app.Service(t.Service)
-		if s == nil || (len(services) > 0 && !slices.Contains(services, t.Service)) {
-			continue
-		}
+	for _, r := range rows {
 		if quiet {
-			if !seen[s.Image] {
-				seen[s.Image] = true
-				fmt.Fprintln(w, s.Image)
+			if !seen[r.Image] {
+				seen[r.Image] = true
+				fmt.Fprintln(w, r.Image)
 			}
 			continue
 		}
-		repo, tag := splitImageRef(s.Image)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name(), repo, tag, cmp.Or(s.ClusterImage, s.Image))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.ContainerName, r.Repository, r.Tag, r.PulledFrom)
 	}
 	return w.Flush()
 }

@@ -123,3 +123,25 @@ COMMIT
 		t.Errorf("FORWARD rules %q, want the overlay's jump first of two", got)
 	}
 }
+
+// TestUDPFlowsMayBeStale: the conntrack table is dumped only when a change
+// of the UDP VIPs' backends can leave a flow to a replica that left.
+func TestUDPFlowsMayBeStale(t *testing.T) {
+	v1, v2 := netip.MustParseAddr("10.240.0.2"), netip.MustParseAddr("10.240.0.3")
+	for _, tc := range []struct {
+		name      string
+		prev, now map[netip.Addr]string
+		want      bool
+	}{
+		{"a replica joins", map[netip.Addr]string{v1: "10.240.1.5"}, map[netip.Addr]string{v1: "10.240.1.5,10.240.1.6"}, false},
+		{"a new VIP", map[netip.Addr]string{v1: "10.240.1.5"}, map[netip.Addr]string{v1: "10.240.1.5", v2: "10.240.1.9"}, false},
+		{"the first ever", map[netip.Addr]string{}, map[netip.Addr]string{v1: "10.240.1.5"}, false},
+		{"a replica leaves", map[netip.Addr]string{v1: "10.240.1.5,10.240.1.6"}, map[netip.Addr]string{v1: "10.240.1.6"}, true},
+		{"a VIP goes", map[netip.Addr]string{v1: "10.240.1.5"}, map[netip.Addr]string{}, true},
+		{"a VIP that had none gets one", map[netip.Addr]string{v1: ""}, map[netip.Addr]string{v1: "10.240.1.5"}, true},
+	} {
+		if got := udpFlowsMayBeStale(tc.prev, tc.now); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -27,7 +27,8 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments,
+	TableNetworks, TableVolumeRemovals}
 
 // NodeTasks is the key, for Index and WaitForChange beside table names, of
 // one node's tasks: it moves only when a task placed on the node (or moved
@@ -89,6 +90,9 @@ func schema() *memdb.DBSchema {
 		TableImages:      imagesSchema(),
 		TableNetPool:     netPoolSchema(),
 		TableDeployments: deploymentsSchema(),
+
+		TableNetworks:       networksSchema(),
+		TableVolumeRemovals: volumeRemovalsSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -225,14 +224,13 @@ func TestLifecycleVerbs(t *testing.T) {
 	})
 }
 
-// psAll is berth ps -a --json: every task the cluster keeps, finished ones
-// too.
+// psAll is every task the cluster keeps, finished ones too (as berth ps
+// -a lists them; c.PS reads them from the API in their stored form).
 func psAll(t *testing.T, c *h.Cluster, project string) []*types.Task {
 	t.Helper()
-	r := c.MustRun(t, c.DataDir, "ps", "-a", "--json", "-p", project)
-	var tasks []*types.Task
-	if err := json.Unmarshal([]byte(r.Stdout), &tasks); err != nil {
-		t.Fatalf("decode ps -a --json: %v\n%s", err, r.Stdout)
+	tasks, err := c.PS(t, project)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return tasks
 }

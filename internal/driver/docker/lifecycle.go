@@ -197,6 +197,12 @@ func (d *Driver) RemoveApp(ctx context.Context, app string, volumes bool) error 
 	return err
 }
 
+// RemoveVolume removes the named volume berth made for app (see
+// driver.VolumeRemover).
+func (d *Driver) RemoveVolume(ctx context.Context, app, name string) error {
+	return d.ensurer.removeVolume(ctx, app, name)
+}
+
 func (d *Driver) filters() client.Filters {
 	return make(client.Filters).Add("label", LabelNode+"="+d.nodeID)
 }

@@ -134,6 +134,11 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 	if err != nil {
 		return "", err
 	}
+	external := n != nil && n.External
+	found, id, ok, err := foreignNetwork(app, name, external, found)
+	if ok || err != nil {
+		return id, err
+	}
 	create := name
 	if s != nil && len(found) > 0 {
 		var stuck bool
@@ -156,7 +161,7 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 		}
 		if n.External {
 			// A cluster network shared by apps: no app's `down` removes it.
-			opts.Labels = n.Labels
+			opts.Labels = clusterNetworkLabels(name, n.Labels)
 		}
 	}
 	if s != nil {
@@ -216,8 +221,42 @@ func (r *resourceEnsurer) networksNamed(ctx context.Context, name string, also .
 	return out, nil
 }
 
+// foreignNetwork settles the networks of name found on the engine that
+// berth did not make (see madeByBerth): the app's own network never joins
+// one, it fails naming the owner; an external network uses one as it is
+// (ok), as Compose does. Otherwise it returns berth's own networks of
+// found, the only ones the caller may reuse or remove.
+func foreignNetwork(app, name string, external bool, found []network.Summary) (ours []network.Summary, id string, ok bool, err error) {
+	var foreign []network.Summary
+	for _, n := range found {
+		if madeByBerth(n.Labels, app, name) {
+			ours = append(ours, n)
+		} else {
+			foreign = append(foreign, n)
+		}
+	}
+	switch {
+	case len(foreign) == 0 || len(ours) > 0:
+		return ours, "", false, nil // a foreign twin beside berth's own is left alone
+	case external:
+		return nil, oldest(foreign).ID, true, nil
+	}
+	return nil, "", false, fmt.Errorf("network %s on this node exists and was made by %s: berth never joins a network it did not make; remove it (docker network rm %s), or declare it external in the Compose file to use it as it is",
+		name, ownerOf(oldest(foreign).Labels), name)
+}
+
 func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types.Volume) error {
 	defer r.locks.lock("volume/" + name)()
+	res, err := r.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	switch {
+	case err == nil && !madeByBerth(res.Volume.Labels, app, ""):
+		return fmt.Errorf("volume %s on this node exists and was made by %s: berth never reuses a volume it did not make; remove it (docker volume rm %s) if its data is not needed, or declare it external in the Compose file to use it as it is",
+			name, ownerOf(res.Volume.Labels), name)
+	case err == nil:
+		return nil
+	case !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("inspect volume %s: %w", name, err)
+	}
 	opts := client.VolumeCreateOptions{Name: name, Labels: appLabels(app, nil)}
 	if v != nil {
 		opts.Driver, opts.DriverOpts, opts.Labels = v.Driver, v.DriverOpts, appLabels(app, v.Labels)
@@ -225,6 +264,26 @@ func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types
 	// Creating an existing volume with the same driver is a no-op.
 	if _, err := r.cli.VolumeCreate(ctx, opts); err != nil {
 		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeVolume deletes the app's volume name; one that is gone, or that
+// berth did not make for app, is left (the engine refuses one a container
+// still uses: the caller retries).
+func (r *resourceEnsurer) removeVolume(ctx context.Context, app, name string) error {
+	defer r.locks.lock("volume/" + name)()
+	res, err := r.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect volume %s: %w", name, err)
+	case !madeByBerth(res.Volume.Labels, app, ""):
+		return nil
+	}
+	if _, err := r.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove volume %s of app %s: %w", name, app, err)
 	}
 	return nil
 }

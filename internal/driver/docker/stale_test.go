@@ -164,7 +164,7 @@ func (e *leakyEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		e.creates = append(e.creates, req)
 		ipam, _ := req["IPAM"].(map[string]any)
-		e.nets = append(e.nets, map[string]any{"Name": req["Name"], "Id": "remade", "IPAM": ipam, "Created": "2026-12-02T14:00:00Z"})
+		e.nets = append(e.nets, map[string]any{"Name": req["Name"], "Id": "remade", "IPAM": ipam, "Labels": req["Labels"], "Created": "2026-12-02T14:00:00Z"})
 		reply(201, map[string]string{"Id": "remade"})
 	default:
 		reply(404, map[string]string{"message": "unexpected " + r.Method + " " + path})
@@ -179,7 +179,8 @@ func (e *leakyEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestNetworkRemadeBesideALeakedOne(t *testing.T) {
 	eng := &leakyEngine{nets: []map[string]any{{
 		"Name": "app_front", "Id": "leaked", "Created": "2026-12-01T10:00:00Z",
-		"IPAM": map[string]any{"Config": []map[string]string{{"Subnet": "172.30.0.0/16"}}},
+		"IPAM":   map[string]any{"Config": []map[string]string{{"Subnet": "172.30.0.0/16"}}},
+		"Labels": map[string]string{LabelApp: "app"}, // berth's own, for app (resources.go foreignNetwork)
 	}}}
 	srv := httptest.NewServer(eng)
 	t.Cleanup(srv.Close)
