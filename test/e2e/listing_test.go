@@ -37,7 +37,7 @@ services:
       PORT: "0"
 `, image, bin))
 	before := time.Now().UTC().Add(-time.Second)
-	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "3m")
 	h.WaitFor(t, time.Minute, "web running", c.ExpectRunning(t, project, "web", 1))
 	h.WaitFor(t, time.Minute, "job running", c.ExpectRunning(t, project, "job", 1))
 	ps := func(args ...string) string {
@@ -118,5 +118,5 @@ services:
 			t.Errorf("logs --since on an exec task: %s", r)
 		}
 	})
-	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+	c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 }
