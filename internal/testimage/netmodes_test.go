@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startApp runs the app binary with env and returns it once PORT answers.
@@ -22,15 +25,45 @@ func startApp(t *testing.T, env ...string) (*exec.Cmd, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Env = append(append(os.Environ(), "PORT="+port), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// The port was free a moment ago; on a busy machine another process
+	// can take it before the app binds it, and the app exits: then it is
+	// started again on another. (Its exit is seen without reaping it:
+	// the tests Wait for it themselves.)
+	for try := 0; ; try++ {
+		port := freePort(t)
+		cmd := exec.Command(bin)
+		cmd.Env = append(append(os.Environ(), "PORT="+port), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !exitedUnreaped(cmd.Process.Pid) {
+			resp, err := http.Get("http://127.0.0.1:" + port + "/health")
+			if err == nil {
+				resp.Body.Close()
+				t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+				return cmd, port
+			}
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("GET :%s/health: %v", port, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cmd.Wait()
+		if try == 4 {
+			t.Fatalf("the app exited at start on 5 ports in a row")
+		}
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitGet(t, "http://127.0.0.1:"+port+"/health")
-	return cmd, port
+}
+
+// exitedUnreaped reports whether process pid has exited, leaving it for
+// its Wait.
+func exitedUnreaped(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo != 0
 }
 
 // runClient runs an app subcommand and decodes its JSON line into v.
