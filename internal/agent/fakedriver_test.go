@@ -223,3 +223,7 @@ func copyStatus(st *driver.Status) *driver.Status {
 	c := *st
 	return &c
 }
+
+func (f *fakeDriver) Exec(ctx context.Context, taskID string, o driver.ExecOptions, s driver.ExecStreams) (int, error) {
+	return 0, driver.ErrNotFound
+}

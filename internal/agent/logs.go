@@ -14,6 +14,7 @@ import (
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathAgentTaskLogs, a.handleLogs)
+	mux.HandleFunc("POST "+api.PathAgentTaskExec, a.handleExec)
 	return mux
 }
 

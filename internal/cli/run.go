@@ -64,6 +64,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),
+		newExecCommand(e),
 		newConfigCommand(e),
 		newServerCommand(e),
 		newAgentCommand(e),

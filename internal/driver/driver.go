@@ -118,4 +118,28 @@ type Driver interface {
 	// RemoveApp removes what the driver made for an app on this node besides
 	// tasks: networks, and named volumes when volumes is true.
 	RemoveApp(ctx context.Context, app string, volumes bool) error
+	Execer
+}
+
+// ExecOptions is a command to run inside a running task (berth exec).
+type ExecOptions struct {
+	Cmd     []string
+	User    string
+	WorkDir string
+	Env     []string
+	TTY     bool
+}
+
+// ExecStreams connect an exec to its caller: Stdin ends (EOF) when the
+// caller closes it, Resize brings terminal sizes (rows, cols) with TTY.
+type ExecStreams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Resize         <-chan [2]uint16
+}
+
+// Execer is the part of a driver that runs commands inside its tasks.
+// Exec returns the command's exit code once it ended.
+type Execer interface {
+	Exec(ctx context.Context, taskID string, o ExecOptions, s ExecStreams) (int, error)
 }

@@ -61,6 +61,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("POST "+api.PathAppPlan, s.planApp)
 	read("GET "+api.PathEvents, s.events)
 	read("GET "+api.PathTaskLogs, s.taskLogs)
+	read("POST "+api.PathTaskExec, s.taskExec)
 	read("GET "+api.PathNodes, s.listNodes)
 	read("GET "+api.PathNode, s.getNode)
 	write("DELETE "+api.PathNode, s.removeNode)
