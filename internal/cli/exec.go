@@ -21,10 +21,10 @@ type execOptions struct {
 func newExecCommand(e *env) *cobra.Command {
 	var o execOptions
 	cmd := &cobra.Command{
-		Use:   "exec [-T] [-u USER] [-w DIR] [-e K=V] [--index N] SERVICE CMD...",
-		Short: "Run a command in a running replica of a service, on whichever node it runs",
+		Use:     "exec [-T] [-u USER] [-w DIR] [-e K=V] [--index N] SERVICE CMD...",
+		Short:   "Run a command in a running replica of a service, on whichever node it runs",
 		Example: "  berth exec -T db pg_dump app > dump.sql\n  berth exec --index 2 web env",
-		Args:  cobra.MinimumNArgs(2),
+		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.exec(cmd.Context(), args[0], args[1:], o)
 		},
