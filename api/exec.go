@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -21,8 +22,14 @@ const (
 )
 
 // Exec frame kinds. A frame is a kind byte, a uvarint length and that many
-// bytes; the request body carries stdin, resize and stdin-close frames, the
-// answer stdout, stderr and, last, exit (the code as decimal) or error.
+// bytes. The request body carries stdin, resize and stdin-close frames; the
+// answer stdout and stderr frames and, last, exit (the code in decimal) or
+// error (a message: berth or the node failed, the command's fate unknown).
+//
+// An empty stdin frame means nothing: the client sends one first, because
+// Go's HTTP/1.1 transport sends a request's headers only with the first
+// bytes of its body, and a command that reads no stdin would otherwise
+// never start.
 const (
 	FrameStdin      byte = 1
 	FrameStdout     byte = 2
@@ -33,8 +40,12 @@ const (
 	FrameError      byte = 7
 )
 
-// MaxExecArgs bounds a command's arguments and environment entries.
-const MaxExecArgs = 256
+// Bounds of an exec request: its arguments and environment entries, and
+// the bytes of all of them together (they travel in the query string).
+const (
+	MaxExecArgs  = 256
+	MaxExecBytes = 64 << 10
+)
 
 // ExecOptions is what to run in a task.
 type ExecOptions struct {
@@ -43,10 +54,18 @@ type ExecOptions struct {
 	WorkDir string
 	Env     []string
 	TTY     bool
+	// Detach starts the command and answers at once with exit code 0,
+	// leaving it to run (docker exec -d).
+	Detach bool
+	// Rows and Cols are the terminal's size when the command starts (TTY).
+	Rows, Cols uint16
 }
 
 func (o ExecOptions) values() url.Values {
-	q := url.Values{"cmd": o.Cmd, "env": o.Env}
+	q := url.Values{"cmd": o.Cmd}
+	if len(o.Env) > 0 {
+		q["env"] = o.Env
+	}
 	if o.User != "" {
 		q.Set("user", o.User)
 	}
@@ -56,6 +75,12 @@ func (o ExecOptions) values() url.Values {
 	if o.TTY {
 		q.Set("tty", "true")
 	}
+	if o.Detach {
+		q.Set("detach", "true")
+	}
+	if o.Rows > 0 && o.Cols > 0 {
+		q.Set("size", fmt.Sprintf("%dx%d", o.Rows, o.Cols))
+	}
 	return q
 }
 
@@ -63,34 +88,47 @@ func (o ExecOptions) values() url.Values {
 // field that is wrong.
 func ParseExecOptions(q url.Values) (ExecOptions, error) {
 	o := ExecOptions{Cmd: q["cmd"], Env: q["env"], User: q.Get("user"), WorkDir: q.Get("workdir")}
-	if len(o.Cmd) == 0 {
+	if len(o.Cmd) == 0 || o.Cmd[0] == "" {
 		return o, errors.New("cmd: a command to run is required")
 	}
-	if len(o.Cmd) > MaxExecArgs || len(o.Env) > MaxExecArgs {
-		return o, fmt.Errorf("cmd: at most %d arguments and %d environment entries", MaxExecArgs, MaxExecArgs)
+	if len(o.Cmd) > MaxExecArgs {
+		return o, fmt.Errorf("cmd: %d arguments, at most %d", len(o.Cmd), MaxExecArgs)
+	}
+	if len(o.Env) > MaxExecArgs {
+		return o, fmt.Errorf("env: %d entries, at most %d", len(o.Env), MaxExecArgs)
+	}
+	size := len(o.User) + len(o.WorkDir)
+	for _, s := range append(append([]string(nil), o.Cmd...), o.Env...) {
+		size += len(s)
+	}
+	if size > MaxExecBytes {
+		return o, fmt.Errorf("cmd: the command and environment are %d bytes, at most %d", size, MaxExecBytes)
 	}
 	for _, e := range o.Env {
-		if k, _, ok := cutEnv(e); !ok || k == "" {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return o, fmt.Errorf("env: %q is not KEY=VALUE", e)
 		}
 	}
-	if v := q.Get("tty"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return o, fmt.Errorf("tty: %q is not true or false", v)
+	for _, b := range []struct {
+		key string
+		to  *bool
+	}{{"tty", &o.TTY}, {"detach", &o.Detach}} {
+		if v := q.Get(b.key); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return o, fmt.Errorf("%s: %q is not true or false", b.key, v)
+			}
+			*b.to = on
 		}
-		o.TTY = b
+	}
+	if v := q.Get("size"); v != "" {
+		r, c, err := ParseResize([]byte(v))
+		if err != nil {
+			return o, fmt.Errorf("size: %q is not ROWSxCOLS", v)
+		}
+		o.Rows, o.Cols = r, c
 	}
 	return o, nil
-}
-
-func cutEnv(e string) (string, string, bool) {
-	for i := 0; i < len(e); i++ {
-		if e[i] == '=' {
-			return e[:i], e[i+1:], true
-		}
-	}
-	return e, "", false
 }
 
 // ExecWriter writes exec frames; it is safe for concurrent use.
@@ -100,24 +138,24 @@ type ExecWriter struct {
 	flush func() error
 }
 
-// NewExecWriter writes frames to w, calling flush (if not nil) after each.
+// NewExecWriter writes frames to w, calling flush (if not nil) after each,
+// so output reaches the user as the command writes it.
 func NewExecWriter(w io.Writer, flush func() error) *ExecWriter {
 	return &ExecWriter{w: w, flush: flush}
 }
 
-// Frame sends one frame of kind; a long p goes as several.
+// Frame sends one frame of kind; a long p goes as several. Each frame is
+// one Write, so a chunked HTTP/1.1 body carries it as one chunk.
 func (f *ExecWriter) Frame(kind byte, p []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for first := true; first || len(p) > 0; first = false {
 		n := min(len(p), maxFrame)
-		var hdr [1 + binary.MaxVarintLen64]byte
-		hdr[0] = kind
-		l := 1 + binary.PutUvarint(hdr[1:], uint64(n))
-		if _, err := f.w.Write(hdr[:l]); err != nil {
-			return err
-		}
-		if _, err := f.w.Write(p[:n]); err != nil {
+		buf := make([]byte, 0, 1+binary.MaxVarintLen64+n)
+		buf = append(buf, kind)
+		buf = binary.AppendUvarint(buf, uint64(n))
+		buf = append(buf, p[:n]...)
+		if _, err := f.w.Write(buf); err != nil {
 			return err
 		}
 		p = p[n:]
@@ -147,7 +185,9 @@ type ExecReader struct{ r *bufio.Reader }
 // NewExecReader reads frames from r.
 func NewExecReader(r io.Reader) *ExecReader { return &ExecReader{r: bufio.NewReader(r)} }
 
-// Next returns the next frame; its payload is at most maxFrame bytes.
+// Next returns the next frame; its payload is at most maxFrame bytes. A
+// stream that ends between frames gives io.EOF, one cut inside a frame
+// io.ErrUnexpectedEOF.
 func (f *ExecReader) Next() (byte, []byte, error) {
 	kind, err := f.r.ReadByte()
 	if err != nil {
@@ -168,19 +208,30 @@ func (f *ExecReader) Next() (byte, []byte, error) {
 }
 
 // ExecIO is the caller's side of an exec: Stdin is copied in (closing the
-// command's stdin at its end), output is written out, Resize is sent on.
+// command's stdin at its end; nil closes it at once), output is written
+// out, sizes from Resize are sent on (with a TTY).
 type ExecIO struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan [2]uint16 // rows, cols
 }
 
+// ExecError is an exec that failed in berth or on the node (the engine
+// refused it, the stream was cut): the command's exit code is unknown.
+type ExecError struct{ Message string }
+
+func (e *ExecError) Error() string { return e.Message }
+
 // Exec runs a command in a task and streams it; it returns the command's
-// exit code.
+// exit code. The request is full duplex: its body carries stdin while the
+// answer carries output, over HTTP/1.1 (plain loopback) or HTTP/2 (TLS).
+// It has no deadline of its own: an interactive command lasts as long as
+// the user wants; ctx ends it.
 func (c *Client) Exec(ctx context.Context, taskID string, o ExecOptions, sio ExecIO) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
+	defer pw.Close() // ends the request body once the answer is read
 	u := c.base() + fill(PathTaskExec, taskID) + "?" + o.values().Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, pr)
 	if err != nil {
@@ -189,70 +240,88 @@ func (c *Client) Exec(ctx context.Context, taskID string, o ExecOptions, sio Exe
 	req.Header.Set("Content-Type", "application/octet-stream")
 	c.authorize(req)
 	in := NewExecWriter(pw, nil)
-	go func() {
-		if sio.Stdin != nil {
-			_, _ = io.Copy(in.Stream(FrameStdin), sio.Stdin)
-		}
-		_ = in.Frame(FrameStdinClose, nil)
-	}()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case sz, ok := <-sio.Resize:
-				if !ok {
-					return
-				}
-				_ = in.Frame(FrameResize, fmt.Appendf(nil, "%dx%d", sz[0], sz[1]))
-			}
-		}
-	}()
+	go sendExecInput(ctx, in, sio)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		pw.CloseWithError(err)
 		return 0, err
 	}
 	defer resp.Body.Close()
-	defer pw.Close()
 	if resp.StatusCode >= 300 {
 		return 0, decodeError(resp)
 	}
-	fr := NewExecReader(resp.Body)
+	return readExecOutput(NewExecReader(resp.Body), sio.Stdout, sio.Stderr)
+}
+
+// sendExecInput writes the request's frames: the empty first one, stdin
+// until it ends, then stdin-close, and resizes as they come. It ends with
+// ctx (the exec); a Stdin read that blocks ends with the process.
+func sendExecInput(ctx context.Context, in *ExecWriter, sio ExecIO) {
+	if in.Frame(FrameStdin, nil) != nil {
+		return
+	}
+	if sio.Resize != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case sz, ok := <-sio.Resize:
+					if !ok {
+						return
+					}
+					if in.Frame(FrameResize, fmt.Appendf(nil, "%dx%d", sz[0], sz[1])) != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	if sio.Stdin != nil {
+		if _, err := io.Copy(in.Stream(FrameStdin), sio.Stdin); err != nil && ctx.Err() != nil {
+			return
+		}
+	}
+	_ = in.Frame(FrameStdinClose, nil)
+}
+
+// readExecOutput writes stdout and stderr frames out until the exit frame.
+func readExecOutput(fr *ExecReader, stdout, stderr io.Writer) (int, error) {
 	for {
 		kind, p, err := fr.Next()
+		if errors.Is(err, io.EOF) {
+			return 0, &ExecError{Message: "the exec stream ended before the command's exit code came"}
+		}
 		if err != nil {
-			if err == io.EOF {
-				return 0, errors.New("the exec stream ended before the command's exit code came")
-			}
-			return 0, err
+			return 0, &ExecError{Message: err.Error()}
 		}
 		switch kind {
 		case FrameStdout:
-			if _, err := sio.Stdout.Write(p); err != nil {
+			if _, err := stdout.Write(p); err != nil {
 				return 0, err
 			}
 		case FrameStderr:
-			if _, err := sio.Stderr.Write(p); err != nil {
+			if _, err := stderr.Write(p); err != nil {
 				return 0, err
 			}
 		case FrameExit:
 			code, err := strconv.Atoi(string(p))
 			if err != nil {
-				return 0, fmt.Errorf("bad exit frame %q", p)
+				return 0, &ExecError{Message: fmt.Sprintf("bad exit frame %q", p)}
 			}
 			return code, nil
 		case FrameError:
-			return 0, &Error{Status: http.StatusBadGateway, Message: string(p)}
+			return 0, &ExecError{Message: string(p)}
 		}
 	}
 }
 
 // ParseResize reads a resize frame's "ROWSxCOLS".
 func ParseResize(p []byte) (rows, cols uint16, err error) {
-	var r, c uint16
-	if _, err := fmt.Sscanf(string(p), "%dx%d", &r, &c); err != nil {
+	r, c, ok := strings.Cut(string(p), "x")
+	rn, err1 := strconv.ParseUint(r, 10, 16)
+	cn, err2 := strconv.ParseUint(c, 10, 16)
+	if !ok || err1 != nil || err2 != nil {
 		return 0, 0, fmt.Errorf("resize frame %q is not ROWSxCOLS", p)
 	}
-	return r, c, nil
+	return uint16(rn), uint16(cn), nil
 }

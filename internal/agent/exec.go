@@ -13,7 +13,7 @@ import (
 
 // handleExec runs a command in a task (berth exec), framed both ways: the
 // request body brings stdin and resizes, the answer the output and, last,
-// the exit code (api/exec.go).
+// the exit code (api/exec.go). The request is full duplex.
 func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	o, err := api.ParseExecOptions(r.URL.Query())
@@ -21,41 +21,40 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	d, err := a.driverOf(r, id)
-	if errors.Is(err, driver.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+	d, ok := a.taskDriver(w, r, id)
+	if !ok {
 		return
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.EnableFullDuplex() // HTTP/1.1: read stdin while answering
+	if err := rc.EnableFullDuplex(); err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("this agent cannot stream an exec both ways: %v", err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	out := api.NewExecWriter(w, rc.Flush)
 	stdin, stdinW := io.Pipe()
-	resize := make(chan [2]uint16, 4)
+	resize := make(chan [2]uint16, 1)
 	go readExecInput(r.Body, stdinW, resize)
-	code, err := d.Exec(r.Context(), id, driver.ExecOptions{Cmd: o.Cmd, User: o.User, WorkDir: o.WorkDir, Env: o.Env, TTY: o.TTY},
+	code, err := d.Exec(r.Context(), id,
+		driver.ExecOptions{Cmd: o.Cmd, User: o.User, WorkDir: o.WorkDir, Env: o.Env, TTY: o.TTY, Detach: o.Detach, Rows: o.Rows, Cols: o.Cols},
 		driver.ExecStreams{Stdin: stdin, Stdout: out.Stream(api.FrameStdout), Stderr: out.Stream(api.FrameStderr), Resize: resize})
-	_ = stdin.Close()
+	_ = stdin.Close() // ends the driver's stdin copy, if the command read none
 	if err != nil {
 		a.log.Warn("exec in task", "task", id, "err", err)
-		_ = out.Frame(api.FrameError, []byte(err.Error()))
+		_ = out.Frame(api.FrameError, []byte(fmt.Sprintf("node %s: %v", a.cfg.Name, err)))
 		return
 	}
 	_ = out.Frame(api.FrameExit, []byte(strconv.Itoa(code)))
 }
 
 // readExecInput turns the request's frames into the command's stdin and
-// resizes; stdin ends at a stdin-close frame or the end of the body.
-func readExecInput(body io.Reader, stdin *io.PipeWriter, resize chan<- [2]uint16) {
+// resizes; stdin ends at a stdin-close frame or the end of the body. Only
+// the newest size waits for a command that is behind.
+func readExecInput(body io.Reader, stdin *io.PipeWriter, resize chan [2]uint16) {
 	defer stdin.Close()
 	fr := api.NewExecReader(body)
-	closed := false
 	for {
 		kind, p, err := fr.Next()
 		if err != nil {
@@ -63,22 +62,106 @@ func readExecInput(body io.Reader, stdin *io.PipeWriter, resize chan<- [2]uint16
 		}
 		switch kind {
 		case api.FrameStdin:
-			if !closed {
-				if _, err := stdin.Write(p); err != nil {
-					closed = true
-				}
+			if len(p) > 0 {
+				_, _ = stdin.Write(p) // fails only once the command is gone
 			}
 		case api.FrameStdinClose:
-			closed = true
 			_ = stdin.Close()
 		case api.FrameResize:
 			rows, cols, err := api.ParseResize(p)
-			if err == nil {
-				select {
-				case resize <- [2]uint16{rows, cols}:
-				default: // a newer size comes; the command is behind
-				}
+			if err != nil {
+				continue
 			}
+			select {
+			case <-resize:
+			default:
+			}
+			resize <- [2]uint16{rows, cols}
 		}
 	}
+}
+
+// handleArchive answers berth cp: GET writes a tar of ?path= in the task,
+// PUT extracts the tar in the body there (at most api.MaxCopyBytes).
+func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
+	id, p := r.PathValue("id"), r.URL.Query().Get("path")
+	if p == "" || p[0] != '/' {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("path: %q is not an absolute path in the task", p))
+		return
+	}
+	d, ok := a.taskDriver(w, r, id)
+	if !ok {
+		return
+	}
+	if r.Method == http.MethodPut {
+		err := d.CopyTo(r.Context(), id, p, http.MaxBytesReader(w, r.Body, api.MaxCopyBytes))
+		if err != nil {
+			writeError(w, archiveStatus(err), err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	cw := &startOnWrite{w: w, rc: http.NewResponseController(w)}
+	err := d.CopyFrom(r.Context(), id, p, cw)
+	switch {
+	case err != nil && !cw.started:
+		writeError(w, archiveStatus(err), err.Error())
+	case err != nil:
+		// The status is sent: cut the stream, so the caller sees a tar
+		// that ends early rather than one that looks whole.
+		a.log.Warn("copy from task failed midway", "task", id, "path", p, "err", err)
+		panic(http.ErrAbortHandler)
+	case !cw.started:
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// archiveStatus is the HTTP status of a copy that failed before its answer.
+func archiveStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, driver.ErrPathNotFound), errors.Is(err, driver.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, driver.ErrCopyUnsupported):
+		return http.StatusUnprocessableEntity
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadGateway
+}
+
+// startOnWrite sends the 200 with the first bytes of a stream, so an error
+// before them can still be an error answer; every write is flushed.
+type startOnWrite struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+}
+
+func (s *startOnWrite) Write(p []byte) (int, error) {
+	if !s.started {
+		s.w.Header().Set("Content-Type", "application/x-tar")
+		s.started = true
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	return n, s.rc.Flush()
+}
+
+// taskDriver finds the driver that holds task id, or answers the request
+// with why not (404 when no driver here holds it).
+func (a *Agent) taskDriver(w http.ResponseWriter, r *http.Request, id string) (driver.Driver, bool) {
+	d, err := a.driverOf(r, id)
+	if errors.Is(err, driver.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return nil, false
+	}
+	return d, true
 }

@@ -227,3 +227,11 @@ func copyStatus(st *driver.Status) *driver.Status {
 func (f *fakeDriver) Exec(ctx context.Context, taskID string, o driver.ExecOptions, s driver.ExecStreams) (int, error) {
 	return 0, driver.ErrNotFound
 }
+
+func (f *fakeDriver) CopyFrom(ctx context.Context, taskID, path string, w io.Writer) error {
+	return driver.ErrNotFound
+}
+
+func (f *fakeDriver) CopyTo(ctx context.Context, taskID, path string, r io.Reader) error {
+	return driver.ErrNotFound
+}

@@ -15,6 +15,8 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathAgentTaskLogs, a.handleLogs)
 	mux.HandleFunc("POST "+api.PathAgentTaskExec, a.handleExec)
+	mux.HandleFunc("GET "+api.PathAgentTaskArchive, a.handleArchive)
+	mux.HandleFunc("PUT "+api.PathAgentTaskArchive, a.handleArchive)
 	return mux
 }
 

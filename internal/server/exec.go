@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,64 +12,138 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // taskExec forwards berth exec to the agent of the task's node, as
-// taskLogs does, over the cluster port with this manager's certificate:
-// the request body (stdin, resizes) goes on as it comes, the answer
-// (output, exit code) comes back flushed frame by frame.
+// taskLogs does, over the cluster port with this manager's certificate.
+// Both ways stream: the request body (stdin, resizes) goes on as it comes,
+// the answer (output, exit code) comes back flushed as it comes. Over
+// HTTP/1.1 that needs full duplex on this side; the agent enables it on
+// its own.
 func (s *Server) taskExec(w http.ResponseWriter, r *http.Request) error {
 	if _, err := api.ParseExecOptions(r.URL.Query()); err != nil {
-		return badRequest("", "%s", err.Error())
+		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	}
-	view := s.store.View()
-	id := r.PathValue("id")
-	t := view.Task(id)
-	if t == nil {
-		return notFound("task %q not found", id)
-	}
-	n := view.Node(t.NodeID)
-	if n == nil {
-		return &apiError{status: http.StatusConflict, msg: fmt.Sprintf("task %s has not been placed on a node; wait for it to run", t.Name())}
-	}
-	u := "https://" + n.Address + strings.Replace(api.PathAgentTaskExec, "{id}", url.PathEscape(id), 1) + "?" + r.URL.RawQuery
 	rc := http.NewResponseController(w)
-	_ = rc.EnableFullDuplex()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	start := time.AfterFunc(agentAnswerTimeout, cancel)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, io.NopCloser(r.Body))
+	if err := rc.EnableFullDuplex(); err != nil {
+		return fmt.Errorf("this manager cannot stream an exec both ways: %w", err)
+	}
+	resp, done, err := s.toAgent(r, http.MethodPost, api.PathAgentTaskExec, io.NopCloser(r.Body), "an exec")
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	defer done()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	s.relay(w, rc, resp.Body, r, "exec")
+	return nil
+}
+
+// taskArchive forwards berth cp: GET streams the tar of a path in the task
+// back, PUT sends the tar in the body (at most api.MaxCopyBytes) there.
+func (s *Server) taskArchive(w http.ResponseWriter, r *http.Request) error {
+	if p := r.URL.Query().Get("path"); p == "" || p[0] != '/' {
+		return badRequest("path", "%q is not an absolute path in the task", p)
+	}
+	var body io.ReadCloser
+	if r.Method == http.MethodPut {
+		body = http.MaxBytesReader(w, r.Body, api.MaxCopyBytes)
+	}
+	resp, done, err := s.toAgent(r, r.Method, api.PathAgentTaskArchive, body, "a copy")
+	if err != nil {
+		return err
+	}
+	defer done()
+	if r.Method == http.MethodPut {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	if !s.relay(w, http.NewResponseController(w), resp.Body, r, "copy") {
+		panic(http.ErrAbortHandler) // the tar was cut: the client must not see it whole
+	}
+	return nil
+}
+
+// toAgent sends r on to the agent of its task's node (agentPath, the same
+// query) and returns its answer once that is a success; done ends it. The
+// node gets agentAnswerTimeout to start answering.
+func (s *Server) toAgent(r *http.Request, method, agentPath string, body io.ReadCloser, what string) (*http.Response, func(), error) {
+	t, n, err := s.placedTask(r.PathValue("id"), what)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := "https://" + n.Address + strings.Replace(agentPath, "{id}", url.PathEscape(t.ID), 1) + "?" + r.URL.RawQuery
+	ctx, cancel := context.WithCancel(r.Context())
+	start := time.AfterFunc(agentAnswerTimeout, cancel)
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	}
 	resp, err := (&http.Client{Transport: s.agentTransport}).Do(req)
 	start.Stop()
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		cancel()
+		return nil, nil, tooLarge(tooBig.Limit)
+	}
 	if err != nil {
-		return &apiError{status: http.StatusBadGateway, msg: fmt.Sprintf("node %s (%s) does not answer for an exec in %s: %v", n.Name, n.Address, t.Name(), err)}
+		cancel()
+		return nil, nil, &apiError{status: http.StatusBadGateway, msg: fmt.Sprintf("node %s (%s) does not answer for %s in %s: %v", n.Name, n.Address, what, t.Name(), err)}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	done := func() { resp.Body.Close(); cancel() }
+	if resp.StatusCode >= 300 {
+		defer done()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return &apiError{status: resp.StatusCode, msg: fmt.Sprintf("node %s: %s", n.Name, strings.TrimSpace(string(b)))}
+		msg := strings.TrimSpace(string(b))
+		var eb api.ErrorBody
+		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+			msg = eb.Error
+		}
+		return nil, nil, &apiError{status: resp.StatusCode, msg: fmt.Sprintf("node %s: %s", n.Name, msg)}
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
+	return resp, done, nil
+}
+
+// placedTask is task id and the node it is placed on.
+func (s *Server) placedTask(id, what string) (*types.Task, *types.Node, error) {
+	view := s.store.View()
+	t := view.Task(id)
+	if t == nil {
+		return nil, nil, notFound("task %q not found", id)
+	}
+	n := view.Node(t.NodeID)
+	if n == nil {
+		return nil, nil, &apiError{status: http.StatusConflict, msg: fmt.Sprintf("task %s has not been placed on a node, so it cannot take %s; wait for it to run (berth ps)", t.Name(), what)}
+	}
+	return t, n, nil
+}
+
+// relay copies an agent's streamed answer to w, flushing every read, and
+// says whether it reached its end.
+func (s *Server) relay(w http.ResponseWriter, rc *http.ResponseController, from io.Reader, r *http.Request, what string) bool {
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	buf := make([]byte, 32<<10)
 	for {
-		k, err := resp.Body.Read(buf)
+		k, err := from.Read(buf)
 		if k > 0 {
 			if _, werr := w.Write(buf[:k]); werr != nil {
-				return nil
+				return false
 			}
 			_ = rc.Flush()
 		}
+		if err == io.EOF {
+			return true
+		}
 		if err != nil {
-			if err != io.EOF && r.Context().Err() == nil {
-				s.log.Warn("task exec stream cut", "task", id, "node", n.Name, "err", err)
+			if r.Context().Err() == nil {
+				s.log.Warn("task "+what+" stream cut", "task", r.PathValue("id"), "err", err)
 			}
-			return nil
+			return false
 		}
 	}
 }
