@@ -94,7 +94,7 @@ func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPut {
-		err := d.CopyTo(r.Context(), id, p, http.MaxBytesReader(w, r.Body, api.MaxCopyBytes))
+		err := d.CopyTo(r.Context(), id, p, api.MaxCopyBytes, http.MaxBytesReader(w, r.Body, api.MaxCopyBytes))
 		if err != nil {
 			writeError(w, archiveStatus(err), err.Error())
 			return
@@ -103,7 +103,7 @@ func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cw := &startOnWrite{w: w, rc: http.NewResponseController(w)}
-	err := d.CopyFrom(r.Context(), id, p, cw)
+	err := d.CopyFrom(r.Context(), id, p, api.MaxCopyBytes, cw)
 	switch {
 	case err != nil && !cw.started:
 		writeError(w, archiveStatus(err), err.Error())
@@ -125,7 +125,7 @@ func archiveStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, driver.ErrCopyUnsupported):
 		return http.StatusUnprocessableEntity
-	case errors.As(err, &tooBig):
+	case errors.As(err, &tooBig), errors.Is(err, driver.ErrCopyTooLarge):
 		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusBadGateway

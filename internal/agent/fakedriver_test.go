@@ -228,10 +228,10 @@ func (f *fakeDriver) Exec(ctx context.Context, taskID string, o driver.ExecOptio
 	return 0, driver.ErrNotFound
 }
 
-func (f *fakeDriver) CopyFrom(ctx context.Context, taskID, path string, w io.Writer) error {
+func (f *fakeDriver) CopyFrom(ctx context.Context, taskID, path string, limit int64, w io.Writer) error {
 	return driver.ErrNotFound
 }
 
-func (f *fakeDriver) CopyTo(ctx context.Context, taskID, path string, r io.Reader) error {
+func (f *fakeDriver) CopyTo(ctx context.Context, taskID, path string, limit int64, r io.Reader) error {
 	return driver.ErrNotFound
 }

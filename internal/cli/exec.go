@@ -62,19 +62,7 @@ environment, without a terminal.`,
 }
 
 func (e *env) exec(ctx context.Context, service string, command []string, o execOptions) error {
-	app, err := e.storedApp(ctx)
-	if err != nil {
-		return err
-	}
-	svc := app.Service(service)
-	if svc == nil {
-		return noServiceError(app.Name, service)
-	}
-	tasks, _, err := e.client().ListTasks(ctx, api.TaskQuery{App: app.Name, Service: service})
-	if err != nil {
-		return err
-	}
-	t, err := pickReplica(tasks, service, o.index)
+	svc, t, err := e.runningTask(ctx, service, o.index)
 	if err != nil {
 		return err
 	}

@@ -159,13 +159,17 @@ var ErrCopyUnsupported = errors.New("copying files is not supported by this driv
 // ErrPathNotFound is returned (wrapped) for a path that is not in a task.
 var ErrPathNotFound = errors.New("no such file or directory in the task")
 
-// Copier copies files into and out of a task (berth cp), as tar streams.
+// ErrCopyTooLarge is returned (wrapped) for an archive over a copy's limit.
+var ErrCopyTooLarge = errors.New("archive too large")
+
+// Copier copies files into and out of a task (berth cp), as tar streams of
+// at most limit bytes (a larger one fails with ErrCopyTooLarge).
 //   - CopyFrom writes a tar of path (a file or a directory, its last
 //     element the archive's top entry) to w.
 //   - CopyTo extracts the tar r, whose entries sit under one top entry, to
 //     path: into path when it is a directory, else as path itself (the
 //     top entry renamed to path's last element), as docker cp does.
 type Copier interface {
-	CopyFrom(ctx context.Context, taskID, path string, w io.Writer) error
-	CopyTo(ctx context.Context, taskID, path string, r io.Reader) error
+	CopyFrom(ctx context.Context, taskID, path string, limit int64, w io.Writer) error
+	CopyTo(ctx context.Context, taskID, path string, limit int64, r io.Reader) error
 }

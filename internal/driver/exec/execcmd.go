@@ -156,12 +156,12 @@ func credential(u string) (*syscall.Credential, error) {
 
 // CopyFrom is refused: an exec task is a host process with no filesystem
 // of its own; its files are the node's.
-func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, w io.Writer) error {
+func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, limit int64, w io.Writer) error {
 	return d.copyRefused(taskID)
 }
 
 // CopyTo is refused, as CopyFrom.
-func (d *Driver) CopyTo(ctx context.Context, taskID, p string, r io.Reader) error {
+func (d *Driver) CopyTo(ctx context.Context, taskID, p string, limit int64, r io.Reader) error {
 	return d.copyRefused(taskID)
 }
 
