@@ -36,6 +36,9 @@ func (c *Client) CopyTo(ctx context.Context, taskID, path string, r io.Reader) e
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-tar")
+	// A refusal (no such task, the exec driver's) comes before the body
+	// is sent, not after a gigabyte of it.
+	req.Header.Set("Expect", ExpectContinue)
 	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -26,10 +26,17 @@ const (
 // answer stdout and stderr frames and, last, exit (the code in decimal) or
 // error (a message: berth or the node failed, the command's fate unknown).
 //
-// An empty stdin frame means nothing: the client sends one first, because
-// Go's HTTP/1.1 transport sends a request's headers only with the first
-// bytes of its body, and a command that reads no stdin would otherwise
-// never start.
+// A request's first frame is an empty stdin frame, which means nothing
+// else: Go's HTTP/1.1 transport sends a request's headers with the first
+// bytes of its body (or after 200 ms), and the agent reads it before it
+// answers, which makes a server that was asked "Expect: 100-continue" say
+// so before its answer.
+//
+// Requests carry "Expect: 100-continue" (ExpectContinue) so that any
+// answer before the body is read (a refused credential, a bad query, a
+// task not found) comes back at once: an HTTP/1.1 server that answers
+// early otherwise first reads the body to its end, which a stream of stdin
+// never reaches.
 const (
 	FrameStdin      byte = 1
 	FrameStdout     byte = 2
@@ -39,6 +46,10 @@ const (
 	FrameExit       byte = 6
 	FrameError      byte = 7
 )
+
+// ExpectContinue is the header a streaming request (exec, a copy in)
+// carries; see the frame kinds above.
+const ExpectContinue = "100-continue"
 
 // Bounds of an exec request: its arguments and environment entries, and
 // the bytes of all of them together (they travel in the query string).
@@ -238,6 +249,7 @@ func (c *Client) Exec(ctx context.Context, taskID string, o ExecOptions, sio Exe
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Expect", ExpectContinue)
 	c.authorize(req)
 	in := NewExecWriter(pw, nil)
 	go sendExecInput(ctx, in, sio)

@@ -30,13 +30,20 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("this agent cannot stream an exec both ways: %v", err))
 		return
 	}
+	// The first frame, read before the answer, so that a caller that
+	// asked "Expect: 100-continue" is told to go on (api/exec.go).
+	fr := api.NewExecReader(r.Body)
+	if kind, p, err := fr.Next(); err != nil || kind != api.FrameStdin || len(p) > 0 {
+		writeError(w, http.StatusBadRequest, "the exec stream must start with an empty stdin frame")
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	out := api.NewExecWriter(w, rc.Flush)
 	stdin, stdinW := io.Pipe()
 	resize := make(chan [2]uint16, 1)
-	go readExecInput(r.Body, stdinW, resize)
+	go readExecInput(fr, stdinW, resize)
 	code, err := d.Exec(r.Context(), id,
 		driver.ExecOptions{Cmd: o.Cmd, User: o.User, WorkDir: o.WorkDir, Env: o.Env, TTY: o.TTY, Detach: o.Detach, Rows: o.Rows, Cols: o.Cols},
 		driver.ExecStreams{Stdin: stdin, Stdout: out.Stream(api.FrameStdout), Stderr: out.Stream(api.FrameStderr), Resize: resize})
@@ -52,9 +59,8 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 // readExecInput turns the request's frames into the command's stdin and
 // resizes; stdin ends at a stdin-close frame or the end of the body. Only
 // the newest size waits for a command that is behind.
-func readExecInput(body io.Reader, stdin *io.PipeWriter, resize chan [2]uint16) {
+func readExecInput(fr *api.ExecReader, stdin *io.PipeWriter, resize chan [2]uint16) {
 	defer stdin.Close()
-	fr := api.NewExecReader(body)
 	for {
 		kind, p, err := fr.Next()
 		if err != nil {

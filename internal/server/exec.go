@@ -83,6 +83,7 @@ func (s *Server) toAgent(r *http.Request, method, agentPath string, body io.Read
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+		req.Header.Set("Expect", api.ExpectContinue) // as the client asked: see api.ExpectContinue
 	}
 	resp, err := (&http.Client{Transport: s.agentTransport}).Do(req)
 	start.Stop()
