@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	h "github.com/berth-dev/berth/test/e2e/harness"
+	"golang.org/x/sys/unix"
 )
 
 // execCompose runs a shell-capable container and a host process, so berth
@@ -84,6 +88,10 @@ func TestExecAndCp(t *testing.T) {
 		})
 	}
 
+	t.Run("a terminal: size, resize, EOF and exit code", func(t *testing.T) {
+		execThroughPTY(t, c, dir, project)
+	})
+
 	t.Run("cp both ways", func(t *testing.T) {
 		local := filepath.Join(dir, "in")
 		if err := os.MkdirAll(filepath.Join(local, "sub"), 0o755); err != nil {
@@ -142,4 +150,104 @@ func runStdin(t *testing.T, c *h.Cluster, dir, stdin string, args ...string) std
 		t.Fatalf("run berth %v: %v", args, err)
 	}
 	return stdinResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// execThroughPTY runs berth exec (no -T) on a pseudo-terminal the test
+// made, as a user at a terminal would: the command sees the terminal's
+// size, a resize reaches it, Ctrl-D ends its input and its exit code is
+// berth's.
+func execThroughPTY(t *testing.T, c *h.Cluster, dir, project string) {
+	master, slave := openPTY(t)
+	defer master.Close()
+	setSize := func(rows, cols uint16) {
+		if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSize(33, 91)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, berthBin, "--addr", c.Addr, "exec", "-p", project, "box",
+		"sh", "-c", "while read l; do stty size; done; exit 5")
+	cmd.Dir, cmd.Env = dir, h.IsolatedEnv(c.DataDir)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	// Its own session with the terminal as its controlling one, so the
+	// kernel sends it SIGWINCH on a resize.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	seen := func(s string) func() error {
+		return func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(out.String(), s) {
+				return fmt.Errorf("no %q in the terminal's output so far: %q", s, out.String())
+			}
+			return nil
+		}
+	}
+	// A size travels beside the input (and the first, on Docker 20.10,
+	// just after the command started): ask for it until it arrived.
+	askSize := func(want string) func() error {
+		return func() error {
+			if _, err := master.Write([]byte("\n")); err != nil {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond) // paces the asking; the wait is WaitFor's
+			return seen(want)()
+		}
+	}
+	h.WaitFor(t, 30*time.Second, "the first size", askSize("33 91"))
+	setSize(40, 100)
+	h.WaitFor(t, 30*time.Second, "the new size", askSize("40 100"))
+	if _, err := master.Write([]byte{4}); err != nil { // Ctrl-D: end of input
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 5 {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("exit code %d (%v), want 5; terminal output: %q", code, err, out.String())
+	}
+}
+
+// openPTY makes a pseudo-terminal pair: the master the test drives and the
+// slave the CLI gets as stdin, stdout and stderr.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatalf("unlock the pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatalf("open the pty's slave: %v", err)
+	}
+	return m, s
 }

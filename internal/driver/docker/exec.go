@@ -40,6 +40,12 @@ func (d *Driver) Exec(ctx context.Context, taskID string, o driver.ExecOptions, 
 		return 0, fmt.Errorf("exec in task %s: %w", taskID, err)
 	}
 	defer hj.Close()
+	if o.TTY && o.Rows > 0 && o.Cols > 0 {
+		// Engines before API 1.42 (Docker 20.10) ignore ConsoleSize: size
+		// the terminal now, as docker exec does there (a command that asks
+		// at once may still see 0x0).
+		_, _ = d.cli.ExecResize(ctx, cr.ID, client.ExecResizeOptions{Height: uint(o.Rows), Width: uint(o.Cols)})
+	}
 	if s.Stdin != nil {
 		// Ends at the caller's stdin-close (then the command sees EOF) or
 		// when the caller closes Stdin after Exec returned.
