@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -153,18 +155,30 @@ func TestParseResize(t *testing.T) {
 	}
 }
 
-// TestExecFullDuplex runs Client.Exec against a plain HTTP/1.1 server that
-// echoes stdin as stdout: each line must come back before the next is
-// sent (the two directions interleave), the headers must leave before any
-// stdin does, and the exit code ends it.
+// TestExecFullDuplex runs Client.Exec against a server that echoes stdin
+// as stdout, over plain HTTP/1.1 (a loopback dev cluster) and HTTP/2 over
+// TLS (a cluster's API): each line must come back before the next is sent
+// (the two directions interleave), the headers must leave before any stdin
+// does, and the exit code ends it.
 func TestExecFullDuplex(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	for _, proto := range []int{1, 2} {
+		t.Run(fmt.Sprintf("HTTP/%d", proto), func(t *testing.T) { testExecFullDuplex(t, proto) })
+	}
+}
+
+func testExecFullDuplex(t *testing.T, proto int) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != proto {
+			http.Error(w, "wrong protocol "+r.Proto, http.StatusBadRequest)
+			return
+		}
 		rc := http.NewResponseController(w)
 		if err := rc.EnableFullDuplex(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if r.Header.Get("Expect") != ExpectContinue {
+		// HTTP/2 servers take the header for themselves.
+		if proto == 1 && r.Header.Get("Expect") != ExpectContinue {
 			http.Error(w, "no Expect: 100-continue", http.StatusBadRequest)
 			return
 		}
@@ -198,6 +212,17 @@ func TestExecFullDuplex(t *testing.T) {
 			}
 		}
 	}))
+	client := func() *Client { srv.Start(); return NewClient(srv.URL) }
+	if proto == 2 {
+		client = func() *Client {
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+			pool := x509.NewCertPool()
+			pool.AddCert(srv.Certificate())
+			return NewClient(srv.URL, WithTLS(&tls.Config{RootCAs: pool}))
+		}
+	}
+	c := client()
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -210,7 +235,7 @@ func TestExecFullDuplex(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, err := NewClient(srv.URL).Exec(ctx, "t1", ExecOptions{Cmd: []string{"cat"}},
+		code, err := c.Exec(ctx, "t1", ExecOptions{Cmd: []string{"cat"}},
 			ExecIO{Stdin: stdinR, Stdout: stdoutW, Stderr: &stderr})
 		done <- result{code, err}
 	}()

@@ -88,6 +88,18 @@ func TestExecAndCp(t *testing.T) {
 		})
 	}
 
+	t.Run("-d returns at once and the command runs on", func(t *testing.T) {
+		if r := runStdin(t, c, dir, "", "exec", "-p", project, "-d", "box", "sh", "-c", "sleep 1; echo done > /tmp/detached"); r.code != 0 || r.stdout != "" {
+			t.Fatalf("exec -d: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		h.WaitFor(t, 30*time.Second, "the detached command's file", func() error {
+			if r := runStdin(t, c, dir, "", "exec", "-p", project, "-T", "box", "cat", "/tmp/detached"); r.stdout != "done\n" {
+				return fmt.Errorf("cat /tmp/detached: exit %d, %q %q", r.code, r.stdout, r.stderr)
+			}
+			return nil
+		})
+	})
+
 	t.Run("a terminal: size, resize, EOF and exit code", func(t *testing.T) {
 		execThroughPTY(t, c, dir, project)
 	})
