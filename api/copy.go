@@ -28,25 +28,9 @@ func (c *Client) CopyFrom(ctx context.Context, taskID, path string) (io.ReadClos
 // CopyTo extracts the tar r to path in the task (into it when it is a
 // directory, else as it). It is sent once, to the manager in use.
 func (c *Client) CopyTo(ctx context.Context, taskID, path string, r io.Reader) error {
-	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
-	defer cancel()
-	u := c.base() + fill(PathTaskArchive, taskID) + "?" + url.Values{"path": {path}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, r)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-tar")
-	// A refusal (no such task, the exec driver's) comes before the body
-	// is sent, not after a gigabyte of it.
-	req.Header.Set("Expect", ExpectContinue)
-	c.authorize(req)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return decodeError(resp)
-	}
-	return nil
+	// Expect: a refusal (no such task, the exec driver's) comes before the
+	// body is sent, not after a gigabyte of it.
+	header := http.Header{"Content-Type": {"application/x-tar"}, "Expect": {ExpectContinue}}
+	return c.uploadAs(ctx, http.MethodPut, fill(PathTaskArchive, taskID)+"?"+url.Values{"path": {path}}.Encode(), r, header,
+		func(io.Reader) error { return nil })
 }
