@@ -108,18 +108,23 @@ func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	cw := &startOnWrite{w: w, rc: http.NewResponseController(w)}
-	err := d.CopyFrom(r.Context(), id, p, api.MaxCopyBytes, cw)
+	rc := http.NewResponseController(w)
+	started := false
+	start := func() {
+		started = true
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.WriteHeader(http.StatusOK)
+		_ = rc.Flush() // the manager learns now that the copy goes ahead
+	}
+	err := d.CopyFrom(r.Context(), id, p, api.MaxCopyBytes, start, flushWriter{w, rc})
 	switch {
-	case err != nil && !cw.started:
+	case err != nil && !started:
 		writeError(w, archiveStatus(err), err.Error())
 	case err != nil:
 		// The status is sent: cut the stream, so the caller sees a tar
 		// that ends early rather than one that looks whole.
 		a.log.Warn("copy from task failed midway", "task", id, "path", p, "err", err)
 		panic(http.ErrAbortHandler)
-	case !cw.started:
-		w.WriteHeader(http.StatusOK)
 	}
 }
 
@@ -137,24 +142,18 @@ func archiveStatus(err error) int {
 	return http.StatusBadGateway
 }
 
-// startOnWrite sends the 200 with the first bytes of a stream, so an error
-// before them can still be an error answer; every write is flushed.
-type startOnWrite struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	started bool
+// flushWriter flushes every write, so a stream moves as it is written.
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
-func (s *startOnWrite) Write(p []byte) (int, error) {
-	if !s.started {
-		s.w.Header().Set("Content-Type", "application/x-tar")
-		s.started = true
-	}
-	n, err := s.w.Write(p)
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
 	if err != nil {
 		return n, err
 	}
-	return n, s.rc.Flush()
+	return n, f.rc.Flush()
 }
 
 // taskDriver finds the driver that holds task id, or answers the request

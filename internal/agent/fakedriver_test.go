@@ -228,7 +228,7 @@ func (f *fakeDriver) Exec(ctx context.Context, taskID string, o driver.ExecOptio
 	return 0, driver.ErrNotFound
 }
 
-func (f *fakeDriver) CopyFrom(ctx context.Context, taskID, path string, limit int64, w io.Writer) error {
+func (f *fakeDriver) CopyFrom(ctx context.Context, taskID, path string, limit int64, start func(), w io.Writer) error {
 	return driver.ErrNotFound
 }
 

@@ -165,11 +165,13 @@ var ErrCopyTooLarge = errors.New("archive too large")
 // Copier copies files into and out of a task (berth cp), as tar streams of
 // at most limit bytes (a larger one fails with ErrCopyTooLarge).
 //   - CopyFrom writes a tar of path (a file or a directory, its last
-//     element the archive's top entry) to w.
+//     element the archive's top entry) to w. It calls start (once, before
+//     anything is written) when the path is known to be there, so the
+//     caller can answer before a large archive is read.
 //   - CopyTo extracts the tar r, whose entries sit under one top entry, to
 //     path: into path when it is a directory, else as path itself (the
 //     top entry renamed to path's last element), as docker cp does.
 type Copier interface {
-	CopyFrom(ctx context.Context, taskID, path string, limit int64, w io.Writer) error
+	CopyFrom(ctx context.Context, taskID, path string, limit int64, start func(), w io.Writer) error
 	CopyTo(ctx context.Context, taskID, path string, limit int64, r io.Reader) error
 }

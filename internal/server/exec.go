@@ -29,7 +29,7 @@ func (s *Server) taskExec(w http.ResponseWriter, r *http.Request) error {
 	if err := rc.EnableFullDuplex(); err != nil {
 		return fmt.Errorf("this manager cannot stream an exec both ways: %w", err)
 	}
-	resp, done, err := s.toAgent(r, http.MethodPost, api.PathAgentTaskExec, io.NopCloser(r.Body), "an exec")
+	resp, done, err := s.toAgent(r, http.MethodPost, api.PathAgentTaskExec, io.NopCloser(r.Body), "an exec", agentAnswerTimeout)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,8 @@ func (s *Server) taskArchive(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodPut {
 		body = http.MaxBytesReader(w, r.Body, api.MaxCopyBytes)
 	}
-	resp, done, err := s.toAgent(r, r.Method, api.PathAgentTaskArchive, body, "a copy")
+	// A copy in is answered once the tar is all there and extracted.
+	resp, done, err := s.toAgent(r, r.Method, api.PathAgentTaskArchive, body, "a copy", copyAnswerTimeout)
 	if err != nil {
 		return err
 	}
@@ -65,17 +66,21 @@ func (s *Server) taskArchive(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// copyAnswerTimeout bounds how long a copy's node may take to answer: a
+// copy in is answered once its tar (up to api.MaxCopyBytes) arrived whole.
+const copyAnswerTimeout = 10 * time.Minute
+
 // toAgent sends r on to the agent of its task's node (agentPath, the same
 // query) and returns its answer once that is a success; done ends it. The
-// node gets agentAnswerTimeout to start answering.
-func (s *Server) toAgent(r *http.Request, method, agentPath string, body io.ReadCloser, what string) (*http.Response, func(), error) {
+// node gets answerIn to start answering.
+func (s *Server) toAgent(r *http.Request, method, agentPath string, body io.ReadCloser, what string, answerIn time.Duration) (*http.Response, func(), error) {
 	t, n, err := s.placedTask(r.PathValue("id"), what)
 	if err != nil {
 		return nil, nil, err
 	}
 	u := "https://" + n.Address + strings.Replace(agentPath, "{id}", url.PathEscape(t.ID), 1) + "?" + r.URL.RawQuery
 	ctx, cancel := context.WithCancel(r.Context())
-	start := time.AfterFunc(agentAnswerTimeout, cancel)
+	start := time.AfterFunc(answerIn, cancel)
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		cancel()

@@ -17,7 +17,7 @@ import (
 
 // CopyFrom writes a tar of p in the task's container (the engine's
 // archive API: the container may be running or stopped).
-func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, limit int64, w io.Writer) error {
+func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, limit int64, start func(), w io.Writer) error {
 	id, err := d.find(ctx, taskID)
 	if err != nil {
 		return fmt.Errorf("copy from task %s: %w", taskID, err)
@@ -29,6 +29,7 @@ func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, limit int64, w 
 	if err != nil {
 		return fmt.Errorf("copy %s from task %s: %w", p, taskID, err)
 	}
+	start()
 	// The engine holds the container's lock until the archive is read
 	// whole (Docker 20.10), which would stall every inspect of it behind
 	// a slow client: read it into a file first.

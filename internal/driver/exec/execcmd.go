@@ -156,7 +156,7 @@ func credential(u string) (*syscall.Credential, error) {
 
 // CopyFrom is refused: an exec task is a host process with no filesystem
 // of its own; its files are the node's.
-func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, limit int64, w io.Writer) error {
+func (d *Driver) CopyFrom(ctx context.Context, taskID, p string, limit int64, start func(), w io.Writer) error {
 	return d.copyRefused(taskID)
 }
 
