@@ -272,6 +272,12 @@ func (o LogOptions) values() url.Values {
 	if o.Timestamps {
 		v.Set("timestamps", "true")
 	}
+	if !o.Since.IsZero() {
+		v.Set("since", o.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !o.Until.IsZero() {
+		v.Set("until", o.Until.UTC().Format(time.RFC3339Nano))
+	}
 	return v
 }
 

@@ -386,7 +386,7 @@ func Idempotent(method, path string) bool {
 		case PathJoin, PathTokenRotate, PathSnapshot:
 			return false
 		}
-		return true
+		return !oneShot(path) // lifecycle.go
 	}
 	return false
 }

@@ -98,6 +98,15 @@ type NodeTasks struct {
 	Tasks    []*types.Task             `json:"tasks"`
 	Services map[string]*types.Service `json:"services"` // by types.ServiceID(app, name)
 	Apps     map[string]*AppResources  `json:"apps"`     // by app name
+	// RemoveVolumes are named volumes this node must remove its copy of
+	// (`berth volume rm`), then report (ReportVolumeRemoved).
+	RemoveVolumes []VolumeRef `json:"remove_volumes,omitempty"`
+}
+
+// VolumeRef names a Docker volume and the app berth made it for.
+type VolumeRef struct {
+	App  string `json:"app"`
+	Name string `json:"name"`
 }
 
 // AppResources are the parts of an app an agent needs besides service specs.
@@ -140,4 +149,7 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // 0: all
 	Timestamps bool
+	// Since and Until keep the lines written in [Since, Until] (zero: no
+	// bound); the docker driver filters them, as docker logs does.
+	Since, Until time.Time
 }

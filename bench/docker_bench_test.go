@@ -76,7 +76,7 @@ func BenchmarkConverge100(b *testing.B) {
 	h.RemoveLabelled(b, benchLabel) // what an interrupted earlier run left
 
 	var berth, berthRunning, run, runNet, compose time.Duration
-	var berthCPU, runNetCPU time.Duration
+	var berthCPU, runNetCPU, berthSelf, berthChildren time.Duration
 	b.ResetTimer()
 	for range b.N {
 		// The like-for-like pair first and side by side, so the machine's
@@ -85,6 +85,7 @@ func BenchmarkConverge100(b *testing.B) {
 		runNet, runNetCPU = runNet+r.took, runNetCPU+r.dockerd
 		r = timeBerth(b, bin, dir, file)
 		berth, berthRunning, berthCPU = berth+r.took, berthRunning+r.running, berthCPU+r.dockerd
+		berthSelf, berthChildren = berthSelf+r.berth, berthChildren+r.children
 		run += timeDockerRun(b, img).took
 		compose += timeCompose(b, dir, "-f", file, "-f", bridge)
 	}
@@ -96,6 +97,8 @@ func BenchmarkConverge100(b *testing.B) {
 	b.ReportMetric(compose.Seconds()/n, "compose-s")
 	b.ReportMetric(berthCPU.Seconds()/n, "berth-dockerd-s")
 	b.ReportMetric(runNetCPU.Seconds()/n, "docker-run-net-dockerd-s")
+	b.ReportMetric(berthSelf.Seconds()/n, "berth-cpu-s")
+	b.ReportMetric(berthChildren.Seconds()/n, "berth-children-cpu-s")
 	b.ReportMetric(berthRunning.Seconds()/runNet.Seconds(), "berth-running/docker-run-net")
 	b.ReportMetric(berth.Seconds()/run.Seconds(), "berth/docker-run")
 	b.ReportMetric(berth.Seconds()/runNet.Seconds(), "berth/docker-run-net")
@@ -122,7 +125,9 @@ func appNetworkArgs(b *testing.B) []string {
 
 // timing is one timed deploy: how long it took, when its last replica
 // started (berth only), and the engine's CPU time meanwhile.
-type timing struct{ took, running, dockerd time.Duration }
+// The berth server's own CPU time and its children's (berth only) say how
+// much of the two cores the deploy's path took from the engine.
+type timing struct{ took, running, dockerd, berth, children time.Duration }
 
 // timeBerth times `berth up` of the 100 replicas against a fresh dev
 // server, then takes the app down (untimed).
@@ -132,9 +137,13 @@ func timeBerth(b *testing.B, bin, dir, file string) timing {
 	h.CleanupDocker(b, project) // registered first: runs after the server stops
 	c := h.StartCluster(b, bin)
 	b.StartTimer()
+	pid := strconv.Itoa(c.Pid())
+	self, children := procCPU(b, pid)
 	cpu, start := dockerdCPU(b), time.Now()
 	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--timeout", "20m")
 	r := timing{took: time.Since(start), dockerd: dockerdCPU(b) - cpu}
+	self2, children2 := procCPU(b, pid)
+	r.berth, r.children = self2-self, children2-children
 	b.StopTimer()
 	tasks, err := c.PS(b, project)
 	if err != nil {
@@ -164,22 +173,34 @@ func dockerdCPU(b *testing.B) time.Duration {
 	if err != nil {
 		b.Fatalf("find the engine's process: %v", err)
 	}
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	self, _ := procCPU(b, strings.TrimSpace(string(pid)))
+	return self
+}
+
+// procCPU is the CPU time (user + system) process pid has used so far, and
+// that of its children it has reaped (the iptables and ip commands an agent
+// runs, say), from /proc/PID/stat in clock ticks of 1/100 s (USER_HZ).
+func procCPU(b *testing.B, pid string) (self, children time.Duration) {
+	b.Helper()
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		b.Fatal(err)
 	}
 	// The fields after the command name, which is in parentheses and may
-	// hold spaces: utime and stime are the 14th and 15th of the line.
+	// hold spaces: utime, stime, cutime and cstime are the 14th to 17th
+	// of the line.
 	rest := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(rest) < 13 {
-		b.Fatalf("read dockerd's CPU time: short /proc stat %q", stat)
+	if len(rest) < 15 {
+		b.Fatalf("read the CPU time of process %s: short /proc stat %q", pid, stat)
 	}
-	utime, err1 := strconv.ParseInt(rest[11], 10, 64)
-	stime, err2 := strconv.ParseInt(rest[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("read dockerd's CPU time from %q", stat)
+	var ticks [4]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(rest[11+i], 10, 64); err != nil {
+			b.Fatalf("read the CPU time of process %s from %q", pid, stat)
+		}
 	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	tick := 10 * time.Millisecond
+	return time.Duration(ticks[0]+ticks[1]) * tick, time.Duration(ticks[2]+ticks[3]) * tick
 }
 
 // timeDockerRun times 100 `docker run -d [extra...]`, 8 at a time, then

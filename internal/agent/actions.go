@@ -155,7 +155,7 @@ func (l *loop) stop(ctx context.Context, r *taskRecord) {
 	if d == nil || l.stops >= l.a.cfg.Parallel {
 		return
 	}
-	grace := r.local.Grace
+	grace := l.stopGrace(r) // control.go: berth stop -t
 	if grace <= 0 {
 		grace = defaultGrace
 	}

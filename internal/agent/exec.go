@@ -155,18 +155,3 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, f.rc.Flush()
 }
-
-// taskDriver finds the driver that holds task id, or answers the request
-// with why not (404 when no driver here holds it).
-func (a *Agent) taskDriver(w http.ResponseWriter, r *http.Request, id string) (driver.Driver, bool) {
-	d, err := a.driverOf(r, id)
-	if errors.Is(err, driver.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
-		return nil, false
-	}
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
-		return nil, false
-	}
-	return d, true
-}

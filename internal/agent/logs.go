@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/driver"
@@ -17,6 +18,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathAgentTaskExec, a.handleExec)
 	mux.HandleFunc("GET "+api.PathAgentTaskArchive, a.handleArchive)
 	mux.HandleFunc("PUT "+api.PathAgentTaskArchive, a.handleArchive)
+	a.controlRoutes(mux) // control.go
 	return mux
 }
 
@@ -29,13 +31,12 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	d, err := a.driverOf(r, id)
-	if errors.Is(err, driver.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
+	d, ok := a.taskDriver(w, r, id)
+	if !ok {
 		return
 	}
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+	if tl, ok := d.(driver.TimedLogs); (!opts.Since.IsZero() || !opts.Until.IsZero()) && (!ok || !tl.TimedLogs()) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("task %s runs on the %s driver, which keeps no time for its log lines; drop --since and --until", id, d.Name()))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -46,6 +47,21 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	if err := d.Logs(r.Context(), id, opts, out); err != nil && r.Context().Err() == nil {
 		a.log.Warn("stream task logs", "task", id, "err", err)
 	}
+}
+
+// taskDriver is driverOf for a handler: a task not here is answered 404,
+// a driver that fails 502, and ok is false.
+func (a *Agent) taskDriver(w http.ResponseWriter, r *http.Request, id string) (driver.Driver, bool) {
+	d, err := a.driverOf(r, id)
+	if errors.Is(err, driver.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("task %s is not on node %s", id, a.cfg.Name))
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return nil, false
+	}
+	return d, true
 }
 
 // driverOf finds the driver that holds a task.
@@ -81,6 +97,19 @@ func logOptions(r *http.Request) (driver.LogOptions, error) {
 	}
 	if o.Timestamps, err = boolParam(q.Get("timestamps")); err != nil {
 		return o, fmt.Errorf("timestamps: %w", err)
+	}
+	for _, b := range []struct {
+		name string
+		at   *time.Time
+	}{{"since", &o.Since}, {"until", &o.Until}} {
+		if v := q.Get(b.name); v != "" {
+			if *b.at, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return o, fmt.Errorf("%s must be an RFC 3339 time, not %q", b.name, v)
+			}
+		}
+	}
+	if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
+		return o, fmt.Errorf("until (%s) is before since (%s); no line can be in between", o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339))
 	}
 	return o, nil
 }

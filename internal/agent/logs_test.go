@@ -74,6 +74,21 @@ func TestLogsEndpointStreams(t *testing.T) {
 		}
 	})
 
+	// A driver that keeps no time for its lines (the exec driver, this
+	// fake) refuses since with a 400 that says so, rather than printing
+	// every line as if it were in the window.
+	t.Run("since without line times", func(t *testing.T) {
+		resp, err := c.Get(logsURL("t-1", "?since=2026-11-25T02:00:00Z"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "keeps no time for its log lines; drop --since and --until") {
+			t.Errorf("got %d %s, want a 400 that says why", resp.StatusCode, body)
+		}
+	})
+
 	t.Run("bad tail", func(t *testing.T) {
 		resp, err := c.Get(logsURL("t-1", "?tail=x"))
 		if err != nil {

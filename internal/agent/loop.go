@@ -81,6 +81,10 @@ type loop struct {
 	starts    int // starts in flight
 	stops     int // stops and removes in flight
 	workers   sync.WaitGroup
+
+	// `berth volume rm` on this node (volumes.go), made on first use.
+	volRemovals map[string]*teardown
+	vrResults   chan vrOutcome
 }
 
 func newLoop(a *Agent, st *store, rep *reporter) *loop {
@@ -119,6 +123,8 @@ func (l *loop) run(ctx context.Context) {
 			l.finish(o)
 		case o := <-l.tdResults:
 			l.finishTeardown(o)
+		case o := <-l.vrResults:
+			l.finishVolumeRemoval(o)
 		case <-l.a.resync:
 			l.forgetReports()
 		case <-tick.C:

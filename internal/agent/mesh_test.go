@@ -97,7 +97,9 @@ func echoServer(t *testing.T, addr string) net.Listener {
 
 func freeTCPPort(t *testing.T) uint16 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Every address: the mesh listens on the wildcard, which a port
+	// free on loopback only would not give it.
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +142,17 @@ func TestMeshServes(t *testing.T) {
 		}},
 	}
 	m.apply(context.Background(), nm)
+	// The port was free a moment ago; on a busy machine another process
+	// may take it first (an outgoing connection's ephemeral port): then
+	// the mesh cannot open it, and another is tried.
+	for try := 0; m.proxy.Addr("tcp", netip.AddrPortFrom(netip.IPv4Unspecified(), published)) == nil; try++ {
+		if try == 5 {
+			t.Fatalf("the mesh opened none of 5 published ports")
+		}
+		published = freeTCPPort(t)
+		nm.Services[0].Ports[0].Published = published
+		m.apply(context.Background(), nm)
+	}
 	gw := netip.MustParseAddr(addrIn(base, 1))
 	srv := m.dnsAddr(gw)
 	if srv == nil {

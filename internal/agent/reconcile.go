@@ -36,6 +36,7 @@ func (l *loop) reconcile(ctx context.Context) {
 		}
 	}
 	l.reconcileTeardowns(ctx, now)
+	l.reconcileVolumeRemovals(ctx, now)
 }
 
 func (l *loop) reconcileTask(ctx context.Context, t *types.Task, r *taskRecord) {

@@ -7,6 +7,7 @@ import "strings"
 var valueFlags = map[string]bool{
 	"--addr": true, "-f": true, "--file": true, "-p": true, "--project-name": true,
 	"--project-directory": true, "--profile": true, "--env-file": true,
+	"-o": true, "--output": true,
 }
 
 // normalizeArgs spells a -f given before the verb as --file. After the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/compose"
 	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/types"
@@ -55,6 +56,9 @@ type fakeImages struct {
 	pulled        map[string]bool
 	notInRegistry map[string]bool
 	builds        []string
+	buildOpts     []imagebuild.Options
+	pulls         []string
+	pullFails     map[string]bool
 	pusher        fakePusher
 }
 
@@ -71,6 +75,7 @@ func (f *fakeImages) RegistryHas(_ context.Context, ref string) (bool, error) {
 
 func (f *fakeImages) Build(_ context.Context, o imagebuild.Options, _ io.Writer) (string, error) {
 	f.builds = append(f.builds, o.Tag)
+	f.buildOpts = append(f.buildOpts, o)
 	id := "sha256:built-" + o.Tag
 	f.have[o.Tag] = id
 	return id, nil
@@ -155,8 +160,8 @@ func TestGlobalFlagsBeforeAndAfterVerb(t *testing.T) {
 			compose.Options{ProjectName: "shop", Files: []string{"a.yaml", "b.yaml"}}, "web\napi\n"},
 		{"after", []string{"config", "--services", "--file", "a.yaml", "--project-name", "shop"},
 			compose.Options{ProjectName: "shop", Files: []string{"a.yaml"}}, "web\napi\n"},
-		{"mixed", []string{"--profile", "dev", "config", "--profile", "debug", "--env-file", "x.env", "--project-directory", "/src"},
-			compose.Options{Profiles: []string{"dev", "debug"}, EnvFiles: []string{"x.env"}, WorkDir: "/src"}, "name: hello\n"},
+		{"mixed", []string{"--profile", "dev", "config", "--images", "--profile", "debug", "--env-file", "x.env", "--project-directory", "/src"},
+			compose.Options{Profiles: []string{"dev", "debug"}, EnvFiles: []string{"x.env"}, WorkDir: "/src"}, "nginx\nhello-api\n"},
 		{"quiet", []string{"config", "-q"}, compose.Options{}, ""},
 	}
 	for _, tc := range tests {
@@ -386,13 +391,13 @@ func TestPs(t *testing.T) {
 		if code := h.run(t, "ps", "--json", "--addr", url); code != 0 {
 			t.Fatalf("exit %d: %s", code, h.errOut)
 		}
-		var got []*types.Task
+		var got []api.TaskSummary
 		if err := jsonUnmarshal(h.out.String(), &got); err != nil {
 			t.Fatalf("stdout is not a JSON array of tasks: %v\n%s", err, h.out)
 		}
 		var names []string
 		for _, tk := range got {
-			names = append(names, tk.Name())
+			names = append(names, tk.Name)
 		}
 		if want := []string{"hello-api-1", "hello-web-1", "hello-web-2"}; !slices.Equal(names, want) {
 			t.Errorf("tasks %v, want %v", names, want)
@@ -597,3 +602,13 @@ func serveFake(t *testing.T, f *fakeManager, addr string) error {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// Pull records the pull; refs in pullFails fail.
+func (f *fakeImages) Pull(_ context.Context, ref string, progress io.Writer) error {
+	if f.pullFails[ref] {
+		return fmt.Errorf("pull %s: manifest unknown", ref)
+	}
+	f.pulls = append(f.pulls, ref)
+	fmt.Fprintf(progress, "aaa Pull complete\n")
+	return nil
+}

@@ -109,7 +109,7 @@ func (e *env) clusterLs() error {
 		}
 		rows = append(rows, r)
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)

@@ -165,7 +165,7 @@ func (e *env) contextLs() error {
 		c := f.Contexts[n]
 		rows = append(rows, contextRow{Name: n, Addr: c.Addr, Credential: c.credential(), Current: n == f.Current})
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)

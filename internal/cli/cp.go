@@ -106,7 +106,7 @@ func (e *env) cp(ctx context.Context, from, to copyEnd, index int) error {
 		}
 		return nil
 	}
-	body := io.Reader(os.Stdin)
+	body := e.stdin
 	if from.path != "-" {
 		if _, err := os.Lstat(from.path); err != nil {
 			return fmt.Errorf("copy %s: %w", from.path, err)

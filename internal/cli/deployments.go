@@ -36,8 +36,8 @@ func (e *env) deployments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if e.global.json {
-		return writeJSON(e, ds)
+	if e.structured() {
+		return writeJSON(e, api.SummarizeDeployments(ds))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tVERSION\tSTATE\tPROGRESS\tUPDATED\tREASON")

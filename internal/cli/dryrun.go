@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,10 +28,8 @@ func (e *env) upDryRun(ctx context.Context, app *types.App) error {
 	if err != nil {
 		return err
 	}
-	if e.global.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+	if e.structured() {
+		return e.render(p)
 	}
 	fmt.Fprintf(e.stdout, "Plan for app %s (a dry run: nothing was changed)\n", p.App)
 	width := 0

@@ -38,6 +38,9 @@ type env struct {
 	// exitWait bounds how long `server stop` waits for the process to go.
 	exitWait time.Duration
 
+	// stdin is where a command reads the user's answer (berth rm).
+	stdin io.Reader
+
 	global globalOptions
 }
 
@@ -56,6 +59,7 @@ type globalOptions struct {
 	profiles   []string
 	envFiles   []string
 	json       bool
+	output     string // -o: json or yaml (output.go)
 
 	// addrExplicit is set once flags are parsed: the user chose the
 	// manager (--addr, BERTH_ADDR or a context), so berth never starts one
@@ -82,8 +86,12 @@ func (g *globalOptions) register(root *cobra.Command, e *env) {
 	f.StringVar(&g.projectDir, "project-directory", "", "directory relative paths in the Compose file start from")
 	f.StringArrayVar(&g.profiles, "profile", nil, "Compose profile to enable (repeatable)")
 	f.StringArrayVar(&g.envFiles, "env-file", nil, "file of environment variables for interpolation (repeatable)")
-	f.BoolVar(&g.json, "json", false, "print JSON instead of tables, where a command prints data")
+	f.BoolVar(&g.json, "json", false, "the same as -o json")
+	f.StringVarP(&g.output, "output", "o", "", "print data as json or yaml, one document (list and inspect commands)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := g.checkOutput(cmd); err != nil {
+			return err
+		}
 		if err := g.resolveAddr(cmd, e); err != nil {
 			return err
 		}

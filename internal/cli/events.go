@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -42,7 +41,6 @@ prints one JSON object per line.`,
 func (e *env) events(ctx context.Context, o eventsOptions) error {
 	c := e.client()
 	since := o.since
-	enc := json.NewEncoder(e.stdout)
 	for {
 		wait := time.Duration(0)
 		if o.follow {
@@ -65,8 +63,8 @@ func (e *env) events(ctx context.Context, o eventsOptions) error {
 			fmt.Fprintf(e.stderr, "berth: the events of indexes %d to %d are not on this manager (it started or restored a snapshot after them, or they dropped off its ring)\n", r.Gap.From, r.Gap.To)
 		}
 		for _, ev := range r.Events {
-			if e.global.json {
-				if err := enc.Encode(ev); err != nil {
+			if e.structured() {
+				if err := e.renderItem(ev); err != nil {
 					return err
 				}
 				continue

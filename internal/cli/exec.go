@@ -68,13 +68,14 @@ func (e *env) exec(ctx context.Context, service string, command []string, o exec
 	}
 	opts := api.ExecOptions{Cmd: command, User: o.user, WorkDir: o.workdir, Env: e.execEnv(o.env), Detach: o.detach}
 	// The exec driver's tasks have no terminal to give: run as -T.
-	opts.TTY = !o.noTTY && !o.detach && svc.Driver != types.DriverExec && isTerminal(os.Stdin) && e.isTTY(e.stdout)
-	sio := api.ExecIO{Stdin: os.Stdin, Stdout: e.stdout, Stderr: e.stderr}
+	term, _ := e.stdin.(*os.File)
+	opts.TTY = !o.noTTY && !o.detach && svc.Driver != types.DriverExec && term != nil && isTerminal(term) && e.isTTY(e.stdout)
+	sio := api.ExecIO{Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr}
 	if o.detach {
 		sio.Stdin = nil
 	}
 	if opts.TTY {
-		restore, err := rawTerminal(os.Stdin)
+		restore, err := rawTerminal(term)
 		if err != nil {
 			return err
 		}

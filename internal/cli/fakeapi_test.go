@@ -53,6 +53,7 @@ type fakeManager struct {
 
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
 	dev    bool              // /v1/status says a dev cluster
+	life   *fakeLifecycle    // the lifecycle verbs (lifecycle_test.go)
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -92,6 +93,7 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathSnapshot, f.saveSnapshot)
 	mux.HandleFunc("POST "+api.PathSnapshot, f.restoreSnapshot)
 	f.images.register(mux, f)
+	f.lifecycleRoutes(mux) // lifecycle_test.go
 	return f.authenticate(mux)
 }
 

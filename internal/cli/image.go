@@ -42,7 +42,7 @@ func (e *env) imageLs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, ims)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)

@@ -35,6 +35,9 @@ type imageBuilder interface {
 	LocalOnly(ctx context.Context, ref string) (bool, error)
 	// Build builds an image and returns its ID.
 	Build(ctx context.Context, o imagebuild.Options, progress io.Writer) (string, error)
+	// Pull has the engine pull ref from its registry, writing one line per
+	// layer state change to progress.
+	Pull(ctx context.Context, ref string, progress io.Writer) error
 	// OpenRegistry readies pushes to the cluster registry at target (a
 	// manager's API base URL) through rt, the API client's transport.
 	OpenRegistry(ctx context.Context, target string, rt http.RoundTripper) (registryPusher, error)
@@ -175,6 +178,30 @@ func (d *dockerImages) Build(ctx context.Context, o imagebuild.Options, progress
 	}
 	id, err := imagebuild.Build(ctx, cli, o, progress)
 	return id, engineError(cli, err)
+}
+
+func (d *dockerImages) Pull(ctx context.Context, ref string, progress io.Writer) error {
+	cli, err := d.engine()
+	if err != nil {
+		return err
+	}
+	resp, err := cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return engineError(cli, fmt.Errorf("pull %s: %w", ref, err))
+	}
+	defer resp.Close()
+	for msg, err := range resp.JSONMessages(ctx) {
+		if err != nil {
+			return engineError(cli, fmt.Errorf("pull %s: %w", ref, err))
+		}
+		if msg.Error != nil {
+			return fmt.Errorf("pull %s: %s", ref, msg.Error.Message)
+		}
+		if msg.ID != "" && msg.Status != "" && msg.Progress == nil {
+			fmt.Fprintf(progress, "%s %s\n", msg.ID, msg.Status)
+		}
+	}
+	return nil
 }
 
 func (d *dockerImages) OpenRegistry(ctx context.Context, target string, rt http.RoundTripper) (registryPusher, error) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
@@ -13,9 +15,14 @@ import (
 )
 
 type logsOptions struct {
-	follow     bool
-	tail       int
-	timestamps bool
+	follow       bool
+	tail         int
+	timestamps   bool
+	since, until string
+	noColor      bool
+	noLogPrefix  bool
+	// from and to are since and until resolved, once, against the clock.
+	from, to time.Time
 }
 
 func newLogsCommand(e *env) *cobra.Command {
@@ -25,8 +32,14 @@ func newLogsCommand(e *env) *cobra.Command {
 		Short: "Print the output of the app's replicas",
 		Long: `Print the output of every replica (the latest task of each), all at once,
 each line prefixed with the replica's name as docker compose does. With -f,
-keep following, and attach to replicas that start later.`,
-		Example: "  berth logs\n  berth logs -f web\n  berth logs --tail 20 -t web worker",
+keep following, and attach to replicas that start later.
+
+--since and --until keep the lines written in a window: an RFC 3339 time
+(2026-11-25T02:00:00Z), a Unix time, or a duration back from now (10m,
+1h30m), as docker logs takes them. Tasks of the exec driver keep no time
+for their lines and refuse them. --no-color prints the prefixes without
+colors; --no-log-prefix prints the lines bare.`,
+		Example: "  berth logs\n  berth logs -f web\n  berth logs --tail 20 -t web worker\n  berth logs --since 10m --until 2m --no-log-prefix web",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.logs(cmd.Context(), args, o)
 		},
@@ -39,10 +52,24 @@ keep following, and attach to replicas that start later.`,
 	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new output")
 	f.IntVarP(&o.tail, "tail", "n", 0, "print only the last N lines of each replica (0: all)")
 	f.BoolVarP(&o.timestamps, "timestamps", "t", false, "show timestamps")
+	f.StringVar(&o.since, "since", "", "print lines since a time (2026-11-25T02:00:00Z) or a duration back from now (10m)")
+	f.StringVar(&o.until, "until", "", "print lines until a time (2026-11-25T02:00:00Z) or a duration back from now (10m)")
+	f.BoolVar(&o.noColor, "no-color", false, "print the prefixes without colors")
+	f.BoolVar(&o.noLogPrefix, "no-log-prefix", false, "print the lines without the replica's name")
 	return cmd
 }
 
 func (e *env) logs(ctx context.Context, services []string, o logsOptions) error {
+	var err error
+	if o.from, err = parseLogTime("--since", o.since, e.now()); err != nil {
+		return err
+	}
+	if o.to, err = parseLogTime("--until", o.until, e.now()); err != nil {
+		return err
+	}
+	if !o.from.IsZero() && !o.to.IsZero() && o.to.Before(o.from) {
+		return fmt.Errorf("--until is before --since, so no line can be in between; swap them")
+	}
 	name, err := e.appName(ctx)
 	if err != nil {
 		return err
@@ -61,9 +88,10 @@ func (e *env) logs(ctx context.Context, services []string, o logsOptions) error 
 	}
 	ls := &logSession{
 		e: e, c: c, opts: o, nodes: nodeNames(nodes),
-		out:      newPrefixWriter(e.stdout, e.isTTY(e.stdout)),
+		out:      newPrefixWriter(e.stdout, !o.noColor && e.isTTY(e.stdout)),
 		attached: map[string]bool{},
 	}
+	ls.out.bare = o.noLogPrefix
 	ls.attach(ctx, logTasks(tasks, services))
 	if o.follow {
 		err = ls.followNew(ctx, name, services, meta.Index)
@@ -165,7 +193,8 @@ func (ls *logSession) attach(ctx context.Context, tasks []*types.Task) {
 }
 
 func (ls *logSession) stream(ctx context.Context, t *types.Task) {
-	rc, err := ls.c.TaskLogs(ctx, t.ID, api.LogOptions{Follow: ls.opts.follow, Tail: ls.opts.tail, Timestamps: ls.opts.timestamps})
+	rc, err := ls.c.TaskLogs(ctx, t.ID, api.LogOptions{Follow: ls.opts.follow, Tail: ls.opts.tail, Timestamps: ls.opts.timestamps,
+		Since: ls.opts.from, Until: ls.opts.to})
 	if err == nil {
 		err = ls.out.copyLines(logPrefix(t), rc)
 		rc.Close()
@@ -218,4 +247,29 @@ func logPrefix(t *types.Task) string {
 		return t.Service + "-" + t.NodeID[:min(len(t.NodeID), 8)]
 	}
 	return fmt.Sprintf("%s-%d", t.Service, t.Slot)
+}
+
+// parseLogTime reads a --since or --until value as docker does: an RFC 3339
+// time (with or without the zone or the time of day), a Unix time in
+// seconds (with a fraction), or a duration back from now. "" is no bound.
+func parseLogTime(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%s takes a duration back from now such as 10m, not %q", flag, v)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		whole := int64(secs)
+		return time.Unix(whole, int64((secs-float64(whole))*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("%s takes a time (2026-11-25T02:00:00Z), a Unix time or a duration back from now (10m), not %q", flag, v)
 }

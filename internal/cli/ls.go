@@ -6,44 +6,124 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
 	"github.com/spf13/cobra"
 )
 
-func newLsCommand(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:     "ls",
-		Short:   "List the apps deployed on the cluster",
-		Example: "  berth ls\n  berth ls --json",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.ls(cmd.Context())
-		},
-	}
+type lsOptions struct {
+	all    bool
+	quiet  bool
+	format string
 }
 
-func (e *env) ls(ctx context.Context) error {
-	apps, err := e.client().ListApps(ctx)
+func newLsCommand(e *env) *cobra.Command {
+	var o lsOptions
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the apps deployed on the cluster",
+		Long: `List the apps deployed on the cluster, with their version, services and
+status: their current tasks counted by Compose state ("running(2),
+exited(1)"), as docker compose ls does. An app whose every task has exited
+is listed only with -a. -q prints the names only; --format json prints one
+JSON object a line; -o json|yaml (or --json) one document.`,
+		Example: "  berth ls\n  berth ls -a -q\n  berth ls --format json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.ls(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.all, "all", "a", false, "show the apps whose every task has exited too")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the apps' names")
+	f.StringVar(&o.format, "format", "", "table or json (one object a line)")
+	return cmd
+}
+
+func (e *env) ls(ctx context.Context, o lsOptions) error {
+	kind, err := parseFormat(o.format)
+	if err != nil || kind == formatTemplate {
+		return fmt.Errorf("--format takes table or json, not %q", o.format)
+	}
+	if err := e.formatAndOutput(o.format); err != nil {
+		return err
+	}
+	apps, tasks, err := e.clusterApps(ctx)
 	if err != nil {
 		return err
 	}
 	slices.SortFunc(apps, func(a, b *types.App) int { return strings.Compare(a.Name, b.Name) })
-	if e.global.json {
-		return writeJSON(e, apps)
+	byApp := map[string][]*types.Task{}
+	for _, t := range currentTasks(tasks) {
+		byApp[t.App] = append(byApp[t.App], t)
+	}
+	rows := make([]api.AppSummary, 0, len(apps))
+	var shown []*types.App
+	for _, a := range apps {
+		if !o.all && allExited(byApp[a.Name]) {
+			continue
+		}
+		rows = append(rows, appSummary(a, byApp[a.Name]))
+		shown = append(shown, a)
+	}
+	switch {
+	case o.quiet:
+		for _, r := range rows {
+			fmt.Fprintln(e.stdout, r.Name)
+		}
+		return nil
+	case e.structured():
+		return e.render(rows)
+	case kind == formatJSON:
+		return writeJSONLines(e.stdout, rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERSION\tSERVICES\tSTATUS\tUPDATED")
-	for _, a := range apps {
-		status := "deployed"
-		if a.Deleting {
-			status = "removing"
-		}
-		names := make([]string, 0, len(a.Services))
-		for _, s := range a.Services {
-			names = append(names, s.Name)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s ago\n", a.Name, a.Version, dash(strings.Join(names, ",")), status, age(e.now(), a.UpdatedAt))
+	for i, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s ago\n", r.Name, r.Version, dash(strings.Join(r.Services, ",")), dash(r.Status), age(e.now(), shown[i].UpdatedAt))
 	}
 	return tw.Flush()
+}
+
+// allExited reports whether an app has tasks and every one has ended: what
+// docker compose ls hides without -a.
+func allExited(tasks []*types.Task) bool {
+	return len(tasks) > 0 && !slices.ContainsFunc(tasks, func(t *types.Task) bool { return !t.State.Terminal() })
+}
+
+func appSummary(a *types.App, tasks []*types.Task) api.AppSummary {
+	s := api.AppSummary{Name: a.Name, Version: a.Version, Services: []string{}, Deleting: a.Deleting,
+		UpdatedAt: a.UpdatedAt.UTC().Format(time.RFC3339)}
+	for _, svc := range a.Services {
+		s.Services = append(s.Services, svc.Name)
+	}
+	counts := map[string]int{}
+	for _, t := range tasks {
+		counts[composeState(t)]++
+	}
+	var parts []string
+	for _, st := range composeStates {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s(%d)", st, n))
+		}
+	}
+	s.Status = strings.Join(parts, ", ")
+	if a.Deleting {
+		s.Status = "removing"
+	}
+	return s
+}
+
+// clusterApps lists every app on the cluster and every task of them (ls,
+// service ls).
+func (e *env) clusterApps(ctx context.Context) ([]*types.App, []*types.Task, error) {
+	c := e.client()
+	apps, err := c.ListApps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{})
+	return apps, tasks, err
 }

@@ -297,7 +297,7 @@ func (e *env) machineLs(ctx context.Context, cluster string) error {
 	for _, m := range ms {
 		rows = append(rows, machineRow{Machine: m, State: e.hostState(ctx, cluster, m.Name)})
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
@@ -361,7 +361,7 @@ func newMachineInspectCommand(e *env, cluster *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeJSON(e, []machineRow{{Machine: *m, State: e.hostState(cmd.Context(), *cluster, m.Name)}})
+			return renderAs(e.stdout, cmp.Or(e.global.output, outputJSON), []machineRow{{Machine: *m, State: e.hostState(cmd.Context(), *cluster, m.Name)}})
 		},
 	}
 }

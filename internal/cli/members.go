@@ -30,7 +30,7 @@ func (e *env) serverMembers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, ms)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -112,7 +111,7 @@ func (e *env) nodeLs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if e.global.json {
+	if e.structured() {
 		return writeJSON(e, nodes)
 	}
 	tasks, _, err := e.client().ListTasks(ctx, api.TaskQuery{})
@@ -147,9 +146,10 @@ func (e *env) nodeInspect(ctx context.Context, refs []string) error {
 		}
 		out = append(out, n)
 	}
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	if e.global.output == outputYAML {
+		return e.render(out)
+	}
+	return renderAs(e.stdout, outputJSON, out) // inspect prints JSON by default, as docker's
 }
 
 func formatLabels(m map[string]string) string {

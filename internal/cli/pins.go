@@ -39,6 +39,7 @@ start empty, and pins it there. The old data stays on the old node.`,
 			return e.unpin(cmd.Context(), args)
 		},
 	})
+	cmd.AddCommand(newServiceLsCommand(e))
 	return cmd
 }
 

@@ -16,6 +16,7 @@ var prefixColors = []string{"36", "33", "32", "35", "34", "91", "92", "93", "94"
 type prefixWriter struct {
 	w     io.Writer
 	color bool
+	bare  bool // no prefix at all (logs --no-log-prefix)
 
 	mu     sync.Mutex
 	width  int
@@ -59,6 +60,10 @@ func (p *prefixWriter) copyLines(prefix string, r io.Reader) error {
 func (p *prefixWriter) writeLine(prefix, line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.bare {
+		fmt.Fprint(p.w, line)
+		return
+	}
 	pad := fmt.Sprintf("%-*s  |", p.width, prefix)
 	if p.color {
 		pad = "\x1b[" + p.colors[prefix] + "m" + pad + "\x1b[0m"

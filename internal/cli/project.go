@@ -35,15 +35,7 @@ func (e *env) loadApp(ctx context.Context) (*types.App, error) {
 
 // loadAppNotes is loadApp that also returns the notes.
 func (e *env) loadAppNotes(ctx context.Context) (*types.App, []compose.Warning, error) {
-	g := &e.global
-	app, warnings, err := e.project.Load(ctx, compose.Options{
-		Files:       g.files,
-		ProjectName: g.project,
-		WorkDir:     g.projectDir,
-		Profiles:    g.profiles,
-		EnvFiles:    g.envFiles,
-		Environ:     e.environ(),
-	})
+	app, warnings, err := e.project.Load(ctx, e.composeOptions())
 	var notes []compose.Warning
 	for _, w := range warnings {
 		if w.Note {
@@ -56,6 +48,19 @@ func (e *env) loadAppNotes(ctx context.Context) (*types.App, []compose.Warning, 
 		return nil, nil, err
 	}
 	return app, notes, nil
+}
+
+// composeOptions are the global flags' choice of Compose files.
+func (e *env) composeOptions() compose.Options {
+	g := &e.global
+	return compose.Options{
+		Files:       g.files,
+		ProjectName: g.project,
+		WorkDir:     g.projectDir,
+		Profiles:    g.profiles,
+		EnvFiles:    g.envFiles,
+		Environ:     e.environ(),
+	}
 }
 
 // printNotes prints the notes, the services that share a message on one

@@ -81,6 +81,20 @@ func newRootCommand(e *env) *cobra.Command {
 		newPortCommand(e),
 		newImagesCommand(e),
 		newCompletionCommand(),
+		newStopCommand(e), // lifecycle*.go
+		newStartCommand(e),
+		newRestartCommand(e),
+		newRmCommand(e),
+		newKillCommand(e),
+		newPauseCommand(e, false),
+		newPauseCommand(e, true),
+		newTopCommand(e),
+		newWaitCommand(e),
+		newBuildCommand(e),
+		newPullCommand(e),
+		newPushCommand(e),
+		newNetworkCommand(e),
+		newVolumeCommand(e),
 	)
 	return root
 }
@@ -90,6 +104,7 @@ func newEnv(stdout, stderr io.Writer) *env {
 	return &env{
 		stdout:     stdout,
 		stderr:     stderr,
+		stdin:      os.Stdin,
 		getenv:     os.Getenv,
 		environ:    os.Environ,
 		project:    composeLoader{},

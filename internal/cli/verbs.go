@@ -73,6 +73,20 @@ func (e *env) storedApp(ctx context.Context) (*types.App, error) {
 	return app, nil
 }
 
+// storedAppWith is storedApp, refusing a service name it does not have.
+func (e *env) storedAppWith(ctx context.Context, services []string) (*types.App, error) {
+	app, err := e.storedApp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		if app.Service(s) == nil {
+			return nil, noServiceError(app.Name, s)
+		}
+	}
+	return app, nil
+}
+
 // storedService is one service of storedApp.
 func (e *env) storedService(ctx context.Context, service string) (*types.Service, error) {
 	app, err := e.storedApp(ctx)
@@ -109,14 +123,9 @@ pull it from (the cluster registry's copy, for an image up pushed).`,
 }
 
 func (e *env) listImages(ctx context.Context, services []string, quiet bool) error {
-	app, err := e.storedApp(ctx)
+	app, err := e.storedAppWith(ctx, services)
 	if err != nil {
 		return err
-	}
-	for _, s := range services {
-		if app.Service(s) == nil {
-			return noServiceError(app.Name, s)
-		}
 	}
 	all, _, err := e.client().ListTasks(ctx, api.TaskQuery{App: app.Name})
 	if err != nil {
@@ -124,25 +133,24 @@ func (e *env) listImages(ctx context.Context, services []string, quiet bool) err
 	}
 	tasks := currentTasks(all) // the tasks ps shows
 	slices.SortFunc(tasks, func(a, b *types.Task) int { return cmp.Compare(a.Name(), b.Name()) })
+	rows := imageSummaries(app, tasks, services)
+	if e.structured() && !quiet {
+		return e.render(rows)
+	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 3, ' ', 0)
 	if !quiet {
 		fmt.Fprintln(w, "CONTAINER\tREPOSITORY\tTAG\tPULLED FROM")
 	}
 	seen := map[string]bool{}
-	for _, t := range tasks {
-		s := app.Service(t.Service)
-		if s == nil || (len(services) > 0 && !slices.Contains(services, t.Service)) {
-			continue
-		}
+	for _, r := range rows {
 		if quiet {
-			if !seen[s.Image] {
-				seen[s.Image] = true
-				fmt.Fprintln(w, s.Image)
+			if !seen[r.Image] {
+				seen[r.Image] = true
+				fmt.Fprintln(w, r.Image)
 			}
 			continue
 		}
-		repo, tag := splitImageRef(s.Image)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name(), repo, tag, cmp.Or(s.ClusterImage, s.Image))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.ContainerName, r.Repository, r.Tag, r.PulledFrom)
 	}
 	return w.Flush()
 }

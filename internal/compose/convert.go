@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 
 	ctypes "github.com/compose-spec/compose-go/v2/types"
@@ -13,12 +14,12 @@ import (
 // or returns every error the conversion finds, sorted.
 func convertProject(p *ctypes.Project) (*types.App, []error) {
 	app := &types.App{
-		Name:     p.Name,
-		Networks: convertNetworks(p.Networks),
-		Volumes:  convertVolumes(p.Volumes),
+		Name:    p.Name,
+		Volumes: convertVolumes(p.Volumes),
 	}
 	var errs []error
 	var err error
+	app.Networks, errs = convertNetworks(p.Networks)
 	if app.Secrets, err = convertSecrets(p); err != nil {
 		errs = append(errs, err)
 	}
@@ -51,21 +52,57 @@ func convertProject(p *ctypes.Project) (*types.App, []error) {
 	return app, nil
 }
 
-func convertNetworks(in ctypes.Networks) map[string]*types.Network {
+func convertNetworks(in ctypes.Networks) (map[string]*types.Network, []error) {
 	if len(in) == 0 {
-		return nil
+		return nil, nil
 	}
+	var errs []error
 	out := make(map[string]*types.Network, len(in))
 	for key, n := range in {
+		subnet, err := ipamSubnet(n.Ipam)
+		if err != nil {
+			errs = append(errs, atKey("networks."+key+".ipam", err))
+		}
 		out[key] = &types.Network{
 			Name:     resourceName(key, n.Name, bool(n.External)),
 			Driver:   n.Driver,
 			Internal: n.Internal,
 			External: bool(n.External),
 			Labels:   copyMap(n.Labels),
+			Subnet:   subnet,
 		}
 	}
-	return out
+	return out, errs
+}
+
+// ipamSubnet is the one subnet a network's ipam may choose: berth's
+// overlay gives every network one IPv4 subnet (each node a slice of it),
+// and hands out gateways and addresses itself (ip_range, gateway and
+// aux_addresses are reported as not honoured).
+func ipamSubnet(c ctypes.IPAMConfig) (string, error) {
+	if c.Driver != "" && c.Driver != "default" {
+		return "", fmt.Errorf("driver %q: berth's overlay allocates addresses itself; remove the driver or set it to default", c.Driver)
+	}
+	var subnets []string
+	for _, pool := range c.Config {
+		if pool != nil && pool.Subnet != "" {
+			subnets = append(subnets, pool.Subnet)
+		}
+	}
+	switch {
+	case len(subnets) == 0:
+		return "", nil
+	case len(subnets) > 1:
+		return "", fmt.Errorf("config: %d subnets; a berth network has one IPv4 subnet, keep one", len(subnets))
+	}
+	p, err := netip.ParsePrefix(subnets[0])
+	if err != nil || !p.Addr().Is4() {
+		return "", fmt.Errorf("config subnet %q is not an IPv4 prefix such as 10.100.0.0/16", subnets[0])
+	}
+	if p != p.Masked() {
+		return "", fmt.Errorf("config subnet %s has host bits set (did you mean %s?)", p, p.Masked())
+	}
+	return p.String(), nil
 }
 
 func convertVolumes(in ctypes.Volumes) map[string]*types.Volume {

@@ -32,14 +32,7 @@ type renderedFile struct {
 // Render writes app as YAML, in the field order of the types, for
 // `berth config`. Secret and config content is shown as its size only.
 func Render(w io.Writer, app *types.App) error {
-	r := renderedApp{
-		Name:     app.Name,
-		Services: app.Services,
-		Networks: app.Networks,
-		Volumes:  app.Volumes,
-		Secrets:  renderFiles(app.Secrets),
-		Configs:  renderFiles(app.Configs),
-	}
+	r := renderable(app)
 	// JSON first, so the output uses the types' json names; decoding JSON
 	// into a yaml.Node keeps the field order that a map would lose.
 	raw, err := json.Marshal(r)

@@ -109,6 +109,7 @@ var honoured = slices.Concat([]honouredKey{
 
 	{path: "networks.*.driver"}, {path: "networks.*.internal"},
 	{path: "networks.*.external"}, {path: "networks.*.labels"},
+	{path: "networks.*.ipam.config.*.subnet"}, {path: "networks.*.ipam.driver"},
 	{path: "volumes.*.driver"}, {path: "volumes.*.driver_opts"},
 	{path: "volumes.*.external"}, {path: "volumes.*.labels"},
 	{path: "secrets.*.file"}, {path: "secrets.*.environment"},

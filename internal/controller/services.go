@@ -26,6 +26,9 @@ func (p *pass) app(app *types.App) {
 	}
 	for _, svc := range app.Services {
 		ts := byService[svc.Name]
+		if p.stopped(svc, ts) { // lifecycle.go
+			continue
+		}
 		if svc.Mode == types.ModeGlobal {
 			p.global(app, svc, ts)
 		} else {
@@ -60,6 +63,9 @@ func (p *pass) replicas(app *types.App, svc *types.Service, replicas []rolloutSl
 	for i, r := range replicas {
 		p.slot(app, svc, r.history, r.slot, r.node, func(cur *types.Task) bool { return roll.may(i, cur) }, roll.startFirst)
 		verdicts = append(verdicts, judgeSlot(svc, r.history, p.now))
+	}
+	if restarting(svc, replicas) { // lifecycle.go
+		return
 	}
 	p.judged(app, svc, verdicts)
 }
@@ -106,6 +112,7 @@ func (p *pass) slot(app *types.App, svc *types.Service, history []*types.Task, s
 	switch {
 	case cur == nil:
 		p.create(app.Name, svc, slot, nodeID, 0)
+	case p.restarted(app, svc, cur, slot, nodeID): // lifecycle.go
 	case p.drained(cur):
 		// Its node is being drained: start a replacement elsewhere (drain.go).
 		p.drain(app, svc, cur, slot, nodeID)

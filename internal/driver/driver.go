@@ -101,6 +101,15 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // 0: all
 	Timestamps bool
+	// Since and Until bound the lines by when they were written (zero: no
+	// bound). Only a driver that keeps timestamps can (TimedLogs).
+	Since, Until time.Time
+}
+
+// TimedLogs is a driver whose logs carry the time of each line, so Logs
+// honours LogOptions.Since and Until.
+type TimedLogs interface {
+	TimedLogs() bool
 }
 
 // Driver runs tasks on one node.
@@ -174,4 +183,13 @@ var ErrCopyTooLarge = errors.New("archive too large")
 type Copier interface {
 	CopyFrom(ctx context.Context, taskID, path string, limit int64, start func(), w io.Writer) error
 	CopyTo(ctx context.Context, taskID, path string, limit int64, r io.Reader) error
+}
+
+// VolumeRemover is a Driver that keeps named volumes on the node
+// (`berth volume rm` asks it to remove one).
+type VolumeRemover interface {
+	// RemoveVolume removes the named volume berth made for app on this
+	// node; one that is not there, or that berth did not make, is left as
+	// it is and is no error.
+	RemoveVolume(ctx context.Context, app, name string) error
 }

@@ -20,6 +20,8 @@ type Options struct {
 	Target     string
 	Tag        string
 	Labels     map[string]string
+	NoCache    bool // build every step again (docker build --no-cache)
+	Pull       bool // pull a newer base image first (docker build --pull)
 }
 
 // Build builds an image on the engine cli talks to and returns its ID. The
@@ -73,6 +75,8 @@ func buildOptions(o Options, dockerfile string) client.ImageBuildOptions {
 		Labels:      o.Labels,
 		Remove:      true,
 		ForceRemove: true,
+		NoCache:     o.NoCache,
+		PullParent:  o.Pull,
 	}
 	if o.Tag != "" {
 		bo.Tags = []string{o.Tag}

@@ -17,8 +17,9 @@ type blocks struct {
 }
 
 // take returns owner's index, allocating the first free one at or after
-// Next (wrapping) if it has none; false when all are taken.
-func (b *blocks) take(owner string, lo, hi uint32) (uint32, bool) {
+// Next (wrapping) that skip (when given) does not refuse, if it has none;
+// false when all are taken.
+func (b *blocks) take(owner string, lo, hi uint32, skip func(uint32) bool) (uint32, bool) {
 	if i, ok := b.Owners[owner]; ok {
 		return i, true
 	}
@@ -32,7 +33,7 @@ func (b *blocks) take(owner string, lo, hi uint32) (uint32, bool) {
 	}
 	for k := range n {
 		i := lo + (start-lo+k)%n
-		if used[i] {
+		if used[i] || (skip != nil && skip(i)) {
 			continue
 		}
 		if b.Owners == nil {

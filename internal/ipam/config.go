@@ -12,6 +12,10 @@ var ErrInvalid = errors.New("invalid")
 // ErrExhausted marks a pool, network or slice with no free block left.
 var ErrExhausted = errors.New("exhausted")
 
+// ErrTaken marks a chosen subnet that overlaps another network's, or a
+// network that already has another subnet.
+var ErrTaken = errors.New("taken")
+
 // ErrNotFound marks a network the pool does not hold.
 var ErrNotFound = errors.New("not found")
 

@@ -2,7 +2,9 @@ package ipam
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -12,7 +14,11 @@ type Pool struct {
 	Config Config `json:"config"`
 	// Nets maps a network ID to its subnet's index in Config.Pool.
 	Nets blocks `json:"nets"`
-	// Networks has an entry for every ID in Nets.
+	// Fixed maps a network ID to the subnet its user chose (Compose's
+	// ipam, `berth network create --subnet`), in the pool or outside it;
+	// such a network has no index in Nets, and no block of Nets overlaps it.
+	Fixed map[string]netip.Prefix `json:"fixed,omitempty"`
+	// Networks has an entry for every ID in Nets and Fixed.
 	Networks map[string]*Network `json:"networks,omitempty"`
 }
 
@@ -35,7 +41,7 @@ func New(cfg Config) (*Pool, error) {
 
 // Clone returns a deep copy, for a store whose objects are immutable.
 func (p *Pool) Clone() *Pool {
-	c := &Pool{Config: p.Config, Nets: p.Nets.clone()}
+	c := &Pool{Config: p.Config, Nets: p.Nets.clone(), Fixed: maps.Clone(p.Fixed)}
 	if p.Networks != nil {
 		c.Networks = make(map[string]*Network, len(p.Networks))
 		for id, n := range p.Networks {
@@ -50,8 +56,13 @@ func (p *Pool) AddNetwork(id string) (netip.Prefix, error) {
 	if err := checkOwner("network", id); err != nil {
 		return netip.Prefix{}, err
 	}
+	if s, ok := p.Fixed[id]; ok {
+		return s, nil
+	}
 	c := p.Config
-	i, ok := p.Nets.take(id, 0, count(c.Pool, c.NetworkBits))
+	i, ok := p.Nets.take(id, 0, count(c.Pool, c.NetworkBits), func(i uint32) bool {
+		return p.fixedOverlap(block(c.Pool, c.NetworkBits, i)) != ""
+	})
 	if !ok {
 		return netip.Prefix{}, fmt.Errorf("the address pool %s has no free /%d for network %s: remove unused networks or set a larger pool: %w", c.Pool, c.NetworkBits, id, ErrExhausted)
 	}
@@ -64,14 +75,88 @@ func (p *Pool) AddNetwork(id string) (netip.Prefix, error) {
 	return block(c.Pool, c.NetworkBits, i), nil
 }
 
+// AddFixedNetwork gives the network the subnet its user chose, which must
+// overlap no other network's, hold at least two slices (the first is the
+// VIPs') and at most 65536. It is idempotent; a network that already has
+// another subnet keeps it and the call fails.
+func (p *Pool) AddFixedNetwork(id string, subnet netip.Prefix) (netip.Prefix, error) {
+	if err := checkOwner("network", id); err != nil {
+		return netip.Prefix{}, err
+	}
+	if err := p.checkFixed(subnet); err != nil {
+		return netip.Prefix{}, fmt.Errorf("subnet of network %s: %w", id, err)
+	}
+	if old, ok := p.Subnet(id); ok {
+		if old == subnet {
+			return old, nil
+		}
+		return netip.Prefix{}, fmt.Errorf("network %s already has subnet %s, not %s: a network's subnet cannot change while it exists; remove it first: %w", id, old, subnet, ErrTaken)
+	}
+	if other := p.overlapping(subnet); other != "" {
+		s, _ := p.Subnet(other)
+		return netip.Prefix{}, fmt.Errorf("subnet %s of network %s overlaps network %s (%s): choose another subnet: %w", subnet, id, other, s, ErrTaken)
+	}
+	if p.Fixed == nil {
+		p.Fixed = map[string]netip.Prefix{}
+	}
+	p.Fixed[id] = subnet
+	if p.Networks == nil {
+		p.Networks = map[string]*Network{}
+	}
+	p.Networks[id] = &Network{}
+	return subnet, nil
+}
+
+// checkFixed checks a chosen subnet against the slice size.
+func (p *Pool) checkFixed(s netip.Prefix) error {
+	if !s.IsValid() || !s.Addr().Is4() {
+		return fmt.Errorf("%q is not an IPv4 prefix such as 10.100.0.0/16 (the overlay is IPv4): %w", s, ErrInvalid)
+	}
+	if s != s.Masked() {
+		return fmt.Errorf("%s has host bits set (did you mean %s?): %w", s, s.Masked(), ErrInvalid)
+	}
+	if d := p.Config.SliceBits - s.Bits(); d < 1 || d > maxBlockBits {
+		return fmt.Errorf("%s must be 1 to %d bits shorter than the cluster's /%d node slices (a /%d to a /%d): %w",
+			s, maxBlockBits, p.Config.SliceBits, max(p.Config.SliceBits-maxBlockBits, 0), p.Config.SliceBits-1, ErrInvalid)
+	}
+	return nil
+}
+
+// overlapping names a network whose subnet overlaps s, or "".
+func (p *Pool) overlapping(s netip.Prefix) string {
+	for _, id := range p.NetworkIDs() {
+		if sub, _ := p.Subnet(id); sub.Overlaps(s) {
+			return id
+		}
+	}
+	return ""
+}
+
+// fixedOverlap names a chosen subnet's network that overlaps s, or "".
+func (p *Pool) fixedOverlap(s netip.Prefix) string {
+	for _, id := range slices.Sorted(maps.Keys(p.Fixed)) {
+		if p.Fixed[id].Overlaps(s) {
+			return id
+		}
+	}
+	return ""
+}
+
 // RemoveNetwork frees the network's subnet with its slices and VIPs.
 func (p *Pool) RemoveNetwork(id string) {
 	p.Nets.release(id)
+	delete(p.Fixed, id)
+	if len(p.Fixed) == 0 {
+		p.Fixed = nil
+	}
 	delete(p.Networks, id)
 }
 
 // Subnet returns the network's subnet, if it has one.
 func (p *Pool) Subnet(network string) (netip.Prefix, bool) {
+	if s, ok := p.Fixed[network]; ok {
+		return s, true
+	}
 	i, ok := p.Nets.Owners[network]
 	if !ok {
 		return netip.Prefix{}, false
@@ -89,7 +174,7 @@ func (p *Pool) AddNode(network, node string) (netip.Prefix, error) {
 	if err := checkOwner("node", node); err != nil {
 		return netip.Prefix{}, err
 	}
-	i, ok := n.Slices.take(node, 1, count(subnet, p.Config.SliceBits))
+	i, ok := n.Slices.take(node, 1, count(subnet, p.Config.SliceBits), nil)
 	if !ok {
 		return netip.Prefix{}, fmt.Errorf("network %s (%s) has no free /%d for node %s: its %d node slices are taken; set a larger network size: %w", network, subnet, p.Config.SliceBits, node, p.Config.Limits().NodesPerNetwork, ErrExhausted)
 	}
@@ -135,7 +220,7 @@ func (p *Pool) AddVIP(network, service string) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	vips := block(subnet, p.Config.SliceBits, 0)
-	i, ok := n.VIPs.take(service, 1, uint32(p.Config.Limits().VIPsPerNetwork)+1)
+	i, ok := n.VIPs.take(service, 1, uint32(p.Config.Limits().VIPsPerNetwork)+1, nil)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("network %s has no free VIP for service %s: its %d are taken; set a larger slice size: %w", network, service, p.Config.Limits().VIPsPerNetwork, ErrExhausted)
 	}
@@ -164,8 +249,11 @@ func (p *Pool) VIP(network, service string) (netip.Addr, bool) {
 
 // NetworkIDs returns the IDs of the networks with a subnet, sorted.
 func (p *Pool) NetworkIDs() []string {
-	ids := make([]string, 0, len(p.Nets.Owners))
+	ids := make([]string, 0, len(p.Nets.Owners)+len(p.Fixed))
 	for id := range p.Nets.Owners {
+		ids = append(ids, id)
+	}
+	for id := range p.Fixed {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
@@ -192,15 +280,32 @@ func (p *Pool) Check() error {
 	if err := p.Nets.check("subnet", 0, count(c.Pool, c.NetworkBits)); err != nil {
 		return err
 	}
-	if len(p.Networks) != len(p.Nets.Owners) {
-		return fmt.Errorf("%d networks have subnets but %d have slices", len(p.Nets.Owners), len(p.Networks))
+	if len(p.Networks) != len(p.Nets.Owners)+len(p.Fixed) {
+		return fmt.Errorf("%d networks have subnets but %d have slices", len(p.Nets.Owners)+len(p.Fixed), len(p.Networks))
 	}
-	slices := count(netip.PrefixFrom(c.Pool.Addr(), c.NetworkBits), c.SliceBits)
+	for id, s := range p.Fixed {
+		if _, dup := p.Nets.Owners[id]; dup {
+			return fmt.Errorf("network %q has both a chosen subnet and one from the pool", id)
+		}
+		if err := p.checkFixed(s); err != nil {
+			return fmt.Errorf("chosen subnet of network %q: %w", id, err)
+		}
+	}
+	ids := p.NetworkIDs()
+	for i, a := range ids {
+		sa, _ := p.Subnet(a)
+		for _, b := range ids[i+1:] {
+			if sb, _ := p.Subnet(b); sa.Overlaps(sb) {
+				return fmt.Errorf("networks %q (%s) and %q (%s) overlap", a, sa, b, sb)
+			}
+		}
+	}
 	for id, n := range p.Networks {
-		if _, ok := p.Nets.Owners[id]; !ok || n == nil {
+		subnet, ok := p.Subnet(id)
+		if !ok || n == nil {
 			return fmt.Errorf("network %q has slices but no subnet", id)
 		}
-		if err := n.Slices.check("slice of "+id, 1, slices); err != nil {
+		if err := n.Slices.check("slice of "+id, 1, count(subnet, c.SliceBits)); err != nil {
 			return err
 		}
 		if err := n.VIPs.check("VIP of "+id, 1, uint32(c.Limits().VIPsPerNetwork)+1); err != nil {

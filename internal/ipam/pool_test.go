@@ -32,6 +32,12 @@ func (o op) run(p *Pool) string {
 	switch o.do {
 	case "net":
 		s, err = p.AddNetwork(o.a)
+	case "fixed":
+		sub, perr := netip.ParsePrefix(o.b)
+		if perr != nil {
+			sub = netip.Prefix{}
+		}
+		s, err = p.AddFixedNetwork(o.a, sub)
 	case "node":
 		s, err = p.AddNode(o.a, o.b)
 	case "vip":
@@ -52,6 +58,8 @@ func (o op) run(p *Pool) string {
 		return "notfound"
 	case errors.Is(err, ErrInvalid):
 		return "invalid"
+	case errors.Is(err, ErrTaken):
+		return "taken"
 	case err != nil:
 		return err.Error()
 	case s == nil:
@@ -115,6 +123,23 @@ func TestPoolScenarios(t *testing.T) {
 			{"vip", "a", "s7", "exhausted"},
 			{"rmvip", "a", "s2", ""},
 			{"vip", "a", "s7", "10.240.0.3"},
+		}},
+		{"chosen subnets: outside and inside the pool, overlaps refused", DefaultConfig(), []op{
+			{"fixed", "own", "10.100.0.0/16", "10.100.0.0/16"},
+			{"fixed", "own", "10.100.0.0/16", "10.100.0.0/16"}, // idempotent
+			{"fixed", "own", "10.101.0.0/16", "taken"},         // no change of subnet
+			{"node", "own", "n1", "10.100.1.0/24"},
+			{"vip", "own", "web", "10.100.0.1"},
+			{"fixed", "clash", "10.100.128.0/17", "taken"},
+			{"fixed", "in", "10.240.0.0/18", "10.240.0.0/18"},
+			{"net", "a", "", "10.240.64.0/18"}, // the pool skips the chosen block
+			{"fixed", "onA", "10.240.64.0/20", "taken"},
+			{"fixed", "half", "10.240.129.0/24", "invalid"}, // a /24 holds one slice
+			{"fixed", "hostbits", "10.50.0.1/16", "invalid"},
+			{"fixed", "v6", "fd00::/64", "invalid"},
+			{"fixed", "a", "10.60.0.0/16", "taken"}, // a has a pool subnet
+			{"rmnet", "own", "", ""},
+			{"fixed", "clash", "10.100.128.0/17", "10.100.128.0/17"},
 		}},
 		{"bad arguments", DefaultConfig(), []op{
 			{"net", "", "", "invalid"},

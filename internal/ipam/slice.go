@@ -28,7 +28,7 @@ func (s *Slice) Take(owner string) (netip.Addr, error) {
 	if err := checkOwner("task", owner); err != nil {
 		return netip.Addr{}, err
 	}
-	i, ok := s.Addrs.take(owner, 2, s.size()-1)
+	i, ok := s.Addrs.take(owner, 2, s.size()-1, nil)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("slice %s has no free address for %s: its %d are taken: %w", s.Prefix, owner, s.size()-3, ErrExhausted)
 	}

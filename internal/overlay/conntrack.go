@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/ipam"
 	"github.com/vishvananda/netlink"
@@ -15,9 +17,18 @@ import (
 // UDP "connection" has no end, so without this its datagrams would go on
 // to the old replica (or be refused) for as long as the client keeps
 // sending. TCP connections are left to finish.
+//
+// Finding them dumps the whole conntrack table, which on a busy host is
+// most of an Apply's cost, and an Apply comes with every replica that
+// starts serving: so it runs only when a replica left a VIP (or a VIP
+// that had none got some), never when a deploy only adds replicas.
 func (o *Overlay) flushUDP(h *netlink.Handle, d Desired) error {
 	now := udpVIPs(d)
 	if maps.Equal(now, o.udp) {
+		return nil
+	}
+	if !udpFlowsMayBeStale(o.udp, now) {
+		o.udp = now
 		return nil
 	}
 	f := &staleUDP{serving: map[netip.Addr]map[netip.Addr]bool{}}
@@ -40,6 +51,25 @@ func (o *Overlay) flushUDP(h *netlink.Handle, d Desired) error {
 	}
 	o.udp = now
 	return nil
+}
+
+// udpFlowsMayBeStale reports whether going from the UDP VIPs' backends
+// prev to now (udpVIPs) can leave a flow to a replica that no longer
+// serves: a VIP went, lost a backend, or had none (its flows refused).
+func udpFlowsMayBeStale(prev, now map[netip.Addr]string) bool {
+	for vip, was := range prev {
+		is, ok := now[vip]
+		if !ok || (was == "" && is != "") {
+			return true
+		}
+		kept := strings.Split(is, ",")
+		for _, b := range strings.Split(was, ",") {
+			if b != "" && !slices.Contains(kept, b) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // staleUDP matches UDP flows sent to one of the VIPs whose replier is not

@@ -89,6 +89,9 @@ type Overlay struct {
 	// udp is the UDP-carrying VIPs' backends as last applied (udpVIPs):
 	// when they change, conntrack entries to replicas that left go.
 	udp map[netip.Addr]string
+	// hairpin is the bridge ports last seen in hairpin mode, by index
+	// (and name, in case the index is used again).
+	hairpin map[int]string
 }
 
 // New checks cfg and fills its defaults. It touches nothing.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -59,39 +60,92 @@ func (o *Overlay) wantRules(d Desired) map[string][]string {
 	return want
 }
 
+// convergeRules reads each table once (iptables-save), rewrites in one
+// iptables-restore per table the chains that differ, and puts the jumps
+// to them first. An Apply comes with every change of the network map (a
+// replica that starts serving moves a VIP's rules), and on two cores a
+// process per chain to read it competed with the engine's own starts.
 func (o *Overlay) convergeRules(ctx context.Context, d Desired, ch *Changes) error {
 	want := o.wantRules(d)
+	have := map[string]savedTable{}
 	for _, hk := range hooks {
-		have, _ := o.iptables(ctx, "-t", hk.table, "-S", hk.to) // fails when the chain is missing
-		if !slices.Equal(lines(have), want[hk.to]) {
-			if err := o.restore(ctx, hk.table, hk.to, want[hk.to][1:]); err != nil {
-				return err
-			}
-			ch.Added++
+		if _, ok := have[hk.table]; ok {
+			continue
 		}
-		if err := o.ensureFirst(ctx, hk, ch); err != nil {
+		t, err := o.save(ctx, hk.table)
+		if err != nil {
+			return err
+		}
+		have[hk.table] = t
+	}
+	changed := map[string][]string{} // table -> chains to rewrite, in hook order
+	for _, hk := range hooks {
+		if !slices.Equal(have[hk.table].chain(hk.to), want[hk.to]) && !slices.Contains(changed[hk.table], hk.to) {
+			changed[hk.table] = append(changed[hk.table], hk.to)
+		}
+	}
+	for _, table := range slices.Sorted(maps.Keys(changed)) {
+		if err := o.restore(ctx, table, changed[table], want); err != nil {
+			return err
+		}
+		ch.Added += len(changed[table])
+	}
+	for _, hk := range hooks {
+		if err := o.ensureFirst(ctx, hk, have[hk.table].rules[hk.from], ch); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// savedTable is one table as iptables-save prints it: the chains it has
+// and each chain's rules ("-A CHAIN ..."), as `iptables -S` prints them.
+type savedTable struct {
+	chains map[string]bool
+	rules  map[string][]string
+}
+
+// chain is the chain as wantRules says it ("-N CHAIN", then its rules),
+// or nil when the table has no such chain.
+func (t savedTable) chain(name string) []string {
+	if !t.chains[name] {
+		return nil
+	}
+	return append([]string{"-N " + name}, t.rules[name]...)
+}
+
+func (o *Overlay) save(ctx context.Context, table string) (savedTable, error) {
+	out, err := o.command(ctx, "iptables-save", "-t", table).CombinedOutput()
+	if err != nil {
+		return savedTable{}, fmt.Errorf("read the %s table (iptables-save: %s): %w", table, bytes.TrimSpace(out), err)
+	}
+	return parseSave(string(out)), nil
+}
+
+func parseSave(out string) savedTable {
+	t := savedTable{chains: map[string]bool{}, rules: map[string][]string{}}
+	for _, l := range lines(out) {
+		switch {
+		case strings.HasPrefix(l, ":"):
+			if name, _, ok := strings.Cut(l[1:], " "); ok {
+				t.chains[name] = true
+			}
+		case strings.HasPrefix(l, "-A "):
+			if name, _, ok := strings.Cut(l[3:], " "); ok {
+				t.rules[name] = append(t.rules[name], l)
+			}
+		}
+	}
+	return t
+}
+
 // ensureFirst makes the jump to hk.to the first rule of hk.from, and the
 // only jump there. First, because Docker, restarted, puts its own jumps
 // first, and its FORWARD rules accept what the overlay must drop (a port
-// published by another network's container).
-func (o *Overlay) ensureFirst(ctx context.Context, hk hook, ch *Changes) error {
-	out, err := o.iptables(ctx, "-t", hk.table, "-S", hk.from)
-	if err != nil {
-		return fmt.Errorf("list %s %s (%s): %w", hk.table, hk.from, strings.TrimSpace(out), err)
-	}
+// published by another network's container). rules are hk.from's, as
+// read before this Apply wrote anything (it writes only its own chains).
+func (o *Overlay) ensureFirst(ctx context.Context, hk hook, rules []string, ch *Changes) error {
 	jump := fmt.Sprintf("-A %s %s -j %s", hk.from, comment, hk.to)
-	var rules []string
-	for _, l := range lines(out) {
-		if strings.HasPrefix(l, "-A ") {
-			rules = append(rules, l)
-		}
-	}
 	n := 0
 	for _, r := range rules {
 		if r == jump {
@@ -119,12 +173,20 @@ func hookArgs(hk hook) []string {
 	return []string{hk.from, "-m", "comment", "--comment", "berth overlay", "-j", hk.to}
 }
 
-// restore replaces chain's rules with rules in one transaction.
-func (o *Overlay) restore(ctx context.Context, table, chain string, rules []string) error {
+// restore replaces the rules of each of table's chains with want's, in one
+// transaction. Every chain is declared first, so a chain may jump to one
+// made in the same transaction.
+func (o *Overlay) restore(ctx context.Context, table string, chains []string, want map[string][]string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%s\n:%s - [0:0]\n-F %s\n", table, chain, chain)
-	for _, r := range rules {
-		b.WriteString(r + "\n")
+	fmt.Fprintf(&b, "*%s\n", table)
+	for _, c := range chains {
+		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+	}
+	for _, c := range chains {
+		fmt.Fprintf(&b, "-F %s\n", c)
+		for _, r := range want[c][1:] { // [0] is "-N chain"
+			b.WriteString(r + "\n")
+		}
 	}
 	b.WriteString("COMMIT\n")
 	c := o.command(ctx, "iptables-restore", "-w", "--noflush")

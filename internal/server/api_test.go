@@ -200,12 +200,7 @@ func TestBlockingQueryWaitsForChange(t *testing.T) {
 
 func TestBadRequestsNameTheField(t *testing.T) {
 	s, _ := startServer(t)
-	base := "http://" + s.Addr()
-	cases := []struct {
-		name, method, path, body string
-		status                   int
-		field                    string
-	}{
+	expectErrors(t, s, []errorCase{
 		{"invalid JSON", "PUT", "/v1/apps/a", `{"services": [`, 400, ""},
 		{"unknown field", "PUT", "/v1/apps/a", `{"services": [], "replicaz": 3}`, 400, "replicaz"},
 		{"wrong type", "PUT", "/v1/apps/a", `{"services": [{"name": "web", "replicas": "three"}]}`, 400, "services.replicas"},
@@ -218,7 +213,20 @@ func TestBadRequestsNameTheField(t *testing.T) {
 		{"bad wait", "GET", "/v1/tasks?index=1&wait=forever", ``, 400, "wait"},
 		{"agent route not on the API port", "POST", "/v1/nodes/register", `{"node": {"name": "n", "address": "127.0.0.1:1"}}`, 404, ""},
 		{"no such route", "GET", "/v1/nothing", ``, 404, ""},
-	}
+	})
+}
+
+// errorCase is a request that must fail with status, naming field.
+type errorCase struct {
+	name, method, path, body string
+	status                   int
+	field                    string
+}
+
+// expectErrors sends each case with the admin token and checks the answer.
+func expectErrors(t *testing.T, s *Server, cases []errorCase) {
+	t.Helper()
+	base := "http://" + s.Addr()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))

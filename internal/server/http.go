@@ -49,6 +49,13 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	write("POST "+api.PathScale, s.scale)
 	read("GET "+api.PathVolumePins, s.volumePins)
 	write("DELETE "+api.PathServicePins, s.unpin)
+	read("GET "+api.PathNetworks, s.listNetworks)
+	write("POST "+api.PathNetworks, s.createNetwork)
+	read("GET "+api.PathNetwork, s.getNetwork)
+	write("DELETE "+api.PathNetwork, s.deleteNetwork)
+	read("GET "+api.PathVolumes, s.listVolumes)
+	read("GET "+api.PathVolume, s.getVolume)
+	write("DELETE "+api.PathVolume, s.removeVolume)
 	read("GET "+api.PathMachines, s.listMachines)
 	read("GET "+api.PathMachine, s.getMachine)
 	write("PUT "+api.PathMachine, s.putMachine)
@@ -64,6 +71,14 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("POST "+api.PathTaskExec, s.taskExec)
 	read("GET "+api.PathTaskArchive, s.taskArchive)
 	read("PUT "+api.PathTaskArchive, s.taskArchive)
+	write("POST "+api.PathAppStop, s.stopServices) // lifecycle.go
+	write("POST "+api.PathAppStart, s.startServices)
+	write("POST "+api.PathAppRestart, s.restartServices)
+	write("POST "+api.PathAppRm, s.removeStopped)
+	read("POST "+api.PathTaskKill, s.killTask)
+	read("POST "+api.PathTaskPause, s.pauseTask)
+	read("POST "+api.PathTaskUnpause, s.unpauseTask)
+	read("GET "+api.PathTaskTop, s.taskTop)
 	read("GET "+api.PathNodes, s.listNodes)
 	read("GET "+api.PathNode, s.getNode)
 	write("DELETE "+api.PathNode, s.removeNode)
@@ -94,6 +109,7 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 		node("GET "+api.PathNetworkMap, s.reads(s.netMap))
 		node("POST "+api.PathNodeStatus, s.onLeader(s.nodeStatus))
 		node("POST "+api.PathTeardown, s.onLeader(s.teardownDone))
+		node("POST "+api.PathVolumeRemoved, s.onLeader(s.volumeRemoved))
 		node("POST "+api.PathNodeRenew, s.renewNode)
 		mux.Handle("POST "+api.PathJoin, s.instrument(api.PathJoin, s.onLeader(s.join)))
 		mux.Handle("PUT "+pathImageRecords, s.instrument(pathImageRecords, s.requireManager(s.onLeader(commitRoute[state.UpsertImage](s)))))
@@ -198,6 +214,10 @@ func (s *Server) toAPIError(err error) *apiError {
 		return ae
 	case errors.Is(err, state.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, state.ErrConflict):
+		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, state.ErrInvalid):
+		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, raftnode.ErrNotLeader):
 		return &apiError{status: http.StatusServiceUnavailable, msg: "this manager is not the leader and cannot accept writes now; retry shortly"}
 	default:

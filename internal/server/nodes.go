@@ -136,7 +136,9 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if s.store.View().Node(id) == nil {
 		return notFound("node %q is not registered; register it again", id)
 	}
-	idx, err := s.block(r, state.TableTasks, state.TableApps, state.TableNetPool)
+	// The node's own tasks, not the table: a task change elsewhere does not
+	// wake this agent (at scale, every agent for every change).
+	idx, err := s.block(r, state.NodeTasks(id), state.TableApps, state.TableNetPool, state.TableVolumeRemovals)
 	if err != nil {
 		return err
 	}
@@ -193,6 +195,9 @@ func (s *Server) buildNodeTasks(view *state.View, nodeID string) (*api.NodeTasks
 		if app.Deleting && !slices.Contains(app.TornDownOn, nodeID) {
 			out.Apps[app.Name] = &api.AppResources{Networks: app.Networks, Volumes: app.Volumes, Deleting: true, RemoveVolumes: app.RemoveVolumes}
 		}
+	}
+	for _, rm := range view.VolumeRemovalsOn(nodeID) { // berth volume rm (networks.go)
+		out.RemoveVolumes = append(out.RemoveVolumes, api.VolumeRef{App: rm.App, Name: rm.Name})
 	}
 	return out, nil
 }

@@ -17,10 +17,11 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	}
 	app := cloneApp(c.App)
 	// Teardown state belongs to `down`, never to a submission; verdicts
-	// to the controller, which judges the new submission afresh.
+	// to the controller, which judges the new submission afresh; and a
+	// submission starts what berth stop stopped, as Compose's up does.
 	app.Deleting, app.RemoveVolumes, app.TornDownOn = false, false, nil
 	for _, svc := range app.Services {
-		svc.Status = nil
+		svc.Status, svc.Lifecycle = nil, nil
 	}
 	old := getApp(w.txn, app.Name)
 	if old != nil && old.Deleting {

@@ -56,6 +56,14 @@ const (
 	kindSetDeployment       commandKind = 36 // deployments (apply_deployment.go)
 	kindRollbackService     commandKind = 37
 	kindPromoteDeployment   commandKind = 38
+	kindStopServices        commandKind = 40 // per-service lifecycle (apply_lifecycle.go)
+	kindStartServices       commandKind = 41
+	kindRestartServices     commandKind = 42
+	kindRemoveStoppedTasks  commandKind = 43
+	kindCreateNetwork       commandKind = 45 // cluster networks (apply_network.go)
+	kindDeleteNetwork       commandKind = 46
+	kindRemoveVolume        commandKind = 47 // volume removal (apply_volume_rm.go)
+	kindVolumeRemoved       commandKind = 48
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -283,6 +291,22 @@ func newCommand(k commandKind) (Command, error) {
 		return &RollbackService{}, nil
 	case kindPromoteDeployment:
 		return &PromoteDeployment{}, nil
+	case kindStopServices:
+		return &StopServices{}, nil
+	case kindStartServices:
+		return &StartServices{}, nil
+	case kindRestartServices:
+		return &RestartServices{}, nil
+	case kindRemoveStoppedTasks:
+		return &RemoveStoppedTasks{}, nil
+	case kindCreateNetwork:
+		return &CreateNetwork{}, nil
+	case kindDeleteNetwork:
+		return &DeleteNetwork{}, nil
+	case kindRemoveVolume:
+		return &RemoveVolume{}, nil
+	case kindVolumeRemoved:
+		return &VolumeRemoved{}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %d; is this manager older than the cluster?", k)
 }

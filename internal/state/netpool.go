@@ -129,14 +129,21 @@ func ownNetworks(app *types.App) map[string]bool {
 // released. Allocation is next-fit, so what was just released is the last
 // to be handed out again while its containers stop.
 func allocateApp(w *writeTxn, app, old *types.App) error {
+	if err := externalNetworks(w, app); err != nil { // apply_network.go
+		return err
+	}
 	want, had := appVIPs(app), appVIPs(old)
 	keep := ownNetworks(app)
+	for _, key := range slices.Sorted(maps.Keys(keep)) {
+		if first[types.ClusterNetwork](w.txn, TableNetworks, "id", key) != nil {
+			return conflictf("network %s is a cluster network (berth network ls): declare it external to join it, or rename this app's network", key)
+		}
+	}
 	return changePool(w, func(p *ipam.Pool) error {
 		for _, svc := range app.Services {
 			for _, att := range svc.Networks {
-				key := app.NetworkKey(att.Name)
-				if _, err := p.AddNetwork(key); err != nil {
-					return fmt.Errorf("network %s of service %s: %w", att.Name, svc.Name, err)
+				if err := addAppNetwork(p, app, att.Name); err != nil {
+					return fmt.Errorf("network %s of service %s: %w", att.Name, svc.Name, poolError(err))
 				}
 			}
 		}
@@ -159,6 +166,28 @@ func allocateApp(w *writeTxn, app, old *types.App) error {
 		}
 		return allocateMeshSlices(p, app, list[types.Node](w.txn, TableNodes, "id"))
 	})
+}
+
+// addAppNetwork gives the app's network name its subnet: the one the
+// Compose file chose (ipam), else the pool's next. An external network
+// has its subnet from `berth network create` (externalNetworks checked
+// it is there).
+func addAppNetwork(p *ipam.Pool, app *types.App, name string) error {
+	key := app.NetworkKey(name)
+	n := app.Networks[name]
+	switch {
+	case n != nil && n.External:
+		return nil
+	case n != nil && n.Subnet != "":
+		s, err := netip.ParsePrefix(n.Subnet)
+		if err != nil {
+			return fmt.Errorf("ipam subnet %q is not a prefix such as 10.100.0.0/16: %w", n.Subnet, ipam.ErrInvalid)
+		}
+		_, err = p.AddFixedNetwork(key, s)
+		return err
+	}
+	_, err := p.AddNetwork(key)
+	return err
 }
 
 // meshNetworks are the keys of the networks whose services publish a port

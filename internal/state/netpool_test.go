@@ -25,6 +25,7 @@ func netApp() *types.App {
 func TestNetPoolLifecycle(t *testing.T) {
 	h := newHarness(t)
 	h.mustApply(UpsertNode{Node: testNode("n2")})
+	h.mustApply(CreateNetwork{Name: "shared", Now: t0})
 	h.mustApply(UpsertApp{App: netApp(), Now: t0})
 	p := h.store.View().Pool()
 	if got := p.NetworkIDs(); len(got) != 3 {
@@ -100,6 +101,7 @@ func TestNetPoolLifecycle(t *testing.T) {
 func TestNetPoolFromClusterSetting(t *testing.T) {
 	h := newHarness(t)
 	h.mustApply(InitCluster{Cluster: &types.Cluster{ID: "c1", AddressPool: "10.50.0.0/16"}})
+	h.mustApply(CreateNetwork{Name: "shared", Now: t0})
 	h.mustApply(UpsertApp{App: netApp(), Now: t0})
 	subnet, ok := h.store.View().Pool().Subnet("web_front")
 	if !ok || !netip.MustParsePrefix("10.50.0.0/16").Overlaps(subnet) {
@@ -132,6 +134,7 @@ func TestMeshNetworksHaveASliceOnEveryNode(t *testing.T) {
 			app := netApp()
 			app.Services[0].Ports = []types.Port{tc.port}
 			app.Services[0].Mesh = tc.mesh
+			h.mustApply(CreateNetwork{Name: "shared", Now: t0})
 			h.mustApply(UpsertApp{App: app, Now: t0})
 			h.mustApply(UpsertNode{Node: testNode("n3")})
 			p := h.store.View().Pool()

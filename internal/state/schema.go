@@ -1,6 +1,9 @@
 package state
 
 import (
+	"slices"
+	"strings"
+
 	memdb "github.com/hashicorp/go-memdb"
 )
 
@@ -24,7 +27,23 @@ const (
 const tableIndex = "index"
 
 // allTables are the tables Index and WaitForChange consider when given none.
-var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments}
+var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableVolumePins, TableMachines, TableImages, TableNetPool, TableDeployments,
+	TableNetworks, TableVolumeRemovals}
+
+// NodeTasks is the key, for Index and WaitForChange beside table names, of
+// one node's tasks: it moves only when a task placed on the node (or moved
+// off it) changes. An agent's blocking query waits on it, so a task change
+// wakes the agent that runs the task instead of every agent in the
+// cluster. A node whose tasks have not changed since the key came in
+// answers with the tasks table's index.
+func NodeTasks(nodeID string) string { return nodeTasksPrefix + nodeID }
+
+const nodeTasksPrefix = TableTasks + "/node/"
+
+// knownKey reports whether Index and WaitForChange take key.
+func knownKey(key string) bool {
+	return slices.Contains(allTables, key) || strings.HasPrefix(key, nodeTasksPrefix) && len(key) > len(nodeTasksPrefix)
+}
 
 // indexEntry is one row of tableIndex.
 type indexEntry struct {
@@ -71,6 +90,9 @@ func schema() *memdb.DBSchema {
 		TableImages:      imagesSchema(),
 		TableNetPool:     netPoolSchema(),
 		TableDeployments: deploymentsSchema(),
+
+		TableNetworks:       networksSchema(),
+		TableVolumeRemovals: volumeRemovalsSchema(),
 		tableIndex: {
 			Name: tableIndex,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -34,6 +34,9 @@ type snapshotRecord struct {
 	NetPool    *NetPool          `json:"net_pool,omitempty"`
 	Deployment *types.Deployment `json:"deployment,omitempty"`
 	Index      *indexEntry       `json:"index,omitempty"`
+
+	Network *types.ClusterNetwork `json:"network,omitempty"`        // apply_network.go
+	Removal *types.VolumeRemoval  `json:"volume_removal,omitempty"` // apply_volume_rm.go
 }
 
 // snapshot is a point-in-time view of the store being persisted.
@@ -93,6 +96,10 @@ func recordOf(obj any) snapshotRecord {
 		return snapshotRecord{NetPool: o}
 	case *types.Deployment:
 		return snapshotRecord{Deployment: o}
+	case *types.ClusterNetwork:
+		return snapshotRecord{Network: o}
+	case *types.VolumeRemoval:
+		return snapshotRecord{Removal: o}
 	case *indexEntry:
 		return snapshotRecord{Index: o}
 	}
@@ -152,6 +159,10 @@ func insertRecord(txn *memdb.Txn, rec snapshotRecord) error {
 		return txn.Insert(TableNetPool, rec.NetPool)
 	case rec.Deployment != nil:
 		return txn.Insert(TableDeployments, rec.Deployment)
+	case rec.Network != nil:
+		return txn.Insert(TableNetworks, rec.Network)
+	case rec.Removal != nil:
+		return txn.Insert(TableVolumeRemovals, rec.Removal)
 	case rec.Index != nil:
 		return txn.Insert(tableIndex, rec.Index)
 	}

@@ -3,10 +3,12 @@ package state
 import (
 	"context"
 	"fmt"
-	"slices"
+	"strings"
 	"sync"
 
 	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // Store is berth's in-memory state: apps, tasks and nodes in indexed tables.
@@ -61,7 +63,7 @@ func (s *Store) WaitForChange(ctx context.Context, tables []string, after uint64
 		tables = allTables
 	}
 	for _, t := range tables {
-		if !slices.Contains(allTables, t) {
+		if !knownKey(t) {
 			return 0, fmt.Errorf("wait for changes: unknown table %q", t)
 		}
 	}
@@ -121,7 +123,24 @@ func maxIndex(txn *memdb.Txn, tables []string, ws memdb.WatchSet) (uint64, error
 		if err != nil {
 			return 0, fmt.Errorf("read index of table %q: %w", t, err)
 		}
-		if ws != nil {
+		if obj == nil && strings.HasPrefix(t, nodeTasksPrefix) {
+			// No change to the node's tasks yet: the tasks table's
+			// index stands in (it is never lower than the node's
+			// key will be), and the key's own channel, in the set
+			// already, wakes the waiter on the node's first change.
+			if ws != nil {
+				ws.Add(ch)
+			}
+			ch, obj, err = txn.FirstWatch(tableIndex, "id", TableTasks)
+			if err != nil {
+				return 0, fmt.Errorf("read index of table %q: %w", TableTasks, err)
+			}
+			if ws != nil {
+				ws.Add(ch)
+			}
+			ch = nil
+		}
+		if ws != nil && ch != nil {
 			ws.Add(ch)
 		}
 		if e, ok := obj.(*indexEntry); ok && e.Index > highest {
@@ -211,6 +230,33 @@ func (w *writeTxn) commit() error {
 			return fmt.Errorf("update index of %s: %w", t, err)
 		}
 	}
+	if w.touched[TableTasks] {
+		if err := w.markNodeTasks(); err != nil {
+			return err
+		}
+	}
 	w.txn.Commit()
+	return nil
+}
+
+// markNodeTasks moves the NodeTasks key of every node a task of this
+// transaction was on, before or after, to the transaction's index.
+func (w *writeTxn) markNodeTasks() error {
+	nodes := map[string]bool{}
+	for _, ch := range w.txn.Changes() {
+		if ch.Table != TableTasks {
+			continue
+		}
+		for _, obj := range []any{ch.Before, ch.After} {
+			if t, ok := obj.(*types.Task); ok && t.NodeID != "" {
+				nodes[t.NodeID] = true
+			}
+		}
+	}
+	for id := range nodes {
+		if err := w.txn.Insert(tableIndex, &indexEntry{Table: NodeTasks(id), Index: w.index}); err != nil {
+			return fmt.Errorf("update index of node %s's tasks: %w", id, err)
+		}
+	}
 	return nil
 }

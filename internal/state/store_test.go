@@ -303,3 +303,69 @@ func waitAsync(ctx context.Context, s *Store, tables []string, after uint64) <-c
 	}
 	return done
 }
+
+// TestWaitForNodeTasks: a waiter on one node's tasks wakes when a task of
+// that node changes (placed on it, updated, moved off, deleted) and not
+// when another node's task does, so an agent's blocking query is not
+// woken by every task change in the cluster.
+func TestWaitForNodeTasks(t *testing.T) {
+	h := newHarness(t)
+	populate(h) // t1 on n1, t2 unplaced
+	h.mustApply(UpsertNode{Node: testNode("n2")})
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t3", "api", 2)}, Now: t0})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	steps := []struct {
+		name  string
+		cmd   Command
+		wakes map[string]bool // node -> woken
+	}{
+		{"placed on n2", TaskUpdates{Assign: []Assignment{{TaskID: "t3", NodeID: "n2"}}, Now: t0}, map[string]bool{"n1": false, "n2": true}},
+		{"n1's task told to stop", TaskUpdates{Desired: map[string]types.TaskState{"t1": types.TaskShutdown}, Now: t0}, map[string]bool{"n1": true, "n2": false}},
+		{"an unplaced task", TaskUpdates{Pending: map[string]string{"t2": "no node fits"}, Now: t0}, map[string]bool{"n1": false, "n2": false}},
+		{"n2's task deleted", TaskUpdates{Delete: []string{"t3"}}, map[string]bool{"n1": false, "n2": true}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			before := map[string]uint64{}
+			for n := range st.wakes {
+				before[n] = h.store.View().Index(NodeTasks(n))
+			}
+			h.mustApply(st.cmd)
+			for n, woken := range st.wakes {
+				short, done := context.WithTimeout(ctx, 200*time.Millisecond)
+				idx, err := h.store.WaitForChange(short, []string{NodeTasks(n)}, before[n])
+				done()
+				if woken && (err != nil || idx != h.index) {
+					t.Errorf("%s: woke with %d, %v; want %d, nil", n, idx, err, h.index)
+				}
+				if !woken && err == nil {
+					t.Errorf("%s: woke (index %d after %d) for a change that was not its", n, idx, before[n])
+				}
+			}
+		})
+	}
+
+	t.Run("a node whose tasks never changed answers with the tasks table's index", func(t *testing.T) {
+		if got, want := h.store.View().Index(NodeTasks("n9")), h.store.View().Index(TableTasks); got != want {
+			t.Errorf("index %d, want %d", got, want)
+		}
+		done := waitAsync(ctx, h.store, []string{NodeTasks("n9")}, h.store.View().Index(TableTasks))
+		h.mustApply(TaskUpdates{Create: []*types.Task{testTask("t4", "api", 3)}, Now: t0})
+		if r := <-done; r.err != nil || r.idx != h.index {
+			t.Errorf("woke with %d, %v; want %d, nil", r.idx, r.err, h.index)
+		}
+	})
+
+	t.Run("the keys survive a snapshot", func(t *testing.T) {
+		want := h.store.View().Index(NodeTasks("n2"))
+		other := newHarness(t)
+		if err := other.fsm.Restore(ioNopCloser(snapshotOf(t, h.fsm))); err != nil {
+			t.Fatal(err)
+		}
+		if got := other.store.View().Index(NodeTasks("n2")); got != want {
+			t.Errorf("restored index %d, want %d", got, want)
+		}
+	})
+}

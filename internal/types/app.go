@@ -62,6 +62,9 @@ type Network struct {
 	Internal bool              `json:"internal,omitempty"`
 	External bool              `json:"external,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	// Subnet is the one the Compose file chose (ipam.config[].subnet),
+	// allocated as given; empty means one from the cluster's pool.
+	Subnet string `json:"subnet,omitempty"`
 }
 
 // Volume is a Compose named volume: a Docker volume "<app>_<volume>" unless

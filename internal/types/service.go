@@ -124,6 +124,9 @@ type Service struct {
 	// Status is the controller's verdict on this version (observed state,
 	// not spec: it is not hashed, and a submission drops it).
 	Status *ServiceStatus `json:"status,omitempty"`
+	// Lifecycle is what berth stop, start and restart asked (lifecycle.go):
+	// not hashed, dropped by a submission.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // Build is a Compose build section. The CLI builds on its local engine; the
@@ -270,12 +273,13 @@ type NetworkAttachment struct {
 }
 
 // ComputeSpecHash hashes what decides whether running tasks must be replaced:
-// everything but Replicas, Version, SpecHash, Status and the update,
+// everything but Replicas, Version, SpecHash, Status, Lifecycle and the update,
 // rollback and canary configs, plus the content of the
 // secrets and configs the service mounts (a changed secret rolls the service).
 func (s *Service) ComputeSpecHash(app *App) string {
 	c := *s
 	c.Replicas, c.Version, c.SpecHash, c.Status = 0, 0, "", nil
+	c.Lifecycle = nil
 	c.UpdateConfig, c.RollbackConfig, c.Canary = nil, nil, nil
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(&c)

@@ -258,8 +258,19 @@ func expectNoContainersOrNetworks(t *testing.T, app string) {
 	if ids := h.AppObjects(t, h.KindContainer, app); len(ids) != 0 {
 		t.Errorf("containers left after down: %v", ids)
 	}
-	if ids := h.AppObjects(t, h.KindNetwork, app); len(ids) != 0 {
-		t.Errorf("networks left after down: %v", ids)
+	var left []string
+	for _, id := range h.AppObjects(t, h.KindNetwork, app) {
+		if h.EngineLeakedNetwork(id) {
+			// Docker 20.10's endpoint-count leak (moby/moby#42119):
+			// no container on it, yet the engine refuses to remove it
+			// until dockerd restarts. berth's agent tried, and logged it.
+			t.Logf("network %s is left behind by the engine's endpoint-count leak (no container on it; it cannot be removed until dockerd restarts)", id)
+			continue
+		}
+		left = append(left, id)
+	}
+	if len(left) != 0 {
+		t.Errorf("networks left after down: %v", left)
 	}
 }
 

@@ -62,7 +62,8 @@ func RunCLI(tb testing.TB, timeout time.Duration, bin, dir, home string, env []s
 func IsolatedEnv(home string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BERTH_") {
+		// BERTH_CPUPROFILE (cmd/berth) only profiles: a benchmark passes it on.
+		if !strings.HasPrefix(kv, "BERTH_") || strings.HasPrefix(kv, "BERTH_CPUPROFILE=") {
 			env = append(env, kv)
 		}
 	}

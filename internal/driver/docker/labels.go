@@ -55,6 +55,45 @@ func appLabels(app string, own map[string]string) map[string]string {
 	return l
 }
 
+// LabelNetwork marks a cluster network (`berth network create`) that berth
+// made on this engine; its value is the network's name.
+const LabelNetwork = "berth.network"
+
+// clusterNetworkLabels mark a cluster network berth made: its own labels
+// and LabelNetwork, but no app's, so no app's `down` removes it.
+func clusterNetworkLabels(name string, own map[string]string) map[string]string {
+	l := make(map[string]string, len(own)+1)
+	for k, v := range own {
+		l[k] = v
+	}
+	l[LabelNetwork] = name
+	return l
+}
+
+// madeByBerth reports whether labels are those berth gives app's networks
+// and volumes, or (network given) those of cluster network network.
+func madeByBerth(labels map[string]string, app, network string) bool {
+	if labels[LabelApp] == app {
+		return true
+	}
+	return network != "" && labels[LabelNetwork] == network
+}
+
+// ownerOf names who made a network or volume berth did not, from its
+// labels, for an error: another berth app, a Compose project, or nobody
+// berth knows.
+func ownerOf(labels map[string]string) string {
+	switch {
+	case labels[LabelApp] != "":
+		return "berth app " + labels[LabelApp] + ", not this one"
+	case labels[LabelNetwork] != "":
+		return "berth for cluster network " + labels[LabelNetwork]
+	case labels[labelComposeProject] != "":
+		return "Compose project " + labels[labelComposeProject] + " (" + labelComposeProject + "), not by berth"
+	}
+	return "another tool, not by berth (it has no berth labels)"
+}
+
 // containerName is "<app>-<service>-<slot>-<task id prefix>"; the task ID
 // keeps a replacement task of the same slot from clashing with the old one.
 func containerName(t *types.Task) string {

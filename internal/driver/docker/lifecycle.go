@@ -189,7 +189,18 @@ func (d *Driver) List(ctx context.Context) ([]*driver.Status, error) {
 
 // RemoveApp removes the app's networks, and its named volumes if asked.
 func (d *Driver) RemoveApp(ctx context.Context, app string, volumes bool) error {
-	return d.ensurer.removeApp(ctx, app, volumes)
+	stuck, err := d.ensurer.removeApp(ctx, app, volumes)
+	if len(stuck) > 0 {
+		d.log.Warn("the engine cannot remove these networks until dockerd restarts (Docker's endpoint-count leak, moby/moby#42119); they are left behind, and the app's next deploy makes its networks beside them",
+			"app", app, "networks", stuck)
+	}
+	return err
+}
+
+// RemoveVolume removes the named volume berth made for app (see
+// driver.VolumeRemover).
+func (d *Driver) RemoveVolume(ctx context.Context, app, name string) error {
+	return d.ensurer.removeVolume(ctx, app, name)
 }
 
 func (d *Driver) filters() client.Filters {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -26,6 +27,12 @@ func (d *Driver) Logs(ctx context.Context, taskID string, o driver.LogOptions, w
 	if o.Tail > 0 {
 		opts.Tail = strconv.Itoa(o.Tail)
 	}
+	if !o.Since.IsZero() {
+		opts.Since = unixTime(o.Since)
+	}
+	if !o.Until.IsZero() {
+		opts.Until = unixTime(o.Until)
+	}
 	rc, err := d.cli.ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return fmt.Errorf("logs of task %s: %w", taskID, err)
@@ -44,4 +51,14 @@ func (d *Driver) Logs(ctx context.Context, taskID string, o driver.LogOptions, w
 		return fmt.Errorf("logs of task %s: %w", taskID, err)
 	}
 	return nil
+}
+
+// TimedLogs says that the engine keeps the time of every line, so Logs
+// honours Since and Until.
+func (d *Driver) TimedLogs() bool { return true }
+
+// unixTime is t as the Engine API's since and until take it: seconds and
+// nanoseconds since the epoch.
+func unixTime(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strconv"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -59,10 +61,10 @@ func onSlice(n network.Summary, s driver.Slice) bool {
 
 // dropOffSlice removes the networks of found that are not on slice s (made
 // before the node had the overlay, or for another slice), so the caller
-// makes the network afresh, and returns those left. A network with
+// makes the network afresh, and returns those left, and whether one of
+// the name stays because the engine cannot remove it. A network with
 // containers on it is not removed: the app must go down first.
-func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, found []network.Summary, s driver.Slice) ([]network.Summary, error) {
-	var keep []network.Summary
+func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, found []network.Summary, s driver.Slice) (keep []network.Summary, stuck bool, err error) {
 	for _, n := range found {
 		if onSlice(n, s) {
 			keep = append(keep, n)
@@ -70,17 +72,56 @@ func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, fo
 		}
 		res, err := r.cli.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("inspect network %s: %w", name, err)
+			return nil, false, fmt.Errorf("inspect network %s: %w", name, err)
 		}
 		if k := len(res.Network.Containers); k > 0 {
-			return nil, fmt.Errorf("network %s on this node has subnet %s, not the node's slice %s of the cluster network, and containers on it (%d): run `berth down` for app %s (or remove them) and `berth up` again",
+			return nil, false, fmt.Errorf("network %s on this node has subnet %s, not the node's slice %s of the cluster network, and containers on it (%d): run `berth down` for app %s (or remove them) and `berth up` again",
 				name, subnetsOf(n), s.Subnet, k, app)
 		}
 		if _, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("remove network %s (subnet %s) to make it again on the node's slice %s: %w", name, subnetsOf(n), s.Subnet, err)
+			if endpointsLeaked(err) && n.Name == name {
+				// Docker 20.10 can leak a network's endpoint count
+				// (moby/moby#42119): no container is on it, yet it
+				// cannot be removed until dockerd restarts. It is left
+				// where it is, and the network is made on the slice
+				// under a name of its own (slicedName): the engine
+				// cannot start a container on a name two networks
+				// share.
+				stuck = true
+				continue
+			}
+			return nil, false, fmt.Errorf("remove network %s (subnet %s) to make it again on the node's slice %s: %w", name, subnetsOf(n), s.Subnet, err)
 		}
 	}
-	return keep, nil
+	return keep, stuck, nil
+}
+
+// slicedName is the Docker name of network name on slice subnet when a
+// network called name is stuck on this engine: name, a dot and a tag of
+// the pair, which networkKeyOf turns back into name.
+func slicedName(name string, subnet netip.Prefix) string {
+	sum := sha256.Sum256([]byte(name + "@" + subnet.Masked().String()))
+	return name + "." + hex.EncodeToString(sum[:])[:8]
+}
+
+// networkKeyOf is the network's name as berth knows it (the cluster
+// network's key) for the Docker network a container is on with address a
+// of a /bits subnet: the Docker name, or the name slicedName made it from.
+func networkKeyOf(docker string, a netip.Addr, bits int) string {
+	i := strings.LastIndexByte(docker, '.')
+	if i <= 0 || bits <= 0 {
+		return docker
+	}
+	if p := netip.PrefixFrom(a, bits); p.IsValid() && slicedName(docker[:i], p) == docker {
+		return docker[:i]
+	}
+	return docker
+}
+
+// endpointsLeaked: the engine refused to remove a network for endpoints
+// it says it has, after it was seen with no container on it.
+func endpointsLeaked(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "has active endpoints")
 }
 
 // sliceTaken explains a failed create of network name on slice s: the
@@ -122,7 +163,7 @@ func addressesOf(c container.InspectResponse) map[string]string {
 	m := make(map[string]string, len(c.NetworkSettings.Networks))
 	for name, ep := range c.NetworkSettings.Networks {
 		if ep != nil && ep.IPAddress.Is4() {
-			m[name] = ep.IPAddress.String()
+			m[networkKeyOf(name, ep.IPAddress, ep.IPPrefixLen)] = ep.IPAddress.String()
 		}
 	}
 	if len(m) == 0 {

@@ -102,6 +102,30 @@ func TestBridgeName(t *testing.T) {
 	}
 }
 
+// TestNetworkKeyOf: a Docker network slicedName made is known by the name
+// it was made from, for an address of its slice only.
+func TestNetworkKeyOf(t *testing.T) {
+	slice := netip.MustParsePrefix("10.240.1.0/24")
+	in, out := netip.MustParseAddr("10.240.1.7"), netip.MustParseAddr("10.240.2.7")
+	sliced := slicedName("app_default", slice)
+	for _, tc := range []struct {
+		docker string
+		a      netip.Addr
+		bits   int
+		want   string
+	}{
+		{"app_default", in, 24, "app_default"},
+		{sliced, in, 24, "app_default"},
+		{sliced, out, 24, sliced},    // another slice: not its tag
+		{sliced, in, 0, sliced},      // no prefix length: not told
+		{"my.net", in, 24, "my.net"}, // a dot of the user's own
+	} {
+		if got := networkKeyOf(tc.docker, tc.a, tc.bits); got != tc.want {
+			t.Errorf("networkKeyOf(%q, %s, %d) = %q, want %q", tc.docker, tc.a, tc.bits, got, tc.want)
+		}
+	}
+}
+
 // TestSliceTakenNamesTheNetwork: a slice that another Docker network of
 // the engine already uses is refused with that network's name.
 func TestSliceTakenNamesTheNetwork(t *testing.T) {

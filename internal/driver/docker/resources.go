@@ -3,6 +3,7 @@ package docker
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -125,13 +126,27 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 		return "", err
 	}
 	defer unlock()
-	found, err := r.networksNamed(ctx, name)
+	var names []string
+	if s != nil {
+		names = append(names, slicedName(name, s.Subnet)) // a stuck network's successor
+	}
+	found, err := r.networksNamed(ctx, name, names...)
 	if err != nil {
 		return "", err
 	}
+	external := n != nil && n.External
+	found, id, ok, err := foreignNetwork(app, name, external, found)
+	if ok || err != nil {
+		return id, err
+	}
+	create := name
 	if s != nil && len(found) > 0 {
-		if found, err = r.dropOffSlice(ctx, app, name, found, *s); err != nil {
+		var stuck bool
+		if found, stuck, err = r.dropOffSlice(ctx, app, name, found, *s); err != nil {
 			return "", err
+		}
+		if stuck {
+			create = slicedName(name, s.Subnet)
 		}
 	}
 	if len(found) > 0 {
@@ -146,20 +161,20 @@ func (r *resourceEnsurer) findOrCreateNetwork(ctx context.Context, app, name str
 		}
 		if n.External {
 			// A cluster network shared by apps: no app's `down` removes it.
-			opts.Labels = n.Labels
+			opts.Labels = clusterNetworkLabels(name, n.Labels)
 		}
 	}
 	if s != nil {
-		withSlice(&opts, name, *s)
+		withSlice(&opts, create, *s)
 	}
-	res, err := r.cli.NetworkCreate(ctx, name, opts)
+	res, err := r.cli.NetworkCreate(ctx, create, opts)
 	if err != nil && !cerrdefs.IsConflict(err) {
 		if s != nil {
-			return "", r.sliceTaken(ctx, name, *s, err)
+			return "", r.sliceTaken(ctx, create, *s, err)
 		}
-		return "", fmt.Errorf("create network %s: %w", name, err)
+		return "", fmt.Errorf("create network %s: %w", create, err)
 	}
-	return r.dedupNetwork(ctx, name, res.ID)
+	return r.dedupNetwork(ctx, create, res.ID)
 }
 
 // dedupNetwork keeps one network of a name when another process created it
@@ -190,24 +205,58 @@ func oldest(ns []network.Summary) network.Summary {
 	})
 }
 
-// networksNamed lists networks whose name is exactly name (the engine's
-// name filter matches substrings).
-func (r *resourceEnsurer) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+// networksNamed lists networks whose name is exactly name or one of also
+// (the engine's name filter matches substrings: those start with name).
+func (r *resourceEnsurer) networksNamed(ctx context.Context, name string, also ...string) ([]network.Summary, error) {
 	res, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	var out []network.Summary
 	for _, n := range res.Items {
-		if n.Name == name {
+		if n.Name == name || slices.Contains(also, n.Name) {
 			out = append(out, n)
 		}
 	}
 	return out, nil
 }
 
+// foreignNetwork settles the networks of name found on the engine that
+// berth did not make (see madeByBerth): the app's own network never joins
+// one, it fails naming the owner; an external network uses one as it is
+// (ok), as Compose does. Otherwise it returns berth's own networks of
+// found, the only ones the caller may reuse or remove.
+func foreignNetwork(app, name string, external bool, found []network.Summary) (ours []network.Summary, id string, ok bool, err error) {
+	var foreign []network.Summary
+	for _, n := range found {
+		if madeByBerth(n.Labels, app, name) {
+			ours = append(ours, n)
+		} else {
+			foreign = append(foreign, n)
+		}
+	}
+	switch {
+	case len(foreign) == 0 || len(ours) > 0:
+		return ours, "", false, nil // a foreign twin beside berth's own is left alone
+	case external:
+		return nil, oldest(foreign).ID, true, nil
+	}
+	return nil, "", false, fmt.Errorf("network %s on this node exists and was made by %s: berth never joins a network it did not make; remove it (docker network rm %s), or declare it external in the Compose file to use it as it is",
+		name, ownerOf(oldest(foreign).Labels), name)
+}
+
 func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types.Volume) error {
 	defer r.locks.lock("volume/" + name)()
+	res, err := r.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	switch {
+	case err == nil && !madeByBerth(res.Volume.Labels, app, ""):
+		return fmt.Errorf("volume %s on this node exists and was made by %s: berth never reuses a volume it did not make; remove it (docker volume rm %s) if its data is not needed, or declare it external in the Compose file to use it as it is",
+			name, ownerOf(res.Volume.Labels), name)
+	case err == nil:
+		return nil
+	case !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("inspect volume %s: %w", name, err)
+	}
 	opts := client.VolumeCreateOptions{Name: name, Labels: appLabels(app, nil)}
 	if v != nil {
 		opts.Driver, opts.DriverOpts, opts.Labels = v.Driver, v.DriverOpts, appLabels(app, v.Labels)
@@ -219,34 +268,116 @@ func (r *resourceEnsurer) volume(ctx context.Context, app, name string, v *types
 	return nil
 }
 
+// removeVolume deletes the app's volume name; one that is gone, or that
+// berth did not make for app, is left (the engine refuses one a container
+// still uses: the caller retries).
+func (r *resourceEnsurer) removeVolume(ctx context.Context, app, name string) error {
+	defer r.locks.lock("volume/" + name)()
+	res, err := r.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect volume %s: %w", name, err)
+	case !madeByBerth(res.Volume.Labels, app, ""):
+		return nil
+	}
+	if _, err := r.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove volume %s of app %s: %w", name, app, err)
+	}
+	return nil
+}
+
 // removeApp deletes the app's networks and, with volumes, its named volumes.
-// Only what carries the app's label goes: external resources never do.
-func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes bool) error {
+// Only what carries the app's label goes: external resources never do. It
+// returns the networks the engine cannot remove (see removeNetwork), which
+// stay behind.
+func (r *resourceEnsurer) removeApp(ctx context.Context, app string, volumes bool) (stuck []string, err error) {
 	r.forgetNetworks()
 	f := make(client.Filters).Add("label", LabelApp+"="+app)
 	nets, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
-		return fmt.Errorf("list networks of app %s: %w", app, err)
+		return nil, fmt.Errorf("list networks of app %s: %w", app, err)
 	}
 	for _, n := range nets.Items {
 		unlock := r.locks.lock("network/" + n.Name)
-		_, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		leaked, err := r.removeNetwork(ctx, n.ID)
 		unlock()
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove network %s of app %s: %w", n.Name, app, err)
+		if leaked {
+			stuck = append(stuck, n.Name)
+			continue
+		}
+		if err != nil {
+			return stuck, fmt.Errorf("remove network %s of app %s: %w", n.Name, app, err)
 		}
 	}
 	if !volumes {
-		return nil
+		return stuck, nil
 	}
 	vols, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
-		return fmt.Errorf("list volumes of app %s: %w", app, err)
+		return stuck, fmt.Errorf("list volumes of app %s: %w", app, err)
 	}
 	for _, v := range vols.Items {
 		if _, err := r.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove volume %s of app %s: %w", v.Name, app, err)
+			return stuck, fmt.Errorf("remove volume %s of app %s: %w", v.Name, app, err)
 		}
 	}
-	return nil
+	return stuck, nil
+}
+
+// removeNetwork removes a network that no task of berth's uses any more.
+// Docker 20.10 can keep an endpoint of a container that is gone (moby
+// issues 17217 and 23302), which a forced disconnect drops, after which
+// the removal is tried once more. It can also leak a network's endpoint
+// count (moby/moby#42119): no endpoint is left to disconnect, yet the
+// engine refuses the removal until dockerd restarts. Such a network is
+// reported leaked: retrying cannot help. An endpoint of a container that
+// still exists is left alone: that is someone's, and the error says so.
+func (r *resourceEnsurer) removeNetwork(ctx context.Context, id string) (leaked bool, err error) {
+	_, err = r.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	dropped, left, derr := r.dropStaleEndpoints(ctx, id)
+	if derr != nil {
+		return false, errors.Join(err, derr)
+	}
+	if dropped > 0 {
+		if _, err = r.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err == nil || cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+	}
+	return left == 0 && endpointsLeaked(err), err
+}
+
+// dropStaleEndpoints force-disconnects from network id every endpoint whose
+// container the engine no longer has, and says how many went and how many
+// (of containers that exist) are left.
+func (r *resourceEnsurer) dropStaleEndpoints(ctx context.Context, id string) (dropped, left int, err error) {
+	res, err := r.cli.NetworkInspect(ctx, id, client.NetworkInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return 0, 0, nil
+		}
+		return 0, 0, fmt.Errorf("inspect network %s: %w", id, err)
+	}
+	for cid, ep := range res.Network.Containers {
+		if _, err := r.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+			left++ // it exists (or the engine could not say): not stale
+			continue
+		}
+		// The engine finds a stale endpoint by the container's name as
+		// well as its ID; the ID is tried first.
+		for _, c := range []string{cid, ep.Name} {
+			if c == "" {
+				continue
+			}
+			if _, err := r.cli.NetworkDisconnect(ctx, id, client.NetworkDisconnectOptions{Container: c, Force: true}); err == nil {
+				dropped++
+				break
+			}
+		}
+	}
+	return dropped, left, nil
 }

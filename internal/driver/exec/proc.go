@@ -14,18 +14,10 @@ import (
 // procStart reads a process's start time (clock ticks since boot) and
 // whether it is a zombie, from /proc/<pid>/stat.
 func procStart(pid int) (start uint64, zombie bool, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	_, fields, err := procStat(pid)
 	if err != nil {
 		return 0, false, err
 	}
-	// The command name (field 2) may hold spaces and parentheses: the
-	// fields we want come after its last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false, errors.New("malformed /proc stat")
-	}
-	fields := strings.Fields(s[i+1:])
 	// fields[0] is field 3 (state); starttime is field 22.
 	if len(fields) < 20 {
 		return 0, false, errors.New("short /proc stat")
@@ -35,6 +27,23 @@ func procStart(pid int) (start uint64, zombie bool, err error) {
 		return 0, false, fmt.Errorf("parse /proc stat start time: %w", err)
 	}
 	return start, fields[0] == "Z", nil
+}
+
+// procStat reads /proc/<pid>/stat: the command name (field 2) and the
+// fields after it, from field 3 (state) on.
+func procStat(pid int) (name string, fields []string, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", nil, err
+	}
+	// The command name may hold spaces and parentheses: the fields after
+	// it come after its last ')'.
+	s := string(b)
+	i, j := strings.LastIndexByte(s, ')'), strings.IndexByte(s, '(')
+	if i < 0 || j < 0 || j > i {
+		return "", nil, errors.New("malformed /proc stat")
+	}
+	return s[j+1 : i], strings.Fields(s[i+1:]), nil
 }
 
 // alive reports whether pid still runs the process that started at start.

@@ -64,6 +64,9 @@ func StartCluster(tb testing.TB, bin string) *Cluster {
 	return c
 }
 
+// Pid is the server process's ID (for a benchmark to read its CPU time).
+func (c *Cluster) Pid() int { return c.proc.Process.Pid }
+
 // start runs the server process and waits until it is usable.
 func (c *Cluster) start(tb testing.TB) {
 	tb.Helper()

@@ -132,6 +132,20 @@ func RemoveLabelled(tb testing.TB, label string) {
 	}
 }
 
+// EngineLeakedNetwork reports whether network id is one Docker 20.10 leaked
+// (moby/moby#42119): no container is on it, yet its removal fails with
+// "has active endpoints", as it will until dockerd restarts. Tests that
+// check a teardown left nothing accept such a network: nobody but the
+// engine can remove it.
+func EngineLeakedNetwork(id string) bool {
+	n, err := Docker("network", "inspect", "--format", "{{len .Containers}}", id)
+	if err != nil || strings.TrimSpace(n) != "0" {
+		return false
+	}
+	_, err = Docker("network", "rm", id)
+	return err != nil && strings.Contains(err.Error(), "active endpoints")
+}
+
 // ContainerState is what docker inspect says of one container.
 type ContainerState struct {
 	ID        string

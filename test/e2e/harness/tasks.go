@@ -1,7 +1,7 @@
 package harness
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,20 +9,23 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// PS runs `berth ps --json` for project and decodes its tasks.
+// PS lists the tasks of project from the manager's API, as stored (the
+// CLI's ps -o json prints berth's stable summaries, without the container
+// IDs and states of the stored form these tests read). Every task not yet
+// finished is there, as in berth ps; so are the finished ones.
 func (c *Cluster) PS(tb testing.TB, project string) ([]*types.Task, error) {
 	tb.Helper()
-	r := c.Run(tb, c.DataDir, "ps", "--json", "-p", project)
-	if r.Code != 0 {
-		return nil, fmt.Errorf("%s", r)
-	}
-	var tasks []*types.Task
-	if err := json.Unmarshal([]byte(r.Stdout), &tasks); err != nil {
-		return nil, fmt.Errorf("decode ps --json: %w\n%s", err, r.Stdout)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tasks, _, err := c.Client().ListTasks(ctx, api.TaskQuery{App: project})
+	if err != nil {
+		return nil, fmt.Errorf("list the tasks of %s: %w", project, err)
 	}
 	return tasks, nil
 }
