@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -78,7 +77,7 @@ func (s *Server) toAgent(r *http.Request, method, agentPath string, body io.Read
 	if err != nil {
 		return nil, nil, err
 	}
-	u := "https://" + n.Address + strings.Replace(agentPath, "{id}", url.PathEscape(t.ID), 1) + "?" + r.URL.RawQuery
+	u := "https://" + n.Address + api.AgentTaskPath(agentPath, t.ID, r.URL.Query())
 	ctx, cancel := context.WithCancel(r.Context())
 	start := time.AfterFunc(answerIn, cancel)
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
