@@ -165,12 +165,7 @@ func (c *Client) ListApps(ctx context.Context) ([]*types.App, error) {
 // DeleteApp asks for an app's removal (`down`); removal completes
 // asynchronously, when GetApp answers ErrNotFound.
 func (c *Client) DeleteApp(ctx context.Context, name string, volumes bool) error {
-	q := url.Values{}
-	if volumes {
-		q.Set("volumes", "true")
-	}
-	_, err := c.do(ctx, http.MethodDelete, fill(PathApp, name), q, nil, nil)
-	return err
+	return c.DeleteAppWith(ctx, name, DeleteOptions{Volumes: volumes})
 }
 
 // Scale sets a replicated service's replica count.

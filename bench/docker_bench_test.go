@@ -140,7 +140,7 @@ func timeBerth(b *testing.B, bin, dir, file string) timing {
 	pid := strconv.Itoa(c.Pid())
 	self, children := procCPU(b, pid)
 	cpu, start := dockerdCPU(b), time.Now()
-	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--timeout", "20m")
+	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--wait-timeout", "20m")
 	r := timing{took: time.Since(start), dockerd: dockerdCPU(b) - cpu}
 	self2, children2 := procCPU(b, pid)
 	r.berth, r.children = self2-self, children2-children
@@ -156,7 +156,7 @@ func timeBerth(b *testing.B, bin, dir, file string) timing {
 	for _, t := range up {
 		r.running = max(r.running, t.StartedAt.Sub(start))
 	}
-	c.MustRun(b, dir, "down", "--timeout", "5m", "-p", project)
+	c.MustRun(b, dir, "down", "--wait-timeout", "5m", "-p", project)
 	c.Stop(b, syscall.SIGTERM) // idle, but not to share the CPU with the others
 	h.RemoveLabelled(b, benchLabel)
 	b.StartTimer()

@@ -86,19 +86,21 @@ func (a *Agent) handleControl(fn controlFunc) http.HandlerFunc {
 
 // stopGrace is the grace task r is stopped with: the -t of the berth stop
 // or restart that ends it (in its service's spec, still sent while the
-// version is current), else the grace remembered when it started.
+// version is current), else the -t of the up or down that stops it (on the
+// task), else the grace remembered when it started.
 func (l *loop) stopGrace(r *taskRecord) time.Duration {
 	if l.desired == nil {
 		return r.local.Grace
 	}
-	svc := l.desired.Services[types.ServiceID(r.local.App, r.local.Service)]
-	if svc == nil {
-		return r.local.Grace
-	}
 	for _, t := range l.desired.Tasks {
-		if t.ID == r.id {
-			return cmp.Or(svc.Lifecycle.GraceOf(t), r.local.Grace)
+		if t.ID != r.id {
+			continue
 		}
+		var lc *types.Lifecycle
+		if svc := l.desired.Services[types.ServiceID(r.local.App, r.local.Service)]; svc != nil {
+			lc = svc.Lifecycle
+		}
+		return cmp.Or(lc.GraceOf(t), t.StopGrace, r.local.Grace)
 	}
 	return r.local.Grace
 }

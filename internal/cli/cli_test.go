@@ -25,6 +25,11 @@ type fakeLoader struct {
 	app      types.App
 	warnings []compose.Warning
 	got      compose.Options
+	disabled []string // services of profiles not enabled
+}
+
+func (l *fakeLoader) Disabled(context.Context, compose.Options) ([]string, error) {
+	return l.disabled, nil
 }
 
 func (l *fakeLoader) Load(_ context.Context, o compose.Options) (*types.App, []compose.Warning, error) {
@@ -56,6 +61,8 @@ type fakeImages struct {
 	pulled        map[string]bool
 	notInRegistry map[string]bool
 	builds        []string
+	removed       []string // refs down --rmi asked to remove
+	onBuild       func(context.Context) error
 	buildOpts     []imagebuild.Options
 	pulls         []string
 	pullFails     map[string]bool
@@ -73,7 +80,12 @@ func (f *fakeImages) RegistryHas(_ context.Context, ref string) (bool, error) {
 	return !f.notInRegistry[ref], nil
 }
 
-func (f *fakeImages) Build(_ context.Context, o imagebuild.Options, _ io.Writer) (string, error) {
+func (f *fakeImages) Build(ctx context.Context, o imagebuild.Options, _ io.Writer) (string, error) {
+	if f.onBuild != nil {
+		if err := f.onBuild(ctx); err != nil {
+			return "", err
+		}
+	}
 	f.builds = append(f.builds, o.Tag)
 	f.buildOpts = append(f.buildOpts, o)
 	id := "sha256:built-" + o.Tag
@@ -82,6 +94,13 @@ func (f *fakeImages) Build(_ context.Context, o imagebuild.Options, _ io.Writer)
 }
 
 func (f *fakeImages) Close() error { return nil }
+
+func (f *fakeImages) Remove(_ context.Context, ref string) (bool, error) {
+	_, ok := f.have[ref]
+	delete(f.have, ref)
+	f.removed = append(f.removed, ref)
+	return ok, nil
+}
 
 type harness struct {
 	e           *env
@@ -371,7 +390,7 @@ func TestUpTimeout(t *testing.T) {
 	f, url := newFakeManager(t)
 	f.startFor = func(*types.Service) types.TaskState { return types.TaskStarting }
 	h := newHarness(t)
-	if code := h.run(t, "up", "--timeout", "300ms", "--addr", url); code != 1 {
+	if code := h.run(t, "up", "--wait-timeout", "300ms", "--addr", url); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	want := "error: service web did not converge within 300ms: 0/2 running  (2 starting)\n"

@@ -12,7 +12,13 @@ import (
 
 type downOptions struct {
 	volumes bool
-	timeout time.Duration
+	// waitTimeout bounds the wait for the removal.
+	waitTimeout time.Duration
+	// stopGrace is -t in seconds: how long each task has to stop before it
+	// is killed (-1: its service's stop_grace_period).
+	stopGrace     int    // set through graceSeconds
+	rmi           string // "", "all" or "local"
+	removeOrphans bool
 }
 
 // downPoll bounds each wait while an app is being removed: the last step
@@ -21,7 +27,7 @@ type downOptions struct {
 const downPoll = 2 * time.Second
 
 func newDownCommand(e *env) *cobra.Command {
-	var o downOptions
+	o := downOptions{waitTimeout: 5 * time.Minute, stopGrace: -1}
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Remove the app: its tasks and networks (and volumes with -v)",
@@ -30,15 +36,29 @@ container goes, then the app's networks. Named volumes stay unless -v.
 
 As with up, when no --addr or BERTH_ADDR is given and no manager answers at
 the default address, down starts the local cluster first: after berth
-server stop the app's containers keep running, and the cluster removes them.`,
-		Example: "  berth down\n  berth down -v\n  berth down -p hello",
+server stop the app's containers keep running, and the cluster removes them.
+
+The cluster holds an app as one whole, so down removes every service it
+runs for the app, orphans too (services the Compose file no longer has):
+--remove-orphans is accepted, as docker compose's, and changes nothing.`,
+		Example: "  berth down\n  berth down -v\n  berth down -p hello\n  berth down --rmi local -t 30\n  berth down --wait-timeout 10m",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case o.rmi != "" && o.rmi != "all" && o.rmi != "local":
+				return fmt.Errorf("--rmi %q: write all (every image of the app) or local (only images built without an image: name)", o.rmi)
+			case o.waitTimeout <= 0:
+				return errors.New("--wait-timeout must be more than 0, e.g. 300 or 5m")
+			}
 			return e.down(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVarP(&o.volumes, "volumes", "v", false, "also remove the app's named volumes")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the removal")
+	f := cmd.Flags()
+	f.BoolVarP(&o.volumes, "volumes", "v", false, "also remove the app's named volumes")
+	f.Var((*secondsOrDuration)(&o.waitTimeout), "wait-timeout", "how long to wait for the removal, as SECONDS or a duration (5m)")
+	f.VarP((*graceSeconds)(&o.stopGrace), "timeout", "t", "seconds each container has to stop before it is killed (default: its stop_grace_period)")
+	f.StringVar(&o.rmi, "rmi", "", "also remove images from this machine's engine: all, or local (those built without an image: name)")
+	f.BoolVar(&o.removeOrphans, "remove-orphans", false, "accepted for docker compose: down always removes the whole app, orphans included")
 	return cmd
 }
 
@@ -54,7 +74,15 @@ func (e *env) down(ctx context.Context, o downOptions) error {
 	if err != nil {
 		return err
 	}
-	err = c.DeleteApp(ctx, name, o.volumes)
+	stored, err := deployedApp(ctx, c, name)
+	if err != nil {
+		return err
+	}
+	if stored == nil {
+		fmt.Fprintf(e.stdout, "App %s is not deployed; nothing to remove\n", name)
+		return nil
+	}
+	err = c.DeleteAppWith(ctx, name, api.DeleteOptions{Volumes: o.volumes, StopGrace: graceOf(o.stopGrace)})
 	if errors.Is(err, api.ErrNotFound) {
 		fmt.Fprintf(e.stdout, "App %s is not deployed; nothing to remove\n", name)
 		return nil
@@ -63,16 +91,32 @@ func (e *env) down(ctx context.Context, o downOptions) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Removing app %s\n", name)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	wctx, cancel := context.WithTimeout(ctx, o.waitTimeout)
 	defer cancel()
-	if err := e.waitRemoved(ctx, c, name); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("app %s was not removed within %s; run berth ps -p %s to see what is left", name, o.timeout, name)
+	if err := e.waitRemoved(wctx, c, name); err != nil {
+		if errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("app %s was not removed within %s; run berth ps -p %s to see what is left", name, o.waitTimeout, name)
 		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Removed app %s\n", name)
+	if o.rmi != "" {
+		return e.removeImages(ctx, stored, o.rmi) // downrmi.go
+	}
 	return nil
+}
+
+// graceOf is a -t flag's stop grace: 0 for none given (-1), since the
+// manager takes a grace of 0 as none. -t 0 (kill at once) is sent as the
+// shortest grace there is, which the drivers round up to their least.
+func graceOf(seconds int) time.Duration {
+	switch {
+	case seconds < 0:
+		return 0
+	case seconds == 0:
+		return time.Nanosecond
+	}
+	return time.Duration(seconds) * time.Second
 }
 
 // waitRemoved waits until the manager no longer knows the app, printing how

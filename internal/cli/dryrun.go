@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,18 +12,20 @@ import (
 // upDryRun is `berth up --dry-run`: the manager plans the submission as it
 // would apply it and commits nothing. Nothing is built, pushed or started
 // (not even a local cluster): a service with a build keeps the image the
-// cluster has, so only its other changes show.
-func (e *env) upDryRun(ctx context.Context, app *types.App) error {
+// cluster has, so only its other changes show. up's other flags (SERVICE...,
+// --scale, --force-recreate, orphans) shape the plan as they would the up.
+func (e *env) upDryRun(ctx context.Context, app *types.App, o upOptions, selected []string) error {
 	c := e.client()
-	stored, err := c.GetApp(ctx, app.Name)
-	switch {
-	case errors.Is(err, api.ErrNotFound):
-		stored = nil
-	case err != nil:
-		return fmt.Errorf("read app %s: %w", app.Name, err)
+	stored, err := deployedApp(ctx, c, app.Name)
+	if err != nil {
+		return err
 	}
 	keepBuiltImages(app, stored)
-	p, err := c.PlanApp(ctx, app)
+	so, err := e.orphans(ctx, app, stored, o.submitOptions(selected))
+	if err != nil {
+		return err
+	}
+	p, err := c.PlanAppWith(ctx, app, so)
 	if err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
@@ -54,6 +56,14 @@ type fakeManager struct {
 	images *fakeImageRecords // the image routes (fakeimages_test.go)
 	dev    bool              // /v1/status says a dev cluster
 	life   *fakeLifecycle    // the lifecycle verbs (lifecycle_test.go)
+
+	// up's and down's flags (up_flags_test.go).
+	submitQuery url.Values     // the query of the last PUT /v1/apps/{name}
+	deleteQuery url.Values     // the query of the last DELETE /v1/apps/{name}
+	planQuery   url.Values     // the query of the last dry run
+	exitCodes   map[string]int // service -> exit code of its tasks startFor ends
+	output      map[string]string
+	stopCode    *int // the exit code of a task the fake stops (nil: none)
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -222,6 +232,7 @@ func (f *fakeManager) putApp(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, 400, err.Error())
 		return
 	}
+	f.submitQuery = r.URL.Query()
 	resp := api.SubmitResponse{}
 	old := f.apps[a.Name]
 	for _, s := range a.Services {
@@ -257,11 +268,18 @@ func (f *fakeManager) reconcile(a *types.App) {
 			if state == types.TaskPending {
 				reason = f.pendingReason
 			}
-			f.tasks = append(f.tasks, &types.Task{
+			t := &types.Task{
 				ID: fmt.Sprintf("t%d", f.index), App: a.Name, Service: s.Name, Slot: slot,
 				ServiceVersion: s.Version, NodeID: "node1id0000", DesiredState: types.DesiredRunning,
 				State: state, CreateIndex: f.index, PendingReason: reason,
-			})
+			}
+			if code, ok := f.exitCodes[s.Name]; ok && state.Terminal() {
+				t.ExitCode, t.FinishedAt = &code, time.Unix(int64(f.index), 0)
+			}
+			if out, ok := f.output[s.Name]; ok {
+				f.logs[t.ID] = out
+			}
+			f.tasks = append(f.tasks, t)
 		}
 		s.Status = f.judge(a.Name, s)
 	}
@@ -309,6 +327,7 @@ func (f *fakeManager) deleteApp(w http.ResponseWriter, r *http.Request) {
 	}
 	f.index++
 	a.Deleting, f.volumes = true, r.URL.Query().Get("volumes") == "true"
+	f.deleteQuery = r.URL.Query()
 	f.deleted[name] = 1 // one more look before it is gone
 	for _, t := range f.tasks {
 		if t.App == name {
@@ -332,6 +351,11 @@ func (f *fakeManager) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Service(r.PathValue("service")).Replicas = req.Replicas
+	for _, t := range f.tasks {
+		if t.App == a.Name && t.Service == r.PathValue("service") && t.Slot > req.Replicas {
+			t.DesiredState = types.DesiredShutdown // stopped once listed (see listTasks)
+		}
+	}
 	f.scaled = append(f.scaled, fmt.Sprintf("%s/%s=%d", a.Name, r.PathValue("service"), req.Replicas))
 	f.reconcile(a)
 	f.reply(w, 200, struct{}{})
@@ -351,7 +375,7 @@ func (f *fakeManager) listTasks(w http.ResponseWriter, r *http.Request) {
 	// Tasks asked to stop have stopped by the next look.
 	for _, t := range f.tasks {
 		if t.DesiredState == types.DesiredShutdown && !t.State.Terminal() {
-			t.State = types.TaskShutdown
+			t.State, t.ExitCode = types.TaskShutdown, f.stopCode
 		}
 	}
 }
@@ -393,6 +417,7 @@ func (f *fakeManager) plan(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.planQuery = r.URL.Query()
 	p := api.Plan{App: app.Name}
 	old := f.apps[app.Name]
 	for _, s := range app.Services {

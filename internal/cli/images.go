@@ -33,6 +33,9 @@ type imageBuilder interface {
 	// from a file, or another image tagged so), so only a push gets it to
 	// the nodes.
 	LocalOnly(ctx context.Context, ref string) (bool, error)
+	// Remove removes ref from the engine (down --rmi); false when the
+	// engine has no such image.
+	Remove(ctx context.Context, ref string) (bool, error)
 	// Build builds an image and returns its ID.
 	Build(ctx context.Context, o imagebuild.Options, progress io.Writer) (string, error)
 	// Pull has the engine pull ref from its registry, writing one line per

@@ -14,6 +14,8 @@ import (
 type projectLoader interface {
 	Load(ctx context.Context, o compose.Options) (*types.App, []compose.Warning, error)
 	Render(w io.Writer, app *types.App) error
+	// Disabled names the services the active profiles leave out.
+	Disabled(ctx context.Context, o compose.Options) ([]string, error)
 }
 
 // composeLoader is the projectLoader of internal/compose.
@@ -24,6 +26,10 @@ func (composeLoader) Load(ctx context.Context, o compose.Options) (*types.App, [
 }
 
 func (composeLoader) Render(w io.Writer, app *types.App) error { return compose.Render(w, app) }
+
+func (composeLoader) Disabled(ctx context.Context, o compose.Options) ([]string, error) {
+	return compose.DisabledServices(ctx, o)
+}
 
 // loadApp loads the Compose project the global flags describe and prints
 // every warning (keys berth does not honour) on stderr, so none is silent.
@@ -91,4 +97,14 @@ func (e *env) appName(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return app.Name, nil
+}
+
+// disabledServices names the services of the project that the active
+// profiles leave out.
+func (e *env) disabledServices(ctx context.Context) ([]string, error) {
+	g := &e.global
+	return e.project.Disabled(ctx, compose.Options{
+		Files: g.files, ProjectName: g.project, WorkDir: g.projectDir,
+		Profiles: g.profiles, EnvFiles: g.envFiles, Environ: e.environ(),
+	})
 }

@@ -102,7 +102,7 @@ func TestUpReplicaWaitIsBounded(t *testing.T) {
 	f, url := newFakeManager(t)
 	f.members = []api.Member{{ID: "m1"}, {ID: "m2"}}
 	h := newHarness(t)
-	if code := h.run(t, "up", "-d", "--timeout", "1s", "--addr", url); code != 1 {
+	if code := h.run(t, "up", "-d", "--wait-timeout", "1s", "--addr", url); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	want := "error: the pushed images are not on 2 managers after 1s (api 1/2): " +

@@ -11,8 +11,8 @@ import (
 )
 
 // place asks the scheduler to place every pending task whose dependencies
-// are met, on a fresh view (after this pass's own commit), and hands the plan
-// to the applier. Tasks held back by depends_on get that as their reason.
+// are met, on the reconciler's view brought up to date with the store (after
+// this pass's own commit, view.go), and hands the plan to the applier. Tasks held back by depends_on get that as their reason.
 func (r *Reconciler) place(ctx context.Context) error {
 	view := r.store.View()
 	var reqs []scheduler.Request
@@ -29,8 +29,10 @@ func (r *Reconciler) place(ctx context.Context) error {
 	if len(reqs) == 0 && len(held) == 0 {
 		return nil
 	}
-	cluster := scheduler.NewCluster(view.Nodes(), PlacedTasks(view), Services(view))
-	plan := cluster.Place(reqs)
+	r.sched.mu.Lock()
+	defer r.sched.mu.Unlock()
+	plan := r.sched.sync(view).Place(reqs)
+	defer r.sched.forget(plan)
 	for i, f := range plan.Failures {
 		if pin := pinned[f.TaskID]; pin != nil {
 			plan.Failures[i].Reason = pinReason(view, pin, f.Reason)

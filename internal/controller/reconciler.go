@@ -52,6 +52,8 @@ type Reconciler struct {
 	HistoryPerSlot int
 	// NewID makes task IDs; tests may make them predictable.
 	NewID func() string
+	// sched is the scheduler's view, kept in step with the store (view.go).
+	sched schedView
 }
 
 // NewReconciler builds a Reconciler.
@@ -197,6 +199,7 @@ func newPass(view *state.View, now time.Time, newID func() string) *pass {
 	return &pass{view: view, now: now, newID: newID, verdicts: map[string]*state.SetServiceStatus{}, upd: &state.TaskUpdates{
 		Pending: map[string]string{},
 		Desired: map[string]types.TaskState{},
+		Grace:   map[string]time.Duration{},
 		Now:     now,
 	}}
 }
@@ -228,7 +231,31 @@ func (p *pass) judged(app *types.App, svc *types.Service, slots []slotVerdict) {
 func (p *pass) shutdown(t *types.Task) {
 	if t.DesiredState != types.DesiredShutdown {
 		p.upd.Desired[t.ID] = types.DesiredShutdown
+		if g := p.stopGrace(t); g > 0 {
+			p.upd.Grace[t.ID] = g
+		}
 	}
+}
+
+// stopGrace is the stop grace a -t gave t (0: its service's): down -t's
+// for a task of an app being removed, up -t's for one of a version the
+// live deployment of its service replaces.
+func (p *pass) stopGrace(t *types.Task) time.Duration {
+	app := p.view.App(t.App)
+	if app == nil {
+		return 0
+	}
+	if app.Deleting {
+		return app.StopGrace
+	}
+	svc := app.Service(t.Service)
+	if svc == nil || t.ServiceVersion >= svc.Version {
+		return 0
+	}
+	if d := p.view.Deployment(types.DeploymentID(t.App, t.Service, svc.Version)); d != nil {
+		return d.StopGrace
+	}
+	return 0
 }
 
 func (p *pass) create(app string, svc *types.Service, slot int, nodeID string, attempt int) {

@@ -73,9 +73,8 @@ func (p *pass) replicas(app *types.App, svc *types.Service, replicas []rolloutSl
 // global keeps one wanted task on each eligible node and shuts down tasks on
 // nodes that are no longer eligible.
 func (p *pass) global(app *types.App, svc *types.Service, tasks []*types.Task) {
-	cluster := scheduler.NewCluster(p.view.Nodes(), nil, nil)
 	eligible := map[string]bool{}
-	for _, id := range cluster.EligibleNodes(svc) {
+	for _, id := range scheduler.EligibleNodes(p.view.Nodes(), svc) {
 		eligible[id] = true
 	}
 	byNode := groupBy(tasks, func(t *types.Task) string { return t.NodeID })

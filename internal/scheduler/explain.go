@@ -12,7 +12,7 @@ import (
 // "0/5 nodes available: 3 constraint node.labels.zone==b, 2 insufficient memory".
 // Reasons are ordered most frequent first, then by pipeline order.
 func (c *Cluster) explain(v *serviceView, svcID string) string {
-	if len(c.nodes) == 0 {
+	if c.live == 0 {
 		return "no nodes in the cluster"
 	}
 	type tally struct {
@@ -24,6 +24,9 @@ func (c *Cluster) explain(v *serviceView, svcID string) string {
 	byText := map[string]*tally{}
 	feasible := 0
 	for idx, n := range c.nodes {
+		if n.dead {
+			continue
+		}
 		r := v.check(n, c.serviceTasks(svcID, int32(idx)))
 		if r.ok() {
 			feasible++
@@ -49,5 +52,5 @@ func (c *Cluster) explain(v *serviceView, svcID string) string {
 	for i, t := range tallies {
 		parts[i] = fmt.Sprintf("%d %s", t.count, t.text)
 	}
-	return fmt.Sprintf("%d/%d nodes available: %s", feasible, len(c.nodes), strings.Join(parts, ", "))
+	return fmt.Sprintf("%d/%d nodes available: %s", feasible, c.live, strings.Join(parts, ", "))
 }

@@ -34,7 +34,7 @@ type reject struct {
 func (r reject) ok() bool { return r.stage == passed }
 
 // staticReject runs the filters that depend only on the node and the spec,
-// never on what has been placed: their verdict holds for a whole Place call.
+// never on what has been placed: their verdict holds until the node changes.
 func (v *serviceView) staticReject(n *types.Node) reject {
 	switch {
 	case n.Status != types.NodeReady:
@@ -53,8 +53,8 @@ func (v *serviceView) staticReject(n *types.Node) reject {
 }
 
 // dynamicReject runs the filters that depend on what is already placed.
-// Placing only ever adds, so once a node fails one of these for a service it
-// fails it for the rest of the Cluster's life.
+// Placing only adds, so a node failing one of these fails it until a task
+// leaves it (the Cluster logs that, see candidates).
 func (v *serviceView) dynamicReject(n *nodeInfo, svcTasks int32) reject {
 	capa, used := n.node.Capacity, n.reserved
 	if !fits(capa.NanoCPUs, used.NanoCPUs, v.reserve.NanoCPUs) {

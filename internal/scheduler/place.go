@@ -3,6 +3,7 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -55,7 +56,9 @@ func (e *InfeasibleError) Is(target error) bool { return target == ErrInfeasible
 // plan never over-commits a node. The Cluster keeps the placements, so a
 // second Place call continues from the first.
 func (c *Cluster) Place(reqs []Request) Plan {
-	p := placer{c: c, views: map[*types.Service]*serviceView{}, cands: map[candKey]*candidates{}}
+	c.calls++
+	defer c.tidy()
+	p := placer{c: c, reqs: reqs}
 	var plan Plan
 	for _, r := range reqs {
 		nodeID, reason := p.place(r)
@@ -84,7 +87,7 @@ func (c *Cluster) Assign(req Request, nodeID string) error {
 	if !ok {
 		return fmt.Errorf("assign task %s to node %s: %w", t.ID, nodeID, ErrNodeNotFound)
 	}
-	if on, dup := c.placed[t.ID]; dup {
+	if on, dup := c.holder(t.ID); dup {
 		return &InfeasibleError{TaskID: t.ID, NodeID: nodeID, Reason: "the task already holds resources on node " + on}
 	}
 	v := newServiceView(req.Service)
@@ -95,7 +98,7 @@ func (c *Cluster) Assign(req Request, nodeID string) error {
 	if r := v.check(c.nodes[idx], c.serviceTasks(svcID, idx)); !r.ok() {
 		return &InfeasibleError{TaskID: t.ID, NodeID: nodeID, Reason: v.describe(r)}
 	}
-	c.account(idx, t.ID, svcID, v.demand)
+	c.place(idx, t.ID, svcID, &v.demand)
 	return nil
 }
 
@@ -105,17 +108,30 @@ func (c *Cluster) Assign(req Request, nodeID string) error {
 // one task per eligible node. A service whose constraints do not parse has
 // no eligible node; Place reports why.
 func (c *Cluster) EligibleNodes(svc *types.Service) []string {
+	nodes := make([]*types.Node, 0, c.live)
+	for _, n := range c.nodes {
+		if !n.dead {
+			nodes = append(nodes, n.node)
+		}
+	}
+	return EligibleNodes(nodes, svc)
+}
+
+// EligibleNodes is Cluster.EligibleNodes over a list of nodes, for a caller
+// with no Cluster at hand: it builds none.
+func EligibleNodes(nodes []*types.Node, svc *types.Service) []string {
 	v := newServiceView(svc)
 	if v.invalid != "" {
 		return nil
 	}
 	var ids []string
-	for _, n := range c.nodes {
-		if v.staticReject(n.node).ok() {
-			ids = append(ids, n.node.ID)
+	for _, n := range nodes {
+		if v.staticReject(n).ok() {
+			ids = append(ids, n.ID)
 		}
 	}
-	return ids
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 func taskID(t *types.Task) string {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,3 +70,16 @@ func (s portSet) conflicts(p hostPort) bool {
 }
 
 func (s portSet) add(p hostPort) { s[p.key] = append(s[p.key], p.hostIP) }
+
+// remove forgets one binding of p, as add recorded it.
+func (s portSet) remove(p hostPort) {
+	ips := s[p.key]
+	if i := slices.Index(ips, p.hostIP); i >= 0 {
+		ips = slices.Delete(ips, i, i+1)
+	}
+	if len(ips) == 0 {
+		delete(s, p.key)
+	} else {
+		s[p.key] = ips
+	}
+}

@@ -20,7 +20,7 @@ func placeNaive(c *Cluster, reqs []Request) Plan {
 	for _, r := range reqs {
 		t := r.Task
 		fail := func(reason string) { plan.Failures = append(plan.Failures, Failure{t.ID, reason}) }
-		if on, dup := c.placed[t.ID]; dup {
+		if on, dup := c.holder(t.ID); dup {
 			fail("the task already holds resources on node " + on)
 			continue
 		}
@@ -35,7 +35,7 @@ func placeNaive(c *Cluster, reqs []Request) Plan {
 			fail(why)
 			continue
 		}
-		c.account(best, t.ID, svcID, v.demand)
+		c.place(best, t.ID, svcID, &v.demand)
 		plan.Placements = append(plan.Placements, Placement{t.ID, c.nodes[best].node.ID})
 	}
 	return plan

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/api"
@@ -60,11 +62,14 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
-	app, err := s.admitApp(w, r)
+	cmd, err := s.admitApp(w, r)
 	if err != nil {
 		return err
 	}
-	res, err := s.Commit(r.Context(), &state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true})
+	res, err := s.Commit(r.Context(), cmd)
+	if errors.Is(err, state.ErrStale) {
+		return &apiError{status: http.StatusConflict, msg: "app " + cmd.App.Name + " changed while this submission was read; run berth up again"}
+	}
 	if err != nil {
 		return err
 	}
@@ -76,8 +81,13 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 // admitApp reads a submitted app and checks it as a submission is (a
-// dry run's too): defaults, validation, limits, ports, sealed secrets.
-func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, error) {
+// dry run's too): compose up's flags in the query (submit.go), defaults,
+// validation, limits, ports, sealed secrets. It returns the upsert to commit.
+func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.UpsertApp, error) {
+	opts, err := submitOptions(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
 	var app types.App
 	if err := decodeJSON(w, r, api.MaxAppBytes, &app); err != nil {
 		return nil, err
@@ -89,6 +99,11 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, e
 	if app.Name != name {
 		return nil, badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
 	}
+	cur := s.store.View().App(name)
+	m, err := mergeSubmission(cur, &app, opts)
+	if err != nil {
+		return nil, err
+	}
 	applyAppDefaults(&app)
 	if err := validateApp(&app); err != nil {
 		return nil, err
@@ -99,13 +114,17 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*types.App, e
 	if err := checkIngressPorts(s.store.View().Apps(), &app); err != nil {
 		return nil, err
 	}
-	if err := s.sealSecrets(&app); err != nil {
+	if err := s.sealSecrets(&app, m.sealed); err != nil {
 		return nil, err
 	}
-	if cur := s.store.View().App(name); cur != nil && cur.Deleting {
+	if cur != nil && cur.Deleting {
 		return nil, &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
 	}
-	return &app, nil
+	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: m.recreate, Untouched: m.untouched, StopGrace: opts.StopGrace}
+	if cur != nil {
+		cmd.Base = cur.Version // the merge read cur: refused if another change came between
+	}
+	return cmd, nil
 }
 
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
@@ -118,10 +137,14 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("volumes", "must be true or false, not %q", v)
 	}
+	grace, err := stopGrace(r.URL.Query()) // submit.go
+	if err != nil {
+		return err
+	}
 	if s.store.View().App(name) == nil {
 		return notFound("app %q not found", name)
 	}
-	if _, err := s.Commit(r.Context(), &state.DeleteApp{Name: name, Volumes: volumes, Now: s.clock.Now()}); err != nil {
+	if _, err := s.Commit(r.Context(), &state.DeleteApp{Name: name, Volumes: volumes, Now: s.clock.Now(), StopGrace: grace}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, struct{}{})
@@ -190,8 +213,11 @@ func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, cont
 // plaintext so an unchanged secret leaves its services alone. The digest is
 // keyed (not a bare SHA-256) because it sits in every manager's WAL, where
 // a guessable secret could otherwise be guessed offline.
-func (s *Server) sealSecrets(app *types.App) error {
+func (s *Server) sealSecrets(app *types.App, sealed []string) error {
 	for name, sec := range app.Secrets {
+		if slices.Contains(sealed, name) {
+			continue // kept from the stored app (submit.go): sealed there
+		}
 		ad := []byte(adSecret + app.Name + "/" + name)
 		sealed, err := s.creds.sealer.Seal(sec.Data, ad)
 		if err != nil {

@@ -16,13 +16,14 @@ import (
 // one and applied to a throwaway copy of the store (state.Store.DryRun),
 // so the plan is what UpsertApp would do; nothing is committed.
 func (s *Server) planApp(w http.ResponseWriter, r *http.Request) error {
-	app, err := s.admitApp(w, r)
+	cmd, err := s.admitApp(w, r)
 	if err != nil {
 		return err
 	}
+	app := cmd.App
 	view := s.store.View()
 	old := view.App(app.Name)
-	res, err := s.store.DryRun(&state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true})
+	res, err := s.store.DryRun(cmd)
 	if err != nil {
 		return badRequest("", "%s", err.Error())
 	}

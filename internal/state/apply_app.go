@@ -19,7 +19,7 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	// Teardown state belongs to `down`, never to a submission; verdicts
 	// to the controller, which judges the new submission afresh; and a
 	// submission starts what berth stop stopped, as Compose's up does.
-	app.Deleting, app.RemoveVolumes, app.TornDownOn = false, false, nil
+	app.Deleting, app.RemoveVolumes, app.TornDownOn, app.StopGrace = false, false, nil, 0
 	for _, svc := range app.Services {
 		svc.Status, svc.Lifecycle = nil, nil
 	}
@@ -27,8 +27,12 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	if old != nil && old.Deleting {
 		return nil, fmt.Errorf("app %s is being removed; wait for `berth down` to finish", app.Name)
 	}
+	if c.Base != 0 && (old == nil || old.Version != c.Base) {
+		return nil, fmt.Errorf("app %s: %w", app.Name, ErrStale)
+	}
+	keepLifecycles(app, old, c.Untouched)
 	res := &UpsertResult{App: app}
-	versionServices(app, old, res)
+	versionServices(app, old, res, c.Recreate)
 	if err := allocateApp(w, app, old); err != nil {
 		return nil, fmt.Errorf("app %s: %w", app.Name, err)
 	}
@@ -47,6 +51,20 @@ func (c UpsertApp) apply(w *writeTxn) (any, error) {
 	app.Version, app.CreatedAt, app.UpdatedAt = old.Version+1, old.CreatedAt, c.Now
 	app.CreateIndex, app.ModifyIndex = old.CreateIndex, w.index
 	return res, w.insert(TableApps, app)
+}
+
+// keepLifecycles gives the services up left untouched (up SERVICE... named
+// others; orphans kept) the lifecycle they have in the stored app old, as
+// it is now: a berth stop of theirs stays, as Compose's up leaves them.
+func keepLifecycles(app, old *types.App, untouched []string) {
+	if old == nil {
+		return
+	}
+	for _, name := range untouched {
+		if svc, prev := app.Service(name), old.Service(name); svc != nil && prev != nil {
+			svc.Lifecycle = prev.Lifecycle
+		}
+	}
 }
 
 // validateServices rejects what would break versioning: a missing or
@@ -68,8 +86,9 @@ func validateServices(app *types.App) error {
 
 // versionServices sets each service's SpecHash and Version from the stored
 // app old (nil if new) and fills in the lists of res. A service whose hash
-// is unchanged keeps its version, so its tasks are left alone.
-func versionServices(app, old *types.App, res *UpsertResult) {
+// is unchanged keeps its version, so its tasks are left alone, unless it is
+// one to recreate.
+func versionServices(app, old *types.App, res *UpsertResult, recreate []string) {
 	for _, svc := range app.Services {
 		svc.SpecHash = svc.ComputeSpecHash(app)
 		var prev *types.Service
@@ -80,7 +99,7 @@ func versionServices(app, old *types.App, res *UpsertResult) {
 		case prev == nil:
 			svc.Version = 1
 			res.Changed = append(res.Changed, svc.Name)
-		case prev.SpecHash == svc.SpecHash:
+		case prev.SpecHash == svc.SpecHash && !slices.Contains(recreate, svc.Name):
 			svc.Version = prev.Version
 			res.Unchanged = append(res.Unchanged, svc.Name)
 		default:
@@ -123,6 +142,9 @@ func (c DeleteApp) apply(w *writeTxn) (any, error) {
 	app.Deleting = true
 	// Once asked to remove volumes, a later plain `down` does not undo it.
 	app.RemoveVolumes = old.RemoveVolumes || c.Volumes
+	if c.StopGrace > 0 {
+		app.StopGrace = c.StopGrace
+	}
 	app.UpdatedAt, app.ModifyIndex = c.Now, w.index
 	return app, w.insert(TableApps, app)
 }

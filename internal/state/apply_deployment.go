@@ -194,6 +194,7 @@ func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, c Up
 		}
 		d := newDeployment(app, prev, svc, now, w.index)
 		d.Config = svc.UpdateConfig.Effective()
+		d.StopGrace = c.StopGrace
 		if prev != nil && svc.Canary != nil {
 			canary := *svc.Canary // only for an update: a new service has nothing to compare with
 			d.Canary = &canary

@@ -98,6 +98,9 @@ func (c TaskUpdates) setDesired(w *writeTxn) error {
 		err := updateTask(w, id, func(t *types.Task) bool {
 			changed := t.DesiredState != desired
 			t.DesiredState = desired
+			if g, ok := c.Grace[id]; ok && desired == types.DesiredShutdown {
+				t.StopGrace = g
+			}
 			if desired == types.DesiredShutdown && t.State == types.TaskPending {
 				t.State, t.PendingReason, t.FinishedAt = types.TaskShutdown, "", c.Now
 				changed = true

@@ -75,7 +75,25 @@ type UpsertApp struct {
 	App    *types.App `json:"app"`
 	Now    time.Time  `json:"now"`
 	Deploy bool       `json:"deploy,omitempty"`
+	// Recreate names services given a new version even if their spec did
+	// not change (up --force-recreate).
+	Recreate []string `json:"recreate,omitempty"`
+	// Base, when set, is the Version of the stored app the submission was
+	// merged with (up SERVICE..., orphans kept): a later change to the app
+	// (a submission, a scale, a rollback; not the controller's verdicts)
+	// refuses the upsert with ErrStale rather than undo that change.
+	Base uint64 `json:"base,omitempty"`
+	// Untouched names services the submission leaves as the store has them
+	// (not named by up SERVICE..., orphans kept): they keep their
+	// lifecycle (a berth stop), which a submission otherwise drops.
+	Untouched []string `json:"untouched,omitempty"`
+	// StopGrace, when set, is the stop grace of the tasks the new versions
+	// replace (up -t), kept on their deployments.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 }
+
+// ErrStale is returned by an UpsertApp whose Base is no longer the app's.
+var ErrStale = errors.New("the app changed since the submission was read")
 
 // UpsertResult tells what an UpsertApp changed. Changed lists services whose
 // spec version was bumped (or that are new), Unchanged those left as they
@@ -91,6 +109,8 @@ type DeleteApp struct {
 	Name    string    `json:"name"`
 	Volumes bool      `json:"volumes"`
 	Now     time.Time `json:"now"`
+	// StopGrace, when set, is down -t: the stop grace of every task.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 }
 
 // PurgeApp removes an app and all its tasks, once its teardown is done.
@@ -141,6 +161,9 @@ type TaskUpdates struct {
 	Desired map[string]types.TaskState `json:"desired,omitempty"` // task ID -> desired state
 	Delete  []string                   `json:"delete,omitempty"`
 	Now     time.Time                  `json:"now"`
+	// Grace gives tasks told to shut down (in Desired) a stop grace of
+	// their own (up -t, down -t): task ID -> grace.
+	Grace map[string]time.Duration `json:"grace,omitempty"`
 }
 
 // TaskStatusUpdate is one batch of an agent's task reports. Result: nil.

@@ -19,6 +19,8 @@ type App struct {
 	Deleting      bool     `json:"deleting,omitempty"`
 	RemoveVolumes bool     `json:"remove_volumes,omitempty"`
 	TornDownOn    []string `json:"torn_down_on,omitempty"` // node IDs
+	// StopGrace, when set, is down -t: how long each task has to stop.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 
 	// Version counts the accepted submissions of this app that changed it.
 	Version     uint64    `json:"version"`

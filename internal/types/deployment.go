@@ -167,6 +167,9 @@ type Deployment struct {
 	ResumedAt  time.Time `json:"resumed_at,omitzero"`
 	ReasonCode string    `json:"reason_code,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
+	// StopGrace, when set, is the stop grace of the tasks this deployment
+	// replaces (up -t), instead of their service's stop_grace_period.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`

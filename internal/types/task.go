@@ -97,6 +97,10 @@ type Task struct {
 	Addresses map[string]string `json:"addresses,omitempty"`
 	// Attempt counts the restarts of this slot before this task (0: first).
 	Attempt int `json:"attempt"`
+	// StopGrace, when set, is how long the task has to stop once told to
+	// shut down, instead of its service's stop_grace_period: up -t or down
+	// -t gave it.
+	StopGrace time.Duration `json:"stop_grace,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at"`
 	StartedAt   time.Time `json:"started_at,omitzero"`

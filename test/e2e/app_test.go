@@ -204,14 +204,14 @@ func TestDockerApp(t *testing.T) {
 		if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 1 {
 			t.Fatalf("want the app's one named volume before down, got %v", vols)
 		}
-		c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+		c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 		expectNoContainersOrNetworks(t, project)
 		if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 1 {
 			t.Fatalf("down removed the named volume: left %v", vols)
 		}
 		c.MustRun(t, dir, "up", "-d", "-p", project, "-f", file)
 		h.WaitFor(t, time.Minute, "back running again", c.ExpectRunning(t, project, "back", 3))
-		c.MustRun(t, dir, "down", "--timeout", "2m", "-v", "-p", project)
+		c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-v", "-p", project)
 		expectNoContainersOrNetworks(t, project)
 		if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
 			t.Fatalf("down -v left volumes %v", vols)

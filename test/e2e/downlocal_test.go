@@ -48,7 +48,7 @@ services:
 	}
 	h.HTTPGet(t, url, 10*time.Second) // still serving: the app outlives its manager
 
-	down := berth("down", "-p", project, "--timeout", "2m")
+	down := berth("down", "-p", project, "--wait-timeout", "2m")
 	if down.Code != 0 || !strings.Contains(down.Stdout, "Started a local one-node cluster") || !strings.Contains(down.Stdout, "Removed app "+project) {
 		t.Fatalf("down did not start the local cluster and remove the app:\n%s", down)
 	}

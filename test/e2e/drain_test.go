@@ -34,7 +34,7 @@ services:
 volumes:
   data: {}
 `)
-	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "3m")
 	url := "http://127.0.0.1:" + port + "/"
 	h.HTTPGet(t, url, time.Minute)
 	tasks, err := c.PS(t, project)
@@ -71,7 +71,7 @@ volumes:
 	c.MustRun(t, dir, "node", "activate", node)
 	h.WaitFor(t, time.Minute, "the replacement dropped", c.ExpectRunning(t, project, "web", 1))
 	assertServing(t, c, project, old[0].ID, url)
-	c.MustRun(t, dir, "down", "-v", "--timeout", "2m", "-p", project)
+	c.MustRun(t, dir, "down", "-v", "--wait-timeout", "2m", "-p", project)
 }
 
 // assertServing checks that task id is still the running, wanted replica

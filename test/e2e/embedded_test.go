@@ -58,7 +58,7 @@ services:
 	if again.Code != 0 || strings.Contains(again.Stdout+again.Stderr, "Started") {
 		t.Fatalf("second up did not reuse the running local cluster:\n%s", again)
 	}
-	if r := berth("down", "-p", project, "--timeout", "2m"); r.Code != 0 {
+	if r := berth("down", "-p", project, "--wait-timeout", "2m"); r.Code != 0 {
 		t.Fatalf("%s", r)
 	}
 	if r := berth("server", "stop"); r.Code != 0 {

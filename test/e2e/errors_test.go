@@ -24,7 +24,7 @@ services:
     image: berth-e2e/does-not-exist:never
 `)
 	start := time.Now()
-	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "3m")
 	t.Logf("up ended after %s:\n%s", time.Since(start).Round(time.Second), r)
 	if r.Code == 0 {
 		t.Fatalf("up succeeded with a missing image:\n%s", r)
@@ -32,7 +32,7 @@ services:
 	if !strings.Contains(r.Stderr, "ghost") {
 		t.Fatalf("up's error does not name the service ghost:\n%s", r)
 	}
-	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+	c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 }
 
 // TestUpFixedPortReplicas: replicas of one node cannot share a fixed host
@@ -56,7 +56,7 @@ services:
     deploy:
       replicas: 3
 `)
-	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "3m")
 	if r.Code == 0 {
 		t.Fatalf("up succeeded with 3 replicas on one fixed host-mode port:\n%s", r)
 	}
@@ -73,7 +73,7 @@ services:
 		}
 		return nil
 	})
-	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+	c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 
 	file = h.WriteFile(t, dir, "compose.yaml", `
 services:
@@ -83,10 +83,10 @@ services:
     deploy:
       replicas: 3
 `)
-	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--timeout", "3m")
+	c.MustRun(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "3m")
 	h.WaitFor(t, time.Minute, "three web replicas", c.ExpectRunning(t, project, "web", 3))
 	h.HTTPGet(t, "http://127.0.0.1:"+port+"/", time.Minute)
-	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+	c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 }
 
 // TestConfigReportsUnsupportedKeys: config prints the resolved app, with

@@ -163,7 +163,7 @@ func TestExecDriver(t *testing.T) {
 		if len(pids) == 0 {
 			t.Fatalf("no process IDs in ps: %s", h.Describe(tasks))
 		}
-		c.MustRun(t, dir, "-p", project, "down", "--timeout", "2m")
+		c.MustRun(t, dir, "-p", project, "down", "--wait-timeout", "2m")
 		h.WaitFor(t, 30*time.Second, "processes gone after down", func() error {
 			for _, pid := range pids {
 				if h.ProcessAlive(pid) {

@@ -26,7 +26,7 @@ func TestHelloExample(t *testing.T) {
 
 	// --build: the images' tags do not change with the Dockerfiles, so
 	// rebuild (from cached layers, in seconds) to test what is committed.
-	up := c.RunEnv(t, repoRoot, env, "up", "--build", "-p", project, "-f", file, "--timeout", "15m")
+	up := c.RunEnv(t, repoRoot, env, "up", "--build", "-p", project, "-f", file, "--wait-timeout", "15m")
 	t.Logf("up:\n%s%s", up.Stdout, up.Stderr)
 	if up.Code != 0 {
 		t.Fatalf("%s", up)
@@ -54,7 +54,7 @@ func TestHelloExample(t *testing.T) {
 		return nil
 	})
 
-	c.MustRun(t, repoRoot, "down", "--timeout", "2m", "-v", "-p", project)
+	c.MustRun(t, repoRoot, "down", "--wait-timeout", "2m", "-v", "-p", project)
 	expectNoContainersOrNetworks(t, project)
 	if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
 		t.Fatalf("down -v left volumes %v", vols)

@@ -132,10 +132,10 @@ func runFailCases(t *testing.T, c *h.Cluster, project string, cases []failCase) 
 			dir := t.TempDir()
 			file := h.WriteFile(t, dir, "compose.yaml", tc.compose)
 			start := time.Now()
-			r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "4m")
+			r := c.Run(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "4m")
 			took := time.Since(start)
 			t.Logf("up failed after %s:\n%s", took.Round(100*time.Millisecond), r)
-			defer c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+			defer c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 			if r.Code == 0 {
 				t.Fatalf("up succeeded:\n%s", r)
 			}

@@ -33,7 +33,7 @@ services:
     image: `+img+`
     ports: ["127.0.0.1:`+port+`:8080"]
 `)
-	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--timeout", "2m")
+	r := c.Run(t, dir, "up", "-p", project, "-f", file, "--wait-timeout", "2m")
 	if r.Code == 0 {
 		t.Fatalf("up succeeded on a taken port:\n%s", r)
 	}
@@ -49,7 +49,7 @@ services:
 		}
 		return nil
 	})
-	c.MustRun(t, dir, "down", "--timeout", "2m", "-p", project)
+	c.MustRun(t, dir, "down", "--wait-timeout", "2m", "-p", project)
 }
 
 type leftError struct{ ids []string }

@@ -96,7 +96,7 @@ services:
 	if shutdown < 2 {
 		t.Errorf("ps -a shows %d scaled-down tasks, want 2:\n%s", shutdown, all.Stdout)
 	}
-	c.MustRun(t, dir, "-p", project, "down", "--timeout", "2m")
+	c.MustRun(t, dir, "-p", project, "down", "--wait-timeout", "2m")
 }
 
 // lockedBuffer is a bytes.Buffer safe for a process's writes and the

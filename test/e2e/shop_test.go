@@ -31,7 +31,7 @@ func TestShopExample(t *testing.T) {
 	start := time.Now()
 	// --build: the images' tags do not change with the Dockerfiles, so
 	// rebuild (from cached layers, in seconds) to test what is committed.
-	up := c.RunEnv(t, repoRoot, env, "up", "--build", "-p", project, "-f", file, "--timeout", "15m")
+	up := c.RunEnv(t, repoRoot, env, "up", "--build", "-p", project, "-f", file, "--wait-timeout", "15m")
 	t.Logf("up (builds included) took %.1fs:\n%s%s", time.Since(start).Seconds(), up.Stdout, up.Stderr)
 	if up.Code != 0 {
 		t.Fatalf("%s", up)
@@ -51,7 +51,7 @@ func TestShopExample(t *testing.T) {
 
 	start = time.Now()
 
-	c.MustRun(t, repoRoot, "down", "--timeout", "2m", "-v", "-p", project)
+	c.MustRun(t, repoRoot, "down", "--wait-timeout", "2m", "-v", "-p", project)
 	t.Logf("down -v: %.1fs", time.Since(start).Seconds())
 	expectNoContainersOrNetworks(t, project)
 	if vols := h.AppObjects(t, h.KindVolume, project); len(vols) != 0 {
@@ -76,7 +76,7 @@ func TestShopExampleCompose(t *testing.T) {
 		return string(out), err
 	}
 	t.Cleanup(func() {
-		if out, err := run("down", "-v", "--timeout", "30"); err != nil {
+		if out, err := run("down", "-v", "--wait-timeout", "30"); err != nil {
 			t.Errorf("%s down: %v\n%s", strings.Join(compose, " "), err, out)
 		}
 	})

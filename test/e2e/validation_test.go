@@ -89,7 +89,7 @@ services:
       placement:
         constraints: ["node.lables.zone == a"]
 `)
-	r := c.Run(t, dir, "up", "-p", "e2e-typo", "-f", file, "--timeout", "1m")
+	r := c.Run(t, dir, "up", "-p", "e2e-typo", "-f", file, "--wait-timeout", "1m")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "services.web.deploy.placement.constraints[0]") ||
 		!strings.Contains(r.Stderr, `unknown attribute "node.lables.zone"`) {
 		t.Fatalf("up did not refuse the constraint typo by name:\n%s", r)

@@ -419,7 +419,7 @@ func bigBerth(t *testing.T, c cli, ac *api.Client, cluster, tag, id string, agen
 		"pulls seen from %.1f to %.1fs; up returned at %.1fs; %s",
 		all.Seconds(), startLo.Seconds(), startHi.Seconds(), pushAt.Seconds(), pushedAt.Seconds(), (pushedAt - pushAt).Seconds(),
 		submitAt.Seconds(), pullLo.Seconds(), pullHi.Seconds(), took.Seconds(), used)
-	c.must(t, "down", "-p", app, "--timeout", "2m")
+	c.must(t, "down", "-p", app, "--wait-timeout", "2m")
 	removeFromAgents(t, id, socks)
 	return out
 }
@@ -559,7 +559,7 @@ func coldUpOneNode(t *testing.T, bin string) {
 	t.Cleanup(func() { stopDevCluster(t, dc, client()) })
 	fig, lines := coldUp(t, bin, home, []string{"BERTH_ADDR="}, app, client)
 	t.Logf("FIGURE cold up, 3 builds on one node (the embedded dev cluster): %s\n%s", fig, formatLines(lines))
-	dc.must(t, "down", "-p", app, "--timeout", "2m")
+	dc.must(t, "down", "-p", app, "--wait-timeout", "2m")
 }
 
 // stopDevCluster stops the dev cluster the test started: server stop, else

@@ -59,7 +59,7 @@ func TestShopOnHosts(t *testing.T) {
 	app := "shop" + name
 	file := filepath.Join(root, "examples", "shop", "compose.yaml")
 	start = time.Now()
-	r := c.must(t, "up", "--build", "-p", app, "-f", file, "--timeout", "15m")
+	r := c.must(t, "up", "--build", "-p", app, "-f", file, "--wait-timeout", "15m")
 	t.Logf("up (cached builds, push to the cluster, pulls on three agents, every service healthy): %.1fs\n%s",
 		time.Since(start).Seconds(), r.Stderr)
 	h.WaitFor(t, 2*time.Minute, "web on the three agents", serviceSpread(ac, app, "web", agents, 3))
@@ -92,7 +92,7 @@ func TestShopOnHosts(t *testing.T) {
 		addr := net.JoinHostPort(addrs[sortedKeys(addrs)[0]], shopPort)
 		l := startShopLoop(addr)
 		start := time.Now()
-		r := c.must(t, "up", "-p", app, "-f", file, "-f", roll, "--timeout", "10m")
+		r := c.must(t, "up", "-p", app, "-f", file, "-f", roll, "--wait-timeout", "10m")
 		t.Logf("up rolling web: %.1fs\n%s", time.Since(start).Seconds(), r.Stdout)
 		// Pages come from three new replicas, none of the first ones.
 		next := map[string]bool{}
