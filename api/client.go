@@ -327,13 +327,20 @@ func (c *Client) upload(ctx context.Context, path string, body io.Reader) error 
 
 // uploadJSON is upload that hands a successful answer's body to read.
 func (c *Client) uploadJSON(ctx context.Context, path string, body io.Reader, read func(io.Reader) error) error {
+	return c.uploadAs(ctx, http.MethodPost, path, body, http.Header{"Content-Type": {"application/octet-stream"}}, read)
+}
+
+// uploadAs is uploadJSON with the method and headers given.
+func (c *Client) uploadAs(ctx context.Context, method, path string, body io.Reader, header http.Header, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base()+path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {

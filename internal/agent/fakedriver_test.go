@@ -223,3 +223,15 @@ func copyStatus(st *driver.Status) *driver.Status {
 	c := *st
 	return &c
 }
+
+func (f *fakeDriver) Exec(ctx context.Context, taskID string, o driver.ExecOptions, s driver.ExecStreams) (int, error) {
+	return 0, driver.ErrNotFound
+}
+
+func (f *fakeDriver) CopyFrom(ctx context.Context, taskID, path string, limit int64, start func(), w io.Writer) error {
+	return driver.ErrNotFound
+}
+
+func (f *fakeDriver) CopyTo(ctx context.Context, taskID, path string, limit int64, r io.Reader) error {
+	return driver.ErrNotFound
+}

@@ -15,6 +15,9 @@ import (
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathAgentTaskLogs, a.handleLogs)
+	mux.HandleFunc("POST "+api.PathAgentTaskExec, a.handleExec)
+	mux.HandleFunc("GET "+api.PathAgentTaskArchive, a.handleArchive)
+	mux.HandleFunc("PUT "+api.PathAgentTaskArchive, a.handleArchive)
 	a.controlRoutes(mux) // control.go
 	return mux
 }

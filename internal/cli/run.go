@@ -64,6 +64,8 @@ func newRootCommand(e *env) *cobra.Command {
 		newScaleCommand(e),
 		newServiceCommand(e),
 		newLogsCommand(e),
+		newExecCommand(e),
+		newCpCommand(e),
 		newConfigCommand(e),
 		newServerCommand(e),
 		newAgentCommand(e),

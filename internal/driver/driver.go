@@ -127,6 +127,62 @@ type Driver interface {
 	// RemoveApp removes what the driver made for an app on this node besides
 	// tasks: networks, and named volumes when volumes is true.
 	RemoveApp(ctx context.Context, app string, volumes bool) error
+	Execer
+	Copier
+}
+
+// ExecOptions is a command to run inside a running task (berth exec).
+type ExecOptions struct {
+	Cmd     []string
+	User    string
+	WorkDir string
+	Env     []string
+	TTY     bool
+	// Detach starts the command and returns 0 at once; no stream is used.
+	Detach bool
+	// Rows and Cols are the terminal's first size (TTY; 0 when unknown).
+	Rows, Cols uint16
+}
+
+// ExecStreams connect an exec to its caller: Stdin ends (EOF) when the
+// caller closes it, Resize brings terminal sizes (rows, cols) with TTY.
+type ExecStreams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Resize         <-chan [2]uint16
+}
+
+// Execer is the part of a driver that runs commands inside its tasks.
+// Exec returns the command's exit code once it ended; a command that could
+// not be started is an exit code too, as docker exec gives it (126, or 127
+// when it was not found), with the reason written to Stderr. An error
+// means berth or the engine failed and the command's fate is unknown.
+type Execer interface {
+	Exec(ctx context.Context, taskID string, o ExecOptions, s ExecStreams) (int, error)
+}
+
+// ErrCopyUnsupported is returned (wrapped) by a driver whose tasks have no
+// filesystem of their own to copy into or out of (exec: host processes).
+var ErrCopyUnsupported = errors.New("copying files is not supported by this driver")
+
+// ErrPathNotFound is returned (wrapped) for a path that is not in a task.
+var ErrPathNotFound = errors.New("no such file or directory in the task")
+
+// ErrCopyTooLarge is returned (wrapped) for an archive over a copy's limit.
+var ErrCopyTooLarge = errors.New("archive too large")
+
+// Copier copies files into and out of a task (berth cp), as tar streams of
+// at most limit bytes (a larger one fails with ErrCopyTooLarge).
+//   - CopyFrom writes a tar of path (a file or a directory, its last
+//     element the archive's top entry) to w. It calls start (once, before
+//     anything is written) when the path is known to be there, so the
+//     caller can answer before a large archive is read.
+//   - CopyTo extracts the tar r, whose entries sit under one top entry, to
+//     path: into path when it is a directory, else as path itself (the
+//     top entry renamed to path's last element), as docker cp does.
+type Copier interface {
+	CopyFrom(ctx context.Context, taskID, path string, limit int64, start func(), w io.Writer) error
+	CopyTo(ctx context.Context, taskID, path string, limit int64, r io.Reader) error
 }
 
 // VolumeRemover is a Driver that keeps named volumes on the node

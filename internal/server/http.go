@@ -68,6 +68,9 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	read("POST "+api.PathAppPlan, s.planApp)
 	read("GET "+api.PathEvents, s.events)
 	read("GET "+api.PathTaskLogs, s.taskLogs)
+	read("POST "+api.PathTaskExec, s.taskExec)
+	read("GET "+api.PathTaskArchive, s.taskArchive)
+	read("PUT "+api.PathTaskArchive, s.taskArchive)
 	write("POST "+api.PathAppStop, s.stopServices) // lifecycle.go
 	write("POST "+api.PathAppStart, s.startServices)
 	write("POST "+api.PathAppRestart, s.restartServices)
@@ -164,6 +167,10 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController reach the connection's writer, so a
+// streaming handler can enable full duplex (exec) or set deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush lets streaming handlers (logs) flush through the wrapper.
 func (w *statusWriter) Flush() {
