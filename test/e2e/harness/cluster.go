@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -196,23 +195,9 @@ func (c *Cluster) MustRun(tb testing.TB, dir string, args ...string) Result {
 // Log returns the end of the server's log, for failure messages.
 func (c *Cluster) Log(lines int) string { return Tail(c.logPath, lines) }
 
-// freePortPair returns a loopback port p such that p and p+1 were both free:
-// the server listens on p and, by default, on p+1 for Raft.
+// freePortPair returns a port p such that p, p+1 and p+2 were free: the
+// server listens on p and, by default, on p+1 for Raft and p+2 for agents.
 func freePortPair(tb testing.TB) int {
 	tb.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatalf("find a free port: %v", err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	tb.Fatal("found no two adjacent free ports on 127.0.0.1")
-	return 0
+	return freePorts(tb, 3) // the API's, Raft's (+1) and the cluster port (+2)
 }
