@@ -46,19 +46,12 @@ missing images by itself; build is for building ahead, or again.`,
 }
 
 func (e *env) build(ctx context.Context, names []string, o buildOptions) error {
-	app, err := e.loadApp(ctx)
-	if err != nil {
-		return err
-	}
-	svcs, err := pickServices(app, names)
+	app, svcs, err := e.projectServices(ctx, names)
 	if err != nil {
 		return err
 	}
 	defer e.images.Close()
-	progress := e.stderr
-	if o.quiet {
-		progress = io.Discard
-	}
+	progress := quietable(e.stderr, o.quiet)
 	for _, svc := range svcs {
 		if svc.Build == nil {
 			continue
@@ -105,19 +98,12 @@ machine's engine.`,
 }
 
 func (e *env) pull(ctx context.Context, names []string, o pullOptions) error {
-	app, err := e.loadApp(ctx)
-	if err != nil {
-		return err
-	}
-	svcs, err := pickServices(app, names)
+	_, svcs, err := e.projectServices(ctx, names)
 	if err != nil {
 		return err
 	}
 	defer e.images.Close()
-	progress := e.stderr
-	if o.quiet {
-		progress = io.Discard
-	}
+	progress := quietable(e.stderr, o.quiet)
 	for _, svc := range svcs {
 		if svc.Build != nil || svc.Driver == types.DriverExec || svc.Image == "" || svc.PullPolicy == types.PullNever {
 			continue
@@ -156,11 +142,7 @@ nothing to push.`,
 }
 
 func (e *env) push(ctx context.Context, names []string, wait time.Duration) error {
-	app, err := e.loadApp(ctx)
-	if err != nil {
-		return err
-	}
-	svcs, err := pickServices(app, names)
+	app, svcs, err := e.projectServices(ctx, names)
 	if err != nil {
 		return err
 	}
@@ -197,6 +179,25 @@ func (e *env) push(ctx context.Context, names []string, wait time.Duration) erro
 		return nil
 	}
 	return e.shipImages(ctx, c, &sub, wait)
+}
+
+// projectServices loads the project and picks the services named (all when
+// none is).
+func (e *env) projectServices(ctx context.Context, names []string) (*types.App, []*types.Service, error) {
+	app, err := e.loadApp(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcs, err := pickServices(app, names)
+	return app, svcs, err
+}
+
+// quietable is w, or nothing with -q.
+func quietable(w io.Writer, quiet bool) io.Writer {
+	if quiet {
+		return io.Discard
+	}
+	return w
 }
 
 // pickServices returns the app's services named (all of them when none is),

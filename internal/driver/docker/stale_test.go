@@ -29,15 +29,20 @@ type staleEngine struct {
 	leaked     bool // the endpoint count leaked: removal refused with no endpoint
 }
 
-func (e *staleEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	path := strings.TrimPrefix(r.URL.Path, "/v1.41")
-	reply := func(code int, v any) {
+// engineCall is the Engine API path of r (without its version) and how to
+// answer it with JSON.
+func engineCall(w http.ResponseWriter, r *http.Request) (string, func(int, any)) {
+	return strings.TrimPrefix(r.URL.Path, "/v1.41"), func(code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(v)
 	}
+}
+
+func (e *staleEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	path, reply := engineCall(w, r)
 	switch {
 	case r.Method == http.MethodGet && path == "/networks":
 		if e.removed {
@@ -146,12 +151,7 @@ type leakyEngine struct {
 func (e *leakyEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	path := strings.TrimPrefix(r.URL.Path, "/v1.41")
-	reply := func(code int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(v)
-	}
+	path, reply := engineCall(w, r)
 	switch {
 	case r.Method == http.MethodGet && path == "/networks":
 		reply(200, e.nets)
