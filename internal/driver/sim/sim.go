@@ -52,7 +52,9 @@ type Behaviour struct {
 
 // Config configures the driver of one simulated node.
 type Config struct {
-	NodeID string
+	// Node is the node's name, for messages: the driver is built before
+	// the node has joined and knows its ID.
+	Node string
 	// Capacity bounds the reservations of the tasks the node runs at once;
 	// a zero field is unbounded.
 	Capacity types.ResourceAmounts
@@ -95,8 +97,8 @@ const eventBuffer = 256
 
 // New returns the driver of one simulated node.
 func New(cfg Config) (*Driver, error) {
-	if cfg.NodeID == "" {
-		return nil, errors.New("the sim driver needs the node's ID")
+	if cfg.Node == "" {
+		return nil, errors.New("the sim driver needs the node's name")
 	}
 	if err := cfg.Default.check(); err != nil {
 		return nil, err
@@ -217,7 +219,7 @@ func (d *Driver) admit(cfg *driver.TaskConfig) (*driver.Status, bool, error) {
 	}
 	for _, p := range ports {
 		if holder, taken := d.ports[p]; taken {
-			return nil, false, fmt.Errorf("host port %d/%s is already allocated on node %s (by task %s)", p.port, p.proto, d.cfg.NodeID, holder)
+			return nil, false, fmt.Errorf("host port %d/%s is already allocated on node %s (by task %s)", p.port, p.proto, d.cfg.Node, holder)
 		}
 	}
 	for _, p := range ports {
@@ -230,7 +232,7 @@ func (d *Driver) admit(cfg *driver.TaskConfig) (*driver.Status, bool, error) {
 			ContainerID: "sim:" + id,
 		},
 		reserve: reserve, ports: ports, held: true,
-		log: []string{"created on simulated node " + d.cfg.NodeID},
+		log: []string{"created on simulated node " + d.cfg.Node},
 	}
 	return nil, false, nil
 }
@@ -240,11 +242,11 @@ func (d *Driver) fits(reserve types.ResourceAmounts) error {
 	c, u := d.cfg.Capacity, d.used
 	switch {
 	case c.NanoCPUs > 0 && u.NanoCPUs+reserve.NanoCPUs > c.NanoCPUs:
-		return fmt.Errorf("node %s is out of CPU: %d of %d nano CPUs reserved, the task asks %d more", d.cfg.NodeID, u.NanoCPUs, c.NanoCPUs, reserve.NanoCPUs)
+		return fmt.Errorf("node %s is out of CPU: %d of %d nano CPUs reserved, the task asks %d more", d.cfg.Node, u.NanoCPUs, c.NanoCPUs, reserve.NanoCPUs)
 	case c.MemoryBytes > 0 && u.MemoryBytes+reserve.MemoryBytes > c.MemoryBytes:
-		return fmt.Errorf("node %s is out of memory: %d of %d bytes reserved, the task asks %d more", d.cfg.NodeID, u.MemoryBytes, c.MemoryBytes, reserve.MemoryBytes)
+		return fmt.Errorf("node %s is out of memory: %d of %d bytes reserved, the task asks %d more", d.cfg.Node, u.MemoryBytes, c.MemoryBytes, reserve.MemoryBytes)
 	case c.Pids > 0 && u.Pids+reserve.Pids > c.Pids:
-		return fmt.Errorf("node %s is out of pids: %d of %d reserved, the task asks %d more", d.cfg.NodeID, u.Pids, c.Pids, reserve.Pids)
+		return fmt.Errorf("node %s is out of pids: %d of %d reserved, the task asks %d more", d.cfg.Node, u.Pids, c.Pids, reserve.Pids)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func cfgOf(id string, labels map[string]string, reserve types.ResourceAmounts, p
 
 func newDriver(t *testing.T, cfg Config) *Driver {
 	t.Helper()
-	cfg.NodeID = "n1"
+	cfg.Node = "n1"
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -63,11 +63,11 @@ func TestBehaviourOf(t *testing.T) {
 }
 
 func TestNewRefusesBadDefault(t *testing.T) {
-	if _, err := New(Config{NodeID: "n1", Default: Behaviour{ExitCode: 300}}); err == nil {
+	if _, err := New(Config{Node: "n1", Default: Behaviour{ExitCode: 300}}); err == nil {
 		t.Fatal("exit code 300 accepted")
 	}
 	if _, err := New(Config{}); err == nil {
-		t.Fatal("a driver without a node ID accepted")
+		t.Fatal("a driver without a node name accepted")
 	}
 }
 
