@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/cluster/harness"
+)
+
+// The shape of BenchmarkSimUp, given after -args: go test's own flags
+// cannot carry them.
+var (
+	simNodes = flag.Int("sim-nodes", 100, "BenchmarkSimUp: simulated nodes (berth sim)")
+	simTasks = flag.Int("sim-tasks", 10000, "BenchmarkSimUp: replicas of the one sim service")
+	simPerf  = flag.String("sim-perf", "", "BenchmarkSimUp: record the leader with perf(1) during up into this file")
+)
+
+// BenchmarkSimUp is the end-to-end scale run: three managers on loopback
+// (real `berth server` processes, Raft between them), one `berth sim`
+// process of -sim-nodes simulated nodes (each a real agent: its own
+// certificate, heartbeats, blocking queries and batched reports over
+// mutual TLS), and `berth up -d` of one sim service of -sim-tasks
+// replicas. It reports the time from up until every replica runs (by the
+// leader's berth_tasks gauge, then checked exactly once on the task
+// list), tasks/s, and each process's peak resident memory and CPU.
+//
+//	go test -run '^$' -bench SimUp -benchtime 1x -timeout 60m ./bench/ -args -sim-nodes 100 -sim-tasks 10000
+func BenchmarkSimUp(b *testing.B) {
+	nodes, tasks := *simNodes, *simTasks
+	bin := buildBerth(b)
+	for range b.N {
+		b.StopTimer()
+		c := harness.Start(b, bin, bin, harness.Options{})
+		leader := c.Leader(b, 30*time.Second)
+		token := c.Token(b, leader, "worker")
+		// Room for every task with a fifth to spare, so the scheduler is
+		// not the one searching for the last free node.
+		perNode := (tasks*6/5)/nodes + 1
+		sim := c.StartSim(b, leader, token, "bench", nodes,
+			"--cpus", strconv.Itoa(perNode), "--memory", "64GiB", "--join-parallel", "16", "--parallel", "32",
+			"--poll-every", "30s", "--log-level", "error")
+		joinStart := time.Now()
+		harness.WaitFor(b, 30*time.Minute, "every simulated node ready", c.ExpectNodesReady(leader, nodes))
+		joined := time.Since(joinStart)
+		file := filepath.Join(c.Dir(), "simbench.yaml")
+		// network_mode: none leaves the service off the app's default
+		// network: a cluster network has a /24 slice for at most 63 nodes
+		// (ipam: a /18 per network), and a plan placing it on more fails
+		// whole, whether the nodes run the overlay or not.
+		app := fmt.Sprintf("name: simbench\nservices:\n  web:\n    x-berth-driver: sim\n    network_mode: none\n    deploy:\n      replicas: %d\n"+
+			"      resources:\n        reservations:\n          cpus: \"1\"\n", tasks)
+		if err := os.WriteFile(file, []byte(app), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		cpuBefore := cpuOf(b, c, sim)
+		var perf *exec.Cmd
+		if *simPerf != "" {
+			perf = exec.Command("perf", "record", "-F", "199", "-g", "-o", *simPerf, "-p", strconv.Itoa(leader.PID()))
+			if err := perf.Start(); err != nil {
+				b.Fatalf("perf: %v", err)
+			}
+		}
+
+		b.StartTimer()
+		start := time.Now()
+		c.MustRun(b, leader, "up", "-d", "-f", file)
+		submitted := time.Since(start)
+		var firstRun time.Duration
+		best, lastGain := 0, time.Now()
+		harness.WaitFor(b, 60*time.Minute, "every replica running", func() error {
+			n, err := runningTasks(leader)
+			if err != nil {
+				return err
+			}
+			if n > 0 && firstRun == 0 {
+				firstRun = time.Since(start)
+			}
+			if n > best {
+				best, lastGain = n, time.Now()
+			} else if time.Since(lastGain) > stallLimit {
+				b.Fatalf("stalled: %d of %d running, none more for %s (see the leader's log)", n, tasks, stallLimit)
+			}
+			if n < tasks {
+				return fmt.Errorf("%d of %d running", n, tasks)
+			}
+			return nil
+		})
+		took := time.Since(start)
+		b.StopTimer()
+
+		if perf != nil {
+			_ = perf.Process.Signal(os.Interrupt)
+			_ = perf.Wait()
+		}
+		cpuAfter := cpuOf(b, c, sim)
+		checkExact(b, leader, tasks)
+		b.ReportMetric(float64(tasks)/took.Seconds(), "tasks/s")
+		b.ReportMetric(took.Seconds(), "s-up-to-all-running")
+		b.ReportMetric(submitted.Seconds(), "s-submit")
+		b.ReportMetric(firstRun.Seconds(), "s-first-running")
+		b.ReportMetric(joined.Seconds(), "s-nodes-joined")
+		for i, m := range c.Managers {
+			b.ReportMetric(procKB(b, m.PID(), "VmHWM")/1024, fmt.Sprintf("m%d-peak-MB", i+1))
+			b.ReportMetric((cpuAfter[i] - cpuBefore[i]).Seconds(), fmt.Sprintf("m%d-cpu-s", i+1))
+		}
+		b.ReportMetric(procKB(b, sim.PID(), "VmHWM")/1024, "sim-peak-MB")
+		b.ReportMetric((cpuAfter[len(cpuAfter)-1] - cpuBefore[len(cpuBefore)-1]).Seconds(), "sim-cpu-s")
+		lead := c.Leader(b, 30*time.Second)
+		b.ReportMetric(procKB(b, lead.PID(), "VmRSS")*1024/float64(tasks), "leader-B/task")
+		b.Logf("%d nodes joined in %s; %d tasks: submitted in %s, first running at %s, all running at %s (%.0f tasks/s)",
+			nodes, joined.Round(time.Millisecond), tasks, submitted.Round(time.Millisecond), firstRun.Round(time.Millisecond),
+			took.Round(time.Millisecond), float64(tasks)/took.Seconds())
+	}
+}
+
+// stallLimit ends a run in which no more replica ran for this long.
+const stallLimit = 3 * time.Minute
+
+// runningTasks reads the leader's berth_tasks{state="running"} gauge:
+// one small answer, where listing 100,000 tasks would load the manager
+// under measurement.
+func runningTasks(m *harness.Manager) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+api.PathMetrics, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(api.HeaderAuthorization, "Bearer "+m.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), `berth_tasks{state="running"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int(f), err
+		}
+	}
+	return 0, sc.Err()
+}
+
+// checkExact fails b unless each slot 1..n of the app runs exactly once.
+func checkExact(b *testing.B, m *harness.Manager, n int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ts, _, err := m.Client().ListTasks(ctx, api.TaskQuery{App: "simbench"})
+	if err != nil {
+		b.Fatalf("list the tasks: %v", err)
+	}
+	slots := map[int]int{}
+	for _, t := range ts {
+		if t.State == types.TaskRunning && t.DesiredState == types.DesiredRunning {
+			slots[t.Slot]++
+		}
+	}
+	for s := 1; s <= n; s++ {
+		if slots[s] != 1 {
+			b.Fatalf("slot %d runs %d times, want once", s, slots[s])
+		}
+	}
+}
+
+// cpuOf is the CPU time (user and system) so far of each manager, then of
+// the sim.
+func cpuOf(b *testing.B, c *harness.Cluster, sim *harness.Agent) []time.Duration {
+	var out []time.Duration
+	for _, m := range c.Managers {
+		out = append(out, procCPU(b, m.PID()))
+	}
+	return append(out, procCPU(b, sim.PID()))
+}
+
+// procCPU reads utime and stime of pid from /proc (in clock ticks of 10 ms,
+// USER_HZ on Linux).
+func procCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// procKB reads a kB field (VmRSS, VmHWM) of pid's /proc status.
+func procKB(b *testing.B, pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
