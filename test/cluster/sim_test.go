@@ -3,8 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -148,16 +146,7 @@ func writeSimApp(t *testing.T, c *harness.Cluster, project string) string {
 // (YAML indented by two spaces) and returns its path.
 func writeSimFile(t *testing.T, c *harness.Cluster, project, services string) string {
 	t.Helper()
-	yaml := "name: " + project + "\nservices:\n" + services
-	dir := filepath.Join(c.Dir(), project)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeFile(t, c, project, "name: "+project+"\nservices:\n"+services)
 }
 
 // expectSimExact is a WaitFor condition on m: every slot of app's web runs
