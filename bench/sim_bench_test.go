@@ -26,6 +26,7 @@ var (
 	simNodes = flag.Int("sim-nodes", 100, "BenchmarkSimUp: simulated nodes (berth sim)")
 	simTasks = flag.Int("sim-tasks", 10000, "BenchmarkSimUp: replicas of the one sim service")
 	simPerf  = flag.String("sim-perf", "", "BenchmarkSimUp: record the leader with perf(1) during up into this file")
+	simTTL   = flag.Duration("sim-ttl", 0, "BenchmarkSimUp: the managers' --heartbeat-ttl (0: their default, 15s)")
 	simLog   = flag.String("sim-log", "error", "BenchmarkSimUp: the sim's --log-level (its log is in the cluster's directory)")
 )
 
@@ -47,9 +48,11 @@ func BenchmarkSimUp(b *testing.B) {
 		// The default limits (10,000 replicas a service) guard a cluster
 		// from a typo; a scale run raises them past its size.
 		limit := strconv.Itoa(2*tasks + 10_000)
-		c := harness.Start(b, bin, bin, harness.Options{ServerArgs: []string{
-			"--" + server.FlagReplicasPerService, limit, "--" + server.FlagTasksPerApp, limit, "--" + server.FlagTasksPerCluster, limit,
-		}})
+		args := []string{"--" + server.FlagReplicasPerService, limit, "--" + server.FlagTasksPerApp, limit, "--" + server.FlagTasksPerCluster, limit}
+		if *simTTL > 0 {
+			args = append(args, "--heartbeat-ttl", simTTL.String())
+		}
+		c := harness.Start(b, bin, bin, harness.Options{ServerArgs: args})
 		leader := c.Leader(b, 30*time.Second)
 		token := c.Token(b, leader, "worker")
 		// Room for every task with a fifth to spare, so the scheduler is
@@ -117,6 +120,12 @@ func BenchmarkSimUp(b *testing.B) {
 			_ = perf.Wait()
 		}
 		cpuAfter := cpuOf(b, c, sim)
+		// Nodes that missed heartbeats on the way lost their tasks, which
+		// were placed again: churn the figure includes.
+		if g, err := gauges(watcher); err == nil {
+			b.ReportMetric(g[`berth_tasks{state="lost"}`], "tasks-lost")
+			b.ReportMetric(g[`berth_nodes{status="down"}`], "nodes-down-at-end")
+		}
 		checkExact(b, leader, tasks)
 		b.ReportMetric(float64(tasks)/took.Seconds(), "tasks/s")
 		b.ReportMetric(took.Seconds(), "s-up-to-all-running")
@@ -169,33 +178,42 @@ func follower(c *harness.Cluster, leader *harness.Manager) *harness.Manager {
 // stallLimit ends a run in which no more replica ran for this long.
 const stallLimit = 3 * time.Minute
 
-// runningTasks reads the leader's berth_tasks{state="running"} gauge:
-// one small answer, where listing 100,000 tasks would load the manager
-// under measurement.
+// runningTasks reads berth_tasks{state="running"} on m: one small
+// answer, where listing 100,000 tasks would load the managers.
 func runningTasks(m *harness.Manager) (int, error) {
+	g, err := gauges(m)
+	return int(g[`berth_tasks{state="running"}`]), err
+}
+
+// gauges reads m's metrics, by series (`berth_nodes{status="down"}`).
+func gauges(m *harness.Manager) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+api.PathMetrics, nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	req.Header.Set(api.HeaderAuthorization, "Bearer "+m.Token())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("metrics: %s", resp.Status)
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
 	}
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), `berth_tasks{state="running"} `); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int(f), err
+		series, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(series, "berth_") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[series] = f
 		}
 	}
-	return 0, sc.Err()
+	return out, sc.Err()
 }
 
 // checkExact fails b unless each slot 1..n of the app runs exactly once.
