@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,7 +145,9 @@ func (e *env) sim(ctx context.Context, o simOptions) error {
 			defer func() { <-slots }()
 			if waitJoined(ctx, n.agent, done) {
 				if joined.Add(1) == int64(len(nodes)) {
-					fmt.Fprintf(e.stdout, "%d simulated nodes joined the cluster through %s\n", len(nodes), o.join)
+					// The goroutines tell what a simulated node costs
+					// (each is a whole agent), for scale runs to report.
+					fmt.Fprintf(e.stdout, "%d simulated nodes joined the cluster through %s (%d goroutines)\n", len(nodes), o.join, runtime.NumGoroutine())
 				}
 			}
 		})
