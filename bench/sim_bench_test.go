@@ -243,23 +243,11 @@ func checkExact(b *testing.B, m *harness.Manager, n int) {
 func cpuOf(b *testing.B, c *harness.Cluster, sim *harness.Agent) []time.Duration {
 	var out []time.Duration
 	for _, m := range c.Managers {
-		out = append(out, procCPU(b, m.PID()))
+		self, _ := procCPU(b, strconv.Itoa(m.PID()))
+		out = append(out, self)
 	}
-	return append(out, procCPU(b, sim.PID()))
-}
-
-// procCPU reads utime and stime of pid from /proc (in clock ticks of 10 ms,
-// USER_HZ on Linux).
-func procCPU(b *testing.B, pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses.
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	self, _ := procCPU(b, strconv.Itoa(sim.PID()))
+	return append(out, self)
 }
 
 // procKB reads a kB field (VmRSS, VmHWM) of pid's /proc status.
