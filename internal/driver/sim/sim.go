@@ -421,4 +421,39 @@ func (d *Driver) Used() types.ResourceAmounts {
 	return d.used
 }
 
+// Exec is refused: a simulated task runs no process to run a command in.
+func (d *Driver) Exec(_ context.Context, taskID string, _ driver.ExecOptions, _ driver.ExecStreams) (int, error) {
+	if err := d.held(taskID); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("task %s is simulated (driver sim, berth sim): it runs no process to exec in", taskID)
+}
+
+// CopyFrom is refused: a simulated task has no filesystem.
+func (d *Driver) CopyFrom(_ context.Context, taskID, _ string, _ int64, _ func(), _ io.Writer) error {
+	return d.copyRefused(taskID)
+}
+
+// CopyTo is refused, as CopyFrom.
+func (d *Driver) CopyTo(_ context.Context, taskID, _ string, _ int64, _ io.Reader) error {
+	return d.copyRefused(taskID)
+}
+
+func (d *Driver) copyRefused(taskID string) error {
+	if err := d.held(taskID); err != nil {
+		return err
+	}
+	return fmt.Errorf("task %s is simulated (driver sim) and has no filesystem: %w", taskID, driver.ErrCopyUnsupported)
+}
+
+// held is nil for a task the driver holds, else a wrapped driver.ErrNotFound.
+func (d *Driver) held(taskID string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tasks[taskID] == nil {
+		return fmt.Errorf("sim task %s: %w", taskID, driver.ErrNotFound)
+	}
+	return nil
+}
+
 var _ driver.Driver = (*Driver)(nil)

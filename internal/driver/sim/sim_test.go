@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,25 @@ func TestCancelledStartReleases(t *testing.T) {
 	}
 	if u := d.Used(); u.MemoryBytes != 0 {
 		t.Fatalf("a cancelled start still holds %d bytes", u.MemoryBytes)
+	}
+}
+
+func TestExecAndCopyRefused(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t, Config{})
+	if _, err := d.Start(ctx, cfgOf("t1", nil, types.ResourceAmounts{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(ctx, "t1", driver.ExecOptions{Cmd: []string{"sh"}}, driver.ExecStreams{}); err == nil || !strings.Contains(err.Error(), "simulated") {
+		t.Fatalf("exec: %v, want a refusal saying the task is simulated", err)
+	}
+	if err := d.CopyFrom(ctx, "t1", "/etc", 1<<20, func() {}, io.Discard); !errors.Is(err, driver.ErrCopyUnsupported) {
+		t.Fatalf("copy from: %v, want ErrCopyUnsupported", err)
+	}
+	if err := d.CopyTo(ctx, "t1", "/tmp", 1<<20, strings.NewReader("")); !errors.Is(err, driver.ErrCopyUnsupported) {
+		t.Fatalf("copy to: %v, want ErrCopyUnsupported", err)
+	}
+	if _, err := d.Exec(ctx, "gone", driver.ExecOptions{}, driver.ExecStreams{}); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("exec in an unknown task: %v, want ErrNotFound", err)
 	}
 }
