@@ -308,7 +308,7 @@ func (a *Agent) node() types.Node {
 		Name:         a.cfg.Name,
 		Address:      a.advertised(),
 		Role:         types.RoleWorker,
-		Capacity:     capacity(),
+		Capacity:     a.capacity(),
 		Drivers:      a.driverNames(),
 		AgentVersion: a.cfg.Version,
 		Overlay:      a.cfg.Overlay,
@@ -322,4 +322,13 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// capacity is what the node offers: Config.Capacity when given, else the
+// machine's.
+func (a *Agent) capacity() types.ResourceAmounts {
+	if a.cfg.Capacity != nil {
+		return *a.cfg.Capacity
+	}
+	return capacity()
 }

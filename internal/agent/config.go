@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/driver"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // Config configures one node agent.
@@ -28,6 +29,9 @@ type Config struct {
 	Drivers []string
 	// DriverOverrides replaces drivers by name (tests pass fakes here).
 	DriverOverrides map[string]driver.Driver
+	// Capacity, when set, is what the node registers instead of the
+	// machine's CPUs and memory (berth sim gives each simulated node its own).
+	Capacity *types.ResourceAmounts
 	// Parallel bounds how many tasks start at once (default 8).
 	Parallel int
 	// HeartbeatEvery overrides the period the manager suggests.

@@ -69,6 +69,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newConfigCommand(e),
 		newServerCommand(e),
 		newAgentCommand(e),
+		newSimCommand(e),
 		newNodeCommand(e),
 		newImageCommand(e),
 		newTokenCommand(e),

@@ -80,6 +80,9 @@ func checkRuntime(s ctypes.ServiceConfig) error {
 	if err != nil {
 		return err
 	}
+	if driver == types.DriverSim {
+		return nil // a simulated task runs nothing: neither image nor command
+	}
 	if driver == types.DriverExec {
 		if len(s.Command) == 0 && len(s.Entrypoint) == 0 {
 			return atKey("command", fmt.Errorf("required with %s: exec, it names the program to run", driverExtension))

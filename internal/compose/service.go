@@ -86,10 +86,10 @@ func serviceDriver(s ctypes.ServiceConfig) (string, error) {
 	}
 	name, _ := v.(string)
 	switch name {
-	case types.DriverDocker, types.DriverExec:
+	case types.DriverDocker, types.DriverExec, types.DriverSim:
 		return name, nil
 	}
-	return "", atKey(driverExtension, fmt.Errorf("driver %v is not one of %q or %q", v, types.DriverDocker, types.DriverExec))
+	return "", atKey(driverExtension, fmt.Errorf("driver %v is not one of %q, %q or %q", v, types.DriverDocker, types.DriverExec, types.DriverSim))
 }
 
 func convertBuild(b *ctypes.BuildConfig) *types.Build {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/berth-dev/berth/internal/driver/sim"
 	"github.com/berth-dev/berth/internal/netmesh"
 	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
@@ -163,6 +164,10 @@ func validateRuntime(f string, _ *types.App, svc *types.Service) error {
 	case types.DriverExec:
 		if len(svc.Command) == 0 && len(svc.Entrypoint) == 0 {
 			return badRequest(f+".command", "required for the exec driver: it names the program to run")
+		}
+	case types.DriverSim: // simulated (berth sim): runs nothing, needs neither
+		if _, err := sim.BehaviourOf(svc, sim.Behaviour{}); err != nil {
+			return badRequest(f+".deploy.labels", "%v", err)
 		}
 	default:
 		return badRequest(f+".driver", "unknown driver %q; use docker or exec", svc.Driver)

@@ -40,6 +40,10 @@ func TestValidateApp(t *testing.T) {
 		{"docker without image", func(a *types.App) { a.Services[0].Image = "" }, "services.web.image"},
 		{"exec without command", func(a *types.App) { a.Services[1].Command = nil }, "services.job.command"},
 		{"unknown driver", func(a *types.App) { a.Services[0].Driver = "lxc" }, "services.web.driver"},
+		{"sim without image", func(a *types.App) { a.Services[0].Driver, a.Services[0].Image = types.DriverSim, "" }, ""},
+		{"sim bad label", func(a *types.App) {
+			a.Services[0].Driver, a.Services[0].DeployLabels = types.DriverSim, map[string]string{"berth.sim.exit_code": "x"}
+		}, "services.web.deploy.labels"},
 		{"negative replicas", func(a *types.App) { a.Services[0].Replicas = -1 }, "services.web.replicas"},
 		{"global with replicas", func(a *types.App) { a.Services[0].Mode = types.ModeGlobal }, "services.web.replicas"},
 		{"bad mode", func(a *types.App) { a.Services[0].Mode = "daemon" }, "services.web.mode"},

@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/server"
+	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/cluster/harness"
+)
+
+// The shape of BenchmarkSimUp, given after -args: go test's own flags
+// cannot carry them.
+var (
+	simNodes = flag.Int("sim-nodes", 100, "BenchmarkSimUp: simulated nodes (berth sim)")
+	simTasks = flag.Int("sim-tasks", 10000, "BenchmarkSimUp: replicas of the one sim service")
+	simPerf  = flag.String("sim-perf", "", "BenchmarkSimUp: record the leader with perf(1) during up into this file")
+	simTTL   = flag.Duration("sim-ttl", 0, "BenchmarkSimUp: the managers' --heartbeat-ttl (0: their default, 15s)")
+	simLog   = flag.String("sim-log", "error", "BenchmarkSimUp: the sim's --log-level (its log is in the cluster's directory)")
+)
+
+// BenchmarkSimUp is the end-to-end scale run: three managers on loopback
+// (real `berth server` processes, Raft between them), one `berth sim`
+// process of -sim-nodes simulated nodes (each a real agent: its own
+// certificate, heartbeats, blocking queries and batched reports over
+// mutual TLS), and `berth up -d` of one sim service of -sim-tasks
+// replicas. It reports the time from up until every replica runs (by the
+// leader's berth_tasks gauge, then checked exactly once on the task
+// list), tasks/s, and each process's peak resident memory and CPU.
+//
+//	go test -run '^$' -bench SimUp -benchtime 1x -timeout 60m ./bench/ -args -sim-nodes 100 -sim-tasks 10000
+func BenchmarkSimUp(b *testing.B) {
+	nodes, tasks := *simNodes, *simTasks
+	bin := buildBerth(b)
+	for range b.N {
+		b.StopTimer()
+		// The default limits (10,000 replicas a service) guard a cluster
+		// from a typo; a scale run raises them past its size.
+		limit := strconv.Itoa(2*tasks + 10_000)
+		args := []string{"--" + server.FlagReplicasPerService, limit, "--" + server.FlagTasksPerApp, limit, "--" + server.FlagTasksPerCluster, limit}
+		if *simTTL > 0 {
+			args = append(args, "--heartbeat-ttl", simTTL.String())
+		}
+		c := harness.Start(b, bin, bin, harness.Options{ServerArgs: args})
+		leader := c.Leader(b, 30*time.Second)
+		token := c.Token(b, leader, "worker")
+		// Room for every task with a fifth to spare, so the scheduler is
+		// not the one searching for the last free node.
+		perNode := (tasks*6/5)/nodes + 1
+		sim := c.StartSim(b, leader, token, "bench", nodes,
+			"--cpus", strconv.Itoa(perNode), "--memory", "64GiB", "--join-parallel", "16", "--parallel", "32",
+			"--poll-every", "30s", "--log-level", *simLog)
+		joinStart := time.Now()
+		harness.WaitFor(b, 30*time.Minute, "every simulated node ready", c.ExpectNodesReady(leader, nodes))
+		joined := time.Since(joinStart)
+		file := filepath.Join(c.Dir(), "simbench.yaml")
+		// network_mode: none leaves the service off the app's default
+		// network: a cluster network has a /24 slice for at most 63 nodes
+		// (ipam: a /18 per network), and a plan placing it on more fails
+		// whole, whether the nodes run the overlay or not.
+		app := fmt.Sprintf("name: simbench\nservices:\n  web:\n    x-berth-driver: sim\n    network_mode: none\n    deploy:\n      replicas: %d\n"+
+			"      resources:\n        reservations:\n          cpus: \"1\"\n", tasks)
+		if err := os.WriteFile(file, []byte(app), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		cpuBefore := cpuOf(b, c, sim)
+		var perf *exec.Cmd
+		if *simPerf != "" {
+			perf = exec.Command("perf", "record", "-F", "99", "-g", "-o", *simPerf, "-p", strconv.Itoa(leader.PID()))
+			if err := perf.Start(); err != nil {
+				b.Fatalf("perf: %v", err)
+			}
+		}
+
+		b.StartTimer()
+		start := time.Now()
+		c.MustRun(b, leader, "up", "-d", "-f", file)
+		submitted := time.Since(start)
+		var firstRun time.Duration
+		best, lastGain := 0, time.Now()
+		// Read from a follower (its store is the same, replicated) every
+		// two seconds, not from the leader at WaitFor's pace: each read of
+		// the gauge sorts the whole task table (storeCollector), which took
+		// 28% of the leader's CPU at 100,000 tasks read once a second.
+		watcher := follower(c, leader)
+		waitEvery(b, 60*time.Minute, 2*time.Second, "every replica running", func() error {
+			n, err := runningTasks(watcher)
+			if err != nil {
+				return err
+			}
+			if n > 0 && firstRun == 0 {
+				firstRun = time.Since(start)
+			}
+			if n > best {
+				best, lastGain = n, time.Now()
+			} else if time.Since(lastGain) > stallLimit {
+				b.Fatalf("stalled: %d of %d running, none more for %s (see the leader's log)", n, tasks, stallLimit)
+			}
+			if n < tasks {
+				return fmt.Errorf("%d of %d running", n, tasks)
+			}
+			return nil
+		})
+		took := time.Since(start)
+		b.StopTimer()
+
+		if perf != nil {
+			_ = perf.Process.Signal(os.Interrupt)
+			_ = perf.Wait()
+		}
+		cpuAfter := cpuOf(b, c, sim)
+		// Nodes that missed heartbeats on the way lost their tasks, which
+		// were placed again: churn the figure includes.
+		if g, err := gauges(watcher); err == nil {
+			b.ReportMetric(g[`berth_tasks{state="lost"}`], "tasks-lost")
+			b.ReportMetric(g[`berth_nodes{status="down"}`], "nodes-down-at-end")
+		}
+		checkExact(b, leader, tasks)
+		b.ReportMetric(float64(tasks)/took.Seconds(), "tasks/s")
+		b.ReportMetric(took.Seconds(), "s-up-to-all-running")
+		b.ReportMetric(submitted.Seconds(), "s-submit")
+		b.ReportMetric(firstRun.Seconds(), "s-first-running")
+		b.ReportMetric(joined.Seconds(), "s-nodes-joined")
+		for i, m := range c.Managers {
+			b.ReportMetric(procKB(b, m.PID(), "VmHWM")/1024, fmt.Sprintf("m%d-peak-MB", i+1))
+			b.ReportMetric((cpuAfter[i] - cpuBefore[i]).Seconds(), fmt.Sprintf("m%d-cpu-s", i+1))
+		}
+		b.ReportMetric(procKB(b, sim.PID(), "VmHWM")/1024, "sim-peak-MB")
+		b.ReportMetric((cpuAfter[len(cpuAfter)-1] - cpuBefore[len(cpuBefore)-1]).Seconds(), "sim-cpu-s")
+		lead := c.Leader(b, 30*time.Second)
+		b.ReportMetric(procKB(b, lead.PID(), "VmRSS")*1024/float64(tasks), "leader-B/task")
+		b.Logf("%d nodes joined in %s; %d tasks: submitted in %s, first running at %s, all running at %s (%.0f tasks/s)",
+			nodes, joined.Round(time.Millisecond), tasks, submitted.Round(time.Millisecond), firstRun.Round(time.Millisecond),
+			took.Round(time.Millisecond), float64(tasks)/took.Seconds())
+	}
+}
+
+// waitEvery checks cond every period until it returns nil, failing b
+// with its last reason after timeout.
+func waitEvery(b *testing.B, timeout, period time.Duration, what string, cond func() error) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: %v", what, err)
+		}
+		<-tick.C
+	}
+}
+
+// follower is a manager other than leader.
+func follower(c *harness.Cluster, leader *harness.Manager) *harness.Manager {
+	for _, m := range c.Managers {
+		if m != leader {
+			return m
+		}
+	}
+	return leader
+}
+
+// stallLimit ends a run in which no more replica ran for this long.
+const stallLimit = 3 * time.Minute
+
+// runningTasks reads berth_tasks{state="running"} on m: one small
+// answer, where listing 100,000 tasks would load the managers.
+func runningTasks(m *harness.Manager) (int, error) {
+	g, err := gauges(m)
+	return int(g[`berth_tasks{state="running"}`]), err
+}
+
+// gauges reads m's metrics, by series (`berth_nodes{status="down"}`).
+func gauges(m *harness.Manager) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+api.PathMetrics, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(api.HeaderAuthorization, "Bearer "+m.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		series, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(series, "berth_") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[series] = f
+		}
+	}
+	return out, sc.Err()
+}
+
+// checkExact fails b unless each slot 1..n of the app comes to run
+// exactly once within two minutes: the gauge counts every running task,
+// one being replaced too, so it can reach n a moment before the slots do.
+func checkExact(b *testing.B, m *harness.Manager, n int) {
+	b.Helper()
+	waitEvery(b, 2*time.Minute, 2*time.Second, "every slot running exactly once", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ts, _, err := m.Client().ListTasks(ctx, api.TaskQuery{App: "simbench"})
+		if err != nil {
+			return err
+		}
+		slots := map[int]int{}
+		for _, t := range ts {
+			if t.State == types.TaskRunning && t.DesiredState == types.DesiredRunning {
+				slots[t.Slot]++
+			}
+		}
+		var none, twice []int
+		for s := 1; s <= n; s++ {
+			switch {
+			case slots[s] == 0:
+				none = append(none, s)
+			case slots[s] > 1:
+				twice = append(twice, s)
+			}
+		}
+		if len(none)+len(twice) > 0 {
+			return fmt.Errorf("%d slots not running (first %v), %d running more than once (first %v)", len(none), none[:min(len(none), 5)], len(twice), twice[:min(len(twice), 5)])
+		}
+		return nil
+	})
+}
+
+// cpuOf is the CPU time (user and system) so far of each manager, then of
+// the sim.
+func cpuOf(b *testing.B, c *harness.Cluster, sim *harness.Agent) []time.Duration {
+	var out []time.Duration
+	for _, m := range c.Managers {
+		self, _ := procCPU(b, strconv.Itoa(m.PID()))
+		out = append(out, self)
+	}
+	self, _ := procCPU(b, strconv.Itoa(sim.PID()))
+	return append(out, self)
+}
+
+// procKB reads a kB field (VmRSS, VmHWM) of pid's /proc status.
+func procKB(b *testing.B, pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
