@@ -49,6 +49,8 @@ func (r *Reconciler) place(ctx context.Context) error {
 
 func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[string]*types.VolumePin, view *state.View, app *types.App, svc *types.Service) []scheduler.Request {
 	var block string
+	var bySlot map[int][]*types.Task
+	var stopFirst bool
 	checked := false
 	tasks := view.Tasks(taskFilter(app.Name, svc.Name))
 	for _, t := range tasks {
@@ -56,10 +58,15 @@ func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[
 			continue
 		}
 		if !checked {
+			// Once per service, not per pending task: with 100,000
+			// replicas a scan of the siblings for each was most of the
+			// leader's CPU (issue 20's sim runs).
 			block, checked = depsBlock(view, app, svc), true
+			bySlot, stopFirst = tasksBySlot(tasks), stopFirstOrder(view, app, svc)
 		}
-		req, pin, hold := pinnedRequest(view, app, svc, t, tasks) // pins.go
-		if why := cmp.Or(block, hold, stopFirstHold(view, app, svc, t, tasks)); why != "" {
+		slot := bySlot[t.Slot]
+		req, pin, hold := pinnedRequest(view, app, svc, t, slot) // pins.go
+		if why := cmp.Or(block, hold, stopFirstHold(stopFirst, t, slot)); why != "" {
 			if t.PendingReason != why {
 				held[t.ID] = why
 			}
@@ -77,24 +84,36 @@ func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[
 // stop-first rollout it starts once the task of its slot it replaces has
 // ended (drained, stopped), as in Swarm, so the two never run at once (a
 // host-mode port, the node's last free memory) and a rollout never runs
-// more replicas than the service has.
-func stopFirstHold(view *state.View, app *types.App, svc *types.Service, t *types.Task, siblings []*types.Task) string {
-	if t.Slot == 0 {
+// more replicas than the service has. slot is the tasks of t's slot.
+func stopFirstHold(stopFirst bool, t *types.Task, slot []*types.Task) string {
+	if !stopFirst || t.Slot == 0 {
 		return "" // global: one task per node, whose old one is replaced in place
 	}
-	cfg := svc.UpdateConfig.Effective()
-	if d := view.CurrentDeployment(app.Name, svc.Name, svc.Version); d != nil {
-		cfg = d.Config.Effective()
-	}
-	if cfg.Order != types.OrderStopFirst {
-		return ""
-	}
-	for _, o := range siblings {
+	for _, o := range slot {
 		if o.Slot == t.Slot && o.ServiceVersion != t.ServiceVersion && o.DesiredState != types.DesiredRunning && o.HoldsResources() {
 			return fmt.Sprintf("waiting for task %s (version %d) to stop: the update is stop-first", o.ID, o.ServiceVersion)
 		}
 	}
 	return ""
+}
+
+// stopFirstOrder reports whether svc's current version rolls out
+// stop-first: its deployment's update config, else the service's own.
+func stopFirstOrder(view *state.View, app *types.App, svc *types.Service) bool {
+	cfg := svc.UpdateConfig.Effective()
+	if d := view.CurrentDeployment(app.Name, svc.Name, svc.Version); d != nil {
+		cfg = d.Config.Effective()
+	}
+	return cfg.Order == types.OrderStopFirst
+}
+
+// tasksBySlot groups tasks by slot (global tasks, slot 0, together).
+func tasksBySlot(tasks []*types.Task) map[int][]*types.Task {
+	m := make(map[int][]*types.Task, len(tasks))
+	for _, t := range tasks {
+		m[t.Slot] = append(m[t.Slot], t)
+	}
+	return m
 }
 
 // PlacedTasks are the tasks that hold resources on a node, for a scheduling
