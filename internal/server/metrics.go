@@ -103,10 +103,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	view := c.store.View()
-	byState := map[types.TaskState]int{}
-	for _, t := range view.Tasks(state.TaskFilter{}) {
-		byState[t.State]++
-	}
+	byState := view.TaskCountsByState()
 	for _, st := range []types.TaskState{types.TaskPending, types.TaskAssigned, types.TaskStarting, types.TaskRunning,
 		types.TaskComplete, types.TaskFailed, types.TaskShutdown, types.TaskRejected, types.TaskLost} {
 		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(byState[st]), string(st))

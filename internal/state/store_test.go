@@ -369,3 +369,12 @@ func TestWaitForNodeTasks(t *testing.T) {
 		}
 	})
 }
+
+func TestTaskCountsByState(t *testing.T) {
+	h := newHarness(t)
+	populate(h) // t1 failed on n1, t2 pending
+	got := h.store.View().TaskCountsByState()
+	if len(got) != 2 || got[types.TaskFailed] != 1 || got[types.TaskPending] != 1 {
+		t.Errorf("counts %v, want 1 failed and 1 pending", got)
+	}
+}

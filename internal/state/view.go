@@ -43,6 +43,21 @@ func (v *View) Tasks(f TaskFilter) []*types.Task {
 	return tasks
 }
 
+// TaskCountsByState counts the tasks in each state without listing or
+// sorting them: a metrics scrape of a store of 100,000 tasks sorted them
+// all (28% of a leader's CPU scraped once a second).
+func (v *View) TaskCountsByState() map[types.TaskState]int {
+	out := map[types.TaskState]int{}
+	it, err := v.txn.Get(TableTasks, "id")
+	if err != nil {
+		return out
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		out[obj.(*types.Task).State]++
+	}
+	return out
+}
+
 // Node returns the node with the given ID, or nil.
 func (v *View) Node(id string) *types.Node {
 	return first[types.Node](v.txn, TableNodes, "id", id)
