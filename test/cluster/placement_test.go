@@ -35,6 +35,16 @@ func TestPlacement(t *testing.T) {
 		}
 	})
 
+	// The CLI talks to a manager only; the manager hands an exec to the
+	// agent of the task's node (an agent process of its own here), which
+	// runs the command in the task's environment.
+	t.Run("exec into a task on another agent", func(t *testing.T) {
+		r := c.Run(t, leader, "-p", "onlyb", "exec", "-T", "--index", "2", "web", "sh", "-c", `echo "$MESSAGE"; echo to-stderr >&2; exit 4`)
+		if r.Code != 4 || strings.TrimSpace(r.Stdout) != "web" || !strings.Contains(r.Stderr, "to-stderr") || strings.Contains(r.Stdout, "to-stderr") {
+			t.Errorf("exec: exit %d, stdout %q, stderr %q; want 4, the task's MESSAGE, and stderr apart", r.Code, r.Stdout, r.Stderr)
+		}
+	})
+
 	t.Run("spread over zones", func(t *testing.T) {
 		file := writeApp(t, c, "spread", service{name: "web", replicas: 6, deploy: `      placement:
         preferences:
