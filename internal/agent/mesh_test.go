@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 // startUpstream is a resolver on loopback that answers every A question
@@ -97,14 +98,7 @@ func echoServer(t *testing.T, addr string) net.Listener {
 
 func freeTCPPort(t *testing.T) uint16 {
 	t.Helper()
-	// Every address: the mesh listens on the wildcard, which a port
-	// free on loopback only would not give it.
-	ln, err := net.Listen("tcp", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
+	return uint16(testkit.FreePort(t)) // free on every address: the mesh listens on the wildcard
 }
 
 // newTestMesh is the mesh of an agent on node n1 with upstream up, its DNS

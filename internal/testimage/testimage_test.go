@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/imagebuild"
+	"github.com/berth-dev/berth/test/testkit"
 	"github.com/moby/moby/client"
 )
 
@@ -115,11 +116,5 @@ func waitGet(t *testing.T, url string) string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
+	return strconv.Itoa(testkit.FreePort(t))
 }

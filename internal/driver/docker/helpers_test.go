@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/testimage"
 	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 // env is one test's view of the engine: drivers, the test image, an app name
@@ -132,13 +132,7 @@ func published(t *testing.T) (func(*types.Service), string) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
+	return strconv.Itoa(testkit.FreePort(t))
 }
 
 // get retries until the app answers (it needs a moment after start) and

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/driver"
 	"github.com/berth-dev/berth/internal/testimage"
 	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 type env struct {
@@ -408,13 +408,7 @@ func get(t *testing.T, url string) string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
+	return strconv.Itoa(testkit.FreePort(t))
 }
 
 func randID() string {

@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/credfile"
 	"github.com/berth-dev/berth/internal/types"
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 // Deadlines of a cluster's process. Generous: the machine may have two
@@ -199,5 +200,5 @@ func (c *Cluster) Log(lines int) string { return Tail(c.logPath, lines) }
 // server listens on p and, by default, on p+1 for Raft and p+2 for agents.
 func freePortPair(tb testing.TB) int {
 	tb.Helper()
-	return freePorts(tb, 3) // the API's, Raft's (+1) and the cluster port (+2)
+	return testkit.FreePorts(tb, 3) // the API's, Raft's (+1) and the cluster port (+2)
 }

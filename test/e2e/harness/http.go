@@ -3,12 +3,11 @@ package harness
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/test/testkit"
 )
 
 // HTTPGet GETs url until it answers 200 or timeout passes, and returns the
@@ -52,40 +51,5 @@ func HTTPStatus(url string) (int, string) {
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	return freePorts(tb, 1)
-}
-
-// freePorts returns the first of n consecutive ports free on every address,
-// TCP and UDP, drawn at random below Linux's ephemeral range (32768 and
-// up): a port from that range (what binding port 0 gives) can become the
-// local port of any outgoing connection on the machine before the test
-// binds it, and a published port or a server's was seen taken so.
-func freePorts(tb testing.TB, n int) int {
-	tb.Helper()
-	const lo, hi = 20000, 32768
-	for range 200 {
-		p := lo + rand.IntN(hi-lo-n)
-		if portsFree(p, n) {
-			return p
-		}
-	}
-	tb.Fatalf("found no %d free consecutive ports in %d-%d", n, lo, hi)
-	return 0
-}
-
-func portsFree(p, n int) bool {
-	for i := range n {
-		addr := net.JoinHostPort("0.0.0.0", strconv.Itoa(p+i))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			return false
-		}
-		u.Close()
-	}
-	return true
+	return testkit.FreePort(tb)
 }
