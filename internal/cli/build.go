@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/berth-dev/berth/api"
@@ -20,9 +21,7 @@ func (e *env) buildImages(ctx context.Context, app *types.App, o upOptions) erro
 		if svc.Build == nil {
 			continue
 		}
-		if svc.Image == "" {
-			svc.Image = defaultImageName(app.Name, svc.Name)
-		}
+		nameBuiltImage(app, svc)
 		id, err := e.serviceImage(ctx, svc, o)
 		if err != nil {
 			return err
@@ -88,20 +87,32 @@ func (e *env) serviceImage(ctx context.Context, svc *types.Service, o upOptions)
 			return id, nil
 		}
 	}
-	fmt.Fprintf(e.stderr, "Building %s (image %s)\n", svc.Name, svc.Image)
+	return e.buildService(ctx, svc, imageBuildOptions(svc), e.stderr)
+}
+
+// imageBuildOptions is the build of svc's build section, tagged as its
+// image.
+func imageBuildOptions(svc *types.Service) imagebuild.Options {
 	b := svc.Build
-	id, err := e.images.Build(ctx, imagebuild.Options{
-		Context:    b.Context,
-		Dockerfile: b.Dockerfile,
-		Args:       b.Args,
-		Target:     b.Target,
-		Tag:        svc.Image,
-		Labels:     b.Labels,
-	}, e.stderr)
+	return imagebuild.Options{Context: b.Context, Dockerfile: b.Dockerfile, Args: b.Args, Target: b.Target, Tag: svc.Image, Labels: b.Labels}
+}
+
+// buildService builds svc's image with o, its progress to progress.
+func (e *env) buildService(ctx context.Context, svc *types.Service, o imagebuild.Options, progress io.Writer) (string, error) {
+	fmt.Fprintf(progress, "Building %s (image %s)\n", svc.Name, svc.Image)
+	id, err := e.images.Build(ctx, o, progress)
 	if err != nil {
 		return "", fmt.Errorf("service %s: %w", svc.Name, err)
 	}
 	return id, nil
+}
+
+// nameBuiltImage gives a service with a build section and no image the tag
+// docker compose gives it.
+func nameBuiltImage(app *types.App, svc *types.Service) {
+	if svc.Image == "" {
+		svc.Image = defaultImageName(app.Name, svc.Name)
+	}
 }
 
 // defaultImageName is the tag docker compose gives a built image that names

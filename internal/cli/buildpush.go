@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/internal/imagebuild"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -56,16 +55,11 @@ func (e *env) build(ctx context.Context, names []string, o buildOptions) error {
 		if svc.Build == nil {
 			continue
 		}
-		if svc.Image == "" {
-			svc.Image = defaultImageName(app.Name, svc.Name)
-		}
-		fmt.Fprintf(progress, "Building %s (image %s)\n", svc.Name, svc.Image)
-		b := svc.Build
-		if _, err := e.images.Build(ctx, imagebuild.Options{
-			Context: b.Context, Dockerfile: b.Dockerfile, Args: b.Args, Target: b.Target,
-			Tag: svc.Image, Labels: b.Labels, NoCache: o.noCache, Pull: o.pull,
-		}, progress); err != nil {
-			return fmt.Errorf("service %s: %w", svc.Name, err)
+		nameBuiltImage(app, svc)
+		bo := imageBuildOptions(svc)
+		bo.NoCache, bo.Pull = o.noCache, o.pull
+		if _, err := e.buildService(ctx, svc, bo, progress); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -153,12 +147,10 @@ func (e *env) push(ctx context.Context, names []string, wait time.Duration) erro
 		if svc.Build == nil {
 			continue
 		}
-		if svc.Image == "" {
-			svc.Image = defaultImageName(app.Name, svc.Name)
-		}
-		id, err := e.images.ImageID(ctx, svc.Image)
+		nameBuiltImage(app, svc)
+		id, err := e.serviceImage(ctx, svc, upOptions{noBuild: true}) // the local image, never a build
 		if err != nil {
-			return fmt.Errorf("service %s: %w", svc.Name, err)
+			return err
 		}
 		if id == "" {
 			missing = append(missing, svc.Name)

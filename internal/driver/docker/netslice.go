@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -78,8 +77,8 @@ func (r *resourceEnsurer) dropOffSlice(ctx context.Context, app, name string, fo
 			return nil, false, fmt.Errorf("network %s on this node has subnet %s, not the node's slice %s of the cluster network, and containers on it (%d): run `berth down` for app %s (or remove them) and `berth up` again",
 				name, subnetsOf(n), s.Subnet, k, app)
 		}
-		if _, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			if endpointsLeaked(err) && n.Name == name {
+		if leaked, err := r.removeNetwork(ctx, n.ID); err != nil { // resources.go
+			if leaked && n.Name == name {
 				// Docker 20.10 can leak a network's endpoint count
 				// (moby/moby#42119): no container is on it, yet it
 				// cannot be removed until dockerd restarts. It is left
