@@ -38,6 +38,11 @@ type mesh struct {
 	// environment).
 	latest atomic.Pointer[api.NetworkMap]
 	drains drains
+	// newest is the last map the watch received, which may not be applied
+	// yet: the overlay goes first, and fan-out paces maps. Its withdrawals
+	// hold at once (withdraw), and an older map applied after it adds
+	// back no replica it dropped.
+	newest *api.NetworkMap
 
 	mu      sync.Mutex
 	port    uint16          // dnsPort; tests take 0
@@ -78,6 +83,7 @@ func (a *Agent) startMesh(ctx context.Context, wg *sync.WaitGroup) error {
 	a.mesh = m
 	a.mu.Unlock()
 	a.onNetMap(m.apply)
+	a.onNetMapReceived(m.withdraw)
 	wg.Go(func() {
 		<-ctx.Done()
 		m.close()
@@ -114,6 +120,34 @@ func (m *mesh) apply(ctx context.Context, nm *api.NetworkMap) {
 	if m.closed {
 		return
 	}
+	m.applyLocked(ctx, nm)
+}
+
+// withdraw takes out of DNS and the mesh, at once, every replica that nm,
+// a map just received, no longer lists, on the routes and names already
+// applied. A replica told to stop gets its signal after its drain delay
+// on its own node; the full apply of nm waits behind the overlay's
+// (iptables, shared by every netns on a machine) and the fan-out's pace,
+// which under load took longer than the delay, so some node's mesh still
+// sent it connections as it closed its socket. Adding replicas stays in
+// apply, after the overlay routed their slices.
+func (m *mesh) withdraw(ctx context.Context, nm *api.NetworkMap) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.newest = nm
+	if cur := m.latest.Load(); cur != nil && withdraws(cur, nm) {
+		m.applyLocked(ctx, cur)
+	}
+}
+
+func (m *mesh) applyLocked(ctx context.Context, nm *api.NetworkMap) {
+	m.latest.Store(nm)
+	if m.newest != nil && m.newest != nm {
+		nm = withoutWithdrawn(nm, m.newest)
+	}
 	self := m.a.NodeID()
 	view, badView := meshView(nm)
 	m.report("dns view", errors.Join(append(badView, m.dns.Replace(view))...))
@@ -125,7 +159,42 @@ func (m *mesh) apply(ctx context.Context, nm *api.NetworkMap) {
 		delete(m.early, gw) // the map has it now
 	}
 	m.serveOn(gws)
-	m.latest.Store(nm)
+}
+
+// withdraws reports whether next drops an endpoint cur lists.
+func withdraws(cur, next *api.NetworkMap) bool {
+	keep := endpointIDs(next)
+	for _, s := range cur.Services {
+		for _, e := range s.Endpoints {
+			if !keep[e.TaskID] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withoutWithdrawn is nm with only the endpoints newer lists too; nm is
+// not changed.
+func withoutWithdrawn(nm, newer *api.NetworkMap) *api.NetworkMap {
+	keep := endpointIDs(newer)
+	out := *nm
+	out.Services = make([]api.MapService, len(nm.Services))
+	for i, s := range nm.Services {
+		s.Endpoints = slices.DeleteFunc(slices.Clone(s.Endpoints), func(e api.MapEndpoint) bool { return !keep[e.TaskID] })
+		out.Services[i] = s
+	}
+	return &out
+}
+
+func endpointIDs(nm *api.NetworkMap) map[string]bool {
+	ids := map[string]bool{}
+	for _, s := range nm.Services {
+		for _, e := range s.Endpoints {
+			ids[e.TaskID] = true
+		}
+	}
+	return ids
 }
 
 // serveEarly serves DNS on gw, a task's resolver, before the map has it.

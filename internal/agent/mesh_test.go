@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -259,4 +260,57 @@ func TestMeshTakenPort(t *testing.T) {
 	if err := m.takenPort(svc); err != nil {
 		t.Errorf("the mesh's own port: %v", err)
 	}
+}
+
+// TestMeshWithdrawsAtOnce: a map as the watch receives it takes the
+// replicas it no longer lists out of DNS at once, before the overlay and
+// the full apply; it adds none; an older map applied after it does not
+// bring a withdrawn replica back, and a later map that lists it again does.
+func TestMeshWithdrawsAtOnce(t *testing.T) {
+	subnet, slice, base := loopbackNet()
+	m := newTestMesh(t, startUpstream(t))
+	mapOf := func(slots ...int) *api.NetworkMap {
+		svc := api.MapService{App: "shop", Name: "web",
+			Networks: []api.MapAttachment{{Network: "shop_default", VIP: addrIn([3]byte{base[0], base[1], 0}, 2)}}}
+		for _, s := range slots {
+			svc.Endpoints = append(svc.Endpoints, api.MapEndpoint{TaskID: fmt.Sprintf("t%d", s), Slot: s, NodeID: "n1",
+				Addresses: map[string]string{"shop_default": addrIn(base, byte(4+s))}})
+		}
+		return &api.NetworkMap{
+			Networks: []api.MapNetwork{{Key: "shop_default", App: "shop", Subnet: subnet, Slices: map[string]string{"n1": slice}}},
+			Services: []api.MapService{svc},
+		}
+	}
+	ctx := context.Background()
+	gw := netip.MustParseAddr(addrIn(base, 1))
+	answers := func(slot int) bool {
+		t.Helper()
+		srv := m.dnsAddr(gw)
+		if srv == nil {
+			t.Fatalf("no DNS server on the gateway %s", gw)
+		}
+		got := answerA(askFrom(t, srv.String(), addrIn(base, 5), fmt.Sprintf("shop-web-%d.", slot)))
+		return slices.Contains(got, addrIn(base, byte(4+slot)))
+	}
+	expect := func(step string, want map[int]bool) {
+		t.Helper()
+		for slot, w := range want {
+			if got := answers(slot); got != w {
+				t.Errorf("%s: replica %d answered %v, want %v", step, slot, got, w)
+			}
+		}
+	}
+	old := mapOf(1, 2)
+	m.apply(ctx, old)
+	expect("applied", map[int]bool{1: true, 2: true})
+	next := mapOf(1, 3) // 2 is stopping, 3 is new
+	m.withdraw(ctx, next)
+	expect("received", map[int]bool{1: true, 2: false, 3: false})
+	m.apply(ctx, old)
+	expect("an older map applied late", map[int]bool{1: true, 2: false})
+	m.apply(ctx, next)
+	expect("applied", map[int]bool{1: true, 2: false, 3: true})
+	m.withdraw(ctx, mapOf(1, 2, 3))
+	m.apply(ctx, mapOf(1, 2, 3))
+	expect("listed again", map[int]bool{1: true, 2: true, 3: true})
 }

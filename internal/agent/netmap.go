@@ -33,6 +33,9 @@ const (
 type netMapSubs struct {
 	mu  sync.Mutex
 	fns []func(ctx context.Context, m *api.NetworkMap)
+	// received are called by the watch with every map as it arrives,
+	// before it queues for fns (onNetMapReceived).
+	received []func(ctx context.Context, m *api.NetworkMap)
 }
 
 // onNetMap subscribes f to the cluster's network map. Every subscriber is
@@ -47,6 +50,16 @@ func (a *Agent) onNetMap(f func(ctx context.Context, m *api.NetworkMap)) {
 	a.netMap.mu.Lock()
 	defer a.netMap.mu.Unlock()
 	a.netMap.fns = append(a.netMap.fns, f)
+}
+
+// onNetMapReceived subscribes f to every map as the watch receives it,
+// ahead of the overlay and of the fan-out's pace: for what must not wait
+// (the mesh's withdrawal of replicas that stopped serving). f must be
+// quick and must not need the map's new slices routed.
+func (a *Agent) onNetMapReceived(f func(ctx context.Context, m *api.NetworkMap)) {
+	a.netMap.mu.Lock()
+	defer a.netMap.mu.Unlock()
+	a.netMap.received = append(a.netMap.received, f)
 }
 
 // fanOutNetMap hands every map from mailbox, and the latest one again on
@@ -107,6 +120,12 @@ func (a *Agent) watchNetMap(ctx context.Context, mailbox chan *api.NetworkMap) {
 		a.net.noMap.Store(false)
 		spun := meta.Index <= index && time.Since(asked) < netMapWait/2
 		index = max(meta.Index, 1)
+		a.netMap.mu.Lock()
+		received := slices.Clone(a.netMap.received)
+		a.netMap.mu.Unlock()
+		for _, f := range received {
+			f(ctx, m)
+		}
 		deliverLatest(mailbox, m)
 		if spun {
 			api.SleepCtx(ctx, retry.Next())
