@@ -141,8 +141,14 @@ func (c *Cluster) dataDirOf(name string) string { return filepath.Join(c.dir, na
 // cleanup kills every process of the cluster and the tasks they started,
 // and shows the logs of a failed test.
 func (c *Cluster) cleanup(tb testing.TB) {
+	// A profiled run (BERTH_CPUPROFILE, cmd/berth) stops gracefully: a
+	// process killed -9 writes no profile.
+	sig := syscall.SIGKILL
+	if os.Getenv("BERTH_CPUPROFILE") != "" {
+		sig = syscall.SIGTERM
+	}
 	for _, p := range c.processes() {
-		p.Stop(tb, syscall.SIGKILL)
+		p.Stop(tb, sig)
 	}
 	killProcessesOf(c.AppBin)
 	for _, p := range c.processes() {
