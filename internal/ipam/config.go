@@ -26,14 +26,25 @@ const maxBlockBits = 16
 // maxOwnerLen bounds the IDs that own blocks (network, node, service, task).
 const maxOwnerLen = 256
 
-// Config is the cluster's address plan.
+// Config is the cluster's address plan. It is stored with the pool and
+// fixed for the cluster's life; the zero values of the fields added since
+// the first version (GrowBits, VIPBits) mean what that version did, so a
+// pool stored then decodes to the same plan.
 type Config struct {
 	// Pool is the cluster address pool every network's subnet comes from.
 	Pool netip.Prefix `json:"pool"`
-	// NetworkBits is the prefix length of one network's subnet.
+	// NetworkBits is the prefix length a network's subnet starts at.
 	NetworkBits int `json:"network_bits"`
 	// SliceBits is the prefix length of one node's slice of a network.
 	SliceBits int `json:"slice_bits"`
+	// GrowBits is the shortest prefix a network of the pool grows to when
+	// its slices run out: it doubles in place, into the free block beside
+	// it, keeping its base, its VIPs and every slice. 0: networks keep
+	// NetworkBits (the first version's plan).
+	GrowBits int `json:"grow_bits,omitempty"`
+	// VIPBits is the prefix length of the VIP range at the base of every
+	// network (at most half a chosen subnet). 0: SliceBits, slice 0.
+	VIPBits int `json:"vip_bits,omitempty"`
 }
 
 // DefaultPool is the cluster address pool when none is set. It overlaps
@@ -41,10 +52,52 @@ type Config struct {
 // clouds hand out by default, rarely a machine's own routes.
 var DefaultPool = netip.MustParsePrefix("10.240.0.0/12")
 
-// DefaultConfig is DefaultPool in /18 networks of /24 slices: 64 networks,
-// 63 nodes and 254 VIPs per network, 253 containers per node and network.
+// DefaultConfig is DefaultPool in networks that start as a /20 and grow
+// to a /13, cut in /27 node slices, with a /24 of VIPs: up to 256 networks,
+// 120 nodes on a network before it first grows and 16,376 once it is a
+// /13, 254 VIPs per network, 29 containers per node and network. A /13 is
+// half the pool, so no network is ever routed as the whole pool (a
+// machine's resolver may sit in it: 10.255.255.53 does here), and 10,000
+// nodes on one network take 5/16 of the pool (/27: 32 addresses a node).
 func DefaultConfig() Config {
+	return Config{Pool: DefaultPool, NetworkBits: 20, SliceBits: 27, GrowBits: 13, VIPBits: 24}
+}
+
+// V1Config is the first version's plan, which clusters bootstrapped then
+// keep (it is stored with their pool): /18 networks that never grow, /24
+// slices, slice 0 the VIPs: 64 networks of 63 nodes.
+func V1Config() Config {
 	return Config{Pool: DefaultPool, NetworkBits: 18, SliceBits: 24}
+}
+
+// WithSlice returns c with node slices of bits (a /24 gives 253 containers
+// a node and network, a /27 29), the network sizes kept: a network then
+// holds fewer or more nodes.
+func (c Config) WithSlice(bits int) Config {
+	c.SliceBits = bits
+	if c.VIPBits > bits {
+		c.VIPBits = bits
+	}
+	return c
+}
+
+// PlanFor is the default plan on the cluster's settings (berth server
+// --address-pool, --address-slice; zero values take the defaults): a
+// pool smaller than the default's /12 starts networks and stops their
+// growth one bit below it, so that a /16 pool still holds 16 networks.
+// The result may be invalid (a slice too large for the pool): Validate.
+func PlanFor(pool netip.Prefix, sliceBits int) Config {
+	c := DefaultConfig()
+	if pool.IsValid() {
+		c.Pool = pool
+	}
+	if sliceBits != 0 {
+		c = c.WithSlice(sliceBits)
+	}
+	c.NetworkBits = max(c.NetworkBits, c.Pool.Bits()+1)
+	c.GrowBits = max(c.GrowBits, c.Pool.Bits()+1)
+	c.VIPBits = min(max(c.VIPBits, c.NetworkBits+1), c.SliceBits)
+	return c
 }
 
 // Validate checks the plan: IPv4 (the overlay is VXLAN over IPv4), each
@@ -69,25 +122,53 @@ func (c Config) Validate() error {
 	if c.SliceBits < 16 {
 		return fmt.Errorf("slice size /%d is over 65536 addresses: use /16 or longer: %w", c.SliceBits, ErrInvalid)
 	}
+	if c.GrowBits != 0 && (c.GrowBits <= c.Pool.Bits() || c.GrowBits > c.NetworkBits || c.SliceBits-c.GrowBits > maxBlockBits) {
+		return fmt.Errorf("network growth to /%d must stay shorter than the pool's /%d (a network is never the whole pool), no longer than the networks' /%d and at most %d bits above the /%d slices: %w",
+			c.GrowBits, c.Pool.Bits(), c.NetworkBits, maxBlockBits, c.SliceBits, ErrInvalid)
+	}
+	if c.VIPBits != 0 && (c.VIPBits <= c.NetworkBits || c.VIPBits > c.SliceBits) {
+		return fmt.Errorf("VIP range /%d must be shorter than or as long as the /%d slices and fit twice in a /%d network: %w", c.VIPBits, c.SliceBits, c.NetworkBits, ErrInvalid)
+	}
 	return nil
+}
+
+// growBits is the shortest prefix a network of the pool may grow to.
+func (c Config) growBits() int {
+	if c.GrowBits == 0 {
+		return c.NetworkBits
+	}
+	return c.GrowBits
+}
+
+// vipBits is the prefix length of the VIP range of a network of subnet s:
+// VIPBits, but at most half of s, and never shorter than a slice.
+func (c Config) vipBits(s netip.Prefix) int {
+	v := c.VIPBits
+	if v == 0 {
+		v = c.SliceBits
+	}
+	return min(c.SliceBits, max(v, s.Bits()+1))
 }
 
 // Limits are the counts a Config allows.
 type Limits struct {
-	Networks        int // networks in the pool
-	NodesPerNetwork int // slices of a network that go to nodes
-	VIPsPerNetwork  int // services with a VIP on one network
-	AddrsPerSlice   int // container addresses in one node's slice
+	Networks           int // networks in the pool (fewer as networks grow)
+	NodesPerNetwork    int // slices of a network that go to nodes, at its start size
+	MaxNodesPerNetwork int // the same once it has grown to GrowBits (if the blocks beside it are free)
+	VIPsPerNetwork     int // services with a VIP on one network
+	AddrsPerSlice      int // container addresses in one node's slice
 }
 
 // Limits returns the counts c allows; c must be valid.
 func (c Config) Limits() Limits {
-	hosts := 1<<(32-c.SliceBits) - 2
+	start := netip.PrefixFrom(c.Pool.Addr(), c.NetworkBits)
+	vips := 1 << (c.SliceBits - c.vipBits(start)) // slices the VIPs take
 	return Limits{
-		Networks:        1 << (c.NetworkBits - c.Pool.Bits()),
-		NodesPerNetwork: 1<<(c.SliceBits-c.NetworkBits) - 1,
-		VIPsPerNetwork:  hosts,
-		AddrsPerSlice:   hosts - 2,
+		Networks:           1 << (c.NetworkBits - c.Pool.Bits()),
+		NodesPerNetwork:    1<<(c.SliceBits-c.NetworkBits) - vips,
+		MaxNodesPerNetwork: 1<<(c.SliceBits-c.growBits()) - vips,
+		VIPsPerNetwork:     1<<(32-c.vipBits(start)) - 2,
+		AddrsPerSlice:      1<<(32-c.SliceBits) - 3, // as Slice.Take: not the VTEP, gateway or broadcast
 	}
 }
 

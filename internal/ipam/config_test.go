@@ -15,15 +15,22 @@ func TestValidate(t *testing.T) {
 		want string // "" = valid; else a part of the message
 	}{
 		{"default", DefaultConfig(), ""},
-		{"brief's /16 of /24", Config{pfx("10.240.0.0/12"), 16, 24}, ""},
+		{"brief's /16 of /24", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 16, SliceBits: 24}, ""},
 		{"no pool", Config{NetworkBits: 18, SliceBits: 24}, "not an IPv4 prefix"},
-		{"ipv6", Config{pfx("fd00::/48"), 56, 64}, "not an IPv4 prefix"},
-		{"host bits", Config{pfx("10.240.0.1/12"), 18, 24}, "did you mean 10.240.0.0/12"},
-		{"network as big as pool", Config{pfx("10.240.0.0/12"), 12, 24}, "network size /12"},
-		{"too many networks", Config{pfx("10.0.0.0/8"), 25, 28}, "network size /25"},
-		{"slice as big as network", Config{pfx("10.240.0.0/12"), 18, 18}, "slice size /18"},
-		{"slice too small", Config{pfx("10.240.0.0/12"), 20, 30}, "slice size /30 leaves no address"},
-		{"slice too big", Config{pfx("10.0.0.0/8"), 12, 15}, "slice size /15 is over"},
+		{"first version's", V1Config(), ""},
+		{"denser slices", DefaultConfig().WithSlice(24), ""},
+		{"grows to the whole pool", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 27, GrowBits: 12}, "never the whole pool"},
+		{"grows smaller", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 27, GrowBits: 21}, "network growth to /21"},
+		{"grows past 65536 slices", Config{Pool: pfx("10.0.0.0/8"), NetworkBits: 20, SliceBits: 29, GrowBits: 9}, "network growth to /9"},
+		{"VIPs the whole network", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 27, VIPBits: 20}, "VIP range /20"},
+		{"VIPs below a slice", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 24, VIPBits: 26}, "VIP range /26"},
+		{"ipv6", Config{Pool: pfx("fd00::/48"), NetworkBits: 56, SliceBits: 64}, "not an IPv4 prefix"},
+		{"host bits", Config{Pool: pfx("10.240.0.1/12"), NetworkBits: 18, SliceBits: 24}, "did you mean 10.240.0.0/12"},
+		{"network as big as pool", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 12, SliceBits: 24}, "network size /12"},
+		{"too many networks", Config{Pool: pfx("10.0.0.0/8"), NetworkBits: 25, SliceBits: 28}, "network size /25"},
+		{"slice as big as network", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 18, SliceBits: 18}, "slice size /18"},
+		{"slice too small", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 30}, "slice size /30 leaves no address"},
+		{"slice too big", Config{Pool: pfx("10.0.0.0/8"), NetworkBits: 12, SliceBits: 15}, "slice size /15 is over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -41,10 +48,21 @@ func TestValidate(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	got := DefaultConfig().Limits()
-	want := Limits{Networks: 64, NodesPerNetwork: 63, VIPsPerNetwork: 254, AddrsPerSlice: 252}
-	if got != want {
-		t.Fatalf("Limits = %+v, want %+v", got, want)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want Limits
+	}{
+		{"default", DefaultConfig(), Limits{Networks: 256, NodesPerNetwork: 120, MaxNodesPerNetwork: 16376, VIPsPerNetwork: 254, AddrsPerSlice: 29}},
+		{"first version's", V1Config(), Limits{Networks: 64, NodesPerNetwork: 63, MaxNodesPerNetwork: 63, VIPsPerNetwork: 254, AddrsPerSlice: 253}},
+		{"default with /24 slices", DefaultConfig().WithSlice(24), Limits{Networks: 256, NodesPerNetwork: 15, MaxNodesPerNetwork: 2047, VIPsPerNetwork: 254, AddrsPerSlice: 253}},
+		{"default with /29 slices", DefaultConfig().WithSlice(29), Limits{Networks: 256, NodesPerNetwork: 480, MaxNodesPerNetwork: 65504, VIPsPerNetwork: 254, AddrsPerSlice: 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.cfg.Limits(); got != tc.want {
+				t.Fatalf("Limits = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -15,7 +15,8 @@
 //     inserted, so in the FSM: Clone, mutate, insert the clone. A Pool
 //     marshals to JSON and back (snapshots) without losing anything.
 //  3. AddNetwork when a cluster network is created, AddNode when a node
-//     first needs the network (a task of it is placed there), AddVIP per
+//     first needs the network (a task of it is placed there; Slice tells
+//     whether it has one, without a copy of the pool), AddVIP per
 //     service on it. Each is idempotent per owner: asking again returns the
 //     owner's allocation, so a replayed or repeated command cannot hand
 //     one owner two blocks, and no block ever has two owners.
@@ -27,19 +28,45 @@
 // Free blocks are taken next-fit, searching on from the last allocation
 // and wrapping, so an address just released is the last to be handed out
 // again (a DNS cache or a conntrack entry that still names it meets
-// nothing new for as long as possible).
+// nothing new for as long as possible). A plan whose networks grow
+// (GrowBits) takes their first blocks in bit-reversed order instead
+// (0, 1/2, 1/4, 3/4 of the pool, ...), so each lies as far from the others
+// as it can and has room beside it to grow.
+//
+// # Growth
+//
+// A network of the pool whose node slices are all taken doubles in place
+// (AddNode does it): it becomes the prefix one bit shorter with the same
+// base, if the half beside it holds no other network, down to GrowBits.
+// Its base, its VIPs and every slice keep their addresses; only its
+// subnet grows, so every consumer of the map sees a larger prefix that
+// holds what it had. A network that is the upper half of the doubled
+// prefix, or a chosen subnet, never grows. When a network can neither
+// find a free slice nor grow, AddNode fails with ErrExhausted and a
+// sentence naming the setting to change; the FSM makes that the pending
+// reason of the tasks concerned only.
 //
 // # Layout
 //
-// With the defaults (10.240.0.0/12, /18 networks, /24 slices): 64
-// networks; in each, slice 0 holds the VIPs (254 services) and slices
-// 1..63 go to nodes; in a node's slice, .0 is the node's VXLAN device
+// With the defaults (DefaultConfig: 10.240.0.0/12, networks from /20
+// growing to /13, /27 slices, a /24 of VIPs): up to 256 networks; in each,
+// the first /24 holds the VIPs (254 services), and node slices follow:
+// 120 in the first /20, 16,376 once the network is a /13 (half the pool:
+// no network is ever routed as the whole pool, in which a machine's
+// resolver may sit). Ten thousand nodes take a network of 320,000
+// addresses, 5/16 of the pool. With n networks each has room for about
+// 1/n of the pool (a power of two): two networks can each reach 10,000
+// nodes, four 8,184 each. In a node's slice, .0 is the node's VXLAN device
 // (VTEP), .1 the gateway (the node's bridge), the last address is the
-// broadcast, and the 253 between are the containers' (Slice.Take).
+// broadcast, and the 29 between are the containers' (Slice.Take).
+// `berth server --address-slice 24` gives 253 a node and network, and a
+// network at most 2,047 nodes. A cluster bootstrapped by the first
+// version keeps its stored plan (V1Config: /18 networks of 63 /24 slices,
+// slice 0 the VIPs, no growth).
 //
 //	pool, _ := ipam.New(ipam.DefaultConfig())
-//	subnet, _ := pool.AddNetwork("app_default")     // 10.240.0.0/18
-//	slice, _ := pool.AddNode("app_default", "n1")   // 10.240.1.0/24
+//	subnet, _ := pool.AddNetwork("app_default")     // 10.240.0.0/20
+//	slice, _ := pool.AddNode("app_default", "n1")   // 10.240.1.0/27
 //	vip, _ := pool.AddVIP("app_default", "app/web") // 10.240.0.1
 //	vtep, gw := ipam.VTEP(slice), ipam.Gateway(slice) // 10.240.1.0, 10.240.1.1
 package ipam

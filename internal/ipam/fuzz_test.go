@@ -9,7 +9,9 @@ import (
 )
 
 // FuzzPool replays a byte string as a sequence of allocations and releases
-// on a small plan (4 networks, 3 node slices and 6 VIPs each) and checks,
+// on two small plans, one of the first version's (4 networks, 3 node
+// slices and 126 VIPs each) and one whose networks grow (8 networks of 2
+// node slices that grow in place to 14, VIP ranges of 2 slices), and checks,
 // after every step: the invariants (Check); that no two owners hold
 // overlapping blocks and each block lies where it must; that an owner
 // asking again gets the same answer; that exhaustion is reported only when
@@ -24,8 +26,20 @@ func FuzzPool(f *testing.F) {
 	// net0, four nodes into its three slices, release one, two more: wraps.
 	f.Add([]byte{0x00, 0x20, 0x24, 0x28, 0xA4, 0x2c, 0x30})
 	f.Add([]byte("allocate, release, allocate again, and wrap around the pool"))
+	// net0 filling its slices, growing, net1 beside it, net0 stuck.
+	f.Add([]byte{0x00, 0x20, 0x24, 0x28, 0x2c, 0x30, 0x34, 0x38, 0x3c, 0x01, 0x21, 0x25})
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		cfg := Config{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 23, SliceBits: 25}
+		for _, cfg := range []Config{
+			{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 23, SliceBits: 25},
+			{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 24, SliceBits: 26, GrowBits: 22, VIPBits: 25},
+		} {
+			fuzzPool(t, cfg, prog)
+		}
+	})
+}
+
+func fuzzPool(t *testing.T, cfg Config, prog []byte) {
+	{
 		p, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -48,7 +62,7 @@ func FuzzPool(f *testing.F) {
 		if string(a) != string(b) {
 			t.Fatalf("leader and replica differ:\n%s\n%s", a, b)
 		}
-	})
+	}
 }
 
 // decodeOp maps a byte to an operation: the high 3 bits choose it, the low
@@ -94,11 +108,19 @@ func full(p *Pool, o op) bool {
 	l := p.Config.Limits()
 	switch o.do {
 	case "net":
-		return len(p.Nets.Owners) == l.Networks
+		for i := range uint32(l.Networks) {
+			if p.overlapping(block(p.Config.Pool, p.Config.NetworkBits, i)) == "" {
+				return false
+			}
+		}
+		return true
 	case "node":
-		return len(p.Networks[o.a].Slices.Owners) == l.NodesPerNetwork
+		s, _ := p.Subnet(o.a)
+		free := int(count(s, p.Config.SliceBits)-p.firstSlice(s)) - len(p.Networks[o.a].Slices.Owners)
+		return free == 0 && !p.Clone().grow(o.a, s)
 	case "vip":
-		return len(p.Networks[o.a].VIPs.Owners) == l.VIPsPerNetwork
+		s, _ := p.Subnet(o.a)
+		return len(p.Networks[o.a].VIPs.Owners) == int(vipCount(p.vipRange(s)))
 	}
 	return false
 }
@@ -110,8 +132,8 @@ func disjoint(p *Pool) error {
 	var subnets []netip.Prefix
 	for _, id := range p.NetworkIDs() {
 		s, _ := p.Subnet(id)
-		if !p.Config.Pool.Contains(s.Addr()) || s.Bits() != p.Config.NetworkBits {
-			return fmt.Errorf("subnet %s of %s is not a /%d of the pool", s, id, p.Config.NetworkBits)
+		if !p.Config.Pool.Contains(s.Addr()) || s.Bits() > p.Config.NetworkBits || s.Bits() < p.Config.growBits() || s != s.Masked() {
+			return fmt.Errorf("subnet %s of %s is not a /%d to /%d of the pool", s, id, p.Config.growBits(), p.Config.NetworkBits)
 		}
 		for _, o := range subnets {
 			if o.Overlaps(s) {
@@ -119,7 +141,7 @@ func disjoint(p *Pool) error {
 			}
 		}
 		subnets = append(subnets, s)
-		vips := netip.PrefixFrom(s.Addr(), p.Config.SliceBits)
+		vips := p.vipRange(s)
 		taken := []netip.Prefix{vips}
 		for node, sl := range p.Slices(id) {
 			if !s.Contains(sl.Addr()) {

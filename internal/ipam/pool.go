@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"slices"
 	"sort"
 )
 
@@ -18,16 +17,19 @@ type Pool struct {
 	// ipam, `berth network create --subnet`), in the pool or outside it;
 	// such a network has no index in Nets, and no block of Nets overlaps it.
 	Fixed map[string]netip.Prefix `json:"fixed,omitempty"`
+	// Grown maps a network of Nets that has grown (Config.GrowBits) to
+	// its prefix length now; its base stays the block Nets gives it.
+	Grown map[string]int `json:"grown,omitempty"`
 	// Networks has an entry for every ID in Nets and Fixed.
 	Networks map[string]*Network `json:"networks,omitempty"`
 }
 
 // Network is one network's slices and VIPs.
 type Network struct {
-	// Slices maps a node ID to its slice's index in the subnet, from 1:
-	// slice 0 holds the VIPs.
+	// Slices maps a node ID to its slice's index in the subnet, from the
+	// first slice past the VIP range (slice 0 in the first version).
 	Slices blocks `json:"slices"`
-	// VIPs maps a service ID to its VIP's offset in slice 0, from 1.
+	// VIPs maps a service ID to its VIP's offset in the VIP range, from 1.
 	VIPs blocks `json:"vips"`
 }
 
@@ -41,7 +43,7 @@ func New(cfg Config) (*Pool, error) {
 
 // Clone returns a deep copy, for a store whose objects are immutable.
 func (p *Pool) Clone() *Pool {
-	c := &Pool{Config: p.Config, Nets: p.Nets.clone(), Fixed: maps.Clone(p.Fixed)}
+	c := &Pool{Config: p.Config, Nets: p.Nets.clone(), Fixed: maps.Clone(p.Fixed), Grown: maps.Clone(p.Grown)}
 	if p.Networks != nil {
 		c.Networks = make(map[string]*Network, len(p.Networks))
 		for id, n := range p.Networks {
@@ -60,9 +62,14 @@ func (p *Pool) AddNetwork(id string) (netip.Prefix, error) {
 		return s, nil
 	}
 	c := p.Config
-	i, ok := p.Nets.take(id, 0, count(c.Pool, c.NetworkBits), func(i uint32) bool {
-		return p.fixedOverlap(block(c.Pool, c.NetworkBits, i)) != ""
-	})
+	free := func(i uint32) bool { return p.overlapping(block(c.Pool, c.NetworkBits, i)) != "" }
+	var i uint32
+	var ok bool
+	if c.GrowBits == 0 {
+		i, ok = p.Nets.take(id, 0, count(c.Pool, c.NetworkBits), free)
+	} else {
+		i, ok = p.Nets.takeSpread(id, count(c.Pool, c.NetworkBits), free)
+	}
 	if !ok {
 		return netip.Prefix{}, fmt.Errorf("the address pool %s has no free /%d for network %s: remove unused networks or set a larger pool: %w", c.Pool, c.NetworkBits, id, ErrExhausted)
 	}
@@ -93,6 +100,7 @@ func (p *Pool) AddFixedNetwork(id string, subnet netip.Prefix) (netip.Prefix, er
 		return netip.Prefix{}, fmt.Errorf("network %s already has subnet %s, not %s: a network's subnet cannot change while it exists; remove it first: %w", id, old, subnet, ErrTaken)
 	}
 	if other := p.overlapping(subnet); other != "" {
+		// A grown network holds its whole prefix, slices or not.
 		s, _ := p.Subnet(other)
 		return netip.Prefix{}, fmt.Errorf("subnet %s of network %s overlaps network %s (%s): choose another subnet: %w", subnet, id, other, s, ErrTaken)
 	}
@@ -132,14 +140,28 @@ func (p *Pool) overlapping(s netip.Prefix) string {
 	return ""
 }
 
-// fixedOverlap names a chosen subnet's network that overlaps s, or "".
-func (p *Pool) fixedOverlap(s netip.Prefix) string {
-	for _, id := range slices.Sorted(maps.Keys(p.Fixed)) {
-		if p.Fixed[id].Overlaps(s) {
-			return id
+// grow doubles network id's subnet in place when the config lets it grow
+// and the block beside it is free: only the lower half of the doubled
+// prefix may grow (its base, and so its VIPs' and slices' addresses, stay
+// where they are). It reports whether it grew.
+func (p *Pool) grow(id string, subnet netip.Prefix) bool {
+	if _, fixed := p.Fixed[id]; fixed || subnet.Bits() <= p.Config.growBits() {
+		return false
+	}
+	bigger := netip.PrefixFrom(subnet.Addr(), subnet.Bits()-1).Masked()
+	if bigger.Addr() != subnet.Addr() {
+		return false
+	}
+	for _, other := range p.NetworkIDs() {
+		if s, _ := p.Subnet(other); other != id && s.Overlaps(bigger) {
+			return false
 		}
 	}
-	return ""
+	if p.Grown == nil {
+		p.Grown = map[string]int{}
+	}
+	p.Grown[id] = bigger.Bits()
+	return true
 }
 
 // RemoveNetwork frees the network's subnet with its slices and VIPs.
@@ -148,6 +170,10 @@ func (p *Pool) RemoveNetwork(id string) {
 	delete(p.Fixed, id)
 	if len(p.Fixed) == 0 {
 		p.Fixed = nil
+	}
+	delete(p.Grown, id)
+	if len(p.Grown) == 0 {
+		p.Grown = nil
 	}
 	delete(p.Networks, id)
 }
@@ -161,11 +187,27 @@ func (p *Pool) Subnet(network string) (netip.Prefix, bool) {
 	if !ok {
 		return netip.Prefix{}, false
 	}
-	return block(p.Config.Pool, p.Config.NetworkBits, i), true
+	s := block(p.Config.Pool, p.Config.NetworkBits, i)
+	if bits, ok := p.Grown[network]; ok {
+		s = netip.PrefixFrom(s.Addr(), bits)
+	}
+	return s, true
+}
+
+// vipRange is the VIPs' part of a network of subnet s, at its base.
+func (p *Pool) vipRange(s netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(s.Addr(), p.Config.vipBits(s))
+}
+
+// firstSlice is the index of the first node slice of a network of subnet
+// s: the one past the VIP range.
+func (p *Pool) firstSlice(s netip.Prefix) uint32 {
+	return 1 << (p.Config.SliceBits - p.Config.vipBits(s))
 }
 
 // AddNode returns the node's slice of the network, allocating one if it
-// has none.
+// has none. A network of the pool whose slices are all taken grows first,
+// if it may (Config.GrowBits) and the block beside it is free.
 func (p *Pool) AddNode(network, node string) (netip.Prefix, error) {
 	n, subnet, err := p.network(network)
 	if err != nil {
@@ -174,11 +216,28 @@ func (p *Pool) AddNode(network, node string) (netip.Prefix, error) {
 	if err := checkOwner("node", node); err != nil {
 		return netip.Prefix{}, err
 	}
-	i, ok := n.Slices.take(node, 1, count(subnet, p.Config.SliceBits), nil)
-	if !ok {
-		return netip.Prefix{}, fmt.Errorf("network %s (%s) has no free /%d for node %s: its %d node slices are taken; set a larger network size: %w", network, subnet, p.Config.SliceBits, node, p.Config.Limits().NodesPerNetwork, ErrExhausted)
+	for {
+		if i, ok := n.Slices.take(node, p.firstSlice(subnet), count(subnet, p.Config.SliceBits), nil); ok {
+			return block(subnet, p.Config.SliceBits, i), nil
+		}
+		if !p.grow(network, subnet) {
+			return netip.Prefix{}, p.exhausted(network, node, subnet, len(n.Slices.Owners))
+		}
+		subnet, _ = p.Subnet(network)
 	}
-	return block(subnet, p.Config.SliceBits, i), nil
+}
+
+// exhausted says why network has no slice for node, and what to change.
+func (p *Pool) exhausted(network, node string, subnet netip.Prefix, taken int) error {
+	c := p.Config
+	what := fmt.Sprintf("network %s (%s) has no free /%d slice for node %s: its %d node slices are taken", network, subnet, c.SliceBits, node, taken)
+	switch _, fixed := p.Fixed[network]; {
+	case fixed:
+		return fmt.Errorf("%s; give the network a larger subnet (Compose ipam, berth network create --subnet): %w", what, ErrExhausted)
+	case subnet.Bits() > c.growBits():
+		return fmt.Errorf("%s and the address pool %s has no free block beside it to grow into; remove unused networks, or bootstrap the cluster with a larger --address-pool or a smaller --address-slice: %w", what, c.Pool, ErrExhausted)
+	}
+	return fmt.Errorf("%s, the most a network of the pool %s may hold; bootstrap the cluster with a larger --address-pool or a smaller --address-slice: %w", what, c.Pool, ErrExhausted)
 }
 
 // RemoveNode frees the node's slice of the network.
@@ -194,6 +253,20 @@ func (p *Pool) RemoveNodeEverywhere(node string) {
 	for _, n := range p.Networks {
 		n.Slices.release(node)
 	}
+}
+
+// Slice returns the node's slice of the network, if it has one.
+func (p *Pool) Slice(network, node string) (netip.Prefix, bool) {
+	n := p.Networks[network]
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	i, ok := n.Slices.Owners[node]
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	subnet, _ := p.Subnet(network)
+	return block(subnet, p.Config.SliceBits, i), true
 }
 
 // Slices returns the network's slices by node ID.
@@ -219,10 +292,10 @@ func (p *Pool) AddVIP(network, service string) (netip.Addr, error) {
 	if err := checkOwner("service", service); err != nil {
 		return netip.Addr{}, err
 	}
-	vips := block(subnet, p.Config.SliceBits, 0)
-	i, ok := n.VIPs.take(service, 1, uint32(p.Config.Limits().VIPsPerNetwork)+1, nil)
+	vips := p.vipRange(subnet)
+	i, ok := n.VIPs.take(service, 1, vipCount(vips)+1, nil)
 	if !ok {
-		return netip.Addr{}, fmt.Errorf("network %s has no free VIP for service %s: its %d are taken; set a larger slice size: %w", network, service, p.Config.Limits().VIPsPerNetwork, ErrExhausted)
+		return netip.Addr{}, fmt.Errorf("network %s has no free VIP for service %s: its %d are taken; put some services on another network: %w", network, service, vipCount(vips), ErrExhausted)
 	}
 	return nth(vips, i), nil
 }
@@ -244,8 +317,12 @@ func (p *Pool) VIP(network, service string) (netip.Addr, bool) {
 	if !ok {
 		return netip.Addr{}, false
 	}
-	return nth(block(subnet, p.Config.SliceBits, 0), i), true
+	return nth(p.vipRange(subnet), i), true
 }
+
+// vipCount is the number of VIPs in a VIP range: all but its first and
+// last addresses.
+func vipCount(vips netip.Prefix) uint32 { return 1<<(32-vips.Bits()) - 2 }
 
 // NetworkIDs returns the IDs of the networks with a subnet, sorted.
 func (p *Pool) NetworkIDs() []string {
@@ -283,6 +360,15 @@ func (p *Pool) Check() error {
 	if len(p.Networks) != len(p.Nets.Owners)+len(p.Fixed) {
 		return fmt.Errorf("%d networks have subnets but %d have slices", len(p.Nets.Owners)+len(p.Fixed), len(p.Networks))
 	}
+	for id, bits := range p.Grown {
+		i, ok := p.Nets.Owners[id]
+		if !ok || bits < c.growBits() || bits >= c.NetworkBits {
+			return fmt.Errorf("network %q grown to /%d is not a network of the pool that may grow so far (/%d to /%d)", id, bits, c.growBits(), c.NetworkBits-1)
+		}
+		if s := block(c.Pool, c.NetworkBits, i); netip.PrefixFrom(s.Addr(), bits).Masked().Addr() != s.Addr() {
+			return fmt.Errorf("network %q grown to /%d from %s does not keep its base", id, bits, s)
+		}
+	}
 	for id, s := range p.Fixed {
 		if _, dup := p.Nets.Owners[id]; dup {
 			return fmt.Errorf("network %q has both a chosen subnet and one from the pool", id)
@@ -305,10 +391,10 @@ func (p *Pool) Check() error {
 		if !ok || n == nil {
 			return fmt.Errorf("network %q has slices but no subnet", id)
 		}
-		if err := n.Slices.check("slice of "+id, 1, count(subnet, c.SliceBits)); err != nil {
+		if err := n.Slices.check("slice of "+id, p.firstSlice(subnet), count(subnet, c.SliceBits)); err != nil {
 			return err
 		}
-		if err := n.VIPs.check("VIP of "+id, 1, uint32(c.Limits().VIPsPerNetwork)+1); err != nil {
+		if err := n.VIPs.check("VIP of "+id, 1, vipCount(p.vipRange(subnet))+1); err != nil {
 			return err
 		}
 	}
