@@ -37,6 +37,7 @@ type serverOptions struct {
 	adminTokenFile  string
 	registryMax     string        // --registry-max-size, as given
 	addressPool     string        // --address-pool, as given
+	addressSlice    int           // --address-slice, a prefix length; 0: the default
 	dnsUpstreams    []string      // the dev agent's (hidden)
 	registryGCGrace time.Duration // hidden, for tests
 }
@@ -94,7 +95,9 @@ temporary directory removed on exit.`,
 	addLimitFlags(cmd, &o.limits)
 	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
 	f.StringVar(&o.registryMax, "registry-max-size", "10GiB", "most the cluster registry may hold on this manager (images pushed by berth up); a push past it is refused")
-	f.StringVar(&o.addressPool, "address-pool", "", "a new cluster's overlay address pool, cut into a /18 per network and a /24 per node (default "+ipam.DefaultPool.String()+"); it must overlap none of the hosts' own routes")
+	f.StringVar(&o.addressPool, "address-pool", "", "a new cluster's overlay address pool (default "+ipam.DefaultPool.String()+"): each network starts as a /20 of it and grows to at most half of it; it must overlap none of the hosts' own routes")
+	f.IntVar(&o.addressSlice, "address-slice", 0, fmt.Sprintf("a new cluster's node slice size, a prefix length (default %d: %d containers a node and network; 24: %d, but a network then spans at most %d nodes)",
+		ipam.DefaultConfig().SliceBits, ipam.DefaultConfig().Limits().AddrsPerSlice, ipam.DefaultConfig().WithSlice(24).Limits().AddrsPerSlice, ipam.DefaultConfig().WithSlice(24).Limits().MaxNodesPerNetwork))
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
 	addDNSUpstreamFlag(f, &o.dnsUpstreams)
@@ -131,18 +134,20 @@ func (o serverOptions) check() error {
 	return o.checkLimits()
 }
 
-// pool reads --address-pool (the zero prefix when not given).
+// pool reads --address-pool (the zero prefix when not given) and checks
+// it with --address-slice.
 func (o serverOptions) pool() (netip.Prefix, error) {
-	if o.addressPool == "" {
-		return netip.Prefix{}, nil
+	var p netip.Prefix
+	if o.addressPool != "" {
+		var err error
+		if p, err = netip.ParsePrefix(o.addressPool); err != nil {
+			return netip.Prefix{}, fmt.Errorf("--address-pool: %w", err)
+		}
 	}
-	p, err := netip.ParsePrefix(o.addressPool)
-	if err == nil {
-		cfg := ipam.DefaultConfig()
-		cfg.Pool = p
-		err = cfg.Validate()
-	}
-	if err != nil {
+	if err := ipam.PlanFor(p, o.addressSlice).Validate(); err != nil {
+		if o.addressSlice != 0 {
+			return netip.Prefix{}, fmt.Errorf("--address-slice %d with the pool %s: %w", o.addressSlice, ipam.PlanFor(p, 0).Pool, err)
+		}
 		return netip.Prefix{}, fmt.Errorf("--address-pool: %w", err)
 	}
 	return p, nil
@@ -230,7 +235,7 @@ func (e *env) server(ctx context.Context, o serverOptions) error {
 		Name: o.name, DataDir: serverDir, HTTPAddr: listen, RaftAddr: o.raftAddr, ClusterAddr: o.clusterAddr,
 		Join: o.join, JoinToken: token, ForceNewCluster: o.forceNewCluster,
 		SecureAPI: o.secureAPI, HeartbeatTTL: o.heartbeatTTL, Limits: o.limits, CertTTL: o.certTTL, Dev: o.dev, Version: Version(), Logger: log,
-		RegistryMaxBytes: registryMax, AddressPool: pool, RegistryGCGrace: o.registryGCGrace,
+		RegistryMaxBytes: registryMax, AddressPool: pool, AddressSlice: o.addressSlice, RegistryGCGrace: o.registryGCGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("start the manager: %w", err)

@@ -48,6 +48,9 @@ type Config struct {
 	// (--address-pool); the zero prefix takes ipam.DefaultPool. It is
 	// fixed at bootstrap: a joining manager's is ignored.
 	AddressPool netip.Prefix
+	// AddressSlice is a new cluster's node slice size, a prefix length
+	// (--address-slice); 0 takes ipam's default. Fixed at bootstrap too.
+	AddressSlice int
 	// RegistryGCGrace is how long an image no service version needs, and a
 	// blob no image references, are kept before GC removes them; it also
 	// paces GC. 0 takes DefaultRegistryGCGrace. Tests shorten it

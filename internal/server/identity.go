@@ -114,6 +114,7 @@ func (s *Server) bootstrapCluster() (*credentials, error) {
 	if s.cfg.AddressPool.IsValid() {
 		rec.AddressPool = s.cfg.AddressPool.String()
 	}
+	rec.AddressSlice = s.cfg.AddressSlice
 	b, _ := json.Marshal(rec)
 	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, bootstrapFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("write the bootstrap record: %w", err)

@@ -176,7 +176,7 @@ func (s *Server) buildNodeTasks(view *state.View, nodeID string) (*api.NodeTasks
 			out.Apps[app.Name] = res
 		}
 		for _, att := range svc.Networks {
-			if slice, ok := pool.Slices(app.NetworkKey(att.Name))[nodeID]; ok {
+			if slice, ok := pool.Slice(app.NetworkKey(att.Name), nodeID); ok { // not Slices: a map of every node's, per task
 				res.Slices[att.Name] = slice.String()
 			}
 		}

@@ -15,7 +15,9 @@ import (
 // Raft entry. A placement that no longer fits leaves its task pending with
 // the reason; the reconciler tries it again on the next change. Failure
 // reasons are written only when they changed, so an unplaceable task does
-// not cause a write per pass.
+// not cause a write per pass. A task whose node can get no address on one
+// of its networks (the pool is exhausted) is one such placement: only it
+// stays pending, with the setting to change.
 func (s *Server) ApplyPlan(ctx context.Context, p scheduler.Plan) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -23,6 +25,7 @@ func (s *Server) ApplyPlan(ctx context.Context, p scheduler.Plan) error {
 	services := controller.Services(view)
 	cluster := scheduler.NewCluster(view.Nodes(), controller.PlacedTasks(view), services)
 	upd := &state.TaskUpdates{Pending: map[string]string{}, Now: s.clock.Now()}
+	slices := newSliceTrial(view)
 	for _, pl := range p.Placements {
 		t := pendingTask(view, pl.TaskID)
 		if t == nil {
@@ -30,6 +33,10 @@ func (s *Server) ApplyPlan(ctx context.Context, p scheduler.Plan) error {
 		}
 		svc := services[types.ServiceID(t.App, t.Service)]
 		if svc == nil {
+			continue
+		}
+		if err := slices.admit(t, svc, pl.NodeID); err != nil { // planslices.go
+			setReason(upd, t, err.Error())
 			continue
 		}
 		if err := cluster.Assign(scheduler.Request{Task: t, Service: svc}, pl.NodeID); err != nil {

@@ -43,8 +43,8 @@ func TestClusterNetworks(t *testing.T) {
 			{cmd: create("shared", "")},
 			{cmd: create("fixed", "10.100.0.0/16")},
 		}, check: func(t *testing.T, v *View) {
-			if n := v.ClusterNetwork("shared"); n == nil || n.Subnet != "10.240.0.0/18" || n.Chosen {
-				t.Errorf("shared = %+v, want the pool's first /18", n)
+			if n := v.ClusterNetwork("shared"); n == nil || n.Subnet != "10.240.0.0/20" || n.Chosen {
+				t.Errorf("shared = %+v, want the pool's first /20", n)
 			}
 			if n := v.ClusterNetwork("fixed"); n == nil || n.Subnet != "10.100.0.0/16" || !n.Chosen {
 				t.Errorf("fixed = %+v, want 10.100.0.0/16 as chosen", n)

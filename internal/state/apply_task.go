@@ -10,19 +10,26 @@ import (
 )
 
 func (c TaskUpdates) apply(w *writeTxn) (any, error) {
-	steps := []func(*writeTxn) error{c.create, c.assign, c.setPending, c.setDesired, c.delete}
+	pool := &poolEdit{w: w} // one copy of the pool for the whole entry
+	steps := []func(*writeTxn) error{
+		func(w *writeTxn) error { return c.create(w, pool) },
+		func(w *writeTxn) error { return c.assign(w, pool) },
+		c.setPending, c.setDesired, c.delete,
+	}
 	for _, step := range steps {
 		if err := step(w); err != nil {
 			return nil, err
 		}
 	}
-	return nil, nil
+	return nil, pool.commit()
 }
 
 // create inserts new tasks. A task whose ID exists already is skipped (a
 // plan applied twice is harmless), and so is a task of an app that is gone
-// or being removed: the plan was made before `down` and is stale.
-func (c TaskUpdates) create(w *writeTxn) error {
+// or being removed: the plan was made before `down` and is stale. A task
+// made for a node (a global service's) whose networks have no slice left
+// for it stays pending with the reason.
+func (c TaskUpdates) create(w *writeTxn, pool *poolEdit) error {
 	for _, in := range c.Create {
 		if in == nil || in.ID == "" || getTask(w.txn, in.ID) != nil {
 			continue
@@ -37,10 +44,10 @@ func (c TaskUpdates) create(w *writeTxn) error {
 			t.CreatedAt = c.Now
 		}
 		t.CreateIndex, t.ModifyIndex = w.index, w.index
-		if err := w.insert(TableTasks, t); err != nil {
-			return err
+		if err := allocateSlices(w, pool, t); err != nil {
+			t.PendingReason = err.Error()
 		}
-		if err := allocateSlices(w, t); err != nil {
+		if err := w.insert(TableTasks, t); err != nil {
 			return err
 		}
 	}
@@ -48,13 +55,30 @@ func (c TaskUpdates) create(w *writeTxn) error {
 }
 
 // assign places pending tasks; a task that is no longer pending was placed
-// or stopped since the plan was made, and is skipped.
-func (c TaskUpdates) assign(w *writeTxn) error {
+// or stopped since the plan was made, and is skipped. A task whose
+// networks have no slice left for the node stays pending with the reason
+// (the pool is exhausted, and what to change): the other tasks of the
+// plan are placed all the same.
+func (c TaskUpdates) assign(w *writeTxn, pool *poolEdit) error {
 	for _, a := range c.Assign {
-		err := updateTask(w, a.TaskID, func(t *types.Task) bool {
-			if t.State != types.TaskPending || a.NodeID == "" {
-				return false
+		t := getTask(w.txn, a.TaskID)
+		if t == nil || t.State != types.TaskPending || a.NodeID == "" {
+			continue
+		}
+		placed := *t
+		placed.NodeID = a.NodeID
+		if err := allocateSlices(w, pool, &placed); err != nil { // netpool.go
+			reason := err.Error()
+			if err := updateTask(w, t.ID, func(t *types.Task) bool {
+				changed := t.PendingReason != reason
+				t.PendingReason = reason
+				return changed
+			}); err != nil {
+				return err
 			}
+			continue
+		}
+		err := updateTask(w, a.TaskID, func(t *types.Task) bool {
 			t.NodeID, t.State, t.PendingReason = a.NodeID, types.TaskAssigned, ""
 			return true
 		})
@@ -63,11 +87,6 @@ func (c TaskUpdates) assign(w *writeTxn) error {
 		}
 		if err := pinOnAssign(w, a, c.Now); err != nil { // apply_volume.go
 			return err
-		}
-		if t := getTask(w.txn, a.TaskID); t != nil && t.NodeID == a.NodeID {
-			if err := allocateSlices(w, t); err != nil { // netpool.go
-				return err
-			}
 		}
 	}
 	return nil

@@ -18,13 +18,13 @@ var t0 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
 // harness applies commands to a fresh store through the FSM, as Raft would,
 // with log indexes 1, 2, 3, ...
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	store *Store
 	fsm   *FSM
 	index uint64
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	s, err := NewStore()
 	if err != nil {

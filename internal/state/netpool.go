@@ -45,12 +45,11 @@ func getPool(txn *memdb.Txn) *ipam.Pool {
 		return rec.Pool
 	}
 	cfg := ipam.DefaultConfig()
-	if cl := first[types.Cluster](txn, TableCluster, "id", clusterKey); cl != nil && cl.AddressPool != "" {
+	if cl := first[types.Cluster](txn, TableCluster, "id", clusterKey); cl != nil {
 		// Checked at bootstrap; a record that fails to parse keeps the
 		// default rather than stopping the FSM.
-		if p, err := netip.ParsePrefix(cl.AddressPool); err == nil {
-			cfg.Pool = p
-		}
+		pool, _ := netip.ParsePrefix(cl.AddressPool)
+		cfg = ipam.PlanFor(pool, cl.AddressSlice)
 	}
 	p, err := ipam.New(cfg)
 	if err != nil {
@@ -241,8 +240,12 @@ func allocateNodeMeshSlices(w *writeTxn, n *types.Node) error {
 }
 
 // allocateSlices gives the task's node a slice of each network of the
-// task's service, at placement.
-func allocateSlices(w *writeTxn, t *types.Task) error {
+// task's service, at placement, in pool (the entry's one copy). A node
+// that has them already costs a lookup per network, no copy: at 10,000
+// nodes a copy of the pool is milliseconds, and most placements land
+// where the network is. The error, when a network has no slice left for
+// the node, is the sentence the task's pending reason shows.
+func allocateSlices(w *writeTxn, pool *poolEdit, t *types.Task) error {
 	if t.NodeID == "" {
 		return nil
 	}
@@ -254,18 +257,54 @@ func allocateSlices(w *writeTxn, t *types.Task) error {
 	if svc == nil || len(svc.Networks) == 0 {
 		return nil
 	}
-	return changePool(w, func(p *ipam.Pool) error {
-		for _, att := range svc.Networks {
-			key := app.NetworkKey(att.Name)
-			if _, ok := p.Subnet(key); !ok {
-				continue // allocated with the app; gone only once purged
-			}
-			if _, err := p.AddNode(key, t.NodeID); err != nil {
-				return fmt.Errorf("slice of network %s for node %s: %w", key, t.NodeID, err)
-			}
+	for _, att := range svc.Networks {
+		key := app.NetworkKey(att.Name)
+		p := pool.get()
+		if _, ok := p.Subnet(key); !ok {
+			continue // allocated with the app; gone only once purged
 		}
+		if _, ok := p.Slice(key, t.NodeID); ok {
+			continue
+		}
+		if _, err := pool.edit().AddNode(key, t.NodeID); err != nil {
+			return fmt.Errorf("no address for the task: %w", err)
+		}
+		pool.changed = true
+	}
+	return nil
+}
+
+// poolEdit is one entry's copy of the pool, made on its first change and
+// stored once at the end (commit), however many tasks the entry places.
+type poolEdit struct {
+	w       *writeTxn
+	p       *ipam.Pool
+	changed bool // an allocation succeeded (a refused one changes nothing)
+}
+
+// get returns the pool as the entry has it so far; callers must not
+// mutate it.
+func (e *poolEdit) get() *ipam.Pool {
+	if e.p != nil {
+		return e.p
+	}
+	return getPool(e.w.txn)
+}
+
+// edit returns the entry's copy, to change.
+func (e *poolEdit) edit() *ipam.Pool {
+	if e.p == nil {
+		e.p = getPool(e.w.txn).Clone()
+	}
+	return e.p
+}
+
+// commit stores the copy, if a change made one.
+func (e *poolEdit) commit() error {
+	if !e.changed {
 		return nil
-	})
+	}
+	return e.w.insert(TableNetPool, &NetPool{ID: netPoolID, Pool: e.p})
 }
 
 // releaseApp frees the app's own networks (their slices and VIPs with

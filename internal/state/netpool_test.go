@@ -1,9 +1,13 @@
 package state
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/internal/ipam"
 	"github.com/berth-dev/berth/internal/types"
 )
 
@@ -146,6 +150,132 @@ func TestMeshNetworksHaveASliceOnEveryNode(t *testing.T) {
 					t.Errorf("web_back slices %v: the publishing service's every network, want %d nodes'", s, tc.want)
 				}
 			}
+		})
+	}
+}
+
+// TestExhaustedNetworkFailsOnlyItsTasks: a plan whose placements need
+// more node slices than a network has places every task it can, and leaves
+// only those whose node got no slice pending, with the reason and the
+// setting to change; a later plan for a node that has a slice places too.
+func TestExhaustedNetworkFailsOnlyItsTasks(t *testing.T) {
+	h := newHarness(t)
+	// A /23 pool of /24 networks that cannot grow, /25 slices: the VIPs
+	// take one, so each network has room for one node.
+	h.mustApply(InitCluster{Cluster: &types.Cluster{ID: "c1", AddressPool: "10.50.0.0/23", AddressSlice: 25}})
+	app := testApp()
+	app.Services[0].Replicas = 3
+	app.Services[0].Networks = []types.NetworkAttachment{{Name: "default"}}
+	h.mustApply(UpsertApp{App: app, Now: t0})
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("a1", "api", 1), testTask("a2", "api", 2), testTask("a3", "api", 3), testTask("d1", "db", 1)}, Now: t0})
+	h.mustApply(TaskUpdates{Assign: []Assignment{
+		{TaskID: "a1", NodeID: "n1"}, {TaskID: "a2", NodeID: "n2"}, {TaskID: "d1", NodeID: "n2"}, {TaskID: "a3", NodeID: "n1"},
+	}, Now: t0})
+	v := h.store.View()
+	for _, want := range []struct {
+		id, node string
+		state    types.TaskState
+	}{{"a1", "n1", types.TaskAssigned}, {"a2", "", types.TaskPending}, {"d1", "n2", types.TaskAssigned}, {"a3", "n1", types.TaskAssigned}} {
+		got := v.Task(want.id)
+		if got.State != want.state || got.NodeID != want.node {
+			t.Errorf("task %s: %s on %q, want %s on %q (reason %q)", want.id, got.State, got.NodeID, want.state, want.node, got.PendingReason)
+		}
+	}
+	reason := v.Task("a2").PendingReason
+	for _, part := range []string{"no address for the task", "network web_default (10.50.0.0/24) has no free /25 slice for node n2", "--address-slice"} {
+		if !strings.Contains(reason, part) {
+			t.Errorf("reason %q does not say %q", reason, part)
+		}
+	}
+	if s := v.Pool().Slices("web_default"); len(s) != 1 {
+		t.Errorf("slices %v, want n1's only", s)
+	}
+	// The refusal is written once: the same plan again changes nothing.
+	before := h.store.View().Task("a2").ModifyIndex
+	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "a2", NodeID: "n2"}}, Now: t0})
+	if after := h.store.View().Task("a2").ModifyIndex; after != before {
+		t.Errorf("a refused placement rewrote the task (index %d to %d)", before, after)
+	}
+	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "a2", NodeID: "n1"}}, Now: t0})
+	if got := h.store.View().Task("a2"); got.State != types.TaskAssigned || got.PendingReason != "" {
+		t.Errorf("a2 on n1, which has a slice: %s, reason %q", got.State, got.PendingReason)
+	}
+}
+
+// TestFirstVersionSnapshotLoads restores a snapshot whose pool the first
+// version wrote (/18 networks of /24 slices, no growth fields) and checks
+// the restored cluster allocates on that plan, not the new default.
+func TestFirstVersionSnapshotLoads(t *testing.T) {
+	const snap = `{"format":"berth-state-v1"}
+{"net_pool":{"id":"pool","pool":{"config":{"pool":"10.240.0.0/12","network_bits":18,"slice_bits":24},"nets":{"owners":{"web_back":0},"next":1},"networks":{"web_back":{"slices":{"owners":{"n1":1}},"vips":{"owners":{"web/api":1},"next":2}}}}}}
+`
+	h := newHarness(t)
+	if err := h.fsm.Restore(ioNopCloser(stringsReader(snap))); err != nil {
+		t.Fatal(err)
+	}
+	p := h.store.View().Pool()
+	if err := p.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Config != ipam.V1Config() {
+		t.Fatalf("config %+v, want the first version's", p.Config)
+	}
+	if s, _ := p.Slice("web_back", "n1"); s.String() != "10.240.1.0/24" {
+		t.Errorf("n1's slice %s, want 10.240.1.0/24", s)
+	}
+	if v, _ := p.VIP("web_back", "web/api"); v.String() != "10.240.0.1" {
+		t.Errorf("VIP %s, want 10.240.0.1", v)
+	}
+	h.mustApply(CreateNetwork{Name: "shared", Now: t0})
+	if s, _ := h.store.View().Pool().Subnet("shared"); s.String() != "10.240.64.0/18" {
+		t.Errorf("a new network's subnet %s, want the first version's next /18, 10.240.64.0/18", s)
+	}
+}
+
+// BenchmarkPlaceOn10kNodes measures the FSM applying one plan entry that
+// places a task of a networked service on each of 10,000 nodes, the first
+// on each (so each takes a new slice, and the network grows from a /20 to
+// a /13), then the same again on nodes that hold their slice: the cost of
+// address allocation at placement, per task.
+//
+//	go test -run '^$' -bench PlaceOn10kNodes -benchtime 3x ./internal/state
+func BenchmarkPlaceOn10kNodes(b *testing.B) {
+	const nodes = 10000
+	for _, tc := range []struct {
+		name  string
+		fresh bool
+	}{{"new slices", true}, {"slices held", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var took time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				h := newHarness(b)
+				app := testApp()
+				app.Services[0].Replicas = 2 * nodes
+				app.Services[0].Networks = []types.NetworkAttachment{{Name: "default"}}
+				h.mustApply(UpsertApp{App: app, Now: t0})
+				var create []*types.Task
+				var first, second []Assignment
+				for i := range nodes {
+					a, c := fmt.Sprintf("a%05d", i), fmt.Sprintf("b%05d", i)
+					create = append(create, testTask(a, "api", i+1), testTask(c, "api", nodes+i+1))
+					first = append(first, Assignment{TaskID: a, NodeID: fmt.Sprintf("n%05d", i)})
+					second = append(second, Assignment{TaskID: c, NodeID: fmt.Sprintf("n%05d", i)})
+				}
+				h.mustApply(TaskUpdates{Create: create, Now: t0})
+				if !tc.fresh {
+					h.mustApply(TaskUpdates{Assign: first, Now: t0})
+					first = second
+				}
+				b.StartTimer()
+				start := time.Now()
+				h.mustApply(TaskUpdates{Assign: first, Now: t0})
+				took += time.Since(start)
+				if s := h.store.View().Pool().Slices("web_default"); len(s) != nodes {
+					b.Fatalf("%d slices, want %d", len(s), nodes)
+				}
+			}
+			b.ReportMetric(float64(took.Nanoseconds())/float64(b.N*nodes), "ns/task")
 		})
 	}
 }

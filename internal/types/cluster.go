@@ -21,9 +21,13 @@ type Cluster struct {
 	Revoked []Revocation `json:"revoked,omitempty"`
 	// AddressPool is the overlay's address pool ("10.240.0.0/12"), set at
 	// bootstrap (berth server --address-pool); "" is ipam's default.
-	AddressPool string    `json:"address_pool,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	ModifyIndex uint64    `json:"modify_index"`
+	AddressPool string `json:"address_pool,omitempty"`
+	// AddressSlice is the prefix length of a node's slice of a network
+	// (berth server --address-slice), set at bootstrap; 0 is ipam's
+	// default.
+	AddressSlice int       `json:"address_slice,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	ModifyIndex  uint64    `json:"modify_index"`
 }
 
 // Manager is one manager's addresses, as other nodes dial them.
