@@ -105,6 +105,10 @@ func (b *blocks) release(owner string) {
 	}
 }
 
+// IsZero tells encoding/json's omitzero that an empty level (the derived
+// set aside) is nothing to write.
+func (b blocks) IsZero() bool { return len(b.Owners) == 0 && b.Next == 0 }
+
 func (b blocks) clone() blocks {
 	return blocks{Owners: maps.Clone(b.Owners), Next: b.Next}
 }

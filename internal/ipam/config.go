@@ -28,14 +28,16 @@ const maxOwnerLen = 256
 
 // Config is the cluster's address plan. It is stored with the pool and
 // fixed for the cluster's life; the zero values of the fields added since
-// the first version (GrowBits, VIPBits) mean what that version did, so a
-// pool stored then decodes to the same plan.
+// the first version (GrowBits, VIPBits, SmallSliceBits, WideRegionBits)
+// mean what that version did, so a pool stored then decodes to the same
+// plan.
 type Config struct {
 	// Pool is the cluster address pool every network's subnet comes from.
 	Pool netip.Prefix `json:"pool"`
 	// NetworkBits is the prefix length a network's subnet starts at.
 	NetworkBits int `json:"network_bits"`
-	// SliceBits is the prefix length of one node's slice of a network.
+	// SliceBits is the prefix length of one node's slice of a network: a
+	// wide slice, when SmallSliceBits is set.
 	SliceBits int `json:"slice_bits"`
 	// GrowBits is the shortest prefix a network of the pool grows to when
 	// its slices run out: it doubles in place, into the free block beside
@@ -45,6 +47,13 @@ type Config struct {
 	// VIPBits is the prefix length of the VIP range at the base of every
 	// network (at most half a chosen subnet). 0: SliceBits, slice 0.
 	VIPBits int `json:"vip_bits,omitempty"`
+	// SmallSliceBits, when set, is the prefix length of the slices of the
+	// nodes that come once a network's wide region (its first
+	// WideRegionBits prefix) is full of SliceBits slices: the first nodes
+	// of a network get room for many containers, and a network of
+	// thousands of nodes still fits the pool. 0: every slice is SliceBits.
+	SmallSliceBits int `json:"small_slice_bits,omitempty"`
+	WideRegionBits int `json:"wide_region_bits,omitempty"`
 }
 
 // DefaultPool is the cluster address pool when none is set. It overlaps
@@ -53,14 +62,15 @@ type Config struct {
 var DefaultPool = netip.MustParsePrefix("10.240.0.0/12")
 
 // DefaultConfig is DefaultPool in networks that start as a /20 and grow
-// to a /13, cut in /27 node slices, with a /24 of VIPs: up to 256 networks,
-// 120 nodes on a network before it first grows and 16,376 once it is a
-// /13, 254 VIPs per network, 29 containers per node and network. A /13 is
+// to a /13, with a /24 of VIPs; the first 127 nodes of a network get a /24
+// slice (253 containers), in its first /17, and the nodes after them a /27
+// (29 containers): up to 256 networks, 15 nodes on a network before it
+// first grows, 15,487 once it is a /13, 254 VIPs per network. A /13 is
 // half the pool, so no network is ever routed as the whole pool (a
 // machine's resolver may sit in it: 10.255.255.53 does here), and 10,000
-// nodes on one network take 5/16 of the pool (/27: 32 addresses a node).
+// nodes on one network take 11/32 of the pool.
 func DefaultConfig() Config {
-	return Config{Pool: DefaultPool, NetworkBits: 20, SliceBits: 27, GrowBits: 13, VIPBits: 24}
+	return Config{Pool: DefaultPool, NetworkBits: 20, SliceBits: 24, GrowBits: 13, VIPBits: 24, SmallSliceBits: 27, WideRegionBits: 17}
 }
 
 // V1Config is the first version's plan, which clusters bootstrapped then
@@ -70,11 +80,17 @@ func V1Config() Config {
 	return Config{Pool: DefaultPool, NetworkBits: 18, SliceBits: 24}
 }
 
-// WithSlice returns c with node slices of bits (a /24 gives 253 containers
-// a node and network, a /27 29), the network sizes kept: a network then
-// holds fewer or more nodes.
+// WithSlice returns c with the slices of the nodes past a network's wide
+// region of bits when bits is longer than c's wide slices (a /26 gives 61
+// containers, a /27 29, a /28 13), or else every slice of bits and no small
+// ones (a /24: 253 containers a node, but a /13 network holds only 2,047
+// nodes), the network sizes kept.
 func (c Config) WithSlice(bits int) Config {
-	c.SliceBits = bits
+	if c.SmallSliceBits != 0 && bits > c.SliceBits {
+		c.SmallSliceBits = bits
+		return c
+	}
+	c.SliceBits, c.SmallSliceBits, c.WideRegionBits = bits, 0, 0
 	if c.VIPBits > bits {
 		c.VIPBits = bits
 	}
@@ -82,20 +98,27 @@ func (c Config) WithSlice(bits int) Config {
 }
 
 // PlanFor is the default plan on the cluster's settings (berth server
-// --address-pool, --address-slice; zero values take the defaults): a
-// pool smaller than the default's /12 starts networks and stops their
-// growth one bit below it, so that a /16 pool still holds 16 networks.
-// The result may be invalid (a slice too large for the pool): Validate.
+// --address-pool, --address-slice; zero values take the defaults). A pool
+// smaller than the default's /12 keeps its proportions where it can:
+// networks start, and stop growing, one bit below the pool at least, and
+// the wide slices are smaller than a network (a /16 pool: 16 networks of
+// up to a /17, 63 wide slices and 512 small). The result may still be
+// invalid (a slice too large for the pool): Validate.
 func PlanFor(pool netip.Prefix, sliceBits int) Config {
 	c := DefaultConfig()
 	if pool.IsValid() {
 		c.Pool = pool
 	}
+	c.NetworkBits = max(c.NetworkBits, c.Pool.Bits()+1)
+	c.GrowBits = max(c.GrowBits, c.Pool.Bits()+1)
+	c.SliceBits = max(c.SliceBits, c.NetworkBits+1)
+	c.WideRegionBits = min(max(c.WideRegionBits, c.GrowBits+1), c.NetworkBits)
+	if c.SmallSliceBits <= c.SliceBits || c.WideRegionBits <= c.GrowBits { // no room to grow past the wide region
+		c.SmallSliceBits, c.WideRegionBits = 0, 0
+	}
 	if sliceBits != 0 {
 		c = c.WithSlice(sliceBits)
 	}
-	c.NetworkBits = max(c.NetworkBits, c.Pool.Bits()+1)
-	c.GrowBits = max(c.GrowBits, c.Pool.Bits()+1)
 	c.VIPBits = min(max(c.VIPBits, c.NetworkBits+1), c.SliceBits)
 	return c
 }
@@ -126,6 +149,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("network growth to /%d must stay shorter than the pool's /%d (a network is never the whole pool), no longer than the networks' /%d and at most %d bits above the /%d slices: %w",
 			c.GrowBits, c.Pool.Bits(), c.NetworkBits, maxBlockBits, c.SliceBits, ErrInvalid)
 	}
+	if c.SmallSliceBits != 0 && (c.SmallSliceBits <= c.SliceBits || c.SmallSliceBits > 29 || c.SmallSliceBits-c.growBits() > maxBlockBits) {
+		return fmt.Errorf("small slice size /%d must be longer than the /%d slices, /29 or shorter, and at most %d bits above the /%d networks grow to: %w",
+			c.SmallSliceBits, c.SliceBits, maxBlockBits, c.growBits(), ErrInvalid)
+	}
+	if c.SmallSliceBits != 0 && (c.WideRegionBits <= c.growBits() || c.WideRegionBits > c.NetworkBits) {
+		return fmt.Errorf("wide slice region /%d must be shorter than or as long as the /%d networks start at and longer than the /%d they grow to: %w",
+			c.WideRegionBits, c.NetworkBits, c.growBits(), ErrInvalid)
+	}
+	if c.SmallSliceBits == 0 && c.WideRegionBits != 0 {
+		return fmt.Errorf("wide slice region /%d without small slices: %w", c.WideRegionBits, ErrInvalid)
+	}
 	if c.VIPBits != 0 && (c.VIPBits <= c.NetworkBits || c.VIPBits > c.SliceBits) {
 		return fmt.Errorf("VIP range /%d must be shorter than or as long as the /%d slices and fit twice in a /%d network: %w", c.VIPBits, c.SliceBits, c.NetworkBits, ErrInvalid)
 	}
@@ -155,21 +189,30 @@ type Limits struct {
 	Networks           int // networks in the pool (fewer as networks grow)
 	NodesPerNetwork    int // slices of a network that go to nodes, at its start size
 	MaxNodesPerNetwork int // the same once it has grown to GrowBits (if the blocks beside it are free)
+	WideNodes          int // nodes of a network with a SliceBits slice, the first ones
 	VIPsPerNetwork     int // services with a VIP on one network
-	AddrsPerSlice      int // container addresses in one node's slice
+	AddrsPerSlice      int // container addresses in one node's (wide) slice
+	AddrsPerSmallSlice int // the same in a small slice; 0 without
 }
 
 // Limits returns the counts c allows; c must be valid.
 func (c Config) Limits() Limits {
 	start := netip.PrefixFrom(c.Pool.Addr(), c.NetworkBits)
 	vips := 1 << (c.SliceBits - c.vipBits(start)) // slices the VIPs take
-	return Limits{
+	l := Limits{
 		Networks:           1 << (c.NetworkBits - c.Pool.Bits()),
 		NodesPerNetwork:    1<<(c.SliceBits-c.NetworkBits) - vips,
 		MaxNodesPerNetwork: 1<<(c.SliceBits-c.growBits()) - vips,
 		VIPsPerNetwork:     1<<(32-c.vipBits(start)) - 2,
 		AddrsPerSlice:      1<<(32-c.SliceBits) - 3, // as Slice.Take: not the VTEP, gateway or broadcast
 	}
+	l.WideNodes = l.MaxNodesPerNetwork
+	if c.SmallSliceBits != 0 {
+		l.WideNodes = 1<<(c.SliceBits-c.WideRegionBits) - vips
+		l.MaxNodesPerNetwork = l.WideNodes + 1<<(c.SmallSliceBits-c.growBits()) - 1<<(c.SmallSliceBits-c.WideRegionBits)
+		l.AddrsPerSmallSlice = 1<<(32-c.SmallSliceBits) - 3
+	}
+	return l
 }
 
 // Reserved are the prefixes a pool must never overlap whatever the machine:

@@ -19,6 +19,9 @@ func TestValidate(t *testing.T) {
 		{"no pool", Config{NetworkBits: 18, SliceBits: 24}, "not an IPv4 prefix"},
 		{"first version's", V1Config(), ""},
 		{"denser slices", DefaultConfig().WithSlice(24), ""},
+		{"small slices no smaller", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 24, GrowBits: 13, SmallSliceBits: 24, WideRegionBits: 17}, "small slice size /24"},
+		{"wide region past the start", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 24, GrowBits: 13, SmallSliceBits: 27, WideRegionBits: 21}, "wide slice region /21"},
+		{"wide region alone", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 24, GrowBits: 13, WideRegionBits: 17}, "without small slices"},
 		{"grows to the whole pool", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 27, GrowBits: 12}, "never the whole pool"},
 		{"grows smaller", Config{Pool: pfx("10.240.0.0/12"), NetworkBits: 20, SliceBits: 27, GrowBits: 21}, "network growth to /21"},
 		{"grows past 65536 slices", Config{Pool: pfx("10.0.0.0/8"), NetworkBits: 20, SliceBits: 29, GrowBits: 9}, "network growth to /9"},
@@ -53,10 +56,11 @@ func TestLimits(t *testing.T) {
 		cfg  Config
 		want Limits
 	}{
-		{"default", DefaultConfig(), Limits{Networks: 256, NodesPerNetwork: 120, MaxNodesPerNetwork: 16376, VIPsPerNetwork: 254, AddrsPerSlice: 29}},
-		{"first version's", V1Config(), Limits{Networks: 64, NodesPerNetwork: 63, MaxNodesPerNetwork: 63, VIPsPerNetwork: 254, AddrsPerSlice: 253}},
-		{"default with /24 slices", DefaultConfig().WithSlice(24), Limits{Networks: 256, NodesPerNetwork: 15, MaxNodesPerNetwork: 2047, VIPsPerNetwork: 254, AddrsPerSlice: 253}},
-		{"default with /29 slices", DefaultConfig().WithSlice(29), Limits{Networks: 256, NodesPerNetwork: 480, MaxNodesPerNetwork: 65504, VIPsPerNetwork: 254, AddrsPerSlice: 5}},
+		{"default", DefaultConfig(), Limits{Networks: 256, NodesPerNetwork: 15, MaxNodesPerNetwork: 15487, WideNodes: 127, VIPsPerNetwork: 254, AddrsPerSlice: 253, AddrsPerSmallSlice: 29}},
+		{"first version's", V1Config(), Limits{Networks: 64, NodesPerNetwork: 63, MaxNodesPerNetwork: 63, WideNodes: 63, VIPsPerNetwork: 254, AddrsPerSlice: 253}},
+		{"default with /24 slices only", DefaultConfig().WithSlice(24), Limits{Networks: 256, NodesPerNetwork: 15, MaxNodesPerNetwork: 2047, WideNodes: 2047, VIPsPerNetwork: 254, AddrsPerSlice: 253}},
+		{"default with small /29 slices", DefaultConfig().WithSlice(29), Limits{Networks: 256, NodesPerNetwork: 15, MaxNodesPerNetwork: 61567, WideNodes: 127, VIPsPerNetwork: 254, AddrsPerSlice: 253, AddrsPerSmallSlice: 5}},
+		{"a /16 pool", PlanFor(netip.MustParsePrefix("10.50.0.0/16"), 0), Limits{Networks: 16, NodesPerNetwork: 15, MaxNodesPerNetwork: 63 + 1024 - 512, WideNodes: 63, VIPsPerNetwork: 254, AddrsPerSlice: 253, AddrsPerSmallSlice: 29}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.cfg.Limits(); got != tc.want {

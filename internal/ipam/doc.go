@@ -49,24 +49,29 @@
 // # Layout
 //
 // With the defaults (DefaultConfig: 10.240.0.0/12, networks from /20
-// growing to /13, /27 slices, a /24 of VIPs): up to 256 networks; in each,
-// the first /24 holds the VIPs (254 services), and node slices follow:
-// 120 in the first /20, 16,376 once the network is a /13 (half the pool:
-// no network is ever routed as the whole pool, in which a machine's
-// resolver may sit). Ten thousand nodes take a network of 320,000
-// addresses, 5/16 of the pool. With n networks each has room for about
-// 1/n of the pool (a power of two): two networks can each reach 10,000
-// nodes, four 8,184 each. In a node's slice, .0 is the node's VXLAN device
-// (VTEP), .1 the gateway (the node's bridge), the last address is the
-// broadcast, and the 29 between are the containers' (Slice.Take).
-// `berth server --address-slice 24` gives 253 a node and network, and a
-// network at most 2,047 nodes. A cluster bootstrapped by the first
-// version keeps its stored plan (V1Config: /18 networks of 63 /24 slices,
-// slice 0 the VIPs, no growth).
+// growing to /13, a /24 of VIPs): up to 256 networks; in each, the first
+// /24 holds the VIPs (254 services), and node slices follow. The first 127
+// nodes of a network get a wide /24 slice, in its first /17 (the wide
+// region); the nodes after them a small /27 past it, so a network of
+// thousands of nodes fits the pool while a small cluster keeps room for
+// many containers a node: 15 nodes in the first /20, 15,487 once the
+// network is a /13 (half the pool: no network is ever routed as the whole
+// pool, in which a machine's resolver may sit). A node whose wide slice
+// went leaves it for the next node that comes. Ten thousand nodes take
+// 348,448 addresses, a /13 of 524,288. With n networks each has room for
+// about 1/n of the pool (a power of two): two networks can each reach
+// 10,000 nodes, four 7,295 each. In a node's slice, .0 is the node's VXLAN
+// device (VTEP), .1 the gateway (the node's bridge), the last address is
+// the broadcast, and those between are the containers' (Slice.Take): 253
+// in a /24, 29 in a /27. `berth server --address-slice 26` makes the small
+// slices /26 (61 containers, 7,807 nodes); 24 makes every slice a /24
+// (2,047 nodes). A cluster bootstrapped by the first version keeps its
+// stored plan (V1Config: /18 networks of 63 /24 slices, slice 0 the VIPs,
+// no growth, no small slices).
 //
 //	pool, _ := ipam.New(ipam.DefaultConfig())
 //	subnet, _ := pool.AddNetwork("app_default")     // 10.240.0.0/20
-//	slice, _ := pool.AddNode("app_default", "n1")   // 10.240.1.0/27
+//	slice, _ := pool.AddNode("app_default", "n1")   // 10.240.1.0/24
 //	vip, _ := pool.AddVIP("app_default", "app/web") // 10.240.0.1
 //	vtep, gw := ipam.VTEP(slice), ipam.Gateway(slice) // 10.240.1.0, 10.240.1.1
 package ipam

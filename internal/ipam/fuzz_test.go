@@ -9,9 +9,11 @@ import (
 )
 
 // FuzzPool replays a byte string as a sequence of allocations and releases
-// on two small plans, one of the first version's (4 networks, 3 node
-// slices and 126 VIPs each) and one whose networks grow (8 networks of 2
-// node slices that grow in place to 14, VIP ranges of 2 slices), and checks,
+// on three small plans, one of the first version's (4 networks, 3 node
+// slices and 126 VIPs each), one whose networks grow (8 networks of 2
+// node slices that grow in place to 14, VIP ranges of 2 slices) and the
+// same with small slices past a wide region (6 wide, then 32 small), and
+// checks,
 // after every step: the invariants (Check); that no two owners hold
 // overlapping blocks and each block lies where it must; that an owner
 // asking again gets the same answer; that exhaustion is reported only when
@@ -32,6 +34,7 @@ func FuzzPool(f *testing.F) {
 		for _, cfg := range []Config{
 			{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 23, SliceBits: 25},
 			{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 24, SliceBits: 26, GrowBits: 22, VIPBits: 25},
+			{Pool: netip.MustParsePrefix("10.240.0.0/21"), NetworkBits: 24, SliceBits: 26, GrowBits: 22, VIPBits: 25, SmallSliceBits: 28, WideRegionBits: 23},
 		} {
 			fuzzPool(t, cfg, prog)
 		}
@@ -116,7 +119,8 @@ func full(p *Pool, o op) bool {
 		return true
 	case "node":
 		s, _ := p.Subnet(o.a)
-		free := int(count(s, p.Config.SliceBits)-p.firstSlice(s)) - len(p.Networks[o.a].Slices.Owners)
+		r, n := p.ranges(s), p.Networks[o.a]
+		free := int(r.wideHi-r.wideLo+r.smallHi-r.smallLo) - len(n.Slices.Owners) - len(n.Small.Owners)
 		return free == 0 && !p.Clone().grow(o.a, s)
 	case "vip":
 		s, _ := p.Subnet(o.a)

@@ -27,8 +27,9 @@ func TestManyNodesOnOneNetwork(t *testing.T) {
 		{"default, alone", DefaultConfig(), 0, 10000, 13, ""},
 		{"default, beside another network", DefaultConfig(), 1, 10000, 13, ""},
 		// Four networks share the pool: each has a /14 to grow into.
-		{"default, beside three networks", DefaultConfig(), 3, 8184, 14, "no free block beside it to grow into"},
-		{"default with /24 slices", DefaultConfig().WithSlice(24), 0, 2047, 13, "the most a network of the pool"},
+		{"default, beside three networks", DefaultConfig(), 3, 7295, 14, "no free block beside it to grow into"},
+		{"default with /24 slices only", DefaultConfig().WithSlice(24), 0, 2047, 13, "the most a network of the pool"},
+		{"default with small /26 slices", DefaultConfig().WithSlice(26), 0, 7807, 13, "the most a network of the pool"},
 		{"first version's", V1Config(), 0, 63, 18, "its 63 node slices are taken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,8 +85,8 @@ func noSharedAddress(p *Pool) error {
 		vips := p.vipRange(s)
 		all = append(all, span{vips, id + " VIPs"})
 		for node, sl := range p.Slices(id) {
-			if !s.Contains(sl.Addr()) || sl.Bits() != p.Config.SliceBits {
-				return fmt.Errorf("slice %s of %s is not a /%d of %s", sl, node, p.Config.SliceBits, s)
+			if !s.Contains(sl.Addr()) || (sl.Bits() != p.Config.SliceBits && sl.Bits() != p.Config.SmallSliceBits) {
+				return fmt.Errorf("slice %s of %s is not a /%d or /%d of %s", sl, node, p.Config.SliceBits, p.Config.SmallSliceBits, s)
 			}
 			all = append(all, span{sl, id + " " + node})
 		}
@@ -107,37 +108,47 @@ func TestGrowInPlace(t *testing.T) {
 	steps := []op{
 		{"net", "a", "", "10.240.0.0/20"},
 		{"vip", "a", "web", "10.240.0.1"},
-		{"node", "a", "n0", "10.240.1.0/27"}, // past the /24 of VIPs
+		{"node", "a", "n0", "10.240.1.0/24"}, // past the /24 of VIPs
 		{"net", "b", "", "10.248.0.0/20"},    // the farthest block
 		{"net", "c", "", "10.244.0.0/20"},    // then between
 	}
-	for i := 1; i < 120; i++ {
+	for i := 1; i < 15; i++ {
 		steps = append(steps, op{do: "node", a: "a", b: fmt.Sprintf("n%d", i)})
 	}
 	steps = append(steps,
-		op{"node", "a", "n120", "10.240.16.0/27"}, // the first slice past the /20: grown
+		op{"node", "a", "n15", "10.240.16.0/24"}, // the first slice past the /20: grown
 		op{"vip", "a", "web", "10.240.0.1"},
-		op{"node", "a", "n0", "10.240.1.0/27"},
+		op{"node", "a", "n0", "10.240.1.0/24"},
+	)
+	for i := 16; i < 127; i++ {
+		steps = append(steps, op{do: "node", a: "a", b: fmt.Sprintf("n%d", i)})
+	}
+	steps = append(steps,
+		op{"node", "a", "n127", "10.240.128.0/27"}, // the wide /17 is full: a small slice past it
+		op{"node", "a", "n127", "10.240.128.0/27"},
+		op{"node", "a", "n128", "10.240.128.32/27"},
+		op{"rmnode", "a", "n5", ""},
+		op{"node", "a", "n129", "10.240.6.0/24"}, // a wide slice is free again: the next comes wide
 	)
 	for i, o := range steps {
 		if got := o.run(p); o.want != "" && got != o.want {
 			t.Fatalf("step %d %v = %q, want %q", i, o, got, o.want)
 		}
 	}
-	if s, _ := p.Subnet("a"); s.String() != "10.240.0.0/19" {
-		t.Fatalf("subnet of a = %s, want 10.240.0.0/19", s)
+	if s, _ := p.Subnet("a"); s.String() != "10.240.0.0/16" {
+		t.Fatalf("subnet of a = %s, want 10.240.0.0/16", s)
 	}
-	// c at 10.244.0.0/20 bounds a at a /14.
-	for i := 121; ; i++ {
+	// c at 10.244.0.0/20 bounds a at a /14: 127 wide slices, 7,168 small.
+	for i := 130; ; i++ {
 		if _, err := p.AddNode("a", fmt.Sprintf("n%d", i)); err != nil {
-			if s, _ := p.Subnet("a"); s.String() != "10.240.0.0/14" || i != 8184 {
-				t.Fatalf("a stopped at %d nodes as %s (%v), want 8,184 as 10.240.0.0/14", i, s, err)
+			if s, _ := p.Subnet("a"); s.String() != "10.240.0.0/14" || i-1 != 7295 {
+				t.Fatalf("a stopped at %d nodes as %s (%v), want 7,295 as 10.240.0.0/14", i-1, s, err)
 			}
 			break
 		}
 	}
 	// A subnet chosen inside a grown network is refused.
-	if got := (op{do: "fixed", a: "d", b: "10.241.0.0/24"}).run(p); got != "taken" {
+	if got := (op{do: "fixed", a: "d", b: "10.241.0.0/23"}).run(p); got != "taken" {
 		t.Fatalf("a chosen subnet inside a grown network: %q, want taken", got)
 	}
 	if err := p.Check(); err != nil {

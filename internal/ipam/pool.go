@@ -31,6 +31,10 @@ type Network struct {
 	Slices blocks `json:"slices"`
 	// VIPs maps a service ID to its VIP's offset in the VIP range, from 1.
 	VIPs blocks `json:"vips"`
+	// Small maps a node ID to its small slice's index (of
+	// Config.SmallSliceBits) in the subnet, past the wide region: the
+	// slices of nodes that came once the wide ones were all taken.
+	Small blocks `json:"small,omitzero"`
 }
 
 // New returns an empty pool with the plan cfg.
@@ -47,7 +51,7 @@ func (p *Pool) Clone() *Pool {
 	if p.Networks != nil {
 		c.Networks = make(map[string]*Network, len(p.Networks))
 		for id, n := range p.Networks {
-			c.Networks[id] = &Network{Slices: n.Slices.clone(), VIPs: n.VIPs.clone()}
+			c.Networks[id] = &Network{Slices: n.Slices.clone(), VIPs: n.VIPs.clone(), Small: n.Small.clone()}
 		}
 	}
 	return c
@@ -199,10 +203,22 @@ func (p *Pool) vipRange(s netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(s.Addr(), p.Config.vipBits(s))
 }
 
-// firstSlice is the index of the first node slice of a network of subnet
-// s: the one past the VIP range.
-func (p *Pool) firstSlice(s netip.Prefix) uint32 {
-	return 1 << (p.Config.SliceBits - p.Config.vipBits(s))
+// sliceRanges are the indexes of the node slices of a network of subnet s:
+// wide ones (Config.SliceBits) from the one past the VIP range to the end
+// of the wide region, and small ones (Config.SmallSliceBits) from there to
+// the end of s (none while s is no larger than the region).
+type sliceRanges struct{ wideLo, wideHi, smallLo, smallHi uint32 }
+
+func (p *Pool) ranges(s netip.Prefix) sliceRanges {
+	c := p.Config
+	r := sliceRanges{wideLo: 1 << (c.SliceBits - c.vipBits(s)), wideHi: count(s, c.SliceBits)}
+	if c.SmallSliceBits == 0 || s.Bits() >= c.WideRegionBits {
+		return r
+	}
+	region := netip.PrefixFrom(s.Addr(), c.WideRegionBits)
+	r.wideHi = count(region, c.SliceBits)
+	r.smallLo, r.smallHi = count(region, c.SmallSliceBits), count(s, c.SmallSliceBits)
+	return r
 }
 
 // AddNode returns the node's slice of the network, allocating one if it
@@ -216,12 +232,25 @@ func (p *Pool) AddNode(network, node string) (netip.Prefix, error) {
 	if err := checkOwner("node", node); err != nil {
 		return netip.Prefix{}, err
 	}
+	if s, ok := p.Slice(network, node); ok {
+		return s, nil
+	}
 	for {
-		if i, ok := n.Slices.take(node, p.firstSlice(subnet), count(subnet, p.Config.SliceBits), nil); ok {
-			return block(subnet, p.Config.SliceBits, i), nil
+		r := p.ranges(subnet)
+		// A full level is skipped without a search: once the wide region
+		// is full, every later node would walk it to no avail.
+		if uint32(len(n.Slices.Owners)) < r.wideHi-r.wideLo {
+			if i, ok := n.Slices.take(node, r.wideLo, r.wideHi, nil); ok {
+				return block(subnet, p.Config.SliceBits, i), nil
+			}
+		}
+		if r.smallHi > r.smallLo {
+			if i, ok := n.Small.take(node, r.smallLo, r.smallHi, nil); ok {
+				return block(subnet, p.Config.SmallSliceBits, i), nil
+			}
 		}
 		if !p.grow(network, subnet) {
-			return netip.Prefix{}, p.exhausted(network, node, subnet, len(n.Slices.Owners))
+			return netip.Prefix{}, p.exhausted(network, node, subnet, len(n.Slices.Owners)+len(n.Small.Owners))
 		}
 		subnet, _ = p.Subnet(network)
 	}
@@ -230,7 +259,7 @@ func (p *Pool) AddNode(network, node string) (netip.Prefix, error) {
 // exhausted says why network has no slice for node, and what to change.
 func (p *Pool) exhausted(network, node string, subnet netip.Prefix, taken int) error {
 	c := p.Config
-	what := fmt.Sprintf("network %s (%s) has no free /%d slice for node %s: its %d node slices are taken", network, subnet, c.SliceBits, node, taken)
+	what := fmt.Sprintf("network %s (%s) has no free slice for node %s: its %d node slices are taken", network, subnet, node, taken)
 	switch _, fixed := p.Fixed[network]; {
 	case fixed:
 		return fmt.Errorf("%s; give the network a larger subnet (Compose ipam, berth network create --subnet): %w", what, ErrExhausted)
@@ -244,6 +273,7 @@ func (p *Pool) exhausted(network, node string, subnet netip.Prefix, taken int) e
 func (p *Pool) RemoveNode(network, node string) {
 	if n := p.Networks[network]; n != nil {
 		n.Slices.release(node)
+		n.Small.release(node)
 	}
 }
 
@@ -252,6 +282,7 @@ func (p *Pool) RemoveNode(network, node string) {
 func (p *Pool) RemoveNodeEverywhere(node string) {
 	for _, n := range p.Networks {
 		n.Slices.release(node)
+		n.Small.release(node)
 	}
 }
 
@@ -261,12 +292,14 @@ func (p *Pool) Slice(network, node string) (netip.Prefix, bool) {
 	if n == nil {
 		return netip.Prefix{}, false
 	}
-	i, ok := n.Slices.Owners[node]
-	if !ok {
-		return netip.Prefix{}, false
-	}
 	subnet, _ := p.Subnet(network)
-	return block(subnet, p.Config.SliceBits, i), true
+	if i, ok := n.Slices.Owners[node]; ok {
+		return block(subnet, p.Config.SliceBits, i), true
+	}
+	if i, ok := n.Small.Owners[node]; ok {
+		return block(subnet, p.Config.SmallSliceBits, i), true
+	}
+	return netip.Prefix{}, false
 }
 
 // Slices returns the network's slices by node ID.
@@ -276,8 +309,12 @@ func (p *Pool) Slices(network string) map[string]netip.Prefix {
 		return nil
 	}
 	out := map[string]netip.Prefix{}
-	for node, i := range p.Networks[network].Slices.Owners {
+	n := p.Networks[network]
+	for node, i := range n.Slices.Owners {
 		out[node] = block(subnet, p.Config.SliceBits, i)
+	}
+	for node, i := range n.Small.Owners {
+		out[node] = block(subnet, p.Config.SmallSliceBits, i)
 	}
 	return out
 }
@@ -391,8 +428,17 @@ func (p *Pool) Check() error {
 		if !ok || n == nil {
 			return fmt.Errorf("network %q has slices but no subnet", id)
 		}
-		if err := n.Slices.check("slice of "+id, p.firstSlice(subnet), count(subnet, c.SliceBits)); err != nil {
+		r := p.ranges(subnet)
+		if err := n.Slices.check("slice of "+id, r.wideLo, r.wideHi); err != nil {
 			return err
+		}
+		if err := n.Small.check("small slice of "+id, r.smallLo, r.smallHi); err != nil {
+			return err
+		}
+		for node := range n.Small.Owners {
+			if _, dup := n.Slices.Owners[node]; dup {
+				return fmt.Errorf("node %q has two slices of %s", node, id)
+			}
 		}
 		if err := n.VIPs.check("VIP of "+id, 1, vipCount(p.vipRange(subnet))+1); err != nil {
 			return err

@@ -10,7 +10,7 @@ import (
 
 func TestDesiredFrom(t *testing.T) {
 	pfx, addr := netip.MustParsePrefix, netip.MustParseAddr
-	pool, err := ipam.New(ipam.DefaultConfig())
+	pool, err := ipam.New(ipam.V1Config()) // the layout these addresses were written for
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func newWorld(t *testing.T, n int, networks ...string) *world {
 	_, _ = rand.Read(b)
 	w := &world{t: t, prefix: "ovt" + hex.EncodeToString(b)}
 	w.ul = w.prefix + "-ul"
-	pool, err := ipam.New(ipam.DefaultConfig())
+	pool, err := ipam.New(ipam.V1Config()) // the layout these addresses were written for
 	if err != nil {
 		t.Fatal(err)
 	}
