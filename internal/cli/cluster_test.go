@@ -120,9 +120,9 @@ func TestServerFlagCheck(t *testing.T) {
 		{serverOptions{registryGCGrace: time.Millisecond}, "--registry-gc-grace must be between 1s and 24h0m0s"},
 		{serverOptions{registryGCGrace: -time.Minute}, "--registry-gc-grace must be between"},
 		{serverOptions{addressPool: "10.50.0.0/16", addressSlice: 24}, ""},
-		{serverOptions{addressPool: "10.50.0.0/24"}, ""}, // networks of a /25, slices of a /27
+		{serverOptions{addressPool: "10.50.0.0/24"}, ""}, // networks of a /25 that cannot grow, /26 slices
 		{serverOptions{addressPool: "10.50.0.0"}, "--address-pool"},
-		{serverOptions{addressSlice: 30}, "--address-slice 30 with the pool 10.240.0.0/12: slice size /30 leaves no address"},
+		{serverOptions{addressSlice: 30}, "--address-slice 30 with the pool 10.240.0.0/12: small slice size /30"},
 		{serverOptions{addressSlice: 20}, "--address-slice 20"},
 	}
 	for _, tc := range tests {

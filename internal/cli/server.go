@@ -96,8 +96,10 @@ temporary directory removed on exit.`,
 	f.DurationVar(&o.certTTL, "cert-ttl", 0, "lifetime of the node certificates this manager signs; nodes renew them when a third is left (default 2160h, 90 days)")
 	f.StringVar(&o.registryMax, "registry-max-size", "10GiB", "most the cluster registry may hold on this manager (images pushed by berth up); a push past it is refused")
 	f.StringVar(&o.addressPool, "address-pool", "", "a new cluster's overlay address pool (default "+ipam.DefaultPool.String()+"): each network starts as a /20 of it and grows to at most half of it; it must overlap none of the hosts' own routes")
-	f.IntVar(&o.addressSlice, "address-slice", 0, fmt.Sprintf("a new cluster's node slice size, a prefix length (default %d: %d containers a node and network; 24: %d, but a network then spans at most %d nodes)",
-		ipam.DefaultConfig().SliceBits, ipam.DefaultConfig().Limits().AddrsPerSlice, ipam.DefaultConfig().WithSlice(24).Limits().AddrsPerSlice, ipam.DefaultConfig().WithSlice(24).Limits().MaxNodesPerNetwork))
+	d := ipam.DefaultConfig()
+	f.IntVar(&o.addressSlice, "address-slice", 0, fmt.Sprintf("a new cluster's slice size, a prefix length, for the nodes a network gets past its first %d (default %d: %d containers a node and network, %d nodes a network at most; those first %d get a /%d, %d containers); %d or shorter: every slice that size (%d: a network spans at most %d nodes)",
+		d.Limits().WideNodes, d.SmallSliceBits, d.Limits().AddrsPerSmallSlice, d.Limits().MaxNodesPerNetwork, d.Limits().WideNodes, d.SliceBits, d.Limits().AddrsPerSlice,
+		d.SliceBits, d.SliceBits, d.WithSlice(d.SliceBits).Limits().MaxNodesPerNetwork))
 	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "write a new cluster's admin token to this file (mode 0600) instead of stdout")
 	_ = f.MarkHidden("admin-token-file")
 	addDNSUpstreamFlag(f, &o.dnsUpstreams)

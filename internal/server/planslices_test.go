@@ -76,7 +76,7 @@ func exhaustedVerdict(tasks []*types.Task) error {
 		return fmt.Errorf("placed %v, web pending with %q: want 3 workers, 1 web placed and 2 web pending", placed, reasons)
 	}
 	for _, r := range reasons {
-		if !strings.Contains(r, "no address for the task") || !strings.Contains(r, "no free /25 slice") || !strings.Contains(r, "--address-slice") {
+		if !strings.Contains(r, "no address for the task") || !strings.Contains(r, "no free slice for node") || !strings.Contains(r, "--address-slice") {
 			return fmt.Errorf("pending reason %q does not say the pool is exhausted and what to change", r)
 		}
 	}

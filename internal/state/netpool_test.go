@@ -182,7 +182,7 @@ func TestExhaustedNetworkFailsOnlyItsTasks(t *testing.T) {
 		}
 	}
 	reason := v.Task("a2").PendingReason
-	for _, part := range []string{"no address for the task", "network web_default (10.50.0.0/24) has no free /25 slice for node n2", "--address-slice"} {
+	for _, part := range []string{"no address for the task", "network web_default (10.50.0.0/24) has no free slice for node n2", "--address-slice"} {
 		if !strings.Contains(reason, part) {
 			t.Errorf("reason %q does not say %q", reason, part)
 		}
@@ -234,8 +234,8 @@ func TestFirstVersionSnapshotLoads(t *testing.T) {
 
 // BenchmarkPlaceOn10kNodes measures the FSM applying one plan entry that
 // places a task of a networked service on each of 10,000 nodes, the first
-// on each (so each takes a new slice, and the network grows from a /20 to
-// a /13), then the same again on nodes that hold their slice: the cost of
+// on each (so each takes a new slice: 127 wide, the rest small, and the
+// network grows from a /20 to a /13), then the same again on nodes that hold their slice: the cost of
 // address allocation at placement, per task.
 //
 //	go test -run '^$' -bench PlaceOn10kNodes -benchtime 3x ./internal/state

@@ -13,8 +13,8 @@ import (
 )
 
 // simWideNodes is past the 63 nodes the first version's /18 networks of
-// /24 slices held, and past the 120 a default network holds before it
-// first grows.
+// /24 slices held, and past the 127 wide slices of a default network: the
+// last three nodes get small ones.
 const simWideNodes = 130
 
 // TestSimNetworkSpansManyNodes runs one replica on each of 130 simulated
