@@ -161,6 +161,17 @@ type Execer interface {
 	Exec(ctx context.Context, taskID string, o ExecOptions, s ExecStreams) (int, error)
 }
 
+// Attacher is a driver that can connect to a task's own process (berth
+// run's one-off), as docker attach does: Attach writes its output from the
+// start (what it wrote before the call too), feeds Stdin to it when the
+// task was made with stdin open, passes Resize on with a TTY, and returns
+// its exit code once it exited. A driver without it is followed through
+// Logs and Inspect (agent/attach.go): output only, stdout and stderr
+// merged.
+type Attacher interface {
+	Attach(ctx context.Context, taskID string, rows, cols uint16, s ExecStreams) (int, error)
+}
+
 // ErrCopyUnsupported is returned (wrapped) by a driver whose tasks have no
 // filesystem of their own to copy into or out of (exec: host processes).
 var ErrCopyUnsupported = errors.New("copying files is not supported by this driver")
