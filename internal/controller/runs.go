@@ -15,7 +15,7 @@ func (p *pass) removeRun(app *types.App, svc *types.Service, tasks []*types.Task
 	if !svc.IsOneOff() || svc.Lifecycle == nil || !svc.Lifecycle.Remove {
 		return
 	}
-	if slices.ContainsFunc(tasks, unfinished) {
+	if slices.ContainsFunc(tasks, (*types.Task).MayHaveProcess) {
 		return // the next pass, woken by their reports, looks again
 	}
 	p.runs = append(p.runs, &state.RemoveRuns{App: app.Name, Services: []string{svc.Name}, Now: p.now})

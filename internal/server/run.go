@@ -40,6 +40,9 @@ func (s *Server) runOneOff(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkRunPorts(app.Name, one); err != nil {
+		return err
+	}
 	selected := []string{one.Name}
 	if !req.NoDeps {
 		selected = append(dependencies(app, req.Service), one.Name)
@@ -142,6 +145,28 @@ func (s *Server) freeRunName(app *types.App, name string) error {
 	cur := s.store.View().App(app.Name)
 	if app.Service(name) != nil || (cur != nil && cur.Service(name) != nil) {
 		return &apiError{status: http.StatusConflict, field: "name", msg: fmt.Sprintf("name: app %s already has a service or one-off %s; pick another --name, or remove it with berth rm", app.Name, name)}
+	}
+	return nil
+}
+
+// checkRunPorts refuses a one-off's published port that a service of the
+// app the cluster runs publishes already (checkIngressPorts sees to other
+// apps'): docker compose run --service-ports fails on it too, as the port
+// is taken.
+func (s *Server) checkRunPorts(appName string, one *types.Service) error {
+	cur := s.store.View().App(appName)
+	if cur == nil {
+		return nil
+	}
+	for i, p := range one.Ports {
+		for _, svc := range cur.Services {
+			for _, q := range svc.Ports {
+				if p.Published != 0 && p.Published == q.Published && p.Protocol == q.Protocol {
+					return &apiError{status: http.StatusConflict, field: "publish",
+						msg: fmt.Sprintf("publish: port %d/%s (port %d of the one-off) is published by %s already; publish another with -p, or drop --service-ports", p.Published, p.Protocol, i+1, svc.Name)}
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // RemoveRuns removes one-offs of an app (types.OneOff, berth run --rm):
-// a one-off whose every task has stopped leaves the app at once with its
+// a one-off whose every task has stopped (or never left pending) leaves the app at once with its
 // task records (their agents then remove the containers, as for any task
 // no longer listed); one still running is stopped (its Lifecycle Stopped
 // and Remove) and the controller commits RemoveRuns again once its tasks
@@ -47,7 +47,7 @@ func (c RemoveRuns) apply(w *writeTxn) (any, error) {
 			continue
 		}
 		tasks := listTasks(w.txn, TaskFilter{App: c.App, Service: name})
-		if slices.ContainsFunc(tasks, func(t *types.Task) bool { return !t.State.Terminal() }) {
+		if slices.ContainsFunc(tasks, (*types.Task).MayHaveProcess) {
 			if svc.Lifecycle == nil || !svc.Lifecycle.Remove {
 				svc.Lifecycle = &types.Lifecycle{Stopped: true, Remove: true, Index: w.index, At: c.Now}
 				svc.Status = nil
@@ -95,9 +95,10 @@ func finishedOneOffs(w *writeTxn, app *types.App, services []string) []string {
 			continue
 		}
 		tasks := listTasks(w.txn, TaskFilter{App: app.Name, Service: svc.Name})
-		if !slices.ContainsFunc(tasks, func(t *types.Task) bool { return !t.State.Terminal() }) {
+		if !slices.ContainsFunc(tasks, (*types.Task).MayHaveProcess) {
 			out = append(out, svc.Name)
 		}
 	}
 	return out
 }
+

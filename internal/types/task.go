@@ -122,6 +122,13 @@ func (t *Task) Name() string {
 	return t.App + "-" + t.Service + "-" + strconv.Itoa(t.Slot)
 }
 
+// MayHaveProcess reports whether a process of t may be on a node: it was
+// placed (left pending) and has not ended. A one-off (OneOff) without one
+// is removed at once.
+func (t *Task) MayHaveProcess() bool {
+	return !t.State.Terminal() && t.State != TaskPending
+}
+
 // ServiceID is "<app>/<service>", the key of a service across apps.
 func ServiceID(app, service string) string { return app + "/" + service }
 
