@@ -97,7 +97,9 @@ func appSummary(a *types.App, tasks []*types.Task) api.AppSummary {
 	s := api.AppSummary{Name: a.Name, Version: a.Version, Services: []string{}, Deleting: a.Deleting,
 		UpdatedAt: a.UpdatedAt.UTC().Format(time.RFC3339)}
 	for _, svc := range a.Services {
-		s.Services = append(s.Services, svc.Name)
+		if !svc.IsOneOff() { // its tasks are counted below, as Compose's run containers
+			s.Services = append(s.Services, svc.Name)
+		}
 	}
 	counts := map[string]int{}
 	for _, t := range tasks {

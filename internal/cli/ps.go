@@ -112,8 +112,12 @@ func (e *env) ps(ctx context.Context, o psOptions) error {
 	case o.services:
 		var names []string
 		for _, t := range tasks {
-			if !slices.Contains(names, t.Service) {
-				names = append(names, t.Service)
+			name := t.Service
+			if svc := app.Service(name); svc != nil && svc.IsOneOff() {
+				name = svc.OneOff.Of // a one-off's service, as Compose lists a run container's
+			}
+			if !slices.Contains(names, name) {
+				names = append(names, name)
 			}
 		}
 		for _, n := range names {
