@@ -101,4 +101,3 @@ func finishedOneOffs(w *writeTxn, app *types.App, services []string) []string {
 	}
 	return out
 }
-
