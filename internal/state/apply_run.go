@@ -9,7 +9,8 @@ import (
 )
 
 // RemoveRuns removes one-offs of an app (types.OneOff, berth run --rm):
-// a one-off whose every task has stopped (or never left pending) leaves the app at once with its
+// a one-off none of whose tasks may have a process (each ended, or never
+// left pending: types.Task.MayHaveProcess) leaves the app at once with its
 // task records (their agents then remove the containers, as for any task
 // no longer listed); one still running is stopped (its Lifecycle Stopped
 // and Remove) and the controller commits RemoveRuns again once its tasks
@@ -86,8 +87,8 @@ func (c RemoveRuns) apply(w *writeTxn) (any, error) {
 }
 
 // finishedOneOffs are the app's one-offs of services (every one, with none
-// named; a one-off is named by its own name or its service's) whose every
-// task has stopped: berth rm removes them with their tasks.
+// named; a one-off is named by its own name or its service's) none of
+// whose tasks may have a process: berth rm removes them with their tasks.
 func finishedOneOffs(w *writeTxn, app *types.App, services []string) []string {
 	var out []string
 	for _, svc := range app.Services {
