@@ -210,6 +210,8 @@ func composeState(t *types.Task) string {
 		return "exited"
 	case t.DesiredState == types.DesiredShutdown:
 		return "removing"
+	case t.State == types.TaskRunning && t.Paused:
+		return "paused"
 	case t.State == types.TaskRunning:
 		return "running"
 	case t.Attempt > 0:
@@ -240,6 +242,8 @@ func dockerStatus(t *types.Task, now time.Time) string {
 			code = *t.ExitCode
 		}
 		return fmt.Sprintf("Exited (%d) %s ago", code, since(t.FinishedAt))
+	case "paused":
+		return "Up " + since(t.StartedAt) + " (Paused)"
 	case "dead":
 		return "Dead"
 	case "removing":

@@ -82,7 +82,10 @@ type Status struct {
 	App     string
 	Service string
 	State   State
-	Health  types.Health
+	// Paused says a running task is frozen (berth pause: the engine's
+	// freezer, or a SIGSTOPped process).
+	Paused bool
+	Health types.Health
 	// HealthOutput is the last failing probe's output, with an unhealthy
 	// Health (at most types.MaxHealthOutput bytes).
 	HealthOutput string
