@@ -181,6 +181,9 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
 	if svc.Mode == types.ModeGlobal {
 		return badRequest("replicas", "service %s is global (one task per node) and cannot be scaled", svcName)
 	}
+	if svc.IsOneOff() {
+		return badRequest("service", "%s is a one-off of berth run: it runs one task and cannot be scaled; berth run another", svcName)
+	}
 	if app.Deleting {
 		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}
 	}

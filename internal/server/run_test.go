@@ -96,6 +96,7 @@ func TestRunRequests(t *testing.T) {
 	expectErrors(t, s, []errorCase{
 		{"port taken", "POST", runs, body(func(r *api.RunRequest) { r.Service, r.ServicePorts = "web", true }), 409, "publish"},
 		{"remove a service of the file", "DELETE", runs + "/web", ``, 400, "service"},
+		{"scale a one-off", "POST", "/v1/apps/shop/services/" + res.Service + "/scale", `{"replicas": 3}`, 400, "service"},
 		{"remove an unknown one-off", "DELETE", runs + "/nope", ``, 404, ""},
 	})
 	// No agent: its task is pending, never placed, so it goes at once.
