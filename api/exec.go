@@ -239,11 +239,18 @@ func (e *ExecError) Error() string { return e.Message }
 // It has no deadline of its own: an interactive command lasts as long as
 // the user wants; ctx ends it.
 func (c *Client) Exec(ctx context.Context, taskID string, o ExecOptions, sio ExecIO) (int, error) {
+	return c.duplex(ctx, fill(PathTaskExec, taskID), o.values(), sio)
+}
+
+// duplex is an exec-framed request to path (an exec, or an attach to a
+// one-off's main process): stdin and resizes go up, output comes back
+// until the exit frame, whose code it returns.
+func (c *Client) duplex(ctx context.Context, path string, q url.Values, sio ExecIO) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	defer pw.Close() // ends the request body once the answer is read
-	u := c.base() + fill(PathTaskExec, taskID) + "?" + o.values().Encode()
+	u := c.base() + path + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, pr)
 	if err != nil {
 		return 0, err

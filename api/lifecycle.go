@@ -127,7 +127,8 @@ func AgentTaskPath(route, taskID string, q url.Values) string {
 
 // oneShot reports whether a POST to path acts once and must not be sent
 // again after an answer was lost: a second kill would signal a task the
-// restart policy started since, a second restart replace it again.
+// restart policy started since, a second restart replace it again, a
+// second run start a second one-off.
 func oneShot(path string) bool {
-	return strings.HasPrefix(path, "/v1/") && (strings.HasSuffix(path, "/kill") || strings.HasSuffix(path, "/restart"))
+	return strings.HasPrefix(path, "/v1/") && (strings.HasSuffix(path, "/kill") || strings.HasSuffix(path, "/restart") || strings.HasSuffix(path, "/runs"))
 }

@@ -21,20 +21,30 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	a.serveDuplex(w, r, id, "an exec", func(d driver.Driver, s driver.ExecStreams) (int, error) {
+		return d.Exec(r.Context(), id,
+			driver.ExecOptions{Cmd: o.Cmd, User: o.User, WorkDir: o.WorkDir, Env: o.Env, TTY: o.TTY, Detach: o.Detach, Rows: o.Rows, Cols: o.Cols}, s)
+	})
+}
+
+// serveDuplex answers an exec-framed, full duplex request about task id
+// (an exec, berth run's attach): run gets the streams and returns the exit
+// code, sent last; an error is sent as an error frame instead.
+func (a *Agent) serveDuplex(w http.ResponseWriter, r *http.Request, id, what string, run func(driver.Driver, driver.ExecStreams) (int, error)) {
 	d, ok := a.taskDriver(w, r, id)
 	if !ok {
 		return
 	}
 	rc := http.NewResponseController(w)
 	if err := rc.EnableFullDuplex(); err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("this agent cannot stream an exec both ways: %v", err))
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("this agent cannot stream %s both ways: %v", what, err))
 		return
 	}
 	// The first frame, read before the answer, so that a caller that
 	// asked "Expect: 100-continue" is told to go on (api/exec.go).
 	fr := api.NewExecReader(r.Body)
 	if kind, p, err := fr.Next(); err != nil || kind != api.FrameStdin || len(p) > 0 {
-		writeError(w, http.StatusBadRequest, "the exec stream must start with an empty stdin frame")
+		writeError(w, http.StatusBadRequest, "the stream must start with an empty stdin frame")
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -44,12 +54,10 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 	stdin, stdinW := io.Pipe()
 	resize := make(chan [2]uint16, 1)
 	go readExecInput(fr, stdinW, resize)
-	code, err := d.Exec(r.Context(), id,
-		driver.ExecOptions{Cmd: o.Cmd, User: o.User, WorkDir: o.WorkDir, Env: o.Env, TTY: o.TTY, Detach: o.Detach, Rows: o.Rows, Cols: o.Cols},
-		driver.ExecStreams{Stdin: stdin, Stdout: out.Stream(api.FrameStdout), Stderr: out.Stream(api.FrameStderr), Resize: resize})
+	code, err := run(d, driver.ExecStreams{Stdin: stdin, Stdout: out.Stream(api.FrameStdout), Stderr: out.Stream(api.FrameStderr), Resize: resize})
 	_ = stdin.Close() // ends the driver's stdin copy, if the command read none
 	if err != nil {
-		a.log.Warn("exec in task", "task", id, "err", err)
+		a.log.Warn(what+" in task", "task", id, "err", err)
 		_ = out.Frame(api.FrameError, []byte(fmt.Sprintf("node %s: %v", a.cfg.Name, err)))
 		return
 	}

@@ -16,6 +16,7 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathAgentTaskLogs, a.handleLogs)
 	mux.HandleFunc("POST "+api.PathAgentTaskExec, a.handleExec)
+	mux.HandleFunc("POST "+api.PathAgentTaskAttach, a.handleAttach) // attach.go
 	mux.HandleFunc("GET "+api.PathAgentTaskArchive, a.handleArchive)
 	mux.HandleFunc("PUT "+api.PathAgentTaskArchive, a.handleArchive)
 	a.controlRoutes(mux) // control.go

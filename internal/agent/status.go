@@ -24,6 +24,7 @@ func observed(st *driver.Status, desired types.TaskState) types.TaskStatus {
 		ts.State = types.TaskRunning
 		ts.Health, ts.HealthOutput = st.Health, st.HealthOutput
 		ts.Addresses = st.Addresses
+		ts.Paused = st.Paused
 	default:
 		code := st.ExitCode
 		ts.ExitCode = &code
@@ -63,7 +64,7 @@ func driverRank(s driver.State) int {
 func sameStatus(a, b types.TaskStatus) bool {
 	codeEq := (a.ExitCode == nil) == (b.ExitCode == nil) &&
 		(a.ExitCode == nil || *a.ExitCode == *b.ExitCode)
-	return a.TaskID == b.TaskID && a.State == b.State && a.Health == b.Health && a.HealthOutput == b.HealthOutput &&
+	return a.TaskID == b.TaskID && a.State == b.State && a.Paused == b.Paused && a.Health == b.Health && a.HealthOutput == b.HealthOutput &&
 		a.Error == b.Error && a.ContainerID == b.ContainerID && a.Progress == b.Progress && codeEq &&
 		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt) && maps.Equal(a.Addresses, b.Addresses)
 }

@@ -10,20 +10,29 @@ var valueFlags = map[string]bool{
 	"-o": true, "--output": true,
 }
 
-// normalizeArgs spells a -f given before the verb as --file. After the
-// verb, `logs -f` means follow (as in docker compose), so the short form
-// must be resolved by position before cobra, which has no notion of it.
+// shortBeforeVerb are the global short flags that mean something else
+// after some verbs: `logs -f` follows, `run -p` publishes (as in docker
+// compose). Before the verb they are spelled long, so cobra, which has no
+// notion of position, reads them as the global flags.
+var shortBeforeVerb = map[string]string{"-f": "--file", "-p": "--project-name"}
+
+// normalizeArgs spells the flags of shortBeforeVerb given before the verb
+// long.
 func normalizeArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		long, short := shortBeforeVerb[a], ""
+		if len(a) > 2 && !strings.HasPrefix(a, "--") {
+			short = shortBeforeVerb[a[:2]]
+		}
 		switch {
 		case a == "--" || !strings.HasPrefix(a, "-"):
 			return append(out, args[i:]...) // the verb: the rest is its own
-		case a == "-f":
-			out = append(out, "--file")
-		case strings.HasPrefix(a, "-f") && !strings.HasPrefix(a, "--"):
-			out = append(out, "--file="+strings.TrimPrefix(strings.TrimPrefix(a, "-f"), "="))
+		case long != "":
+			out = append(out, long)
+		case short != "":
+			out = append(out, short+"="+strings.TrimPrefix(a[2:], "="))
 			continue
 		default:
 			out = append(out, a)

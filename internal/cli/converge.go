@@ -67,6 +67,9 @@ type progress struct {
 func evaluate(app *types.App, tasks []*types.Task) progress {
 	var p progress
 	for _, svc := range app.Services {
+		if svc.IsOneOff() {
+			continue // berth run follows its one-off; a deploy never waits for it
+		}
 		p.Services = append(p.Services, evaluateService(app.Name, svc, tasks))
 	}
 	p.stopping = stopping(app.Name, tasks)

@@ -64,6 +64,8 @@ type fakeManager struct {
 	exitCodes   map[string]int // service -> exit code of its tasks startFor ends
 	output      map[string]string
 	stopCode    *int // the exit code of a task the fake stops (nil: none)
+
+	runs []api.RunRequest // berth run's requests (oneoff_test.go)
 }
 
 func newFakeManager(t *testing.T) (*fakeManager, string) {
@@ -103,7 +105,8 @@ func (f *fakeManager) handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathSnapshot, f.saveSnapshot)
 	mux.HandleFunc("POST "+api.PathSnapshot, f.restoreSnapshot)
 	f.images.register(mux, f)
-	f.lifecycleRoutes(mux) // lifecycle_test.go
+	f.lifecycleRoutes(mux)                         // lifecycle_test.go
+	mux.HandleFunc("POST "+api.PathAppRuns, f.run) // oneoff_test.go
 	return f.authenticate(mux)
 }
 

@@ -198,6 +198,20 @@ func (e *env) startServices(ctx context.Context, services []string, o startOptio
 
 type rmOptions struct{ force, stop bool }
 
+// removable reports whether berth rm removes t, as the manager does
+// (state.RemoveStoppedTasks): a task told to stop that has stopped, or a
+// one-off's that ended; of the services named (a one-off is named by its
+// own name or its service's), or of any with none named.
+func removable(app *types.App, t *types.Task, services []string) bool {
+	if !t.State.Terminal() {
+		return false
+	}
+	svc := app.Service(t.Service)
+	oneOff := svc != nil && svc.IsOneOff()
+	named := len(services) == 0 || slices.Contains(services, t.Service) || (oneOff && slices.Contains(services, svc.OneOff.Of))
+	return named && (t.DesiredState == types.DesiredShutdown || oneOff)
+}
+
 func newRmCommand(e *env) *cobra.Command {
 	var o rmOptions
 	cmd := &cobra.Command{
@@ -206,7 +220,9 @@ func newRmCommand(e *env) *cobra.Command {
 		Long: `Remove the tasks of services that were stopped (berth stop, or replaced),
 with their containers on every node, as docker compose rm does: it asks
 first unless -f, and -s stops the services first. A service's finished
-one-shot task that is still wanted is kept: removing it would run it again.`,
+one-shot task that is still wanted is kept: removing it would run it again.
+One-offs of berth run that exited go too, task and record (SERVICE names
+its one-offs as well).`,
 		Example: "  berth rm -f\n  berth rm -s -f worker",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.rm(cmd.Context(), args, o, e.stdin)
@@ -237,7 +253,7 @@ func (e *env) rm(ctx context.Context, services []string, o rmOptions, in io.Read
 	}
 	var names []string
 	for _, t := range tasks {
-		if t.DesiredState == types.DesiredShutdown && t.State.Terminal() && (len(services) == 0 || slices.Contains(services, t.Service)) {
+		if removable(app, t, services) {
 			names = append(names, t.Name())
 		}
 	}

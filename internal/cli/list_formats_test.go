@@ -49,6 +49,12 @@ func TestLsFormats(t *testing.T) {
   UpdatedAt: "2026-11-25T01:00:00Z"
 `},
 		{name: "template refused", args: []string{"--format", "{{.Name}}"}, err: `--format takes table or json, not "{{.Name}}"`},
+		{name: "filter by name", args: []string{"-a", "-q", "--filter", "name=sho"}, out: "shop\n"},
+		{name: "filter by names", args: []string{"-a", "-q", "--filter", "name=^new$", "--filter", "name=batch"}, out: "batch\nnew\n"},
+		{name: "filter as a regular expression", args: []string{"-a", "-q", "--filter", "name=^(b|s)"}, out: "batch\nshop\n"},
+		{name: "filter and -a", args: []string{"-q", "--filter", "name=batch"}, out: ""},
+		{name: "filter matching none", args: []string{"-q", "--filter", "name=nope"}, out: ""},
+		{name: "unknown filter", args: []string{"--filter", "status=running"}, err: `--filter takes name=X, as docker compose ls, not "status=running"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,9 +15,10 @@ import (
 )
 
 type lsOptions struct {
-	all    bool
-	quiet  bool
-	format string
+	all     bool
+	quiet   bool
+	format  string
+	filters []string // KEY=VALUE: name=
 }
 
 func newLsCommand(e *env) *cobra.Command {
@@ -28,8 +30,10 @@ func newLsCommand(e *env) *cobra.Command {
 status: their current tasks counted by Compose state ("running(2),
 exited(1)"), as docker compose ls does. An app whose every task has exited
 is listed only with -a. -q prints the names only; --format json prints one
-JSON object a line; -o json|yaml (or --json) one document.`,
-		Example: "  berth ls\n  berth ls -a -q\n  berth ls --format json",
+JSON object a line; -o json|yaml (or --json) one document. --filter
+name=X keeps the apps whose name matches X, as docker's filters match: a
+regular expression found in the name (repeat: any of them).`,
+		Example: "  berth ls\n  berth ls -a -q\n  berth ls --format json\n  berth ls --filter name=shop",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.ls(cmd.Context(), o)
@@ -39,7 +43,30 @@ JSON object a line; -o json|yaml (or --json) one document.`,
 	f.BoolVarP(&o.all, "all", "a", false, "show the apps whose every task has exited too")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the apps' names")
 	f.StringVar(&o.format, "format", "", "table or json (one object a line)")
+	f.StringArrayVar(&o.filters, "filter", nil, "keep the apps that match, as docker compose ls: name=X (repeatable)")
 	return cmd
+}
+
+// nameFilter reads ls's --filter name=X values into a test of an app's
+// name: docker's filters.Match, where X matches as a regular expression
+// found in the name (or, when X is no regular expression, as the whole
+// name); any of several. No filter keeps every app.
+func nameFilter(filters []string) (func(string) bool, error) {
+	var tests []func(string) bool
+	for _, f := range filters {
+		key, v, ok := strings.Cut(f, "=")
+		if !ok || key != "name" {
+			return nil, fmt.Errorf("--filter takes name=X, as docker compose ls, not %q", f)
+		}
+		if re, err := regexp.Compile(v); err == nil {
+			tests = append(tests, re.MatchString)
+		} else {
+			tests = append(tests, func(name string) bool { return name == v })
+		}
+	}
+	return func(name string) bool {
+		return len(tests) == 0 || slices.ContainsFunc(tests, func(match func(string) bool) bool { return match(name) })
+	}, nil
 }
 
 func (e *env) ls(ctx context.Context, o lsOptions) error {
@@ -48,6 +75,10 @@ func (e *env) ls(ctx context.Context, o lsOptions) error {
 		return fmt.Errorf("--format takes table or json, not %q", o.format)
 	}
 	if err := e.formatAndOutput(o.format); err != nil {
+		return err
+	}
+	keep, err := nameFilter(o.filters)
+	if err != nil {
 		return err
 	}
 	apps, tasks, err := e.clusterApps(ctx)
@@ -62,7 +93,7 @@ func (e *env) ls(ctx context.Context, o lsOptions) error {
 	rows := make([]api.AppSummary, 0, len(apps))
 	var shown []*types.App
 	for _, a := range apps {
-		if !o.all && allExited(byApp[a.Name]) {
+		if (!o.all && allExited(byApp[a.Name])) || !keep(a.Name) {
 			continue
 		}
 		rows = append(rows, appSummary(a, byApp[a.Name]))
@@ -97,7 +128,9 @@ func appSummary(a *types.App, tasks []*types.Task) api.AppSummary {
 	s := api.AppSummary{Name: a.Name, Version: a.Version, Services: []string{}, Deleting: a.Deleting,
 		UpdatedAt: a.UpdatedAt.UTC().Format(time.RFC3339)}
 	for _, svc := range a.Services {
-		s.Services = append(s.Services, svc.Name)
+		if !svc.IsOneOff() { // its tasks are counted below, as Compose's run containers
+			s.Services = append(s.Services, svc.Name)
+		}
 	}
 	counts := map[string]int{}
 	for _, t := range tasks {

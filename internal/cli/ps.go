@@ -112,8 +112,12 @@ func (e *env) ps(ctx context.Context, o psOptions) error {
 	case o.services:
 		var names []string
 		for _, t := range tasks {
-			if !slices.Contains(names, t.Service) {
-				names = append(names, t.Service)
+			name := t.Service
+			if svc := app.Service(name); svc != nil && svc.IsOneOff() {
+				name = svc.OneOff.Of // a one-off's service, as Compose lists a run container's
+			}
+			if !slices.Contains(names, name) {
+				names = append(names, name)
 			}
 		}
 		for _, n := range names {
@@ -206,6 +210,8 @@ func composeState(t *types.Task) string {
 		return "exited"
 	case t.DesiredState == types.DesiredShutdown:
 		return "removing"
+	case t.State == types.TaskRunning && t.Paused:
+		return "paused"
 	case t.State == types.TaskRunning:
 		return "running"
 	case t.Attempt > 0:
@@ -236,6 +242,8 @@ func dockerStatus(t *types.Task, now time.Time) string {
 			code = *t.ExitCode
 		}
 		return fmt.Sprintf("Exited (%d) %s ago", code, since(t.FinishedAt))
+	case "paused":
+		return "Up " + since(t.StartedAt) + " (Paused)"
 	case "dead":
 		return "Dead"
 	case "removing":

@@ -128,3 +128,31 @@ func exitAsWanted(t *testing.T, h *harness, code int, wantErr string) bool {
 	}
 	return true
 }
+
+// TestPausedState: a running task its agent saw paused is Compose's
+// "paused" (ps --status paused), "Up ... (Paused)" as docker ps says it,
+// and "running (paused)" in berth's table.
+func TestPausedState(t *testing.T) {
+	now := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		task              types.Task
+		state, status, ps string
+	}{
+		{types.Task{State: types.TaskRunning, DesiredState: types.DesiredRunning, Paused: true, StartedAt: now.Add(-time.Hour)},
+			"paused", "Up About an hour (Paused)", "running (paused)"},
+		{types.Task{State: types.TaskRunning, DesiredState: types.DesiredRunning, StartedAt: now.Add(-time.Hour)},
+			"running", "Up About an hour", "running"},
+		{types.Task{State: types.TaskRunning, DesiredState: types.DesiredShutdown, Paused: true, StartedAt: now.Add(-time.Hour)},
+			"removing", "Removing", "running (paused) -> shutdown"},
+	} {
+		if got := composeState(&tc.task); got != tc.state {
+			t.Errorf("composeState = %q, want %q", got, tc.state)
+		}
+		if got := dockerStatus(&tc.task, now); got != tc.status {
+			t.Errorf("dockerStatus = %q, want %q", got, tc.status)
+		}
+		if got := taskState(&tc.task); got != tc.ps {
+			t.Errorf("taskState = %q, want %q", got, tc.ps)
+		}
+	}
+}

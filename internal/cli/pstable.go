@@ -86,7 +86,8 @@ func nodeName(id string, nodes map[string]string) string {
 
 // taskState is the observed state, with what explains it: the scheduler's
 // reason for a pending task, the agent's progress of a starting one (an
-// image pull), the exit code and error of a finished one, and
+// image pull), that a running one is paused, the exit code and error of a
+// finished one, and
 // the desired state when it differs (a task being stopped).
 func taskState(t *types.Task) string {
 	s := string(t.State)
@@ -98,6 +99,10 @@ func taskState(t *types.Task) string {
 	case types.TaskStarting:
 		if t.Progress != "" {
 			s += ": " + t.Progress
+		}
+	case types.TaskRunning:
+		if t.Paused {
+			s += " (paused)"
 		}
 	case types.TaskComplete, types.TaskFailed:
 		if t.ExitCode != nil {

@@ -65,6 +65,7 @@ func newRootCommand(e *env) *cobra.Command {
 		newServiceCommand(e),
 		newLogsCommand(e),
 		newExecCommand(e),
+		newRunCommand(e), // oneoff.go
 		newCpCommand(e),
 		newConfigCommand(e),
 		newServerCommand(e),

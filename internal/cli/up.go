@@ -213,6 +213,9 @@ func (e *env) printSubmitted(name string, before *types.App, resp *api.SubmitRes
 		width = max(width, len(n))
 	}
 	for _, s := range resp.App.Services {
+		if s.IsOneOff() {
+			continue // berth run's, untouched by up
+		}
 		fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, s.Name, submitVerdict(s.Name, before, resp))
 	}
 	for _, n := range resp.Removed {

@@ -106,7 +106,8 @@ func (e *env) orphans(ctx context.Context, app, stored *types.App, so api.Submit
 	}
 	var missing []string
 	for _, svc := range stored.Services {
-		if app.Service(svc.Name) == nil {
+		// A one-off (berth run) is never in the file, and never an orphan.
+		if app.Service(svc.Name) == nil && !svc.IsOneOff() {
 			missing = append(missing, svc.Name)
 		}
 	}

@@ -146,6 +146,11 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("record a deployment's progress: %w", err)
 		}
 	}
+	for _, cmd := range p.runs {
+		if _, err := r.commit.Commit(ctx, cmd); err != nil {
+			return time.Time{}, fmt.Errorf("remove a stopped one-off: %w", err)
+		}
+	}
 	if err := r.place(ctx); err != nil {
 		return time.Time{}, err
 	}
@@ -193,6 +198,8 @@ type pass struct {
 	// deploys holds the deployments' changes (rollout.go), committed after
 	// the task updates.
 	deploys []state.Command
+	// runs removes the one-offs berth run --rm stopped (runs.go), last.
+	runs []state.Command
 }
 
 func newPass(view *state.View, now time.Time, newID func() string) *pass {

@@ -27,6 +27,7 @@ func (p *pass) app(app *types.App) {
 	for _, svc := range app.Services {
 		ts := byService[svc.Name]
 		if p.stopped(svc, ts) { // lifecycle.go
+			p.removeRun(app, svc, ts) // runs.go
 			continue
 		}
 		if svc.Mode == types.ModeGlobal {

@@ -82,7 +82,10 @@ type Status struct {
 	App     string
 	Service string
 	State   State
-	Health  types.Health
+	// Paused says a running task is frozen (berth pause: the engine's
+	// freezer, or a SIGSTOPped process).
+	Paused bool
+	Health types.Health
 	// HealthOutput is the last failing probe's output, with an unhealthy
 	// Health (at most types.MaxHealthOutput bytes).
 	HealthOutput string
@@ -159,6 +162,17 @@ type ExecStreams struct {
 // means berth or the engine failed and the command's fate is unknown.
 type Execer interface {
 	Exec(ctx context.Context, taskID string, o ExecOptions, s ExecStreams) (int, error)
+}
+
+// Attacher is a driver that can connect to a task's own process (berth
+// run's one-off), as docker attach does: Attach writes its output from the
+// start (what it wrote before the call too), feeds Stdin to it when the
+// task was made with stdin open, passes Resize on with a TTY, and returns
+// its exit code once it exited. A driver without it is followed through
+// Logs and Inspect (agent/attach.go): output only, stdout and stderr
+// merged.
+type Attacher interface {
+	Attach(ctx context.Context, taskID string, rows, cols uint16, s ExecStreams) (int, error)
 }
 
 // ErrCopyUnsupported is returned (wrapped) by a driver whose tasks have no

@@ -99,28 +99,38 @@ func (s *Server) admitApp(w http.ResponseWriter, r *http.Request) (*state.Upsert
 	if app.Name != name {
 		return nil, badRequest("name", "%q does not match the app name %q in the URL", app.Name, name)
 	}
+	if err := noOneOffs(&app, ""); err != nil { // run.go
+		return nil, err
+	}
+	return s.admit(&app, opts)
+}
+
+// admit checks a submission of app with opts, merged with the stored app,
+// and returns the upsert to commit: a PUT's, or berth run's (run.go).
+func (s *Server) admit(app *types.App, opts api.SubmitOptions) (*state.UpsertApp, error) {
+	name := app.Name
 	cur := s.store.View().App(name)
-	m, err := mergeSubmission(cur, &app, opts)
+	m, err := mergeSubmission(cur, app, opts)
 	if err != nil {
 		return nil, err
 	}
-	applyAppDefaults(&app)
-	if err := validateApp(&app); err != nil {
+	applyAppDefaults(app)
+	if err := validateApp(app); err != nil {
 		return nil, err
 	}
-	if err := s.checkAppLimits(&app); err != nil {
+	if err := s.checkAppLimits(app); err != nil {
 		return nil, err
 	}
-	if err := checkIngressPorts(s.store.View().Apps(), &app); err != nil {
+	if err := checkIngressPorts(s.store.View().Apps(), app); err != nil {
 		return nil, err
 	}
-	if err := s.sealSecrets(&app, m.sealed); err != nil {
+	if err := s.sealSecrets(app, m.sealed); err != nil {
 		return nil, err
 	}
 	if cur != nil && cur.Deleting {
 		return nil, &apiError{status: http.StatusConflict, msg: "app " + name + " is being removed; wait for `berth down` to finish, then try again"}
 	}
-	cmd := &state.UpsertApp{App: &app, Now: s.clock.Now(), Deploy: true, Recreate: m.recreate, Untouched: m.untouched, StopGrace: opts.StopGrace}
+	cmd := &state.UpsertApp{App: app, Now: s.clock.Now(), Deploy: true, Recreate: m.recreate, Untouched: m.untouched, StopGrace: opts.StopGrace}
 	if cur != nil {
 		cmd.Base = cur.Version // the merge read cur: refused if another change came between
 	}
@@ -170,6 +180,9 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) error {
 	}
 	if svc.Mode == types.ModeGlobal {
 		return badRequest("replicas", "service %s is global (one task per node) and cannot be scaled", svcName)
+	}
+	if svc.IsOneOff() {
+		return badRequest("service", "%s is a one-off of berth run: it runs one task and cannot be scaled; berth run another", svcName)
 	}
 	if app.Deleting {
 		return &apiError{status: http.StatusConflict, msg: "app " + appName + " is being removed"}

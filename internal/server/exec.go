@@ -24,17 +24,23 @@ func (s *Server) taskExec(w http.ResponseWriter, r *http.Request) error {
 	if _, err := api.ParseExecOptions(r.URL.Query()); err != nil {
 		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	}
+	return s.duplexToAgent(w, r, api.PathAgentTaskExec, "an exec")
+}
+
+// duplexToAgent relays an exec-framed stream (an exec, berth run's attach)
+// both ways between the client and the agent's agentPath.
+func (s *Server) duplexToAgent(w http.ResponseWriter, r *http.Request, agentPath, what string) error {
 	rc := http.NewResponseController(w)
 	if err := rc.EnableFullDuplex(); err != nil {
-		return fmt.Errorf("this manager cannot stream an exec both ways: %w", err)
+		return fmt.Errorf("this manager cannot stream %s both ways: %w", what, err)
 	}
-	resp, done, err := s.toAgent(r, http.MethodPost, api.PathAgentTaskExec, io.NopCloser(r.Body), "an exec", agentAnswerTimeout)
+	resp, done, err := s.toAgent(r, http.MethodPost, agentPath, io.NopCloser(r.Body), what, agentAnswerTimeout)
 	if err != nil {
 		return err
 	}
 	defer done()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	s.relay(w, rc, resp.Body, r, "exec")
+	s.relay(w, rc, resp.Body, r, strings.TrimPrefix(strings.TrimPrefix(what, "an "), "a "))
 	return nil
 }
 

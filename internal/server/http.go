@@ -75,6 +75,9 @@ func (s *Server) routes(clusterPort bool) http.Handler {
 	write("POST "+api.PathAppStart, s.startServices)
 	write("POST "+api.PathAppRestart, s.restartServices)
 	write("POST "+api.PathAppRm, s.removeStopped)
+	write("POST "+api.PathAppRuns, s.runOneOff) // run.go
+	write("DELETE "+api.PathAppRun, s.removeRun)
+	read("POST "+api.PathTaskAttach, s.taskAttach)
 	read("POST "+api.PathTaskKill, s.killTask)
 	read("POST "+api.PathTaskPause, s.pauseTask)
 	read("POST "+api.PathTaskUnpause, s.unpauseTask)

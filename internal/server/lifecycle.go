@@ -136,7 +136,7 @@ func (s *Server) removeStopped(w http.ResponseWriter, r *http.Request) error {
 	if req.TimeoutSeconds != nil {
 		return badRequest("timeout_seconds", "rm takes no timeout; berth stop -t does")
 	}
-	res, err := s.Commit(r.Context(), &state.RemoveStoppedTasks{App: app.Name, Services: req.Services})
+	res, err := s.Commit(r.Context(), &state.RemoveStoppedTasks{App: app.Name, Services: req.Services, Now: s.clock.Now()})
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,8 @@ func mergeSubmission(old, app *types.App, o api.SubmitOptions) (merged, error) {
 		}
 	}
 	for _, prev := range old.Services {
-		if app.Service(prev.Name) == nil && (!o.RemoveOrphans || slices.Contains(o.Keep, prev.Name)) {
+		// A one-off (berth run) is never an orphan: the file never has it.
+		if app.Service(prev.Name) == nil && (prev.IsOneOff() || !o.RemoveOrphans || slices.Contains(o.Keep, prev.Name)) {
 			services = append(services, keep(prev))
 			m.untouched = append(m.untouched, prev.Name)
 		}

@@ -185,6 +185,9 @@ func recordDeployments(w *writeTxn, app, old *types.App, res *UpsertResult, c Up
 	now := c.Now
 	for _, name := range res.Changed {
 		svc := app.Service(name)
+		if svc.IsOneOff() {
+			continue // a run's one task starts at once: nothing rolls out
+		}
 		var prev *types.Service
 		if old != nil {
 			prev = old.Service(name)

@@ -46,11 +46,14 @@ type RestartServices struct {
 // told to stop and have stopped (`berth rm`); their agents then remove the
 // containers, as for any task no longer listed. A finished task still
 // wanted (a one-shot that completed) is kept: removing it would leave its
-// slot empty, and the controller would run it again. Result: the removed
-// []*types.Task.
+// slot empty, and the controller would run it again. One-offs (berth
+// run) whose tasks have all stopped go too, with their tasks, as Compose's
+// rm removes a stopped run container (RemoveRuns); Now stamps that change.
+// Result: the removed []*types.Task.
 type RemoveStoppedTasks struct {
-	App      string   `json:"app"`
-	Services []string `json:"services,omitempty"`
+	App      string    `json:"app"`
+	Services []string  `json:"services,omitempty"`
+	Now      time.Time `json:"now,omitzero"`
 }
 
 func (StopServices) kind() commandKind       { return kindStopServices }
@@ -69,7 +72,7 @@ func (c StopServices) apply(w *writeTxn) (any, error) {
 
 func (c StartServices) apply(w *writeTxn) (any, error) {
 	return setLifecycle(w, c.App, c.Services, c.Now, func(svc *types.Service) *types.Lifecycle {
-		if !svc.IsStopped() {
+		if !svc.IsStopped() || removing(svc) {
 			return svc.Lifecycle
 		}
 		return nil
@@ -77,10 +80,17 @@ func (c StartServices) apply(w *writeTxn) (any, error) {
 }
 
 func (c RestartServices) apply(w *writeTxn) (any, error) {
-	return setLifecycle(w, c.App, c.Services, c.Now, func(*types.Service) *types.Lifecycle {
+	return setLifecycle(w, c.App, c.Services, c.Now, func(svc *types.Service) *types.Lifecycle {
+		if removing(svc) {
+			return svc.Lifecycle
+		}
 		return &types.Lifecycle{Restart: true, Index: w.index, Grace: c.Grace, At: c.Now}
 	})
 }
+
+// removing reports whether svc is a one-off that berth run --rm is
+// removing: neither start nor restart brings it back.
+func removing(svc *types.Service) bool { return svc.Lifecycle != nil && svc.Lifecycle.Remove }
 
 func (c RemoveStoppedTasks) apply(w *writeTxn) (any, error) {
 	app, err := liveApp(w, c.App, "have its tasks removed")
@@ -98,7 +108,18 @@ func (c RemoveStoppedTasks) apply(w *writeTxn) (any, error) {
 			ids = append(ids, t.ID)
 		}
 	}
-	return removed, TaskUpdates{Delete: ids}.delete(w)
+	if err := (TaskUpdates{Delete: ids}).delete(w); err != nil {
+		return nil, err
+	}
+	runs := finishedOneOffs(w, app, c.Services) // apply_run.go
+	if len(runs) == 0 {
+		return removed, nil
+	}
+	res, err := RemoveRuns{App: c.App, Services: runs, Now: c.Now}.apply(w)
+	if err != nil {
+		return nil, err
+	}
+	return append(removed, res.(*RemoveRunsResult).Tasks...), nil
 }
 
 // setLifecycle gives each named service (every one, with none named) the

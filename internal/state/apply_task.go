@@ -166,6 +166,7 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	}
 	before := cloneTask(t)
 	t.State = st.State
+	t.Paused = st.Paused && st.State == types.TaskRunning
 	if st.Health != types.HealthNone {
 		t.Health, t.HealthOutput = st.Health, st.HealthOutput
 	}

@@ -180,3 +180,28 @@ func TestTaskProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskPaused: a running task's pause follows its agent's reports, and
+// a task that ended is not paused.
+func TestTaskPaused(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	task := testTask("t1", "api", 1)
+	task.NodeID, task.State = "n1", types.TaskRunning
+	h.mustApply(TaskUpdates{Create: []*types.Task{task}, Now: t0})
+	for i, s := range []struct {
+		status types.TaskStatus
+		want   bool
+	}{
+		{types.TaskStatus{State: types.TaskRunning, Paused: true}, true},
+		{types.TaskStatus{State: types.TaskRunning}, false},
+		{types.TaskStatus{State: types.TaskRunning, Paused: true}, true},
+		{types.TaskStatus{State: types.TaskFailed, ExitCode: ptr(137), Paused: true}, false},
+	} {
+		s.status.TaskID = "t1"
+		h.mustApply(TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{s.status}, Now: t0})
+		if got := h.store.View().Task("t1").Paused; got != s.want {
+			t.Errorf("step %d: paused = %v, want %v", i, got, s.want)
+		}
+	}
+}

@@ -60,6 +60,7 @@ const (
 	kindStartServices       commandKind = 41
 	kindRestartServices     commandKind = 42
 	kindRemoveStoppedTasks  commandKind = 43
+	kindRemoveRuns          commandKind = 44 // one-offs of berth run (apply_run.go)
 	kindCreateNetwork       commandKind = 45 // cluster networks (apply_network.go)
 	kindDeleteNetwork       commandKind = 46
 	kindRemoveVolume        commandKind = 47 // volume removal (apply_volume_rm.go)
@@ -322,6 +323,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &RestartServices{}, nil
 	case kindRemoveStoppedTasks:
 		return &RemoveStoppedTasks{}, nil
+	case kindRemoveRuns:
+		return &RemoveRuns{}, nil
 	case kindCreateNetwork:
 		return &CreateNetwork{}, nil
 	case kindDeleteNetwork:

@@ -17,6 +17,10 @@ type Lifecycle struct {
 	// before it are the ones it stops or replaces, so a task started since
 	// is never stopped by an old request.
 	Index uint64 `json:"index"`
+	// Remove, with Stopped, is berth run --rm's end of a one-off
+	// (OneOff): once its tasks have stopped, the service and their
+	// records go (state.RemoveRuns).
+	Remove bool `json:"remove,omitempty"`
 	// Grace, when set, is the stop grace (-t) of the tasks this stops,
 	// instead of the service's stop_grace_period.
 	Grace time.Duration `json:"grace,omitempty"`

@@ -127,6 +127,9 @@ type Service struct {
 	// Lifecycle is what berth stop, start and restart asked (lifecycle.go):
 	// not hashed, dropped by a submission.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// OneOff marks a service berth run made (oneoff.go): not in the
+	// Compose file, never an orphan, removed by berth run --rm, rm or down.
+	OneOff *OneOff `json:"one_off,omitempty"`
 }
 
 // Build is a Compose build section. The CLI builds on its local engine; the

@@ -82,8 +82,11 @@ type Task struct {
 	// HealthyAt is when the task was first reported healthy: a replica that
 	// served once and then failed is a runtime event, not a failed deploy.
 	HealthyAt time.Time `json:"healthy_at,omitzero"`
-	ExitCode  *int      `json:"exit_code,omitempty"`
-	Error     string    `json:"error,omitempty"`
+	// Paused says the running task is frozen (berth pause), as its agent
+	// last saw it.
+	Paused   bool   `json:"paused,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Error    string `json:"error,omitempty"`
 	// PendingReason explains why the scheduler could not place the task.
 	PendingReason string `json:"pending_reason,omitempty"`
 	// Progress says what a starting task waits for, as its agent last
@@ -122,6 +125,13 @@ func (t *Task) Name() string {
 	return t.App + "-" + t.Service + "-" + strconv.Itoa(t.Slot)
 }
 
+// MayHaveProcess reports whether a process of t may be on a node: it was
+// placed (left pending) and has not ended. A one-off (OneOff) without one
+// is removed at once.
+func (t *Task) MayHaveProcess() bool {
+	return !t.State.Terminal() && t.State != TaskPending
+}
+
 // ServiceID is "<app>/<service>", the key of a service across apps.
 func ServiceID(app, service string) string { return app + "/" + service }
 
@@ -132,12 +142,14 @@ type TaskStatus struct {
 	Health Health    `json:"health,omitempty"`
 	// HealthOutput is the failing probe's output (at most MaxHealthOutput
 	// bytes), sent with an unhealthy health.
-	HealthOutput string    `json:"health_output,omitempty"`
-	ExitCode     *int      `json:"exit_code,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	ContainerID  string    `json:"container_id,omitempty"`
-	StartedAt    time.Time `json:"started_at,omitzero"`
-	FinishedAt   time.Time `json:"finished_at,omitzero"`
+	HealthOutput string `json:"health_output,omitempty"`
+	// Paused: the running task is frozen (berth pause).
+	Paused      bool      `json:"paused,omitempty"`
+	ExitCode    *int      `json:"exit_code,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	ContainerID string    `json:"container_id,omitempty"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
 	// Progress is what a starting task waits for (at most MaxProgress
 	// bytes), such as its image's pull.
 	Progress string `json:"progress,omitempty"`

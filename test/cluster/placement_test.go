@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
 	"github.com/berth-dev/berth/test/cluster/harness"
 )
@@ -23,10 +25,11 @@ func TestPlacement(t *testing.T) {
 		zoneOf[c.NodeByName(t, leader, a.Name).ID] = a.Labels["zone"]
 	}
 
-	t.Run("constraint", func(t *testing.T) {
-		file := writeApp(t, c, "onlyb", service{name: "web", replicas: 4, deploy: `      placement:
+	onlyb := writeApp(t, c, "onlyb", service{name: "web", replicas: 4, deploy: `      placement:
         constraints: ["node.labels.zone==b"]
 `})
+	t.Run("constraint", func(t *testing.T) {
+		file := onlyb
 		c.MustRun(t, leader, "up", "-d", "-f", file)
 		harness.WaitFor(t, time.Minute, "web running", c.ExpectRunning(leader, "onlyb", "web", 4))
 		perZone := runningPerZone(t, c, leader, "onlyb", zoneOf)
@@ -43,6 +46,37 @@ func TestPlacement(t *testing.T) {
 		if r.Code != 4 || strings.TrimSpace(r.Stdout) != "web" || !strings.Contains(r.Stderr, "to-stderr") || strings.Contains(r.Stdout, "to-stderr") {
 			t.Errorf("exec: exit %d, stdout %q, stderr %q; want 4, the task's MESSAGE, and stderr apart", r.Code, r.Stdout, r.Stderr)
 		}
+	})
+
+	// berth run: the scheduler places the one-off (on zone b, as web's
+	// placement says), and its output and exit code come back from that
+	// agent through the manager; --rm leaves nothing.
+	t.Run("run --rm a one-off on another agent", func(t *testing.T) {
+		r := c.Run(t, leader, "-p", "onlyb", "-f", onlyb, "run", "--rm", "web", "sh", "-c", `echo "$MESSAGE"; exit 3`)
+		if r.Code != 3 || strings.TrimSpace(r.Stdout) != "web" {
+			t.Fatalf("run: exit %d, stdout %q, stderr %q; want 3 and the task's MESSAGE", r.Code, r.Stdout, r.Stderr)
+		}
+		harness.WaitFor(t, 30*time.Second, "the one-off gone", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			app, err := leader.Client().GetApp(ctx, "onlyb")
+			if err != nil {
+				return err
+			}
+			tasks, _, err := leader.Client().ListTasks(ctx, api.TaskQuery{App: "onlyb"})
+			if err != nil {
+				return err
+			}
+			for _, tk := range tasks {
+				if tk.Service != "web" {
+					return fmt.Errorf("task %s (%s) left", tk.Name(), tk.State)
+				}
+			}
+			if len(app.Services) != 1 {
+				return fmt.Errorf("services %d, want web alone", len(app.Services))
+			}
+			return nil
+		})
 	})
 
 	t.Run("spread over zones", func(t *testing.T) {

@@ -133,6 +133,9 @@ func TestExecAndCp(t *testing.T) {
 			t.Fatalf("cp into an exec task: %s", r)
 		}
 	})
+
+	// Last: it ends with down.
+	t.Run("berth run", func(t *testing.T) { runOneOffs(t, c, dir, project, file) }) // run_test.go
 }
 
 type stdinResult struct {

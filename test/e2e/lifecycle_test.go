@@ -78,16 +78,40 @@ func TestLifecycleVerbs(t *testing.T) {
 		}
 	})
 
+	// ps --status paused lists exactly the tasks of service that are
+	// paused (want: its running task, or none).
+	pausedIs := func(service string, want bool) func() error {
+		return func() error {
+			tasks, err := c.PS(t, project)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, tk := range h.Running(tasks, service) {
+				ids = append(ids, tk.ID)
+			}
+			out := h.Lines(run("ps", "-q", "--status", "paused").Stdout)
+			if got := len(out) == 1 && len(ids) == 1 && out[0] == ids[0]; got != want || (!want && len(out) > 0) {
+				return fmt.Errorf("ps -q --status paused: %q; %s's running tasks %v, paused: %v", out, service, ids, want)
+			}
+			return nil
+		}
+	}
 	t.Run("pause and unpause", func(t *testing.T) {
 		cid := strings.Fields(webTask())[1]
 		run("pause", "web")
 		if st, err := h.Docker("inspect", "-f", "{{.State.Paused}}", cid); err != nil || st != "true" {
 			t.Fatalf("after pause: paused=%q (%v), want true", st, err)
 		}
+		h.WaitFor(t, 30*time.Second, "ps --status paused shows web", pausedIs("web", true))
+		if out := run("ps", "--format", "{{.Name}} {{.State}} {{.Status}}").Stdout; !strings.Contains(out, project+"-web-1 paused Up") || !strings.Contains(out, "(Paused)") {
+			t.Fatalf("ps of a paused task:\n%s", out)
+		}
 		run("unpause", "web")
 		if st, err := h.Docker("inspect", "-f", "{{.State.Paused}}", cid); err != nil || st != "false" {
 			t.Fatalf("after unpause: paused=%q (%v), want false", st, err)
 		}
+		h.WaitFor(t, 30*time.Second, "ps --status paused empty", pausedIs("web", false))
 		h.HTTPGet(t, url, 30*time.Second)
 	})
 
@@ -119,6 +143,7 @@ func TestLifecycleVerbs(t *testing.T) {
 			}
 			return nil
 		})
+		h.WaitFor(t, 30*time.Second, "ps --status paused shows proc", pausedIs("proc", true))
 		run("unpause", "proc")
 		h.WaitFor(t, 10*time.Second, "proc continued", func() error {
 			if st := state(); st == "T" {
@@ -126,6 +151,7 @@ func TestLifecycleVerbs(t *testing.T) {
 			}
 			return nil
 		})
+		h.WaitFor(t, 30*time.Second, "ps --status paused empty", pausedIs("proc", false))
 	})
 
 	t.Run("kill -s TERM and the restart policy", func(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 )
 
 // Events streams the status of this node's containers whenever one starts,
-// dies, is OOM killed, changes health or is destroyed. The stream reconnects
+// dies, is OOM killed, changes health, is paused or unpaused, or is
+// destroyed. The stream reconnects
 // after engine errors (events in the gap are lost: the agent also polls
 // List) and the channel closes when ctx is done.
 func (d *Driver) Events(ctx context.Context) (<-chan *driver.Status, error) {
@@ -92,7 +93,7 @@ func (d *Driver) eventStatus(ctx context.Context, m events.Message) *driver.Stat
 		// status: inspecting it here again is one more engine call per
 		// replica for no news.
 		return nil
-	case action == "die", action == "start", action == "oom", strings.HasPrefix(action, "health_status"):
+	case action == "die", action == "start", action == "oom", action == "pause", action == "unpause", strings.HasPrefix(action, "health_status"):
 		st, err := d.inspect(ctx, m.Actor.ID)
 		if errors.Is(err, driver.ErrNotFound) {
 			return goneStatus(m)

@@ -47,6 +47,8 @@ func createOptions(cfg *driver.TaskConfig, nodeID, image string, netIDs map[stri
 		StopTimeout:  stopTimeout(s),
 		Tty:          s.Tty,
 		OpenStdin:    s.StdinOpen,
+		// A one-off's stdin ends with its attach's (berth run), as docker run -i.
+		StdinOnce: s.StdinOpen && s.IsOneOff(),
 	}
 	opts := client.ContainerCreateOptions{Config: c, HostConfig: hc, Name: containerName(cfg.Task)}
 	if atts := s.Networks; len(atts) > 0 {

@@ -31,6 +31,7 @@ func statusOf(c container.InspectResponse) *driver.Status {
 	st.StartedAt = parseTime(s.StartedAt)
 	if st.State == driver.StateRunning {
 		st.Addresses = addressesOf(c)
+		st.Paused = s.Paused
 	}
 	if st.State == driver.StateExited {
 		st.ExitCode = s.ExitCode

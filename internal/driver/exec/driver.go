@@ -161,6 +161,8 @@ func (t *task) status() *driver.Status {
 	}
 	if r.Exited {
 		st.State, st.ExitCode, st.FinishedAt, st.Error = driver.StateExited, r.ExitCode, r.FinishedAt, r.Error
+	} else {
+		st.Paused = stopped(r.PID)
 	}
 	return st
 }

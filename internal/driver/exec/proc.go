@@ -29,6 +29,13 @@ func procStart(pid int) (start uint64, zombie bool, err error) {
 	return start, fields[0] == "Z", nil
 }
 
+// stopped reports whether pid is stopped by a signal (state T): berth
+// pause's SIGSTOP, or anyone's.
+func stopped(pid int) bool {
+	_, fields, err := procStat(pid)
+	return err == nil && len(fields) > 0 && fields[0] == "T"
+}
+
 // procStat reads /proc/<pid>/stat: the command name (field 2) and the
 // fields after it, from field 3 (state) on.
 func procStat(pid int) (name string, fields []string, err error) {
