@@ -55,7 +55,9 @@ func (d *Driver) Attach(ctx context.Context, taskID string, rows, cols uint16, s
 		}()
 	}
 	if tty && s.Resize != nil {
-		go d.resizeContainer(ctx, id, s.Resize)
+		go passSizes(ctx, s.Resize, func(h, w uint) {
+			_, _ = d.cli.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})
+		})
 	}
 	copied := make(chan error, 1)
 	go func() { copied <- copyOutput(tty, s, hj.Reader) }()
@@ -92,19 +94,4 @@ func copyOutput(tty bool, s driver.ExecStreams, r io.Reader) error {
 		_, err = stdcopy.StdCopy(s.Stdout, s.Stderr, r)
 	}
 	return err
-}
-
-// resizeContainer passes terminal sizes on until ctx ends.
-func (d *Driver) resizeContainer(ctx context.Context, id string, sizes <-chan [2]uint16) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case sz, ok := <-sizes:
-			if !ok {
-				return
-			}
-			_, _ = d.cli.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(sz[0]), Width: uint(sz[1])})
-		}
-	}
 }

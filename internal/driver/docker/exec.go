@@ -55,7 +55,9 @@ func (d *Driver) Exec(ctx context.Context, taskID string, o driver.ExecOptions, 
 		}()
 	}
 	if s.Resize != nil {
-		go d.resizeExec(ctx, cr.ID, s.Resize)
+		go passSizes(ctx, s.Resize, func(h, w uint) {
+			_, _ = d.cli.ExecResize(ctx, cr.ID, client.ExecResizeOptions{Height: h, Width: w})
+		})
 	}
 	if o.TTY {
 		_, err = io.Copy(s.Stdout, hj.Reader)
@@ -72,8 +74,9 @@ func (d *Driver) Exec(ctx context.Context, taskID string, o driver.ExecOptions, 
 	return in.ExitCode, nil
 }
 
-// resizeExec passes terminal sizes on until ctx (the exec's request) ends.
-func (d *Driver) resizeExec(ctx context.Context, execID string, sizes <-chan [2]uint16) {
+// passSizes hands each terminal size from sizes to resize until ctx (the
+// exec's or attach's request) ends or sizes closes.
+func passSizes(ctx context.Context, sizes <-chan [2]uint16, resize func(height, width uint)) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -82,7 +85,7 @@ func (d *Driver) resizeExec(ctx context.Context, execID string, sizes <-chan [2]
 			if !ok {
 				return
 			}
-			_, _ = d.cli.ExecResize(ctx, execID, client.ExecResizeOptions{Height: uint(sz[0]), Width: uint(sz[1])})
+			resize(uint(sz[0]), uint(sz[1]))
 		}
 	}
 }
