@@ -63,11 +63,9 @@ func schema() *memdb.DBSchema {
 			Name: TableTasks,
 			Indexes: map[string]*memdb.IndexSchema{
 				"id":  {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
-				"app": {Name: "app", Indexer: &memdb.StringFieldIndex{Field: "App"}},
-				"service": {Name: "service", Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-					&memdb.StringFieldIndex{Field: "App"},
-					&memdb.StringFieldIndex{Field: "Service"},
-				}}},
+				// "order" lists an app's or a service's tasks in
+				// compareTasks's order (taskorder.go).
+				"order": {Name: "order", Unique: true, Indexer: taskOrder{}},
 				// Pending tasks have no node yet.
 				"node": {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
 			},

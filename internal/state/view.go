@@ -39,7 +39,9 @@ func (v *View) Task(id string) *types.Task {
 // create index.
 func (v *View) Tasks(f TaskFilter) []*types.Task {
 	tasks := listTasks(v.txn, f)
-	slices.SortFunc(tasks, compareTasks)
+	if f.App == "" && f.NodeID != "" {
+		slices.SortFunc(tasks, compareTasks) // the node index is not in that order
+	}
 	return tasks
 }
 
@@ -114,13 +116,13 @@ func listTasks(txn *memdb.Txn, f TaskFilter) []*types.Task {
 	var tasks []*types.Task
 	switch {
 	case f.App != "" && f.Service != "":
-		tasks = list[types.Task](txn, TableTasks, "service", f.App, f.Service)
+		tasks = list[types.Task](txn, TableTasks, "order", f.App, f.Service)
 	case f.App != "":
-		tasks = list[types.Task](txn, TableTasks, "app", f.App)
+		tasks = list[types.Task](txn, TableTasks, "order", f.App)
 	case f.NodeID != "":
 		tasks = list[types.Task](txn, TableTasks, "node", f.NodeID)
 	default:
-		tasks = list[types.Task](txn, TableTasks, "id")
+		tasks = list[types.Task](txn, TableTasks, "order")
 	}
 	return slices.DeleteFunc(tasks, func(t *types.Task) bool {
 		return (f.App != "" && t.App != f.App) ||
