@@ -82,3 +82,37 @@ func TestEventsGap(t *testing.T) {
 		t.Fatalf("restored: gap %+v", gap)
 	}
 }
+
+// TestEventRingKeepsTheLast: through single adds and batches larger than
+// the ring, past several compactions, the ring keeps exactly the last
+// EventRingSize events in order and its floor is the last one dropped.
+func TestEventRingKeepsTheLast(t *testing.T) {
+	r := newEventRing(0)
+	var next uint64
+	batch := func(n int) []Event {
+		evs := make([]Event, n)
+		for i := range evs {
+			next++
+			evs[i] = Event{Index: next}
+		}
+		return evs
+	}
+	for step := range 3*EventRingSize + 50 {
+		n := 1
+		if step%1000 == 999 {
+			n = EventRingSize + 5
+		}
+		r.add(batch(n))
+		kept := r.events[r.start:]
+		want := min(int(next), EventRingSize)
+		if len(kept) != want || kept[len(kept)-1].Index != next || kept[0].Index != next-uint64(want)+1 {
+			t.Fatalf("after %d events: %d kept, %d to %d; want %d ending at %d", next, len(kept), kept[0].Index, kept[len(kept)-1].Index, want, next)
+		}
+		if wantFloor := next - uint64(want); r.floor != wantFloor {
+			t.Fatalf("after %d events: floor %d, want %d", next, r.floor, wantFloor)
+		}
+		if len(r.events) > 2*EventRingSize+EventRingSize+5 {
+			t.Fatalf("after %d events: the slice holds %d, more than the ring and what dropped off since its last compaction", next, len(r.events))
+		}
+	}
+}
