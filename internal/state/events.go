@@ -40,7 +40,7 @@ type Gap struct {
 }
 
 type eventRing struct {
-	mu     sync.Mutex
+	mu sync.Mutex
 	// events[start:] are the events kept, oldest first, at most
 	// EventRingSize. The ones before start have dropped off: the slice is
 	// compacted once they are as many as the ring holds, so an add costs

@@ -62,7 +62,7 @@ func schema() *memdb.DBSchema {
 		TableTasks: {
 			Name: TableTasks,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id":  {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 				// "order" lists an app's or a service's tasks in
 				// compareTasks's order (taskorder.go).
 				"order": {Name: "order", Unique: true, Indexer: taskOrder{}},
