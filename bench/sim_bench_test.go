@@ -28,6 +28,7 @@ var (
 	simPerf  = flag.String("sim-perf", "", "BenchmarkSimUp: record the leader with perf(1) during up into this file")
 	simTTL   = flag.Duration("sim-ttl", 0, "BenchmarkSimUp: the managers' --heartbeat-ttl (0: their default, 15s)")
 	simLog   = flag.String("sim-log", "error", "BenchmarkSimUp: the sim's --log-level (its log is in the cluster's directory)")
+	simNoNet = flag.Bool("sim-no-network", false, "BenchmarkSimUp: network_mode: none (the service on no cluster network: no slices to allocate)")
 )
 
 // BenchmarkSimUp is the end-to-end scale run: three managers on loopback
@@ -65,12 +66,16 @@ func BenchmarkSimUp(b *testing.B) {
 		harness.WaitFor(b, 30*time.Minute, "every simulated node ready", c.ExpectNodesReady(leader, nodes))
 		joined := time.Since(joinStart)
 		file := filepath.Join(c.Dir(), "simbench.yaml")
-		// network_mode: none leaves the service off the app's default
-		// network: a cluster network has a /24 slice for at most 63 nodes
-		// (ipam: a /18 per network), and a plan placing it on more fails
-		// whole, whether the nodes run the overlay or not.
-		app := fmt.Sprintf("name: simbench\nservices:\n  web:\n    x-berth-driver: sim\n    network_mode: none\n    deploy:\n      replicas: %d\n"+
-			"      resources:\n        reservations:\n          cpus: \"1\"\n", tasks)
+		// The service is on the app's default network, as a Compose
+		// service is: every node a task lands on takes a slice of it
+		// (the sim runs no overlay, but the manager allocates as for any
+		// node). -sim-no-network leaves that cost out.
+		netMode := ""
+		if *simNoNet {
+			netMode = "    network_mode: none\n"
+		}
+		app := fmt.Sprintf("name: simbench\nservices:\n  web:\n    x-berth-driver: sim\n%s    deploy:\n      replicas: %d\n"+
+			"      resources:\n        reservations:\n          cpus: \"1\"\n", netMode, tasks)
 		if err := os.WriteFile(file, []byte(app), 0o644); err != nil {
 			b.Fatal(err)
 		}
