@@ -157,6 +157,15 @@ func (e *env) runOneOff(ctx context.Context, service string, command []string, o
 		if _, err := c.RemoveRun(ctx, app.Name, resp.Service); err != nil {
 			return fmt.Errorf("remove one-off %s: %w; remove it with berth rm %s", name, err, resp.Service)
 		}
+	} else {
+		// The exit code came from the engine; the task's record follows
+		// with the agent's next report. Wait for it (briefly), so that a
+		// berth ps right after shows the one-off exited, as docker
+		// compose ps does after compose run. Past recordLag it is left
+		// to catch up.
+		wctx, cancel := context.WithTimeout(ctx, recordLag)
+		_, _ = waitEnded(wctx, c, app.Name, resp.Service)
+		cancel()
 	}
 	if code != 0 {
 		return &exitCodeError{code: code}
@@ -243,25 +252,38 @@ func (e *env) waitStarted(ctx context.Context, c *api.Client, app, service strin
 
 // waitExit waits for the one-off's task to end and returns its exit code.
 func (e *env) waitExit(ctx context.Context, c *api.Client, app, service string) (int, error) {
+	t, err := waitEnded(ctx, c, app, service)
+	if err != nil {
+		return 0, err
+	}
+	if t.ExitCode == nil {
+		fmt.Fprintf(e.stderr, "error: one-off %s %s: %s\n", t.Name(), t.State, t.Error)
+		return execFailedCode, nil
+	}
+	return *t.ExitCode, nil
+}
+
+// waitEnded waits, with blocking queries, until the one-off's task record
+// says it ended, and returns it.
+func waitEnded(ctx context.Context, c *api.Client, app, service string) (*types.Task, error) {
 	var index uint64
 	for {
 		tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app, Service: service, QueryOptions: api.QueryOptions{Index: index, Wait: blockingWait}})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		index = meta.Index
 		for _, t := range tasks {
-			if !t.State.Terminal() {
-				continue
+			if t.State.Terminal() {
+				return t, nil
 			}
-			if t.ExitCode == nil {
-				fmt.Fprintf(e.stderr, "error: one-off %s %s: %s\n", t.Name(), t.State, t.Error)
-				return execFailedCode, nil
-			}
-			return *t.ExitCode, nil
 		}
 	}
 }
+
+// recordLag bounds how long run waits, after the engine told the one-off's
+// exit, for the task's record to say so too.
+const recordLag = 10 * time.Second
 
 // feedsInput reports whether stdin has input to give a one-off: a
 // terminal, a pipe or a file (not /dev/null, nor a closed stdin).
