@@ -93,7 +93,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleManager.ServerName())}
+	// A follower forwards every write its agents send (status reports,
+	// heartbeats) to the leader, many at once: with net/http's default of
+	// 2 idle connections per host, each one past them was closed after use
+	// and the next paid a new TLS handshake (1,400 in a 10 s deploy of 100
+	// sim nodes, a fifth of the leader's CPU).
+	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleManager.ServerName()),
+		MaxIdleConnsPerHost: maxForwardIdle, IdleConnTimeout: 90 * time.Second}
 	s.agentTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleWorker.ServerName())}
 	if err := s.listen(); err != nil {
 		return nil, s.withdrawJoin(joining, err)
