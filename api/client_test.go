@@ -2,10 +2,15 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // A client given several managers fails over from one that does not
@@ -62,5 +67,38 @@ func TestRoundTripperCarriesTheToken(t *testing.T) {
 	resp.Body.Close()
 	if got != "Bearer s3cret" || req.Header.Get(HeaderAuthorization) != "" {
 		t.Fatalf("the manager saw %q (the caller's request has %q)", got, req.Header.Get(HeaderAuthorization))
+	}
+}
+
+// TestClientReusesItsConnection: answers as the server writes them (a
+// long JSON list, chunked, and the encoder's newline) leave the connection
+// for the next call: 20 calls, one connection. Before the client read each answer to its end,
+// every call opened a connection (a TLS handshake each, on a cluster).
+func TestClientReusesItsConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A long answer goes chunked, whose end the decoder does not read.
+		nodes := make([]*types.Node, 500)
+		for i := range nodes {
+			nodes[i] = &types.Node{ID: fmt.Sprintf("node-%d", i), Name: "n"}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(nodes)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := NewClient(srv.URL)
+	for range 20 {
+		if _, err := c.ListNodes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("20 calls opened %d connections, want 1", n)
 	}
 }
