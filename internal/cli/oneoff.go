@@ -230,24 +230,17 @@ func (e *env) attachOneOff(ctx context.Context, c *api.Client, app, service stri
 // or end, saying once why it waits when the scheduler or a dependency
 // holds it.
 func (e *env) waitStarted(ctx context.Context, c *api.Client, app, service string) (*types.Task, error) {
-	var index uint64
 	said := ""
-	for {
-		tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app, Service: service, QueryOptions: api.QueryOptions{Index: index, Wait: blockingWait}})
-		if err != nil {
-			return nil, err
+	return watchOneOff(ctx, c, app, service, func(t *types.Task) bool {
+		switch {
+		case t.State == types.TaskRunning || t.State.Terminal():
+			return true
+		case t.PendingReason != "" && t.PendingReason != said:
+			said = t.PendingReason
+			fmt.Fprintf(e.stderr, "%s is pending: %s\n", t.Name(), said)
 		}
-		index = meta.Index
-		for _, t := range tasks {
-			switch {
-			case t.State == types.TaskRunning || t.State.Terminal():
-				return t, nil
-			case t.PendingReason != "" && t.PendingReason != said:
-				said = t.PendingReason
-				fmt.Fprintf(e.stderr, "%s is pending: %s\n", t.Name(), said)
-			}
-		}
-	}
+		return false
+	})
 }
 
 // waitExit waits for the one-off's task to end and returns its exit code.
@@ -266,6 +259,12 @@ func (e *env) waitExit(ctx context.Context, c *api.Client, app, service string) 
 // waitEnded waits, with blocking queries, until the one-off's task record
 // says it ended, and returns it.
 func waitEnded(ctx context.Context, c *api.Client, app, service string) (*types.Task, error) {
+	return watchOneOff(ctx, c, app, service, func(t *types.Task) bool { return t.State.Terminal() })
+}
+
+// watchOneOff follows the one-off's tasks with blocking queries until done
+// holds for one of them, and returns it.
+func watchOneOff(ctx context.Context, c *api.Client, app, service string, done func(*types.Task) bool) (*types.Task, error) {
 	var index uint64
 	for {
 		tasks, meta, err := c.ListTasks(ctx, api.TaskQuery{App: app, Service: service, QueryOptions: api.QueryOptions{Index: index, Wait: blockingWait}})
@@ -274,7 +273,7 @@ func waitEnded(ctx context.Context, c *api.Client, app, service string) (*types.
 		}
 		index = meta.Index
 		for _, t := range tasks {
-			if t.State.Terminal() {
+			if done(t) {
 				return t, nil
 			}
 		}
