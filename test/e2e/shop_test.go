@@ -76,8 +76,17 @@ func TestShopExampleCompose(t *testing.T) {
 		return string(out), err
 	}
 	t.Cleanup(func() {
-		if out, err := run("down", "-v", "--wait-timeout", "30"); err != nil {
+		// -t is the flag both Compose versions know; v1 answers an unknown
+		// flag with its usage and exit code 0, which once left the whole
+		// app running.
+		if out, err := run("down", "-v", "-t", "30"); err != nil {
 			t.Errorf("%s down: %v\n%s", strings.Join(compose, " "), err, out)
+		}
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).CombinedOutput()
+		if err != nil {
+			t.Errorf("docker ps: %v\n%s", err, out)
+		} else if left := strings.Fields(string(out)); len(left) > 0 {
+			t.Errorf("%s down left %d containers of %s", strings.Join(compose, " "), len(left), project)
 		}
 	})
 	start := time.Now()
