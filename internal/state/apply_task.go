@@ -145,11 +145,27 @@ func (c TaskUpdates) delete(w *writeTxn) error {
 }
 
 func (c TaskStatusUpdate) apply(w *writeTxn) (any, error) {
+	w.reportsOnly = true
+	return nil, c.applyTo(w)
+}
+
+func (c TaskStatusUpdate) applyTo(w *writeTxn) error {
 	for _, st := range c.Statuses {
 		err := updateTask(w, st.TaskID, func(t *types.Task) bool {
 			return c.NodeID != "" && t.NodeID == c.NodeID && applyStatus(t, st, c.Now)
 		})
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply applies each node's report in turn, as one transaction.
+func (c TaskStatusBatch) apply(w *writeTxn) (any, error) {
+	w.reportsOnly = true
+	for _, u := range c.Reports {
+		if err := u.applyTo(w); err != nil {
 			return nil, err
 		}
 	}
@@ -164,7 +180,7 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	if !knownState(st.State) || t.State.Terminal() || st.State.Rank() < t.State.Rank() {
 		return false
 	}
-	before := cloneTask(t)
+	before := reportedOf(t)
 	t.State = st.State
 	t.Paused = st.Paused && st.State == types.TaskRunning
 	if st.Health != types.HealthNone {
@@ -182,7 +198,7 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	// or failed) clears it.
 	t.Progress = st.Progress
 	t.ContainerID = cmp.Or(st.ContainerID, t.ContainerID)
-	if st.Addresses != nil {
+	if st.Addresses != nil && !maps.Equal(st.Addresses, t.Addresses) {
 		t.Addresses = maps.Clone(st.Addresses)
 	}
 	if !st.StartedAt.IsZero() {
@@ -197,7 +213,35 @@ func applyStatus(t *types.Task, st types.TaskStatus, now time.Time) bool {
 	if t.State.Terminal() && t.FinishedAt.IsZero() {
 		t.FinishedAt = now
 	}
-	return !jsonEqual(before, t)
+	return !before.same(reportedOf(t))
+}
+
+// reported is the part of a task an agent's report writes (applyStatus),
+// compared field by field: comparing whole tasks as JSON, after a second
+// copy, was most of the cost of applying a report.
+type reported struct {
+	state                    types.TaskState
+	paused                   bool
+	health                   types.Health
+	healthOutput, err        string
+	progress, containerID    string
+	exitCode                 *int
+	addresses                map[string]string
+	healthyAt, started, done time.Time
+}
+
+func reportedOf(t *types.Task) reported {
+	return reported{state: t.State, paused: t.Paused, health: t.Health, healthOutput: t.HealthOutput, err: t.Error,
+		progress: t.Progress, containerID: t.ContainerID, exitCode: t.ExitCode, addresses: t.Addresses,
+		healthyAt: t.HealthyAt, started: t.StartedAt, done: t.FinishedAt}
+}
+
+func (a reported) same(b reported) bool {
+	return a.state == b.state && a.paused == b.paused && a.health == b.health && a.healthOutput == b.healthOutput &&
+		a.err == b.err && a.progress == b.progress && a.containerID == b.containerID &&
+		(a.exitCode == nil) == (b.exitCode == nil) && (a.exitCode == nil || *a.exitCode == *b.exitCode) &&
+		maps.Equal(a.addresses, b.addresses) &&
+		a.healthyAt.Equal(b.healthyAt) && a.started.Equal(b.started) && a.done.Equal(b.done)
 }
 
 func knownState(s types.TaskState) bool {

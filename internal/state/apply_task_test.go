@@ -205,3 +205,61 @@ func TestTaskPaused(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskStatusBatch: several nodes' reports in one entry apply as each
+// would alone, a status of a task on another node included (ignored).
+func TestTaskStatusBatch(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	t1, t2 := testTask("t1", "api", 1), testTask("t2", "api", 2)
+	t1.NodeID, t1.State = "n1", types.TaskAssigned
+	t2.NodeID, t2.State = "n2", types.TaskAssigned
+	h.mustApply(TaskUpdates{Create: []*types.Task{t1, t2}, Now: t0})
+	h.mustApply(TaskStatusBatch{Reports: []TaskStatusUpdate{
+		{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskRunning}, {TaskID: "t2", State: types.TaskFailed}}, Now: t0},
+		{NodeID: "n2", Statuses: []types.TaskStatus{{TaskID: "t2", State: types.TaskStarting}}, Now: t0},
+		{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskComplete, ExitCode: ptr(0)}}, Now: t0},
+	}})
+	v := h.store.View()
+	if got := v.Task("t1"); got.State != types.TaskComplete || got.ModifyIndex != h.index {
+		t.Errorf("t1: %s at index %d, want complete at %d", got.State, got.ModifyIndex, h.index)
+	}
+	if got := v.Task("t2").State; got != types.TaskStarting {
+		t.Errorf("t2: %s, want starting (n1's report of it ignored)", got)
+	}
+}
+
+// TestOwnReportsDoNotWakeTheNode: a node's blocking query (the NodeTasks
+// key) moves for the work it is given and for final states, but not for
+// its own report of a task that goes on, which it knows already.
+func TestOwnReportsDoNotWakeTheNode(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	task := testTask("t1", "api", 1)
+	task.NodeID, task.State = "n1", types.TaskAssigned
+	h.mustApply(TaskUpdates{Create: []*types.Task{task}, Now: t0})
+	key := NodeTasks("n1")
+	steps := []struct {
+		name string
+		cmd  Command
+		wake bool
+	}{
+		{"starting", TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskStarting}}, Now: t0}, false},
+		{"running, in a batch", TaskStatusBatch{Reports: []TaskStatusUpdate{{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskRunning}}, Now: t0}}}, false},
+		{"healthy", TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskRunning, Health: types.HealthHealthy}}, Now: t0}, false},
+		{"told to stop", TaskUpdates{Desired: map[string]types.TaskState{"t1": types.DesiredShutdown}, Now: t0}, true},
+		{"stopped", TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t1", State: types.TaskShutdown}}, Now: t0}, true},
+		{"deleted", TaskUpdates{Delete: []string{"t1"}, Now: t0}, true},
+	}
+	for _, s := range steps {
+		before := h.store.View().Index(key)
+		h.mustApply(s.cmd)
+		after := h.store.View().Index(key)
+		if woke := after != before; woke != s.wake {
+			t.Errorf("%s: node's key moved %d -> %d, want moved = %v", s.name, before, after, s.wake)
+		}
+		if got := h.store.View().Index(TableTasks); got != h.index {
+			t.Errorf("%s: the tasks table's index is %d, want %d (other watchers still see every change)", s.name, got, h.index)
+		}
+	}
+}

@@ -65,6 +65,7 @@ const (
 	kindDeleteNetwork       commandKind = 46
 	kindRemoveVolume        commandKind = 47 // volume removal (apply_volume_rm.go)
 	kindVolumeRemoved       commandKind = 48
+	kindTaskStatusBatch     commandKind = 49 // many nodes' reports in one entry (apply_task.go)
 )
 
 // UpsertApp submits an app (`berth up`). Result: *UpsertResult.
@@ -174,6 +175,14 @@ type TaskStatusUpdate struct {
 	Now      time.Time          `json:"now"`
 }
 
+// TaskStatusBatch is several agents' reports, gathered by the leader while
+// an entry was in flight, applied in order as one entry: one Raft entry,
+// one store write and one wake of the watchers for them all, instead of
+// one each (issue 20: every report was an entry of its own). Result: nil.
+type TaskStatusBatch struct {
+	Reports []TaskStatusUpdate `json:"reports"`
+}
+
 // UpsertNode registers a node or updates its description. Result: the
 // stored *types.Node.
 type UpsertNode struct {
@@ -222,6 +231,7 @@ func (TeardownDone) kind() commandKind        { return kindTeardownDone }
 func (ScaleService) kind() commandKind        { return kindScaleService }
 func (TaskUpdates) kind() commandKind         { return kindTaskUpdates }
 func (TaskStatusUpdate) kind() commandKind    { return kindTaskStatusUpdate }
+func (TaskStatusBatch) kind() commandKind     { return kindTaskStatusBatch }
 func (UpsertNode) kind() commandKind          { return kindUpsertNode }
 func (SetNodeStatus) kind() commandKind       { return kindSetNodeStatus }
 func (SetNodeAvailability) kind() commandKind { return kindSetNodeAvailability }
@@ -273,6 +283,8 @@ func newCommand(k commandKind) (Command, error) {
 		return &TaskUpdates{}, nil
 	case kindTaskStatusUpdate:
 		return &TaskStatusUpdate{}, nil
+	case kindTaskStatusBatch:
+		return &TaskStatusBatch{}, nil
 	case kindUpsertNode:
 		return &UpsertNode{}, nil
 	case kindSetNodeStatus:

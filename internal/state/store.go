@@ -206,6 +206,9 @@ type writeTxn struct {
 	txn     *memdb.Txn
 	index   uint64
 	touched map[string]bool
+	// reportsOnly: the transaction applies agents' reports and nothing
+	// else (TaskStatusUpdate, TaskStatusBatch); see markNodeTasks.
+	reportsOnly bool
 }
 
 func (w *writeTxn) insert(table string, obj any) error {
@@ -239,12 +242,28 @@ func (w *writeTxn) commit() error {
 	return nil
 }
 
+// ownNews reports whether a change is a node's own report of a task that
+// goes on (starting, running, a health change): the node's blocking query
+// is not woken for it, since the agent knows what it reported and no work
+// of the node changed. At 100 tasks a node, each report woke its agent to
+// fetch and decode its whole task list again, only to learn what it had
+// just said (issue 20). A final state still wakes it: the agent waits for
+// the manager to hold its tasks' final states before it reports an app's
+// teardown, and the replacement comes in a later entry anyway.
+func (w *writeTxn) ownNews(ch memdb.Change) bool {
+	if !w.reportsOnly || ch.Created() || ch.Deleted() {
+		return false
+	}
+	t, ok := ch.After.(*types.Task)
+	return ok && !t.State.Terminal()
+}
+
 // markNodeTasks moves the NodeTasks key of every node a task of this
 // transaction was on, before or after, to the transaction's index.
 func (w *writeTxn) markNodeTasks() error {
 	nodes := map[string]bool{}
 	for _, ch := range w.txn.Changes() {
-		if ch.Table != TableTasks {
+		if ch.Table != TableTasks || w.ownNews(ch) {
 			continue
 		}
 		for _, obj := range []any{ch.Before, ch.After} {
