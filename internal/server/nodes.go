@@ -216,7 +216,7 @@ func (s *Server) nodeStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.beats.Beat(id, s.clock.Now())
 	if len(rep.Tasks) > 0 {
-		if _, err := s.Commit(r.Context(), &state.TaskStatusUpdate{NodeID: id, Statuses: rep.Tasks, Now: s.clock.Now()}); err != nil {
+		if err := s.reports.submit(r.Context(), state.TaskStatusUpdate{NodeID: id, Statuses: rep.Tasks, Now: s.clock.Now()}); err != nil {
 			return err
 		}
 	}

@@ -48,6 +48,8 @@ type Server struct {
 	managerTransport *http.Transport
 	agentTransport   *http.Transport
 	beats            *heartbeats
+	// reports commits agents' task reports in groups (reports.go).
+	reports *reportBatcher
 	// registry is the cluster registry's share on this manager (issue 16).
 	registry *registry.Registry
 	metrics  *metrics
@@ -82,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, id: id, log: cfg.Logger, store: store, beats: newHeartbeats(), clock: controller.RealClock{},
 		plainAPI: api.IsLoopback(cfg.HTTPAddr) && !cfg.SecureAPI}
 	s.metrics = newMetrics(s)
+	s.reports = &reportBatcher{commit: s.Commit}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if s.creds, err = s.prepareIdentity(ctx); err != nil {
