@@ -141,7 +141,7 @@ func (a *Agent) Addr() string {
 // a restarted agent adopts them. Run may be called once; it closes the
 // drivers the agent built.
 func (a *Agent) Run(ctx context.Context) error {
-	st, err := openStore(a.cfg.DataDir)
+	st, err := openStore(a.cfg.DataDir, a.cfg.VolatileState)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,12 @@ type Config struct {
 	// Capacity, when set, is what the node registers instead of the
 	// machine's CPUs and memory (berth sim gives each simulated node its own).
 	Capacity *types.ResourceAmounts
+	// VolatileState skips the fsync of each write of the node's local task
+	// state (DataDir/agent.db), which then survives a crash of the agent
+	// but not of the machine. For berth sim only: its tasks live in its
+	// process, so a machine crash loses them anyway, and a thousand nodes'
+	// fsyncs were a quarter of its CPU.
+	VolatileState bool
 	// Parallel bounds how many tasks start at once (default 8).
 	Parallel int
 	// HeartbeatEvery overrides the period the manager suggests.

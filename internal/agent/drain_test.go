@@ -143,14 +143,14 @@ func TestDrainNeverServed(t *testing.T) {
 // started and waits only what is left of it.
 func TestDrainRemembered(t *testing.T) {
 	dir := t.TempDir()
-	st, err := openStore(dir)
+	st, err := openStore(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	first := st.drainUntil("t1", now, time.Minute, t.Logf)
 	st.Close()
-	if st, err = openStore(dir); err != nil {
+	if st, err = openStore(dir, false); err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
@@ -170,7 +170,7 @@ func TestDrainRemembered(t *testing.T) {
 // it started here before it is stopped, one that is not healthy does not,
 // nor does a task gone for any other reason.
 func TestDrainDown(t *testing.T) {
-	st, err := openStore(t.TempDir())
+	st, err := openStore(t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

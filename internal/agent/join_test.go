@@ -67,7 +67,7 @@ func TestJoinTakesTheNodeIDTheManagerGives(t *testing.T) {
 	waitFor(t, "the node registered under the given ID", func() bool { return m.known(m.assignID) })
 	stop1()
 
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.DataDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,12 +38,12 @@ type store struct {
 	db *bolt.DB
 }
 
-func openStore(dataDir string) (*store, error) {
+func openStore(dataDir string, volatile bool) (*store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
 	}
 	path := filepath.Join(dataDir, "agent.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: volatile})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: another agent is using this data dir; stop it or pick another --data-dir: %w", path, err)
 	}

@@ -235,7 +235,8 @@ func (e *env) buildSimNodes(o simOptions) ([]*simNode, error) {
 			Drivers:         []string{types.DriverSim},
 			DriverOverrides: map[string]driver.Driver{types.DriverSim: d},
 			Parallel:        o.parallel, Version: Version(), Logger: logger,
-			Timing: agent.Timing{PollEvery: o.pollEach},
+			VolatileState: true, // its tasks die with the process anyway
+			Timing:        agent.Timing{PollEvery: o.pollEach},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start simulated node %s: %w", name, err)
