@@ -200,10 +200,12 @@ type pass struct {
 	deploys []state.Command
 	// runs removes the one-offs berth run --rm stopped (runs.go), last.
 	runs []state.Command
+	// drainingNodes: whether each node looked at is being drained.
+	drainingNodes map[string]bool
 }
 
 func newPass(view *state.View, now time.Time, newID func() string) *pass {
-	return &pass{view: view, now: now, newID: newID, verdicts: map[string]*state.SetServiceStatus{}, upd: &state.TaskUpdates{
+	return &pass{view: view, now: now, newID: newID, verdicts: map[string]*state.SetServiceStatus{}, drainingNodes: map[string]bool{}, upd: &state.TaskUpdates{
 		Pending: map[string]string{},
 		Desired: map[string]types.TaskState{},
 		Grace:   map[string]time.Duration{},
