@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func BenchmarkSimUp(b *testing.B) {
 			if n > best {
 				best, lastGain = n, time.Now()
 			} else if time.Since(lastGain) > stallLimit {
-				b.Fatalf("stalled: %d of %d running, none more for %s (see the leader's log)", n, tasks, stallLimit)
+				b.Fatalf("stalled: %d of %d running, none more for %s; the leader's gauges: %s (see its log; BERTH_TEST_LOGS=DIR keeps every log)", n, tasks, stallLimit, stateGauges(watcher))
 			}
 			if n < tasks {
 				return fmt.Errorf("%d of %d running", n, tasks)
@@ -219,6 +220,22 @@ func gauges(m *harness.Manager) (map[string]float64, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// stateGauges lists m's task and node counts by state, for a failure.
+func stateGauges(m *harness.Manager) string {
+	g, err := gauges(m)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for series, v := range g {
+		if strings.HasPrefix(series, "berth_tasks{") || strings.HasPrefix(series, "berth_nodes{") {
+			out = append(out, fmt.Sprintf("%s %g", series, v))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 // checkExact fails b unless each slot 1..n of the app comes to run

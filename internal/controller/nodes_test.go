@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,5 +129,98 @@ func TestNewLeaderGivesFullTTL(t *testing.T) {
 		if st := w.store.View().Node(id).Status; st != types.NodeDown {
 			t.Fatalf("%s is %s a TTL after the grace began", id, st)
 		}
+	}
+}
+
+// Most ready nodes silent together is likelier the manager's trouble than
+// theirs: the monitor holds massSilenceHold TTLs before marking any down,
+// and a node whose beats resume meanwhile stays ready. A smaller silence
+// is marked at once.
+func TestNodeMonitorHoldsOnMassSilence(t *testing.T) {
+	const ttl = 15 * time.Second
+	for _, tc := range []struct {
+		name          string
+		nodes, silent int
+		held          bool
+	}{
+		{"six of ten", 10, 6, true},
+		{"half of ten", 10, 5, false},
+		{"all of three", 3, 3, true},
+		{"both of two", 2, 2, false},
+		{"one of three", 3, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			beats := fakeBeats{}
+			var silent []string
+			for i := range tc.nodes {
+				id := fmt.Sprintf("n%d", i)
+				w.node(id)
+				if i < tc.silent {
+					silent = append(silent, id)
+				}
+			}
+			mon := NewNodeMonitor(w.store, w, beats, w.clock, ttl, nil)
+			beatAll := func(skip []string) {
+				for i := range tc.nodes {
+					if id := fmt.Sprintf("n%d", i); !slices.Contains(skip, id) {
+						beats[id] = w.clock.Now()
+					}
+				}
+			}
+			status := func(id string) types.NodeStatus { return w.store.View().Node(id).Status }
+			check := func() {
+				t.Helper()
+				if err := mon.Check(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Past one TTL: the silent ones expired.
+			for range 4 {
+				w.clock.Advance(ttl / 4)
+				beatAll(silent)
+				check()
+			}
+			w.clock.Advance(time.Second)
+			beatAll(silent)
+			check()
+			if !tc.held {
+				for _, id := range silent {
+					if st := status(id); st != types.NodeDown {
+						t.Fatalf("%s is %s a TTL after its last beat, want down", id, st)
+					}
+				}
+				return
+			}
+			for _, id := range silent {
+				if st := status(id); st != types.NodeReady {
+					t.Fatalf("%s is %s within the hold of a mass silence, want ready", id, st)
+				}
+			}
+			// The first silent node comes back within the hold; the rest
+			// stay silent past it.
+			back := silent[0]
+			w.clock.Advance(ttl)
+			beats[back] = w.clock.Now()
+			beatAll(silent)
+			check()
+			w.clock.Advance(massSilenceHold*ttl - ttl)
+			beats[back] = w.clock.Now()
+			beatAll(silent)
+			check()
+			if st := status(back); st != types.NodeReady {
+				t.Errorf("%s beat again within the hold and is %s, want ready", back, st)
+			}
+			for _, id := range silent[1:] {
+				if st := status(id); st != types.NodeDown {
+					t.Errorf("%s is %s, still silent past the hold, want down", id, st)
+				}
+			}
+			for i := tc.silent; i < tc.nodes; i++ {
+				if id := fmt.Sprintf("n%d", i); status(id) != types.NodeReady {
+					t.Errorf("%s beat all along and is %s", id, status(id))
+				}
+			}
+		})
 	}
 }

@@ -159,9 +159,29 @@ func (c *Cluster) cleanup(tb testing.TB) {
 	if !tb.Failed() {
 		return
 	}
+	keep := os.Getenv("BERTH_TEST_LOGS")
 	for _, p := range c.processes() {
 		tb.Logf("end of the log of %s (%s):\n%s", p.Name, strings.Join(p.args, " "), p.Log(40))
+		// The cluster's directory is the test's and goes with it; a long
+		// run that failed (a scale benchmark's stall) is read afterwards.
+		if keep != "" {
+			if err := keepLog(p.LogPath, filepath.Join(keep, p.Name+".log")); err != nil {
+				tb.Logf("keeping the log of %s: %v", p.Name, err)
+			}
+		}
 	}
+}
+
+// keepLog copies the log at from to to, making to's directory.
+func keepLog(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o644)
 }
 
 func (c *Cluster) processes() []*Process {
