@@ -90,10 +90,13 @@ func (m *NodeMonitor) Run(ctx context.Context) error {
 				m.log.Warn("this manager did not run for a while; giving every node a full TTL before marking it down", "stalled", gap.Round(time.Millisecond))
 				m.since = now
 			}
-			prev = now
 			if err := m.Check(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("node check failed", "err", err)
 			}
+			// From the check's end: a check that marked many nodes down,
+			// an entry each, is this monitor's own time, not a stall (it
+			// once took 53 s and reset every node's grace).
+			prev = m.clock.Now()
 		}
 	}
 }
