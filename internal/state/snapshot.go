@@ -136,6 +136,10 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 		}
 	}
 	txn.Commit()
+	// A snapshot of an older store may lack some tables' entries.
+	if err := seedIndexes(db); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
