@@ -132,8 +132,10 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 	}
 	p.gc(r.HistoryPerSlot)
 	if !emptyUpdates(p.upd) {
-		if _, err := r.commit.Commit(ctx, p.upd); err != nil {
-			return time.Time{}, fmt.Errorf("commit task updates: %w", err)
+		for _, part := range p.upd.Split() { // bounded entries
+			if _, err := r.commit.Commit(ctx, part); err != nil {
+				return time.Time{}, fmt.Errorf("commit task updates: %w", err)
+			}
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.verdicts)) {

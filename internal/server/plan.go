@@ -11,13 +11,13 @@ import (
 
 // ApplyPlan is the leader's plan applier. The scheduler only proposes; here
 // each placement is re-checked against the newest state (the node may be
-// full, down or have the port taken by now) and the plan is committed as one
-// Raft entry. A placement that no longer fits leaves its task pending with
-// the reason; the reconciler tries it again on the next change. Failure
-// reasons are written only when they changed, so an unplaceable task does
-// not cause a write per pass. A task whose node can get no address on one
-// of its networks (the pool is exhausted) is one such placement: only it
-// stays pending, with the setting to change.
+// full, down or have the port taken by now) and the plan is committed in
+// bounded Raft entries (TaskUpdates.Split). A placement that no longer fits
+// leaves its task pending with the reason; the reconciler tries it again on
+// the next change. Failure reasons are written only when they changed, so an
+// unplaceable task does not cause a write per pass. A task whose node can
+// get no address on one of its networks (the pool is exhausted) is one such
+// placement: only it stays pending, with the setting to change.
 func (s *Server) ApplyPlan(ctx context.Context, p scheduler.Plan) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -53,8 +53,12 @@ func (s *Server) ApplyPlan(ctx context.Context, p scheduler.Plan) error {
 	if len(upd.Assign) == 0 && len(upd.Pending) == 0 {
 		return nil
 	}
-	_, err := s.Commit(ctx, upd)
-	return err
+	for _, part := range upd.Split() { // bounded entries
+		if _, err := s.Commit(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func pendingTask(view *state.View, id string) *types.Task {

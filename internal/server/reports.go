@@ -19,9 +19,11 @@ const (
 	// two, so one is gathered while the other commits.
 	reportsInFlight = 2
 	// maxBatchReports and maxBatchStatuses bound one entry (a report's own
-	// size is bounded by api.MaxRequestBytes): about 2 MB of JSON at most.
+	// size is bounded by api.MaxRequestBytes): about 0.5 MB of JSON at
+	// most, and few enough task changes that memdb still fires only the
+	// watches they touch (see state.TaskUpdates.Split).
 	maxBatchReports  = 512
-	maxBatchStatuses = 8192
+	maxBatchStatuses = 2048
 	// reportCommitTimeout bounds a batch's commit, whose context is no one
 	// caller's: a caller that gives up does not fail the others.
 	reportCommitTimeout = 30 * time.Second
