@@ -7,11 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/credfile"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // clusterContext is how the CLI reaches one cluster: the manager's API
@@ -61,7 +61,7 @@ func (f *contextFile) names() []string {
 // BERTH_ADDR or the built-in default, without a credential.
 const defaultContextName = "default"
 
-var contextNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var contextNameRE = types.NewBoundedRE(`^[A-Za-z0-9][A-Za-z0-9._-]*$`, 64) // see types.BoundedRE
 
 func checkContextName(name string) error {
 	if name == defaultContextName {

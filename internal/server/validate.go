@@ -18,9 +18,10 @@ import (
 var (
 	// Names as Compose normalises project names, and as Docker accepts in
 	// container and network names.
-	appNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	nameRE     = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
-	nodeIDRE   = regexp.MustCompile(`^[a-zA-Z0-9-]{1,64}$`)
+	// (Bounded as types.BoundedRE explains: `{0,62}` costs 50 KB a rule.)
+	appNameRE  = types.NewBoundedRE(`^[a-z0-9][a-z0-9_-]*$`, 63)
+	nameRE     = types.NewBoundedRE(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`, 63)
+	nodeIDRE   = types.NewBoundedRE(`^[a-zA-Z0-9-]+$`, 64)
 	signalRE   = regexp.MustCompile(`^(SIG[A-Z0-9]+|[0-9]{1,2})$`)
 	knownConds = map[string]bool{types.ConditionStarted: true, types.ConditionHealthy: true, types.ConditionCompleted: true}
 )

@@ -2,7 +2,6 @@ package types
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -30,13 +29,13 @@ const (
 	MaxMachineLabelValue = MaxLabelValue
 )
 
-var machineNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var machineNameRE = NewBoundedRE(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`, 63)
 
 // MaxLabelValue bounds a node label's value, which is free text.
 const MaxLabelValue = 256
 
 // labelKeyRE is a node label key as Docker accepts one.
-var labelKeyRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,127}$`)
+var labelKeyRE = NewBoundedRE(`^[a-zA-Z0-9][a-zA-Z0-9._/-]*$`, 128)
 
 // ValidLabelKey is the one rule for a node label's key (nodes, machines).
 func ValidLabelKey(key string) bool { return labelKeyRE.MatchString(key) }
