@@ -34,11 +34,6 @@ const (
 // deploy of thousands of nodes, so none pays a new TLS handshake.
 const maxForwardIdle = 256
 
-// maxClusterStreams is how many HTTP/2 streams one connection to the
-// cluster port may have open: a follower's forwarded calls of a thousand
-// agents (heartbeats, reports) share a few connections to the leader.
-const maxClusterStreams = 4096
-
 // onLeader wraps a write handler: on the leader it runs; on a follower the
 // request, already authenticated here, goes to the leader's cluster port
 // over mutual TLS with this manager's certificate (an agent's node ID rides

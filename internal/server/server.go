@@ -102,10 +102,7 @@ func New(cfg Config) (*Server, error) {
 	// and the next paid a new TLS handshake (1,400 in a 10 s deploy of 100
 	// sim nodes, a fifth of the leader's CPU).
 	s.managerTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleManager.ServerName()),
-		MaxIdleConnsPerHost: maxForwardIdle, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true,
-		// A leader that stopped answering (frozen, cut off) is found by
-		// its pings, so forwarded calls do not queue on a dead connection.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second}}
+		MaxIdleConnsPerHost: maxForwardIdle, IdleConnTimeout: 90 * time.Second}
 	s.agentTransport = &http.Transport{TLSClientConfig: s.creds.live.ClientTLS(pki.RoleWorker.ServerName())}
 	if err := s.listen(); err != nil {
 		return nil, s.withdrawJoin(joining, err)
@@ -119,10 +116,7 @@ func New(cfg Config) (*Server, error) {
 	// Refused handshakes (a revoked node, another cluster's) belong in
 	// the manager's log.
 	s.chttp = &http.Server{Handler: s.refuseWhenHalted(s.routes(true)), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		// A follower forwards every agent's writes to the leader over
-		// few connections: more streams than the default 250 at once.
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxClusterStreams}}
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return s, nil
 }
 
@@ -142,16 +136,7 @@ func (s *Server) listen() error {
 		ln.Close()
 		return fmt.Errorf("listen on the cluster address %s: %w", s.cfg.ClusterAddr, err)
 	}
-	ccfg := s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked)
-	// The cluster port speaks HTTP/2 (agents and followers ask for it): an
-	// agent's calls share one connection per manager, and a call that
-	// times out resets its stream, not the connection. Over HTTP/1.1 each
-	// timed-out call closed its connection and the next one paid a TLS
-	// handshake: under a 100,000-task deploy on 1,000 sim nodes the
-	// managers' handshakes timed out in turn, heartbeats with them, and
-	// nodes were marked down by the hundred (issue 20).
-	ccfg.NextProtos = []string{"h2", "http/1.1"}
-	s.ln, s.cln = ln, tls.NewListener(cln, ccfg)
+	s.ln, s.cln = ln, tls.NewListener(cln, s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked))
 	return nil
 }
 
