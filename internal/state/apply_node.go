@@ -30,8 +30,8 @@ func (c UpsertNode) apply(w *writeTxn) (any, error) {
 		// The node's tasks key exists from its first day, so its agent's
 		// blocking query watches that key alone (see seedIndexes), not
 		// every node's and the whole tasks table until a task lands.
-		if err := w.txn.Insert(tableIndex, &indexEntry{Table: NodeTasks(n.ID), Index: w.index}); err != nil {
-			return nil, fmt.Errorf("update index of node %s's tasks: %w", n.ID, err)
+		if err := w.markNode(n.ID); err != nil {
+			return nil, err
 		}
 	}
 	if err := allocateNodeMeshSlices(w, n); err != nil {

@@ -301,9 +301,17 @@ func (w *writeTxn) markNodeTasks() error {
 		}
 	}
 	for id := range nodes {
-		if err := w.txn.Insert(tableIndex, &indexEntry{Table: NodeTasks(id), Index: w.index}); err != nil {
-			return fmt.Errorf("update index of node %s's tasks: %w", id, err)
+		if err := w.markNode(id); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// markNode moves node id's NodeTasks key to the transaction's index.
+func (w *writeTxn) markNode(id string) error {
+	if err := w.txn.Insert(tableIndex, &indexEntry{Table: NodeTasks(id), Index: w.index}); err != nil {
+		return fmt.Errorf("update index of node %s's tasks: %w", id, err)
 	}
 	return nil
 }

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/machine"
 	"github.com/berth-dev/berth/internal/machine/supervise"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // Keys of Host.Local.
@@ -26,20 +26,16 @@ const (
 	keyRoot   = "root"
 )
 
-// nameRE is a name of at most 32 characters, as
-// `^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$` would say, which compiles to 30
-// KB at init in every berth process; the length is checked apart
-// (validName).
-var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-
-func validName(s string) bool { return len(s) <= 32 && nameRE.MatchString(s) }
+// nameRE is a name of 1-32 lowercase letters, digits and dashes, bounded
+// as types.BoundedRE explains.
+var nameRE = types.NewBoundedRE(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`, 32)
 
 // Check validates spec without making anything.
 func (d *Driver) Check(spec machine.Spec) error {
-	if !validName(spec.Name) {
+	if !nameRE.MatchString(spec.Name) {
 		return fmt.Errorf("invalid host name %q: use 1-32 lowercase letters, digits and dashes, e.g. agent-1", spec.Name)
 	}
-	if !validName(spec.Cluster) {
+	if !nameRE.MatchString(spec.Cluster) {
 		return fmt.Errorf("invalid cluster name %q: use 1-32 lowercase letters, digits and dashes, e.g. dev", spec.Cluster)
 	}
 	if spec.Role != machine.RoleAgent && spec.Role != machine.RoleManager {
@@ -207,7 +203,7 @@ func (d *Driver) hostPaths(h *machine.Host) (paths, error) {
 		return paths{}, fmt.Errorf("host: %w", machine.ErrNotFound)
 	}
 	want := d.paths(h.Cluster, h.Name)
-	if h.Local[keyDir] != want.dir || !validName(h.Name) || !validName(h.Cluster) {
+	if h.Local[keyDir] != want.dir || !nameRE.MatchString(h.Name) || !nameRE.MatchString(h.Cluster) {
 		return paths{}, fmt.Errorf("host %s is not one of this driver's (its directory is not %s)", h.Name, want.dir)
 	}
 	return want, nil
