@@ -147,16 +147,15 @@ func timeBerth(b *testing.B, bin, dir, file string) timing {
 	b.StartTimer()
 	pid := strconv.Itoa(c.Pid())
 	self, children := procCPU(b, pid)
-	cpu, kids := dockerdCPU(b)
-	start := time.Now()
-	profiled := dockerdProfile(b, "berth")
+	engine, start := meterEngine(b, "berth"), time.Now()
 	c.MustRun(b, dir, "up", "-p", project, "-f", file, "--wait-timeout", "20m")
 	r := timing{took: time.Since(start)}
-	r.dockerd, r.dockerdKids = dockerdCPU(b)
-	r.dockerd, r.dockerdKids = r.dockerd-cpu, r.dockerdKids-kids
-	profiled()
+	// berth's CPU before the engine's meter stops: that waits for the
+	// engine's profile, and the idle server's time meanwhile is not the
+	// deploy's.
 	self2, children2 := procCPU(b, pid)
 	r.berth, r.children = self2-self, children2-children
+	r.dockerd, r.dockerdKids = engine()
 	b.StopTimer()
 	tasks, err := c.PS(b, project)
 	if err != nil {
@@ -190,6 +189,20 @@ func dockerdCPU(b *testing.B) (self, children time.Duration) {
 		b.Fatalf("find the engine's process: %v", err)
 	}
 	return procCPU(b, strings.TrimSpace(string(pid)))
+}
+
+// meterEngine starts measuring the engine over one timed part named name:
+// its CPU and its children's (dockerdCPU), and its profile when asked
+// (dockerdProfile). The function it returns reads the CPU used since, then
+// waits for the profile.
+func meterEngine(b *testing.B, name string) (stop func() (dockerd, children time.Duration)) {
+	self, kids := dockerdCPU(b)
+	profiled := dockerdProfile(b, name)
+	return func() (time.Duration, time.Duration) {
+		self2, kids2 := dockerdCPU(b)
+		profiled()
+		return self2 - self, kids2 - kids
+	}
 }
 
 // procCPU is the CPU time (user + system) process pid has used so far, and
@@ -228,9 +241,7 @@ func timeDockerRun(b *testing.B, img string, extra ...string) timing {
 	jobs := make(chan int)
 	errs := make(chan error, convergeReplicas)
 	var wg sync.WaitGroup
-	cpu, kids := dockerdCPU(b)
-	start := time.Now()
-	profiled := dockerdProfile(b, name)
+	engine, start := meterEngine(b, name), time.Now()
 	for range dockerRunWorkers {
 		wg.Add(1)
 		go func() {
@@ -248,9 +259,7 @@ func timeDockerRun(b *testing.B, img string, extra ...string) timing {
 	close(jobs)
 	wg.Wait()
 	r := timing{took: time.Since(start)}
-	r.dockerd, r.dockerdKids = dockerdCPU(b)
-	r.dockerd, r.dockerdKids = r.dockerd-cpu, r.dockerdKids-kids
-	profiled()
+	r.dockerd, r.dockerdKids = engine()
 	close(errs)
 	b.StopTimer()
 	defer b.StartTimer()
