@@ -446,3 +446,68 @@ func (p *Pool) Check() error {
 	}
 	return nil
 }
+
+// SliceChanges adds to nodes every node whose slice of some network is not
+// the same in before and after (given, taken, moved, or gone with its
+// network), so the store can wake only the agents whose own addresses
+// changed, not every agent for each node's first slice. Either pool may be
+// nil (none stored yet). It compares slices only, not VIPs: a node's work
+// names its own slices and nothing else of the pool.
+func SliceChanges(before, after *Pool, nodes map[string]bool) {
+	ids := map[string]bool{}
+	for _, p := range []*Pool{before, after} {
+		if p != nil {
+			for id := range p.Networks {
+				ids[id] = true
+			}
+		}
+	}
+	for id := range ids {
+		a, b := before.layout(id), after.layout(id)
+		if a.subnet != b.subnet || a.wideBits != b.wideBits || a.smallBits != b.smallBits {
+			// Every slice the network had or has moved with it.
+			for _, l := range []layout{a, b} {
+				for node := range l.wide {
+					nodes[node] = true
+				}
+				for node := range l.small {
+					nodes[node] = true
+				}
+			}
+			continue
+		}
+		ownersDiffer(a.wide, b.wide, nodes)
+		ownersDiffer(a.small, b.small, nodes)
+	}
+}
+
+// layout is what a network's slices are computed from.
+type layout struct {
+	subnet              netip.Prefix
+	wideBits, smallBits int
+	wide, small         map[string]uint32
+}
+
+func (p *Pool) layout(network string) layout {
+	if p == nil || p.Networks[network] == nil {
+		return layout{}
+	}
+	subnet, _ := p.Subnet(network)
+	n := p.Networks[network]
+	return layout{subnet: subnet, wideBits: p.Config.SliceBits, smallBits: p.Config.SmallSliceBits, wide: n.Slices.Owners, small: n.Small.Owners}
+}
+
+// ownersDiffer adds to nodes every owner that a and b do not give the same
+// index.
+func ownersDiffer(a, b map[string]uint32, nodes map[string]bool) {
+	for node, i := range a {
+		if j, ok := b[node]; !ok || i != j {
+			nodes[node] = true
+		}
+	}
+	for node := range b {
+		if _, ok := a[node]; !ok {
+			nodes[node] = true
+		}
+	}
+}

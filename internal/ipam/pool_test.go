@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -291,4 +293,60 @@ func TestSlice(t *testing.T) {
 	if _, ok := s.Addrs.Owners["t1"]; !ok {
 		t.Fatal("Clone shares its owners with the original")
 	}
+}
+
+// TestSliceChanges: the nodes whose slice of some network differs between
+// two pools, and no other: a VIP or another node's slice is not theirs.
+func TestSliceChanges(t *testing.T) {
+	base := func(t *testing.T) *Pool {
+		p := newPool(t, DefaultConfig())
+		for _, o := range []op{{do: "net", a: "a"}, {do: "net", a: "b"}, {do: "node", a: "a", b: "n1"}, {do: "node", a: "a", b: "n2"}, {do: "node", a: "b", b: "n2"}} {
+			if got := o.run(p); got == "" || got == "exhausted" {
+				t.Fatalf("%v: %s", o, got)
+			}
+		}
+		return p
+	}
+	cases := []struct {
+		name string
+		ops  []op
+		want []string
+	}{
+		{"nothing", nil, nil},
+		{"a VIP", []op{{do: "vip", a: "a", b: "svc"}}, nil},
+		{"a node's first slice", []op{{do: "node", a: "b", b: "n1"}}, []string{"n1"}},
+		{"a slice it has already", []op{{do: "node", a: "a", b: "n1"}}, nil},
+		{"a new node", []op{{do: "node", a: "a", b: "n3"}}, []string{"n3"}},
+		{"a slice freed", []op{{do: "rmnode", a: "a", b: "n2"}}, []string{"n2"}},
+		{"a node leaving", []op{{do: "rmeverywhere", a: "n2"}}, []string{"n2"}},
+		{"a network gone", []op{{do: "rmnet", a: "b"}}, []string{"n2"}},
+		{"a new network", []op{{do: "net", a: "c"}, {do: "node", a: "c", b: "n1"}}, []string{"n1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := base(t)
+			after := before.Clone()
+			for _, o := range tc.ops {
+				o.run(after)
+			}
+			nodes := map[string]bool{}
+			SliceChanges(before, after, nodes)
+			got := slices.Sorted(maps.Keys(nodes))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("changed %v, want %v", got, tc.want)
+			}
+			back := map[string]bool{}
+			SliceChanges(after, before, back)
+			if got := slices.Sorted(maps.Keys(back)); !slices.Equal(got, tc.want) {
+				t.Errorf("the other way round: changed %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("no pool before", func(t *testing.T) {
+		nodes := map[string]bool{}
+		SliceChanges(nil, base(t), nodes)
+		if got := slices.Sorted(maps.Keys(nodes)); !slices.Equal(got, []string{"n1", "n2"}) {
+			t.Errorf("changed %v, want n1 and n2", got)
+		}
+	})
 }

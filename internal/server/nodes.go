@@ -136,9 +136,7 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if s.store.View().Node(id) == nil {
 		return notFound("node %q is not registered; register it again", id)
 	}
-	// The node's own tasks, not the table: a task change elsewhere does not
-	// wake this agent (at scale, every agent for every change).
-	idx, err := s.block(r, state.NodeTasks(id), state.TableApps, state.TableNetPool, state.TableVolumeRemovals)
+	idx, err := s.block(r, state.NodeWork(id)...)
 	if err != nil {
 		return err
 	}

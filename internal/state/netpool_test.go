@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -276,6 +277,45 @@ func BenchmarkPlaceOn10kNodes(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(took.Nanoseconds())/float64(b.N*nodes), "ns/task")
+		})
+	}
+}
+
+// TestNodeWorkWakesForItsOwnSlicesOnly: a node that takes its first slice
+// of a network (with its first task there) wakes its own agent's query,
+// whose answer names the slice, and not another node's agent, though the
+// pool changed: at 1,000 nodes each such slice woke every agent.
+func TestNodeWorkWakesForItsOwnSlicesOnly(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertNode{Node: testNode("n1")})
+	h.mustApply(UpsertNode{Node: testNode("n2")})
+	h.mustApply(CreateNetwork{Name: "shared", Now: t0})
+	h.mustApply(UpsertApp{App: netApp(), Now: t0})
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("a1", "api", 1), testTask("d1", "db", 1)}, Now: t0})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, st := range []struct {
+		name, task, node string
+	}{{"n1's first slices", "a1", "n1"}, {"n2's first slice", "d1", "n2"}} {
+		t.Run(st.name, func(t *testing.T) {
+			before := h.store.View()
+			pool := before.Pool().Clone()
+			h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: st.task, NodeID: st.node}}, Now: t0})
+			if jsonEqual(pool, h.store.View().Pool()) {
+				t.Fatal("the placement took no slice; the test proves nothing")
+			}
+			for _, n := range []string{"n1", "n2"} {
+				keys := NodeWork(n)
+				short, done := context.WithTimeout(ctx, 200*time.Millisecond)
+				idx, err := h.store.WaitForChange(short, keys, before.Index(keys...))
+				done()
+				if woken := err == nil; woken != (n == st.node) {
+					t.Errorf("%s's query woke: %v (index %d), want %v", n, woken, idx, n == st.node)
+				}
+			}
+			if _, ok := h.store.View().Pool().Slice("web_back", st.node); !ok {
+				t.Errorf("%s has no slice of web_back", st.node)
+			}
 		})
 	}
 }

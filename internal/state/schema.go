@@ -32,13 +32,22 @@ var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableV
 
 // NodeTasks is the key, for Index and WaitForChange beside table names, of
 // one node's tasks: it moves only when a task placed on the node (or moved
-// off it) changes. An agent's blocking query waits on it, so a task change
+// off it) changes, or the node's own slice of a network. An agent's blocking query waits on it, so a task change
 // wakes the agent that runs the task instead of every agent in the
 // cluster. A node whose tasks have not changed since the key came in
 // answers with the tasks table's index.
 func NodeTasks(nodeID string) string { return nodeTasksPrefix + nodeID }
 
 const nodeTasksPrefix = TableTasks + "/node/"
+
+// NodeWork is what an agent's blocking query for its work waits on: its
+// node's key (which moves for the node's tasks and its own slices of the
+// networks), the apps (their specs, secrets and removals) and volume
+// removals. Not the tasks or pool tables: a task placed or a slice taken
+// on another node would wake every agent in the cluster.
+func NodeWork(nodeID string) []string {
+	return []string{NodeTasks(nodeID), TableApps, TableVolumeRemovals}
+}
 
 // knownKey reports whether Index and WaitForChange take key.
 func knownKey(key string) bool {

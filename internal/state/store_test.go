@@ -408,7 +408,7 @@ func TestNodeQuerySleepsThroughOthers(t *testing.T) {
 				mine.NodeID, mine.State = "n1", types.TaskAssigned
 			}
 			h.mustApply(TaskUpdates{Create: append(tasks, mine), Now: t0})
-			tables := []string{NodeTasks("n1"), TableApps, TableNetPool, TableVolumeRemovals}
+			tables := NodeWork("n1")
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var waits atomic.Int32
