@@ -71,6 +71,9 @@ type Client struct {
 	// abandon holds, per manager, a channel closed when the client fails
 	// over from it, to cancel the requests still waiting on it.
 	abandon map[string]chan struct{}
+	// lastAnswer holds, per manager, when it last answered a request: one
+	// that answers is slow, not gone (see try).
+	lastAnswer map[string]time.Time
 }
 
 // NewClient returns a client for a manager at addr ("http://host:port" or
@@ -80,7 +83,8 @@ func NewClient(addr string, opts ...ClientOption) *Client {
 		addr = "http://" + addr
 	}
 	c := &Client{addrs: []string{strings.TrimRight(addr, "/")}, http: &http.Client{},
-		timeout: DefaultTimeout, retryFor: DefaultRetryFor, abandon: map[string]chan struct{}{}}
+		timeout: DefaultTimeout, retryFor: DefaultRetryFor, abandon: map[string]chan struct{}{},
+		lastAnswer: map[string]time.Time{}}
 	for _, o := range opts {
 		o(c)
 	}

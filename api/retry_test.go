@@ -367,3 +367,71 @@ func TestFrames(t *testing.T) {
 		t.Fatalf("cut frame: %v", err)
 	}
 }
+
+// A manager that is slow to answer one request but answers the client's
+// others is waited for past the attempt's deadline (up to slowFor), on the
+// same connection: cancelling would close it and move every request
+// elsewhere. One that answers nothing is still left at the deadline.
+func TestSlowManagerThatAnswersIsWaitedFor(t *testing.T) {
+	const timeout, hold = 200 * time.Millisecond, 500 * time.Millisecond
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/apps/") {
+			select {
+			case <-time.After(hold):
+			case <-r.Context().Done():
+				return
+			}
+			_, _ = w.Write([]byte(`{"name":"web"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"version":"x","leader":true}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	hang, _ := hangingServer(t)
+	c := NewClient(srv.URL, WithTimeouts(timeout, 5*time.Second))
+	c.SetAddrs([]string{hostport(srv), hostport(hang)})
+	ctx := context.Background()
+
+	// The other requests: answered within the deadline, all along.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				_, _ = c.Status(ctx)
+			}
+		}
+	})
+	app, err := c.GetApp(ctx, "web")
+	close(stop)
+	wg.Wait()
+	if err != nil || app.Name != "web" {
+		t.Fatalf("a slow answer from a manager that answers others: %+v %v; want it waited for", app, err)
+	}
+	if c.Addr() != srv.URL {
+		t.Errorf("the client moved to %s; want it to stay with %s", c.Addr(), srv.URL)
+	}
+	if n := closed.Load(); n != 0 {
+		t.Errorf("%d connections closed; want the slow request's kept", n)
+	}
+
+	// Alone, the same slow answer is past the deadline: left.
+	alone := NewClient(srv.URL, WithTimeouts(timeout, 0))
+	start := time.Now()
+	if _, err := alone.GetApp(ctx, "web"); err == nil || !strings.Contains(err.Error(), "did not answer within") {
+		t.Fatalf("a slow answer with nothing else heard: %v; want a timeout", err)
+	}
+	if took := time.Since(start); took < timeout || took > hold {
+		t.Errorf("left after %s; want at the deadline (%s), before the answer (%s)", took, timeout, hold)
+	}
+}

@@ -208,12 +208,35 @@ func (e *errNoAnswer) Error() string {
 	return fmt.Sprintf("the manager at %s did not answer within %s", e.base, e.after)
 }
 
-// try sends cl once to base. The attempt is cancelled after timeout, or as
-// soon as the client fails over from base (another request found it
-// unresponsive).
+// try sends cl once to base. The attempt is cancelled once base has been
+// silent for timeout, or as soon as the client fails over from base
+// (another request found it unresponsive).
+//
+// Silent means no answer to any of the client's requests: a manager that
+// answered one within the last timeout is alive but slow, and the attempt
+// waits for it, up to slowFor past its deadline. Cancelling it instead
+// gains nothing (the manager would be left for another just as loaded)
+// and costs much: over HTTP/1.1 a cancelled request closes its
+// connection, and failing over abandons every other request in flight
+// there, so each agent dialled three or four new TLS connections at once.
+// At 1,000 sim nodes that turned a busy leader into a storm of handshakes
+// that timed out themselves, and nodes were marked down by the hundred.
 func (c *Client) try(ctx context.Context, base string, cl call, timeout time.Duration) attempt {
 	actx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(timeout, func() { cancel(&errNoAnswer{base: base, after: timeout}) })
+	start := time.Now()
+	slowFor := slowFor(c.timeouts())
+	var timer *time.Timer
+	armed := make(chan struct{})
+	timer = time.AfterFunc(timeout, func() {
+		<-armed
+		now := time.Now()
+		if heard := c.lastHeard(base); now.Sub(heard) < timeout && now.Before(start.Add(timeout+slowFor)) {
+			timer.Reset(min(heard.Add(timeout).Sub(now), start.Add(timeout+slowFor).Sub(now)))
+			return
+		}
+		cancel(&errNoAnswer{base: base, after: timeout})
+	})
+	close(armed)
 	abandon := c.abandoned(base)
 	go func() {
 		select {
@@ -251,7 +274,9 @@ func (c *Client) try(ctx context.Context, base string, cl call, timeout time.Dur
 	}
 	c.authorize(req)
 	a.resp, a.err = c.http.Do(req)
-	if a.err != nil {
+	if a.err == nil {
+		c.heard(base)
+	} else {
 		cause := context.Cause(actx)
 		a.cancel()
 		if ctx.Err() == nil && cause != nil && !errors.Is(a.err, cause) {
@@ -292,6 +317,30 @@ func transient(err error) bool {
 		return true
 	}
 	return false
+}
+
+// slowFor is how long past its deadline an attempt waits for a manager
+// that still answers other requests: three attempts' worth, at most the
+// retries' span (an agent: 11.25 s at the default 15 s heartbeat TTL,
+// within which a heartbeat still counts).
+func slowFor(attempt, retryFor time.Duration) time.Duration {
+	return min(3*attempt, max(retryFor, attempt))
+}
+
+// heard notes that base answered a request just now.
+func (c *Client) heard(base string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastAnswer[base] = now
+}
+
+// lastHeard is when base last answered one of the client's requests (the
+// zero time if never).
+func (c *Client) lastHeard(base string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastAnswer[base]
 }
 
 func (c *Client) numAddrs() int {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -129,6 +130,48 @@ func TestRenewAt(t *testing.T) {
 	for _, tc := range cases {
 		if got := NeedsRenewal(cert(tc.ttl), now.Add(tc.at)); got != tc.renew {
 			t.Errorf("lifetime %s, %s after issue: renew %v, want %v", tc.ttl, tc.at, got, tc.renew)
+		}
+	}
+}
+
+// TestClientResumesAndStillChecks: a client's second connection resumes
+// its TLS session (no certificate chains, no signatures), and a resumed
+// connection is still refused once the peer is revoked: the check runs on
+// every handshake, resumed or not.
+func TestClientResumesAndStillChecks(t *testing.T) {
+	ca := newTestCA(t, "c1")
+	var revokedNow atomic.Bool
+	revoked := errors.New("node w1 is revoked")
+	check := func(id string, _ Role) error {
+		if revokedNow.Load() {
+			return revoked
+		}
+		return nil
+	}
+	srvCfg := NewLive(issue(t, ca, "m1", RoleManager)).ServerTLS(tls.VerifyClientCertIfGiven, check)
+	cliCfg := NewLive(issue(t, ca, "w1", RoleWorker)).ClientTLS(RoleManager.ServerName())
+	steps := []struct {
+		name    string
+		revoke  bool
+		ok      bool
+		resumed bool
+	}{
+		{"first connection", false, true, false},
+		{"second connection", false, true, true},
+		{"after revocation", true, false, false},
+	}
+	for _, st := range steps {
+		revokedNow.Store(st.revoke)
+		res := handshake(t, srvCfg, cliCfg)
+		switch {
+		case st.ok && (res.serverErr != nil || res.clientErr != nil):
+			t.Fatalf("%s: server %v, client %v", st.name, res.serverErr, res.clientErr)
+		case st.ok && res.serverState.DidResume != st.resumed:
+			t.Errorf("%s: resumed %v, want %v", st.name, res.serverState.DidResume, st.resumed)
+		case st.ok && res.serverState.PeerCertificates[0].Subject.CommonName != "w1":
+			t.Errorf("%s: the server saw %q, want w1", st.name, res.serverState.PeerCertificates[0].Subject.CommonName)
+		case !st.ok && !errors.Is(res.serverErr, revoked):
+			t.Errorf("%s: server %v, client %v; want the check's refusal", st.name, res.serverErr, res.clientErr)
 		}
 	}
 }

@@ -61,6 +61,13 @@ func startServerWith(t *testing.T, change func(*Config)) (*Server, *api.Client) 
 // node certificate on the cluster port, and the node's ID.
 func joinNode(t *testing.T, s *Server, name string) (*api.Client, string) {
 	t.Helper()
+	id := joinIdentity(t, s, name)
+	return api.NewClient(s.ClusterAddr(), api.WithTLS(id.ClientTLS(pki.RoleManager.ServerName()))), id.NodeID
+}
+
+// joinIdentity joins the cluster as a worker node and returns its identity.
+func joinIdentity(t *testing.T, s *Server, name string) *pki.Identity {
+	t.Helper()
 	ctx := context.Background()
 	tok, err := pki.ParseToken(s.WorkerToken())
 	if err != nil {
@@ -80,7 +87,10 @@ func joinNode(t *testing.T, s *Server, name string) (*api.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.NewClient(s.ClusterAddr(), api.WithTLS(id.ClientTLS(pki.RoleManager.ServerName()))), resp.NodeID
+	if id.NodeID != resp.NodeID {
+		t.Fatalf("joined as %s, the certificate names %s", resp.NodeID, id.NodeID)
+	}
+	return id
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -285,6 +295,32 @@ func TestMetricsExposed(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{`berth_tasks{state="running"}`, "berth_raft_apply_seconds_bucket", `berth_api_request_seconds_count{code="200",method="GET",route="GET /v1/apps"}`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestHandshakesCountedAndResumed: the cluster port counts its TLS
+// handshakes, and a node's second connection resumes its session.
+func TestHandshakesCountedAndResumed(t *testing.T) {
+	s, _ := startServer(t)
+	cfg := joinIdentity(t, s, "n1").ClientTLS(pki.RoleManager.ServerName())
+	for range 2 {
+		// A client each: a connection each, one TLS configuration (and
+		// session cache) for both. A worker may not read the status; the
+		// handshake is what counts.
+		_, _ = api.NewClient(s.ClusterAddr(), api.WithTLS(cfg)).Status(context.Background())
+	}
+	req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`berth_tls_handshakes_total{listener="cluster",resumed="false"}`, `berth_tls_handshakes_total{listener="cluster",resumed="true"} 1`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/tls"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +20,7 @@ type metrics struct {
 	reg          *prometheus.Registry
 	applySeconds prometheus.Histogram
 	apiSeconds   *prometheus.HistogramVec
+	handshakes   *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -33,6 +36,10 @@ func newMetrics(s *Server) *metrics {
 			Help:    "API request latency by route, method and status code (blocking queries included).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "method", "code"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_tls_handshakes_total",
+			Help: "TLS handshakes accepted, by listener (api, cluster) and whether the client resumed a session.",
+		}, []string{"listener", "resumed"}),
 	}
 	snapshotBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "berth_raft_snapshot_bytes",
@@ -64,9 +71,26 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(s.registry.MaxBytes())
 	})
-	m.reg.MustRegister(m.applySeconds, m.apiSeconds, snapshotBytes, registryBytes, registryMax, &storeCollector{store: s.store},
+	m.reg.MustRegister(m.applySeconds, m.apiSeconds, m.handshakes, snapshotBytes, registryBytes, registryMax, &storeCollector{store: s.store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// countHandshakes makes cfg count the handshakes it accepts, by whether
+// they resumed: a count that climbs while nodes stay put means clients
+// keep losing their connections (every new one costs both sides CPU).
+func (m *metrics) countHandshakes(cfg *tls.Config, listener string) *tls.Config {
+	check := cfg.VerifyConnection
+	cfg.VerifyConnection = func(st tls.ConnectionState) error {
+		if check != nil {
+			if err := check(st); err != nil {
+				return err
+			}
+		}
+		m.handshakes.WithLabelValues(listener, strconv.FormatBool(st.DidResume)).Inc()
+		return nil
+	}
+	return cfg
 }
 
 func (m *metrics) handler() http.Handler {

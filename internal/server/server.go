@@ -129,14 +129,14 @@ func (s *Server) listen() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
 	}
 	if !s.plainAPI {
-		ln = tls.NewListener(ln, s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked))
+		ln = tls.NewListener(ln, s.metrics.countHandshakes(s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked), "api"))
 	}
 	cln, err := net.Listen("tcp", s.cfg.ClusterAddr)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("listen on the cluster address %s: %w", s.cfg.ClusterAddr, err)
 	}
-	s.ln, s.cln = ln, tls.NewListener(cln, s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked))
+	s.ln, s.cln = ln, tls.NewListener(cln, s.metrics.countHandshakes(s.creds.live.ServerTLS(tls.VerifyClientCertIfGiven, s.checkRevoked), "cluster"))
 	return nil
 }
 
