@@ -88,6 +88,10 @@ type RegisterResponse struct {
 // HeartbeatResponse lists the managers' cluster addresses as they are now.
 type HeartbeatResponse struct {
 	Managers []string `json:"managers,omitempty"`
+	// HeartbeatTTL is the TTL in force, which grows with the cluster; the
+	// agent beats three times within it (0 from a manager that predates
+	// it: keep the one registration gave).
+	HeartbeatTTL time.Duration `json:"heartbeat_ttl,omitempty"`
 }
 
 // NodeTasks is what an agent must run: its tasks, the current spec of each

@@ -421,3 +421,28 @@ func TestTeardownGivesUpOnStuckNetwork(t *testing.T) {
 		}
 	})
 }
+
+// A heartbeat's answer may carry a longer TTL (the cluster grew): the
+// agent then beats at a third of it, not at the registration's pace.
+func TestHeartbeatsFollowTheManagersTTL(t *testing.T) {
+	m := newFakeManager(t)
+	m.ttl = 90 * time.Millisecond // heartbeats every 30ms
+	fd := newFakeDriver("fake")
+	runAgent(t, testConfig(t, m, fd))
+	beats := func() (n int) {
+		m.read(func() { n = m.heartbeats })
+		return n
+	}
+	waitFor(t, "heartbeats at the registration's pace", func() bool { return beats() >= 3 })
+	m.update(func() { m.beatTTL = 6 * time.Second }) // every 2s
+	seen := beats()
+	waitFor(t, "a heartbeat answered with the longer TTL", func() bool { return beats() > seen+1 })
+	from := beats()
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if n := beats(); n > from+1 {
+			t.Fatalf("%d heartbeats within a second of a 6s TTL; want at most one (every 2s)", n-from)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

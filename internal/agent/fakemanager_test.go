@@ -39,6 +39,7 @@ type fakeManager struct {
 	nodes         map[string]types.Node
 	registrations int
 	heartbeats    int
+	beatTTL       time.Duration // the TTL heartbeats answer with (0: none)
 	order         []string // task IDs in creation order
 	tasks         map[string]*types.Task
 	services      map[string]*types.Service
@@ -305,8 +306,9 @@ func (m *fakeManager) heartbeat(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"no such node"}`, http.StatusNotFound)
 		return
 	}
-	m.read(func() { m.heartbeats++ })
-	w.WriteHeader(http.StatusOK)
+	var ttl time.Duration
+	m.read(func() { m.heartbeats++; ttl = m.beatTTL })
+	reply(w, api.HeartbeatResponse{HeartbeatTTL: ttl})
 }
 
 func (m *fakeManager) nodeTasks(w http.ResponseWriter, r *http.Request) {

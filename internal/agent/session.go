@@ -94,6 +94,13 @@ func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
 			resp, err := a.client.Heartbeat(ctx, a.NodeID())
 			if err == nil {
 				a.learnManagers(resp.Managers)
+				if next := resp.HeartbeatTTL; next > 0 && next != ttl {
+					// The TTL follows the cluster's size (a larger
+					// cluster beats less often).
+					ttl = next
+					a.setDeadlines(ttl)
+					t.Reset(a.heartbeatEvery(ttl))
+				}
 				continue
 			}
 			if ctx.Err() != nil {
@@ -105,10 +112,11 @@ func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
 			}
 			a.log.Warn("manager does not know this node; registering again")
 		}
-		ttl, err := a.registerUntilDone(ctx)
+		registered, err := a.registerUntilDone(ctx)
 		if err != nil {
 			return
 		}
+		ttl = registered
 		t.Reset(a.heartbeatEvery(ttl))
 		signal(a.resync)
 	}

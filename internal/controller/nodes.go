@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/state"
@@ -32,6 +33,27 @@ type NodeMonitor struct {
 	// holdUntil is set while most ready nodes are silent together (see
 	// massSilence): none is marked down before it.
 	holdUntil time.Time
+	// cur is the TTL in force (HeartbeatTTL of ttl and the nodes), which
+	// the managers tell the agents; shrinkAt is when a smaller one may
+	// take over (see Check).
+	cur      atomic.Int64
+	shrinkAt time.Time
+}
+
+// MaxBeatsPerSecond is the heartbeat rate a leader is asked to take at
+// most. Agents beat three times a TTL, so past 500 nodes the TTL grows
+// with the cluster (30 s at 1,000 nodes, 300 s at 10,000), as Nomad scales
+// its own: a fixed TTL made 1,000 sim nodes send 200 beats a second (each
+// a TLS request, forwarded by a follower) to a leader that was busy with
+// a 100,000-task deploy, and nodes went down by the hundred, their tasks
+// lost and placed again, faster than the deploy could run them.
+const MaxBeatsPerSecond = 100
+
+// HeartbeatTTL is how long a node may be silent in a cluster of nodes
+// nodes whose configured TTL is base: base, or longer where the beats
+// would pass MaxBeatsPerSecond.
+func HeartbeatTTL(base time.Duration, nodes int) time.Duration {
+	return max(base, time.Duration(3*nodes)*time.Second/MaxBeatsPerSecond)
 }
 
 // Most of a cluster falling silent at once is far more often the managers'
@@ -65,7 +87,39 @@ func NewNodeMonitor(store Store, commit Committer, beats Heartbeats, clock Clock
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &NodeMonitor{store: store, commit: commit, beats: beats, clock: clock, ttl: ttl, log: log, since: clock.Now()}
+	m := &NodeMonitor{store: store, commit: commit, beats: beats, clock: clock, ttl: ttl, log: log, since: clock.Now()}
+	m.cur.Store(int64(HeartbeatTTL(ttl, len(store.View().Nodes()))))
+	return m
+}
+
+// TTL is the heartbeat TTL in force, which the managers tell the agents
+// (in answers to registrations and heartbeats): the configured one, longer
+// in a large cluster (HeartbeatTTL).
+func (m *NodeMonitor) TTL() time.Duration { return time.Duration(m.cur.Load()) }
+
+// follow makes the TTL in force fit nodes nodes at now. A longer one
+// applies at once (agents that still beat more often are safe); a shorter
+// one only once the longer has passed since the cluster shrank, by when
+// every agent has heard it from a heartbeat's answer.
+func (m *NodeMonitor) follow(nodes int, now time.Time) time.Duration {
+	want, cur := HeartbeatTTL(m.ttl, nodes), m.TTL()
+	switch {
+	case want > cur:
+		m.shrinkAt = time.Time{}
+	case want == cur:
+		m.shrinkAt = time.Time{}
+		return cur
+	case m.shrinkAt.IsZero():
+		m.shrinkAt = now.Add(cur)
+		return cur
+	case now.Before(m.shrinkAt):
+		return cur
+	}
+	if want != cur {
+		m.log.Info("heartbeat TTL follows the cluster's size", "nodes", nodes, "ttl", want)
+	}
+	m.cur.Store(int64(want))
+	return want
 }
 
 // Run checks nodes every quarter TTL until ctx is done.
@@ -86,7 +140,7 @@ func (m *NodeMonitor) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			now := m.clock.Now()
-			if gap := now.Sub(prev); gap > max(m.ttl/2, 2*every) {
+			if gap := now.Sub(prev); gap > max(m.TTL()/2, 2*every) {
 				m.log.Warn("this manager did not run for a while; giving every node a full TTL before marking it down", "stalled", gap.Round(time.Millisecond))
 				m.since = now
 			}
@@ -112,7 +166,9 @@ func (m *NodeMonitor) Check(ctx context.Context) error {
 	}
 	var silent []expired
 	ready := 0
-	for _, n := range view.Nodes() {
+	nodes := view.Nodes()
+	ttl := m.follow(len(nodes), now)
+	for _, n := range nodes {
 		if n.Status != types.NodeReady {
 			continue
 		}
@@ -121,7 +177,7 @@ func (m *NodeMonitor) Check(ctx context.Context) error {
 		if !ok || last.Before(m.since) {
 			last = m.since
 		}
-		if now.Sub(last) > m.ttl {
+		if now.Sub(last) > ttl {
 			silent = append(silent, expired{n, now.Sub(last)})
 		}
 	}
@@ -129,7 +185,7 @@ func (m *NodeMonitor) Check(ctx context.Context) error {
 		m.holdUntil = time.Time{}
 	} else {
 		if m.holdUntil.IsZero() {
-			m.holdUntil = now.Add(massSilenceHold * m.ttl)
+			m.holdUntil = now.Add(massSilenceHold * ttl)
 			m.log.Warn("most nodes missed their heartbeats together; waiting before marking them down, in case this manager is the one behind",
 				"silent", len(silent), "ready", ready, "until", m.holdUntil.Format(time.RFC3339))
 		}

@@ -224,3 +224,81 @@ func TestNodeMonitorHoldsOnMassSilence(t *testing.T) {
 		})
 	}
 }
+
+// The TTL grows with the cluster so the leader takes at most
+// MaxBeatsPerSecond beats (three per node and TTL); below that it is the
+// configured one.
+func TestHeartbeatTTLFollowsClusterSize(t *testing.T) {
+	cases := []struct {
+		base  time.Duration
+		nodes int
+		want  time.Duration
+	}{
+		{15 * time.Second, 0, 15 * time.Second},
+		{15 * time.Second, 500, 15 * time.Second},
+		{15 * time.Second, 1000, 30 * time.Second},
+		{15 * time.Second, 10000, 300 * time.Second},
+		{time.Minute, 1000, time.Minute},
+	}
+	for _, tc := range cases {
+		if got := HeartbeatTTL(tc.base, tc.nodes); got != tc.want {
+			t.Errorf("HeartbeatTTL(%s, %d) = %s, want %s", tc.base, tc.nodes, got, tc.want)
+		}
+	}
+}
+
+// In a cluster large enough for a longer TTL, a node silent past the
+// configured TTL but within the longer one stays ready; past the longer
+// one it is marked down. When the cluster shrinks, the longer TTL holds
+// until it has passed once (agents learn the shorter one from their beats'
+// answers).
+func TestNodeMonitorUsesTheClustersTTL(t *testing.T) {
+	w := newWorld(t)
+	const base = time.Second
+	beats := fakeBeats{}
+	for i := range 200 { // 200 nodes: 6 s
+		id := fmt.Sprintf("n%03d", i)
+		w.node(id)
+		beats[id] = w.clock.Now()
+	}
+	mon := NewNodeMonitor(w.store, w, beats, w.clock, base, nil)
+	if got := mon.TTL(); got != 6*time.Second {
+		t.Fatalf("TTL with 200 nodes: %s, want 6s", got)
+	}
+	w.clock.Advance(5 * time.Second)
+	for id := range beats {
+		if id != "n000" {
+			beats[id] = w.clock.Now()
+		}
+	}
+	if err := mon.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.store.View().Node("n000").Status; st != types.NodeReady {
+		t.Fatalf("n000, silent 5s of a 6s TTL, is %s", st)
+	}
+	w.clock.Advance(2 * time.Second)
+	if err := mon.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.store.View().Node("n000").Status; st != types.NodeDown {
+		t.Fatalf("n000, silent 7s of a 6s TTL, is %s", st)
+	}
+
+	now := w.clock.Now()
+	steps := []struct {
+		nodes int
+		after time.Duration
+		want  time.Duration
+	}{
+		{100, 0, 6 * time.Second}, // shrank: the longer TTL holds...
+		{100, 5 * time.Second, 6 * time.Second},
+		{100, 7 * time.Second, 3 * time.Second}, // ...until it passed once
+		{400, 8 * time.Second, 12 * time.Second}, // grew: at once
+	}
+	for _, st := range steps {
+		if got := mon.follow(st.nodes, now.Add(st.after)); got != st.want || mon.TTL() != st.want {
+			t.Errorf("%d nodes after %s: TTL %s (in force %s), want %s", st.nodes, st.after, got, mon.TTL(), st.want)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 	stored := res.(*types.Node)
 	s.beats.Beat(stored.ID, s.clock.Now())
 	s.log.Info("node registered", "node", stored.Name, "id", stored.ID, "address", stored.Address, "drivers", stored.Drivers)
-	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: stored.ID, HeartbeatTTL: s.cfg.HeartbeatTTL, Managers: s.managerClusterAddrs()})
+	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: stored.ID, HeartbeatTTL: s.heartbeatTTL(), Managers: s.managerClusterAddrs()})
 	return nil
 }
 
@@ -113,7 +113,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.log.Info("node is back", "node", n.Name, "id", n.ID)
 	}
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{Managers: s.managerClusterAddrs()})
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{Managers: s.managerClusterAddrs(), HeartbeatTTL: s.heartbeatTTL()})
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/api"
@@ -48,6 +49,9 @@ type Server struct {
 	managerTransport *http.Transport
 	agentTransport   *http.Transport
 	beats            *heartbeats
+	// monitor is the node monitor while this manager leads: it holds the
+	// heartbeat TTL in force (heartbeatTTL).
+	monitor atomic.Pointer[controller.NodeMonitor]
 	// reports commits agents' task reports in groups (reports.go).
 	reports *reportBatcher
 	// registry is the cluster registry's share on this manager (issue 16).
@@ -292,6 +296,16 @@ func (s *Server) leadLoop(ctx context.Context) {
 	}
 }
 
+// heartbeatTTL is the TTL agents are told: the node monitor's while this
+// manager leads (heartbeats and registrations are served by the leader),
+// the configured one otherwise.
+func (s *Server) heartbeatTTL() time.Duration {
+	if m := s.monitor.Load(); m != nil {
+		return m.TTL()
+	}
+	return s.cfg.HeartbeatTTL
+}
+
 // lead runs controllers until leadership is lost or ctx is done.
 func (s *Server) lead(ctx context.Context) {
 	lctx, cancel := context.WithCancel(ctx)
@@ -307,6 +321,8 @@ func (s *Server) lead(ctx context.Context) {
 	var wg sync.WaitGroup
 	rec := controller.NewReconciler(s.store, s, s, s.clock, s.log.With("component", "reconciler"))
 	mon := controller.NewNodeMonitor(s.store, s, s.beats, s.clock, s.cfg.HeartbeatTTL, s.log.With("component", "nodes"))
+	s.monitor.Store(mon)
+	defer s.monitor.CompareAndSwap(mon, nil)
 	for _, run := range []func(context.Context) error{rec.Run, mon.Run, s.collectImages} {
 		wg.Add(1)
 		go func() {
