@@ -75,3 +75,44 @@ func tasksOf(h *harness) map[string]types.Task {
 	}
 	return out
 }
+
+// A large plan's placements, spread round the nodes, are split with each
+// node's together: a node's agent wakes for one or two entries, not for
+// every one.
+func TestSplitGroupsPlacementsByNode(t *testing.T) {
+	const nodes, perNode = 8, 300 // three entries
+	u := &TaskUpdates{Now: t0}
+	for i := range perNode {
+		for n := range nodes {
+			u.Assign = append(u.Assign, Assignment{TaskID: fmt.Sprintf("t%d-%d", n, i), NodeID: fmt.Sprintf("n%d", n)})
+		}
+	}
+	got := u.Split()
+	entriesOf := map[string]int{}
+	placed := map[string]bool{}
+	for _, e := range got {
+		in := map[string]bool{}
+		last := map[string]int{}
+		for _, a := range e.Assign {
+			in[a.NodeID] = true
+			placed[a.TaskID] = true
+			var n, i int
+			_, _ = fmt.Sscanf(a.TaskID, "t%d-%d", &n, &i)
+			if prev, ok := last[a.NodeID]; ok && i < prev {
+				t.Errorf("%s placed out of the plan's order", a.TaskID)
+			}
+			last[a.NodeID] = i
+		}
+		for n := range in {
+			entriesOf[n]++
+		}
+	}
+	if len(placed) != nodes*perNode {
+		t.Fatalf("%d tasks placed, want %d", len(placed), nodes*perNode)
+	}
+	for n, k := range entriesOf {
+		if k > 2 {
+			t.Errorf("node %s is in %d entries of %d, want at most 2", n, k, len(got))
+		}
+	}
+}
