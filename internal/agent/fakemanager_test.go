@@ -40,7 +40,7 @@ type fakeManager struct {
 	registrations int
 	heartbeats    int
 	beatTTL       time.Duration // the TTL heartbeats answer with (0: none)
-	order         []string // task IDs in creation order
+	order         []string      // task IDs in creation order
 	tasks         map[string]*types.Task
 	services      map[string]*types.Service
 	apps          map[string]*api.AppResources

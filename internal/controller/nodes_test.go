@@ -293,7 +293,7 @@ func TestNodeMonitorUsesTheClustersTTL(t *testing.T) {
 	}{
 		{100, 0, 6 * time.Second}, // shrank: the longer TTL holds...
 		{100, 5 * time.Second, 6 * time.Second},
-		{100, 7 * time.Second, 3 * time.Second}, // ...until it passed once
+		{100, 7 * time.Second, 3 * time.Second},  // ...until it passed once
 		{400, 8 * time.Second, 12 * time.Second}, // grew: at once
 	}
 	for _, st := range steps {

@@ -31,8 +31,9 @@ var allTables = []string{TableApps, TableTasks, TableNodes, TableCluster, TableV
 	TableNetworks, TableVolumeRemovals}
 
 // NodeTasks is the key, for Index and WaitForChange beside table names, of
-// one node's tasks: it moves only when a task placed on the node (or moved
-// off it) changes, or the node's own slice of a network. An agent's blocking query waits on it, so a task change
+// one node's work: it moves only when a task placed on the node (or moved
+// off it) changes, the node's own slice of a network, an app of the node's
+// tasks, or any app being removed. An agent's blocking query waits on it, so a task change
 // wakes the agent that runs the task instead of every agent in the
 // cluster. A node whose tasks have not changed since the key came in
 // answers with the tasks table's index.
@@ -41,12 +42,12 @@ func NodeTasks(nodeID string) string { return nodeTasksPrefix + nodeID }
 const nodeTasksPrefix = TableTasks + "/node/"
 
 // NodeWork is what an agent's blocking query for its work waits on: its
-// node's key (which moves for the node's tasks and its own slices of the
-// networks), the apps (their specs, secrets and removals) and volume
-// removals. Not the tasks or pool tables: a task placed or a slice taken
-// on another node would wake every agent in the cluster.
+// node's key (which moves for the node's tasks, its own slices of the
+// networks, the apps of its tasks and every app being removed) and volume
+// removals. Not the tasks, pool or apps tables: a task placed, a slice
+// taken or an app deployed elsewhere would wake every agent in the cluster.
 func NodeWork(nodeID string) []string {
-	return []string{NodeTasks(nodeID), TableApps, TableVolumeRemovals}
+	return []string{NodeTasks(nodeID), TableVolumeRemovals}
 }
 
 // knownKey reports whether Index and WaitForChange take key.

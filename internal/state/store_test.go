@@ -440,3 +440,43 @@ func TestNodeQuerySleepsThroughOthers(t *testing.T) {
 		})
 	}
 }
+
+// An app's write wakes the agents of the nodes its tasks are on, not every
+// agent: a new app with no tasks yet wakes none, an update of app web only
+// n1 (where web runs), and web's removal every node (any may hold its
+// networks and volumes until it reports the teardown).
+func TestNodeWorkWakesForItsAppsOnly(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(UpsertNode{Node: testNode("n1")})
+	h.mustApply(UpsertNode{Node: testNode("n2")})
+	h.mustApply(UpsertApp{App: testApp(), Now: t0})
+	h.mustApply(TaskUpdates{Create: []*types.Task{testTask("a1", "api", 1)}, Now: t0})
+	h.mustApply(TaskUpdates{Assign: []Assignment{{TaskID: "a1", NodeID: "n1"}}, Now: t0})
+	other := testApp()
+	other.Name = "other"
+	updated := testApp()
+	updated.Secrets["key"] = &types.Secret{Name: "key", Data: []byte("s2")}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, st := range []struct {
+		name  string
+		cmd   Command
+		woken map[string]bool
+	}{
+		{"a new app without tasks", UpsertApp{App: other, Now: t0}, map[string]bool{}},
+		{"web's new secret", UpsertApp{App: updated, Now: t0}, map[string]bool{"n1": true}},
+		{"web removed", DeleteApp{Name: "web", Now: t0}, map[string]bool{"n1": true, "n2": true}},
+	} {
+		before := h.store.View()
+		h.mustApply(st.cmd)
+		for _, n := range []string{"n1", "n2"} {
+			keys := NodeWork(n)
+			short, done := context.WithTimeout(ctx, 200*time.Millisecond)
+			idx, err := h.store.WaitForChange(short, keys, before.Index(keys...))
+			done()
+			if woken := err == nil; woken != st.woken[n] {
+				t.Errorf("%s: %s's query woke: %v (index %d), want %v", st.name, n, woken, idx, st.woken[n])
+			}
+		}
+	}
+}
