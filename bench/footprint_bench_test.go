@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,8 +19,12 @@ import (
 
 // BenchmarkIdleFootprint starts a real manager and a real agent (joined
 // with a worker token, docker and exec drivers), lets them idle, and
-// reports each process's resident memory (VmRSS). Targets (issue 20):
-// manager < 30 MB, agent < 20 MB; docs/benchmarks.md "Idle footprint".
+// reports each process's resident memory (VmRSS), split into RssAnon
+// (heap, stacks, runtime metadata: what the process allocated) and
+// RssFile (pages of the binary and other mapped files it touched), so a
+// change can be told apart as less allocation or less code run. Targets
+// (issue 20): manager < 30 MB, agent < 20 MB; docs/benchmarks.md "Idle
+// footprint".
 //
 //	go test -run '^$' -bench IdleFootprint -benchtime 2x ./bench/
 func BenchmarkIdleFootprint(b *testing.B) {
@@ -68,8 +73,15 @@ func BenchmarkIdleFootprint(b *testing.B) {
 		b.StopTimer()
 		time.Sleep(10 * time.Second) // idle is the point: this is what is measured, not a synchronisation
 		b.StartTimer()
-		b.ReportMetric(rssMB(b, mgr), "manager-MB")
-		b.ReportMetric(rssMB(b, agent), "agent-MB")
+		for _, p := range []struct {
+			name string
+			cmd  *exec.Cmd
+		}{{"manager", mgr}, {"agent", agent}} {
+			st := procStatusMB(b, p.cmd)
+			b.ReportMetric(st["VmRSS"], p.name+"-MB")
+			b.ReportMetric(st["RssAnon"], p.name+"-anon-MB")
+			b.ReportMetric(st["RssFile"], p.name+"-file-MB")
+		}
 	}
 }
 
@@ -102,22 +114,32 @@ func startProc(b *testing.B, bin, stdout string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func rssMB(b *testing.B, cmd *exec.Cmd) float64 {
+// procStatusMB reads VmRSS, RssAnon and RssFile of cmd's process from
+// /proc/PID/status, in MB (the kernel reports kB).
+func procStatusMB(b *testing.B, cmd *exec.Cmd) map[string]float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
 	}
+	want := []string{"VmRSS", "RssAnon", "RssFile"}
+	got := make(map[string]float64, len(want))
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				b.Fatal(err)
-			}
-			return float64(kb) / 1024
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok || !slices.Contains(want, key) {
+			continue
+		}
+		kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+		if err != nil {
+			b.Fatalf("%s in /proc/%d/status: %v", key, cmd.Process.Pid, err)
+		}
+		got[key] = float64(kb) / 1024
+	}
+	for _, k := range want {
+		if _, ok := got[k]; !ok {
+			b.Fatalf("no %s in /proc/%d/status", k, cmd.Process.Pid)
 		}
 	}
-	b.Fatal("no VmRSS")
-	return 0
+	return got
 }
 
 func waitUntil(b *testing.B, d time.Duration, what string, cond func() bool) {

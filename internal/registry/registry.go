@@ -27,7 +27,6 @@ import (
 	"github.com/distribution/distribution/v3/registry/handlers"
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
 // DefaultMaxBytes is the default limit of a registry (--registry-max-size).
@@ -92,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("create the registry directory: %w", err)
 	}
 	quietLibraryLog(cfg.Logger)
-	driver := filesystem.New(filesystem.DriverParameters{RootDirectory: cfg.Dir, MaxThreads: 100})
+	driver := newFSDriver(cfg.Dir) // fsdriver.go: why not the library's filesystem driver
 	ns, err := storage.NewRegistry(ctx, driver, storage.EnableValidateImageIndexImagesExist)
 	if err != nil {
 		return nil, fmt.Errorf("open the registry in %s: %w", cfg.Dir, err)
@@ -119,7 +118,7 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 	_, _ = rand.Read(secret)
 	cfg := &configuration.Configuration{
 		Storage: configuration.Storage{
-			"filesystem": configuration.Parameters{"rootdirectory": dir},
+			fsDriverName: configuration.Parameters{"rootdirectory": dir},
 			// Its purger would run in a goroutine of its own, where a panic
 			// (it had some, on other drivers) kills the manager: Sweep
 			// purges instead, under recover.
