@@ -84,6 +84,13 @@ func TestMergeSubmission(t *testing.T) {
 func TestSubmitOptionsThroughAPI(t *testing.T) {
 	s, c := startServer(t)
 	ctx := context.Background()
+	// A node that never reports teardowns: the removed app stays (Deleting)
+	// for the check at the end, where with no node at all the reconciler
+	// could purge it first.
+	nc, _ := joinNode(t, s, "n1")
+	if _, err := nc.RegisterNode(ctx, types.Node{Name: "n1", Address: "127.0.0.1:1", Drivers: []string{"exec"}}); err != nil {
+		t.Fatal(err)
+	}
 	app := func(services ...*types.Service) *types.App { return &types.App{Name: "opts", Services: services} }
 	web := func(image string) *types.Service { return &types.Service{Name: "web", Image: image, Replicas: 1} }
 	db := &types.Service{Name: "db", Image: "db:1", Replicas: 1, Secrets: []types.FileRef{{Source: "key", Target: "/run/secrets/key"}}}
