@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/berth-dev/berth/api"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/api"
 
 	"github.com/berth-dev/berth/test/cluster/harness"
 )

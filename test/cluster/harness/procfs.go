@@ -1,11 +1,12 @@
 package harness
 
 import (
-	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 )
 
 // killProcessesOf kills every process whose executable is bin: the tasks a

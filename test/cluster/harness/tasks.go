@@ -2,9 +2,10 @@ package harness
 
 import (
 	"fmt"
-	e2e "github.com/berth-dev/berth/test/e2e/harness"
 	"sort"
 	"strings"
+
+	e2e "github.com/berth-dev/berth/test/e2e/harness"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/types"
