@@ -286,6 +286,13 @@ func TestMetricsExposed(t *testing.T) {
 	if anon.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/metrics without a credential: %d, want 401", anon.StatusCode)
 	}
+	expectMetrics(t, s, `berth_tasks{state="running"}`, "berth_raft_apply_seconds_bucket", `berth_api_request_seconds_count{code="200",method="GET",route="GET /v1/apps"}`)
+}
+
+// expectMetrics reads s's /metrics with the admin token and checks that it
+// holds every one of want.
+func expectMetrics(t *testing.T, s *Server, want ...string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+s.AdminToken())
 	resp, err := http.DefaultClient.Do(req)
@@ -294,9 +301,9 @@ func TestMetricsExposed(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`berth_tasks{state="running"}`, "berth_raft_apply_seconds_bucket", `berth_api_request_seconds_count{code="200",method="GET",route="GET /v1/apps"}`} {
-		if !bytes.Contains(b, []byte(want)) {
-			t.Errorf("metrics lack %s", want)
+	for _, w := range want {
+		if !bytes.Contains(b, []byte(w)) {
+			t.Errorf("metrics lack %s", w)
 		}
 	}
 }
@@ -312,19 +319,7 @@ func TestHandshakesCountedAndResumed(t *testing.T) {
 		// handshake is what counts.
 		_, _ = api.NewClient(s.ClusterAddr(), api.WithTLS(cfg)).Status(context.Background())
 	}
-	req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+s.AdminToken())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`berth_tls_handshakes_total{listener="cluster",resumed="false"}`, `berth_tls_handshakes_total{listener="cluster",resumed="true"} 1`} {
-		if !bytes.Contains(b, []byte(want)) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
+	expectMetrics(t, s, `berth_tls_handshakes_total{listener="cluster",resumed="false"}`, `berth_tls_handshakes_total{listener="cluster",resumed="true"} 1`)
 }
 
 // TestRemoveUnknownMember: DELETE of a manager that is not a member answers
