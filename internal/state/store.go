@@ -339,11 +339,20 @@ func (w *writeTxn) markNodeTasks() error {
 // reports all when every node is concerned: an app being removed (or
 // removed) is listed to every node until it reports the teardown, since
 // any node may hold its networks and volumes.
+//
+// A write that changes nothing an agent is given (a service's status, its
+// replica count, the app's version and times) concerns no node: the
+// reconciler records services' statuses on every pass of a deploy, and
+// finding the nodes of a 100,000-task app on each of those, on every
+// manager, doubled the FSM's time.
 func (w *writeTxn) appConcerns(ch memdb.Change, nodes map[string]bool) (all bool, err error) {
 	before, _ := ch.Before.(*types.App)
 	after, _ := ch.After.(*types.App)
 	if after == nil || after.Deleting || before != nil && before.Deleting {
 		return true, nil
+	}
+	if before != nil && jsonEqual(agentsPart(before), agentsPart(after)) {
+		return false, nil
 	}
 	it, err := w.txn.Get(TableTasks, "order", after.Name)
 	if err != nil {
@@ -355,6 +364,25 @@ func (w *writeTxn) appConcerns(ch memdb.Change, nodes map[string]bool) (all bool
 		}
 	}
 	return false, nil
+}
+
+// agentsPart is what of an app its nodes' agents are given (with the
+// app's tasks, server/nodes.go buildNodeTasks): the services' specs
+// without their status and replica count, the networks, volumes, secrets
+// and configs.
+func agentsPart(a *types.App) any {
+	svcs := make([]types.Service, len(a.Services))
+	for i, s := range a.Services {
+		svcs[i] = *s
+		svcs[i].Status, svcs[i].Replicas = nil, 0
+	}
+	return struct {
+		Services []types.Service
+		Networks map[string]*types.Network
+		Volumes  map[string]*types.Volume
+		Secrets  map[string]*types.Secret
+		Configs  map[string]*types.Secret
+	}{svcs, a.Networks, a.Volumes, a.Secrets, a.Configs}
 }
 
 // poolOf is the pool a change of TableNetPool holds, nil for none.

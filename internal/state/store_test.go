@@ -464,6 +464,7 @@ func TestNodeWorkWakesForItsAppsOnly(t *testing.T) {
 		woken map[string]bool
 	}{
 		{"a new app without tasks", UpsertApp{App: other, Now: t0}, map[string]bool{}},
+		{"web scaled (not the agents' business)", ScaleService{App: "web", Service: "api", Replicas: 5, Now: t0}, map[string]bool{}},
 		{"web's new secret", UpsertApp{App: updated, Now: t0}, map[string]bool{"n1": true}},
 		{"web removed", DeleteApp{Name: "web", Now: t0}, map[string]bool{"n1": true, "n2": true}},
 	} {
