@@ -23,7 +23,7 @@ const (
 	// most, and few enough task changes that memdb still fires only the
 	// watches they touch (see state.TaskUpdates.Split).
 	maxBatchReports  = 512
-	maxBatchStatuses = 2048
+	maxBatchStatuses = state.MaxStatusesPerEntry
 	// reportCommitTimeout bounds a batch's commit, whose context is no one
 	// caller's: a caller that gives up does not fail the others.
 	reportCommitTimeout = 30 * time.Second

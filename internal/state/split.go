@@ -16,6 +16,11 @@ import (
 const (
 	maxCreatesPerEntry = 1024
 	maxAssignsPerEntry = 1024
+	// MaxStatusesPerEntry bounds the task statuses the leader groups into
+	// one TaskStatusBatch (server/reports.go), for the same reason: at
+	// 100,000 tasks a group of 2,048 cost 40-46 µs a status to apply, one
+	// of 1,024 19-22 µs (BenchmarkStatusBatch).
+	MaxStatusesPerEntry = 1024
 )
 
 // Split cuts u into entries of bounded size that, committed in order, give
