@@ -223,15 +223,15 @@ func (e *errNoAnswer) Error() string {
 // that timed out themselves, and nodes were marked down by the hundred.
 func (c *Client) try(ctx context.Context, base string, cl call, timeout time.Duration) attempt {
 	actx, cancel := context.WithCancelCause(ctx)
-	start := time.Now()
-	slowFor := slowFor(c.timeouts())
+	// latest is when the attempt ends even if base still answers others.
+	latest := time.Now().Add(timeout + slowFor(c.timeouts()))
 	var timer *time.Timer
 	armed := make(chan struct{})
 	timer = time.AfterFunc(timeout, func() {
 		<-armed
 		now := time.Now()
-		if heard := c.lastHeard(base); now.Sub(heard) < timeout && now.Before(start.Add(timeout+slowFor)) {
-			timer.Reset(min(heard.Add(timeout).Sub(now), start.Add(timeout+slowFor).Sub(now)))
+		if heard := c.lastHeard(base); now.Sub(heard) < timeout && now.Before(latest) {
+			timer.Reset(min(heard.Add(timeout).Sub(now), latest.Sub(now)))
 			return
 		}
 		cancel(&errNoAnswer{base: base, after: timeout})

@@ -115,9 +115,7 @@ func (m *NodeMonitor) follow(nodes int, now time.Time) time.Duration {
 	case now.Before(m.shrinkAt):
 		return cur
 	}
-	if want != cur {
-		m.log.Info("heartbeat TTL follows the cluster's size", "nodes", nodes, "ttl", want)
-	}
+	m.log.Info("heartbeat TTL follows the cluster's size", "nodes", nodes, "ttl", want)
 	m.cur.Store(int64(want))
 	return want
 }
