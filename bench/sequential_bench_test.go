@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/api"
-	"github.com/berth-dev/berth/internal/types"
 	"github.com/berth-dev/berth/test/cluster/harness"
 )
 
@@ -41,7 +38,6 @@ func BenchmarkSequentialServices(b *testing.B) {
 		token := c.Token(b, leader, "worker")
 		c.StartSim(b, leader, token, "seq", *seqNodes, "--cpus", "64", "--memory", "64GiB", "--log-level", "error")
 		harness.WaitFor(b, 5*time.Minute, "every simulated node ready", c.ExpectNodesReady(leader, *seqNodes))
-		client := leader.Client()
 		took, upTook := make([]time.Duration, n), make([]time.Duration, n)
 		b.StartTimer()
 		for i := range n {
@@ -55,7 +51,14 @@ func BenchmarkSequentialServices(b *testing.B) {
 			c.MustRun(b, leader, "up", "-d", "-f", file)
 			upTook[i] = time.Since(start)
 			waitEvery(b, 2*time.Minute, 10*time.Millisecond, name+" running", func() error {
-				return threeRunning(client, name)
+				tasks, err := c.Tasks(leader, name)
+				if err != nil {
+					return err
+				}
+				if n := len(harness.Running(tasks, "web")); n != 3 {
+					return fmt.Errorf("%d of 3 running", n)
+				}
+				return nil
 			})
 			took[i] = time.Since(start)
 		}
@@ -73,26 +76,6 @@ func BenchmarkSequentialServices(b *testing.B) {
 			median(took).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond))
 		b.StartTimer()
 	}
-}
-
-// threeRunning is nil once app's three replicas run.
-func threeRunning(c *api.Client, app string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tasks, _, err := c.ListTasks(ctx, api.TaskQuery{App: app})
-	if err != nil {
-		return err
-	}
-	running := 0
-	for _, t := range tasks {
-		if t.State == types.TaskRunning && t.DesiredState == types.DesiredRunning {
-			running++
-		}
-	}
-	if running != 3 {
-		return fmt.Errorf("%d of 3 running", running)
-	}
-	return nil
 }
 
 func median(ds []time.Duration) time.Duration {
