@@ -6,17 +6,17 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// gc deletes finished tasks beyond the newest keep of each slot, so task
+// gc deletes the finished tasks of one app (tasks) beyond the newest keep of each slot, so task
 // history (and the Raft snapshot) stays bounded however often tasks restart.
 // A task is finished when it is terminal and no longer wanted; the slot's
 // current task is never deleted.
-func (p *pass) gc(keep int) {
+func (p *pass) gc(tasks []*types.Task, keep int) {
 	type slotKey struct {
 		app, service, node string
 		slot               int
 	}
 	slots := map[slotKey][]*types.Task{}
-	for _, t := range p.view.Tasks(taskFilter("", "")) {
+	for _, t := range tasks {
 		if !t.State.Terminal() || (t.DesiredState != types.DesiredShutdown && p.upd.Desired[t.ID] != types.DesiredShutdown) {
 			continue
 		}

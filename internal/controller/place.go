@@ -11,23 +11,30 @@ import (
 )
 
 // place asks the scheduler to place every pending task whose dependencies
-// are met, on the reconciler's view brought up to date with the store (after
-// this pass's own commit, view.go), and hands the plan to the applier. Tasks held back by depends_on get that as their reason.
-func (r *Reconciler) place(ctx context.Context) error {
+// are met, of the apps scan names (marks.go), on the reconciler's view
+// brought up to date with the store (after this pass's own commit,
+// view.go), and hands the plan to the applier. Tasks held back by
+// depends_on get that as their reason. pending are the apps that had
+// pending tasks, placed now or not.
+func (r *Reconciler) place(ctx context.Context, scan func(app string) bool) (pending map[string]bool, err error) {
 	view := r.store.View()
 	var reqs []scheduler.Request
 	held := map[string]string{}
 	pinned := map[string]*types.VolumePin{} // task ID -> its slot's pin
+	pending = map[string]bool{}
 	for _, app := range view.Apps() {
-		if app.Deleting {
+		if app.Deleting || !scan(app.Name) {
 			continue
 		}
 		for _, svc := range app.Services {
-			reqs = appendPending(reqs, held, pinned, view, app, svc)
+			var some bool
+			if reqs, some = appendPending(reqs, held, pinned, view, app, svc); some {
+				pending[app.Name] = true
+			}
 		}
 	}
 	if len(reqs) == 0 && len(held) == 0 {
-		return nil
+		return pending, nil
 	}
 	r.sched.mu.Lock()
 	defer r.sched.mu.Unlock()
@@ -42,12 +49,15 @@ func (r *Reconciler) place(ctx context.Context) error {
 		plan.Failures = append(plan.Failures, scheduler.Failure{TaskID: id, Reason: reason})
 	}
 	if err := r.applier.ApplyPlan(ctx, plan); err != nil {
-		return fmt.Errorf("apply plan: %w", err)
+		return nil, fmt.Errorf("apply plan: %w", err)
 	}
-	return nil
+	return pending, nil
 }
 
-func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[string]*types.VolumePin, view *state.View, app *types.App, svc *types.Service) []scheduler.Request {
+// appendPending adds to reqs the pending tasks of svc that may be placed,
+// and to held those that must wait (with why, when it changed). some
+// reports whether svc has pending tasks at all.
+func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[string]*types.VolumePin, view *state.View, app *types.App, svc *types.Service) (_ []scheduler.Request, some bool) {
 	var block string
 	var bySlot map[int][]*types.Task
 	var stopFirst bool
@@ -77,7 +87,7 @@ func appendPending(reqs []scheduler.Request, held map[string]string, pinned map[
 		}
 		reqs = append(reqs, req)
 	}
-	return reqs
+	return reqs, checked
 }
 
 // stopFirstHold is why a new version's task t must wait, or "": in a

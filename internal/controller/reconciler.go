@@ -54,6 +54,19 @@ type Reconciler struct {
 	NewID func() string
 	// sched is the scheduler's view, kept in step with the store (view.go).
 	sched schedView
+	// marks say which apps the next pass visits (marks.go).
+	marks marks
+	// OnPass, when set, is told of every pass that completed.
+	OnPass func(PassReport)
+}
+
+// PassReport says what one reconcile pass looked at.
+type PassReport struct {
+	// Apps is how many apps the store held; Visited how many the pass
+	// reconciled; Full whether it visited every app (the nodes changed,
+	// or the first pass).
+	Apps, Visited int
+	Full          bool
 }
 
 // NewReconciler builds a Reconciler.
@@ -109,9 +122,9 @@ func (r *Reconciler) wait(ctx context.Context, after uint64, wake time.Time) err
 	return nil
 }
 
-// Step runs one reconcile pass: desired-state changes first, then placement
-// of pending tasks. It returns when the next time-based action is due (zero:
-// none).
+// Step runs one reconcile pass over the apps that need one (marks.go):
+// desired-state changes first, then placement of pending tasks. It returns
+// when the next time-based action of any app is due (zero: none).
 func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 	now := r.clock.Now()
 	if err := r.loseStranded(ctx, now); err != nil {
@@ -119,18 +132,22 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 	}
 	view := r.store.View()
 	p := newPass(view, now, r.NewID)
+	next, full := r.marks.next(view)
+	visited := map[string]bool{}
 	for _, app := range view.Apps() {
-		if app.Deleting {
-			if purge := p.teardown(app); purge {
-				if _, err := r.commit.Commit(ctx, &state.PurgeApp{Name: app.Name}); err != nil {
-					return time.Time{}, fmt.Errorf("purge app %s: %w", app.Name, err)
-				}
-			}
+		idx := view.Index(state.AppWork(app.Name))
+		if !full && !r.marks.due(next, app.Name, idx, now) {
 			continue
 		}
-		p.app(app)
+		visited[app.Name] = true
+		purge, wake := p.visit(app, r.HistoryPerSlot)
+		next.visited(app.Name, idx, wake)
+		if purge {
+			if _, err := r.commit.Commit(ctx, &state.PurgeApp{Name: app.Name}); err != nil {
+				return time.Time{}, fmt.Errorf("purge app %s: %w", app.Name, err)
+			}
+		}
 	}
-	p.gc(r.HistoryPerSlot)
 	if !emptyUpdates(p.upd) {
 		for _, part := range p.upd.Split() { // bounded entries
 			if _, err := r.commit.Commit(ctx, part); err != nil {
@@ -153,10 +170,16 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("remove a stopped one-off: %w", err)
 		}
 	}
-	if err := r.place(ctx); err != nil {
+	pending, err := r.place(ctx, func(app string) bool { return full || visited[app] || r.marks.pending[app] })
+	if err != nil {
 		return time.Time{}, err
 	}
-	return p.wake, nil
+	next.pending = pending
+	r.marks = *next
+	if r.OnPass != nil {
+		r.OnPass(PassReport{Apps: len(next.seen), Visited: len(visited), Full: full})
+	}
+	return r.marks.earliest(), nil
 }
 
 // loseStranded marks lost the unfinished tasks of nodes that are down: an
@@ -188,7 +211,7 @@ func NewTaskID() string {
 }
 
 // pass is the working state of one Step: the view it reads, the updates it
-// collects and the earliest time something is due.
+// collects and the earliest time something is due in the app it visits.
 type pass struct {
 	view  *state.View
 	now   time.Time
@@ -215,7 +238,26 @@ func newPass(view *state.View, now time.Time, newID func() string) *pass {
 	}}
 }
 
+// visit reconciles one app: an app being removed has its tasks shut down
+// (purge: every node has torn it down), a live one its services. Either
+// way its finished tasks past the history are deleted. wake is when the
+// app asks to be looked at again, zero for never by itself.
+func (p *pass) visit(app *types.App, keep int) (purge bool, wake time.Time) {
+	p.wake = time.Time{}
+	tasks := p.view.Tasks(taskFilter(app.Name, ""))
+	if app.Deleting {
+		purge = p.teardown(app, tasks)
+	} else {
+		p.app(app, tasks)
+	}
+	p.gc(tasks, keep)
+	return purge, p.wake
+}
+
 func (p *pass) wakeAt(t time.Time) {
+	if t.IsZero() {
+		return
+	}
 	if p.wake.IsZero() || t.Before(p.wake) {
 		p.wake = t
 	}

@@ -9,10 +9,9 @@ import (
 	"github.com/berth-dev/berth/internal/types"
 )
 
-// app reconciles every service of a live app, and shuts down the tasks of
-// services the app no longer has.
-func (p *pass) app(app *types.App) {
-	tasks := p.view.Tasks(taskFilter(app.Name, ""))
+// app reconciles every service of a live app, whose tasks are tasks, and
+// shuts down the tasks of services the app no longer has.
+func (p *pass) app(app *types.App, tasks []*types.Task) {
 	byService := map[string][]*types.Task{}
 	for _, t := range tasks {
 		byService[t.Service] = append(byService[t.Service], t)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/internal/controller"
 	"github.com/berth-dev/berth/internal/state"
 	"github.com/berth-dev/berth/internal/types"
 )
@@ -21,6 +22,8 @@ type metrics struct {
 	applySeconds prometheus.Histogram
 	apiSeconds   *prometheus.HistogramVec
 	handshakes   *prometheus.CounterVec
+	passes       *prometheus.CounterVec
+	appsVisited  prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -40,6 +43,14 @@ func newMetrics(s *Server) *metrics {
 			Name: "berth_tls_handshakes_total",
 			Help: "TLS handshakes accepted, by listener (api, cluster) and whether the client resumed a session.",
 		}, []string{"listener", "resumed"}),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_reconcile_passes_total",
+			Help: "Reconcile passes the leader completed, by whether they visited every app (full: the nodes changed) or only those that changed.",
+		}, []string{"full"}),
+		appsVisited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_reconcile_apps_visited_total",
+			Help: "Apps the leader's reconcile passes visited: beside the passes, how much of the cluster each pass looks at.",
+		}),
 	}
 	snapshotBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "berth_raft_snapshot_bytes",
@@ -71,7 +82,7 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(s.registry.MaxBytes())
 	})
-	m.reg.MustRegister(m.applySeconds, m.apiSeconds, m.handshakes, snapshotBytes, registryBytes, registryMax, &storeCollector{store: s.store},
+	m.reg.MustRegister(m.applySeconds, m.apiSeconds, m.handshakes, m.passes, m.appsVisited, snapshotBytes, registryBytes, registryMax, &storeCollector{store: s.store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -141,4 +152,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(appsDesc, prometheus.GaugeValue, float64(len(view.Apps())))
 	ch <- prometheus.MustNewConstMetric(indexDesc, prometheus.GaugeValue, float64(view.Index()))
+}
+
+// countPass counts one completed reconcile pass and the apps it visited.
+func (m *metrics) countPass(r controller.PassReport) {
+	m.passes.WithLabelValues(strconv.FormatBool(r.Full)).Inc()
+	m.appsVisited.Add(float64(r.Visited))
 }

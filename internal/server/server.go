@@ -320,6 +320,7 @@ func (s *Server) lead(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	rec := controller.NewReconciler(s.store, s, s, s.clock, s.log.With("component", "reconciler"))
+	rec.OnPass = s.metrics.countPass
 	mon := controller.NewNodeMonitor(s.store, s, s.beats, s.clock, s.cfg.HeartbeatTTL, s.log.With("component", "nodes"))
 	s.monitor.Store(mon)
 	defer s.monitor.CompareAndSwap(mon, nil)

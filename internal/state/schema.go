@@ -50,9 +50,28 @@ func NodeWork(nodeID string) []string {
 	return []string{NodeTasks(nodeID), TableVolumeRemovals}
 }
 
+// AppWork is the key, for Index beside table names, of one app's state as
+// the reconciler reads it: it moves with every change of the app's record,
+// of its tasks (agents' reports of them too), its deployments and its
+// volume pins. The reconciler visits the apps whose key moved since its
+// last look instead of every app on every change: with 300 apps deployed
+// one after another, a pass over all of them for each report of each new
+// replica was 38% of the leader's CPU and the 300th deploy took 1.9 times
+// the first (issue 20). A purged app's key is deleted; an app without one
+// (a snapshot from before the key) answers with the highest index of the
+// tables the key follows, which is never lower than the key would be.
+func AppWork(app string) string { return appWorkPrefix + app }
+
+const appWorkPrefix = TableApps + "/work/"
+
+// appWorkTables are the tables whose changes move an app's AppWork key.
+var appWorkTables = []string{TableApps, TableTasks, TableDeployments, TableVolumePins}
+
 // knownKey reports whether Index and WaitForChange take key.
 func knownKey(key string) bool {
-	return slices.Contains(allTables, key) || strings.HasPrefix(key, nodeTasksPrefix) && len(key) > len(nodeTasksPrefix)
+	return slices.Contains(allTables, key) ||
+		strings.HasPrefix(key, nodeTasksPrefix) && len(key) > len(nodeTasksPrefix) ||
+		strings.HasPrefix(key, appWorkPrefix) && len(key) > len(appWorkPrefix)
 }
 
 // indexEntry is one row of tableIndex.

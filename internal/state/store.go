@@ -172,6 +172,19 @@ func maxIndex(txn *memdb.Txn, tables []string, ws memdb.WatchSet) (uint64, error
 		if ws != nil && ch != nil {
 			ws.Add(ch)
 		}
+		if obj == nil && strings.HasPrefix(t, appWorkPrefix) {
+			// No key (a purged app, or a snapshot from before the
+			// keys): the tables the key follows stand in.
+			if ws != nil {
+				ws.Add(ch)
+			}
+			idx, err := maxIndex(txn, appWorkTables, ws)
+			if err != nil {
+				return 0, err
+			}
+			highest = max(highest, idx)
+			continue
+		}
 		if e, ok := obj.(*indexEntry); ok && e.Index > highest {
 			highest = e.Index
 		}
@@ -264,6 +277,11 @@ func (w *writeTxn) commit() error {
 	}
 	if w.touched[TableTasks] || w.touched[TableNetPool] || w.touched[TableApps] {
 		if err := w.markNodeTasks(); err != nil {
+			return err
+		}
+	}
+	if w.touched[TableTasks] || w.touched[TableApps] || w.touched[TableDeployments] || w.touched[TableVolumePins] {
+		if err := w.markApps(); err != nil {
 			return err
 		}
 	}
@@ -389,6 +407,45 @@ func agentsPart(a *types.App) any {
 func poolOf(obj any) *ipam.Pool {
 	if rec, ok := obj.(*NetPool); ok {
 		return rec.Pool
+	}
+	return nil
+}
+
+// markApps moves the AppWork key of every app whose record, tasks,
+// deployments or volume pins this transaction changed, and deletes the
+// key of an app it removed.
+func (w *writeTxn) markApps() error {
+	apps := map[string]bool{} // app -> this transaction removed it
+	mark := func(name string) {
+		if _, ok := apps[name]; !ok {
+			apps[name] = false
+		}
+	}
+	for _, ch := range w.txn.Changes() {
+		for _, obj := range []any{ch.Before, ch.After} {
+			switch o := obj.(type) {
+			case *types.Task:
+				mark(o.App)
+			case *types.App:
+				mark(o.Name)
+				apps[o.Name] = apps[o.Name] || ch.Deleted()
+			case *types.Deployment:
+				mark(o.App)
+			case *types.VolumePin:
+				mark(o.App)
+			}
+		}
+	}
+	for name, removed := range apps {
+		if removed {
+			if _, err := w.txn.DeleteAll(tableIndex, "id", AppWork(name)); err != nil {
+				return fmt.Errorf("delete the index of app %s: %w", name, err)
+			}
+			continue
+		}
+		if err := w.txn.Insert(tableIndex, &indexEntry{Table: AppWork(name), Index: w.index}); err != nil {
+			return fmt.Errorf("update index of app %s: %w", name, err)
+		}
 	}
 	return nil
 }

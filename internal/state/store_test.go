@@ -481,3 +481,61 @@ func TestNodeWorkWakesForItsAppsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestAppWork: an app's key moves with its own record, tasks (agents'
+// reports too), deployments and pins, not with another app's, and a purged
+// app's key is gone: the reconciler visits only the apps whose key moved.
+func TestAppWork(t *testing.T) {
+	h := newHarness(t)
+	populate(h) // app web: t1 failed on n1, t2 pending
+	other := testApp()
+	other.Name = "shop"
+	h.mustApply(UpsertApp{App: other, Now: t0, Deploy: true})
+	shopTask := testTask("s1", "api", 1)
+	shopTask.App = "shop"
+	h.mustApply(TaskUpdates{Create: []*types.Task{shopTask}, Now: t0})
+	shopApp := h.store.View().App("shop")
+
+	steps := []struct {
+		name  string
+		cmd   Command
+		moves map[string]bool // app -> its key moved
+	}{
+		{"web's task placed", TaskUpdates{Assign: []Assignment{{TaskID: "t2", NodeID: "n1"}}, Now: t0}, map[string]bool{"web": true, "shop": false}},
+		{"a report of web's task", TaskStatusUpdate{NodeID: "n1", Statuses: []types.TaskStatus{{TaskID: "t2", State: types.TaskRunning}}}, map[string]bool{"web": true, "shop": false}},
+		{"shop's task deleted", TaskUpdates{Delete: []string{"s1"}}, map[string]bool{"web": false, "shop": true}},
+		{"shop's record", SetServiceStatus{App: "shop", AppVersion: shopApp.Version, Statuses: map[string]*types.ServiceStatus{
+			"api": {State: types.ServiceConverging, Version: shopApp.Service("api").Version}}}, map[string]bool{"web": false, "shop": true}},
+		{"a node", UpsertNode{Node: testNode("n2")}, map[string]bool{"web": false, "shop": false}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			before := map[string]uint64{}
+			for app := range st.moves {
+				before[app] = h.store.View().Index(AppWork(app))
+			}
+			h.mustApply(st.cmd)
+			for app, moved := range st.moves {
+				got := h.store.View().Index(AppWork(app))
+				if moved && got != h.index {
+					t.Errorf("%s: key at %d, want the write's %d", app, got, h.index)
+				}
+				if !moved && got != before[app] {
+					t.Errorf("%s: key moved %d -> %d for a change that was not its", app, before[app], got)
+				}
+			}
+		})
+	}
+
+	t.Run("a purged app's key is gone", func(t *testing.T) {
+		h.mustApply(PurgeApp{Name: "shop"})
+		v := h.store.View()
+		entry, err := v.txn.First(tableIndex, "id", AppWork("shop"))
+		if err != nil || entry != nil {
+			t.Errorf("key of the purged app: %v, %v; want none", entry, err)
+		}
+		if got, want := v.Index(AppWork("shop")), v.Index(appWorkTables...); got != want {
+			t.Errorf("index without a key %d, want the tables' %d", got, want)
+		}
+	})
+}
