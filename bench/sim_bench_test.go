@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,7 @@ func BenchmarkSimUp(b *testing.B) {
 		b.ReportMetric((cpuAfter[len(cpuAfter)-1] - cpuBefore[len(cpuBefore)-1]).Seconds(), "sim-cpu-s")
 		lead := c.Leader(b, 30*time.Second)
 		b.ReportMetric(procKB(b, lead.PID(), "VmRSS")*1024/float64(tasks), "leader-B/task")
+		heapProfiles(b, c)
 		b.Logf("%d nodes joined in %s; %d tasks: submitted in %s, first running at %s, all running at %s (%.0f tasks/s)",
 			nodes, joined.Round(time.Millisecond), tasks, submitted.Round(time.Millisecond), firstRun.Round(time.Millisecond),
 			took.Round(time.Millisecond), float64(tasks)/took.Seconds())
@@ -331,4 +333,29 @@ func procKB(b *testing.B, pid int, field string) float64 {
 	}
 	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// heapProfiles has every manager write a heap profile while it holds the
+// tasks, when BERTH_HEAPPROFILE names where (cmd/berth/profile.go): the
+// figure of manager memory per task is RSS, and the profile says what it
+// is made of (`go tool pprof -sample_index=inuse_space -top FILE.PID`).
+func heapProfiles(b *testing.B, c *harness.Cluster) {
+	path := os.Getenv("BERTH_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	for _, m := range c.Managers {
+		name := fmt.Sprintf("%s.%d", path, m.PID())
+		_ = os.Remove(name)
+		if err := syscall.Kill(m.PID(), syscall.SIGUSR1); err != nil {
+			b.Fatalf("ask manager %d for a heap profile: %v", m.PID(), err)
+		}
+		waitEvery(b, time.Minute, 100*time.Millisecond, "heap profile "+name, func() error {
+			_, err := os.Stat(name)
+			return err
+		})
+		if rss := procKB(b, m.PID(), "VmRSS"); rss > 0 {
+			b.Logf("manager %d: heap profile %s, RSS %.0f MB", m.PID(), name, rss/1024)
+		}
+	}
 }
