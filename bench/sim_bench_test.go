@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
