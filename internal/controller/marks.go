@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/internal/state"
+	"github.com/berth-dev/berth/internal/types"
 )
 
 // marks is what the reconciler remembers between passes so that a pass
@@ -32,12 +35,50 @@ type marks struct {
 	pending map[string]bool
 }
 
+// fullNext reports whether a pass over view would visit every app: the
+// nodes changed, or this is the first pass.
+func (m *marks) fullNext(view *state.View) bool {
+	return m.seen == nil || view.Index(state.TableNodes) != m.nodes
+}
+
 // next starts the marks of a pass over view: full when the nodes changed
 // (or on the first pass), when every app is visited.
 func (m *marks) next(view *state.View) (next *marks, full bool) {
-	n := view.Index(state.TableNodes)
-	next = &marks{nodes: n, seen: map[string]uint64{}, wake: map[string]time.Time{}, pending: m.pending}
-	return next, m.seen == nil || n != m.nodes
+	next = &marks{nodes: view.Index(state.TableNodes), seen: map[string]uint64{}, wake: map[string]time.Time{}, pending: m.pending}
+	return next, m.fullNext(view)
+}
+
+// toVisit lists the apps a pass over view visits, by name, and every
+// app's key (state.View.AppWork). A full pass visits every app; another
+// those due (below), found from the keys and the wake times alone, so a
+// pass that visits a few of 10,000 apps reads only those.
+func (m *marks) toVisit(next *marks, view *state.View, full bool, now time.Time) (apps []*types.App, keys map[string]uint64) {
+	keys = view.AppWork()
+	if full {
+		return view.Apps(), keys
+	}
+	names := map[string]bool{}
+	for name, idx := range keys {
+		if m.due(next, name, idx, now) {
+			names[name] = true
+		}
+	}
+	for name, at := range m.wake {
+		if _, keyed := keys[name]; keyed {
+			continue // due said
+		}
+		if now.Before(at) {
+			next.wake[name] = at // an app without a key: its time is still to come
+		} else {
+			names[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if app := view.App(name); app != nil {
+			apps = append(apps, app)
+		}
+	}
+	return apps, keys
 }
 
 // due reports whether app must be visited, its key at idx: it changed

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/state"
@@ -11,19 +13,28 @@ import (
 )
 
 // place asks the scheduler to place every pending task whose dependencies
-// are met, of the apps scan names (marks.go), on the reconciler's view
+// are met, of the apps scan names (nil: every app; marks.go), on the reconciler's view
 // brought up to date with the store (after this pass's own commit,
 // view.go), and hands the plan to the applier. Tasks held back by
 // depends_on get that as their reason. pending are the apps that had
 // pending tasks, placed now or not.
-func (r *Reconciler) place(ctx context.Context, scan func(app string) bool) (pending map[string]bool, err error) {
+func (r *Reconciler) place(ctx context.Context, scan map[string]bool) (pending map[string]bool, err error) {
 	view := r.store.View()
 	var reqs []scheduler.Request
 	held := map[string]string{}
 	pinned := map[string]*types.VolumePin{} // task ID -> its slot's pin
 	pending = map[string]bool{}
-	for _, app := range view.Apps() {
-		if app.Deleting || !scan(app.Name) {
+	apps := view.Apps()
+	if scan != nil {
+		apps = apps[:0:0]
+		for _, name := range slices.Sorted(maps.Keys(scan)) {
+			if app := view.App(name); app != nil {
+				apps = append(apps, app)
+			}
+		}
+	}
+	for _, app := range apps {
+		if app.Deleting {
 			continue
 		}
 		for _, svc := range app.Services {

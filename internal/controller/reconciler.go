@@ -62,11 +62,10 @@ type Reconciler struct {
 
 // PassReport says what one reconcile pass looked at.
 type PassReport struct {
-	// Apps is how many apps the store held; Visited how many the pass
-	// reconciled; Full whether it visited every app (the nodes changed,
-	// or the first pass).
-	Apps, Visited int
-	Full          bool
+	// Visited is how many apps the pass reconciled; Full whether it
+	// visited every app (the nodes changed, or the first pass).
+	Visited int
+	Full    bool
 }
 
 // NewReconciler builds a Reconciler.
@@ -127,21 +126,20 @@ func (r *Reconciler) wait(ctx context.Context, after uint64, wake time.Time) err
 // when the next time-based action of any app is due (zero: none).
 func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 	now := r.clock.Now()
-	if err := r.loseStranded(ctx, now); err != nil {
-		return time.Time{}, err
+	if r.marks.fullNext(r.store.View()) {
+		if err := r.loseStranded(ctx, now); err != nil {
+			return time.Time{}, err
+		}
 	}
 	view := r.store.View()
 	p := newPass(view, now, r.NewID)
 	next, full := r.marks.next(view)
-	visited := map[string]bool{}
-	for _, app := range view.Apps() {
-		idx := view.Index(state.AppWork(app.Name))
-		if !full && !r.marks.due(next, app.Name, idx, now) {
-			continue
-		}
+	apps, keys := r.marks.toVisit(next, view, full, now)
+	visited := make(map[string]bool, len(apps))
+	for _, app := range apps {
 		visited[app.Name] = true
 		purge, wake := p.visit(app, r.HistoryPerSlot)
-		next.visited(app.Name, idx, wake)
+		next.visited(app.Name, keys[app.Name], wake)
 		if purge {
 			if _, err := r.commit.Commit(ctx, &state.PurgeApp{Name: app.Name}); err != nil {
 				return time.Time{}, fmt.Errorf("purge app %s: %w", app.Name, err)
@@ -170,14 +168,19 @@ func (r *Reconciler) Step(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("remove a stopped one-off: %w", err)
 		}
 	}
-	pending, err := r.place(ctx, func(app string) bool { return full || visited[app] || r.marks.pending[app] })
+	var scan map[string]bool // nil: every app
+	if !full {
+		scan = maps.Clone(visited)
+		maps.Copy(scan, r.marks.pending)
+	}
+	pending, err := r.place(ctx, scan)
 	if err != nil {
 		return time.Time{}, err
 	}
 	next.pending = pending
 	r.marks = *next
 	if r.OnPass != nil {
-		r.OnPass(PassReport{Apps: len(next.seen), Visited: len(visited), Full: full})
+		r.OnPass(PassReport{Visited: len(visited), Full: full})
 	}
 	return r.marks.earliest(), nil
 }

@@ -113,6 +113,11 @@ func (b blocks) clone() blocks {
 	return blocks{Owners: maps.Clone(b.Owners), Next: b.Next}
 }
 
+// equal reports whether b and o hold the same owners and search start.
+func (b blocks) equal(o blocks) bool {
+	return b.Next == o.Next && maps.Equal(b.Owners, o.Owners)
+}
+
 // check reports an index outside lo..hi-1 or held by two owners.
 func (b blocks) check(what string, lo, hi uint32) error {
 	seen := make(map[uint32]string, len(b.Owners))

@@ -57,6 +57,30 @@ func (p *Pool) Clone() *Pool {
 	return c
 }
 
+// Equal reports whether p and o hold the same allocations (an empty map
+// and none are the same, as in their encoding). The store asks it after
+// every change it runs on a clone: comparing the encodings of two pools
+// of 300 networks was a seventh of a manager's CPU through 300 deploys.
+func (p *Pool) Equal(o *Pool) bool {
+	if p == nil || o == nil {
+		return p == o
+	}
+	if p.Config != o.Config || !p.Nets.equal(o.Nets) || !maps.Equal(p.Fixed, o.Fixed) || !maps.Equal(p.Grown, o.Grown) ||
+		len(p.Networks) != len(o.Networks) {
+		return false
+	}
+	for id, n := range p.Networks {
+		m, ok := o.Networks[id]
+		if !ok || (n == nil) != (m == nil) {
+			return false
+		}
+		if n != nil && (!n.Slices.equal(m.Slices) || !n.VIPs.equal(m.VIPs) || !n.Small.equal(m.Small)) {
+			return false
+		}
+	}
+	return true
+}
+
 // AddNetwork returns the network's subnet, allocating one if it has none.
 func (p *Pool) AddNetwork(id string) (netip.Prefix, error) {
 	if err := checkOwner("network", id); err != nil {

@@ -350,3 +350,46 @@ func TestSliceChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestEqualAgreesWithEncoding: Equal says two pools differ exactly when
+// their encodings do, for every kind of change: the store skips writing a
+// pool Equal calls unchanged, so a change it missed would be lost.
+func TestEqualAgreesWithEncoding(t *testing.T) {
+	base := func() *Pool {
+		p := newPool(t, V1Config())
+		for _, o := range []op{{do: "net", a: "a"}, {do: "node", a: "a", b: "n1"}, {do: "vip", a: "a", b: "web"}} {
+			o.run(p)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		change []op
+	}{
+		{"nothing", nil},
+		{"a network again", []op{{do: "net", a: "a"}}},
+		{"a node's slice again", []op{{do: "node", a: "a", b: "n1"}}},
+		{"a new network", []op{{do: "net", a: "b"}}},
+		{"a new slice", []op{{do: "node", a: "a", b: "n2"}}},
+		{"a slice removed", []op{{do: "rmnode", a: "a", b: "n1"}}},
+		{"a new VIP", []op{{do: "vip", a: "a", b: "api"}}},
+		{"a slice removed and taken again", []op{{do: "rmnode", a: "a", b: "n1"}, {do: "node", a: "a", b: "n1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := base()
+			p := old.Clone()
+			for _, o := range tc.change {
+				o.run(p)
+			}
+			a, _ := json.Marshal(old)
+			b, _ := json.Marshal(p)
+			if want := string(a) == string(b); old.Equal(p) != want || p.Equal(old) != want {
+				t.Errorf("Equal = %v, encodings equal = %v:\n%s\n%s", old.Equal(p), want, a, b)
+			}
+		})
+	}
+	var none *Pool
+	if none.Equal(base()) || !none.Equal(nil) {
+		t.Error("a nil pool equals only nil")
+	}
+}

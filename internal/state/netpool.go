@@ -68,7 +68,7 @@ func changePool(w *writeTxn, change func(p *ipam.Pool) error) error {
 	if err := change(p); err != nil {
 		return err
 	}
-	if jsonEqual(old, p) {
+	if old.Equal(p) {
 		return nil
 	}
 	return w.insert(TableNetPool, &NetPool{ID: netPoolID, Pool: p})

@@ -517,6 +517,9 @@ func TestAppWork(t *testing.T) {
 			h.mustApply(st.cmd)
 			for app, moved := range st.moves {
 				got := h.store.View().Index(AppWork(app))
+				if listed := h.store.View().AppWork()[app]; listed != got {
+					t.Errorf("%s: AppWork lists %d, Index says %d", app, listed, got)
+				}
 				if moved && got != h.index {
 					t.Errorf("%s: key at %d, want the write's %d", app, got, h.index)
 				}
@@ -533,6 +536,9 @@ func TestAppWork(t *testing.T) {
 		entry, err := v.txn.First(tableIndex, "id", AppWork("shop"))
 		if err != nil || entry != nil {
 			t.Errorf("key of the purged app: %v, %v; want none", entry, err)
+		}
+		if _, listed := v.AppWork()["shop"]; listed {
+			t.Errorf("the purged app is listed by AppWork")
 		}
 		if got, want := v.Index(AppWork("shop")), v.Index(appWorkTables...); got != want {
 			t.Errorf("index without a key %d, want the tables' %d", got, want)

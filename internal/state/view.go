@@ -81,6 +81,22 @@ func (v *View) Nodes() []*types.Node {
 	return list[types.Node](v.txn, TableNodes, "id")
 }
 
+// AppWork returns every app's AppWork key, by app name, in one walk of the
+// keys (cheaper than an Index call per app). An app without a key (never
+// changed since a snapshot from before the keys) is not listed.
+func (v *View) AppWork() map[string]uint64 {
+	out := map[string]uint64{}
+	it, err := v.txn.Get(tableIndex, "id_prefix", appWorkPrefix)
+	if err != nil {
+		return out
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		e := obj.(*indexEntry)
+		out[e.Table[len(appWorkPrefix):]] = e.Index
+	}
+	return out
+}
+
 // Index returns the highest last-modified Raft index of the given tables
 // (all tables if none), or 0 if none was ever written.
 func (v *View) Index(tables ...string) uint64 {
