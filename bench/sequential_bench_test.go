@@ -36,11 +36,30 @@ func BenchmarkSequentialServices(b *testing.B) {
 		c := harness.Start(b, bin, bin, harness.Options{ServerArgs: []string{"--address-pool", "10.0.0.0/9"}})
 		leader := c.Leader(b, 30*time.Second)
 		token := c.Token(b, leader, "worker")
-		c.StartSim(b, leader, token, "seq", *seqNodes, "--cpus", "64", "--memory", "64GiB", "--log-level", "error")
+		sim := c.StartSim(b, leader, token, "seq", *seqNodes, "--cpus", "64", "--memory", "64GiB", "--log-level", "error")
 		harness.WaitFor(b, 5*time.Minute, "every simulated node ready", c.ExpectNodesReady(leader, *seqNodes))
 		took, upTook := make([]time.Duration, n), make([]time.Duration, n)
 		b.StartTimer()
+		// The managers' CPU over the first and the last fifty deploys:
+		// unlike the times, it does not move with the machine's load.
+		window := min(50, n/2)
+		var cpuMarks [4]time.Duration
+		managersCPU := func() time.Duration {
+			var sum time.Duration
+			for _, d := range cpuOf(b, c, sim)[:len(c.Managers)] {
+				sum += d
+			}
+			return sum
+		}
 		for i := range n {
+			switch i {
+			case 0:
+				cpuMarks[0] = managersCPU()
+			case window:
+				cpuMarks[1] = managersCPU()
+			case n - window:
+				cpuMarks[2] = managersCPU()
+			}
 			name := fmt.Sprintf("seq%03d", i)
 			file := filepath.Join(c.Dir(), name+".yaml")
 			app := fmt.Sprintf("name: %s\nservices:\n  web:\n    x-berth-driver: sim\n    deploy:\n      replicas: 3\n", name)
@@ -63,6 +82,11 @@ func BenchmarkSequentialServices(b *testing.B) {
 			took[i] = time.Since(start)
 		}
 		b.StopTimer()
+		cpuMarks[3] = managersCPU()
+		cpuFirst := (cpuMarks[1] - cpuMarks[0]) / time.Duration(max(1, window))
+		cpuLast := (cpuMarks[3] - cpuMarks[2]) / time.Duration(max(1, window))
+		b.ReportMetric(cpuFirst.Seconds()*1000, "managers-cpu-ms/deploy-first")
+		b.ReportMetric(cpuLast.Seconds()*1000, "managers-cpu-ms/deploy-last")
 		first, last := median(took[:min(10, n)]), median(took[max(0, n-10):])
 		b.ReportMetric(first.Seconds()*1000, "first10-median-ms")
 		b.ReportMetric(last.Seconds()*1000, "last10-median-ms")
@@ -74,6 +98,8 @@ func BenchmarkSequentialServices(b *testing.B) {
 		b.Logf("%d apps one after another: first ten %s (median; berth up -d itself %s), last ten %s (%s), all %s; slowest %s",
 			n, first.Round(time.Millisecond), upFirst.Round(time.Millisecond), last.Round(time.Millisecond), upLast.Round(time.Millisecond),
 			median(took).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond))
+		b.Logf("the three managers' CPU per deploy: %s over the first %d, %s over the last %d",
+			cpuFirst.Round(100*time.Microsecond), window, cpuLast.Round(100*time.Microsecond), window)
 		b.StartTimer()
 	}
 }
