@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +234,70 @@ func TestVIPLatency(t *testing.T) {
 	sort.Float64s(viaVIP)
 	t.Logf("new connection, straight: p50 %.0f µs, p99 %.0f µs", direct[n/2], direct[n*99/100])
 	t.Logf("new connection, through the VIP: p50 %.0f µs, p99 %.0f µs", viaVIP[n/2], viaVIP[n*99/100])
+}
+
+// TestThroughputAB measures one TCP stream container to container over
+// the overlay with a setting off (A) and on (B), alternated within one
+// run, each against host to host in the same round, so the machine's
+// other load falls on both alike. BERTH_OVERLAY_AB is "ON|OFF": two lists
+// of commands separated by ";", run with sh -c in every host's namespace
+// (a command starting "ctr:" in every container's instead) to turn B on
+// and off:
+//
+//	BERTH_OVERLAY_BENCH=1 BERTH_OVERLAY_AB='iptables -t raw -I OUTPUT -p udp --dport 4789 -j NOTRACK|iptables -t raw -D OUTPUT -p udp --dport 4789 -j NOTRACK' \
+//	  go test -count=1 -v -run TestThroughputAB ./internal/overlay
+func TestThroughputAB(t *testing.T) {
+	ab := os.Getenv("BERTH_OVERLAY_AB")
+	if os.Getenv("BERTH_OVERLAY_BENCH") == "" || ab == "" {
+		t.Skip("set BERTH_OVERLAY_BENCH=1 and BERTH_OVERLAY_AB='ON|OFF' to measure")
+	}
+	on, off, ok := strings.Cut(ab, "|")
+	if !ok {
+		t.Fatal("BERTH_OVERLAY_AB must be ON|OFF")
+	}
+	w := newWorld(t, 2, "a")
+	w.applyAll()
+	h1, h2 := w.hosts[0], w.hosts[1]
+	set := func(cmds string) {
+		for _, cmd := range strings.Split(cmds, ";") {
+			cmd = strings.TrimSpace(cmd)
+			if cmd == "" {
+				continue
+			}
+			for _, h := range w.hosts {
+				if c, ok := strings.CutPrefix(cmd, "ctr:"); ok {
+					w.run(h.ctrs["a"].ns, "sh", "-c", c)
+				} else {
+					w.run(h.ns, "sh", "-c", cmd)
+				}
+			}
+		}
+	}
+	host := func() float64 { return w.stream(h1.ns, h2.ns, netip.AddrPortFrom(h2.underlay, 7100)) }
+	over := func() float64 {
+		return w.stream(h1.ctrs["a"].ns, h2.ctrs["a"].ns, netip.AddrPortFrom(h2.ctrs["a"].addr, 7100))
+	}
+	rounds := 9
+	if n, err := strconv.Atoi(os.Getenv("BERTH_OVERLAY_ROUNDS")); err == nil && n > 0 && n <= 50 {
+		rounds = n
+	}
+	var ra, rb, rba, hosts, as, bs []float64
+	for round := range rounds {
+		var hr, a, b float64
+		// The three in an order that turns with the round.
+		steps := []func(){
+			func() { hr = host() },
+			func() { set(off); a = over() },
+			func() { set(on); b = over(); set(off) },
+		}
+		for k := range steps {
+			steps[(k+round)%len(steps)]()
+		}
+		hosts, as, bs = append(hosts, hr), append(as, a), append(bs, b)
+		ra, rb, rba = append(ra, a/hr), append(rb, b/hr), append(rba, b/a)
+	}
+	t.Logf("host to host: %.2f Gbit/s median (%v)", median(hosts)*8/1e9, gbits(hosts))
+	t.Logf("A (off): %.2f Gbit/s median (%v), %.2fx host to host (%v)", median(as)*8/1e9, gbits(as), median(ra), fixed(ra))
+	t.Logf("B (on):  %.2f Gbit/s median (%v), %.2fx host to host (%v)", median(bs)*8/1e9, gbits(bs), median(rb), fixed(rb))
+	t.Logf("B/A per round: median %.2f (%v)", median(rba), fixed(rba))
 }
