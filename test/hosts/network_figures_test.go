@@ -432,11 +432,11 @@ func processCPU(pid int) func() time.Duration {
 	}
 }
 
-// agentPid is the pid of a host's agent, from the pid file its
-// supervisor keeps.
+// agentPid is the pid of a host's agent, from the file its supervisor
+// keeps it in (berth.pid is the supervisor's own).
 func (n *netCluster) agentPid(t *testing.T, host string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(n.c.home, "state", "berth", "hosts", n.name, host, "berth.pid"))
+	b, err := os.ReadFile(filepath.Join(n.c.home, "state", "berth", "hosts", n.name, host, "berth.pid.child"))
 	if err != nil {
 		t.Fatal(err)
 	}
