@@ -159,3 +159,19 @@ func TestUDPFlowsMayBeStale(t *testing.T) {
 		}
 	}
 }
+
+// TestTablePasses: every hook's table is written in one of convergeRules'
+// passes (a table in none would never be hooked).
+func TestTablePasses(t *testing.T) {
+	for _, hk := range hooks {
+		n := 0
+		for _, pass := range tablePasses {
+			if slices.Contains(pass, hk.table) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("hook %+v: its table is in %d passes, want 1", hk, n)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -33,6 +32,13 @@ var hooks = []hook{
 	{"filter", "INPUT", inChain}, {"nat", "PREROUTING", vipNat}, {"nat", "OUTPUT", vipNatOut},
 	{"raw", "PREROUTING", rawChain}, {"raw", "OUTPUT", rawChain},
 }
+
+// tablePasses are the tables in the order convergeRules writes and hooks
+// them, each pass whole before the next. The raw table's rules only spare
+// conntrack entries: it goes last, so a host that cannot have it (a
+// kernel without the table) still gets the rules the overlay needs, and
+// the error.
+var tablePasses = [][]string{{"filter", "nat"}, {"raw"}}
 
 // wantRules returns each chain's rules as `iptables -S` prints them.
 func (o *Overlay) wantRules(d Desired) map[string][]string {
@@ -101,15 +107,23 @@ func (o *Overlay) convergeRules(ctx context.Context, d Desired, ch *Changes) err
 			changed[hk.table] = append(changed[hk.table], hk.to)
 		}
 	}
-	for _, table := range slices.Sorted(maps.Keys(changed)) {
-		if err := o.restore(ctx, table, changed[table], want); err != nil {
-			return err
+	for _, tables := range tablePasses {
+		for _, table := range tables {
+			if len(changed[table]) == 0 {
+				continue
+			}
+			if err := o.restore(ctx, table, changed[table], want); err != nil {
+				return err
+			}
+			ch.Added += len(changed[table])
 		}
-		ch.Added += len(changed[table])
-	}
-	for _, hk := range hooks {
-		if err := o.ensureFirst(ctx, hk, have[hk.table].rules[hk.from], ch); err != nil {
-			return err
+		for _, hk := range hooks {
+			if !slices.Contains(tables, hk.table) {
+				continue
+			}
+			if err := o.ensureFirst(ctx, hk, have[hk.table].rules[hk.from], ch); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
