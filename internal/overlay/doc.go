@@ -48,6 +48,12 @@
 //     BERTH-OVERLAY-IN, jumped to first from INPUT: VXLAN packets are
 //     accepted from the peers' underlay addresses only (VXLAN has no
 //     authentication; anyone else could put frames on the overlay).
+//     And in BERTH-OVERLAY-RAW (raw, jumped to first from PREROUTING and
+//     OUTPUT): the VXLAN packets to and from the underlay address are not
+//     tracked (CT --notrack): nothing matches their state, and tracked
+//     they took a conntrack entry per inner flow on both nodes. The frames
+//     inside are tracked as before (the device resets a packet's conntrack
+//     state as it encapsulates and as it decapsulates).
 //   - net.ipv4.ip_forward set to 1.
 //   - The device only while a peer has a slice: a node alone (or whose
 //     networks no other node has) has none, and one left is deleted.

@@ -305,3 +305,39 @@ func TestPoolUnreachable(t *testing.T) {
 		t.Errorf("routes left after Remove: %s", out)
 	}
 }
+
+// TestVXLANUntracked: the VXLAN packets between hosts leave no conntrack
+// entry on either, while the connection they carry is tracked on both
+// (what the VIPs' DNAT and the node's SNAT rely on).
+func TestVXLANUntracked(t *testing.T) {
+	w := newWorld(t, 2, "a")
+	w.applyAll()
+	from, to := w.hosts[0].ctrs["a"], w.hosts[1].ctrs["a"]
+	w.listen(to, port)
+	if _, err := reaches(from.ns, addrPort(to), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range w.hosts {
+		nh, err := h.ov.handle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		flows, err := nh.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+		nh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := false
+		for _, f := range flows {
+			if f.Forward.Protocol == unix.IPPROTO_UDP && f.Forward.DstPort == DefaultPort {
+				t.Errorf("host %d tracks a VXLAN flow: %s", i+1, f)
+			}
+			if f.Forward.Protocol == unix.IPPROTO_TCP && f.Forward.DstIP.Equal(to.addr.AsSlice()) && f.Forward.DstPort == port {
+				inner = true
+			}
+		}
+		if !inner {
+			t.Errorf("host %d does not track the connection over the overlay (%d flows)", i+1, len(flows))
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ const (
 	filterChain = "BERTH-OVERLAY"
 	natChain    = "BERTH-OVERLAY-NAT"
 	inChain     = "BERTH-OVERLAY-IN"
+	rawChain    = "BERTH-OVERLAY-RAW"
 	comment     = `-m comment --comment "berth overlay"`
 )
 
@@ -30,11 +30,20 @@ type hook struct{ table, from, to string }
 var hooks = []hook{
 	{"filter", "OUTPUT", vipFilter}, {"filter", "FORWARD", filterChain}, {"nat", "POSTROUTING", natChain},
 	{"filter", "INPUT", inChain}, {"nat", "PREROUTING", vipNat}, {"nat", "OUTPUT", vipNatOut},
+	{"raw", "PREROUTING", rawChain}, {"raw", "OUTPUT", rawChain},
 }
+
+// tablePasses are the tables in the order convergeRules writes and hooks
+// them, each pass whole before the next. The raw table's rules only spare
+// conntrack entries: it goes last, so a host that cannot have it (a
+// kernel without the table) still gets the rules the overlay needs, and
+// the error.
+var tablePasses = [][]string{{"filter", "nat"}, {"raw"}}
 
 // wantRules returns each chain's rules as `iptables -S` prints them.
 func (o *Overlay) wantRules(d Desired) map[string][]string {
 	want := map[string][]string{filterChain: {"-N " + filterChain}, natChain: {"-N " + natChain}, inChain: {"-N " + inChain}}
+	want[rawChain] = o.notrackRules()
 	o.wantVIPRules(d, want)
 	o.wantLocalPortRules(d, want)
 	// What is left addressed to a VIP was not DNATed: refused, before
@@ -60,23 +69,37 @@ func (o *Overlay) wantRules(d Desired) map[string][]string {
 	return want
 }
 
-// convergeRules reads each table once (iptables-save), rewrites in one
+// notrackRules keep the VXLAN packets themselves (UDP to the overlay's
+// port, to and from this node's underlay address) out of conntrack.
+// Nothing needs them tracked: BERTH-OVERLAY-IN accepts peers by address
+// alone, and no NAT is meant for them (a local port's DNAT of the same UDP
+// port would have taken them off the device). Tracked, each inner flow
+// (the device gives each its own source port) took an entry in both
+// nodes' tables, against nf_conntrack_max beside the inner flow's own.
+// The frames inside are still tracked, the VIPs' DNAT and the SNAT of
+// the node's own connections need them: the device resets a packet's
+// conntrack state as it encapsulates and as it decapsulates (TestVXLANUntracked).
+// It changed no throughput measurably (docs/benchmarks.md, "Networking
+// across hosts"): with GSO a lookup is per 64 KB, not per frame.
+func (o *Overlay) notrackRules() []string {
+	rules := []string{"-N " + rawChain}
+	for _, dir := range []string{"-d", "-s"} { // in (PREROUTING), out (OUTPUT)
+		rules = append(rules, fmt.Sprintf("-A %s %s %s/32 -p udp -m udp --dport %d %s -j CT --notrack",
+			rawChain, dir, o.cfg.Underlay, o.cfg.Port, comment))
+	}
+	return rules
+}
+
+// convergeRules reads every table in one iptables-save, rewrites in one
 // iptables-restore per table the chains that differ, and puts the jumps
 // to them first. An Apply comes with every change of the network map (a
 // replica that starts serving moves a VIP's rules), and on two cores a
 // process per chain to read it competed with the engine's own starts.
 func (o *Overlay) convergeRules(ctx context.Context, d Desired, ch *Changes) error {
 	want := o.wantRules(d)
-	have := map[string]savedTable{}
-	for _, hk := range hooks {
-		if _, ok := have[hk.table]; ok {
-			continue
-		}
-		t, err := o.save(ctx, hk.table)
-		if err != nil {
-			return err
-		}
-		have[hk.table] = t
+	have, err := o.save(ctx)
+	if err != nil {
+		return err
 	}
 	changed := map[string][]string{} // table -> chains to rewrite, in hook order
 	for _, hk := range hooks {
@@ -84,15 +107,23 @@ func (o *Overlay) convergeRules(ctx context.Context, d Desired, ch *Changes) err
 			changed[hk.table] = append(changed[hk.table], hk.to)
 		}
 	}
-	for _, table := range slices.Sorted(maps.Keys(changed)) {
-		if err := o.restore(ctx, table, changed[table], want); err != nil {
-			return err
+	for _, tables := range tablePasses {
+		for _, table := range tables {
+			if len(changed[table]) == 0 {
+				continue
+			}
+			if err := o.restore(ctx, table, changed[table], want); err != nil {
+				return err
+			}
+			ch.Added += len(changed[table])
 		}
-		ch.Added += len(changed[table])
-	}
-	for _, hk := range hooks {
-		if err := o.ensureFirst(ctx, hk, have[hk.table].rules[hk.from], ch); err != nil {
-			return err
+		for _, hk := range hooks {
+			if !slices.Contains(tables, hk.table) {
+				continue
+			}
+			if err := o.ensureFirst(ctx, hk, have[hk.table].rules[hk.from], ch); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -114,18 +145,27 @@ func (t savedTable) chain(name string) []string {
 	return append([]string{"-N " + name}, t.rules[name]...)
 }
 
-func (o *Overlay) save(ctx context.Context, table string) (savedTable, error) {
-	out, err := o.command(ctx, "iptables-save", "-t", table).CombinedOutput()
+// save reads every table there is, by name.
+func (o *Overlay) save(ctx context.Context) (map[string]savedTable, error) {
+	out, err := o.command(ctx, "iptables-save").CombinedOutput()
 	if err != nil {
-		return savedTable{}, fmt.Errorf("read the %s table (iptables-save: %s): %w", table, bytes.TrimSpace(out), err)
+		return nil, fmt.Errorf("read the tables (iptables-save: %s): %w", bytes.TrimSpace(out), err)
 	}
 	return parseSave(string(out)), nil
 }
 
-func parseSave(out string) savedTable {
-	t := savedTable{chains: map[string]bool{}, rules: map[string][]string{}}
+// parseSave reads iptables-save's output, each table ("*nat" to
+// "COMMIT") by name. A table not there yet (raw, before the overlay's
+// first rules in it) is missing, and reads as empty.
+func parseSave(out string) map[string]savedTable {
+	tables := map[string]savedTable{}
+	var t savedTable
 	for _, l := range lines(out) {
 		switch {
+		case strings.HasPrefix(l, "*"):
+			t = savedTable{chains: map[string]bool{}, rules: map[string][]string{}}
+			tables[l[1:]] = t
+		case t.chains == nil: // a comment, or nothing of a table
 		case strings.HasPrefix(l, ":"):
 			if name, _, ok := strings.Cut(l[1:], " "); ok {
 				t.chains[name] = true
@@ -136,7 +176,7 @@ func parseSave(out string) savedTable {
 			}
 		}
 	}
-	return t
+	return tables
 }
 
 // ensureFirst makes the jump to hk.to the first rule of hk.from, and the

@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -97,6 +99,18 @@ func (w *world) stream(from, to string, at netip.AddrPort) float64 {
 // streamVia is stream to a sink listening at at, dialled at dial (a VIP).
 func (w *world) streamVia(from, to string, at, dial netip.AddrPort) float64 {
 	w.t.Helper()
+	rate, _ := w.streamViaN(from, to, at, dial)
+	return rate
+}
+
+// streamN is stream that also returns the bytes the sink saw.
+func (w *world) streamN(from, to string, at netip.AddrPort) (float64, int64) {
+	w.t.Helper()
+	return w.streamViaN(from, to, at, at)
+}
+
+func (w *world) streamViaN(from, to string, at, dial netip.AddrPort) (float64, int64) {
+	w.t.Helper()
 	const limit, maxTime = 1 << 30, 2 * time.Second
 	var ln net.Listener
 	if err := inNS(to, func() (err error) { ln, err = net.Listen("tcp", at.String()); return err }); err != nil {
@@ -149,7 +163,7 @@ func (w *world) streamVia(from, to string, at, dial netip.AddrPort) float64 {
 	if r.err != nil || r.n == 0 {
 		w.t.Fatalf("sink: %d bytes, %v", r.n, r.err)
 	}
-	return float64(r.n) / r.d.Seconds()
+	return float64(r.n) / r.d.Seconds(), r.n
 }
 
 func median(xs []float64) float64 {
@@ -233,4 +247,103 @@ func TestVIPLatency(t *testing.T) {
 	sort.Float64s(viaVIP)
 	t.Logf("new connection, straight: p50 %.0f µs, p99 %.0f µs", direct[n/2], direct[n*99/100])
 	t.Logf("new connection, through the VIP: p50 %.0f µs, p99 %.0f µs", viaVIP[n/2], viaVIP[n*99/100])
+}
+
+// TestThroughputAB measures one TCP stream container to container over
+// the overlay with a setting off (A) and on (B), alternated within one
+// run, each against host to host in the same round, so the machine's
+// other load falls on both alike. BERTH_OVERLAY_AB is "ON|OFF": two lists
+// of commands separated by ";", run with sh -c in every host's namespace
+// (a command starting "ctr:" in every container's instead) to turn B on
+// and off:
+//
+//	BERTH_OVERLAY_BENCH=1 BERTH_OVERLAY_AB='iptables -t raw -I OUTPUT -p udp --dport 4789 -j NOTRACK|iptables -t raw -D OUTPUT -p udp --dport 4789 -j NOTRACK' \
+//	  go test -count=1 -v -run TestThroughputAB ./internal/overlay
+func TestThroughputAB(t *testing.T) {
+	ab := os.Getenv("BERTH_OVERLAY_AB")
+	if os.Getenv("BERTH_OVERLAY_BENCH") == "" || ab == "" {
+		t.Skip("set BERTH_OVERLAY_BENCH=1 and BERTH_OVERLAY_AB='ON|OFF' to measure")
+	}
+	on, off, ok := strings.Cut(ab, "|")
+	if !ok {
+		t.Fatal("BERTH_OVERLAY_AB must be ON|OFF")
+	}
+	w := newWorld(t, 2, "a")
+	w.applyAll()
+	h1, h2 := w.hosts[0], w.hosts[1]
+	set := func(cmds string) {
+		for _, cmd := range strings.Split(cmds, ";") {
+			cmd = strings.TrimSpace(cmd)
+			if cmd == "" {
+				continue
+			}
+			for _, h := range w.hosts {
+				if c, ok := strings.CutPrefix(cmd, "ctr:"); ok {
+					w.run(h.ctrs["a"].ns, "sh", "-c", c)
+				} else {
+					w.run(h.ns, "sh", "-c", cmd)
+				}
+			}
+		}
+	}
+	// Both ends of a stream are this process, and most of the kernel's
+	// work on it runs in its time (a veth hands a packet on in the
+	// sender's softirq): its CPU seconds per GB tell settings apart where
+	// the machine's other load moves bytes/s by 10-20%.
+	var cpu []float64
+	measured := func(f func() (float64, int64)) float64 {
+		before := selfCPU()
+		rate, n := f()
+		cpu = append(cpu, (selfCPU()-before).Seconds()/(float64(n)/1e9))
+		return rate
+	}
+	host := func() float64 {
+		return measured(func() (float64, int64) { return w.streamN(h1.ns, h2.ns, netip.AddrPortFrom(h2.underlay, 7100)) })
+	}
+	over := func() float64 {
+		return measured(func() (float64, int64) {
+			return w.streamN(h1.ctrs["a"].ns, h2.ctrs["a"].ns, netip.AddrPortFrom(h2.ctrs["a"].addr, 7100))
+		})
+	}
+	rounds := 9
+	if n, err := strconv.Atoi(os.Getenv("BERTH_OVERLAY_ROUNDS")); err == nil && n > 0 && n <= 50 {
+		rounds = n
+	}
+	var ra, rb, rba, hosts, as, bs, cpuH, cpuA, cpuB, cba []float64
+	for round := range rounds {
+		var hr, a, b, ch, ca, cb float64
+		// The three in an order that turns with the round.
+		steps := []func(){
+			func() { hr = host(); ch = cpu[len(cpu)-1] },
+			func() { set(off); a = over(); ca = cpu[len(cpu)-1] },
+			func() { set(on); b = over(); cb = cpu[len(cpu)-1]; set(off) },
+		}
+		for k := range steps {
+			steps[(k+round)%len(steps)]()
+		}
+		hosts, as, bs = append(hosts, hr), append(as, a), append(bs, b)
+		ra, rb, rba = append(ra, a/hr), append(rb, b/hr), append(rba, b/a)
+		cpuH, cpuA, cpuB, cba = append(cpuH, ch), append(cpuA, ca), append(cpuB, cb), append(cba, cb/ca)
+	}
+	t.Logf("host to host: %.2f Gbit/s median (%v)", median(hosts)*8/1e9, gbits(hosts))
+	t.Logf("A (off): %.2f Gbit/s median (%v), %.2fx host to host (%v)", median(as)*8/1e9, gbits(as), median(ra), fixed(ra))
+	t.Logf("B (on):  %.2f Gbit/s median (%v), %.2fx host to host (%v)", median(bs)*8/1e9, gbits(bs), median(rb), fixed(rb))
+	t.Logf("B/A per round: median %.2f (%v)", median(rba), fixed(rba))
+	t.Logf("CPU s/GB: host to host %.3f (%v); A %.3f (%v); B %.3f (%v); B/A median %.2f (%v)",
+		median(cpuH), fixed3(cpuH), median(cpuA), fixed3(cpuA), median(cpuB), fixed3(cpuB), median(cba), fixed(cba))
+}
+
+func fixed3(xs []float64) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, fmt.Sprintf("%.3f", x))
+	}
+	return out
+}
+
+// selfCPU is the CPU time this process used, all its threads.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
