@@ -114,7 +114,7 @@ func BenchmarkSimSteady(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		all, afterKill := submitToRunning(b, tasks, asked, killedAt)
+		all, beforeKill, afterKill := submitToRunning(b, tasks, asked, killedAt)
 		report := func(lat []time.Duration, unit string) {
 			if len(lat) == 0 {
 				return
@@ -124,13 +124,14 @@ func BenchmarkSimSteady(b *testing.B) {
 			b.ReportMetric(lat[len(lat)-1].Seconds()*1000, unit+"-max-ms")
 		}
 		report(all, "all")
+		report(beforeKill, "before-kill")
 		report(afterKill, "after-kill")
 		b.ReportMetric(float64(total)/offered.Seconds(), "offered-tasks/s")
 		b.ReportMetric(failover.Seconds(), "s-failover")
 		b.Logf("%d replicas asked for over %s (%.0f/s), all running at %s; submit to running: p50 %s, p99 %s, max %s; "+
-			"in the 10 s after the leader kill (new leader in %s): p50 %s, p99 %s, max %s",
+			"before the leader kill: p50 %s, p99 %s; in the 10 s after it (new leader in %s): p50 %s, p99 %s, max %s",
 			total, offered.Round(time.Millisecond), float64(total)/offered.Seconds(), took.Round(time.Millisecond),
-			pct(all, 50), pct(all, 99), all[len(all)-1], failover.Round(time.Millisecond),
+			pct(all, 50), pct(all, 99), all[len(all)-1], pctOr(beforeKill, 50), pctOr(beforeKill, 99), failover.Round(time.Millisecond),
 			pctOr(afterKill, 50), pctOr(afterKill, 99), pctOr(afterKill, 100))
 	}
 }
@@ -147,9 +148,10 @@ func failoverClient(c *harness.Cluster) *api.Client {
 }
 
 // submitToRunning is, for each slot asked for, the time from its request
-// until the first task of the slot ran, sorted; afterKill those of the
-// slots asked for in the ten seconds after killedAt (none when zero).
-func submitToRunning(b *testing.B, tasks []*types.Task, asked []time.Time, killedAt time.Time) (all, afterKill []time.Duration) {
+// until the first task of the slot ran, sorted; beforeKill those of the
+// slots asked for before killedAt (all when it is zero), afterKill those
+// asked for in the ten seconds after it.
+func submitToRunning(b *testing.B, tasks []*types.Task, asked []time.Time, killedAt time.Time) (all, beforeKill, afterKill []time.Duration) {
 	first := map[int]time.Time{}
 	for _, t := range tasks {
 		if t.StartedAt.IsZero() || t.Slot < 1 || t.Slot > len(asked) {
@@ -165,13 +167,17 @@ func submitToRunning(b *testing.B, tasks []*types.Task, asked []time.Time, kille
 	for slot, at := range first {
 		d := at.Sub(asked[slot-1])
 		all = append(all, d)
+		if killedAt.IsZero() || asked[slot-1].Before(killedAt) {
+			beforeKill = append(beforeKill, d)
+		}
 		if !killedAt.IsZero() && !asked[slot-1].Before(killedAt) && asked[slot-1].Before(killedAt.Add(10*time.Second)) {
 			afterKill = append(afterKill, d)
 		}
 	}
 	slices.Sort(all)
+	slices.Sort(beforeKill)
 	slices.Sort(afterKill)
-	return all, afterKill
+	return all, beforeKill, afterKill
 }
 
 // pct is the p-th percentile of sorted durations.
