@@ -95,6 +95,7 @@ func BenchmarkSimUp(b *testing.B) {
 		c.MustRun(b, leader, "up", "-d", "-f", file)
 		submitted := time.Since(start)
 		var firstRun time.Duration
+		midProfiled := false
 		best, lastGain := 0, time.Now()
 		// Read from a follower (its store is the same, replicated), a
 		// quarter second apart: the gauge counts without sorting now
@@ -108,6 +109,10 @@ func BenchmarkSimUp(b *testing.B) {
 			}
 			if n > 0 && firstRun == 0 {
 				firstRun = time.Since(start)
+			}
+			if n >= tasks/2 && !midProfiled {
+				midProfiled = true
+				heapProfiles(b, c, "mid") // what the managers hold halfway through, not only at rest
 			}
 			if n > best {
 				best, lastGain = n, time.Now()
@@ -161,7 +166,7 @@ func BenchmarkSimUp(b *testing.B) {
 		b.ReportMetric((cpuAfter[len(cpuAfter)-1] - cpuBefore[len(cpuBefore)-1]).Seconds(), "sim-cpu-s")
 		lead := c.Leader(b, 30*time.Second)
 		b.ReportMetric(procKB(b, lead.PID(), "VmRSS")*1024/float64(tasks), "leader-B/task")
-		heapProfiles(b, c)
+		heapProfiles(b, c, "end")
 		b.Logf("%d nodes joined in %s; %d tasks: submitted in %s, first running at %s, all running at %s (%.0f tasks/s)",
 			nodes, joined.Round(time.Millisecond), tasks, submitted.Round(time.Millisecond), firstRun.Round(time.Millisecond),
 			took.Round(time.Millisecond), float64(tasks)/took.Seconds())
@@ -335,11 +340,11 @@ func procKB(b *testing.B, pid int, field string) float64 {
 	return 0
 }
 
-// heapProfiles has every manager write a heap profile while it holds the
-// tasks, when BERTH_HEAPPROFILE names where (cmd/berth/profile.go): the
+// heapProfiles has every manager write a heap profile (suffixed .when)
+// while it holds the tasks, when BERTH_HEAPPROFILE names where (cmd/berth/profile.go): the
 // figure of manager memory per task is RSS, and the profile says what it
 // is made of (`go tool pprof -sample_index=inuse_space -top FILE.PID`).
-func heapProfiles(b *testing.B, c *harness.Cluster) {
+func heapProfiles(b *testing.B, c *harness.Cluster, when string) {
 	path := os.Getenv("BERTH_HEAPPROFILE")
 	if path == "" {
 		return
@@ -347,6 +352,7 @@ func heapProfiles(b *testing.B, c *harness.Cluster) {
 	for _, m := range c.Managers {
 		name := fmt.Sprintf("%s.%d", path, m.PID())
 		_ = os.Remove(name)
+		defer func() { _ = os.Rename(name, name+"."+when) }()
 		if err := syscall.Kill(m.PID(), syscall.SIGUSR1); err != nil {
 			b.Fatalf("ask manager %d for a heap profile: %v", m.PID(), err)
 		}
@@ -355,7 +361,7 @@ func heapProfiles(b *testing.B, c *harness.Cluster) {
 			return err
 		})
 		if rss := procKB(b, m.PID(), "VmRSS"); rss > 0 {
-			b.Logf("manager %d: heap profile %s, RSS %.0f MB", m.PID(), name, rss/1024)
+			b.Logf("manager %d: heap profile %s.%s, RSS %.0f MB", m.PID(), name, when, rss/1024)
 		}
 	}
 }

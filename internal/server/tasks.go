@@ -24,7 +24,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tasks := s.store.View().Tasks(state.TaskFilter{App: q.Get("app"), Service: q.Get("service"), NodeID: q.Get("node")})
 	setIndex(w, idx)
-	writeJSON(w, http.StatusOK, tasks)
+	writeJSONList(w, http.StatusOK, tasks)
 	return nil
 }
 

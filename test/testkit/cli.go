@@ -62,8 +62,9 @@ func RunCLI(tb testing.TB, timeout time.Duration, bin, dir, home string, env []s
 func IsolatedEnv(home string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		// BERTH_CPUPROFILE (cmd/berth) only profiles: a benchmark passes it on.
-		if !strings.HasPrefix(kv, "BERTH_") || strings.HasPrefix(kv, "BERTH_CPUPROFILE=") {
+		// BERTH_CPUPROFILE and BERTH_HEAPPROFILE (cmd/berth) only
+		// profile: a benchmark passes them on.
+		if !strings.HasPrefix(kv, "BERTH_") || strings.HasPrefix(kv, "BERTH_CPUPROFILE=") || strings.HasPrefix(kv, "BERTH_HEAPPROFILE=") {
 			env = append(env, kv)
 		}
 	}
