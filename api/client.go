@@ -232,8 +232,21 @@ func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*HeartbeatRespon
 
 // NodeTasks returns what a node must run, as a blocking query.
 func (c *Client) NodeTasks(ctx context.Context, nodeID string, q QueryOptions) (*NodeTasks, QueryMeta, error) {
+	return c.NodeTasksSince(ctx, nodeID, q, 0)
+}
+
+// NodeTasksSince is NodeTasks for an agent that holds the whole answer of
+// index known (its QueryMeta.Index): the manager may answer with the tasks
+// changed since and the order of all (NodeTasks.Known, Order), which the
+// agent makes whole with Merge. known 0 asks for the whole list; so does
+// a manager that does not know the parameter, and either answer merges.
+func (c *Client) NodeTasksSince(ctx context.Context, nodeID string, q QueryOptions, known uint64) (*NodeTasks, QueryMeta, error) {
 	var nt NodeTasks
-	meta, err := c.do(ctx, http.MethodGet, fill(PathNodeTasks, nodeID), q.values(), nil, &nt)
+	v := q.values()
+	if known > 0 {
+		v.Set("known", strconv.FormatUint(known, 10))
+	}
+	meta, err := c.do(ctx, http.MethodGet, fill(PathNodeTasks, nodeID), v, nil, &nt)
 	return &nt, meta, err
 }
 

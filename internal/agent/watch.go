@@ -16,12 +16,24 @@ const nodeTasksWait = 30 * time.Second
 // answer to the task loop through a mailbox that keeps only the newest.
 func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 	var index uint64
+	// held is the last whole answer, of index heldAt: the manager is told
+	// of it and may answer with the tasks changed since (api.NodeTasks.Merge).
+	var held *api.NodeTasks
+	var heldAt uint64
 	retry := newBackoff(a.timing.RetryEvery)
 	for ctx.Err() == nil {
 		asked := time.Now()
 		// The client gives the query its wait and a margin, and moves it
 		// to another manager when this one stops answering.
-		nt, meta, err := a.client.NodeTasks(ctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait})
+		nt, meta, err := a.client.NodeTasksSince(ctx, a.NodeID(), api.QueryOptions{Index: index, Wait: nodeTasksWait}, heldAt)
+		if err == nil {
+			if err = nt.Merge(held); err != nil {
+				// Not the answer the manager counted on: ask for all, now.
+				a.log.Info("the manager's changes do not fit this node's tasks; fetching them all", "err", err)
+				held, heldAt, index = nil, 0, 0 // 0: answer at once
+				continue
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -41,6 +53,7 @@ func (a *Agent) watch(ctx context.Context, mailbox chan *api.NodeTasks) {
 		// would otherwise make the agent wait for an index it has not
 		// reached. Never 0, which would not block.
 		index = max(meta.Index, 1)
+		held, heldAt = nt, meta.Index
 		deliverLatest(mailbox, nt)
 		if spun {
 			api.SleepCtx(ctx, retry.Next())

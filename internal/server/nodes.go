@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/state"
@@ -136,6 +137,13 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if s.store.View().Node(id) == nil {
 		return notFound("node %q is not registered; register it again", id)
 	}
+	var known uint64
+	if v := r.URL.Query().Get("known"); v != "" {
+		var err error
+		if known, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return badRequest("known", "want the index of the answer the node holds, a whole number; got %q", v)
+		}
+	}
 	idx, err := s.block(r, state.NodeWork(id)...)
 	if err != nil {
 		return err
@@ -144,9 +152,33 @@ func (s *Server) nodeTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	sinceKnown(nt, known)
 	setIndex(w, idx)
 	writeJSON(w, http.StatusOK, nt)
 	return nil
+}
+
+// sinceKnown leaves out of nt the tasks that have not changed since index
+// known, which the agent holds, and lists every task's ID and version in
+// Order so that it can make the answer whole (api.NodeTasks.Merge). The
+// answer of changes is at least as fresh as the whole one: a task is left
+// out only if its version is the one the agent has (its ModifyIndex is at
+// or below known, and the agent's copy came from a view at known or
+// later); Merge checks the versions, so an agent holding something else
+// (another manager's answer from before a restore) asks again for all.
+func sinceKnown(nt *api.NodeTasks, known uint64) {
+	if known == 0 {
+		return
+	}
+	order := make([]api.TaskRef, 0, len(nt.Tasks))
+	changed := nt.Tasks[:0:0]
+	for _, t := range nt.Tasks {
+		order = append(order, api.TaskRef{ID: t.ID, ModifyIndex: t.ModifyIndex})
+		if t.ModifyIndex > known {
+			changed = append(changed, t)
+		}
+	}
+	nt.Tasks, nt.Order, nt.Known = changed, order, known
 }
 
 // buildNodeTasks assembles a node's work: its placed tasks (not those of
