@@ -70,21 +70,8 @@ func TestNetworkFigures(t *testing.T) {
 	if os.Getenv(figuresEnv) != "1" {
 		t.Skipf("the network figures of docs/benchmarks.md take minutes: set %s=1 to measure them", figuresEnv)
 	}
-	needHosts(t)
-	img := h.TestImage(t)
-	bin, err := testimage.AppBinary(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("machine: %d cores, load average %s at the start", numCPU(), loadavg())
-	n := newNetCluster(t, "bg")
-	n.up(t, "fig", figCompose(img))
-	key := "fig_default"
-	h.WaitFor(t, time.Minute, "the sink on a2", n.serving("fig", "sink", 1, key, "a2"))
-	h.WaitFor(t, time.Minute, "the client on a1", n.serving("fig", "client", 1, key, "a1"))
-	sink, client := n.tasks(t, "fig", "sink")[0], n.tasks(t, "fig", "client")[0]
-	replica := sink.Addresses[key]
-	n.hostApp(t, bin, "a2", "SINK_PORT="+strconv.Itoa(figHostSink), "ECHO_PORT="+strconv.Itoa(figHostEcho))
+	n, f := figureCluster(t, "bg")
+	client, replica, bin := f.client, f.replica, f.bin
 	mesh := func(port int) string { return net.JoinHostPort(n.addrs["a1"], strconv.Itoa(port)) }
 	direct := func(port int) string { return net.JoinHostPort(replica, strconv.Itoa(port)) }
 
@@ -194,6 +181,38 @@ func alternate(i int) [2]int {
 
 // hostApp runs the test app in a host's own network namespace (not in a
 // container) until the test ends, and waits for its sink to answer.
+// figure is what the figures' cluster runs: the test app's sink on a2
+// and its client on a1, both on the app's default network (the sink's
+// overlay address is replica), and the test app on a2's host (hostSink,
+// its PID), and the test app's binary (bin) to run on hosts.
+type figure struct {
+	sink, client *types.Task
+	replica, bin string
+	hostSink     int
+}
+
+// figureCluster makes the cluster of 1 manager and 3 agent hosts the
+// figures are measured on, named after prefix, and deploys the figure.
+func figureCluster(t *testing.T, prefix string) (*netCluster, figure) {
+	t.Helper()
+	needHosts(t)
+	img := h.TestImage(t)
+	bin, err := testimage.AppBinary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("machine: %d cores, load average %s at the start", numCPU(), loadavg())
+	n := newNetCluster(t, prefix)
+	n.up(t, "fig", figCompose(img))
+	key := "fig_default"
+	h.WaitFor(t, time.Minute, "the sink on a2", n.serving("fig", "sink", 1, key, "a2"))
+	h.WaitFor(t, time.Minute, "the client on a1", n.serving("fig", "client", 1, key, "a1"))
+	f := figure{sink: n.tasks(t, "fig", "sink")[0], client: n.tasks(t, "fig", "client")[0], bin: bin}
+	f.replica = f.sink.Addresses[key]
+	f.hostSink = n.hostApp(t, bin, "a2", "SINK_PORT="+strconv.Itoa(figHostSink), "ECHO_PORT="+strconv.Itoa(figHostEcho))
+	return n, f
+}
+
 func (n *netCluster) hostApp(t *testing.T, bin, host string, env ...string) (pid int) {
 	t.Helper()
 	cmd := exec.Command("nsenter", "--net="+n.netns(host), "--", bin)
@@ -276,21 +295,8 @@ func TestNetworkAB(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("BERTH_NET_AB_STREAM")); err == nil && d > 0 && d <= time.Minute {
 		stream = d.String()
 	}
-	needHosts(t)
-	img := h.TestImage(t)
-	bin, err := testimage.AppBinary(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("machine: %d cores, load average %s at the start", numCPU(), loadavg())
-	n := newNetCluster(t, "ab")
-	n.up(t, "fig", figCompose(img))
-	key := "fig_default"
-	h.WaitFor(t, time.Minute, "the sink on a2", n.serving("fig", "sink", 1, key, "a2"))
-	h.WaitFor(t, time.Minute, "the client on a1", n.serving("fig", "client", 1, key, "a1"))
-	sink, client := n.tasks(t, "fig", "sink")[0], n.tasks(t, "fig", "client")[0]
-	replica := sink.Addresses[key]
-	hostSink := n.hostApp(t, bin, "a2", "SINK_PORT="+strconv.Itoa(figHostSink), "ECHO_PORT="+strconv.Itoa(figHostEcho))
+	n, f := figureCluster(t, "ab")
+	sink, client, replica, hostSink, bin := f.sink, f.client, f.replica, f.hostSink, f.bin
 	agent := n.agentPid(t, "a1")
 	var ctrNS []string
 	for _, tk := range []*types.Task{sink, client} {
