@@ -30,7 +30,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // world is a real store and FSM with commands applied in order, as Raft
 // would, without Raft.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	store *state.Store
 	fsm   *state.FSM
 	index uint64
@@ -39,7 +39,7 @@ type world struct {
 	ids   int
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	store, err := state.NewStore()
 	if err != nil {

@@ -1,9 +1,9 @@
 package controller
 
 import (
+	"cmp"
 	"maps"
 	"slices"
-	"sort"
 
 	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/types"
@@ -174,13 +174,20 @@ func current(history []*types.Task) *types.Task {
 }
 
 func groupBy[K comparable](tasks []*types.Task, key func(*types.Task) K) map[K][]*types.Task {
-	m := map[K][]*types.Task{}
+	m := make(map[K][]*types.Task, len(tasks))
 	for _, t := range tasks {
 		k := key(t)
 		m[k] = append(m[k], t)
 	}
+	// slices.SortFunc, not sort.Slice, which allocates for every group:
+	// a pass over a service groups every one of its slots.
 	for _, ts := range m {
-		sort.Slice(ts, func(i, j int) bool { return ts[i].CreateIndex < ts[j].CreateIndex })
+		if len(ts) > 1 {
+			slices.SortFunc(ts, byCreation)
+		}
 	}
 	return m
 }
+
+// byCreation orders tasks oldest first.
+func byCreation(a, b *types.Task) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) }
